@@ -1,0 +1,34 @@
+# PulseGuard: `make run` starts everything on SQLite; `make test` runs the tests.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: install migrate run test lint superuser clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+migrate: install
+	$(PY) manage.py migrate --noinput
+
+run: migrate
+	HOST=$(HOST) PORT=$(PORT) PY=$(PY) bin/run
+
+test: install
+	$(PY) -m pytest
+
+lint: install
+	$(PY) -m ruff check .
+
+superuser: migrate
+	$(PY) manage.py createsuperuser
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache

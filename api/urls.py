@@ -1,0 +1,27 @@
+"""Every API route under /api/."""
+
+from __future__ import annotations
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.permissions import AllowAny
+from rest_framework.routers import DefaultRouter
+
+from api.health import HealthView
+from monitoring import views
+
+router = DefaultRouter()
+router.register("servers", views.ServerViewSet, basename="server")
+router.register("ping-results", views.PingResultViewSet, basename="pingresult")
+router.register("server-status", views.ServerStatusViewSet, basename="serverstatus")
+router.register("notification-configs", views.NotificationConfigViewSet, basename="notificationconfig")
+
+urlpatterns = [
+    path("auth/", include("authentication.urls")),
+    path("checks/run/", views.RunChecksView.as_view(), name="checks-run"),
+    path("health/", HealthView.as_view(), name="health"),
+    path("schema/", SpectacularAPIView.as_view(permission_classes=[AllowAny]), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema", permission_classes=[AllowAny]), name="docs"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="schema", permission_classes=[AllowAny]), name="redoc"),
+    path("", include(router.urls)),
+]

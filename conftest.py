@@ -1,0 +1,123 @@
+"""Shared fixtures: the named users, API clients, service requirements and local targets.
+
+``alice`` owns things, ``bob`` is staff, ``charlie`` is a stranger who must get 404s.
+Tests that need PostgreSQL or Redis call ``require_postgres()`` / ``require_redis()``:
+they skip without the service, and fail instead when PULSEGUARD_REQUIRE_SERVICES=1.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.cache import cache
+from django.db import connection
+from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from tests.targets import LocalHTTPServer, closed_port, open_tcp_listener
+
+REQUIRE_SERVICES = os.environ.get("PULSEGUARD_REQUIRE_SERVICES", "") in {"1", "true", "yes"}
+
+
+def _missing(what: str) -> None:
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{what} is required (PULSEGUARD_REQUIRE_SERVICES=1) but not available")
+    pytest.skip(f"{what} not available")
+
+
+def require_postgres() -> None:
+    if connection.vendor != "postgresql":
+        _missing("PostgreSQL (set DATABASE_URL=postgres://…)")
+
+
+def redis_url() -> str:
+    from django.conf import settings
+
+    return settings.REDIS_URL
+
+
+def require_redis() -> str:
+    from urllib.parse import urlparse
+
+    url = urlparse(redis_url())
+    try:
+        with socket.create_connection((url.hostname or "127.0.0.1", url.port or 6379), timeout=1) as sock:
+            sock.sendall(b"PING\r\n")
+            if not sock.recv(16).startswith(b"+PONG"):
+                raise OSError("no PONG")
+    except OSError:
+        _missing(f"Redis at {redis_url()}")
+    return redis_url()
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache() -> Iterator[None]:
+    # The auth throttle counts in the cache; each test starts with a clean slate.
+    cache.clear()
+    yield
+
+
+@pytest.fixture
+def alice(db: Any) -> User:
+    return User.objects.create_user("alice", "alice@example.com", "alice-password-1")
+
+
+@pytest.fixture
+def bob(db: Any) -> User:
+    return User.objects.create_user("bob", "bob@example.com", "bob-password-1", is_staff=True)
+
+
+@pytest.fixture
+def charlie(db: Any) -> User:
+    return User.objects.create_user("charlie", "charlie@example.com", "charlie-password-1")
+
+
+def client_for(user: User | None) -> APIClient:
+    client = APIClient()
+    if user is not None:
+        token = RefreshToken.for_user(user).access_token
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client
+
+
+@pytest.fixture
+def alice_client(alice: User) -> APIClient:
+    return client_for(alice)
+
+
+@pytest.fixture
+def bob_client(bob: User) -> APIClient:
+    return client_for(bob)
+
+
+@pytest.fixture
+def charlie_client(charlie: User) -> APIClient:
+    return client_for(charlie)
+
+
+@pytest.fixture
+def anon_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def http_target() -> Iterator[LocalHTTPServer]:
+    """A real HTTP server on 127.0.0.1 whose answers the test sets (see tests/targets.py)."""
+    with LocalHTTPServer() as server:
+        yield server
+
+
+@pytest.fixture
+def tcp_open_port() -> Iterator[int]:
+    with open_tcp_listener() as port:
+        yield port
+
+
+@pytest.fixture
+def tcp_closed_port() -> int:
+    return closed_port()

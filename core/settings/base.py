@@ -1,0 +1,184 @@
+"""Settings shared by every environment; values come from the environment via ``core.env``.
+
+``manage.py``, ``core.asgi`` and ``core.wsgi`` pick ``core.settings.<ENVIRONMENT>`` and read
+the matching ``.env.*`` file first, so every ``os.environ`` read below already sees it.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from core.env import BASE_DIR, envbool, envchoice, envint, envlist, envstr, load_env_files
+
+ENVIRONMENT = load_env_files()
+
+SECRET_KEY = envstr("SECRET_KEY", "dev-insecure-secret-key-change-me")
+DEBUG = envbool("DEBUG", "false")
+ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework_simplejwt",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "channels",
+    "monitoring",
+    "authentication",
+    "api",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "core.urls"
+WSGI_APPLICATION = "core.wsgi.application"
+ASGI_APPLICATION = "core.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database: SQLite by default, PostgreSQL (psycopg 3) through DATABASE_URL.
+DATABASE_URL = envstr("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
+if not DATABASE_URL.startswith(("postgres://", "postgresql://", "sqlite://")):
+    raise ImproperlyConfigured(f"DATABASE_URL={DATABASE_URL!r} is not understood: use postgres://… or sqlite:///…")
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=envint("DB_CONN_MAX_AGE", 60))}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A relative sqlite path (sqlite:///db.sqlite3) means the project folder, not the cwd.
+    if DATABASES["default"]["NAME"] != ":memory:":
+        DATABASES["default"]["NAME"] = str(BASE_DIR / DATABASES["default"]["NAME"])
+    # Several threads (check_servers' workers) write; wait for the lock instead of failing.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Channel layer: in-memory for one process, Redis to fan out across processes.
+CHANNEL_LAYER_TYPE = envchoice("CHANNEL_LAYER_TYPE", ("memory", "redis"), "memory")
+REDIS_URL = envstr("REDIS_URL") or f"redis://{envstr('REDIS_HOST', '127.0.0.1')}:{envint('REDIS_PORT', 6379)}/0"
+if CHANNEL_LAYER_TYPE == "redis":
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": envstr("CHANNEL_LAYER_PREFIX", "pulseguard")},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = envstr("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+LOGIN_URL = "/admin/login/"
+LOGIN_REDIRECT_URL = "/"
+
+# --- REST API: authentication, permissions, filtering and pagination set once here.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "api.pagination.StandardPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_RATES": {"auth": envstr("AUTH_THROTTLE_RATE", "30/minute")},
+}
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=envint("JWT_ACCESS_MINUTES", 60, minimum=1)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=envint("JWT_REFRESH_DAYS", 7, minimum=1)),
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "PulseGuard API",
+    "DESCRIPTION": "Server and website health monitoring.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# --- Monitoring.
+MONITOR_ALLOW_PRIVATE_TARGETS = envbool("MONITOR_ALLOW_PRIVATE_TARGETS", "false")
+MONITOR_USER_AGENT = envstr("MONITOR_USER_AGENT", "PulseGuard/1.0 (+health monitor)")
+MONITOR_MAX_REDIRECTS = envint("MONITOR_MAX_REDIRECTS", 10, minimum=0)
+MONITOR_MAX_BODY_BYTES = envint("MONITOR_MAX_BODY_BYTES", 1_048_576, minimum=1024)
+CHECK_CONCURRENCY = envint("CHECK_CONCURRENCY", 10, minimum=1)
+
+# --- Logging: console and logs/pulseguard.log rotated at 10 MB, one key=value line per event.
+LOG_LEVEL = envchoice("LOG_LEVEL", ("debug", "info", "warning", "error", "critical"), "info").upper()
+LOG_DIR = BASE_DIR / "logs"
+LOG_DIR.mkdir(exist_ok=True)
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "file": {
+            "class": "logging.handlers.RotatingFileHandler",
+            "filename": str(LOG_DIR / "pulseguard.log"),
+            "maxBytes": 10 * 1024 * 1024,
+            "backupCount": 5,
+            "formatter": "plain",
+        },
+    },
+    "root": {"handlers": ["console", "file"], "level": LOG_LEVEL},
+    "loggers": {
+        "django": {"level": "INFO" if LOG_LEVEL == "DEBUG" else LOG_LEVEL},
+        "apscheduler": {"level": "WARNING"},
+    },
+}
+NOTIFICATION_COOLDOWN_MINUTES = envint("NOTIFICATION_COOLDOWN_MINUTES", 15, minimum=0)

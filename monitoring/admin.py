@@ -1,0 +1,120 @@
+"""The operators' admin: every model, with filters, search and check/pause/resume actions."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from monitoring.models import NotificationConfig, PingResult, Server, ServerStatus, StatusChange
+from monitoring.services import checks
+
+
+class NotificationConfigInline(admin.TabularInline):
+    model = NotificationConfig
+    extra = 0
+
+
+class StatusChangeInline(admin.TabularInline):
+    model = StatusChange
+    extra = 0
+    max_num = 0
+    can_delete = False
+    fields = ["changed_at", "previous_status", "status", "message"]
+    readonly_fields = fields
+    ordering = ["-changed_at"]
+
+
+@admin.register(Server)
+class ServerAdmin(admin.ModelAdmin):
+    list_display = ["name", "url", "status", "protocol", "check_interval", "is_active", "owner", "last_check"]
+    list_filter = ["status", "protocol", "is_active", "notifications", "owner"]
+    search_fields = ["name", "host", "path"]
+    list_select_related = ["owner", "server_status"]
+    readonly_fields = ["status", "next_check_at", "created_at", "updated_at"]
+    inlines = [NotificationConfigInline, StatusChangeInline]
+    actions = ["check_now", "pause", "resume"]
+    fieldsets = [
+        (None, {"fields": ["name", "owner", "protocol", "host", "port", "path", "tags", "is_active", "status"]}),
+        ("Schedule", {"fields": ["check_interval", "timeout", "retries", "degraded_threshold_ms", "next_check_at"]}),
+        ("HTTP", {"fields": ["method", "expected_status_codes", "keyword", "verify_tls"]}),
+        ("Alerts", {"fields": ["notifications"]}),
+        ("Times", {"fields": ["created_at", "updated_at"]}),
+    ]
+
+    @admin.display(description="Last check")
+    def last_check(self, obj: Server) -> object:
+        return obj.server_status.last_check
+
+    @admin.action(description="Check now")
+    def check_now(self, request: HttpRequest, queryset: QuerySet[Server]) -> None:
+        for server in queryset:
+            record = checks.run_check(server)
+            level = messages.SUCCESS if not record.ping.failed else messages.WARNING
+            detail = record.ping.error_message or f"{record.ping.response_time} ms"
+            self.message_user(request, f"{server.name}: {record.state.status} ({detail})", level)
+
+    @admin.action(description="Pause checking")
+    def pause(self, request: HttpRequest, queryset: QuerySet[Server]) -> None:
+        for server in queryset:
+            checks.pause(server)
+        self.message_user(request, f"Paused {queryset.count()} server(s).")
+
+    @admin.action(description="Resume checking")
+    def resume(self, request: HttpRequest, queryset: QuerySet[Server]) -> None:
+        for server in queryset:
+            checks.resume(server)
+        self.message_user(request, f"Resumed {queryset.count()} server(s).")
+
+
+@admin.register(PingResult)
+class PingResultAdmin(admin.ModelAdmin):
+    list_display = ["server", "status", "response_time", "status_code", "check_timestamp", "error_message"]
+    list_filter = ["status", "check_timestamp"]
+    search_fields = ["server__name", "error_message"]
+    list_select_related = ["server"]
+    date_hierarchy = "check_timestamp"
+    readonly_fields = ["server", "status", "response_time", "status_code", "error_message", "check_timestamp"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(ServerStatus)
+class ServerStatusAdmin(admin.ModelAdmin):
+    list_display = ["server", "status", "uptime_percentage", "last_check", "consecutive_failures", "message"]
+    list_filter = ["status"]
+    search_fields = ["server__name", "message"]
+    list_select_related = ["server"]
+    readonly_fields = [f.name for f in ServerStatus._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(StatusChange)
+class StatusChangeAdmin(admin.ModelAdmin):
+    list_display = ["server", "previous_status", "status", "changed_at", "message"]
+    list_filter = ["status", "previous_status", "changed_at"]
+    search_fields = ["server__name", "message"]
+    list_select_related = ["server"]
+    readonly_fields = ["server", "previous_status", "status", "message", "changed_at", "ping"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(NotificationConfig)
+class NotificationConfigAdmin(admin.ModelAdmin):
+    list_display = [
+        "server",
+        "notification_type",
+        "recipient",
+        "enabled",
+        "notify_on_failure",
+        "notify_on_recovery",
+        "cooldown_minutes",
+    ]
+    list_filter = ["notification_type", "enabled"]
+    search_fields = ["server__name", "recipient"]
+    list_select_related = ["server"]

@@ -1,0 +1,60 @@
+"""Filtersets for the monitoring API, with explicit filters and a Q-based search."""
+
+from __future__ import annotations
+
+import json
+
+import django_filters
+from django.db import connection
+from django.db.models import Q, QuerySet, TextField
+from django.db.models.functions import Cast
+
+from monitoring.choices import PingStatus, Protocol, Status
+from monitoring.models import NotificationConfig, PingResult, Server, ServerStatus
+
+
+class ServerFilterSet(django_filters.FilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=Status.choices)
+    protocol = django_filters.MultipleChoiceFilter(choices=Protocol.choices)
+    tag = django_filters.CharFilter(method="filter_tag", max_length=50)
+    search = django_filters.CharFilter(method="filter_search", max_length=200)
+
+    class Meta:
+        model = Server
+        fields = ["status", "protocol", "is_active", "notifications"]
+
+    def filter_tag(self, queryset: QuerySet[Server], name: str, value: str) -> QuerySet[Server]:
+        if connection.vendor == "postgresql":
+            return queryset.filter(tags__contains=[value])
+        # SQLite has no JSON containment; tags are plain tokens, so a quoted match is exact.
+        return queryset.annotate(tags_text=Cast("tags", TextField())).filter(tags_text__contains=json.dumps(value))
+
+    def filter_search(self, queryset: QuerySet[Server], name: str, value: str) -> QuerySet[Server]:
+        value = value.strip()
+        if not value:
+            return queryset
+        return queryset.filter(Q(name__icontains=value) | Q(host__icontains=value) | Q(path__icontains=value))
+
+
+class PingResultFilterSet(django_filters.FilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=PingStatus.choices)
+    since = django_filters.IsoDateTimeFilter(field_name="check_timestamp", lookup_expr="gte")
+    until = django_filters.IsoDateTimeFilter(field_name="check_timestamp", lookup_expr="lte")
+
+    class Meta:
+        model = PingResult
+        fields = ["server", "status"]
+
+
+class ServerStatusFilterSet(django_filters.FilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=Status.choices)
+
+    class Meta:
+        model = ServerStatus
+        fields = ["server", "status"]
+
+
+class NotificationConfigFilterSet(django_filters.FilterSet):
+    class Meta:
+        model = NotificationConfig
+        fields = ["server", "notification_type", "enabled"]

@@ -1,0 +1,94 @@
+"""One pass of checks, fit for cron: ``manage.py check_servers [--all] [--server ID ...]``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
+
+from monitoring.choices import Status
+from monitoring.models import Server
+from monitoring.services.checks import CheckRecord
+from monitoring.tasks.runner import claim_due, claim_servers, run_pass
+
+
+class Command(BaseCommand):
+    help = "Check the servers that are due (or --all, or --server ID) once, print a summary and exit."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--all", action="store_true", help="Check every active server, due or not.")
+        parser.add_argument(
+            "--server",
+            type=int,
+            action="append",
+            dest="server_ids",
+            metavar="ID",
+            help="Check this server whether due or not (repeatable).",
+        )
+        parser.add_argument(
+            "--concurrency",
+            type=int,
+            default=settings.CHECK_CONCURRENCY,
+            help="Checks to run at once (default %(default)s).",
+        )
+        parser.add_argument("--fail-on-down", action="store_true", help="Exit 2 if any checked server is down.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if options["concurrency"] < 1:
+            raise CommandError("--concurrency must be at least 1.")
+        now = timezone.now()
+        if options["server_ids"]:
+            wanted = set(options["server_ids"])
+            servers = claim_servers(wanted, now)
+            missing = wanted - {s.pk for s in servers}
+            if missing:
+                raise CommandError(f"No server with id {', '.join(map(str, sorted(missing)))}.")
+        elif options["all"]:
+            servers = claim_servers(Server.objects.active().values_list("pk", flat=True), now)
+        else:
+            servers = claim_due(now, limit=100_000)
+
+        total = len(servers)
+        self.stdout.write(f"Checking {total} server(s) with concurrency {options['concurrency']}…")
+        done = 0
+
+        def progress(server: Server, record: CheckRecord | None, error: str) -> None:
+            nonlocal done
+            done += 1
+            outcome = record.state.status if record else f"error: {error}"
+            self.stdout.write(f"  [{done}/{total}] {server.name} ({server.url}): {outcome}")
+
+        summary = run_pass(servers, concurrency=options["concurrency"], on_done=progress)
+        self._print_table(summary.records)
+        counts = summary.as_dict()
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Checked {counts['checked']}: {counts['up']} up, {counts['down']} down, "
+                f"{counts['degraded']} degraded, {len(summary.errors)} error(s)."
+            )
+        )
+        if options["fail_on_down"] and counts["down"]:
+            raise SystemExit(2)
+
+    def _print_table(self, records: list[CheckRecord]) -> None:
+        if not records:
+            return
+        rows = [
+            (
+                str(r.ping.server_id),
+                r.ping.server.name[:30],
+                r.state.status,
+                r.ping.status,
+                "" if r.ping.response_time is None else f"{r.ping.response_time:.0f}",
+                r.state.message[:60],
+            )
+            for r in sorted(records, key=lambda r: r.ping.server_id)
+        ]
+        header = ("ID", "NAME", "STATUS", "RESULT", "MS", "MESSAGE")
+        widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+        for row in [header, *rows]:
+            self.stdout.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+        if any(r.state.status == Status.DOWN for r in records):
+            self.stdout.write(self.style.WARNING("Some servers are DOWN."))

@@ -1,0 +1,173 @@
+"""Servers (monitored targets), their current status, and every change of that status."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models, transaction
+from django.utils import timezone
+
+from monitoring.choices import HttpMethod, Protocol, Status
+from monitoring.models.base import OwnedQuerySet
+
+MIN_INTERVAL = 10
+MAX_INTERVAL = 86_400
+DEFAULT_PORTS = {Protocol.HTTP: 80, Protocol.HTTPS: 443}
+
+
+class ServerQuerySet(OwnedQuerySet):
+    def active(self) -> ServerQuerySet:
+        return self.filter(is_active=True)
+
+    def due(self, now: datetime) -> ServerQuerySet:
+        """Active servers whose next check time has come (served by index server_due_idx)."""
+        return self.filter(is_active=True, next_check_at__lte=now)
+
+
+def _now() -> datetime:
+    return timezone.now()
+
+
+class Server(models.Model):
+    """A monitored target: an HTTP(S) URL or a TCP host and port, checked every ``check_interval``."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="servers")
+    name = models.CharField(max_length=200)
+    protocol = models.CharField(max_length=5, choices=Protocol.choices, default=Protocol.HTTPS)
+    host = models.CharField(max_length=253, help_text="Hostname or IP address.")
+    port = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(65535)],
+        help_text="Defaults to 80 for http and 443 for https; required for tcp.",
+    )
+    path = models.CharField(max_length=2000, blank=True, default="/")
+    check_interval = models.PositiveIntegerField(
+        default=60, validators=[MinValueValidator(MIN_INTERVAL), MaxValueValidator(MAX_INTERVAL)]
+    )
+    timeout = models.FloatField(default=10, validators=[MinValueValidator(0.5), MaxValueValidator(300)])
+    # Mirror of ServerStatus.status for list filters; both change in one transaction.
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.UNKNOWN, editable=False)
+    tags = models.JSONField(default=list, blank=True)
+    notifications = models.BooleanField(default=True, help_text="Send alerts for this server.")
+    method = models.CharField(max_length=7, choices=HttpMethod.choices, default=HttpMethod.GET)
+    expected_status_codes = models.CharField(max_length=200, default="200-399")
+    keyword = models.CharField(max_length=500, blank=True)
+    verify_tls = models.BooleanField(default=True)
+    retries = models.PositiveSmallIntegerField(
+        default=1, validators=[MaxValueValidator(100)], help_text="Consecutive failures that make it DOWN."
+    )
+    degraded_threshold_ms = models.PositiveIntegerField(null=True, blank=True)
+    is_active = models.BooleanField(default=True)
+    # When the scheduler should check it next; claimed by moving it forward (tasks.runner).
+    next_check_at = models.DateTimeField(default=_now, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ServerQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "id"]
+        indexes = [
+            # Server.objects.due(now): the scheduler's "what is due?" query every few seconds.
+            models.Index(fields=["is_active", "next_check_at"], name="server_due_idx"),
+            # Server.objects.for_user(user) with the default ordering: every API list.
+            models.Index(fields=["owner", "name"], name="server_owner_name_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(check_interval__gte=MIN_INTERVAL, check_interval__lte=MAX_INTERVAL),
+                name="server_check_interval_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        creating = self._state.adding
+        with transaction.atomic():
+            super().save(*args, **kwargs)  # type: ignore[arg-type]
+            if creating:
+                initial = Status.UNKNOWN if self.is_active else Status.PAUSED
+                if self.status != initial:
+                    Server.objects.filter(pk=self.pk).update(status=initial)
+                    self.status = initial
+                ServerStatus.objects.create(server=self, status=initial, last_status_change=timezone.now())
+
+    @property
+    def effective_port(self) -> int | None:
+        return self.port or DEFAULT_PORTS.get(self.protocol)
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        if self.protocol == Protocol.TCP:
+            return f"tcp://{host}:{self.effective_port}"
+        path = self.path if self.path.startswith("/") else f"/{self.path}"
+        return f"{self.protocol}://{host}:{self.effective_port}{path}"
+
+
+class ServerStatusQuerySet(OwnedQuerySet):
+    owner_lookup = "server__owner"
+
+
+class StatusChangeQuerySet(OwnedQuerySet):
+    owner_lookup = "server__owner"
+
+
+class ServerStatus(models.Model):
+    """The current aggregate status of one server, updated by every check."""
+
+    server = models.OneToOneField(Server, on_delete=models.CASCADE, related_name="server_status")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.UNKNOWN)
+    uptime_percentage = models.FloatField(null=True, blank=True)
+    total_checks = models.PositiveIntegerField(default=0)
+    failed_checks = models.PositiveIntegerField(default=0)
+    last_check = models.DateTimeField(null=True, blank=True)
+    last_response_time = models.FloatField(null=True, blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    message = models.CharField(max_length=500, blank=True)
+    last_status_change = models.DateTimeField(null=True, blank=True)
+    # Moves on every save; the SSE feed's `since` filter reads it.
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    objects = ServerStatusQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["server_id"]
+        verbose_name_plural = "server statuses"
+
+    def __str__(self) -> str:
+        return f"{self.server_id}: {self.status}"
+
+    def record_check(self, failed: bool) -> None:
+        """Count one check toward the all-time uptime percentage."""
+        self.total_checks += 1
+        self.failed_checks += int(failed)
+        self.uptime_percentage = round(100.0 * (self.total_checks - self.failed_checks) / self.total_checks, 3)
+
+
+class StatusChange(models.Model):
+    """One transition of a server's status, written with the new ServerStatus in one transaction."""
+
+    server = models.ForeignKey(Server, on_delete=models.CASCADE, related_name="status_changes")
+    previous_status = models.CharField(max_length=12, choices=Status.choices)
+    status = models.CharField(max_length=12, choices=Status.choices)
+    message = models.CharField(max_length=500, blank=True)
+    changed_at = models.DateTimeField(default=_now)
+    ping = models.ForeignKey("monitoring.PingResult", on_delete=models.SET_NULL, null=True, blank=True)
+
+    objects = StatusChangeQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-changed_at", "-id"]
+        indexes = [
+            # A server's history of changes, newest first (admin inline, incidents, uptime).
+            models.Index(fields=["server", "-changed_at"], name="statuschange_server_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.server_id}: {self.previous_status} → {self.status}"

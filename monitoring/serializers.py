@@ -1,0 +1,187 @@
+"""API representations of the monitoring models, with the validation SPEC §4 asks for."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Any
+
+from rest_framework import serializers
+
+from monitoring.choices import Protocol
+from monitoring.models import NotificationConfig, PingResult, Server, ServerStatus
+from monitoring.services import checks
+from monitoring.services.probes import parse_status_codes
+
+HOSTNAME_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+TAG = re.compile(r"^[A-Za-z0-9_.:/-]{1,50}$")
+MAX_TAGS = 20
+
+
+def validate_host(value: str) -> str:
+    """A hostname (RFC 1123) or an IPv4/IPv6 address, without scheme, port or path."""
+    host = value.strip().strip("[]")
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        pass
+    labels = host.rstrip(".").split(".")
+    if len(host) > 253 or not all(HOSTNAME_LABEL.match(label) for label in labels) or labels[-1].isdigit():
+        raise serializers.ValidationError(
+            "Enter a hostname (e.g. example.com) or an IP address, without scheme, port or path."
+        )
+    return host.rstrip(".").lower()
+
+
+class ServerSerializer(serializers.ModelSerializer):
+    owner = serializers.ReadOnlyField(source="owner.username")
+    url = serializers.ReadOnlyField()
+    uptime_percentage = serializers.ReadOnlyField(source="server_status.uptime_percentage")
+    last_check = serializers.ReadOnlyField(source="server_status.last_check")
+    status_message = serializers.ReadOnlyField(source="server_status.message")
+    tags = serializers.ListField(child=serializers.CharField(max_length=50), required=False, max_length=MAX_TAGS)
+
+    class Meta:
+        model = Server
+        fields = [
+            "id",
+            "name",
+            "protocol",
+            "host",
+            "port",
+            "path",
+            "url",
+            "check_interval",
+            "timeout",
+            "status",
+            "status_message",
+            "uptime_percentage",
+            "last_check",
+            "tags",
+            "notifications",
+            "owner",
+            "method",
+            "expected_status_codes",
+            "keyword",
+            "verify_tls",
+            "retries",
+            "degraded_threshold_ms",
+            "is_active",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["status", "created_at", "updated_at"]
+
+    def validate_host(self, value: str) -> str:
+        return validate_host(value)
+
+    def validate_tags(self, value: list[str]) -> list[str]:
+        bad = [tag for tag in value if not TAG.match(tag)]
+        if bad:
+            raise serializers.ValidationError(
+                f"Tags are 1-50 letters, digits or _.:/- characters; not: {', '.join(map(repr, bad))}."
+            )
+        return list(dict.fromkeys(value))
+
+    def validate_expected_status_codes(self, value: str) -> str:
+        try:
+            parse_status_codes(value)
+        except ValueError as exc:
+            raise serializers.ValidationError(f"{exc} (e.g. 200-299,301).") from exc
+        return value.replace(" ", "")
+
+    def validate_path(self, value: str) -> str:
+        return value if value.startswith("/") else f"/{value}"
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        def current(name: str) -> Any:
+            if name in attrs:
+                return attrs[name]
+            if self.instance is not None:
+                return getattr(self.instance, name)
+            return Server._meta.get_field(name).get_default()
+
+        errors: dict[str, str] = {}
+        if current("protocol") == Protocol.TCP and current("port") is None:
+            errors["port"] = "A tcp server needs a port (1-65535)."
+        if current("timeout") >= current("check_interval"):
+            errors["timeout"] = "The timeout must be shorter than the check interval."
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
+
+    def create(self, validated_data: dict[str, Any]) -> Server:
+        return Server.objects.create(**validated_data)
+
+    def update(self, instance: Server, validated_data: dict[str, Any]) -> Server:
+        """Pausing or resuming through ``is_active`` goes through the check engine's rules."""
+        active = validated_data.pop("is_active", instance.is_active)
+        instance = super().update(instance, validated_data)
+        if active != instance.is_active:
+            (checks.resume if active else checks.pause)(instance)
+            instance.refresh_from_db()
+        return instance
+
+
+class PingResultSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = PingResult
+        fields = ["id", "server", "status", "response_time", "status_code", "error_message", "check_timestamp"]
+        read_only_fields = fields
+
+
+class ServerStatusSerializer(serializers.ModelSerializer):
+    server_name = serializers.ReadOnlyField(source="server.name")
+
+    class Meta:
+        model = ServerStatus
+        fields = [
+            "id",
+            "server",
+            "server_name",
+            "status",
+            "uptime_percentage",
+            "last_check",
+            "last_response_time",
+            "consecutive_failures",
+            "message",
+            "last_status_change",
+        ]
+        read_only_fields = fields
+
+
+class OwnedServerField(serializers.PrimaryKeyRelatedField):
+    """A server id the requesting user may use; others read as 'does not exist'."""
+
+    def get_queryset(self) -> Any:
+        return Server.objects.for_user(self.context["request"].user)
+
+
+class NotificationConfigSerializer(serializers.ModelSerializer):
+    server = OwnedServerField()
+
+    class Meta:
+        model = NotificationConfig
+        fields = [
+            "id",
+            "server",
+            "notification_type",
+            "recipient",
+            "enabled",
+            "notify_on_failure",
+            "notify_on_recovery",
+            "cooldown_minutes",
+            "created_at",
+        ]
+        read_only_fields = ["created_at"]
+
+
+class RunChecksSerializer(serializers.Serializer):
+    server_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, max_length=10_000)
+
+
+class RunChecksResultSerializer(serializers.Serializer):
+    checked = serializers.IntegerField()
+    up = serializers.IntegerField()
+    down = serializers.IntegerField()
+    degraded = serializers.IntegerField()

@@ -1,0 +1,153 @@
+"""The one place PulseGuard makes outbound network calls from (probes and notifiers).
+
+Timeouts, the redirect cap, the User-Agent, timing and the private-address guard live
+here once, as Healthchecks keeps them in ``hc/lib/curl.py``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import threading
+import time
+from dataclasses import dataclass
+
+import requests
+from django.conf import settings
+
+
+class PrivateAddressError(Exception):
+    """The target resolves to an address that MONITOR_ALLOW_PRIVATE_TARGETS forbids."""
+
+
+def _is_private(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    return not ip.is_global or ip.is_multicast
+
+
+def resolve(host: str, port: int) -> list[tuple[int, str]]:
+    """Resolve ``host`` to (family, address) pairs, refusing private ones unless allowed."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise OSError(f"could not resolve {host!r}: {exc.strerror}") from exc
+    addresses = [(family, str(sockaddr[0])) for family, _, _, _, sockaddr in infos]
+    if not settings.MONITOR_ALLOW_PRIVATE_TARGETS:
+        for _, address in addresses:
+            if _is_private(ipaddress.ip_address(address.split("%", 1)[0])):
+                raise PrivateAddressError(
+                    f"{host} resolves to {address}, a private or reserved address; "
+                    "set MONITOR_ALLOW_PRIVATE_TARGETS=true to allow it"
+                )
+    return addresses
+
+
+def guard_url(url: str) -> None:
+    """Raise PrivateAddressError if ``url``'s host is private and that is not allowed."""
+    parsed = requests.utils.urlparse(url)
+    if parsed.hostname:
+        resolve(parsed.hostname, parsed.port or (443 if parsed.scheme == "https" else 80))
+
+
+_local = threading.local()
+
+
+def session() -> requests.Session:
+    """A requests session per thread: connections are reused, never shared across threads."""
+    sess = getattr(_local, "session", None)
+    if sess is None:
+        sess = requests.Session()
+        sess.headers["User-Agent"] = settings.MONITOR_USER_AGENT
+        sess.max_redirects = settings.MONITOR_MAX_REDIRECTS
+        # Only the environment's proxies would reach outside loopback in tests; ignore them.
+        sess.trust_env = False
+        _local.session = sess
+    return sess
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    status_code: int
+    body: str
+    elapsed_ms: float
+    final_url: str
+
+
+def http_request(
+    method: str,
+    url: str,
+    *,
+    timeout: float,
+    verify: bool = True,
+    allow_redirects: bool = True,
+    json: object | None = None,
+    data: bytes | str | None = None,
+    headers: dict[str, str] | None = None,
+    auth: tuple[str, str] | None = None,
+) -> HttpResponse:
+    """One HTTP request with the guard, a timeout, the redirect cap and a capped body read.
+
+    Raises ``requests.RequestException`` (including ``Timeout``) or ``PrivateAddressError``.
+    Redirect targets are checked by the guard too.
+    """
+    guard_url(url)
+    started = time.perf_counter()
+    sess = session()
+    response = sess.request(
+        method,
+        url,
+        timeout=timeout,
+        verify=verify,
+        allow_redirects=False,
+        json=json,
+        data=data,
+        headers=headers,
+        auth=auth,
+        stream=True,
+    )
+    redirects = 0
+    while allow_redirects and response.is_redirect:
+        redirects += 1
+        if redirects > settings.MONITOR_MAX_REDIRECTS:
+            response.close()
+            raise requests.TooManyRedirects(f"more than {settings.MONITOR_MAX_REDIRECTS} redirects")
+        target = requests.compat.urljoin(response.url, response.headers["location"])
+        response.close()
+        guard_url(target)
+        follow = "GET" if method != "HEAD" and response.status_code in (301, 302, 303) else method
+        response = sess.request(follow, target, timeout=timeout, verify=verify, allow_redirects=False, stream=True)
+    try:
+        raw = response.raw.read(settings.MONITOR_MAX_BODY_BYTES, decode_content=True) or b""
+    finally:
+        response.close()
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    encoding = response.encoding or "utf-8"
+    return HttpResponse(
+        status_code=response.status_code,
+        body=raw.decode(encoding, errors="replace"),
+        elapsed_ms=elapsed_ms,
+        final_url=response.url,
+    )
+
+
+def tcp_connect(host: str, port: int, *, timeout: float) -> float:
+    """Open and close a TCP connection; returns the connect time in ms. Raises OSError."""
+    addresses = resolve(host, port)
+    started = time.perf_counter()
+    last_error: OSError | None = None
+    deadline = started + timeout
+    for family, address in addresses:
+        remaining = deadline - time.perf_counter()
+        if remaining <= 0:
+            break
+        try:
+            with socket.socket(family, socket.SOCK_STREAM) as sock:
+                sock.settimeout(remaining)
+                sock.connect((address, port))
+            return (time.perf_counter() - started) * 1000
+        except OSError as exc:
+            last_error = exc
+    if last_error is None:
+        raise TimeoutError(f"timed out after {timeout:g}s")
+    raise last_error

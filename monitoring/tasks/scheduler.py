@@ -1,0 +1,72 @@
+"""The long-running scheduler: APScheduler jobs that each do one small step, and a dull loop.
+
+Each step returns whether it found work, so tests call the steps directly. Which server
+is due is decided by ``Server.next_check_at`` (each server's own interval, or
+``--interval`` for all), and claiming in ``tasks.runner`` makes several scheduler
+processes on one PostgreSQL database share the work without running a check twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC, datetime
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from django.db import close_old_connections
+
+from monitoring.tasks.runner import run_due
+
+log = logging.getLogger(__name__)
+
+
+class Scheduler:
+    def __init__(self, *, interval: int | None = None, concurrency: int = 10, tick_seconds: float = 1.0) -> None:
+        self.interval = interval
+        self.concurrency = concurrency
+        self.tick_seconds = tick_seconds
+        self.stopping = threading.Event()
+
+    def check_step(self) -> bool:
+        """Claim and check what is due now; True if anything was checked."""
+        close_old_connections()
+        try:
+            summary = run_due(concurrency=self.concurrency, interval=self.interval)
+        finally:
+            close_old_connections()
+        if summary.checked or summary.errors:
+            log.info(
+                "scheduler_pass %s errors=%d",
+                " ".join(f"{k}={v}" for k, v in summary.as_dict().items()),
+                len(summary.errors),
+            )
+        return bool(summary.checked)
+
+    def build(self) -> BackgroundScheduler:
+        scheduler = BackgroundScheduler(timezone=UTC)
+        scheduler.add_job(
+            self.check_step,
+            "interval",
+            seconds=self.tick_seconds,
+            id="checks",
+            max_instances=1,
+            coalesce=True,
+            next_run_time=datetime.now(UTC),
+        )
+        return scheduler
+
+    def run(self) -> None:
+        """Start the jobs and wait, in slices of at most a second, until asked to stop."""
+        scheduler = self.build()
+        scheduler.start()
+        log.info("scheduler_started interval=%s concurrency=%s", self.interval or "per-server", self.concurrency)
+        try:
+            while not self.stopping.wait(1.0):
+                pass
+        finally:
+            log.info("scheduler_stopping waiting for running checks")
+            scheduler.shutdown(wait=True)
+            log.info("scheduler_stopped")
+
+    def stop(self, *_: object) -> None:
+        self.stopping.set()

@@ -1,0 +1,107 @@
+"""Thin viewsets: querysets, serializers, filtersets and actions; rules live in services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+from rest_framework import permissions, status
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from api.pagination import HistoryCursorPagination
+from api.viewsets import OwnedModelViewSet, OwnedReadOnlyViewSet
+from monitoring.filters import (
+    NotificationConfigFilterSet,
+    PingResultFilterSet,
+    ServerFilterSet,
+    ServerStatusFilterSet,
+)
+from monitoring.models import NotificationConfig, PingResult, Server, ServerStatus
+from monitoring.serializers import (
+    NotificationConfigSerializer,
+    PingResultSerializer,
+    RunChecksResultSerializer,
+    RunChecksSerializer,
+    ServerSerializer,
+    ServerStatusSerializer,
+)
+from monitoring.services import checks
+from monitoring.tasks.runner import claim_servers, run_pass
+
+
+class ServerViewSet(OwnedModelViewSet):
+    queryset = Server.objects.select_related("owner", "server_status")
+    serializer_class = ServerSerializer
+    filterset_class = ServerFilterSet
+    ordering_fields = ["name", "status", "host", "check_interval", "created_at", "id"]
+
+    @extend_schema(request=None, responses=PingResultSerializer)
+    @action(detail=True, methods=["post"])
+    def check(self, request: Request, pk: str | None = None) -> Response:
+        """Run one check now and answer its PingResult."""
+        record = checks.run_check(self.get_object())
+        return Response(PingResultSerializer(record.ping).data)
+
+    @extend_schema(request=None, responses=ServerSerializer)
+    @action(detail=True, methods=["post"])
+    def pause(self, request: Request, pk: str | None = None) -> Response:
+        server = self.get_object()
+        checks.pause(server)
+        return Response(self.get_serializer(self.get_queryset().get(pk=server.pk)).data)
+
+    @extend_schema(request=None, responses=ServerSerializer)
+    @action(detail=True, methods=["post"])
+    def resume(self, request: Request, pk: str | None = None) -> Response:
+        server = self.get_object()
+        checks.resume(server)
+        return Response(self.get_serializer(self.get_queryset().get(pk=server.pk)).data)
+
+
+class PingResultViewSet(OwnedReadOnlyViewSet):
+    queryset = PingResult.objects.all()
+    serializer_class = PingResultSerializer
+    filterset_class = PingResultFilterSet
+    pagination_class = HistoryCursorPagination
+    ordering_fields: list[str] = []  # the cursor fixes the order
+
+
+class ServerStatusViewSet(OwnedReadOnlyViewSet):
+    queryset = ServerStatus.objects.select_related("server")
+    serializer_class = ServerStatusSerializer
+    filterset_class = ServerStatusFilterSet
+    ordering_fields = ["server", "status", "last_check", "uptime_percentage"]
+
+
+class NotificationConfigViewSet(OwnedModelViewSet):
+    queryset = NotificationConfig.objects.all()
+    serializer_class = NotificationConfigSerializer
+    filterset_class = NotificationConfigFilterSet
+    ordering_fields = ["id", "server", "notification_type"]
+
+
+class RunChecksView(APIView):
+    """Staff only: run a pass now, synchronously, over ``server_ids`` or every active server."""
+
+    permission_classes = [permissions.IsAdminUser]
+
+    @extend_schema(request=RunChecksSerializer, responses=RunChecksResultSerializer)
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        params = RunChecksSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        ids = params.validated_data.get("server_ids")
+        if ids is None:
+            ids = Server.objects.active().values_list("pk", flat=True)
+        else:
+            unknown = set(ids) - set(Server.objects.filter(pk__in=ids).values_list("pk", flat=True))
+            if unknown:
+                return Response(
+                    {"server_ids": [f"No server with id {', '.join(map(str, sorted(unknown)))}."]},
+                    status=status.HTTP_400_BAD_REQUEST,
+                )
+        summary = run_pass(claim_servers(ids, timezone.now()), concurrency=settings.CHECK_CONCURRENCY)
+        return Response(summary.as_dict())

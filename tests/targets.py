@@ -1,0 +1,126 @@
+"""Real network targets on 127.0.0.1 for probe and notifier tests (never another address)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Route:
+    status: int = 200
+    body: str = "OK"
+    delay: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Received:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class LocalHTTPServer:
+    """A threaded HTTP server on a free loopback port.
+
+    ``set(path, status=…, body=…, delay=…)`` decides what a path answers; ``queue(path, …)``
+    adds one-shot answers used in order before falling back to the set route (a receiver
+    that fails on demand). Every request is kept in ``requests``.
+    """
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.host = host
+        self.routes: dict[str, Route] = {}
+        self.queued: dict[str, list[Route]] = {}
+        self.requests: list[Received] = []
+        self._lock = threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                path = self.path.split("?", 1)[0]
+                with outer._lock:
+                    outer.requests.append(Received(self.command, self.path, dict(self.headers), body))
+                    queue = outer.queued.get(path)
+                    route = queue.pop(0) if queue else outer.routes.get(path, Route(404, "not found"))
+                if route.delay:
+                    time.sleep(route.delay)
+                payload = route.body.encode()
+                self.send_response(route.status)
+                for name, value in route.headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Type", route.headers.get("Content-Type", "text/plain; charset=utf-8"))
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                        self.wfile.write(payload)
+
+            do_GET = do_POST = do_HEAD = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _handle
+
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+
+        class Server(ThreadingHTTPServer):
+            address_family = family
+            daemon_threads = True
+
+        self.httpd = Server((host, 0), Handler)
+        self.port = self.httpd.server_address[1]
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def set(self, path: str, status: int = 200, body: str = "OK", delay: float = 0.0, **headers: str) -> None:
+        self.routes[path] = Route(status, body, delay, {k.replace("_", "-"): v for k, v in headers.items()})
+
+    def queue(self, path: str, status: int = 200, body: str = "OK", delay: float = 0.0) -> None:
+        self.queued.setdefault(path, []).append(Route(status, body, delay))
+
+    def url(self, path: str = "/") -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}{path}"
+
+    def __enter__(self) -> LocalHTTPServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@contextlib.contextmanager
+def open_tcp_listener(host: str = "127.0.0.1") -> Iterator[int]:
+    """A listening TCP socket that accepts connections (the kernel completes the handshake)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        sock.listen(64)
+        yield sock.getsockname()[1]
+
+
+def closed_port(host: str = "127.0.0.1") -> int:
+    """A loopback port with nothing listening (bound then released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    return closed_port(host)
