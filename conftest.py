@@ -121,3 +121,24 @@ def tcp_open_port() -> Iterator[int]:
 @pytest.fixture
 def tcp_closed_port() -> int:
     return closed_port()
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings: Any) -> None:
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def test_database_url() -> str:
+    """A DATABASE_URL that points a subprocess at the database this test is using."""
+    db = connection.settings_dict
+    if connection.vendor == "postgresql":
+        auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
+        return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    return f"sqlite:///{db['NAME']}"
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """The environment for a manage.py/daphne subprocess sharing this test's database."""
+    env = dict(os.environ, DATABASE_URL=test_database_url(), ENVIRONMENT="development")
+    env.update(extra)
+    return env

@@ -23,13 +23,15 @@ class RegisterSerializer(serializers.ModelSerializer):
         model = User
         fields = ["id", "username", "email", "password"]
 
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        candidate = User(username=attrs.get("username"), email=attrs.get("email"))
+    def validate_password(self, value: str) -> str:
+        # Field-level, so a weak password is reported together with the other field errors.
+        data = self.initial_data if isinstance(self.initial_data, dict) else {}
+        candidate = User(username=str(data.get("username", "")), email=str(data.get("email", "")))
         try:
-            validate_password(attrs["password"], candidate)
+            validate_password(value, candidate)
         except DjangoValidationError as exc:
-            raise serializers.ValidationError({"password": list(exc.messages)}) from exc
-        return attrs
+            raise serializers.ValidationError(list(exc.messages)) from exc
+        return value
 
     def create(self, validated_data: dict[str, Any]) -> Any:
         return User.objects.create_user(**validated_data)

@@ -4,19 +4,31 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from rest_framework import generics, permissions
-from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.request import Request
+from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.views import APIView
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView, TokenVerifyView
 
 from authentication.serializers import RegisterSerializer, UserSerializer
 
 
-class AuthThrottleMixin:
-    """Login and registration share the ``auth`` rate (AUTH_THROTTLE_RATE) per client address."""
+class AuthRateThrottle(SimpleRateThrottle):
+    """Login and registration attempts per client address, at AUTH_THROTTLE_RATE (read per request)."""
 
-    throttle_classes = [ScopedRateThrottle]
-    throttle_scope = "auth"
+    scope = "auth"
+
+    def get_rate(self) -> str:
+        return settings.AUTH_THROTTLE_RATE
+
+    def get_cache_key(self, request: Request, view: APIView) -> str:
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+class AuthThrottleMixin:
+    throttle_classes = [AuthRateThrottle]
 
 
 class RegisterView(AuthThrottleMixin, generics.CreateAPIView):

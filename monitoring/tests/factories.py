@@ -1,0 +1,20 @@
+"""Small builders for test objects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from monitoring.choices import PingStatus
+from monitoring.models import PingResult, Server
+
+
+def make_server(owner: Any, **fields: Any) -> Server:
+    values: dict[str, Any] = {"name": "web", "protocol": "https", "host": "example.com"}
+    values.update(fields)
+    return Server.objects.create(owner=owner, **values)
+
+
+def make_ping(server: Server, status: str = PingStatus.SUCCESS, **fields: Any) -> PingResult:
+    values: dict[str, Any] = {"response_time": 12.5, "status_code": 200}
+    values.update(fields)
+    return PingResult.objects.create(server=server, status=status, **values)

@@ -1,0 +1,158 @@
+"""The servers API: CRUD, isolation, validation, filters, and the check/pause/resume actions."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from monitoring.choices import PingStatus, Status
+from monitoring.models import PingResult, Server, StatusChange
+from monitoring.tests.factories import make_server
+from tests.crud import CrudCases
+
+pytestmark = pytest.mark.django_db
+
+VALID = {"name": "Shop", "protocol": "https", "host": "shop.example.com", "check_interval": 60, "timeout": 5}
+
+
+class TestServerCrud(CrudCases):
+    url = "/api/servers/"
+    model = Server
+    update_payload = {"name": "Renamed", "check_interval": 120}
+
+    def make(self, owner):
+        return make_server(owner)
+
+    def create_payload(self, owner):
+        return dict(VALID, tags=["prod", "eu"])
+
+
+def test_a_created_server_is_unknown_and_owned_by_the_caller(alice, alice_client):
+    r = alice_client.post("/api/servers/", VALID, format="json")
+    assert r.status_code == 201
+    body = r.json()
+    assert body["status"] == "unknown" and body["owner"] == "alice" and body["url"] == "https://shop.example.com:443/"
+    server = Server.objects.get(pk=body["id"])
+    assert server.owner == alice and server.server_status.status == Status.UNKNOWN
+
+
+def test_owner_and_status_in_the_payload_are_ignored(alice, charlie, alice_client):
+    r = alice_client.post("/api/servers/", dict(VALID, owner=charlie.pk, status="up"), format="json")
+    server = Server.objects.get(pk=r.json()["id"])
+    assert server.owner == alice and server.status == Status.UNKNOWN
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"host": "http://example.com/x"}, "host"),
+        ({"host": "bad host"}, "host"),
+        ({"host": ""}, "host"),
+        ({"port": 0}, "port"),
+        ({"port": 70000}, "port"),
+        ({"port": 99999999999999999999}, "port"),
+        ({"check_interval": 5}, "check_interval"),
+        ({"check_interval": 86401}, "check_interval"),
+        ({"timeout": 60, "check_interval": 30}, "timeout"),
+        ({"protocol": "ftp"}, "protocol"),
+        ({"expected_status_codes": "200-abc"}, "expected_status_codes"),
+        ({"expected_status_codes": "299-200"}, "expected_status_codes"),
+        ({"expected_status_codes": "700"}, "expected_status_codes"),
+        ({"name": "nul\x00byte"}, "name"),
+        ({"tags": "prod"}, "tags"),
+        ({"tags": ["has space"]}, "tags"),
+        ({"protocol": "tcp"}, "port"),
+        ({"retries": -1}, "retries"),
+        ({"method": "BREW"}, "method"),
+    ],
+)
+def test_bad_input_is_a_400_with_field_errors_and_nothing_is_saved(alice_client, change, field):
+    r = alice_client.post("/api/servers/", dict(VALID, **change), format="json")
+    assert r.status_code == 400, r.content
+    assert field in r.json()
+    assert Server.objects.count() == 0
+
+
+def test_ipv6_and_ip_hosts_are_accepted(alice_client):
+    for host in ("::1", "127.0.0.1", "[2001:db8::1]"):
+        r = alice_client.post("/api/servers/", dict(VALID, host=host), format="json")
+        assert r.status_code == 201, (host, r.content)
+
+
+def test_a_bad_update_keeps_the_old_values(alice, alice_client):
+    server = make_server(alice, check_interval=60)
+    r = alice_client.patch(f"/api/servers/{server.pk}/", {"check_interval": 1}, format="json")
+    assert r.status_code == 400
+    server.refresh_from_db()
+    assert server.check_interval == 60
+
+
+def test_patching_is_active_false_pauses_through_the_engine(alice, alice_client):
+    server = make_server(alice)
+    r = alice_client.patch(f"/api/servers/{server.pk}/", {"is_active": False}, format="json")
+    assert r.status_code == 200 and r.json()["status"] == "paused"
+    assert StatusChange.objects.filter(server=server, status=Status.PAUSED).exists()
+
+
+def test_filters_by_status_protocol_tag_and_search(alice, alice_client):
+    a = make_server(alice, name="api-eu", tags=["prod", "eu"], protocol="https")
+    b = make_server(alice, name="db", host="db.internal.example", tags=["prod"], protocol="tcp", port=5432)
+    c = make_server(alice, name="staging", tags=["production-like"])
+    Server.objects.filter(pk=b.pk).update(status=Status.DOWN)
+
+    def ids(query):
+        r = alice_client.get(f"/api/servers/?{query}")
+        assert r.status_code == 200, r.content
+        return {row["id"] for row in r.json()["results"]}
+
+    assert ids("tag=prod") == {a.pk, b.pk}
+    assert ids("tag=eu") == {a.pk}
+    assert ids("status=down") == {b.pk}
+    assert ids("protocol=tcp") == {b.pk}
+    assert ids("search=INTERNAL") == {b.pk}
+    assert ids("search=stag") == {c.pk}
+    names = [row["name"] for row in alice_client.get("/api/servers/?ordering=-name").json()["results"]]
+    assert names == ["staging", "db", "api-eu"]
+
+
+def test_a_bad_filter_value_is_a_400(alice_client):
+    assert alice_client.get("/api/servers/?status=sideways").status_code == 400
+
+
+def test_the_list_does_not_query_per_server(alice, alice_client):
+    for n in range(3):
+        make_server(alice, name=f"s{n}")
+    with CaptureQueriesContext(connection) as few:
+        alice_client.get("/api/servers/")
+    for n in range(3, 13):
+        make_server(alice, name=f"s{n}")
+    with CaptureQueriesContext(connection) as many:
+        assert len(alice_client.get("/api/servers/").json()["results"]) == 13
+    assert len(many) == len(few)
+
+
+def test_check_now_runs_a_check_and_answers_the_ping(alice, alice_client, http_target):
+    http_target.set("/health", 200, "ok")
+    server = make_server(alice, protocol="http", host="127.0.0.1", port=http_target.port, path="/health")
+    r = alice_client.post(f"/api/servers/{server.pk}/check/")
+    assert r.status_code == 200, r.content
+    assert r.json()["status"] == PingStatus.SUCCESS and r.json()["status_code"] == 200
+    assert PingResult.objects.get(pk=r.json()["id"]).server == server
+    assert Server.objects.get(pk=server.pk).status == Status.UP
+
+
+def test_check_now_of_another_users_server_is_404_and_runs_nothing(alice, charlie_client, http_target):
+    server = make_server(alice, protocol="http", host="127.0.0.1", port=http_target.port)
+    assert charlie_client.post(f"/api/servers/{server.pk}/check/").status_code == 404
+    assert http_target.requests == [] and not PingResult.objects.exists()
+
+
+def test_pause_and_resume(alice, alice_client, charlie_client):
+    server = make_server(alice)
+    assert charlie_client.post(f"/api/servers/{server.pk}/pause/").status_code == 404
+    r = alice_client.post(f"/api/servers/{server.pk}/pause/")
+    assert r.status_code == 200 and r.json()["status"] == "paused" and r.json()["is_active"] is False
+    assert Server.objects.get(pk=server.pk).server_status.status == Status.PAUSED
+    r = alice_client.post(f"/api/servers/{server.pk}/resume/")
+    assert r.json()["status"] == "unknown" and r.json()["is_active"] is True

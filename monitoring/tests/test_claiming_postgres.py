@@ -1,0 +1,78 @@
+"""On PostgreSQL, concurrent claimers never claim the same server (skip_locked + conditional UPDATE)."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from conftest import require_postgres
+from monitoring.models import Server
+from monitoring.tasks.runner import claim_due
+from monitoring.tests.factories import make_server
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def test_concurrent_claimers_never_claim_the_same_server(alice):
+    require_postgres()
+    Server.objects.bulk_create(
+        [Server(owner=alice, name=f"s{n}", host="example.com", next_check_at=timezone.now()) for n in range(200)]
+    )
+    now = timezone.now() + timedelta(seconds=1)
+    start = threading.Barrier(4)
+    claimed: list[list[int]] = [[] for _ in range(4)]
+
+    def claimer(slot: int) -> None:
+        try:
+            start.wait(timeout=10)
+            for _ in range(20):
+                got = claim_due(now, limit=7)
+                if not got:
+                    break
+                claimed[slot].extend(s.pk for s in got)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=claimer, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    counts = Counter(pk for part in claimed for pk in part)
+    assert len(counts) == 200, "every due server is claimed"
+    assert max(counts.values()) == 1, "no server is claimed twice"
+    assert sum(1 for part in claimed if part) >= 2, "the work was shared"
+
+
+def test_a_locked_row_is_skipped_not_waited_for(alice):
+    require_postgres()
+    server = make_server(alice)
+    other = make_server(alice, name="other")
+    now = timezone.now()
+    locked = threading.Event()
+    release = threading.Event()
+
+    def hold_lock() -> None:
+        from django.db import transaction
+
+        try:
+            with transaction.atomic():
+                list(Server.objects.select_for_update().filter(pk=server.pk))
+                locked.set()
+                release.wait(timeout=10)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold_lock)
+    holder.start()
+    assert locked.wait(timeout=10)
+    try:
+        assert [s.pk for s in claim_due(now)] == [other.pk]
+    finally:
+        release.set()
+        holder.join(timeout=10)

@@ -1,0 +1,71 @@
+"""The scheduler: its step checks what is due; the command runs and stops cleanly on SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import subprocess_env
+from monitoring.models import PingResult, Server
+from monitoring.tasks.scheduler import Scheduler
+from monitoring.tests.factories import make_server
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.django_db(transaction=True)  # the step closes stale connections, as a worker must
+def test_a_step_checks_due_servers_and_says_whether_it_found_work(alice, http_target):
+    http_target.set("/", 200)
+    make_server(alice, protocol="http", host="127.0.0.1", port=http_target.port)
+    scheduler = Scheduler(concurrency=1)
+    assert scheduler.check_step() is True
+    assert PingResult.objects.count() == 1
+    assert scheduler.check_step() is False
+
+
+@pytest.mark.django_db
+def test_the_scheduler_registers_its_jobs():
+    jobs = Scheduler().build().get_jobs()
+    assert "checks" in {job.id for job in jobs}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_start_scheduler_checks_on_its_own_and_stops_on_sigterm(alice, http_target):
+    http_target.set("/", 200, "ok")
+    server = make_server(alice, protocol="http", host="127.0.0.1", port=http_target.port, check_interval=10)
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "start_scheduler", "--tick", "0.2", "--concurrency", "2"],
+        cwd=ROOT,
+        env=subprocess_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not PingResult.objects.filter(server=server).exists():
+            time.sleep(0.2)
+        assert PingResult.objects.filter(server=server).exists(), "the scheduler checked the server"
+        assert Server.objects.get(pk=server.pk).status == "up"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, output
+    assert "Scheduler stopped." in output
+
+
+def test_a_bad_interval_is_refused_with_a_message():
+    result = subprocess.run(
+        [sys.executable, "manage.py", "start_scheduler", "--interval", "1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "--interval must be between 10 and 86400" in result.stderr
