@@ -8,12 +8,18 @@ import sys
 
 
 def main() -> None:
-    from core.env import settings_module
+    from django.core.exceptions import ImproperlyConfigured
 
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", settings_module())
-    from django.core.management import execute_from_command_line
+    try:
+        from core.env import settings_module
 
-    execute_from_command_line(sys.argv)
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", settings_module())
+        from django.core.management import execute_from_command_line
+
+        execute_from_command_line(sys.argv)
+    except ImproperlyConfigured as exc:
+        # Settings errors are the operator's to fix: say what and how, without a traceback.
+        sys.exit(f"PulseGuard configuration error: {exc}")
 
 
 if __name__ == "__main__":

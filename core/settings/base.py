@@ -149,6 +149,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "ServerStatusEnum": "monitoring.choices.Status",
+        "PingStatusEnum": "monitoring.choices.PingStatus",
+    },
 }
 
 # --- Monitoring.

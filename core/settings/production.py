@@ -6,9 +6,9 @@ from core.env import envbool, envint
 from core.settings.base import *  # noqa: F403 — Django's documented way to layer settings
 from core.settings.base import SECRET_KEY
 
-if not SECRET_KEY or "insecure" in SECRET_KEY or "change-me" in SECRET_KEY or len(SECRET_KEY) < 40:
+if not SECRET_KEY or "insecure" in SECRET_KEY or "change-me" in SECRET_KEY or len(SECRET_KEY) < 50:
     raise ImproperlyConfigured(
-        "SECRET_KEY is missing or a placeholder: set a random value of 50+ characters, e.g. "
+        "SECRET_KEY is missing or a placeholder: set a random value of at least 50 characters, e.g. "
         "python -c 'import secrets; print(secrets.token_urlsafe(50))'."
     )
 

@@ -1,0 +1,86 @@
+"""docker-compose.yml, the Dockerfile, the Makefile and the README agree with the project.
+
+Docker cannot run here, so these parse the files and check that every command, module and
+environment variable they name exists.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+from django.core.management import get_commands
+
+ROOT = Path(__file__).resolve().parents[1]
+SETTINGS_SOURCES = [*ROOT.glob("core/settings/*.py"), ROOT / "core" / "env.py"]
+
+
+def settings_variables() -> set[str]:
+    text = "\n".join(p.read_text() for p in SETTINGS_SOURCES)
+    return set(re.findall(r"env\w*\(\s*[\"']([A-Z_]+)[\"']", text)) | {"ENVIRONMENT"}
+
+
+def compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def test_compose_has_the_four_services():
+    assert set(compose()["services"]) == {"postgres", "redis", "web", "scheduler"}
+
+
+def test_compose_commands_exist_in_the_project():
+    services = compose()["services"]
+    commands = get_commands()
+    for name in ("web", "scheduler"):
+        command = " ".join(services[name]["command"])
+        for sub in re.findall(r"manage\.py (\w+)", command):
+            assert sub in commands, f"{name}: manage.py {sub} does not exist"
+        for module in re.findall(r"(\w+(?:\.\w+)*):application", command):
+            assert (ROOT / (module.replace(".", "/") + ".py")).is_file()
+    assert "start_scheduler" in " ".join(services["scheduler"]["command"])
+    assert "core.asgi:application" in " ".join(services["web"]["command"])
+
+
+def test_compose_environment_uses_only_variables_the_settings_read():
+    known = settings_variables()
+    for name in ("web", "scheduler"):
+        env = compose()["services"][name]["environment"]
+        unknown = set(env) - known
+        assert not unknown, f"{name} sets variables nothing reads: {unknown}"
+        assert env["ENVIRONMENT"] == "production" and env["CHANNEL_LAYER_TYPE"] == "redis"
+        assert env["DATABASE_URL"].startswith("postgres://") and "@postgres:5432/" in env["DATABASE_URL"]
+        assert env["REDIS_HOST"] == "redis"
+
+
+def test_compose_waits_for_healthy_services_and_checks_health():
+    services = compose()["services"]
+    assert services["web"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert "/api/health/" in " ".join(services["web"]["healthcheck"]["test"])
+
+
+def test_dockerfile_installs_requirements_and_serves_asgi():
+    text = (ROOT / "Dockerfile").read_text()
+    assert "pip install -r requirements.txt" in text
+    assert "collectstatic" in text and "core.asgi:application" in text
+
+
+def test_every_requirement_is_pinned():
+    for name in ("requirements.txt", "requirements-dev.txt"):
+        for line in (ROOT / name).read_text().splitlines():
+            line = line.strip()
+            if line and not line.startswith(("#", "-r")):
+                assert "==" in line, f"{name}: {line} is not pinned"
+
+
+def test_readme_shows_the_two_newcomer_commands_and_the_makefile_has_them():
+    readme = (ROOT / "README.md").read_text()
+    assert "make run" in readme and "make test" in readme
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^run:", makefile, re.M) and re.search(r"^test:", makefile, re.M)
+
+
+def test_env_files_exist_for_every_environment():
+    for name in (".env.dev", ".env.stg", ".env.prod"):
+        text = (ROOT / name).read_text()
+        assert "SECRET_KEY=" not in text or name == ".env.dev", f"{name} must not hold a secret"
