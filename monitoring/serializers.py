@@ -12,6 +12,7 @@ from monitoring.choices import Protocol
 from monitoring.models import NotificationConfig, PingResult, Server, ServerStatus
 from monitoring.services import checks
 from monitoring.services.probes import parse_status_codes
+from monitoring.services.uptime import WINDOWS
 
 HOSTNAME_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 TAG = re.compile(r"^[A-Za-z0-9_.:/-]{1,50}$")
@@ -185,3 +186,18 @@ class RunChecksResultSerializer(serializers.Serializer):
     up = serializers.IntegerField()
     down = serializers.IntegerField()
     degraded = serializers.IntegerField()
+
+
+class UptimeQuerySerializer(serializers.Serializer):
+    window = serializers.ChoiceField(choices=list(WINDOWS), default="24h")
+
+
+class UptimeSerializer(serializers.Serializer):
+    window = serializers.CharField()
+    uptime_percentage = serializers.FloatField(allow_null=True)
+    checks = serializers.IntegerField()
+    failures = serializers.IntegerField()
+    response_time_p50 = serializers.FloatField(allow_null=True)
+    response_time_p95 = serializers.FloatField(allow_null=True)
+    incidents = serializers.IntegerField()
+    mttr_seconds = serializers.FloatField(allow_null=True)

@@ -29,8 +29,11 @@ from monitoring.serializers import (
     RunChecksSerializer,
     ServerSerializer,
     ServerStatusSerializer,
+    UptimeQuerySerializer,
+    UptimeSerializer,
 )
 from monitoring.services import checks
+from monitoring.services.uptime import uptime
 from monitoring.tasks.runner import claim_servers, run_pass
 
 
@@ -46,6 +49,14 @@ class ServerViewSet(OwnedModelViewSet):
         """Run one check now and answer its PingResult."""
         record = checks.run_check(self.get_object())
         return Response(PingResultSerializer(record.ping).data)
+
+    @extend_schema(parameters=[UptimeQuerySerializer], responses=UptimeSerializer)
+    @action(detail=True, methods=["get"])
+    def uptime(self, request: Request, pk: str | None = None) -> Response:
+        """Uptime, response-time percentiles and incidents over ``window`` (24h, 7d, 30d, 90d)."""
+        params = UptimeQuerySerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        return Response(uptime(self.get_object(), params.validated_data["window"]))
 
     @extend_schema(request=None, responses=ServerSerializer)
     @action(detail=True, methods=["post"])
