@@ -81,7 +81,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         DATABASES["default"]["NAME"] = str(BASE_DIR / DATABASES["default"]["NAME"])
     # Several threads (check_servers' workers) write; wait for the lock instead of failing.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
-    DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+    # WAL lets the web process read while the scheduler writes; NORMAL sync is safe under WAL.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
     # Tests run on a file too: in-memory shared-cache SQLite locks whole tables and ignores the
     # busy timeout, so the concurrent checks of check_servers could not be tested on it.
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "test-db.sqlite3")}
