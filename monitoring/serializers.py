@@ -2,36 +2,15 @@
 
 from __future__ import annotations
 
-import ipaddress
-import re
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
-from monitoring.choices import Protocol
 from monitoring.models import NotificationConfig, PingResult, Server, ServerStatus
 from monitoring.services import checks
-from monitoring.services.probes import parse_status_codes
 from monitoring.services.uptime import WINDOWS
-
-HOSTNAME_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
-TAG = re.compile(r"^[A-Za-z0-9_.:/-]{1,50}$")
-MAX_TAGS = 20
-
-
-def validate_host(value: str) -> str:
-    """A hostname (RFC 1123) or an IPv4/IPv6 address, without scheme, port or path."""
-    host = value.strip().strip("[]")
-    try:
-        return str(ipaddress.ip_address(host))
-    except ValueError:
-        pass
-    labels = host.rstrip(".").split(".")
-    if len(host) > 253 or not all(HOSTNAME_LABEL.match(label) for label in labels) or labels[-1].isdigit():
-        raise serializers.ValidationError(
-            "Enter a hostname (e.g. example.com) or an IP address, without scheme, port or path."
-        )
-    return host.rstrip(".").lower()
+from monitoring.validators import MAX_TAGS, normalize_host, server_errors, validate_tags
 
 
 class ServerSerializer(serializers.ModelSerializer):
@@ -40,7 +19,9 @@ class ServerSerializer(serializers.ModelSerializer):
     uptime_percentage = serializers.ReadOnlyField(source="server_status.uptime_percentage")
     last_check = serializers.ReadOnlyField(source="server_status.last_check")
     status_message = serializers.ReadOnlyField(source="server_status.message")
-    tags = serializers.ListField(child=serializers.CharField(max_length=50), required=False, max_length=MAX_TAGS)
+    tags = serializers.ListField(
+        child=serializers.CharField(max_length=50), required=False, max_length=MAX_TAGS, validators=[validate_tags]
+    )
 
     class Meta:
         model = Server
@@ -74,21 +55,15 @@ class ServerSerializer(serializers.ModelSerializer):
         read_only_fields = ["status", "created_at", "updated_at"]
 
     def validate_host(self, value: str) -> str:
-        return validate_host(value)
+        try:
+            return normalize_host(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from exc
 
     def validate_tags(self, value: list[str]) -> list[str]:
-        bad = [tag for tag in value if not TAG.match(tag)]
-        if bad:
-            raise serializers.ValidationError(
-                f"Tags are 1-50 letters, digits or _.:/- characters; not: {', '.join(map(repr, bad))}."
-            )
         return list(dict.fromkeys(value))
 
     def validate_expected_status_codes(self, value: str) -> str:
-        try:
-            parse_status_codes(value)
-        except ValueError as exc:
-            raise serializers.ValidationError(f"{exc} (e.g. 200-299,301).") from exc
         return value.replace(" ", "")
 
     def validate_path(self, value: str) -> str:
@@ -102,11 +77,12 @@ class ServerSerializer(serializers.ModelSerializer):
                 return getattr(self.instance, name)
             return Server._meta.get_field(name).get_default()
 
-        errors: dict[str, str] = {}
-        if current("protocol") == Protocol.TCP and current("port") is None:
-            errors["port"] = "A tcp server needs a port (1-65535)."
-        if current("timeout") >= current("check_interval"):
-            errors["timeout"] = "The timeout must be shorter than the check interval."
+        errors = server_errors(
+            protocol=current("protocol"),
+            port=current("port"),
+            timeout=current("timeout"),
+            check_interval=current("check_interval"),
+        )
         if errors:
             raise serializers.ValidationError(errors)
         return attrs

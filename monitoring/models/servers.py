@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, transaction
 from django.utils import timezone
 
 from monitoring.choices import HttpMethod, Protocol, Status
 from monitoring.models.base import OwnedQuerySet
+from monitoring.validators import server_errors, validate_host, validate_status_codes, validate_tags
 
 MIN_INTERVAL = 10
 MAX_INTERVAL = 86_400
@@ -36,7 +38,7 @@ class Server(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="servers")
     name = models.CharField(max_length=200)
     protocol = models.CharField(max_length=5, choices=Protocol.choices, default=Protocol.HTTPS)
-    host = models.CharField(max_length=253, help_text="Hostname or IP address.")
+    host = models.CharField(max_length=253, validators=[validate_host], help_text="Hostname or IP address.")
     port = models.PositiveIntegerField(
         null=True,
         blank=True,
@@ -50,10 +52,10 @@ class Server(models.Model):
     timeout = models.FloatField(default=10, validators=[MinValueValidator(0.5), MaxValueValidator(300)])
     # Mirror of ServerStatus.status for list filters; both change in one transaction.
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.UNKNOWN, editable=False)
-    tags = models.JSONField(default=list, blank=True)
+    tags = models.JSONField(default=list, blank=True, validators=[validate_tags])
     notifications = models.BooleanField(default=True, help_text="Send alerts for this server.")
     method = models.CharField(max_length=7, choices=HttpMethod.choices, default=HttpMethod.GET)
-    expected_status_codes = models.CharField(max_length=200, default="200-399")
+    expected_status_codes = models.CharField(max_length=200, default="200-399", validators=[validate_status_codes])
     keyword = models.CharField(max_length=500, blank=True)
     verify_tls = models.BooleanField(default=True)
     retries = models.PositiveSmallIntegerField(
@@ -96,6 +98,13 @@ class Server(models.Model):
                     Server.objects.filter(pk=self.pk).update(status=initial)
                     self.status = initial
                 ServerStatus.objects.create(server=self, status=initial, last_status_change=timezone.now())
+
+    def clean(self) -> None:
+        errors = server_errors(
+            protocol=self.protocol, port=self.port, timeout=self.timeout, check_interval=self.check_interval
+        )
+        if errors:
+            raise ValidationError(errors)
 
     @property
     def effective_port(self) -> int | None:

@@ -9,6 +9,7 @@ import requests
 from monitoring.choices import PingStatus, Protocol
 from monitoring.models import Server
 from monitoring.services import net
+from monitoring.validators import parse_status_codes
 
 
 @dataclass(frozen=True)
@@ -21,25 +22,6 @@ class ProbeOutcome:
     @property
     def ok(self) -> bool:
         return self.status == PingStatus.SUCCESS
-
-
-def parse_status_codes(spec: str) -> list[tuple[int, int]]:
-    """Parse ``"200-299,301"`` into inclusive ranges; ValueError with a reason if malformed."""
-    ranges: list[tuple[int, int]] = []
-    for part in spec.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        low, sep, high = part.partition("-")
-        if not low.strip().isdigit() or (sep and not high.strip().isdigit()):
-            raise ValueError(f"{part!r} is not a status code or a range like 200-299")
-        lo, hi = int(low), int(high) if sep else int(low)
-        if not (100 <= lo <= 599 and 100 <= hi <= 599) or lo > hi:
-            raise ValueError(f"{part!r} is outside 100-599 or reversed")
-        ranges.append((lo, hi))
-    if not ranges:
-        raise ValueError("give at least one status code, e.g. 200-299")
-    return ranges
 
 
 def status_code_expected(code: int, spec: str) -> bool:

@@ -1,0 +1,100 @@
+"""The operators' admin: every model's pages load, and the check/pause/resume actions work."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+
+from monitoring.choices import Status
+from monitoring.models import NotificationConfig, PingResult, Server
+from monitoring.tests.factories import make_ping, make_server
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin_client(db) -> Client:
+    client = Client()
+    client.force_login(User.objects.create_superuser("root", "root@example.com", "root-password-1"))
+    return client
+
+
+@pytest.mark.parametrize("model", ["server", "pingresult", "serverstatus", "statuschange", "notificationconfig"])
+def test_every_model_has_a_changelist_with_search_and_filters(admin_client, alice, model):
+    server = make_server(alice, name="findme")
+    make_ping(server)
+    NotificationConfig.objects.create(server=server, notification_type="email", recipient="ops@example.com")
+    r = admin_client.get(f"/admin/monitoring/{model}/?q=findme")
+    assert r.status_code == 200
+    assert "findme" in r.content.decode()
+
+
+def test_the_server_page_shows_notification_configs_inline(admin_client, alice):
+    server = make_server(alice)
+    NotificationConfig.objects.create(server=server, notification_type="email", recipient="inline@example.com")
+    r = admin_client.get(f"/admin/monitoring/server/{server.pk}/change/")
+    assert r.status_code == 200 and "inline@example.com" in r.content.decode()
+
+
+def test_check_now_action_runs_a_check(admin_client, alice, http_target):
+    http_target.set("/", 200, "ok")
+    server = make_server(alice, protocol="http", host="127.0.0.1", port=http_target.port)
+    r = admin_client.post(
+        "/admin/monitoring/server/", {"action": "check_now", "_selected_action": [server.pk]}, follow=True
+    )
+    assert r.status_code == 200
+    assert PingResult.objects.filter(server=server).count() == 1
+    assert Server.objects.get(pk=server.pk).status == Status.UP
+
+
+def test_pause_and_resume_actions(admin_client, alice):
+    server = make_server(alice)
+    admin_client.post("/admin/monitoring/server/", {"action": "pause", "_selected_action": [server.pk]})
+    assert Server.objects.get(pk=server.pk).status == Status.PAUSED
+    admin_client.post("/admin/monitoring/server/", {"action": "resume", "_selected_action": [server.pk]})
+    server.refresh_from_db()
+    assert server.status == Status.UNKNOWN and server.is_active
+
+
+def test_adding_a_server_in_the_admin_creates_its_status(admin_client, alice):
+    r = admin_client.post(
+        "/admin/monitoring/server/add/",
+        {
+            "name": "from-admin",
+            "owner": alice.pk,
+            "protocol": "https",
+            "host": "example.org",
+            "path": "/",
+            "tags": "[]",
+            "is_active": "on",
+            "check_interval": 60,
+            "timeout": 10,
+            "retries": 1,
+            "method": "GET",
+            "expected_status_codes": "200-399",
+            "verify_tls": "on",
+            "notifications": "on",
+            "notification_configs-TOTAL_FORMS": 0,
+            "notification_configs-INITIAL_FORMS": 0,
+            "status_changes-TOTAL_FORMS": 0,
+            "status_changes-INITIAL_FORMS": 0,
+        },
+    )
+    assert r.status_code == 302, r.content.decode()[:2000]
+    server = Server.objects.get(name="from-admin")
+    assert server.server_status.status == Status.UNKNOWN
+
+
+def test_the_admin_refuses_a_bad_host_and_a_tcp_server_without_port(admin_client, alice):
+    r = admin_client.post("/admin/monitoring/server/add/", {
+        "name": "bad", "owner": alice.pk, "protocol": "tcp", "host": "http://nope", "path": "/",
+        "tags": "[]", "is_active": "on", "check_interval": 60, "timeout": 10, "retries": 1, "method": "GET",
+        "expected_status_codes": "abc", "verify_tls": "on", "notifications": "on",
+        "notification_configs-TOTAL_FORMS": 0, "notification_configs-INITIAL_FORMS": 0,
+        "status_changes-TOTAL_FORMS": 0, "status_changes-INITIAL_FORMS": 0,
+    })
+    assert r.status_code == 200
+    errors = r.context["adminform"].form.errors
+    assert {"host", "expected_status_codes", "port"} <= set(errors)
+    assert not Server.objects.filter(name="bad").exists()
