@@ -19,7 +19,7 @@ from django.db import connection
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from tests.targets import LocalHTTPServer, closed_port, open_tcp_listener
+from tests.targets import LocalHTTPServer, LocalHTTPSServer, closed_port, open_tcp_listener, self_signed_cert
 
 REQUIRE_SERVICES = os.environ.get("PULSEGUARD_REQUIRE_SERVICES", "") in {"1", "true", "yes"}
 
@@ -142,3 +142,18 @@ def subprocess_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ, DATABASE_URL=test_database_url(), ENVIRONMENT="development")
     env.update(extra)
     return env
+
+
+@pytest.fixture
+def https_target(tmp_path: Any) -> Iterator[LocalHTTPSServer]:
+    """A real HTTPS server on 127.0.0.1 with a self-signed certificate."""
+    cert, key = self_signed_cert(str(tmp_path))
+    with LocalHTTPSServer(cert, key) as server:
+        yield server
+
+
+@pytest.fixture
+def http6_target() -> Iterator[LocalHTTPServer]:
+    """A real HTTP server on ::1."""
+    with LocalHTTPServer("::1") as server:
+        yield server

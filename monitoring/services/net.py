@@ -13,7 +13,12 @@ import time
 from dataclasses import dataclass
 
 import requests
+import urllib3
 from django.conf import settings
+
+# verify_tls=False is an operator's explicit per-server choice; warning on every check of
+# such a server would only flood the log.
+urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 
 
 class PrivateAddressError(Exception):

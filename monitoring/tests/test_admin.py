@@ -87,13 +87,29 @@ def test_adding_a_server_in_the_admin_creates_its_status(admin_client, alice):
 
 
 def test_the_admin_refuses_a_bad_host_and_a_tcp_server_without_port(admin_client, alice):
-    r = admin_client.post("/admin/monitoring/server/add/", {
-        "name": "bad", "owner": alice.pk, "protocol": "tcp", "host": "http://nope", "path": "/",
-        "tags": "[]", "is_active": "on", "check_interval": 60, "timeout": 10, "retries": 1, "method": "GET",
-        "expected_status_codes": "abc", "verify_tls": "on", "notifications": "on",
-        "notification_configs-TOTAL_FORMS": 0, "notification_configs-INITIAL_FORMS": 0,
-        "status_changes-TOTAL_FORMS": 0, "status_changes-INITIAL_FORMS": 0,
-    })
+    r = admin_client.post(
+        "/admin/monitoring/server/add/",
+        {
+            "name": "bad",
+            "owner": alice.pk,
+            "protocol": "tcp",
+            "host": "http://nope",
+            "path": "/",
+            "tags": "[]",
+            "is_active": "on",
+            "check_interval": 60,
+            "timeout": 10,
+            "retries": 1,
+            "method": "GET",
+            "expected_status_codes": "abc",
+            "verify_tls": "on",
+            "notifications": "on",
+            "notification_configs-TOTAL_FORMS": 0,
+            "notification_configs-INITIAL_FORMS": 0,
+            "status_changes-TOTAL_FORMS": 0,
+            "status_changes-INITIAL_FORMS": 0,
+        },
+    )
     assert r.status_code == 200
     errors = r.context["adminform"].form.errors
     assert {"host", "expected_status_codes", "port"} <= set(errors)

@@ -143,3 +143,38 @@ def test_a_check_landing_on_a_paused_server_keeps_it_paused(alice, http_target):
 )
 def test_url_of_a_server(protocol, port, expected):
     assert Server(protocol=protocol, host="h.example", port=port, path="/").url == expected
+
+
+def test_https_with_an_untrusted_certificate_fails_unless_verification_is_off(alice, https_target):
+    https_target.set("/", 200, "secure")
+    server = Server.objects.create(
+        owner=alice, name="tls", protocol=Protocol.HTTPS, host="127.0.0.1", port=https_target.port, timeout=3
+    )
+    record = checks.run_check(server)
+    assert record.ping.status == PingStatus.ERROR
+    assert "TLS error" in record.ping.error_message and "certificate" in record.ping.error_message.lower()
+    server.verify_tls = False
+    record = checks.run_check(server)
+    assert record.ping.status == PingStatus.SUCCESS and record.ping.status_code == 200
+
+
+def test_an_ipv6_target_is_checked(alice, http6_target):
+    http6_target.set("/", 200, "v6")
+    server = Server.objects.create(
+        owner=alice, name="v6", protocol=Protocol.HTTP, host="::1", port=http6_target.port, timeout=3, keyword="v6"
+    )
+    assert server.url == f"http://[::1]:{http6_target.port}/"
+    assert checks.run_check(server).ping.status == PingStatus.SUCCESS
+
+
+def test_a_head_check_and_a_custom_expected_code(alice, http_target):
+    http_target.set("/gone", 410, "")
+    server = http_server(alice, http_target, path="/gone", method="HEAD", expected_status_codes="410")
+    assert checks.run_check(server).ping.status == PingStatus.SUCCESS
+    assert http_target.requests[-1].method == "HEAD"
+
+
+def test_the_probe_sends_our_user_agent(alice, http_target):
+    http_target.set("/", 200)
+    checks.run_check(http_server(alice, http_target))
+    assert http_target.requests[-1].headers["User-Agent"].startswith("PulseGuard/")
