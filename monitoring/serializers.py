@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from monitoring.models import NotificationConfig, PingResult, Server, ServerStatus
-from monitoring.services import checks
+from monitoring.services import checks, net
 from monitoring.services.uptime import WINDOWS
 from monitoring.validators import MAX_TAGS, normalize_host, server_errors, validate_tags
 
@@ -56,9 +59,17 @@ class ServerSerializer(serializers.ModelSerializer):
 
     def validate_host(self, value: str) -> str:
         try:
-            return normalize_host(value)
+            host = normalize_host(value)
         except DjangoValidationError as exc:
             raise serializers.ValidationError(exc.messages) from exc
+        # An IP literal can be judged now; hostnames are resolved and judged at each check.
+        with contextlib.suppress(ValueError):
+            if not settings.MONITOR_ALLOW_PRIVATE_TARGETS and net.is_private(ipaddress.ip_address(host)):
+                raise serializers.ValidationError(
+                    f"{host} is a private or reserved address; this installation does not monitor those "
+                    "(MONITOR_ALLOW_PRIVATE_TARGETS=false)."
+                )
+        return host
 
     def validate_tags(self, value: list[str]) -> list[str]:
         return list(dict.fromkeys(value))

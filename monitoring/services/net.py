@@ -25,7 +25,8 @@ class PrivateAddressError(Exception):
     """The target resolves to an address that MONITOR_ALLOW_PRIVATE_TARGETS forbids."""
 
 
-def _is_private(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+def is_private(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Loopback, private, link-local, reserved or multicast: not a public address."""
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
         ip = ip.ipv4_mapped
     return not ip.is_global or ip.is_multicast
@@ -40,7 +41,7 @@ def resolve(host: str, port: int) -> list[tuple[int, str]]:
     addresses = [(family, str(sockaddr[0])) for family, _, _, _, sockaddr in infos]
     if not settings.MONITOR_ALLOW_PRIVATE_TARGETS:
         for _, address in addresses:
-            if _is_private(ipaddress.ip_address(address.split("%", 1)[0])):
+            if is_private(ipaddress.ip_address(address.split("%", 1)[0])):
                 raise PrivateAddressError(
                     f"{host} resolves to {address}, a private or reserved address; "
                     "set MONITOR_ALLOW_PRIVATE_TARGETS=true to allow it"

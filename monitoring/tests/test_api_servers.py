@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.db import connection
+from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
 from monitoring.choices import PingStatus, Status
@@ -156,3 +157,11 @@ def test_pause_and_resume(alice, alice_client, charlie_client):
     assert Server.objects.get(pk=server.pk).server_status.status == Status.PAUSED
     r = alice_client.post(f"/api/servers/{server.pk}/resume/")
     assert r.json()["status"] == "unknown" and r.json()["is_active"] is True
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "10.1.2.3", "192.168.0.1", "169.254.169.254", "::1", "fd00::1"])
+@override_settings(MONITOR_ALLOW_PRIVATE_TARGETS=False)
+def test_private_ip_hosts_are_refused_when_private_targets_are_off(alice_client, host):
+    r = alice_client.post("/api/servers/", dict(VALID, host=host), format="json")
+    assert r.status_code == 400 and "MONITOR_ALLOW_PRIVATE_TARGETS" in r.json()["host"][0]
+    assert alice_client.post("/api/servers/", dict(VALID, host="93.184.216.34"), format="json").status_code == 201

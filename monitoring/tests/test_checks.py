@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.test import override_settings
 
 from monitoring.choices import PingStatus, Protocol, Status
 from monitoring.models import PingResult, Server, ServerStatus, StatusChange
@@ -103,8 +104,8 @@ def test_retries_keep_status_until_enough_failures(alice, http_target):
     assert state.uptime_percentage == 25.0
 
 
-def test_private_targets_are_refused_when_not_allowed(alice, http_target, settings):
-    settings.MONITOR_ALLOW_PRIVATE_TARGETS = False
+@override_settings(MONITOR_ALLOW_PRIVATE_TARGETS=False)
+def test_private_targets_are_refused_when_not_allowed(alice, http_target):
     http_target.set("/", 200)
     record = checks.run_check(http_server(alice, http_target))
     assert record.ping.status == PingStatus.ERROR
