@@ -57,59 +57,29 @@ def test_pause_and_resume_actions(admin_client, alice):
     assert server.status == Status.UNKNOWN and server.is_active
 
 
+def add_form(owner: User, **fields: object) -> dict[str, object]:
+    """The admin's add-server form, filled in validly unless ``fields`` say otherwise."""
+    form: dict[str, object] = {
+        "name": "from-admin", "owner": owner.pk, "protocol": "https", "host": "example.org", "path": "/",
+        "tags": "[]", "is_active": "on", "check_interval": 60, "timeout": 10, "retries": 1, "method": "GET",
+        "expected_status_codes": "200-399", "verify_tls": "on", "notifications": "on",
+        "notification_configs-TOTAL_FORMS": 0, "notification_configs-INITIAL_FORMS": 0,
+        "status_changes-TOTAL_FORMS": 0, "status_changes-INITIAL_FORMS": 0,
+    }  # fmt: skip
+    form.update(fields)
+    return form
+
+
 def test_adding_a_server_in_the_admin_creates_its_status(admin_client, alice):
-    r = admin_client.post(
-        "/admin/monitoring/server/add/",
-        {
-            "name": "from-admin",
-            "owner": alice.pk,
-            "protocol": "https",
-            "host": "example.org",
-            "path": "/",
-            "tags": "[]",
-            "is_active": "on",
-            "check_interval": 60,
-            "timeout": 10,
-            "retries": 1,
-            "method": "GET",
-            "expected_status_codes": "200-399",
-            "verify_tls": "on",
-            "notifications": "on",
-            "notification_configs-TOTAL_FORMS": 0,
-            "notification_configs-INITIAL_FORMS": 0,
-            "status_changes-TOTAL_FORMS": 0,
-            "status_changes-INITIAL_FORMS": 0,
-        },
-    )
+    r = admin_client.post("/admin/monitoring/server/add/", add_form(alice))
     assert r.status_code == 302, r.content.decode()[:2000]
     server = Server.objects.get(name="from-admin")
     assert server.server_status.status == Status.UNKNOWN
 
 
 def test_the_admin_refuses_a_bad_host_and_a_tcp_server_without_port(admin_client, alice):
-    r = admin_client.post(
-        "/admin/monitoring/server/add/",
-        {
-            "name": "bad",
-            "owner": alice.pk,
-            "protocol": "tcp",
-            "host": "http://nope",
-            "path": "/",
-            "tags": "[]",
-            "is_active": "on",
-            "check_interval": 60,
-            "timeout": 10,
-            "retries": 1,
-            "method": "GET",
-            "expected_status_codes": "abc",
-            "verify_tls": "on",
-            "notifications": "on",
-            "notification_configs-TOTAL_FORMS": 0,
-            "notification_configs-INITIAL_FORMS": 0,
-            "status_changes-TOTAL_FORMS": 0,
-            "status_changes-INITIAL_FORMS": 0,
-        },
-    )
+    form = add_form(alice, name="bad", protocol="tcp", host="http://nope", expected_status_codes="abc")
+    r = admin_client.post("/admin/monitoring/server/add/", form)
     assert r.status_code == 200
     errors = r.context["adminform"].form.errors
     assert {"host", "expected_status_codes", "port"} <= set(errors)
