@@ -166,6 +166,12 @@ MONITOR_USER_AGENT = envstr("MONITOR_USER_AGENT", "PulseGuard/1.0 (+health monit
 MONITOR_MAX_REDIRECTS = envint("MONITOR_MAX_REDIRECTS", 10, minimum=0)
 MONITOR_MAX_BODY_BYTES = envint("MONITOR_MAX_BODY_BYTES", 1_048_576, minimum=1024)
 CHECK_CONCURRENCY = envint("CHECK_CONCURRENCY", 10, minimum=1)
+# TLS certificate checks (SPEC §6): how often each https server's certificate is looked at,
+# how many days before expiry it needs renewal, and an optional CA bundle (a PEM file) that
+# replaces the system trust store for deciding `valid` (a private CA; tests use their own).
+CERT_CHECK_INTERVAL_HOURS = envint("CERT_CHECK_INTERVAL_HOURS", 12, minimum=1)
+CERT_RENEWAL_DAYS = envint("CERT_RENEWAL_DAYS", 14, minimum=0)
+CERT_CA_BUNDLE = envstr("CERT_CA_BUNDLE", "")
 
 # --- Logging: console and logs/pulseguard.log rotated at 10 MB, one key=value line per event.
 LOG_LEVEL = envchoice("LOG_LEVEL", ("debug", "info", "warning", "error", "critical"), "info").upper()

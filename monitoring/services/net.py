@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass
@@ -154,6 +155,67 @@ def tcp_connect(host: str, port: int, *, timeout: float) -> float:
             return (time.perf_counter() - started) * 1000
         except OSError as exc:
             last_error = exc
+    if last_error is None:
+        raise TimeoutError(f"timed out after {timeout:g}s")
+    raise last_error
+
+
+@dataclass(frozen=True)
+class TlsPeerCertificate:
+    """What a TLS handshake showed of the peer: its leaf certificate and whether it verified."""
+
+    der: bytes  # the leaf certificate, DER-encoded
+    verified: bool  # chain and hostname verified against the trust store
+    verify_error: str = ""  # why it did not verify, in OpenSSL's words ("self-signed certificate")
+
+
+def tls_peer_certificate(host: str, port: int, *, timeout: float, cafile: str | None = None) -> TlsPeerCertificate:
+    """Read the certificate ``host:port`` presents, and say whether it verifies.
+
+    1. Handshake with chain and hostname verification (SNI = ``host``) against ``cafile``
+       or, without one, the system trust store. Success: verified.
+    2. If only verification failed, handshake again without verification, just to read the
+       certificate: an operator wants the expiry date of a broken certificate most of all.
+    Each handshake resolves through the guard and gets ``timeout`` seconds. Raises OSError
+    (including TimeoutError and ssl.SSLError) or PrivateAddressError when no certificate
+    could be read at all.
+    """
+    verifying = ssl.create_default_context(cafile=cafile or None)
+    try:
+        return TlsPeerCertificate(_tls_handshake(host, port, verifying, timeout), verified=True)
+    except ssl.SSLCertVerificationError as exc:
+        reason = exc.verify_message or str(exc)
+    reading = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    reading.check_hostname = False
+    reading.verify_mode = ssl.CERT_NONE
+    return TlsPeerCertificate(_tls_handshake(host, port, reading, timeout), verified=False, verify_error=reason)
+
+
+def _tls_handshake(host: str, port: int, context: ssl.SSLContext, timeout: float) -> bytes:
+    """Connect to the guarded addresses of ``host`` in turn, then handshake once; the peer's DER."""
+    deadline = time.monotonic() + timeout
+    last_error: OSError | None = None
+    for family, address in resolve(host, port):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        raw = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            raw.settimeout(remaining)
+            # The resolved address, not the name: what the guard approved is what we reach.
+            raw.connect((address, port))
+        except OSError as exc:
+            raw.close()
+            last_error = exc
+            continue
+        # A TLS failure is the server's answer, not an unreachable address: no next address.
+        with raw:  # closes it if wrapping fails before the TLS socket takes it over
+            raw.settimeout(max(deadline - time.monotonic(), 0.001))
+            with context.wrap_socket(raw, server_hostname=host) as tls:
+                der = tls.getpeercert(binary_form=True)
+        if not der:
+            raise ssl.SSLError("the server sent no certificate")
+        return der
     if last_error is None:
         raise TimeoutError(f"timed out after {timeout:g}s")
     raise last_error
