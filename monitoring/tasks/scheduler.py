@@ -11,13 +11,17 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import UTC, datetime
+from functools import partial
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from django.db import close_old_connections
 
+from monitoring.tasks.certificates import certificate_step
 from monitoring.tasks.runner import run_due
 
 log = logging.getLogger(__name__)
+
+CERTIFICATE_STEP_SECONDS = 60
 
 
 class Scheduler:
@@ -49,6 +53,16 @@ class Scheduler:
             "interval",
             seconds=self.tick_seconds,
             id="checks",
+            max_instances=1,
+            coalesce=True,
+            next_run_time=datetime.now(UTC),
+        )
+        # Certificates change rarely (CERT_CHECK_INTERVAL_HOURS); a look a minute is plenty.
+        scheduler.add_job(
+            partial(certificate_step, concurrency=self.concurrency),
+            "interval",
+            seconds=CERTIFICATE_STEP_SECONDS,
+            id="certificates",
             max_instances=1,
             coalesce=True,
             next_run_time=datetime.now(UTC),

@@ -1,0 +1,128 @@
+"""Claiming https servers whose certificate check is due, and checking a batch of them.
+
+Used by the scheduler's ``certificate_step`` (every minute) and ``check_certificates``
+(cron); every check goes through ``services.certificates.check_certificate``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from datetime import datetime
+
+from django.db import close_old_connections, connection, transaction
+from django.utils import timezone
+
+from monitoring.models import CertificateCheck, Server
+from monitoring.models.certificates import certificate_check_due
+from monitoring.services.certificates import check_certificate
+
+log = logging.getLogger(__name__)
+
+#: Servers one step claims; the rest wait for the next step a minute later.
+BATCH = 50
+
+Job = tuple[Server, CertificateCheck | None]  # a server and the claim row to fill (None: a new row)
+OnDone = Callable[[Server, CertificateCheck | None, str], None]
+
+
+def claim_due_certificates(now: datetime, *, limit: int = BATCH) -> list[CertificateCheck]:
+    """Claim up to ``limit`` servers whose certificate check is due; the claim rows, server attached.
+
+    1. In a short transaction, lock due servers with ``SELECT … FOR UPDATE SKIP LOCKED``
+       (PostgreSQL; other claimers skip them; SQLite's IMMEDIATE transactions serialise the
+       whole block instead).
+    2. Ask again, in a fresh statement, which of them are still due: a claimer that committed
+       between our first read and our lock has already inserted its claim (``claim_servers``).
+    3. Insert an ``in_progress`` CertificateCheck for each one still due. That row makes the
+       server not due for everyone else; the lock is released at commit.
+    4. Probe later, outside the transaction, and fill the row in.
+    """
+    with transaction.atomic():
+        candidates = list(
+            certificate_check_due(now).select_for_update(skip_locked=True, of=("self",)).order_by("id")[:limit]
+        )
+        return claim_servers(candidates, now)
+
+
+def claim_servers(candidates: list[Server], now: datetime) -> list[CertificateCheck]:
+    """Insert claims for the ``candidates`` still due at ``now``; the others were taken by
+    another process after we read them, and are dropped. Call it holding their row locks."""
+    still_due = set(certificate_check_due(now).filter(pk__in=[s.pk for s in candidates]).values_list("pk", flat=True))
+    for server in candidates:
+        if server.pk not in still_due:
+            log.debug("certificate_claim_lost server_id=%s", server.pk)
+    claims = [CertificateCheck(server=s, checked_at=now, in_progress=True) for s in candidates if s.pk in still_due]
+    return CertificateCheck.objects.bulk_create(claims)
+
+
+def run_certificate_checks(
+    jobs: list[Job], *, concurrency: int = 10, on_done: OnDone | None = None
+) -> list[CertificateCheck]:
+    """Check each job's server, ``concurrency`` at a time; one failure never stops the batch.
+
+    A check that raises (a database error, a bug) still completes its claim with the error, so
+    the operator sees it and the server waits its interval instead of being retried every minute.
+    """
+
+    def check(server: Server, claim: CertificateCheck | None) -> tuple[CertificateCheck | None, str]:
+        try:
+            return check_certificate(server, claim), ""
+        except Exception as exc:  # one broken server must not stop the batch
+            error = f"{exc.__class__.__name__}: {exc}"
+            log.exception("certificate_check_failed server_id=%s", server.pk)
+            if claim is not None:
+                CertificateCheck.objects.filter(pk=claim.pk).update(in_progress=False, error=error[:2000])
+            return None, error
+
+    def check_in_thread(server: Server, claim: CertificateCheck | None) -> tuple[CertificateCheck | None, str]:
+        try:
+            return check(server, claim)
+        finally:
+            connection.close()  # each worker thread has its own connection; do not leak it
+
+    done: list[CertificateCheck] = []
+
+    def finish(server: Server, result: CertificateCheck | None, error: str) -> None:
+        if result is not None:
+            done.append(result)
+        if on_done is not None:
+            on_done(server, result, error)
+
+    if concurrency <= 1 or len(jobs) <= 1:
+        # Inline: the caller's own connection and transaction (tests, the API).
+        for server, claim in jobs:
+            finish(server, *check(server, claim))
+        return done
+    with ThreadPoolExecutor(max_workers=min(concurrency, len(jobs)), thread_name_prefix="cert") as pool:
+        futures = {pool.submit(check_in_thread, server, claim): server for server, claim in jobs}
+        # Results are read here, in completion order, so progress output stays on this thread.
+        for future in as_completed(futures):
+            finish(futures[future], *future.result())
+    return done
+
+
+def run_due_certificates(
+    *, now: datetime | None = None, limit: int = BATCH, concurrency: int = 10, on_done: OnDone | None = None
+) -> list[CertificateCheck]:
+    """Claim the servers whose certificate check is due and check them."""
+    claims = claim_due_certificates(now or timezone.now(), limit=limit)
+    return run_certificate_checks([(c.server, c) for c in claims], concurrency=concurrency, on_done=on_done)
+
+
+def certificate_step(*, concurrency: int = 10, limit: int = BATCH) -> bool:
+    """The scheduler's job: claim and check the certificates that are due; True if it found any."""
+    close_old_connections()
+    try:
+        checks = run_due_certificates(limit=limit, concurrency=concurrency)
+    finally:
+        close_old_connections()
+    if checks:
+        log.info(
+            "certificate_pass checked=%d invalid=%d needs_renewal=%d",
+            len(checks),
+            sum(1 for c in checks if not c.valid),
+            sum(1 for c in checks if c.needs_renewal),
+        )
+    return bool(checks)

@@ -1,0 +1,78 @@
+"""On PostgreSQL, concurrent certificate claimers never claim one server twice (skip_locked,
+a fresh re-check under the lock, and the inserted claim row)."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+import pytest
+from django.db import connection, transaction
+from django.utils import timezone
+
+from conftest import require_postgres
+from monitoring.models import CertificateCheck, Server
+from monitoring.tasks.certificates import claim_due_certificates
+from monitoring.tests.factories import make_server
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def test_concurrent_certificate_claimers_never_claim_the_same_server(alice):
+    require_postgres()
+    # Claims only: nothing is probed, so the host is never reached.
+    Server.objects.bulk_create(
+        [Server(owner=alice, name=f"s{n}", protocol="https", host="127.0.0.1", port=443) for n in range(200)]
+    )
+    now = timezone.now()
+    start = threading.Barrier(4)
+    claimed: list[list[int]] = [[] for _ in range(4)]
+
+    def claimer(slot: int) -> None:
+        try:
+            start.wait(timeout=10)
+            for _ in range(40):
+                got = claim_due_certificates(now, limit=7)
+                if not got:
+                    break
+                claimed[slot].extend(c.server_id for c in got)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=claimer, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    counts = Counter(pk for part in claimed for pk in part)
+    assert len(counts) == 200, "every due server is claimed"
+    assert max(counts.values()) == 1, "no server is claimed twice"
+    assert CertificateCheck.objects.filter(in_progress=True).count() == 200
+    assert sum(1 for part in claimed if part) >= 2, "the work was shared"
+
+
+def test_a_server_locked_by_another_claimer_is_skipped_not_waited_for(alice):
+    require_postgres()
+    server = make_server(alice, host="127.0.0.1")
+    other = make_server(alice, name="other", host="127.0.0.1")
+    locked = threading.Event()
+    release = threading.Event()
+
+    def hold_lock() -> None:
+        try:
+            with transaction.atomic():
+                list(Server.objects.select_for_update().filter(pk=server.pk))
+                locked.set()
+                release.wait(timeout=10)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold_lock)
+    holder.start()
+    assert locked.wait(timeout=10)
+    try:
+        assert [c.server_id for c in claim_due_certificates(timezone.now())] == [other.pk]
+    finally:
+        release.set()
+        holder.join(timeout=10)
+    assert [c.server_id for c in claim_due_certificates(timezone.now())] == [server.pk]
