@@ -6,8 +6,9 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from monitoring.models import NotificationConfig, PingResult, Server, ServerStatus, StatusChange
+from monitoring.models import CertificateCheck, NotificationConfig, PingResult, Server, ServerStatus, StatusChange
 from monitoring.services import checks
+from monitoring.services.certificates import check_certificate, checks_certificate
 
 
 class NotificationConfigInline(admin.TabularInline):
@@ -31,14 +32,15 @@ class ServerAdmin(admin.ModelAdmin):
     list_filter = ["status", "protocol", "is_active", "notifications", "owner"]
     search_fields = ["name", "host", "path"]
     list_select_related = ["owner", "server_status"]
-    readonly_fields = ["status", "next_check_at", "created_at", "updated_at"]
+    readonly_fields = ["status", "next_check_at", "created_at", "updated_at", "latest_certificate"]
     inlines = [NotificationConfigInline, StatusChangeInline]
-    actions = ["check_now", "pause", "resume"]
+    actions = ["check_now", "pause", "resume", "check_certificate_now"]
     fieldsets = [
         (None, {"fields": ["name", "owner", "protocol", "host", "port", "path", "tags", "is_active", "status"]}),
         ("Schedule", {"fields": ["check_interval", "timeout", "retries", "degraded_threshold_ms", "next_check_at"]}),
         ("HTTP", {"fields": ["method", "expected_status_codes", "keyword", "verify_tls"]}),
         ("Alerts", {"fields": ["notifications"]}),
+        ("Certificate", {"fields": ["latest_certificate"]}),
         ("Times", {"fields": ["created_at", "updated_at"]}),
     ]
 
@@ -65,6 +67,30 @@ class ServerAdmin(admin.ModelAdmin):
         for server in queryset:
             checks.resume(server)
         self.message_user(request, f"Resumed {queryset.count()} server(s).")
+
+    @admin.display(description="Latest certificate check")
+    def latest_certificate(self, obj: Server) -> str:
+        check = CertificateCheck.objects.latest_for(obj) if obj.pk else None
+        if check is None:
+            return "none yet"
+        verdict = "valid" if check.valid else f"invalid ({check.error})"
+        expiry = f"expires {check.expires_at:%Y-%m-%d}, {check.days_remaining} day(s) left" if check.expires_at else ""
+        renew = "needs renewal" if check.needs_renewal else ""
+        return "; ".join(
+            p for p in (verdict, expiry, check.issuer, renew, f"checked {check.checked_at:%Y-%m-%d %H:%M}") if p
+        )
+
+    @admin.action(description="Check TLS certificate now")
+    def check_certificate_now(self, request: HttpRequest, queryset: QuerySet[Server]) -> None:
+        for server in queryset:
+            if not checks_certificate(server):
+                self.message_user(request, f"{server.name}: not https, no certificate to check", messages.WARNING)
+                continue
+            check = check_certificate(server)
+            level = messages.SUCCESS if check.valid and not check.needs_renewal else messages.WARNING
+            days = f"{check.days_remaining} day(s) left" if check.days_remaining is not None else ""
+            detail = "; ".join(p for p in (check.error, days) if p)
+            self.message_user(request, f"{server.name}: {'valid' if check.valid else 'invalid'} ({detail})", level)
 
 
 @admin.register(PingResult)
@@ -118,3 +144,16 @@ class NotificationConfigAdmin(admin.ModelAdmin):
     list_filter = ["notification_type", "enabled"]
     search_fields = ["server__name", "recipient"]
     list_select_related = ["server"]
+
+
+@admin.register(CertificateCheck)
+class CertificateCheckAdmin(admin.ModelAdmin):
+    list_display = ["server", "valid", "expires_at", "days_remaining", "needs_renewal", "issuer", "checked_at", "error"]
+    list_filter = ["valid", "needs_renewal", "in_progress", "checked_at"]
+    search_fields = ["server__name", "issuer", "subject"]
+    list_select_related = ["server"]
+    date_hierarchy = "checked_at"
+    readonly_fields = [f.name for f in CertificateCheck._meta.fields if f.name != "id"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

@@ -10,7 +10,7 @@ from django.db.models import Q, QuerySet, TextField
 from django.db.models.functions import Cast
 
 from monitoring.choices import PingStatus, Protocol, Status
-from monitoring.models import NotificationConfig, PingResult, Server, ServerStatus
+from monitoring.models import CertificateCheck, NotificationConfig, PingResult, Server, ServerStatus
 
 
 class ServerFilterSet(django_filters.FilterSet):
@@ -58,3 +58,15 @@ class NotificationConfigFilterSet(django_filters.FilterSet):
     class Meta:
         model = NotificationConfig
         fields = ["server", "notification_type", "enabled"]
+
+
+class CertificateCheckFilterSet(django_filters.FilterSet):
+    # ?latest=true keeps each server's newest check: "which certificates need renewal now?"
+    latest = django_filters.BooleanFilter(method="filter_latest")
+
+    class Meta:
+        model = CertificateCheck
+        fields = ["server", "valid", "needs_renewal"]
+
+    def filter_latest(self, queryset: QuerySet[CertificateCheck], name: str, value: bool) -> QuerySet[CertificateCheck]:
+        return queryset.latest_per_server() if value else queryset  # type: ignore[attr-defined]

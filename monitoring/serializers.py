@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
-from monitoring.models import NotificationConfig, PingResult, Server, ServerStatus
+from monitoring.models import CertificateCheck, NotificationConfig, PingResult, Server, ServerStatus
 from monitoring.services import checks, net
 from monitoring.services.uptime import WINDOWS
 from monitoring.validators import MAX_TAGS, normalize_host, server_errors, validate_tags
@@ -188,3 +188,30 @@ class UptimeSerializer(serializers.Serializer):
     response_time_p95 = serializers.FloatField(allow_null=True)
     incidents = serializers.IntegerField()
     mttr_seconds = serializers.FloatField(allow_null=True)
+
+
+class CertificateCheckSerializer(serializers.ModelSerializer):
+    server_name = serializers.ReadOnlyField(source="server.name")
+
+    class Meta:
+        model = CertificateCheck
+        fields = [
+            "id",
+            "server",
+            "server_name",
+            "checked_at",
+            "valid",
+            "expires_at",
+            "days_remaining",
+            "issuer",
+            "subject",
+            "needs_renewal",
+            "error",
+        ]
+        read_only_fields = fields
+
+
+class CertificateQuerySerializer(serializers.Serializer):
+    refresh = serializers.BooleanField(
+        default=False, help_text="Check the certificate now instead of reading the latest."
+    )

@@ -16,13 +16,16 @@ from rest_framework.views import APIView
 from api.pagination import HistoryCursorPagination
 from api.viewsets import OwnedModelViewSet, OwnedReadOnlyViewSet
 from monitoring.filters import (
+    CertificateCheckFilterSet,
     NotificationConfigFilterSet,
     PingResultFilterSet,
     ServerFilterSet,
     ServerStatusFilterSet,
 )
-from monitoring.models import NotificationConfig, PingResult, Server, ServerStatus
+from monitoring.models import CertificateCheck, NotificationConfig, PingResult, Server, ServerStatus
 from monitoring.serializers import (
+    CertificateCheckSerializer,
+    CertificateQuerySerializer,
     NotificationConfigSerializer,
     PingResultSerializer,
     RunChecksResultSerializer,
@@ -33,6 +36,7 @@ from monitoring.serializers import (
     UptimeSerializer,
 )
 from monitoring.services import checks
+from monitoring.services.certificates import NOT_HTTPS, check_certificate, checks_certificate
 from monitoring.services.uptime import uptime
 from monitoring.tasks.runner import claim_servers, run_pass
 
@@ -71,6 +75,22 @@ class ServerViewSet(OwnedModelViewSet):
         server = self.get_object()
         checks.resume(server)
         return Response(self.get_serializer(self.get_queryset().get(pk=server.pk)).data)
+
+    @extend_schema(parameters=[CertificateQuerySerializer], request=None, responses=CertificateCheckSerializer)
+    @action(detail=True, methods=["get", "post"])
+    def certificate(self, request: Request, pk: str | None = None) -> Response:
+        """The latest TLS certificate check; POST or ``?refresh=1`` checks now (https servers)."""
+        server = self.get_object()
+        params = CertificateQuerySerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        if request.method == "POST" or params.validated_data["refresh"]:
+            if not checks_certificate(server):
+                return Response({"detail": NOT_HTTPS}, status=status.HTTP_400_BAD_REQUEST)
+            return Response(CertificateCheckSerializer(check_certificate(server)).data)
+        latest = CertificateCheck.objects.latest_for(server)
+        if latest is None:
+            return Response({"detail": "No certificate check yet."}, status=status.HTTP_404_NOT_FOUND)
+        return Response(CertificateCheckSerializer(latest).data)
 
 
 class PingResultViewSet(OwnedReadOnlyViewSet):
@@ -116,3 +136,10 @@ class RunChecksView(APIView):
                 )
         summary = run_pass(claim_servers(ids, timezone.now()), concurrency=settings.CHECK_CONCURRENCY)
         return Response(summary.as_dict())
+
+
+class CertificateCheckViewSet(OwnedReadOnlyViewSet):
+    queryset = CertificateCheck.objects.completed().select_related("server")
+    serializer_class = CertificateCheckSerializer
+    filterset_class = CertificateCheckFilterSet
+    ordering_fields = ["checked_at", "expires_at", "days_remaining", "server"]
