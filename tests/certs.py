@@ -26,7 +26,9 @@ def _write(path: str, data: bytes) -> str:
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,9 @@ class CertAuthority:
         )
 
 
-def make_ca(directory: str, common_name: str = "PulseGuard Test CA", organization: str = "PulseGuard Tests") -> CertAuthority:
+def make_ca(
+    directory: str, common_name: str = "PulseGuard Test CA", organization: str = "PulseGuard Tests"
+) -> CertAuthority:
     """A self-signed CA whose certificate is written to ``<directory>/ca.pem``."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name(
