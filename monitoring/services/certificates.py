@@ -102,8 +102,8 @@ def probe_certificate(server: Server, *, now: datetime | None = None) -> Certifi
         return CertificateOutcome(valid=False, error=f"TLS handshake failed: {exc.strerror or exc}")
     except OSError as exc:
         return CertificateOutcome(valid=False, error=f"connection failed: {exc.strerror or exc}")
-    except ValueError as exc:  # ssl refuses some hostnames as SNI before any byte is sent
-        return CertificateOutcome(valid=False, error=f"TLS handshake failed: {exc}")
+    except ValueError as exc:  # an unusable CERT_CA_BUNDLE, or a name ssl refuses as SNI
+        return CertificateOutcome(valid=False, error=str(exc))
     try:
         return describe(
             peer.der,

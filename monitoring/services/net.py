@@ -178,9 +178,12 @@ def tls_peer_certificate(host: str, port: int, *, timeout: float, cafile: str | 
        certificate: an operator wants the expiry date of a broken certificate most of all.
     Each handshake resolves through the guard and gets ``timeout`` seconds. Raises OSError
     (including TimeoutError and ssl.SSLError) or PrivateAddressError when no certificate
-    could be read at all.
+    could be read at all, and ValueError for an unusable ``cafile``.
     """
-    verifying = ssl.create_default_context(cafile=cafile or None)
+    try:
+        verifying = ssl.create_default_context(cafile=cafile or None)
+    except OSError as exc:  # a missing or unreadable bundle is the operator's to fix: say which
+        raise ValueError(f"CA bundle {cafile!r} could not be loaded: {exc.strerror or exc}") from exc
     try:
         return TlsPeerCertificate(_tls_handshake(host, port, verifying, timeout), verified=True)
     except ssl.SSLCertVerificationError as exc:

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import time
 from datetime import timedelta
 from io import StringIO
+from pathlib import Path
 from unittest import mock
 
 import pytest
@@ -11,12 +16,15 @@ from django.core.management import CommandError, call_command
 from django.test import override_settings
 from django.utils import timezone
 
+from conftest import subprocess_env
 from monitoring.models import CertificateCheck
 from monitoring.models.certificates import certificate_check_due
 from monitoring.tasks import certificates as tasks
 from monitoring.tasks.certificates import certificate_step, claim_due_certificates, claim_servers
 from monitoring.tasks.scheduler import Scheduler
 from monitoring.tests.factories import make_server
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(*args: str) -> str:
@@ -125,6 +133,30 @@ def test_the_scheduler_registers_the_certificate_job():
     assert "certificates" in jobs
     assert jobs["certificates"].max_instances == 1
     assert jobs["certificates"].trigger.interval == timedelta(seconds=60)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_start_scheduler_checks_certificates_on_its_own(alice, https_target):
+    server = make_server(alice, host="127.0.0.1", port=https_target.port, timeout=5, is_active=True)
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "start_scheduler", "--tick", "0.5"],
+        cwd=ROOT,
+        env=subprocess_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        done = CertificateCheck.objects.filter(server=server, in_progress=False)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not done.exists():
+            time.sleep(0.2)
+        assert done.exists(), "the scheduler checked the certificate"
+        assert "self-signed certificate" in done.get().error
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, output
 
 
 # --- manage.py check_certificates

@@ -201,3 +201,12 @@ def test_private_addresses_are_refused_when_not_allowed(alice, https_target):
         check = check_certificate(server)
     row = CertificateCheck.objects.get(pk=check.pk)
     assert row.valid is False and "private or reserved address" in row.error and row.expires_at is None
+
+
+@pytest.mark.django_db
+def test_a_missing_ca_bundle_is_an_error_that_names_it(alice, https_target, tmp_path):
+    missing = str(tmp_path / "nowhere.pem")
+    with override_settings(CERT_CA_BUNDLE=missing):
+        check = check_certificate(https_server(alice, https_target.port))
+    row = CertificateCheck.objects.get(pk=check.pk)
+    assert row.valid is False and row.error.startswith(f"CA bundle {missing!r} could not be loaded")
