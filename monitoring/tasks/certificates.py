@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import datetime
 
-from django.db import close_old_connections, connection, transaction
+from django.db import close_old_connections, transaction
 from django.utils import timezone
 
 from monitoring.models import CertificateCheck, Server
 from monitoring.models.certificates import certificate_check_due
 from monitoring.services.certificates import check_certificate
+from monitoring.tasks.pool import run_concurrently
 
 log = logging.getLogger(__name__)
 
@@ -66,40 +66,23 @@ def run_certificate_checks(
     the operator sees it and the server waits its interval instead of being retried every minute.
     """
 
-    def check(server: Server, claim: CertificateCheck | None) -> tuple[CertificateCheck | None, str]:
+    def check(job: Job) -> CertificateCheck:
+        server, claim = job
         try:
-            return check_certificate(server, claim), ""
-        except Exception as exc:  # one broken server must not stop the batch
-            error = f"{exc.__class__.__name__}: {exc}"
+            return check_certificate(server, claim)
+        except Exception as exc:
             log.exception("certificate_check_failed server_id=%s", server.pk)
             if claim is not None:
+                error = f"{exc.__class__.__name__}: {exc}"
                 CertificateCheck.objects.filter(pk=claim.pk).update(in_progress=False, error=error[:2000])
-            return None, error
-
-    def check_in_thread(server: Server, claim: CertificateCheck | None) -> tuple[CertificateCheck | None, str]:
-        try:
-            return check(server, claim)
-        finally:
-            connection.close()  # each worker thread has its own connection; do not leak it
+            raise
 
     done: list[CertificateCheck] = []
-
-    def finish(server: Server, result: CertificateCheck | None, error: str) -> None:
+    for (server, _), result, error in run_concurrently(jobs, check, concurrency=concurrency):
         if result is not None:
             done.append(result)
         if on_done is not None:
             on_done(server, result, error)
-
-    if concurrency <= 1 or len(jobs) <= 1:
-        # Inline: the caller's own connection and transaction (tests, the API).
-        for server, claim in jobs:
-            finish(server, *check(server, claim))
-        return done
-    with ThreadPoolExecutor(max_workers=min(concurrency, len(jobs)), thread_name_prefix="cert") as pool:
-        futures = {pool.submit(check_in_thread, server, claim): server for server, claim in jobs}
-        # Results are read here, in completion order, so progress output stays on this thread.
-        for future in as_completed(futures):
-            finish(futures[future], *future.result())
     return done
 
 

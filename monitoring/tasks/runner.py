@@ -7,18 +7,17 @@ Used by ``check_servers`` (one pass), ``start_scheduler`` (a pass every tick) an
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from monitoring.choices import Status
 from monitoring.models import Server
 from monitoring.services.checks import CheckRecord, run_check
+from monitoring.tasks.pool import run_concurrently
 
 log = logging.getLogger(__name__)
 
@@ -88,49 +87,9 @@ def run_pass(
     concurrency: int = 10,
     on_done: Callable[[Server, CheckRecord | None, str], None] | None = None,
 ) -> PassSummary:
-    """Check ``servers`` with up to ``concurrency`` worker threads; one failure never stops the pass.
-
-    1. Workers take servers from a shared queue and put (server, record, error) on a results
-       queue; each keeps one database connection for the whole pass and closes it when the
-       queue is empty.
-    2. This thread reads the results as they come, so ``on_done`` (progress output) always
-       runs here, in completion order.
-    """
+    """Check ``servers`` with up to ``concurrency`` worker threads; one failure never stops the pass."""
     summary = PassSummary()
-    todo: queue.SimpleQueue[Server] = queue.SimpleQueue()
-    for server in servers:
-        todo.put(server)
-    results: queue.SimpleQueue[tuple[Server, CheckRecord | None, str]] = queue.SimpleQueue()
-
-    def check(server: Server) -> tuple[Server, CheckRecord | None, str]:
-        try:
-            return server, run_check(server), ""
-        except Exception as exc:  # noqa: BLE001 — one broken server must not stop the pass
-            return server, None, f"{exc.__class__.__name__}: {exc}"
-
-    def worker() -> None:
-        try:
-            while True:
-                try:
-                    server = todo.get_nowait()
-                except queue.Empty:
-                    return
-                results.put(check(server))
-        finally:
-            connection.close()
-
-    workers = min(concurrency, len(servers))
-    threads: list[threading.Thread] = []
-    if workers <= 1:
-        # Inline: the caller's own connection and transaction (tests, the API with CHECK_CONCURRENCY=1).
-        pending = (check(server) for server in servers)
-    else:
-        threads = [threading.Thread(target=worker, name=f"check-{n}", daemon=True) for n in range(workers)]
-        for thread in threads:
-            thread.start()
-        pending = (results.get() for _ in servers)
-
-    for server, record, error in pending:
+    for server, record, error in run_concurrently(servers, run_check, concurrency=concurrency):
         if record is not None:
             summary.records.append(record)
         else:
@@ -138,8 +97,6 @@ def run_pass(
             log.error("check_failed server_id=%s error=%r", server.pk, error)
         if on_done is not None:
             on_done(server, record, error)
-    for thread in threads:
-        thread.join()
     return summary
 
 
