@@ -1,7 +1,16 @@
 """The monitoring models, one module per concern."""
 
-from monitoring.models.notifications import NotificationConfig
+from monitoring.models.incidents import Incident
+from monitoring.models.notifications import NotificationConfig, NotificationDelivery
 from monitoring.models.results import PingResult
 from monitoring.models.servers import Server, ServerStatus, StatusChange
 
-__all__ = ["NotificationConfig", "PingResult", "Server", "ServerStatus", "StatusChange"]
+__all__ = [
+    "Incident",
+    "NotificationConfig",
+    "NotificationDelivery",
+    "PingResult",
+    "Server",
+    "ServerStatus",
+    "StatusChange",
+]
