@@ -124,9 +124,12 @@ def _record(
 ) -> bool:
     """Store the outcome, if we still hold the lease; returns whether it was delivered."""
     now = now or timezone.now()
-    fields: dict[str, object] = {"status": status, "last_error": error[:2000], "claimed_until": None}
+    fields: dict[str, object] = {"status": status, "claimed_until": None}
     if status == DeliveryStatus.SENT:
+        # The error of an earlier attempt stays: "sent on attempt 3, after: connection refused".
         fields["delivered_at"] = now
+    else:
+        fields["last_error"] = error[:2000]
     if retry_in is not None:
         fields["next_attempt_at"] = now + retry_in
     held = NotificationDelivery.objects.filter(pk=delivery.pk, claimed_until=delivery.claimed_until).update(**fields)

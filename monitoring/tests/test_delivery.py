@@ -73,7 +73,8 @@ def test_a_receiver_answering_500_then_200_gets_the_alert_once(alice, http_targe
 
     assert send_pending(now=row.next_attempt_at) == 1
     row.refresh_from_db()
-    assert (row.status, row.attempts) == (DeliveryStatus.SENT, 2)
+    assert (row.status, row.attempts, row.last_error) == (DeliveryStatus.SENT, 2, "HTTP 500: busy")
+    assert row.delivered_at is not None and row.claimed_until is None
     assert len(http_target.requests) == 2
     assert send_pending(now=timezone.now() + timedelta(hours=1)) == 0
     assert len(http_target.requests) == 2

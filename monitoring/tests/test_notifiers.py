@@ -176,7 +176,7 @@ def test_a_receivers_answer_says_whether_a_retry_can_help(alice, http_target, st
 
 def test_a_receiver_that_is_not_listening_is_transient(alice, tcp_closed_port):
     _, config = outage(alice, NotificationType.WEBHOOK, f"http://127.0.0.1:{tcp_closed_port}/hook")
-    with pytest.raises(TransientError, match="ConnectionError"):
+    with pytest.raises(TransientError, match="connection failed: Connection refused"):
         notifier_for("webhook").send(queued(config, AlertEvent.DOWN))
 
 

@@ -73,11 +73,13 @@ def post(
         )
     except net.PrivateAddressError as exc:
         raise PermanentError(f"refused: {exc}") from exc
-    except (requests.Timeout, requests.ConnectionError) as exc:
-        raise TransientError(f"{exc.__class__.__name__}: {exc}") from exc
+    except requests.Timeout as exc:
+        raise TransientError(f"no answer within {settings.NOTIFICATION_TIMEOUT}s: {_reason(exc)}") from exc
+    except requests.ConnectionError as exc:
+        raise TransientError(f"connection failed: {_reason(exc)}") from exc
     except (requests.RequestException, ValueError) as exc:
         # An invalid URL or schema: no retry will fix it.
-        raise PermanentError(f"{exc.__class__.__name__}: {exc}") from exc
+        raise PermanentError(f"{exc.__class__.__name__}: {_reason(exc)}") from exc
     check_response(response)
     return response
 
@@ -94,3 +96,12 @@ def check_response(response: net.HttpResponse) -> None:
     if 300 <= code < 400:
         raise PermanentError(f"{detail} (redirect not followed; use the final URL)")
     raise PermanentError(detail)
+
+
+def _reason(exc: BaseException) -> str:
+    """The innermost useful message of a requests/urllib3 exception chain ("Connection refused")."""
+    while (inner := exc.__cause__ or exc.__context__) is not None:
+        exc = inner
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return (str(exc.args[0]) if exc.args else exc.__class__.__name__)[:400]
