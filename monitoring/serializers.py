@@ -259,7 +259,7 @@ class NotificationDeliverySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class TestResultSerializer(serializers.Serializer):
+class SendTestResultSerializer(serializers.Serializer):
     delivered = serializers.BooleanField()
     error = serializers.CharField(allow_null=True)
     delivery = serializers.IntegerField()

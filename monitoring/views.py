@@ -32,9 +32,9 @@ from monitoring.serializers import (
     PingResultSerializer,
     RunChecksResultSerializer,
     RunChecksSerializer,
+    SendTestResultSerializer,
     ServerSerializer,
     ServerStatusSerializer,
-    TestResultSerializer,
 )
 from monitoring.services import checks, delivery
 from monitoring.tasks.runner import claim_servers, run_pass
@@ -89,7 +89,7 @@ class NotificationConfigViewSet(OwnedModelViewSet):
     filterset_class = NotificationConfigFilterSet
     ordering_fields = ["id", "server", "notification_type"]
 
-    @extend_schema(request=None, responses=TestResultSerializer)
+    @extend_schema(request=None, responses=SendTestResultSerializer)
     @action(detail=True, methods=["post"])
     def test(self, request: Request, pk: str | None = None) -> Response:
         """Send a test message now and answer whether the receiver took it."""

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from django.db import models
 from django.db.models import Q
 
 from monitoring.models.base import OwnedQuerySet
+
+if TYPE_CHECKING:
+    from monitoring.models.servers import StatusChange
 
 
 class IncidentQuerySet(OwnedQuerySet):
@@ -58,8 +62,8 @@ class Incident(models.Model):
     def is_open(self) -> bool:
         return self.ended_at is None
 
-    def close(self, when: datetime, change: models.Model | None) -> None:
+    def close(self, when: datetime, change: StatusChange | None) -> None:
         """End the outage at ``when`` (the caller saves)."""
         self.ended_at = when
-        self.closing_change = change  # type: ignore[assignment]
+        self.closing_change = change
         self.duration_seconds = max(0, round((when - self.started_at).total_seconds()))

@@ -20,7 +20,9 @@ def make_server(owner: Any, *, port: int = 80, **fields: Any) -> Server:
     return Server.objects.create(owner=owner, **(defaults | fields))
 
 
-def make_config(server: Server, kind: str = NotificationType.WEBHOOK, recipient: str = "", **fields: Any):
+def make_config(
+    server: Server, kind: str = NotificationType.WEBHOOK, recipient: str = "", **fields: Any
+) -> NotificationConfig:
     fields.setdefault("secret", SECRET)
     return NotificationConfig.objects.create(
         server=server, notification_type=kind, recipient=recipient or "http://127.0.0.1:9/hook", **fields

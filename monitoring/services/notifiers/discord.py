@@ -11,7 +11,7 @@ from monitoring.services.notifiers.messages import notice_for
 if TYPE_CHECKING:
     from monitoring.models import NotificationDelivery
 
-COLOURS = {AlertEvent.DOWN: 0xC62828, AlertEvent.RECOVERY: 0x2E7D32, AlertEvent.DEGRADED: 0xEF6C00}
+COLOURS: dict[str, int] = {AlertEvent.DOWN: 0xC62828, AlertEvent.RECOVERY: 0x2E7D32, AlertEvent.DEGRADED: 0xEF6C00}
 TEST_COLOUR = 0x1565C0
 
 
@@ -23,7 +23,7 @@ class DiscordNotifier(Notifier):
         embed: dict[str, Any] = {
             "title": notice.subject[:256],
             "description": notice.message[:4096],
-            "color": COLOURS.get(notice.event, TEST_COLOUR),  # type: ignore[call-overload]
+            "color": COLOURS.get(notice.event, TEST_COLOUR),
             "timestamp": notice.time.isoformat(),
             "fields": [
                 {"name": "Status", "value": notice.status, "inline": True},
