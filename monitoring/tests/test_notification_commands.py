@@ -71,7 +71,7 @@ def test_check_servers_also_sends_retries_that_are_due(alice, http_target):
 def test_the_scheduler_runs_a_sender_every_few_seconds(alice, http_target):
     scheduler = Scheduler()
     jobs = {job.id: job for job in scheduler.build().get_jobs()}
-    assert set(jobs) == {"checks", "notifications"}
+    assert {"checks", "notifications"} <= set(jobs)  # other jobs may join
     assert jobs["notifications"].trigger.interval == timedelta(seconds=3)
     assert jobs["notifications"].func == scheduler.send_step
 
