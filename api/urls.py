@@ -15,6 +15,8 @@ router.register("servers", views.ServerViewSet, basename="server")
 router.register("ping-results", views.PingResultViewSet, basename="pingresult")
 router.register("server-status", views.ServerStatusViewSet, basename="serverstatus")
 router.register("notification-configs", views.NotificationConfigViewSet, basename="notificationconfig")
+router.register("notification-deliveries", views.NotificationDeliveryViewSet, basename="notificationdelivery")
+router.register("incidents", views.IncidentViewSet, basename="incident")
 router.register("certificates", views.CertificateCheckViewSet, basename="certificatecheck")
 
 urlpatterns = [

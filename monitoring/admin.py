@@ -5,8 +5,19 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
 
-from monitoring.models import CertificateCheck, NotificationConfig, PingResult, Server, ServerStatus, StatusChange
+from monitoring.choices import DeliveryStatus
+from monitoring.models import (
+    CertificateCheck,
+    Incident,
+    NotificationConfig,
+    NotificationDelivery,
+    PingResult,
+    Server,
+    ServerStatus,
+    StatusChange,
+)
 from monitoring.services import checks
 from monitoring.services.certificates import check_certificate, checks_certificate
 
@@ -14,6 +25,7 @@ from monitoring.services.certificates import check_certificate, checks_certifica
 class NotificationConfigInline(admin.TabularInline):
     model = NotificationConfig
     extra = 0
+    exclude = ["secret"]
 
 
 class StatusChangeInline(admin.TabularInline):
@@ -139,11 +151,54 @@ class NotificationConfigAdmin(admin.ModelAdmin):
         "enabled",
         "notify_on_failure",
         "notify_on_recovery",
+        "notify_on_degraded",
         "cooldown_minutes",
     ]
     list_filter = ["notification_type", "enabled"]
     search_fields = ["server__name", "recipient"]
     list_select_related = ["server"]
+
+
+@admin.register(NotificationDelivery)
+class NotificationDeliveryAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "server", "config", "event", "status", "attempts", "delivered_at", "last_error"]
+    list_filter = ["status", "event", "config__notification_type", "created_at"]
+    search_fields = ["config__server__name", "config__recipient", "last_error"]
+    list_select_related = ["config__server"]
+    date_hierarchy = "created_at"
+    readonly_fields = [f.name for f in NotificationDelivery._meta.fields]
+    actions = ["retry_now"]
+
+    @admin.display(description="Server", ordering="config__server__name")
+    def server(self, obj: NotificationDelivery) -> object:
+        return obj.config.server
+
+    @admin.action(description="Retry now (a fresh budget of attempts)")
+    def retry_now(self, request: HttpRequest, queryset: QuerySet[NotificationDelivery]) -> None:
+        # Only rows no sender holds: a claimed one is being sent right now.
+        now = timezone.now()
+        retried = (
+            queryset.filter(status__in=[DeliveryStatus.FAILED, DeliveryStatus.PENDING])
+            .exclude(claimed_until__gte=now)
+            .update(status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=now, claimed_until=None)
+        )
+        self.message_user(request, f"Queued {retried} notification(s) for sending.")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(Incident)
+class IncidentAdmin(admin.ModelAdmin):
+    list_display = ["server", "started_at", "ended_at", "duration_seconds", "first_error"]
+    list_filter = [("ended_at", admin.EmptyFieldListFilter), "started_at"]
+    search_fields = ["server__name", "first_error"]
+    list_select_related = ["server"]
+    date_hierarchy = "started_at"
+    readonly_fields = [f.name for f in Incident._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
 
 
 @admin.register(CertificateCheck)

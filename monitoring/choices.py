@@ -43,3 +43,26 @@ class NotificationType(models.TextChoices):
     SMS = "sms", "SMS"
     DISCORD = "discord", "Discord"
     SLACK = "slack", "Slack"
+
+
+class AlertEvent(models.TextChoices):
+    """What an alert is about (the webhook body's ``event``, SPEC §7)."""
+
+    DOWN = "down", "Down"
+    RECOVERY = "recovery", "Recovery"
+    DEGRADED = "degraded", "Degraded"
+    TEST = "test", "Test"
+
+
+class DeliveryStatus(models.TextChoices):
+    """Where one alert is on its way to one destination."""
+
+    # Waiting to be sent, or to be retried at ``next_attempt_at``.
+    PENDING = "pending", "Pending"
+    # A DOWN held back by the cooldown: sent when the cooldown ends if the incident is still open.
+    DEFERRED = "deferred", "Deferred"
+    SENT = "sent", "Sent"
+    # Gave up: a permanent error, or NOTIFICATION_MAX_ATTEMPTS used.
+    FAILED = "failed", "Failed"
+    # Never sent on purpose (cooldown, config switched off before sending); ``last_error`` says why.
+    SUPPRESSED = "suppressed", "Suppressed"

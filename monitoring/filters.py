@@ -9,8 +9,16 @@ from django.db import connection
 from django.db.models import Q, QuerySet, TextField
 from django.db.models.functions import Cast
 
-from monitoring.choices import PingStatus, Protocol, Status
-from monitoring.models import CertificateCheck, NotificationConfig, PingResult, Server, ServerStatus
+from monitoring.choices import AlertEvent, DeliveryStatus, NotificationType, PingStatus, Protocol, Status
+from monitoring.models import (
+    CertificateCheck,
+    Incident,
+    NotificationConfig,
+    NotificationDelivery,
+    PingResult,
+    Server,
+    ServerStatus,
+)
 
 
 class ServerFilterSet(django_filters.FilterSet):
@@ -58,6 +66,31 @@ class NotificationConfigFilterSet(django_filters.FilterSet):
     class Meta:
         model = NotificationConfig
         fields = ["server", "notification_type", "enabled"]
+
+
+class NotificationDeliveryFilterSet(django_filters.FilterSet):
+    server = django_filters.NumberFilter(field_name="config__server_id")
+    status = django_filters.MultipleChoiceFilter(choices=DeliveryStatus.choices)
+    event = django_filters.MultipleChoiceFilter(choices=AlertEvent.choices)
+    notification_type = django_filters.ChoiceFilter(
+        field_name="config__notification_type", choices=NotificationType.choices
+    )
+    since = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    until = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lte")
+
+    class Meta:
+        model = NotificationDelivery
+        fields = ["config", "server", "status", "event", "change", "incident"]
+
+
+class IncidentFilterSet(django_filters.FilterSet):
+    open = django_filters.BooleanFilter(field_name="ended_at", lookup_expr="isnull", label="Open (not yet ended)")
+    since = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="gte")
+    until = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="lte")
+
+    class Meta:
+        model = Incident
+        fields = ["server", "open"]
 
 
 class CertificateCheckFilterSet(django_filters.FilterSet):

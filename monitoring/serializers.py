@@ -4,16 +4,30 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import re
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import EmailValidator, URLValidator
+from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from monitoring.models import CertificateCheck, NotificationConfig, PingResult, Server, ServerStatus
+from monitoring.choices import NotificationType
+from monitoring.models import (
+    CertificateCheck,
+    Incident,
+    NotificationConfig,
+    NotificationDelivery,
+    PingResult,
+    Server,
+    ServerStatus,
+)
 from monitoring.services import checks, net
 from monitoring.services.uptime import WINDOWS
 from monitoring.validators import MAX_TAGS, normalize_host, server_errors, validate_tags
+
+E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")
 
 
 class ServerSerializer(serializers.ModelSerializer):
@@ -145,8 +159,31 @@ class OwnedServerField(serializers.PrimaryKeyRelatedField):
         return Server.objects.for_user(self.context["request"].user)
 
 
+def validate_recipient(notification_type: str, value: str) -> str:
+    """An e-mail address, an http(s) URL or an E.164 phone number, as the type needs."""
+    value = value.strip()
+    if notification_type == NotificationType.EMAIL:
+        EmailValidator(message=_("Enter a valid e-mail address."))(value)
+    elif notification_type == NotificationType.SMS:
+        if not E164.match(value):
+            raise serializers.ValidationError("Enter a phone number in E.164 form, e.g. +14155550123.")
+    else:
+        URLValidator(schemes=["http", "https"], message=_("Enter an http(s) URL."))(value)
+    return value
+
+
 class NotificationConfigSerializer(serializers.ModelSerializer):
+    """``secret`` is write-only: generated when not given, and shown once, in the create response."""
+
     server = OwnedServerField()
+    secret = serializers.CharField(
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        min_length=16,
+        max_length=128,
+        help_text="Webhook signing key; generated when not given, and shown only in the create response.",
+    )
 
     class Meta:
         model = NotificationConfig
@@ -158,10 +195,93 @@ class NotificationConfigSerializer(serializers.ModelSerializer):
             "enabled",
             "notify_on_failure",
             "notify_on_recovery",
+            "notify_on_degraded",
             "cooldown_minutes",
+            "secret",
             "created_at",
         ]
         read_only_fields = ["created_at"]
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        kind = attrs.get("notification_type", getattr(self.instance, "notification_type", None))
+        recipient = attrs.get("recipient", getattr(self.instance, "recipient", None))
+        # Checked whenever either changes, so a PATCH of only the type cannot leave a mismatch.
+        if kind is not None and recipient is not None and ("recipient" in attrs or "notification_type" in attrs):
+            try:
+                attrs["recipient"] = validate_recipient(kind, recipient)
+            except (serializers.ValidationError, DjangoValidationError) as exc:
+                messages = exc.detail if isinstance(exc, serializers.ValidationError) else exc.messages
+                raise serializers.ValidationError({"recipient": messages}) from exc
+        return attrs
+
+    def create(self, validated_data: dict[str, Any]) -> NotificationConfig:
+        instance = super().create(validated_data)
+        self._reveal_secret = True
+        return instance
+
+    def update(self, instance: NotificationConfig, validated_data: dict[str, Any]) -> NotificationConfig:
+        # An empty ``secret`` asks for a new one; like a created one, it is shown this once.
+        rotate = validated_data.get("secret") == ""
+        instance = super().update(instance, validated_data)
+        self._reveal_secret = rotate
+        return instance
+
+    def to_representation(self, instance: NotificationConfig) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        if getattr(self, "_reveal_secret", False):
+            data["secret"] = instance.secret
+        return data
+
+
+class NotificationDeliverySerializer(serializers.ModelSerializer):
+    server = serializers.ReadOnlyField(source="config.server_id")
+    notification_type = serializers.ReadOnlyField(source="config.notification_type")
+
+    class Meta:
+        model = NotificationDelivery
+        fields = [
+            "id",
+            "config",
+            "server",
+            "notification_type",
+            "change",
+            "incident",
+            "event",
+            "status",
+            "attempts",
+            "next_attempt_at",
+            "last_error",
+            "delivered_at",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class SendTestResultSerializer(serializers.Serializer):
+    delivered = serializers.BooleanField()
+    error = serializers.CharField(allow_null=True)
+    delivery = serializers.IntegerField()
+
+
+class IncidentSerializer(serializers.ModelSerializer):
+    server_name = serializers.ReadOnlyField(source="server.name")
+    is_open = serializers.ReadOnlyField()
+
+    class Meta:
+        model = Incident
+        fields = [
+            "id",
+            "server",
+            "server_name",
+            "started_at",
+            "ended_at",
+            "is_open",
+            "first_error",
+            "duration_seconds",
+            "opening_change",
+            "closing_change",
+        ]
+        read_only_fields = fields
 
 
 class RunChecksSerializer(serializers.Serializer):

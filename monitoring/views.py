@@ -15,27 +15,41 @@ from rest_framework.views import APIView
 
 from api.pagination import HistoryCursorPagination
 from api.viewsets import OwnedModelViewSet, OwnedReadOnlyViewSet
+from monitoring.choices import DeliveryStatus
 from monitoring.filters import (
     CertificateCheckFilterSet,
+    IncidentFilterSet,
     NotificationConfigFilterSet,
+    NotificationDeliveryFilterSet,
     PingResultFilterSet,
     ServerFilterSet,
     ServerStatusFilterSet,
 )
-from monitoring.models import CertificateCheck, NotificationConfig, PingResult, Server, ServerStatus
+from monitoring.models import (
+    CertificateCheck,
+    Incident,
+    NotificationConfig,
+    NotificationDelivery,
+    PingResult,
+    Server,
+    ServerStatus,
+)
 from monitoring.serializers import (
     CertificateCheckSerializer,
     CertificateQuerySerializer,
+    IncidentSerializer,
     NotificationConfigSerializer,
+    NotificationDeliverySerializer,
     PingResultSerializer,
     RunChecksResultSerializer,
     RunChecksSerializer,
+    SendTestResultSerializer,
     ServerSerializer,
     ServerStatusSerializer,
     UptimeQuerySerializer,
     UptimeSerializer,
 )
-from monitoring.services import checks
+from monitoring.services import checks, delivery
 from monitoring.services.certificates import NOT_HTTPS, check_certificate, checks_certificate
 from monitoring.services.uptime import uptime
 from monitoring.tasks.runner import claim_servers, run_pass
@@ -109,10 +123,32 @@ class ServerStatusViewSet(OwnedReadOnlyViewSet):
 
 
 class NotificationConfigViewSet(OwnedModelViewSet):
-    queryset = NotificationConfig.objects.all()
+    queryset = NotificationConfig.objects.select_related("server")
     serializer_class = NotificationConfigSerializer
     filterset_class = NotificationConfigFilterSet
     ordering_fields = ["id", "server", "notification_type"]
+
+    @extend_schema(request=None, responses=SendTestResultSerializer)
+    @action(detail=True, methods=["post"])
+    def test(self, request: Request, pk: str | None = None) -> Response:
+        """Send a test message now and answer whether the receiver took it."""
+        sent = delivery.send_test(self.get_object())
+        delivered = sent.status == DeliveryStatus.SENT
+        return Response({"delivered": delivered, "error": sent.last_error or None, "delivery": sent.pk})
+
+
+class NotificationDeliveryViewSet(OwnedReadOnlyViewSet):
+    queryset = NotificationDelivery.objects.select_related("config")
+    serializer_class = NotificationDeliverySerializer
+    filterset_class = NotificationDeliveryFilterSet
+    ordering_fields = ["created_at", "next_attempt_at", "delivered_at", "id"]
+
+
+class IncidentViewSet(OwnedReadOnlyViewSet):
+    queryset = Incident.objects.select_related("server")
+    serializer_class = IncidentSerializer
+    filterset_class = IncidentFilterSet
+    ordering_fields = ["started_at", "ended_at", "duration_seconds", "id"]
 
 
 class RunChecksView(APIView):

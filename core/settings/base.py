@@ -200,3 +200,25 @@ LOGGING = {
     },
 }
 NOTIFICATION_COOLDOWN_MINUTES = envint("NOTIFICATION_COOLDOWN_MINUTES", 15, minimum=0)
+
+# --- Notifications (SPEC §7): the delivery queue, e-mail and the SMS gateway.
+# Attempts per alert before it is marked failed; retries back off from 10 s, doubling, to 10 min.
+NOTIFICATION_MAX_ATTEMPTS = envint("NOTIFICATION_MAX_ATTEMPTS", 8, minimum=1)
+# Seconds one webhook/chat/SMS request may take.
+NOTIFICATION_TIMEOUT = envint("NOTIFICATION_TIMEOUT", 10, minimum=1)
+# How often start_scheduler's sender looks for due alerts.
+NOTIFICATION_SEND_INTERVAL = envint("NOTIFICATION_SEND_INTERVAL", 5, minimum=1)
+EMAIL_BACKEND = envstr("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = envstr("EMAIL_HOST") or "localhost"
+EMAIL_PORT = envint("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = envstr("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = envstr("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", "false")
+EMAIL_USE_SSL = envbool("EMAIL_USE_SSL", "false")
+EMAIL_TIMEOUT = envint("EMAIL_TIMEOUT", 10, minimum=1)
+DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "PulseGuard <pulseguard@localhost>")
+# A Twilio-compatible API: POST {SMS_GATEWAY_URL}/2010-04-01/Accounts/{SID}/Messages.json.
+SMS_GATEWAY_URL = envstr("SMS_GATEWAY_URL", "https://api.twilio.com").rstrip("/")
+SMS_ACCOUNT_SID = envstr("SMS_ACCOUNT_SID")
+SMS_AUTH_TOKEN = envstr("SMS_AUTH_TOKEN")
+SMS_FROM_NUMBER = envstr("SMS_FROM_NUMBER")

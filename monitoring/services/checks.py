@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from monitoring.choices import Status
 from monitoring.models import PingResult, Server, ServerStatus, StatusChange
+from monitoring.services import alerts
 from monitoring.services.probes import ProbeOutcome, probe
 from monitoring.services.transitions import next_status
 
@@ -101,6 +102,8 @@ def _change_status(
     Server.objects.filter(pk=server.pk).update(status=new)
     server.status = new
     log.info("status_change server_id=%s from=%s to=%s", server.pk, change.previous_status, new)
+    # Incidents and alert rows commit with the change, or not at all (services.alerts).
+    alerts.on_status_change(change)
     return change
 
 

@@ -14,8 +14,10 @@ from datetime import UTC, datetime
 from functools import partial
 
 from apscheduler.schedulers.background import BackgroundScheduler
+from django.conf import settings
 from django.db import close_old_connections
 
+from monitoring.services.delivery import send_pending
 from monitoring.tasks.certificates import certificate_step
 from monitoring.tasks.runner import run_due
 
@@ -46,6 +48,15 @@ class Scheduler:
             )
         return bool(summary.checked)
 
+    def send_step(self) -> bool:
+        """Send the alerts that are due now; True if any was handled."""
+        close_old_connections()
+        try:
+            handled = send_pending(limit=100)
+        finally:
+            close_old_connections()
+        return bool(handled)
+
     def build(self) -> BackgroundScheduler:
         scheduler = BackgroundScheduler(timezone=UTC)
         scheduler.add_job(
@@ -53,6 +64,15 @@ class Scheduler:
             "interval",
             seconds=self.tick_seconds,
             id="checks",
+            max_instances=1,
+            coalesce=True,
+            next_run_time=datetime.now(UTC),
+        )
+        scheduler.add_job(
+            self.send_step,
+            "interval",
+            seconds=settings.NOTIFICATION_SEND_INTERVAL,
+            id="notifications",
             max_instances=1,
             coalesce=True,
             next_run_time=datetime.now(UTC),

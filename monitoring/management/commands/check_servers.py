@@ -11,6 +11,7 @@ from django.utils import timezone
 from monitoring.choices import Status
 from monitoring.models import Server
 from monitoring.services.checks import CheckRecord
+from monitoring.services.delivery import send_pending
 from monitoring.tasks.runner import claim_due, claim_servers, run_pass
 
 
@@ -69,6 +70,8 @@ class Command(BaseCommand):
                 f"{counts['degraded']} degraded, {len(summary.errors)} error(s)."
             )
         )
+        # SPEC §6: the alerts this pass queued (and retries that are due) go out before we exit.
+        self.stdout.write(f"Sent {send_pending(limit=100_000)} notification(s).")
         if options["fail_on_down"] and counts["down"]:
             raise SystemExit(2)
 

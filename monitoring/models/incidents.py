@@ -1,0 +1,69 @@
+"""Outages: each DOWN opens an incident that the recovery closes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from django.db import models
+from django.db.models import Q
+
+from monitoring.models.base import OwnedQuerySet
+
+if TYPE_CHECKING:
+    from monitoring.models.servers import StatusChange
+
+
+class IncidentQuerySet(OwnedQuerySet):
+    owner_lookup = "server__owner"
+
+    def open(self) -> IncidentQuerySet:
+        return self.filter(ended_at__isnull=True)
+
+
+class Incident(models.Model):
+    """One outage of one server, from the change to DOWN until it answers again.
+
+    Opened by the StatusChange to DOWN and closed by the first later change to UP or
+    DEGRADED, in the same transactions as those changes (``services.alerts``). A pause in
+    between does not close it: the outage was not seen to end.
+    """
+
+    server = models.ForeignKey("monitoring.Server", on_delete=models.CASCADE, related_name="incidents")
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    first_error = models.CharField(max_length=500, blank=True)
+    duration_seconds = models.PositiveIntegerField(null=True, blank=True, help_text="Set when it closes.")
+    opening_change = models.OneToOneField(
+        "monitoring.StatusChange", on_delete=models.CASCADE, related_name="opened_incident"
+    )
+    closing_change = models.OneToOneField(
+        "monitoring.StatusChange", on_delete=models.SET_NULL, null=True, blank=True, related_name="closed_incident"
+    )
+
+    objects = IncidentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["server"], condition=Q(ended_at__isnull=True), name="incident_one_open_per_server"
+            ),
+        ]
+        indexes = [
+            # A server's incidents newest first: the API's ?server= filter and the uptime window.
+            models.Index(fields=["server", "-started_at"], name="incident_server_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.server_id} down since {self.started_at:%Y-%m-%d %H:%M:%S}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.ended_at is None
+
+    def close(self, when: datetime, change: StatusChange | None) -> None:
+        """End the outage at ``when`` (the caller saves)."""
+        self.ended_at = when
+        self.closing_change = change
+        self.duration_seconds = max(0, round((when - self.started_at).total_seconds()))

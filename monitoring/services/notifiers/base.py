@@ -1,0 +1,107 @@
+"""The one interface every channel implements, and the errors that tell the sender what next.
+
+A notifier's ``send(delivery)`` returns when the receiver accepted the alert and raises
+``TransientError`` when a later retry can help (timeouts, refused connections, 5xx, 429)
+or ``PermanentError`` when it cannot (a 4xx, a refused private address, a bad setting).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, ClassVar
+
+import requests
+from django.conf import settings
+
+from monitoring.services import net
+
+if TYPE_CHECKING:
+    from monitoring.models import NotificationDelivery
+
+# Answers that say "try again later" rather than "this request is wrong".
+RETRYABLE_STATUS = frozenset({408, 425, 429})
+MAX_ERROR_BODY = 200
+
+
+class NotifyError(Exception):
+    """Sending failed; ``retryable`` says whether a later attempt can succeed."""
+
+    retryable: ClassVar[bool] = True
+
+
+class TransientError(NotifyError):
+    retryable = True
+
+
+class PermanentError(NotifyError):
+    retryable = False
+
+
+class Notifier(ABC):
+    """One channel. Subclasses set ``notification_type`` and implement ``send``."""
+
+    notification_type: ClassVar[str]
+
+    @abstractmethod
+    def send(self, delivery: NotificationDelivery) -> None:
+        """Deliver one alert to ``delivery.config.recipient``; raise a NotifyError on failure."""
+
+
+def post(
+    url: str,
+    *,
+    data: bytes | str | None = None,
+    json: object | None = None,
+    headers: dict[str, str] | None = None,
+    auth: tuple[str, str] | None = None,
+) -> net.HttpResponse:
+    """POST through ``net.http_request`` and turn every failure into a NotifyError.
+
+    Redirects are not followed: a webhook that moved answers 3xx, and following it with a
+    GET would drop the alert's body, so the operator is told to use the final URL.
+    """
+    try:
+        response = net.http_request(
+            "POST",
+            url,
+            timeout=settings.NOTIFICATION_TIMEOUT,
+            allow_redirects=False,
+            data=data,
+            json=json,
+            headers=headers,
+            auth=auth,
+        )
+    except net.PrivateAddressError as exc:
+        raise PermanentError(f"refused: {exc}") from exc
+    except requests.Timeout as exc:
+        raise TransientError(f"no answer within {settings.NOTIFICATION_TIMEOUT}s: {_reason(exc)}") from exc
+    except requests.ConnectionError as exc:
+        raise TransientError(f"connection failed: {_reason(exc)}") from exc
+    except (requests.RequestException, ValueError) as exc:
+        # An invalid URL or schema: no retry will fix it.
+        raise PermanentError(f"{exc.__class__.__name__}: {_reason(exc)}") from exc
+    check_response(response)
+    return response
+
+
+def check_response(response: net.HttpResponse) -> None:
+    """Accept 2xx; 408, 425, 429 and 5xx are worth a retry; anything else is not."""
+    code = response.status_code
+    if 200 <= code < 300:
+        return
+    snippet = response.body.strip()[:MAX_ERROR_BODY]
+    detail = f"HTTP {code}" + (f": {snippet}" if snippet else "")
+    if code in RETRYABLE_STATUS or code >= 500:
+        raise TransientError(detail)
+    if 300 <= code < 400:
+        raise PermanentError(f"{detail} (redirect not followed; use the final URL)")
+    raise PermanentError(detail)
+
+
+def _reason(exc: BaseException) -> str:
+    """The innermost useful message of a requests/urllib3 exception chain ("Connection refused")."""
+    while (inner := exc.__cause__ or exc.__context__) is not None:
+        exc = inner
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return (str(exc.args[0]) if exc.args else exc.__class__.__name__)[:400]

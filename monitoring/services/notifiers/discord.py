@@ -1,0 +1,38 @@
+"""Discord: an incoming webhook URL that takes one embed."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from monitoring.choices import AlertEvent, NotificationType
+from monitoring.services.notifiers.base import Notifier, post
+from monitoring.services.notifiers.messages import notice_for
+
+if TYPE_CHECKING:
+    from monitoring.models import NotificationDelivery
+
+COLOURS: dict[str, int] = {AlertEvent.DOWN: 0xC62828, AlertEvent.RECOVERY: 0x2E7D32, AlertEvent.DEGRADED: 0xEF6C00}
+TEST_COLOUR = 0x1565C0
+
+
+class DiscordNotifier(Notifier):
+    notification_type = NotificationType.DISCORD
+
+    def send(self, delivery: NotificationDelivery) -> None:
+        notice = notice_for(delivery)
+        embed: dict[str, Any] = {
+            "title": notice.subject[:256],
+            "description": notice.message[:4096],
+            "color": COLOURS.get(notice.event, TEST_COLOUR),
+            "timestamp": notice.time.isoformat(),
+            "fields": [
+                {"name": "Status", "value": notice.status, "inline": True},
+                {"name": "Previous", "value": notice.previous_status, "inline": True},
+            ],
+        }
+        if notice.downtime_seconds is not None:
+            embed["fields"].append({"name": "Downtime", "value": f"{notice.downtime_seconds} s", "inline": True})
+        # Discord rejects an embed whose url is not http(s); tcp:// targets go without one.
+        if notice.server_url.startswith(("http://", "https://")):
+            embed["url"] = notice.server_url
+        post(delivery.config.recipient, json={"username": "PulseGuard", "embeds": [embed]})

@@ -1,0 +1,133 @@
+"""What an alert says: built once from a delivery, worded by templates/notifications/."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
+
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from monitoring.choices import AlertEvent
+
+if TYPE_CHECKING:
+    from monitoring.models import NotificationDelivery
+
+TEST_MESSAGE = "Test notification from PulseGuard: this destination works."
+
+
+class ServerRef(TypedDict):
+    id: int
+    name: str
+    url: str
+
+
+class WebhookPayload(TypedDict):
+    """The generic webhook's JSON body (SPEC §7); the same fields outside clients rely on."""
+
+    event: str
+    server: ServerRef
+    status: str
+    previous_status: str
+    time: str
+    message: str
+    downtime_seconds: NotRequired[int]
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Everything a channel needs to word one alert."""
+
+    event: str
+    server_id: int
+    server_name: str
+    server_url: str
+    status: str
+    previous_status: str
+    time: datetime
+    reason: str
+    downtime_seconds: int | None = None
+
+    @property
+    def context(self) -> dict[str, Any]:
+        return {
+            "notice": self,
+            "event": self.event,
+            "is_down": self.event == AlertEvent.DOWN,
+            "is_recovery": self.event == AlertEvent.RECOVERY,
+            "is_degraded": self.event == AlertEvent.DEGRADED,
+            "is_test": self.event == AlertEvent.TEST,
+            "status_word": self.status.upper(),
+            "downtime": humanize_seconds(self.downtime_seconds) if self.downtime_seconds is not None else "",
+            "time_text": f"{self.time:%Y-%m-%d %H:%M:%S %Z}",
+        }
+
+    def render(self, name: str) -> str:
+        """Render ``notifications/<name>`` (whitespace at the ends stripped)."""
+        return render_to_string(f"notifications/{name}", self.context).strip()
+
+    @property
+    def subject(self) -> str:
+        return " ".join(self.render("subject.txt").split())
+
+    @property
+    def message(self) -> str:
+        """One line for SMS, chat previews and the webhook's ``message``."""
+        return " ".join(self.render("message.txt").split())
+
+    def webhook_payload(self) -> WebhookPayload:
+        payload = WebhookPayload(
+            event=self.event,
+            server=ServerRef(id=self.server_id, name=self.server_name, url=self.server_url),
+            status=self.status,
+            previous_status=self.previous_status,
+            time=self.time.isoformat(),
+            message=self.message,
+        )
+        if self.event == AlertEvent.RECOVERY and self.downtime_seconds is not None:
+            payload["downtime_seconds"] = self.downtime_seconds
+        return payload
+
+
+def notice_for(delivery: NotificationDelivery) -> Notice:
+    """The notice for a queued alert (its status change) or a test message (no change)."""
+    server = delivery.config.server
+    change = delivery.change
+    if change is None:
+        return Notice(
+            event=delivery.event,
+            server_id=server.pk,
+            server_name=server.name,
+            server_url=server.url,
+            status=server.status,
+            previous_status=server.status,
+            time=timezone.now(),
+            reason=TEST_MESSAGE,
+        )
+    downtime = None
+    if delivery.event == AlertEvent.RECOVERY and delivery.incident is not None:
+        downtime = delivery.incident.duration_seconds
+    return Notice(
+        event=delivery.event,
+        server_id=server.pk,
+        server_name=server.name,
+        server_url=server.url,
+        status=change.status,
+        previous_status=change.previous_status,
+        time=change.changed_at,
+        reason=change.message,
+        downtime_seconds=downtime,
+    )
+
+
+def humanize_seconds(seconds: int) -> str:
+    """``3725`` → ``1 h 2 min 5 s``; the largest three units, for people."""
+    if seconds < 60:
+        return f"{seconds} s"
+    parts = []
+    for unit, size in (("d", 86_400), ("h", 3_600), ("min", 60), ("s", 1)):
+        amount, seconds = divmod(seconds, size)
+        if amount:
+            parts.append(f"{amount} {unit}")
+    return " ".join(parts[:3])

@@ -1,0 +1,33 @@
+"""Slack: an incoming webhook URL that takes text and blocks."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from monitoring.choices import NotificationType
+from monitoring.services.notifiers.base import Notifier, post
+from monitoring.services.notifiers.messages import notice_for
+
+if TYPE_CHECKING:
+    from monitoring.models import NotificationDelivery
+
+
+class SlackNotifier(Notifier):
+    notification_type = NotificationType.SLACK
+
+    def send(self, delivery: NotificationDelivery) -> None:
+        notice = notice_for(delivery)
+        body = {
+            # Shown in notifications and by clients that do not render blocks.
+            "text": notice.subject,
+            "blocks": [
+                {"type": "section", "text": {"type": "mrkdwn", "text": f"*{notice.subject}*\n{notice.message}"}},
+                {
+                    "type": "context",
+                    "elements": [
+                        {"type": "mrkdwn", "text": f"{notice.previous_status} → {notice.status} · {notice.time:%c}"}
+                    ],
+                },
+            ],
+        }
+        post(delivery.config.recipient, json=body)
