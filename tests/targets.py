@@ -84,6 +84,16 @@ class LocalHTTPServer:
             address_family = family
             daemon_threads = True
 
+            def finish_request(self, request: Any, client_address: Any) -> None:
+                # TLS handshakes happen here, on the request's own thread, so one slow or
+                # refused handshake never blocks accept() for everyone else.
+                if hasattr(request, "do_handshake"):
+                    try:
+                        request.do_handshake()
+                    except OSError:
+                        return
+                super().finish_request(request, client_address)
+
         self.httpd = Server((host, 0), Handler)
         self.port = self.httpd.server_address[1]
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
@@ -176,7 +186,7 @@ class LocalHTTPSServer(LocalHTTPServer):
         super().__init__(host)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(cert_path, key_path)
-        self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+        self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True, do_handshake_on_connect=False)
 
     def url(self, path: str = "/") -> str:
         return super().url(path).replace("http://", "https://", 1)
