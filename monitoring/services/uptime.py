@@ -6,11 +6,11 @@ import math
 from datetime import datetime, timedelta
 from typing import TypedDict
 
-from django.db.models import Count, Q
+from django.db.models import Avg, Count, Q
 from django.utils import timezone
 
-from monitoring.choices import PingStatus, Status
-from monitoring.models import PingResult, Server, StatusChange
+from monitoring.choices import PingStatus
+from monitoring.models import Incident, PingResult, Server
 
 WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30), "90d": timedelta(days=90)}
 
@@ -39,9 +39,8 @@ def uptime(server: Server, window: str, now: datetime | None = None) -> UptimeRe
 
     1. Count the window's checks and failures (one aggregate on ping_server_time_idx).
     2. Read p50/p95 of successful checks' response times.
-    3. Walk the status changes from the last one before the window: each change to DOWN in
-       the window is an incident; each change away from DOWN ends one (its duration counts
-       toward the mean time to recovery, also when it began before the window).
+    3. Count the incidents that began in the window, and average the durations of those
+       that ended in it (mean time to recovery, also when one began before the window).
     """
     now = now or timezone.now()
     since = now - WINDOWS[window]
@@ -50,19 +49,9 @@ def uptime(server: Server, window: str, now: datetime | None = None) -> UptimeRe
     timed = pings.filter(response_time__isnull=False, status=PingStatus.SUCCESS)
     timed_count = timed.count()
 
-    history = StatusChange.objects.filter(server=server).order_by("changed_at", "id")
-    before = history.filter(changed_at__lt=since).values_list("status", "changed_at").last()
-    down_since = before[1] if before and before[0] == Status.DOWN else None
-    incidents, repairs = 0, []
-    for status, changed_at in history.filter(changed_at__gte=since, changed_at__lte=now).values_list(
-        "status", "changed_at"
-    ):
-        if status == Status.DOWN and down_since is None:
-            down_since = changed_at
-            incidents += 1
-        elif status != Status.DOWN and down_since is not None:
-            repairs.append((changed_at - down_since).total_seconds())
-            down_since = None
+    incidents = Incident.objects.filter(server=server)
+    started = incidents.filter(started_at__gte=since, started_at__lte=now).count()
+    repaired = incidents.filter(ended_at__gte=since, ended_at__lte=now).aggregate(mttr=Avg("duration_seconds"))
     checks, failures = totals["checks"], totals["failures"]
     return UptimeReport(
         window=window,
@@ -71,6 +60,6 @@ def uptime(server: Server, window: str, now: datetime | None = None) -> UptimeRe
         failures=failures,
         response_time_p50=_percentile(timed, timed_count, 0.50),
         response_time_p95=_percentile(timed, timed_count, 0.95),
-        incidents=incidents,
-        mttr_seconds=round(sum(repairs) / len(repairs), 3) if repairs else None,
+        incidents=started,
+        mttr_seconds=None if repaired["mttr"] is None else round(repaired["mttr"], 3),
     )

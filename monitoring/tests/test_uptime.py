@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from monitoring.choices import PingStatus, Status
-from monitoring.models import StatusChange
+from monitoring.models import Incident, StatusChange
 from monitoring.tests.factories import make_ping, make_server
 
 pytestmark = pytest.mark.django_db
@@ -35,18 +35,35 @@ def test_incidents_and_mean_time_to_recovery(alice, alice_client):
     server = make_server(alice)
     now = timezone.now()
 
-    def change(prev, new, ago):
-        StatusChange.objects.create(server=server, previous_status=prev, status=new, changed_at=now - ago)
+    def incident(began, ended=None):
+        opening = StatusChange.objects.create(
+            server=server, previous_status=Status.UP, status=Status.DOWN, changed_at=now - began
+        )
+        row = Incident(server=server, started_at=now - began, opening_change=opening)
+        if ended is not None:
+            row.close(now - ended, None)
+        row.save()
 
-    change(Status.UP, Status.DOWN, timedelta(hours=30))  # began before the window…
-    change(Status.DOWN, Status.UP, timedelta(hours=20))  # …and ended inside it: 10 h
-    change(Status.UP, Status.DOWN, timedelta(hours=5))
-    change(Status.DOWN, Status.UP, timedelta(hours=4))  # 1 h
-    change(Status.UP, Status.DOWN, timedelta(minutes=10))  # still open
+    incident(timedelta(hours=30), timedelta(hours=20))  # began before the window, ended in it: 10 h
+    incident(timedelta(hours=5), timedelta(hours=4))  # 1 h
+    incident(timedelta(minutes=10))  # still open
     body = alice_client.get(f"/api/servers/{server.pk}/uptime/").json()
     assert body["window"] == "24h"
     assert body["incidents"] == 2
     assert body["mttr_seconds"] == pytest.approx((10 * 3600 + 3600) / 2)
+
+
+def test_the_incidents_of_a_real_outage_are_counted(alice, alice_client, http_target):
+    http_target.set("/", 200)
+    server = make_server(alice, protocol="http", host="127.0.0.1", port=http_target.port)
+    alice_client.post(f"/api/servers/{server.pk}/check/")
+    http_target.set("/", 500)
+    alice_client.post(f"/api/servers/{server.pk}/check/")
+    http_target.set("/", 200)
+    alice_client.post(f"/api/servers/{server.pk}/check/")
+    body = alice_client.get(f"/api/servers/{server.pk}/uptime/").json()
+    assert body["incidents"] == 1 and body["mttr_seconds"] is not None
+    assert body["checks"] == 3 and body["failures"] == 1
 
 
 def test_an_empty_window_has_no_percentage(alice, alice_client):
