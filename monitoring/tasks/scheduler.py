@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
 
@@ -57,36 +58,28 @@ class Scheduler:
             close_old_connections()
         return bool(handled)
 
+    def jobs(self) -> list[tuple[str, Callable[[], bool], float]]:
+        """(id, step, seconds between runs) for every job; each step says whether it found work."""
+        return [
+            ("checks", self.check_step, self.tick_seconds),
+            ("notifications", self.send_step, settings.NOTIFICATION_SEND_INTERVAL),
+            # Certificates change rarely (CERT_CHECK_INTERVAL_HOURS); a look a minute is plenty.
+            ("certificates", partial(certificate_step, concurrency=self.concurrency), CERTIFICATE_STEP_SECONDS),
+        ]
+
     def build(self) -> BackgroundScheduler:
         scheduler = BackgroundScheduler(timezone=UTC)
-        scheduler.add_job(
-            self.check_step,
-            "interval",
-            seconds=self.tick_seconds,
-            id="checks",
-            max_instances=1,
-            coalesce=True,
-            next_run_time=datetime.now(UTC),
-        )
-        scheduler.add_job(
-            self.send_step,
-            "interval",
-            seconds=settings.NOTIFICATION_SEND_INTERVAL,
-            id="notifications",
-            max_instances=1,
-            coalesce=True,
-            next_run_time=datetime.now(UTC),
-        )
-        # Certificates change rarely (CERT_CHECK_INTERVAL_HOURS); a look a minute is plenty.
-        scheduler.add_job(
-            partial(certificate_step, concurrency=self.concurrency),
-            "interval",
-            seconds=CERTIFICATE_STEP_SECONDS,
-            id="certificates",
-            max_instances=1,
-            coalesce=True,
-            next_run_time=datetime.now(UTC),
-        )
+        for job_id, step, seconds in self.jobs():
+            # One run of a job at a time, missed runs coalesced, the first run at start-up.
+            scheduler.add_job(
+                step,
+                "interval",
+                seconds=seconds,
+                id=job_id,
+                max_instances=1,
+                coalesce=True,
+                next_run_time=datetime.now(UTC),
+            )
         return scheduler
 
     def run(self) -> None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from monitoring.choices import Protocol
+from monitoring.management.commands._targets import add_target_arguments, check_concurrency
 from monitoring.models import CertificateCheck, Server
 from monitoring.services.certificates import NOT_HTTPS, checks_certificate
 from monitoring.tasks.certificates import Job, claim_due_certificates, run_certificate_checks
@@ -21,25 +21,10 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--all", action="store_true", help="Check every active https server, due or not.")
-        parser.add_argument(
-            "--server",
-            type=int,
-            action="append",
-            dest="server_ids",
-            metavar="ID",
-            help="Check this https server whether due or not (repeatable).",
-        )
-        parser.add_argument(
-            "--concurrency",
-            type=int,
-            default=settings.CHECK_CONCURRENCY,
-            help="Checks to run at once (default %(default)s).",
-        )
+        add_target_arguments(parser, "https server")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if options["concurrency"] < 1:
-            raise CommandError("--concurrency must be at least 1.")
+        check_concurrency(options["concurrency"])
         jobs: list[Job]
         if options["server_ids"]:
             wanted = set(options["server_ids"])

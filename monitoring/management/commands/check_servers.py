@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from monitoring.choices import Status
+from monitoring.management.commands._targets import add_target_arguments, check_concurrency
 from monitoring.models import Server
 from monitoring.services.checks import CheckRecord
 from monitoring.services.delivery import send_pending
@@ -19,26 +19,11 @@ class Command(BaseCommand):
     help = "Check the servers that are due (or --all, or --server ID) once, print a summary and exit."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--all", action="store_true", help="Check every active server, due or not.")
-        parser.add_argument(
-            "--server",
-            type=int,
-            action="append",
-            dest="server_ids",
-            metavar="ID",
-            help="Check this server whether due or not (repeatable).",
-        )
-        parser.add_argument(
-            "--concurrency",
-            type=int,
-            default=settings.CHECK_CONCURRENCY,
-            help="Checks to run at once (default %(default)s).",
-        )
+        add_target_arguments(parser, "server")
         parser.add_argument("--fail-on-down", action="store_true", help="Exit 2 if any checked server is down.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if options["concurrency"] < 1:
-            raise CommandError("--concurrency must be at least 1.")
+        check_concurrency(options["concurrency"])
         now = timezone.now()
         if options["server_ids"]:
             wanted = set(options["server_ids"])
