@@ -133,7 +133,7 @@ def test_a_new_user_gets_one_down_and_one_recovery_by_webhook_and_email_even_if_
         server = Server.objects.create(
             owner=owner, name="shop", protocol=Protocol.HTTP, host="127.0.0.1", port=target.port, timeout=2
         )
-        hook = make_config(server, recipient=receiver.url("/hook"))
+        make_config(server, recipient=receiver.url("/hook"))
         make_config(server, NotificationType.EMAIL, "ops@example.com")
 
         def webhook_failed_twice() -> bool:
