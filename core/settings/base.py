@@ -97,6 +97,10 @@ if CHANNEL_LAYER_TYPE == "redis":
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# --- Live feeds (SPEC §5): WebSocket /ws/status/ and SSE /api/events/status/.
+# How long a finished check may wait for the channel layer before the publish is given up (logged).
+LIVE_PUBLISH_TIMEOUT = envint("LIVE_PUBLISH_TIMEOUT", 2, minimum=1)
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
