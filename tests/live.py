@@ -12,10 +12,11 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
+from django.db import connections
 from django.test import override_settings
 from rest_framework_simplejwt.tokens import AccessToken
 
@@ -28,6 +29,16 @@ def fresh_channel_layer() -> Iterator[None]:
     """
     with override_settings(CHANNEL_LAYERS=settings.CHANNEL_LAYERS):
         yield
+
+
+async def close_worker_connections() -> None:
+    """Close the database connection that live-feed code opened on asgiref's worker thread.
+
+    ``database_sync_to_async`` outside a request runs on asgiref's one thread-sensitive thread;
+    its connection (kept for CONN_MAX_AGE) would otherwise stop pytest-django from dropping
+    the PostgreSQL test database.
+    """
+    await sync_to_async(connections.close_all)()
 
 
 def group_members(group: str) -> set[str]:
