@@ -32,13 +32,16 @@ def fresh_channel_layer() -> Iterator[None]:
 
 
 async def close_worker_connections() -> None:
-    """Close the database connection that live-feed code opened on asgiref's worker thread.
+    """Close the database connections that live-feed code opened on its worker threads.
 
-    ``database_sync_to_async`` outside a request runs on asgiref's one thread-sensitive thread;
-    its connection (kept for CONN_MAX_AGE) would otherwise stop pytest-django from dropping
-    the PostgreSQL test database.
+    ``database_sync_to_async`` outside a request runs on asgiref's one thread-sensitive thread
+    and the SSE path on ``SharedThreadForStreams.executor``; their connections (kept for
+    CONN_MAX_AGE) would otherwise stop pytest-django from dropping the PostgreSQL test database.
     """
+    from monitoring.sse import SharedThreadForStreams
+
     await sync_to_async(connections.close_all)()
+    await asyncio.wrap_future(SharedThreadForStreams.executor.submit(connections.close_all))
 
 
 def group_members(group: str) -> set[str]:

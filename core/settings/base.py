@@ -98,6 +98,11 @@ else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 # --- Live feeds (SPEC §5): WebSocket /ws/status/ and SSE /api/events/status/.
+# Seconds between ": heartbeat" comments on an idle SSE stream (proxies drop silent ones).
+SSE_HEARTBEAT_SECONDS = envint("SSE_HEARTBEAT_SECONDS", 15, minimum=1)
+# A client reconnecting with Last-Event-ID gets at most this many missed checks replayed;
+# further behind, it gets a fresh snapshot instead of an unbounded query.
+SSE_REPLAY_MAX = envint("SSE_REPLAY_MAX", 1000, minimum=1)
 # How long a finished check may wait for the channel layer before the publish is given up (logged).
 LIVE_PUBLISH_TIMEOUT = envint("LIVE_PUBLISH_TIMEOUT", 2, minimum=1)
 
