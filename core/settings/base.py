@@ -91,7 +91,13 @@ if CHANNEL_LAYER_TYPE == "redis":
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": envstr("CHANNEL_LAYER_PREFIX", "pulseguard")},
+            "CONFIG": {
+                # redis-py 8 reads with a 5 s socket timeout by default, exactly as long as
+                # channels_redis blocks in BZPOPMIN: idle consumers then die with TimeoutError
+                # (django/channels_redis#422). Read longer than that pop; connect quickly.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 30, "socket_connect_timeout": 5}],
+                "prefix": envstr("CHANNEL_LAYER_PREFIX", "pulseguard"),
+            },
         }
     }
 else:

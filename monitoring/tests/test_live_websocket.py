@@ -14,6 +14,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.test import Client
 
+from conftest import require_redis
 from monitoring.choices import PingStatus, Status
 from monitoring.models import PingResult, Server
 from monitoring.services import checks
@@ -252,6 +253,19 @@ async def test_a_binary_frame_gets_an_error(servers, alice):
     ws = await connected(token_for(alice))
     await ws.send_to(bytes_data=b"\x00\x01")
     assert (await ws.receive_json_from(timeout=3))["type"] == "error"
+    await ws.disconnect()
+
+
+@pytest.mark.redis
+async def test_an_idle_subscriber_outlives_the_redis_layers_blocking_pop(servers, alice):
+    require_redis()
+    if "Redis" not in settings.CHANNEL_LAYERS["default"]["BACKEND"]:
+        pytest.skip("runs with CHANNEL_LAYER_TYPE=redis")
+    ws = await connected(token_for(alice))
+    await ask(ws, {"action": "subscribe", "server_ids": [servers["prod"].pk]})
+    await asyncio.sleep(6)  # channels_redis blocks 5 s in BZPOPMIN; redis-py 8 used to time out then
+    record = await check(servers["prod"], outcome())
+    assert (await ws.receive_json_from(timeout=3))["ping"]["id"] == record.ping.pk
     await ws.disconnect()
 
 
