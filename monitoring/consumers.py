@@ -14,11 +14,12 @@ import logging
 import time
 from typing import Any
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from monitoring.services import feeds
-from monitoring.services.live import LiveEvent, server_group
+from monitoring.services.live import CHECKED, STATUS, LiveEvent, server_group
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +143,20 @@ class StatusConsumer(AsyncWebsocketConsumer):
             self.subscribed.discard(server_id)
             await self.channel_layer.group_discard(server_group(server_id), self.channel_name)
         await self.send_json({"type": "unsubscribed", "servers": leaving})
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Deliver live events without channels' per-message ``close_old_connections``.
+
+        channels' ``AsyncConsumer.dispatch`` runs ``close_old_connections`` in a thread
+        before every handler. The live-event handlers never touch the database, and with a
+        thousand sockets subscribed to one server that thread hop per socket per check is
+        most of daphne's work (see docs/PERFORMANCE.md). Everything else, the client's
+        frames included, still goes through channels' dispatch.
+        """
+        if message.get("type") in (CHECKED, STATUS):
+            await getattr(self, get_handler_name(message))(message)
+        else:
+            await super().dispatch(message)
 
     async def server_checked(self, event: LiveEvent) -> None:
         """A check of a subscribed server finished (layer type ``server.checked``)."""

@@ -7,6 +7,7 @@ import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
+from unittest import mock
 
 import pytest
 from channels.db import database_sync_to_async
@@ -167,6 +168,18 @@ async def test_an_update_frame_follows_each_check_of_a_subscribed_server(servers
     record = await check(servers["prod"], outcome(ok=False))
     update = await ws.receive_json_from(timeout=3)
     assert (update["ping"]["id"], update["status"]["status"]) == (record.ping.pk, Status.DOWN)
+    await ws.disconnect()
+
+
+async def test_live_events_skip_channels_per_message_database_cleanup(servers, alice):
+    ws = await connected(token_for(alice))
+    await ask(ws, {"action": "subscribe", "server_ids": [servers["prod"].pk]})
+    with mock.patch("channels.consumer.aclose_old_connections", autospec=True) as cleanup:
+        await check(servers["prod"], outcome())
+        assert (await ws.receive_json_from(timeout=3))["type"] == "update"
+        assert cleanup.await_count == 0, "the update handler touches no database"
+        await ask(ws, {"action": "subscribe", "server_ids": [servers["prod"].pk]})
+        assert cleanup.await_count == 1, "client frames still get channels' cleanup"
     await ws.disconnect()
 
 
