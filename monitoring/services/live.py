@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from typing import TypedDict
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 
 # A module import, not names: monitoring.serializers imports the check engine, which imports
@@ -113,6 +114,26 @@ def publish_status(server: Server, state: ServerStatus) -> None:
     _publish(server, event)
 
 
+_loop_lock = threading.Lock()
+_loop: asyncio.AbstractEventLoop | None = None
+
+
+def publisher_loop() -> asyncio.AbstractEventLoop:
+    """This process's event loop for publishing to a cross-process layer, on a daemon thread.
+
+    ``async_to_sync`` in a thread without an event loop (check_servers' and the scheduler's
+    workers) starts a new loop for every call, and channels_redis a new Redis connection
+    for every loop: about 10 ms and a connection per check. One long-lived loop keeps one
+    connection pool for the life of the process.
+    """
+    global _loop
+    with _loop_lock:
+        if _loop is None:
+            _loop = asyncio.new_event_loop()
+            threading.Thread(target=_loop.run_forever, name="live-publisher", daemon=True).start()
+        return _loop
+
+
 def _publish(server: Server, event: LiveEvent) -> None:
     """Send ``event`` to the server's, its owner's and the staff group, within LIVE_PUBLISH_TIMEOUT.
 
@@ -130,7 +151,11 @@ def _publish(server: Server, event: LiveEvent) -> None:
         await asyncio.wait_for(asyncio.gather(*sends), settings.LIVE_PUBLISH_TIMEOUT)
 
     try:
-        async_to_sync(send_all)()
+        if isinstance(layer, InMemoryChannelLayer):
+            # Process-local: it must run on the loop of the consumers it delivers to.
+            async_to_sync(send_all)()
+        else:
+            asyncio.run_coroutine_threadsafe(send_all(), publisher_loop()).result(settings.LIVE_PUBLISH_TIMEOUT + 1)
     except Exception as exc:  # noqa: BLE001 — Redis down, timeouts, full channels: log, never fail the check
         log.warning(
             "live_publish_failed server_id=%s ping_id=%s error=%r",
