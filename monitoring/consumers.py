@@ -4,6 +4,8 @@ Client → server actions ``latest``, ``subscribe`` and ``unsubscribe``; server 
 ``update`` frames after every check of a subscribed server. Authentication happened in
 ``authentication.middleware.JWTAuthMiddleware``; this consumer accepts the handshake and
 closes with 4001 when it left the user anonymous, or when the token expires later.
+Live events come through this process's fan-out (``services.fanout``), which joins one
+``server.<id>`` layer group per process however many sockets subscribe.
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from monitoring.services import feeds
-from monitoring.services.live import CHECKED, STATUS, LiveEvent, server_group
+from monitoring.services.fanout import fanout
+from monitoring.services.live import LiveEvent, server_group
 
 log = logging.getLogger(__name__)
 
 UNAUTHENTICATED = 4001
+INTERRUPTED = 1011  # the live feed broke: reconnect and ask for ``latest``
 MAX_IDS = 1000
 MAX_QUERY = 200
 DEFAULT_LIMIT = 10
@@ -82,12 +86,22 @@ class StatusConsumer(AsyncWebsocketConsumer):
     def on_token_expired(self) -> None:
         asyncio.ensure_future(self.close(code=UNAUTHENTICATED))
 
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Run the consumer; however it ends (a crash skips ``disconnect()``), leave the fan-out."""
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self.leave_all()
+
     async def disconnect(self, code: int) -> None:
-        if self.expiry is not None:
+        await self.leave_all()
+
+    async def leave_all(self) -> None:
+        if getattr(self, "expiry", None) is not None:
             self.expiry.cancel()
-        ids, self.subscribed = sorted(self.subscribed), set()
+        ids, self.subscribed = sorted(getattr(self, "subscribed", ())), set()
         for server_id in ids:
-            await self.channel_layer.group_discard(server_group(server_id), self.channel_name)
+            await fanout().leave(server_group(server_id), self)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if not getattr(self.user, "is_authenticated", False):
@@ -131,7 +145,7 @@ class StatusConsumer(AsyncWebsocketConsumer):
         ids = await database_sync_to_async(feeds.server_ids)(self.user, feed)
         for server_id in ids:
             if server_id not in self.subscribed:
-                await self.channel_layer.group_add(server_group(server_id), self.channel_name)
+                await fanout().join(server_group(server_id), self)
                 self.subscribed.add(server_id)
         await self.send_json({"type": "subscribed", "servers": ids})
 
@@ -141,33 +155,31 @@ class StatusConsumer(AsyncWebsocketConsumer):
         leaving = sorted(self.subscribed if ids is None else self.subscribed.intersection(ids))
         for server_id in leaving:
             self.subscribed.discard(server_id)
-            await self.channel_layer.group_discard(server_group(server_id), self.channel_name)
+            await fanout().leave(server_group(server_id), self)
         await self.send_json({"type": "unsubscribed", "servers": leaving})
 
-    async def dispatch(self, message: dict[str, Any]) -> None:
-        """Deliver live events without channels' per-message ``close_old_connections``.
+    async def deliver(self, event: dict[str, Any]) -> None:
+        """A live event from this process's fan-out; its dotted type names the handler.
 
-        channels' ``AsyncConsumer.dispatch`` runs ``close_old_connections`` in a thread
-        before every handler. The live-event handlers never touch the database, and with a
-        thousand sockets subscribed to one server that thread hop per socket per check is
-        most of daphne's work (see docs/PERFORMANCE.md). Everything else, the client's
-        frames included, still goes through channels' dispatch.
+        It bypasses channels' dispatch on purpose: that runs ``close_old_connections`` in a
+        thread before every handler, and these handlers touch no database.
         """
-        if message.get("type") in (CHECKED, STATUS):
-            await getattr(self, get_handler_name(message))(message)
-        else:
-            await super().dispatch(message)
+        await getattr(self, get_handler_name(event))(event)
+
+    async def interrupted(self) -> None:
+        """The fan-out lost the channel layer; closing makes the client reconnect and catch up."""
+        await self.close(code=INTERRUPTED)
 
     async def server_checked(self, event: LiveEvent) -> None:
         """A check of a subscribed server finished (layer type ``server.checked``)."""
         # An event already in flight when the client unsubscribed is dropped here.
         if event["server_id"] in self.subscribed:
-            await self.send_json({"type": "update", "ping": event["ping"], "status": event["status"]})
+            await self.send(text_data=event["frame"])  # {"type": "update", "ping": …, "status": …}
 
     async def server_status(self, event: LiveEvent) -> None:
         """A subscribed server was paused or resumed: a status with no check behind it."""
         if event["server_id"] in self.subscribed:
-            await self.send_json({"type": "status", "status": event["status"]})
+            await self.send(text_data=event["frame"])  # {"type": "status", "status": …}
 
     async def send_json(self, content: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps(content, separators=(",", ":")))

@@ -2,13 +2,15 @@
 
 An async Django view: it authenticates (Bearer header, ``?token=`` or session), validates
 the query, then streams ``retry: 5000``, a snapshot (or, after ``Last-Event-ID``, a replay of
-what was missed), and live events pushed from the channel layer. Each open stream is one
-channel on the layer and one coroutine — no thread and no database polling per client.
+what was missed), and live events pushed from the channel layer through this process's
+fan-out (``services.fanout``). Each open stream is a queue and one coroutine — no thread and
+no database polling per client.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -20,7 +22,6 @@ from typing import Any
 
 from asgiref.sync import ThreadSensitiveContext
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict, StreamingHttpResponse
@@ -32,6 +33,7 @@ from django.views.decorators.http import require_GET
 from authentication.credentials import LiveCredentials, authenticate
 from monitoring.choices import Status
 from monitoring.services import feeds
+from monitoring.services.fanout import fanout
 from monitoring.services.live import CHECKED, STAFF_GROUP, STATUS, LiveEvent, owner_group, server_group
 
 log = logging.getLogger(__name__)
@@ -41,6 +43,9 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 MAX_SERVER_IDS = 1000
 MAX_ID = 2**63 - 1
+# Live events a stream may hold unsent; a client that far behind is cut off and reconnects
+# with Last-Event-ID, which replays from the database instead of growing memory.
+QUEUE_MAX = 1000
 
 
 class BadParams(Exception):
@@ -138,6 +143,21 @@ class StatusStream:
         self.last_id = params.last_event_id or 0
         # Ping ids sent from the database (snapshot, replay): a live copy of one is a duplicate.
         self.sent_ids: set[int] = set()
+        self.queue: asyncio.Queue[LiveEvent | None] = asyncio.Queue(QUEUE_MAX)
+        self.cut_off = False
+
+    async def deliver(self, event: LiveEvent) -> None:
+        """A live event from the fan-out (never blocks: it runs in the fan-out's task)."""
+        try:
+            self.queue.put_nowait(event)
+        except asyncio.QueueFull:
+            self.cut_off = True
+
+    async def interrupted(self) -> None:
+        """The fan-out lost the layer: end the stream, the client reconnects with Last-Event-ID."""
+        self.cut_off = True
+        with contextlib.suppress(asyncio.QueueFull):
+            self.queue.put_nowait(None)
 
     def groups(self) -> list[str]:
         """Per-server groups for a ``server_id`` filter, else the owner's (staff: everyone's) group."""
@@ -190,40 +210,43 @@ class StatusStream:
 
         1. Join the groups first, so a check that commits during the snapshot is queued, not lost.
         2. Send ``retry``, then the snapshot or replay, read in one database call.
-        3. Forward layer events; a receive task that outlives each heartbeat wait is kept, not
-           cancelled, so no message is dropped between waits.
+        3. Forward queued events; the pending ``get`` outlives each heartbeat wait instead of
+           being cancelled, so no event is dropped between waits. A stream cut off (too far
+           behind, or the layer failed) ends, and the client's reconnect replays the gap.
         4. Always leave the groups, however the stream ends.
         """
-        layer = get_channel_layer()
-        channel = await layer.new_channel()
         groups = await database_sync_to_async(self.groups)()
-        receiver: asyncio.Future[Any] | None = None
+        joined: list[str] = []
+        getter: asyncio.Future[LiveEvent | None] | None = None
         try:
             for group in groups:
-                await layer.group_add(group, channel)
+                await fanout().join(group, self)
+                joined.append(group)
             yield f"retry: {RETRY_MS}\n\n"
             for chunk in await database_sync_to_async(self.catch_up)():
                 yield chunk
-            receiver = asyncio.ensure_future(layer.receive(channel))
-            while True:
+            while not self.cut_off:
                 wait = self.wait_time()
                 if wait <= 0:
                     log.info("sse_token_expired user_id=%s", self.user.pk)
                     return
-                done, _ = await asyncio.wait({receiver}, timeout=wait)
+                getter = getter or asyncio.ensure_future(self.queue.get())
+                done, _ = await asyncio.wait({getter}, timeout=wait)
                 if not done:
                     if self.expires_at is None or self.expires_at > time.time():
                         yield ": heartbeat\n\n"
                     continue
-                event = receiver.result()
-                receiver = asyncio.ensure_future(layer.receive(channel))
+                event, getter = getter.result(), None
+                if event is None:
+                    break
                 for chunk in self.live(event):
                     yield chunk
+            log.info("sse_cut_off user_id=%s last_id=%s", self.user.pk, self.last_id)
         finally:
-            if receiver is not None:
-                receiver.cancel()
-            for group in groups:
-                await layer.group_discard(group, channel)
+            if getter is not None:
+                getter.cancel()
+            for group in joined:
+                await fanout().leave(group, self)
 
 
 @require_GET

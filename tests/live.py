@@ -31,6 +31,13 @@ def fresh_channel_layer() -> Iterator[None]:
         yield
 
 
+async def stop_fanout() -> None:
+    """Stop this test loop's fan-out receiver before the loop closes (it would wait in Redis)."""
+    from monitoring.services.fanout import fanout
+
+    await fanout().close()
+
+
 async def close_worker_connections() -> None:
     """Close the database connections that live-feed code opened on its worker threads.
 

@@ -4,7 +4,8 @@ The check engine calls ``publish_check()`` from ``transaction.on_commit`` once p
 clients never see a check that was rolled back, and whichever process ran it (the API, the
 scheduler, ``check_servers``) reaches every web process through the Redis layer.
 
-Each event goes to three groups; a subscriber joins exactly one kind, so it gets an event once:
+Each event goes to three groups (joined per process by ``services.fanout``); a subscriber
+joins exactly one kind, so it gets an event once:
 
 * ``server.<id>`` — WebSocket subscriptions and SSE streams filtered by ``server_id``;
 * ``owner.<user id>`` — an unfiltered SSE stream of a user (also sees servers added later);
@@ -17,9 +18,10 @@ consumer forwards the same dicts without touching the database.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import threading
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
@@ -66,12 +68,19 @@ class StatusPayload(TypedDict):
 
 
 class LiveEvent(TypedDict):
-    """What travels on the channel layer: one check (``ping`` set) or a pause/resume (``ping`` None)."""
+    """What travels on the channel layer: one check (``ping`` set) or a pause/resume (``ping`` None).
+
+    ``group`` names the group a copy was sent to, so a process's fan-out (services.fanout)
+    knows which of its local subscribers it is for.
+    """
 
     type: str
     server_id: int
     ping: PingPayload | None
     status: StatusPayload
+    #: The WebSocket frame, encoded once here rather than by each of a process's sockets.
+    frame: str
+    group: NotRequired[str]
 
 
 def server_group(server_id: int) -> str:
@@ -95,9 +104,9 @@ def status_payload(state: ServerStatus, server: Server | None = None) -> StatusP
 def publish_check(server: Server, ping: PingResult, state: ServerStatus) -> None:
     """Send one finished check to its subscribers; never raises (see ``_publish``)."""
     try:
-        event = LiveEvent(
-            type=CHECKED, server_id=server.pk, ping=ping_payload(ping), status=status_payload(state, server)
-        )
+        payload = {"ping": ping_payload(ping), "status": status_payload(state, server)}
+        frame = json.dumps({"type": "update", **payload}, separators=(",", ":"))
+        event = LiveEvent(type=CHECKED, server_id=server.pk, frame=frame, **payload)  # type: ignore[typeddict-item]
     except Exception:  # a broken payload must not fail the committed check
         log.exception("live_publish_failed server_id=%s ping_id=%s stage=serialize", server.pk, ping.pk)
         return
@@ -107,7 +116,9 @@ def publish_check(server: Server, ping: PingResult, state: ServerStatus) -> None
 def publish_status(server: Server, state: ServerStatus) -> None:
     """Send a status change that no check caused (pause, resume); never raises."""
     try:
-        event = LiveEvent(type=STATUS, server_id=server.pk, ping=None, status=status_payload(state, server))
+        status = status_payload(state, server)
+        frame = json.dumps({"type": "status", "status": status}, separators=(",", ":"))
+        event = LiveEvent(type=STATUS, server_id=server.pk, ping=None, status=status, frame=frame)
     except Exception:
         log.exception("live_publish_failed server_id=%s stage=serialize", server.pk)
         return
@@ -147,7 +158,7 @@ def _publish(server: Server, event: LiveEvent) -> None:
     groups = [server_group(server.pk), owner_group(server.owner_id), STAFF_GROUP]
 
     async def send_all() -> None:
-        sends = (layer.group_send(group, dict(event)) for group in groups)
+        sends = (layer.group_send(group, {**event, "group": group}) for group in groups)
         await asyncio.wait_for(asyncio.gather(*sends), settings.LIVE_PUBLISH_TIMEOUT)
 
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import logging
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -96,6 +97,7 @@ def test_a_check_publishes_its_ping_and_status_once_after_commit(web, django_cap
     assert event["ping"]["id"] == record.ping.pk and event["ping"]["status"] == PingStatus.SUCCESS
     assert event["status"]["server"] == web.pk and event["status"]["status"] == Status.UP
     assert event["status"]["server_name"] == "web"
+    assert json.loads(event["frame"]) == {"type": "update", "ping": event["ping"], "status": event["status"]}
 
 
 def test_the_event_reaches_the_owner_and_staff_groups_too(web, django_capture_on_commit_callbacks, listen):

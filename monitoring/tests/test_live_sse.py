@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
+from unittest import mock
 
 import pytest
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.test import Client, override_settings
 from django.utils import timezone
@@ -15,9 +17,10 @@ from django.utils import timezone
 from monitoring.choices import PingStatus, Status
 from monitoring.models import PingResult, Server, ServerStatus
 from monitoring.services import checks
+from monitoring.services.fanout import fanout
 from monitoring.services.live import STAFF_GROUP, owner_group, server_group
 from monitoring.services.probes import ProbeOutcome
-from tests.live import SSEClient, close_worker_connections, fresh_channel_layer, group_members, token_for
+from tests.live import SSEClient, close_worker_connections, fresh_channel_layer, group_members, stop_fanout, token_for
 
 pytestmark = pytest.mark.usefixtures("transactional_db")
 
@@ -26,6 +29,7 @@ pytestmark = pytest.mark.usefixtures("transactional_db")
 async def _layer() -> AsyncIterator[None]:
     with fresh_channel_layer():
         yield
+        await stop_fanout()
     await close_worker_connections()
 
 
@@ -296,10 +300,34 @@ async def test_a_stream_ends_when_its_token_expires(servers, alice):
             await sse.next_event(timeout=4)
 
 
+async def test_a_broken_channel_layer_ends_the_stream_for_a_reconnect(servers, alice):
+    async with stream(alice) as sse:
+        await snapshot(sse)
+        with mock.patch.object(get_channel_layer(), "receive", autospec=True, side_effect=ConnectionError("gone")):
+            await check(servers["prod"], outcome())
+            await live_check(sse)
+            with pytest.raises(EOFError):
+                await sse.next_event(timeout=3)
+
+
+async def test_a_stream_too_far_behind_is_cut_off(servers, alice, monkeypatch):
+    monkeypatch.setattr("monitoring.sse.QUEUE_MAX", 1)
+    async with stream(alice) as sse:
+        await snapshot(sse)
+        [subscriber] = fanout().subscribers(owner_group(alice.pk))
+        for _ in range(3):  # nothing reads the stream meanwhile
+            await subscriber.deliver({"type": "server.status", "server_id": 0, "ping": None, "status": {}})
+        with pytest.raises(EOFError):
+            while True:
+                await sse.next_event(timeout=3)
+
+
 async def test_leaving_the_stream_empties_its_groups(servers, alice, bob):
     filtered = server_group(servers["prod"].pk)
     async with stream(alice) as mine, stream(bob) as staff, stream(alice, server_id=servers["prod"].pk) as one:
         for sse in (mine, staff, one):
             await snapshot(sse)
         assert [len(group_members(g)) for g in (owner_group(alice.pk), STAFF_GROUP, filtered)] == [1, 1, 1]
+        assert [len(fanout().subscribers(g)) for g in (owner_group(alice.pk), STAFF_GROUP, filtered)] == [1, 1, 1]
     assert [group_members(g) for g in (owner_group(alice.pk), STAFF_GROUP, filtered)] == [set(), set(), set()]
+    assert [fanout().subscribers(g) for g in (owner_group(alice.pk), STAFF_GROUP, filtered)] == [set(), set(), set()]

@@ -19,9 +19,10 @@ from conftest import require_redis
 from monitoring.choices import PingStatus, Status
 from monitoring.models import PingResult, Server
 from monitoring.services import checks
+from monitoring.services.fanout import fanout
 from monitoring.services.live import CHECKED, server_group
 from monitoring.services.probes import ProbeOutcome
-from tests.live import close_worker_connections, fresh_channel_layer, group_members, token_for, ws_client
+from tests.live import close_worker_connections, fresh_channel_layer, group_members, stop_fanout, token_for, ws_client
 
 pytestmark = pytest.mark.usefixtures("transactional_db")
 
@@ -30,6 +31,7 @@ pytestmark = pytest.mark.usefixtures("transactional_db")
 async def _layer() -> AsyncIterator[None]:
     with fresh_channel_layer():
         yield
+        await stop_fanout()
     await close_worker_connections()
 
 
@@ -211,11 +213,11 @@ async def test_unsubscribe_stops_the_updates(servers, alice):
 async def test_an_event_already_in_flight_after_unsubscribe_is_dropped(servers, alice):
     ws = await connected(token_for(alice))
     await ask(ws, {"action": "subscribe", "server_ids": [servers["prod"].pk]})
-    [channel] = group_members(server_group(servers["prod"].pk))
+    [consumer] = fanout().subscribers(server_group(servers["prod"].pk))
     await ask(ws, {"action": "unsubscribe"})
     record = await check(servers["prod"], outcome())
     event = {"type": CHECKED, "server_id": servers["prod"].pk, "ping": {"id": record.ping.pk}, "status": {}}
-    await get_channel_layer().send(channel, event)  # queued before the group_discard took effect
+    await consumer.deliver(event)  # handed over by a fan-out pass that began before the unsubscribe
     assert await ws.receive_nothing(timeout=0.3)
     await ws.disconnect()
 
@@ -282,13 +284,40 @@ async def test_an_idle_subscriber_outlives_the_redis_layers_blocking_pop(servers
     await ws.disconnect()
 
 
-async def test_the_groups_are_empty_after_disconnect(servers, alice):
+async def test_the_process_joins_each_group_once_and_leaves_it_after_the_last_disconnect(servers, alice):
     groups = [server_group(servers["prod"].pk), server_group(servers["staging"].pk)]
     sockets = [await connected(token_for(alice)) for _ in range(2)]
     for ws in sockets:
         await ask(ws, {"action": "subscribe"})
-    assert all(len(group_members(g)) == 2 for g in groups)
-    for ws in sockets:
-        await ws.disconnect()
-    await asyncio.sleep(0)
+    assert [len(group_members(g)) for g in groups] == [1, 1], "one layer member per process"
+    assert [len(fanout().subscribers(g)) for g in groups] == [2, 2]
+    await sockets[0].disconnect()
+    assert [len(group_members(g)) for g in groups] == [1, 1]
+    await sockets[1].disconnect()
     assert [group_members(g) for g in groups] == [set(), set()]
+    assert [fanout().subscribers(g) for g in groups] == [set(), set()]
+
+
+async def test_a_crashed_consumer_leaves_the_fan_out(servers, alice):
+    ws = await connected(token_for(alice))
+    await ask(ws, {"action": "subscribe", "server_ids": [servers["prod"].pk]})
+    with mock.patch("monitoring.services.feeds.server_ids", autospec=True, side_effect=RuntimeError("db down")):
+        await ws.send_json_to({"action": "subscribe", "server_ids": [servers["staging"].pk]})
+        with pytest.raises(RuntimeError):
+            await ws.receive_output(timeout=3)
+    assert fanout().subscribers(server_group(servers["prod"].pk)) == set()
+    assert group_members(server_group(servers["prod"].pk)) == set()
+
+
+async def test_a_broken_channel_layer_makes_subscribers_reconnect(servers, alice):
+    ws = await connected(token_for(alice))
+    await ask(ws, {"action": "subscribe", "server_ids": [servers["prod"].pk]})
+    layer = get_channel_layer()
+    with mock.patch.object(layer, "receive", autospec=True, side_effect=ConnectionError("redis went away")):
+        # The receive already waiting still delivers this check; the next one fails.
+        await check(servers["prod"], outcome())
+        assert (await ws.receive_json_from(timeout=3))["type"] == "update"
+        assert await ws.receive_output(timeout=3) == {"type": "websocket.close", "code": 1011}
+    await ws.disconnect()
+    assert fanout().subscribers(server_group(servers["prod"].pk)) == set()
+    assert group_members(server_group(servers["prod"].pk)) == set()
