@@ -8,7 +8,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.routers import DefaultRouter
 
 from api.health import HealthView
-from monitoring import views
+from monitoring import sse, views
 
 router = DefaultRouter()
 router.register("servers", views.ServerViewSet, basename="server")
@@ -22,6 +22,7 @@ router.register("certificates", views.CertificateCheckViewSet, basename="certifi
 urlpatterns = [
     path("auth/", include("authentication.urls")),
     path("checks/run/", views.RunChecksView.as_view(), name="checks-run"),
+    path("events/status/", sse.status_events, name="events-status"),
     path("health/", HealthView.as_view(), name="health"),
     path("schema/", SpectacularAPIView.as_view(permission_classes=[AllowAny]), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema", permission_classes=[AllowAny]), name="docs"),

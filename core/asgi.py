@@ -8,10 +8,22 @@ from core.env import settings_module
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", settings_module())
 
-from channels.routing import ProtocolTypeRouter
+from channels.auth import AuthMiddlewareStack
+from channels.routing import ProtocolTypeRouter, URLRouter
 from django.core.asgi import get_asgi_application
 
-# Django must be set up before anything imports models (the WebSocket routes do).
+# Django must be set up before anything imports models (the WebSocket routes do), hence E402.
 django_asgi_app = get_asgi_application()
 
-application = ProtocolTypeRouter({"http": django_asgi_app})
+from authentication.middleware import JWTAuthMiddleware, WebSocketOriginValidator  # noqa: E402
+from monitoring.routing import websocket_urlpatterns  # noqa: E402
+from monitoring.sse import SharedThreadForStreams  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": SharedThreadForStreams(django_asgi_app),
+        # Origin first (a browser on a foreign site is refused before anything else), then the
+        # session user, then a token that overrides it (authentication.middleware).
+        "websocket": WebSocketOriginValidator(AuthMiddlewareStack(JWTAuthMiddleware(URLRouter(websocket_urlpatterns)))),
+    }
+)

@@ -99,11 +99,26 @@ if CHANNEL_LAYER_TYPE == "redis":
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": envstr("CHANNEL_LAYER_PREFIX", "pulseguard")},
+            "CONFIG": {
+                # redis-py 8 reads with a 5 s socket timeout by default, exactly as long as
+                # channels_redis blocks in BZPOPMIN: idle consumers then die with TimeoutError
+                # (django/channels_redis#422). Read longer than that pop; connect quickly.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 30, "socket_connect_timeout": 5}],
+                "prefix": envstr("CHANNEL_LAYER_PREFIX", "pulseguard"),
+            },
         }
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# --- Live feeds (SPEC §5): WebSocket /ws/status/ and SSE /api/events/status/.
+# Seconds between ": heartbeat" comments on an idle SSE stream (proxies drop silent ones).
+SSE_HEARTBEAT_SECONDS = envint("SSE_HEARTBEAT_SECONDS", 15, minimum=1)
+# A client reconnecting with Last-Event-ID gets at most this many missed checks replayed;
+# further behind, it gets a fresh snapshot instead of an unbounded query.
+SSE_REPLAY_MAX = envint("SSE_REPLAY_MAX", 1000, minimum=1)
+# How long a finished check may wait for the channel layer before the publish is given up (logged).
+LIVE_PUBLISH_TIMEOUT = envint("LIVE_PUBLISH_TIMEOUT", 2, minimum=1)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -123,7 +138,7 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 
 # --- REST API: authentication, permissions, filtering and pagination set once here.

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from monitoring.choices import Status
 from monitoring.models import PingResult, Server, ServerStatus, StatusChange
-from monitoring.services import alerts
+from monitoring.services import alerts, live
 from monitoring.services.probes import ProbeOutcome, probe
 from monitoring.services.transitions import next_status
 
@@ -82,6 +82,7 @@ def record_outcome(server: Server, outcome: ProbeOutcome, now: datetime | None =
             if step.changed:
                 change = _change_status(server, state, step.status, step.message, now, ping)
         state.save()
+        transaction.on_commit(lambda: live.publish_check(server, ping, state))
     return CheckRecord(ping, state, change)
 
 
@@ -131,4 +132,5 @@ def _set_active(server: Server, *, active: bool, status: str, message: str) -> S
             state.message = message
             _change_status(server, state, status, message, now)
             state.save()
+            transaction.on_commit(lambda: live.publish_status(server, state))
     return state

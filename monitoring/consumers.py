@@ -1,0 +1,185 @@
+"""The WebSocket feed at /ws/status/ (SPEC §5).
+
+Client → server actions ``latest``, ``subscribe`` and ``unsubscribe``; server → client
+``update`` frames after every check of a subscribed server. Authentication happened in
+``authentication.middleware.JWTAuthMiddleware``; this consumer accepts the handshake and
+closes with 4001 when it left the user anonymous, or when the token expires later.
+Live events come through this process's fan-out (``services.fanout``), which joins one
+``server.<id>`` layer group per process however many sockets subscribe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Any
+
+from channels.consumer import get_handler_name
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from monitoring.services import feeds
+from monitoring.services.fanout import fanout
+from monitoring.services.live import LiveEvent, server_group
+
+log = logging.getLogger(__name__)
+
+UNAUTHENTICATED = 4001
+INTERRUPTED = 1011  # the live feed broke: reconnect and ask for ``latest``
+MAX_IDS = 1000
+MAX_QUERY = 200
+DEFAULT_LIMIT = 10
+MAX_LIMIT = 500
+
+
+class BadRequest(Exception):
+    """A frame the consumer cannot act on; answered with an ``error`` frame, the socket stays open."""
+
+
+def parse_ids(content: dict[str, Any]) -> tuple[int, ...] | None:
+    """``server_ids``: a list of positive integers, or absent (None: every server in reach)."""
+    ids = content.get("server_ids")
+    if ids is None:
+        return None
+    if not isinstance(ids, list) or len(ids) > MAX_IDS:
+        raise BadRequest(f"server_ids must be a list of at most {MAX_IDS} server ids.")
+    if not all(isinstance(i, int) and not isinstance(i, bool) and 0 < i < 2**63 for i in ids):
+        raise BadRequest("server_ids must hold positive integers.")
+    return tuple(dict.fromkeys(ids))
+
+
+def parse_query(content: dict[str, Any]) -> str:
+    query = content.get("query", "")
+    if query is None:
+        return ""
+    if not isinstance(query, str) or len(query) > MAX_QUERY or "\x00" in query:
+        raise BadRequest(f"query must be text of at most {MAX_QUERY} characters.")
+    return query.strip()
+
+
+def parse_limit(content: dict[str, Any]) -> int:
+    limit = content.get("limit", DEFAULT_LIMIT)
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit <= MAX_LIMIT:
+        raise BadRequest(f"limit must be a whole number from 0 to {MAX_LIMIT}.")
+    return limit
+
+
+class StatusConsumer(AsyncWebsocketConsumer):
+    """One dashboard or program: the servers it subscribed to and the groups it is in."""
+
+    async def connect(self) -> None:
+        self.user = self.scope.get("user")
+        self.subscribed: set[int] = set()
+        self.expiry: asyncio.TimerHandle | None = None
+        await self.accept()
+        if not getattr(self.user, "is_authenticated", False):
+            await self.close(code=UNAUTHENTICATED)
+            return
+        expires_at = self.scope.get("auth_expires_at")
+        if expires_at is not None:
+            # A token connection lives no longer than its token; the client reconnects with a fresh one.
+            delay = max(0.0, expires_at - time.time())
+            self.expiry = asyncio.get_running_loop().call_later(delay, self.on_token_expired)
+
+    def on_token_expired(self) -> None:
+        asyncio.ensure_future(self.close(code=UNAUTHENTICATED))
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Run the consumer; however it ends (a crash skips ``disconnect()``), leave the fan-out."""
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self.leave_all()
+
+    async def disconnect(self, code: int) -> None:
+        await self.leave_all()
+
+    async def leave_all(self) -> None:
+        if getattr(self, "expiry", None) is not None:
+            self.expiry.cancel()
+        ids, self.subscribed = sorted(getattr(self, "subscribed", ())), set()
+        for server_id in ids:
+            await fanout().leave(server_group(server_id), self)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if not getattr(self.user, "is_authenticated", False):
+            return  # closing with 4001 already
+        try:
+            content = self.decode(text_data)
+            action = content.get("action")
+            handler = {"latest": self.latest, "subscribe": self.subscribe, "unsubscribe": self.unsubscribe}.get(
+                action if isinstance(action, str) else ""
+            )
+            if handler is None:
+                raise BadRequest("Unknown action: use latest, subscribe or unsubscribe.")
+            await handler(content)
+        except BadRequest as exc:
+            await self.send_json({"type": "error", "message": str(exc)})
+
+    @staticmethod
+    def decode(text_data: str | None) -> dict[str, Any]:
+        if text_data is None:
+            raise BadRequest("Send JSON text frames.")
+        try:
+            content = json.loads(text_data)
+        except ValueError:
+            raise BadRequest("Malformed JSON.") from None
+        if not isinstance(content, dict):
+            raise BadRequest('A frame is a JSON object such as {"action": "subscribe", "server_ids": [1]}.')
+        return content
+
+    async def latest(self, content: dict[str, Any]) -> None:
+        feed = feeds.FeedFilter(server_ids=parse_ids(content), query=parse_query(content))
+        limit = parse_limit(content)
+        statuses, pings = await database_sync_to_async(self._latest)(feed, limit)
+        await self.send_json({"type": "latest", "statuses": statuses, "pings": pings})
+
+    def _latest(self, feed: feeds.FeedFilter, limit: int) -> tuple[list[Any], list[Any]]:
+        return feeds.statuses(self.user, feed), feeds.latest_pings(self.user, feed, limit)
+
+    async def subscribe(self, content: dict[str, Any]) -> None:
+        """Join the groups of the requested servers the user may see (all of them without ids or query)."""
+        feed = feeds.FeedFilter(server_ids=parse_ids(content), query=parse_query(content))
+        ids = await database_sync_to_async(feeds.server_ids)(self.user, feed)
+        for server_id in ids:
+            if server_id not in self.subscribed:
+                await fanout().join(server_group(server_id), self)
+                self.subscribed.add(server_id)
+        await self.send_json({"type": "subscribed", "servers": ids})
+
+    async def unsubscribe(self, content: dict[str, Any]) -> None:
+        """Leave the groups of ``server_ids`` (every subscription without them)."""
+        ids = parse_ids(content)
+        leaving = sorted(self.subscribed if ids is None else self.subscribed.intersection(ids))
+        for server_id in leaving:
+            self.subscribed.discard(server_id)
+            await fanout().leave(server_group(server_id), self)
+        await self.send_json({"type": "unsubscribed", "servers": leaving})
+
+    async def deliver(self, event: dict[str, Any]) -> None:
+        """A live event from this process's fan-out; its dotted type names the handler.
+
+        It bypasses channels' dispatch on purpose: that runs ``close_old_connections`` in a
+        thread before every handler, and these handlers touch no database.
+        """
+        await getattr(self, get_handler_name(event))(event)
+
+    async def interrupted(self) -> None:
+        """The fan-out lost the channel layer; closing makes the client reconnect and catch up."""
+        await self.close(code=INTERRUPTED)
+
+    async def server_checked(self, event: LiveEvent) -> None:
+        """A check of a subscribed server finished (layer type ``server.checked``)."""
+        # An event already in flight when the client unsubscribed is dropped here.
+        if event["server_id"] in self.subscribed:
+            await self.send(text_data=event["frame"])  # {"type": "update", "ping": …, "status": …}
+
+    async def server_status(self, event: LiveEvent) -> None:
+        """A subscribed server was paused or resumed: a status with no check behind it."""
+        if event["server_id"] in self.subscribed:
+            await self.send(text_data=event["frame"])  # {"type": "status", "status": …}
+
+    async def send_json(self, content: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(content, separators=(",", ":")))

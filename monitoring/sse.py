@@ -1,0 +1,296 @@
+"""The Server-Sent-Events feed at GET /api/events/status/ (SPEC §5).
+
+An async Django view: it authenticates (Bearer header, ``?token=`` or session), validates
+the query, then streams ``retry: 5000``, a snapshot (or, after ``Last-Event-ID``, a replay of
+what was missed), and live events pushed from the channel layer through this process's
+fan-out (``services.fanout``). Each open stream is a queue and one coroutine — no thread and
+no database polling per client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from asgiref.sync import ThreadSensitiveContext
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict, StreamingHttpResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.views.decorators.http import require_GET
+
+from authentication.credentials import LiveCredentials, authenticate
+from monitoring.choices import Status
+from monitoring.services import feeds
+from monitoring.services.fanout import fanout
+from monitoring.services.live import CHECKED, STAFF_GROUP, STATUS, LiveEvent, owner_group, server_group
+
+log = logging.getLogger(__name__)
+
+RETRY_MS = 5000
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+MAX_SERVER_IDS = 1000
+MAX_ID = 2**63 - 1
+# Live events a stream may hold unsent; a client that far behind is cut off and reconnects
+# with Last-Event-ID, which replays from the database instead of growing memory.
+QUEUE_MAX = 1000
+
+
+class BadParams(Exception):
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        super().__init__(errors)
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class StreamParams:
+    """The validated query of one stream (SPEC §5: status, server_id, since, limit; Last-Event-ID)."""
+
+    feed: feeds.FeedFilter = field(default_factory=feeds.FeedFilter)
+    limit: int = DEFAULT_LIMIT
+    last_event_id: int | None = None
+
+    @classmethod
+    def parse(cls, query: QueryDict, last_event_id: str | None) -> StreamParams:
+        """Read the query, collecting every problem into one 400 answer (like DRF's field errors)."""
+        errors: dict[str, list[str]] = {}
+
+        def values(name: str) -> list[str]:
+            raw = [v for item in query.getlist(name) for v in item.split(",") if v.strip()]
+            if any("\x00" in v for v in raw):
+                errors[name] = ["Null characters are not allowed."]
+                return []
+            return [v.strip() for v in raw]
+
+        statuses = values("status")
+        unknown = [s for s in statuses if s not in Status.values]
+        if unknown:
+            errors["status"] = [f"Unknown status {unknown[0]!r}: use {', '.join(Status.values)}."]
+
+        ids: tuple[int, ...] | None = None
+        raw_ids = values("server_id")
+        if raw_ids:
+            if not all(v.isdigit() and 0 < int(v) <= MAX_ID for v in raw_ids):
+                errors["server_id"] = ["Give server ids as positive whole numbers, e.g. server_id=1,2."]
+            elif len(raw_ids) > MAX_SERVER_IDS:
+                errors["server_id"] = [f"At most {MAX_SERVER_IDS} server ids."]
+            else:
+                ids = tuple(dict.fromkeys(int(v) for v in raw_ids))
+
+        since = None
+        if query.get("since"):
+            since = parse_since(query["since"])
+            if since is None:
+                errors["since"] = ["Give an ISO 8601 date and time, e.g. 2025-01-31T12:00:00Z."]
+
+        limit = DEFAULT_LIMIT
+        if query.get("limit") is not None:
+            raw = query["limit"].strip()
+            if not raw.isdigit() or int(raw) > MAX_LIMIT:
+                errors["limit"] = [f"limit must be a whole number from 0 to {MAX_LIMIT}."]
+            else:
+                limit = int(raw)
+
+        last = (last_event_id or query.get("last_event_id") or "").strip()
+        if last and (not last.isdigit() or int(last) > MAX_ID):
+            errors["Last-Event-ID"] = ["Last-Event-ID must be an event id this stream sent (a whole number)."]
+
+        if errors:
+            raise BadParams(errors)
+        feed = feeds.FeedFilter(server_ids=ids, statuses=tuple(dict.fromkeys(statuses)), since=since)
+        return cls(feed=feed, limit=limit, last_event_id=int(last) if last else None)
+
+
+def parse_since(value: str) -> datetime | None:
+    """An ISO 8601 time; naive means UTC. A ``+`` decoded to a space from a raw URL is put back."""
+    value = value.strip()
+    for candidate in (value, value.replace(" ", "+")):
+        try:
+            parsed = parse_datetime(candidate)
+        except ValueError:
+            parsed = None
+        if parsed is not None:
+            return parsed if timezone.is_aware(parsed) else parsed.replace(tzinfo=UTC)
+    return None
+
+
+def sse_event(name: str, event_id: int, data: list[Any]) -> str:
+    """One SSE event; JSON escapes newlines, so the array always fits one ``data:`` line."""
+    payload = json.dumps(data, cls=DjangoJSONEncoder, separators=(",", ":"))
+    return f"event: {name}\nid: {event_id}\ndata: {payload}\n\n"
+
+
+class StatusStream:
+    """One client's stream: its filter, what it already sent, and its place on the channel layer."""
+
+    def __init__(self, creds: LiveCredentials, params: StreamParams) -> None:
+        self.user = creds.user
+        self.expires_at = creds.expires_at
+        self.params = params
+        self.feed = params.feed
+        self.last_id = params.last_event_id or 0
+        # Ping ids sent from the database (snapshot, replay): a live copy of one is a duplicate.
+        self.sent_ids: set[int] = set()
+        self.queue: asyncio.Queue[LiveEvent | None] = asyncio.Queue(QUEUE_MAX)
+        self.cut_off = False
+
+    async def deliver(self, event: LiveEvent) -> None:
+        """A live event from the fan-out (never blocks: it runs in the fan-out's task)."""
+        try:
+            self.queue.put_nowait(event)
+        except asyncio.QueueFull:
+            self.cut_off = True
+
+    async def interrupted(self) -> None:
+        """The fan-out lost the layer: end the stream, the client reconnects with Last-Event-ID."""
+        self.cut_off = True
+        with contextlib.suppress(asyncio.QueueFull):
+            self.queue.put_nowait(None)
+
+    def groups(self) -> list[str]:
+        """Per-server groups for a ``server_id`` filter, else the owner's (staff: everyone's) group."""
+        if self.feed.server_ids is not None:
+            return [server_group(i) for i in feeds.server_ids(self.user, self.feed)]
+        return [STAFF_GROUP if self.user.is_staff else owner_group(self.user.pk)]
+
+    def catch_up(self) -> list[str]:
+        """The snapshot, or after ``Last-Event-ID`` the replay (a snapshot if too far behind)."""
+        if self.params.last_event_id is not None:
+            events = feeds.replay(self.user, self.feed, self.params.last_event_id, settings.SSE_REPLAY_MAX)
+            if events is not None:
+                self.sent_ids = {event_id for name, event_id, _ in events if name == "ping"}
+                if events:
+                    self.last_id = events[-1][1]
+                return [sse_event(*event) for event in events]
+            log.info("sse_replay_too_far user_id=%s last_event_id=%s", self.user.pk, self.params.last_event_id)
+        newest = feeds.newest_ping_id(self.user, self.feed)
+        states = feeds.statuses(self.user, self.feed)
+        pings = feeds.latest_pings(self.user, self.feed, self.params.limit)
+        self.sent_ids = {ping["id"] for ping in pings}
+        self.last_id = max(newest, *self.sent_ids) if self.sent_ids else newest
+        return [sse_event("status", self.last_id, states), sse_event("ping", self.last_id, pings)]
+
+    def live(self, event: LiveEvent) -> list[str]:
+        """The SSE events for one layer event: nothing when filtered out or already sent."""
+        statuses = self.feed.statuses
+        if statuses and event["status"]["status"] not in statuses:
+            return []
+        if event["type"] == CHECKED and event["ping"] is not None:
+            ping_id = event["ping"]["id"]
+            if ping_id in self.sent_ids:
+                return []
+            self.last_id = ping_id
+            return [sse_event("ping", ping_id, [event["ping"]]), sse_event("status", ping_id, [event["status"]])]
+        if event["type"] == STATUS:
+            # A pause or resume has no ping; repeating the last id keeps the client's resume point.
+            return [sse_event("status", self.last_id, [event["status"]])]
+        return []
+
+    def wait_time(self) -> float:
+        """Seconds until the next heartbeat, or until the token expires if that is sooner."""
+        wait = float(settings.SSE_HEARTBEAT_SECONDS)
+        if self.expires_at is not None:
+            wait = min(wait, self.expires_at - time.time())
+        return wait
+
+    async def __aiter__(self) -> AsyncIterator[str]:
+        """Stream until the client leaves (the task is cancelled) or the token expires.
+
+        1. Join the groups first, so a check that commits during the snapshot is queued, not lost.
+        2. Send ``retry``, then the snapshot or replay, read in one database call.
+        3. Forward queued events; the pending ``get`` outlives each heartbeat wait instead of
+           being cancelled, so no event is dropped between waits. A stream cut off (too far
+           behind, or the layer failed) ends, and the client's reconnect replays the gap.
+        4. Always leave the groups, however the stream ends.
+        """
+        groups = await database_sync_to_async(self.groups)()
+        joined: list[str] = []
+        getter: asyncio.Future[LiveEvent | None] | None = None
+        try:
+            for group in groups:
+                await fanout().join(group, self)
+                joined.append(group)
+            yield f"retry: {RETRY_MS}\n\n"
+            for chunk in await database_sync_to_async(self.catch_up)():
+                yield chunk
+            while not self.cut_off:
+                wait = self.wait_time()
+                if wait <= 0:
+                    log.info("sse_token_expired user_id=%s", self.user.pk)
+                    return
+                getter = getter or asyncio.ensure_future(self.queue.get())
+                done, _ = await asyncio.wait({getter}, timeout=wait)
+                if not done:
+                    if self.expires_at is None or self.expires_at > time.time():
+                        yield ": heartbeat\n\n"
+                    continue
+                event, getter = getter.result(), None
+                if event is None:
+                    break
+                for chunk in self.live(event):
+                    yield chunk
+            log.info("sse_cut_off user_id=%s last_id=%s", self.user.pk, self.last_id)
+        finally:
+            if getter is not None:
+                getter.cancel()
+            for group in joined:
+                await fanout().leave(group, self)
+
+
+@require_GET
+async def status_events(request: HttpRequest) -> HttpResponse:
+    """GET /api/events/status/: 401 without credentials, 400 on a bad query, else the stream."""
+    creds = await authenticate(request.headers.get("Authorization"), request.GET.get("token"), request.auser)
+    if not creds.ok:
+        response = JsonResponse({"detail": creds.error}, status=401)
+        response["WWW-Authenticate"] = 'Bearer realm="api"'
+        return response
+    try:
+        params = StreamParams.parse(request.GET, request.headers.get("Last-Event-ID"))
+    except BadParams as exc:
+        return JsonResponse(exc.errors, status=400)
+    response = StreamingHttpResponse(aiter(StatusStream(creds, params)), content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # nginx: pass events through as they come
+    return response
+
+
+class SharedThreadForStreams:
+    """ASGI wrapper: SSE requests run Django's synchronous parts on one shared thread.
+
+    Django's ASGIHandler gives every request its own ``ThreadSensitiveContext``, whose
+    executor thread (created by the first sync middleware) lives as long as the request.
+    For a stream that stays open all day that is an idle thread per client. Here an outer
+    context with a process-wide single-thread executor takes its place for the SSE path, so
+    the sessions, authentication and snapshot queries of every stream share one thread (and
+    one database connection), one call at a time, and an open stream holds no thread.
+
+    asgiref asks not to share an executor between blocks that run at the same time because a
+    sync call that bridges back with ``async_to_sync`` and waits on another block would
+    deadlock; nothing on this path does (middleware, session, ORM reads), so it stays safe
+    as long as the SSE path keeps to plain synchronous calls.
+    """
+
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sse")
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] == reverse("events-status"):
+            async with ThreadSensitiveContext(executor=self.executor):
+                await self.app(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)

@@ -1,0 +1,176 @@
+"""Publishing finished checks to the channel layer: once, after commit, from every caller."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.core.management import call_command
+from django.db import transaction
+from django.test import override_settings
+from django.utils import timezone
+
+from monitoring.choices import PingStatus, Protocol, Status
+from monitoring.models import PingResult, Server
+from monitoring.services import checks
+from monitoring.services.live import CHECKED, STAFF_GROUP, STATUS, owner_group, server_group
+from monitoring.services.probes import ProbeOutcome
+from monitoring.tasks.runner import run_due
+from tests.live import fresh_channel_layer
+from tests.targets import closed_port
+
+
+@pytest.fixture(autouse=True)
+def _layer() -> Iterator[None]:
+    with fresh_channel_layer():
+        yield
+
+
+@pytest.fixture
+def listen() -> Iterator[Callable[..., str]]:
+    """``listen(*groups)``: a new channel on the layer joined to ``groups``; they are left afterwards."""
+    joined: list[tuple[str, str]] = []
+
+    async def join(*groups: str) -> str:
+        layer = get_channel_layer()
+        channel = await layer.new_channel()
+        for group in groups:
+            await layer.group_add(group, channel)
+            joined.append((group, channel))
+        return channel
+
+    yield async_to_sync(join)
+
+    async def leave() -> None:
+        for group, channel in joined:
+            await get_channel_layer().group_discard(group, channel)
+
+    async_to_sync(leave)()
+
+
+def drain(channel: str, wait: float = 0.3) -> list[dict[str, Any]]:
+    """Every message on ``channel``, waiting ``wait`` seconds for stragglers.
+
+    Call it once per channel: the Redis layer binds a channel's receive buffer to the event
+    loop that first waited on it, and each ``async_to_sync`` call runs its own loop.
+    """
+
+    async def collect() -> list[dict[str, Any]]:
+        layer, found = get_channel_layer(), []
+        while True:
+            try:
+                found.append(await asyncio.wait_for(layer.receive(channel), wait))
+            except TimeoutError:
+                return found
+
+    return async_to_sync(collect)()
+
+
+@pytest.fixture
+def web(alice: Any, http_target: Any) -> Server:
+    http_target.set("/", 200, "ok")
+    return Server.objects.create(
+        owner=alice, name="web", protocol=Protocol.HTTP, host="127.0.0.1", port=http_target.port, timeout=2
+    )
+
+
+def ok() -> ProbeOutcome:
+    return ProbeOutcome(status=PingStatus.SUCCESS, response_time=12.5, status_code=200)
+
+
+def test_a_check_publishes_its_ping_and_status_once_after_commit(web, django_capture_on_commit_callbacks, listen):
+    channel = listen(server_group(web.pk))
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        record = checks.run_check(web)
+    assert len(callbacks) == 1
+    callbacks[0]()
+    # Exactly one event after running only the on-commit callback: nothing went out before it.
+    [event] = drain(channel)
+    assert event["type"] == CHECKED and event["server_id"] == web.pk
+    assert event["ping"]["id"] == record.ping.pk and event["ping"]["status"] == PingStatus.SUCCESS
+    assert event["status"]["server"] == web.pk and event["status"]["status"] == Status.UP
+    assert event["status"]["server_name"] == "web"
+    assert json.loads(event["frame"]) == {"type": "update", "ping": event["ping"], "status": event["status"]}
+
+
+def test_the_event_reaches_the_owner_and_staff_groups_too(web, django_capture_on_commit_callbacks, listen):
+    owners, staff = listen(owner_group(web.owner_id)), listen(STAFF_GROUP)
+    with django_capture_on_commit_callbacks(execute=True):
+        checks.record_outcome(web, ok())
+    assert [e["server_id"] for e in drain(owners)] == [web.pk]
+    assert [e["server_id"] for e in drain(staff)] == [web.pk]
+
+
+def test_a_rolled_back_check_publishes_nothing(web, django_capture_on_commit_callbacks, listen):
+    channel = listen(server_group(web.pk))
+    with (
+        django_capture_on_commit_callbacks(execute=True) as callbacks,
+        pytest.raises(RuntimeError),
+        transaction.atomic(),
+    ):
+        checks.record_outcome(web, ok())
+        raise RuntimeError("the caller failed after recording")
+    assert callbacks == []
+    assert drain(channel) == []
+
+
+def test_a_failed_publish_is_logged_and_the_check_is_kept(web, caplog, django_capture_on_commit_callbacks):
+    dead_redis = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [f"redis://127.0.0.1:{closed_port()}/0"]},
+        }
+    }
+    caplog.set_level(logging.WARNING, logger="monitoring.services.live")
+    with override_settings(CHANNEL_LAYERS=dead_redis), django_capture_on_commit_callbacks(execute=True):
+        record = checks.run_check(web)
+    assert PingResult.objects.filter(pk=record.ping.pk, server=web).exists()
+    assert Server.objects.get(pk=web.pk).status == Status.UP
+    assert any(
+        "live_publish_failed" in r.getMessage() and f"server_id={web.pk}" in r.getMessage() for r in caplog.records
+    )
+
+
+def test_pause_and_resume_publish_a_status_without_a_ping(web, django_capture_on_commit_callbacks, listen):
+    channel = listen(server_group(web.pk))
+    with django_capture_on_commit_callbacks(execute=True):
+        checks.pause(web)
+        checks.pause(web)  # no flip, no event
+        checks.resume(web)
+    events = drain(channel)
+    assert [(e["type"], e["ping"], e["status"]["status"]) for e in events] == [
+        (STATUS, None, Status.PAUSED),
+        (STATUS, None, Status.UNKNOWN),
+    ]
+
+
+def test_the_api_check_action_publishes(web, alice_client, django_capture_on_commit_callbacks, listen):
+    channel = listen(server_group(web.pk))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = alice_client.post(f"/api/servers/{web.pk}/check/")
+    assert response.status_code == 200
+    assert [e["ping"]["id"] for e in drain(channel)] == [response.json()["id"]]
+
+
+def test_check_servers_publishes_each_check(web, django_capture_on_commit_callbacks, listen):
+    channel = listen(server_group(web.pk))
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("check_servers", "--server", str(web.pk), "--concurrency", "1", stdout=io.StringIO())
+    pings = list(PingResult.objects.filter(server=web).values_list("pk", flat=True))
+    assert [e["ping"]["id"] for e in drain(channel)] == pings != []
+
+
+def test_a_scheduler_step_publishes_what_it_checks(web, django_capture_on_commit_callbacks, listen):
+    channel = listen(server_group(web.pk))
+    with django_capture_on_commit_callbacks(execute=True):
+        summary = run_due(now=timezone.now(), concurrency=1)
+    assert summary.checked == 1
+    [event] = drain(channel)
+    assert event["ping"]["id"] == summary.records[0].ping.pk
