@@ -69,6 +69,11 @@ def parse_limit(content: dict[str, Any]) -> int:
 class StatusConsumer(AsyncWebsocketConsumer):
     """One dashboard or program: the servers it subscribed to and the groups it is in."""
 
+    # No layer alias is configured under this name, so channels gives the socket no channel
+    # of its own: live events come through the process's fan-out, and a pending layer
+    # receive per socket would only cost memory and contend for channels_redis' receive lock.
+    channel_layer_alias = None
+
     async def connect(self) -> None:
         self.user = self.scope.get("user")
         self.subscribed: set[int] = set()

@@ -133,7 +133,7 @@ def sse_event(name: str, event_id: int, data: list[Any]) -> str:
 
 
 class StatusStream:
-    """One client's stream: its filter, what it already sent, and its place on the channel layer."""
+    """One client's stream: its filter, what it already sent, and its queue of live events."""
 
     def __init__(self, creds: LiveCredentials, params: StreamParams) -> None:
         self.user = creds.user

@@ -74,8 +74,8 @@ class Fanout:
                     await self.layer.group_discard(group, self.channel)
 
     async def close(self) -> None:
-        """Stop receiving (tests, shutdown); subscribers are left as they are."""
-        receiver, self.receiver, self.channel = self.receiver, None, None
+        """Stop receiving and forget every subscriber (tests; daphne never closes its loop)."""
+        receiver, self.receiver, self.channel, self.local = self.receiver, None, None, {}
         if receiver is not None:
             receiver.cancel()
             with contextlib.suppress(asyncio.CancelledError):

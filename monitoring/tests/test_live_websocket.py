@@ -298,6 +298,14 @@ async def test_the_process_joins_each_group_once_and_leaves_it_after_the_last_di
     assert [fanout().subscribers(g) for g in groups] == [set(), set()]
 
 
+async def test_a_socket_has_no_channel_of_its_own_on_the_layer(servers, alice):
+    ws = await connected(token_for(alice))
+    await ask(ws, {"action": "subscribe", "server_ids": [servers["prod"].pk]})
+    [consumer] = fanout().subscribers(server_group(servers["prod"].pk))
+    assert consumer.channel_layer is None, "events come through the fan-out; no receive pending per socket"
+    await ws.disconnect()
+
+
 async def test_a_crashed_consumer_leaves_the_fan_out(servers, alice):
     ws = await connected(token_for(alice))
     await ask(ws, {"action": "subscribe", "server_ids": [servers["prod"].pk]})
