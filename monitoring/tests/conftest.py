@@ -1,12 +1,13 @@
-"""Fixtures for the alerting tests: a real SMTP server and mail settings that point at it."""
+"""Fixtures for the monitoring tests: a real SMTP server for alerts, a fresh channel layer for live feeds."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from django.test import override_settings
 
+from tests.live import close_worker_connections, fresh_channel_layer, stop_fanout
 from tests.smtp import LocalSMTPServer
 
 
@@ -27,3 +28,12 @@ def smtp_server() -> Iterator[LocalSMTPServer]:
         ),
     ):
         yield server
+
+
+@pytest.fixture
+async def live_layer() -> AsyncIterator[None]:
+    """A fresh channel layer for one live-feed test; the fan-out and worker connections closed after."""
+    with fresh_channel_layer():
+        yield
+        await stop_fanout()
+    await close_worker_connections()

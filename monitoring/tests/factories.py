@@ -6,6 +6,7 @@ from typing import Any
 
 from monitoring.choices import PingStatus
 from monitoring.models import PingResult, Server
+from monitoring.services.probes import ProbeOutcome
 
 
 def make_server(owner: Any, **fields: Any) -> Server:
@@ -18,3 +19,10 @@ def make_ping(server: Server, status: str = PingStatus.SUCCESS, **fields: Any) -
     values: dict[str, Any] = {"response_time": 12.5, "status_code": 200}
     values.update(fields)
     return PingResult.objects.create(server=server, status=status, **values)
+
+
+def make_outcome(ok: bool = True) -> ProbeOutcome:
+    """What a probe saw: a quick 200, or an HTTP 500."""
+    if ok:
+        return ProbeOutcome(status=PingStatus.SUCCESS, response_time=20.0, status_code=200)
+    return ProbeOutcome(status=PingStatus.FAILURE, status_code=500, error_message="HTTP 500")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 from unittest import mock
@@ -19,18 +18,10 @@ from monitoring.models import PingResult, Server, ServerStatus
 from monitoring.services import checks
 from monitoring.services.fanout import fanout
 from monitoring.services.live import STAFF_GROUP, owner_group, server_group
-from monitoring.services.probes import ProbeOutcome
-from tests.live import SSEClient, close_worker_connections, fresh_channel_layer, group_members, stop_fanout, token_for
+from monitoring.tests.factories import make_outcome
+from tests.live import SSEClient, group_members, token_for
 
-pytestmark = pytest.mark.usefixtures("transactional_db")
-
-
-@pytest.fixture(autouse=True)
-async def _layer() -> AsyncIterator[None]:
-    with fresh_channel_layer():
-        yield
-        await stop_fanout()
-    await close_worker_connections()
+pytestmark = pytest.mark.usefixtures("transactional_db", "live_layer")
 
 
 @pytest.fixture
@@ -40,12 +31,6 @@ def servers(alice: Any, charlie: Any) -> dict[str, Server]:
         "staging": Server.objects.create(owner=alice, name="staging", host="staging.example.com"),
         "charlies": Server.objects.create(owner=charlie, name="charlie's", host="c.example.com"),
     }
-
-
-def outcome(ok: bool = True) -> ProbeOutcome:
-    if ok:
-        return ProbeOutcome(status=PingStatus.SUCCESS, response_time=20.0, status_code=200)
-    return ProbeOutcome(status=PingStatus.FAILURE, status_code=500, error_message="HTTP 500")
 
 
 check = database_sync_to_async(checks.record_outcome)
@@ -116,8 +101,8 @@ async def test_a_bad_last_event_id_answers_400(servers, alice):
 
 async def test_it_sends_retry_then_a_snapshot_of_the_users_own_servers(servers, alice):
     for ok in (True, False, True):
-        await check(servers["prod"], outcome(ok))
-    other = await check(servers["charlies"], outcome())
+        await check(servers["prod"], make_outcome(ok))
+    other = await check(servers["charlies"], make_outcome())
     async with stream(alice, limit=2) as sse:
         assert sse.status == 200
         assert sse.response_headers["content-type"].startswith("text/event-stream")
@@ -132,8 +117,8 @@ async def test_it_sends_retry_then_a_snapshot_of_the_users_own_servers(servers, 
 
 
 async def test_status_and_server_id_filter_the_snapshot(servers, alice):
-    await check(servers["prod"], outcome(ok=False))
-    await check(servers["staging"], outcome(ok=True))
+    await check(servers["prod"], make_outcome(ok=False))
+    await check(servers["staging"], make_outcome(ok=True))
     async with stream(alice, status="down") as sse:
         states, pings = await snapshot(sse)
     assert [(s["server"], s["status"]) for s in states.json()] == [(servers["prod"].pk, Status.DOWN)]
@@ -145,13 +130,13 @@ async def test_status_and_server_id_filter_the_snapshot(servers, alice):
 
 
 async def test_since_narrows_both_snapshots(servers, alice):
-    await check(servers["prod"], outcome(), timezone.now() - timedelta(hours=2))
+    await check(servers["prod"], make_outcome(), timezone.now() - timedelta(hours=2))
     await database_sync_to_async(
         lambda: ServerStatus.objects.filter(server=servers["prod"]).update(
             updated_at=timezone.now() - timedelta(hours=2)
         )
     )()
-    await check(servers["staging"], outcome())
+    await check(servers["staging"], make_outcome())
     since = (timezone.now() - timedelta(hours=1)).isoformat()
     async with stream(alice, since=since) as sse:
         states, pings = await snapshot(sse)
@@ -162,7 +147,7 @@ async def test_since_narrows_both_snapshots(servers, alice):
 async def test_a_finished_check_is_pushed_as_a_ping_then_a_status_event(servers, alice):
     async with stream(alice) as sse:
         await snapshot(sse)
-        record = await check(servers["prod"], outcome(ok=False))
+        record = await check(servers["prod"], make_outcome(ok=False))
         ping, state = await live_check(sse)
     assert ping.json() == [
         {
@@ -184,7 +169,7 @@ async def test_other_users_checks_are_not_streamed_but_staff_see_them(servers, a
     async with stream(alice) as alices, stream(bob) as staff:
         await snapshot(alices)
         await snapshot(staff)
-        record = await check(servers["charlies"], outcome())
+        record = await check(servers["charlies"], make_outcome())
         ping, _ = await live_check(staff)
         assert ping.json()[0]["id"] == record.ping.pk
         with pytest.raises(TimeoutError):
@@ -194,8 +179,8 @@ async def test_other_users_checks_are_not_streamed_but_staff_see_them(servers, a
 async def test_live_events_follow_the_status_filter(servers, alice):
     async with stream(alice, status="down") as sse:
         await snapshot(sse)
-        await check(servers["prod"], outcome(ok=True))
-        down = await check(servers["staging"], outcome(ok=False))
+        await check(servers["prod"], make_outcome(ok=True))
+        down = await check(servers["staging"], make_outcome(ok=False))
         ping, state = await live_check(sse)
         assert ping.json()[0]["id"] == down.ping.pk and state.json()[0]["status"] == Status.DOWN
         with pytest.raises(TimeoutError):
@@ -206,7 +191,7 @@ async def test_a_server_added_after_the_stream_opened_is_streamed_too(servers, a
     async with stream(alice) as sse:
         await snapshot(sse)
         new = await database_sync_to_async(Server.objects.create)(owner=alice, name="new", host="new.example.com")
-        record = await check(new, outcome())
+        record = await check(new, make_outcome())
         ping, _ = await live_check(sse)
     assert ping.json()[0]["id"] == record.ping.pk
 
@@ -227,14 +212,14 @@ async def test_a_query_token_and_a_session_authenticate(servers, alice):
 async def test_a_reconnect_with_last_event_id_replays_exactly_what_was_missed(servers, alice):
     async with stream(alice) as sse:
         await snapshot(sse)
-        await check(servers["prod"], outcome())
+        await check(servers["prod"], make_outcome())
         seen, _ = await live_check(sse)
     missed = [
-        await check(servers["prod"], outcome(ok=False)),
-        await check(servers["staging"], outcome()),
-        await check(servers["prod"], outcome(ok=True)),
+        await check(servers["prod"], make_outcome(ok=False)),
+        await check(servers["staging"], make_outcome()),
+        await check(servers["prod"], make_outcome(ok=True)),
     ]
-    await check(servers["charlies"], outcome())
+    await check(servers["charlies"], make_outcome())
     headers = {"Authorization": f"Bearer {token_for(alice)}", "Last-Event-ID": seen.id}
     async with SSEClient(headers=headers) as sse:
         retry, *replayed = await sse.events(6)
@@ -247,7 +232,7 @@ async def test_a_reconnect_with_last_event_id_replays_exactly_what_was_missed(se
             ("status", str(missed[2].ping.pk)),  # prod's last missed check: up again
         ]
         assert replayed[4].json()[0]["status"] == Status.UP
-        live = await check(servers["staging"], outcome(ok=False))
+        live = await check(servers["staging"], make_outcome(ok=False))
         ping, _ = await live_check(sse)
         assert ping.id == str(live.ping.pk)
 
@@ -255,7 +240,7 @@ async def test_a_reconnect_with_last_event_id_replays_exactly_what_was_missed(se
 async def test_a_pause_is_pushed_and_replayed_as_a_status_event(servers, alice):
     async with stream(alice) as sse:
         _, pings = await snapshot(sse)
-        await check(servers["prod"], outcome())
+        await check(servers["prod"], make_outcome())
         seen, _ = await live_check(sse)
         await database_sync_to_async(checks.pause)(servers["prod"])
         [paused] = await sse.events(1)
@@ -275,9 +260,9 @@ async def test_a_pause_is_pushed_and_replayed_as_a_status_event(servers, alice):
 
 @override_settings(SSE_REPLAY_MAX=2)
 async def test_a_client_too_far_behind_gets_a_fresh_snapshot(servers, alice):
-    first = await check(servers["prod"], outcome())
+    first = await check(servers["prod"], make_outcome())
     for _ in range(3):
-        await check(servers["staging"], outcome())
+        await check(servers["staging"], make_outcome())
     headers = {"Authorization": f"Bearer {token_for(alice)}", "Last-Event-ID": str(first.ping.pk)}
     async with SSEClient(headers=headers) as sse:
         states, pings = await snapshot(sse)
@@ -304,7 +289,7 @@ async def test_a_broken_channel_layer_ends_the_stream_for_a_reconnect(servers, a
     async with stream(alice) as sse:
         await snapshot(sse)
         with mock.patch.object(get_channel_layer(), "receive", autospec=True, side_effect=ConnectionError("gone")):
-            await check(servers["prod"], outcome())
+            await check(servers["prod"], make_outcome())
             await live_check(sse)
             with pytest.raises(EOFError):
                 await sse.next_event(timeout=3)

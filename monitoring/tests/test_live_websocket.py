@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 from unittest import mock
@@ -21,18 +20,10 @@ from monitoring.models import PingResult, Server
 from monitoring.services import checks
 from monitoring.services.fanout import fanout
 from monitoring.services.live import CHECKED, server_group
-from monitoring.services.probes import ProbeOutcome
-from tests.live import close_worker_connections, fresh_channel_layer, group_members, stop_fanout, token_for, ws_client
+from monitoring.tests.factories import make_outcome
+from tests.live import group_members, token_for, ws_client
 
-pytestmark = pytest.mark.usefixtures("transactional_db")
-
-
-@pytest.fixture(autouse=True)
-async def _layer() -> AsyncIterator[None]:
-    with fresh_channel_layer():
-        yield
-        await stop_fanout()
-    await close_worker_connections()
+pytestmark = pytest.mark.usefixtures("transactional_db", "live_layer")
 
 
 @pytest.fixture
@@ -42,12 +33,6 @@ def servers(alice: Any, charlie: Any) -> dict[str, Server]:
         "staging": Server.objects.create(owner=alice, name="staging web", host="staging.example.com"),
         "charlies": Server.objects.create(owner=charlie, name="prod of charlie", host="c.example.com"),
     }
-
-
-def outcome(ok: bool = True) -> ProbeOutcome:
-    if ok:
-        return ProbeOutcome(status=PingStatus.SUCCESS, response_time=20.0, status_code=200)
-    return ProbeOutcome(status=PingStatus.FAILURE, status_code=500, error_message="HTTP 500")
 
 
 check = database_sync_to_async(checks.record_outcome)
@@ -162,12 +147,12 @@ async def test_subscribe_by_query_matches_names_case_insensitively(servers, alic
 async def test_an_update_frame_follows_each_check_of_a_subscribed_server(servers, alice):
     ws = await connected(token_for(alice))
     await ask(ws, {"action": "subscribe", "server_ids": [servers["prod"].pk]})
-    record = await check(servers["prod"], outcome(ok=True))
+    record = await check(servers["prod"], make_outcome(ok=True))
     update = await ws.receive_json_from(timeout=3)
     assert update["type"] == "update"
     assert update["ping"]["id"] == record.ping.pk and update["ping"]["status"] == PingStatus.SUCCESS
     assert update["status"]["server"] == servers["prod"].pk and update["status"]["status"] == Status.UP
-    record = await check(servers["prod"], outcome(ok=False))
+    record = await check(servers["prod"], make_outcome(ok=False))
     update = await ws.receive_json_from(timeout=3)
     assert (update["ping"]["id"], update["status"]["status"]) == (record.ping.pk, Status.DOWN)
     await ws.disconnect()
@@ -177,7 +162,7 @@ async def test_live_events_skip_channels_per_message_database_cleanup(servers, a
     ws = await connected(token_for(alice))
     await ask(ws, {"action": "subscribe", "server_ids": [servers["prod"].pk]})
     with mock.patch("channels.consumer.aclose_old_connections", autospec=True) as cleanup:
-        await check(servers["prod"], outcome())
+        await check(servers["prod"], make_outcome())
         assert (await ws.receive_json_from(timeout=3))["type"] == "update"
         assert cleanup.await_count == 0, "the update handler touches no database"
         await ask(ws, {"action": "subscribe", "server_ids": [servers["prod"].pk]})
@@ -189,8 +174,8 @@ async def test_clients_only_receive_updates_of_servers_they_subscribed_to(server
     alices, charlies = await connected(token_for(alice)), await connected(token_for(charlie))
     await ask(alices, {"action": "subscribe", "server_ids": [servers["prod"].pk]})
     await ask(charlies, {"action": "subscribe", "server_ids": [servers["charlies"].pk, servers["prod"].pk]})
-    await check(servers["prod"], outcome())
-    await check(servers["staging"], outcome())
+    await check(servers["prod"], make_outcome())
+    await check(servers["staging"], make_outcome())
     assert (await alices.receive_json_from(timeout=3))["status"]["server"] == servers["prod"].pk
     assert await alices.receive_nothing(timeout=0.3)
     assert await charlies.receive_nothing(timeout=0.3)
@@ -203,9 +188,9 @@ async def test_unsubscribe_stops_the_updates(servers, alice):
     await ask(ws, {"action": "subscribe", "server_ids": [servers["prod"].pk, servers["staging"].pk]})
     reply = await ask(ws, {"action": "unsubscribe", "server_ids": [servers["prod"].pk, servers["charlies"].pk]})
     assert reply == {"type": "unsubscribed", "servers": [servers["prod"].pk]}
-    await check(servers["prod"], outcome())
+    await check(servers["prod"], make_outcome())
     assert await ws.receive_nothing(timeout=0.3)
-    await check(servers["staging"], outcome())
+    await check(servers["staging"], make_outcome())
     assert (await ws.receive_json_from(timeout=3))["status"]["server"] == servers["staging"].pk
     await ws.disconnect()
 
@@ -215,7 +200,7 @@ async def test_an_event_already_in_flight_after_unsubscribe_is_dropped(servers, 
     await ask(ws, {"action": "subscribe", "server_ids": [servers["prod"].pk]})
     [consumer] = fanout().subscribers(server_group(servers["prod"].pk))
     await ask(ws, {"action": "unsubscribe"})
-    record = await check(servers["prod"], outcome())
+    record = await check(servers["prod"], make_outcome())
     event = {"type": CHECKED, "server_id": servers["prod"].pk, "ping": {"id": record.ping.pk}, "status": {}}
     await consumer.deliver(event)  # handed over by a fan-out pass that began before the unsubscribe
     assert await ws.receive_nothing(timeout=0.3)
@@ -224,8 +209,8 @@ async def test_an_event_already_in_flight_after_unsubscribe_is_dropped(servers, 
 
 async def test_latest_answers_statuses_and_the_newest_pings(servers, alice):
     for ok in (True, True, False):
-        await check(servers["prod"], outcome(ok))
-    await check(servers["charlies"], outcome())
+        await check(servers["prod"], make_outcome(ok))
+    await check(servers["charlies"], make_outcome())
     newest = await database_sync_to_async(
         lambda: list(PingResult.objects.filter(server=servers["prod"]).order_by("-id").values_list("id", flat=True))
     )()
@@ -279,7 +264,7 @@ async def test_an_idle_subscriber_outlives_the_redis_layers_blocking_pop(servers
     ws = await connected(token_for(alice))
     await ask(ws, {"action": "subscribe", "server_ids": [servers["prod"].pk]})
     await asyncio.sleep(6)  # channels_redis blocks 5 s in BZPOPMIN; redis-py 8 used to time out then
-    record = await check(servers["prod"], outcome())
+    record = await check(servers["prod"], make_outcome())
     assert (await ws.receive_json_from(timeout=3))["ping"]["id"] == record.ping.pk
     await ws.disconnect()
 
@@ -323,7 +308,7 @@ async def test_a_broken_channel_layer_makes_subscribers_reconnect(servers, alice
     layer = get_channel_layer()
     with mock.patch.object(layer, "receive", autospec=True, side_effect=ConnectionError("redis went away")):
         # The receive already waiting still delivers this check; the next one fails.
-        await check(servers["prod"], outcome())
+        await check(servers["prod"], make_outcome())
         assert (await ws.receive_json_from(timeout=3))["type"] == "update"
         assert await ws.receive_output(timeout=3) == {"type": "websocket.close", "code": 1011}
     await ws.disconnect()
