@@ -135,3 +135,14 @@ def test_a_settings_error_from_manage_py_is_one_clear_line():
     )
     assert result.returncode == 1
     assert result.stderr.strip() == "PulseGuard configuration error: DEBUG='maybe' is not a boolean: use true or false."
+
+
+def test_logs_go_to_the_console_and_a_file_rotated_at_10_mb():
+    from django.conf import settings
+
+    handlers = settings.LOGGING["handlers"]
+    assert handlers["console"]["class"] == "logging.StreamHandler"
+    assert handlers["file"]["class"] == "logging.handlers.RotatingFileHandler"
+    assert handlers["file"]["maxBytes"] == 10 * 1024 * 1024
+    assert handlers["file"]["filename"] == str(ROOT / "logs" / "pulseguard.log")
+    assert set(settings.LOGGING["root"]["handlers"]) == {"console", "file"}
