@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -10,9 +11,15 @@ from channels.db import database_sync_to_async
 from django.contrib.auth.models import AnonymousUser
 
 from authentication.credentials import INVALID, NOT_PROVIDED, authenticate
-from tests.live import token_for
+from tests.live import close_worker_connections, token_for
 
 pytestmark = pytest.mark.usefixtures("transactional_db")
+
+
+@pytest.fixture(autouse=True)
+async def _close_connections() -> AsyncIterator[None]:
+    yield
+    await close_worker_connections()
 
 
 def session_of(user: Any) -> Any:
