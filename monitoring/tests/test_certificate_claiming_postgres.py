@@ -3,17 +3,14 @@ a fresh re-check under the lock, and the inserted claim row)."""
 
 from __future__ import annotations
 
-import threading
-
 import pytest
-from django.db import connection, transaction
 from django.utils import timezone
 
 from conftest import require_postgres
 from monitoring.models import CertificateCheck, Server
 from monitoring.tasks.certificates import claim_due_certificates
 from monitoring.tests.factories import make_server
-from tests.concurrency import race
+from tests.concurrency import race, row_locked_elsewhere
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -36,24 +33,6 @@ def test_a_server_locked_by_another_claimer_is_skipped_not_waited_for(alice):
     require_postgres()
     server = make_server(alice, host="127.0.0.1")
     other = make_server(alice, name="other", host="127.0.0.1")
-    locked = threading.Event()
-    release = threading.Event()
-
-    def hold_lock() -> None:
-        try:
-            with transaction.atomic():
-                list(Server.objects.select_for_update().filter(pk=server.pk))
-                locked.set()
-                release.wait(timeout=10)
-        finally:
-            connection.close()
-
-    holder = threading.Thread(target=hold_lock)
-    holder.start()
-    assert locked.wait(timeout=10)
-    try:
+    with row_locked_elsewhere(Server, server.pk):
         assert [c.server_id for c in claim_due_certificates(timezone.now())] == [other.pk]
-    finally:
-        release.set()
-        holder.join(timeout=10)
     assert [c.server_id for c in claim_due_certificates(timezone.now())] == [server.pk]

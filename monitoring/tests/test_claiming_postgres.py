@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from conftest import require_postgres
 from monitoring.models import Server
 from monitoring.tasks.runner import claim_due
 from monitoring.tests.factories import make_server
-from tests.concurrency import race
+from tests.concurrency import race, row_locked_elsewhere
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -35,25 +33,5 @@ def test_a_locked_row_is_skipped_not_waited_for(alice):
     server = make_server(alice)
     other = make_server(alice, name="other")
     now = timezone.now()
-    locked = threading.Event()
-    release = threading.Event()
-
-    def hold_lock() -> None:
-        from django.db import transaction
-
-        try:
-            with transaction.atomic():
-                list(Server.objects.select_for_update().filter(pk=server.pk))
-                locked.set()
-                release.wait(timeout=10)
-        finally:
-            connection.close()
-
-    holder = threading.Thread(target=hold_lock)
-    holder.start()
-    assert locked.wait(timeout=10)
-    try:
+    with row_locked_elsewhere(Server, server.pk):
         assert [s.pk for s in claim_due(now)] == [other.pk]
-    finally:
-        release.set()
-        holder.join(timeout=10)
