@@ -287,6 +287,17 @@ class IncidentSerializer(serializers.ModelSerializer):
 class RunChecksSerializer(serializers.Serializer):
     server_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, max_length=10_000)
 
+    def validate_server_ids(self, value: list[int]) -> list[int]:
+        unknown = set(value) - set(Server.objects.filter(pk__in=value).values_list("pk", flat=True))
+        if unknown:
+            raise serializers.ValidationError(f"No server with id {', '.join(map(str, sorted(unknown)))}.")
+        return value
+
+    def servers_to_check(self) -> list[int]:
+        """The given ids, or every active server's."""
+        ids = self.validated_data.get("server_ids")
+        return list(Server.objects.active().values_list("pk", flat=True)) if ids is None else ids
+
 
 class RunChecksResultSerializer(serializers.Serializer):
     checked = serializers.IntegerField()

@@ -160,17 +160,8 @@ class RunChecksView(APIView):
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         params = RunChecksSerializer(data=request.data)
         params.is_valid(raise_exception=True)
-        ids = params.validated_data.get("server_ids")
-        if ids is None:
-            ids = Server.objects.active().values_list("pk", flat=True)
-        else:
-            unknown = set(ids) - set(Server.objects.filter(pk__in=ids).values_list("pk", flat=True))
-            if unknown:
-                return Response(
-                    {"server_ids": [f"No server with id {', '.join(map(str, sorted(unknown)))}."]},
-                    status=status.HTTP_400_BAD_REQUEST,
-                )
-        summary = run_pass(claim_servers(ids, timezone.now()), concurrency=settings.CHECK_CONCURRENCY)
+        servers = claim_servers(params.servers_to_check(), timezone.now())
+        summary = run_pass(servers, concurrency=settings.CHECK_CONCURRENCY)
         return Response(summary.as_dict())
 
 
