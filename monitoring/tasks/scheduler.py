@@ -70,7 +70,9 @@ class Scheduler:
     def build(self) -> BackgroundScheduler:
         scheduler = BackgroundScheduler(timezone=UTC)
         for job_id, step, seconds in self.jobs():
-            # One run of a job at a time, missed runs coalesced, the first run at start-up.
+            # One run of a job at a time, missed runs coalesced, the first run at start-up. A run
+            # that starts late (a busy machine, a long previous run) still runs: APScheduler's
+            # default 1 s misfire grace would skip it, and a minute-long job would wait a minute.
             scheduler.add_job(
                 step,
                 "interval",
@@ -78,6 +80,7 @@ class Scheduler:
                 id=job_id,
                 max_instances=1,
                 coalesce=True,
+                misfire_grace_time=None,
                 next_run_time=datetime.now(UTC),
             )
         return scheduler

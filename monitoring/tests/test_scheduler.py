@@ -69,3 +69,10 @@ def test_a_bad_interval_is_refused_with_a_message():
     )
     assert result.returncode != 0
     assert "--interval must be between 10 and 86400" in result.stderr
+
+
+@pytest.mark.django_db
+def test_a_late_run_of_any_job_is_not_skipped():
+    for job in Scheduler().build().get_jobs():
+        assert job.misfire_grace_time is None, job.id
+        assert job.coalesce and job.max_instances == 1, job.id
