@@ -1,6 +1,6 @@
 """Claiming https servers whose certificate check is due, and checking a batch of them.
 
-Used by the scheduler's ``certificate_step`` (every minute) and ``check_certificates``
+Used by the scheduler's ``certificate_step`` (every CERTIFICATE_STEP_SECONDS) and ``check_certificates``
 (cron); every check goes through ``services.certificates.check_certificate``.
 """
 
@@ -20,7 +20,7 @@ from monitoring.tasks.pool import run_concurrently
 
 log = logging.getLogger(__name__)
 
-#: Servers one step claims; the rest wait for the next step a minute later.
+#: Servers one step claims; the rest wait for the next step.
 BATCH = 50
 
 Job = tuple[Server, CertificateCheck | None]  # a server and the claim row to fill (None: a new row)
@@ -63,7 +63,7 @@ def run_certificate_checks(
     """Check each job's server, ``concurrency`` at a time; one failure never stops the batch.
 
     A check that raises (a database error, a bug) still completes its claim with the error, so
-    the operator sees it and the server waits its interval instead of being retried every minute.
+    the operator sees it and the server waits its interval instead of being retried at every step.
     """
 
     def check(job: Job) -> CertificateCheck:

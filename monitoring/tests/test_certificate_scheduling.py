@@ -21,7 +21,7 @@ from monitoring.models import CertificateCheck
 from monitoring.models.certificates import certificate_check_due
 from monitoring.tasks import certificates as tasks
 from monitoring.tasks.certificates import certificate_step, claim_due_certificates, claim_servers
-from monitoring.tasks.scheduler import Scheduler
+from monitoring.tasks.scheduler import CERTIFICATE_STEP_SECONDS, Scheduler
 from monitoring.tests.factories import make_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -132,7 +132,7 @@ def test_the_scheduler_registers_the_certificate_job():
     jobs = {job.id: job for job in Scheduler().build().get_jobs()}
     assert "certificates" in jobs
     assert jobs["certificates"].max_instances == 1
-    assert jobs["certificates"].trigger.interval == timedelta(seconds=60)
+    assert jobs["certificates"].trigger.interval == timedelta(seconds=CERTIFICATE_STEP_SECONDS)
 
 
 @pytest.mark.django_db(transaction=True)
