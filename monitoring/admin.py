@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -22,6 +25,36 @@ from monitoring.services import checks
 from monitoring.services.certificates import check_certificate, checks_certificate
 
 
+class ServerAdminForm(forms.ModelForm):
+    """The basic-auth password is write-only here too: never rendered, kept when left blank."""
+
+    basic_auth_password = forms.CharField(
+        required=False,
+        max_length=200,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Leave blank to keep the current password.",
+    )
+    clear_basic_auth_password = forms.BooleanField(required=False, label="Clear the basic-auth password")
+
+    class Meta:
+        model = Server
+        fields = "__all__"  # noqa: DJ007 - the admin's fieldsets choose the fields shown
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        # An emptied JSON box means "none", not NULL.
+        for name, empty in (("request_headers", {}), ("assertions", []), ("cert_expiry_alert_days", [])):
+            if name in data and data[name] is None:
+                data[name] = empty
+                setattr(self.instance, name, empty)
+        if data.get("clear_basic_auth_password"):
+            data["basic_auth_password"] = ""
+        elif not data.get("basic_auth_password") and self.instance.pk:
+            data["basic_auth_password"] = self.instance.basic_auth_password
+        self.instance.basic_auth_password = data.get("basic_auth_password", "")
+        return data
+
+
 class NotificationConfigInline(admin.TabularInline):
     model = NotificationConfig
     extra = 0
@@ -40,8 +73,9 @@ class StatusChangeInline(admin.TabularInline):
 
 @admin.register(Server)
 class ServerAdmin(admin.ModelAdmin):
+    form = ServerAdminForm
     list_display = ["name", "url", "status", "protocol", "check_interval", "is_active", "owner", "last_check"]
-    list_filter = ["status", "protocol", "is_active", "notifications", "owner"]
+    list_filter = ["status", "protocol", "is_active", "notifications", "keyword_absent", "method", "owner"]
     search_fields = ["name", "host", "path"]
     list_select_related = ["owner", "server_status"]
     readonly_fields = ["status", "next_check_at", "created_at", "updated_at", "latest_certificate"]
@@ -50,8 +84,22 @@ class ServerAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["name", "owner", "protocol", "host", "port", "path", "tags", "is_active", "status"]}),
         ("Schedule", {"fields": ["check_interval", "timeout", "retries", "degraded_threshold_ms", "next_check_at"]}),
-        ("HTTP", {"fields": ["method", "expected_status_codes", "keyword", "verify_tls"]}),
-        ("Alerts", {"fields": ["notifications"]}),
+        ("HTTP", {"fields": ["method", "expected_status_codes", "keyword", "keyword_absent", "verify_tls"]}),
+        (
+            "HTTP request and assertions",
+            {
+                "fields": [
+                    "request_headers",
+                    "request_body",
+                    "basic_auth_username",
+                    "basic_auth_password",
+                    "clear_basic_auth_password",
+                    "max_redirects",
+                    "assertions",
+                ]
+            },
+        ),
+        ("Alerts", {"fields": ["notifications", "cert_expiry_alert_days"]}),
         ("Certificate", {"fields": ["latest_certificate"]}),
         ("Times", {"fields": ["created_at", "updated_at"]}),
     ]

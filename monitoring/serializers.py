@@ -25,7 +25,14 @@ from monitoring.models import (
 )
 from monitoring.services import checks, net
 from monitoring.services.uptime import WINDOWS
-from monitoring.validators import MAX_TAGS, normalize_host, server_errors, validate_tags
+from monitoring.validators import (
+    HTTP_ONLY_DEFAULTS,
+    MAX_TAGS,
+    http_only_errors,
+    normalize_host,
+    server_errors,
+    validate_tags,
+)
 
 E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")
 
@@ -65,11 +72,23 @@ class ServerSerializer(serializers.ModelSerializer):
             "verify_tls",
             "retries",
             "degraded_threshold_ms",
+            "request_headers",
+            "request_body",
+            "basic_auth_username",
+            "basic_auth_password",
+            "keyword_absent",
+            "max_redirects",
+            "assertions",
+            "cert_expiry_alert_days",
             "is_active",
             "created_at",
             "updated_at",
         ]
         read_only_fields = ["status", "created_at", "updated_at"]
+        extra_kwargs = {
+            # Sent with every check; never in a response (SPEC §10).
+            "basic_auth_password": {"write_only": True, "style": {"input_type": "password"}},
+        }
 
     def validate_host(self, value: str) -> str:
         try:
@@ -108,6 +127,7 @@ class ServerSerializer(serializers.ModelSerializer):
             timeout=current("timeout"),
             check_interval=current("check_interval"),
         )
+        errors.update(http_only_errors(current("protocol"), {name: current(name) for name in HTTP_ONLY_DEFAULTS}))
         if errors:
             raise serializers.ValidationError(errors)
         return attrs

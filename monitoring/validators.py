@@ -9,6 +9,9 @@ from django.core.exceptions import ValidationError
 
 from monitoring.choices import Protocol
 
+# Pure (no models): the one parser of assertion lists, shared with the probes.
+from monitoring.services.assertions import errors as assertion_errors
+
 HOSTNAME_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 TAG = re.compile(r"^[A-Za-z0-9_.:/-]{1,50}$")
 MAX_TAGS = 20
@@ -79,3 +82,80 @@ def server_errors(*, protocol: str, port: int | None, timeout: float, check_inte
     if timeout is not None and check_interval is not None and timeout >= check_interval:
         errors["timeout"] = "The timeout must be shorter than the check interval."
     return errors
+
+
+# --- HTTP requests and assertions (SPEC §10).
+
+MAX_REQUEST_HEADERS = 50
+MAX_HEADER_NAME = 100
+MAX_HEADER_VALUE = 2000
+MAX_REQUEST_BODY_BYTES = 64 * 1024
+HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+HTTP_PROTOCOLS = frozenset({Protocol.HTTP, Protocol.HTTPS})
+# Fields that only an HTTP(S) check uses, with their defaults: any other value on a server
+# of another protocol (tcp today, push later) is refused.
+HTTP_ONLY_DEFAULTS: dict[str, object] = {
+    "request_headers": {},
+    "request_body": "",
+    "basic_auth_username": "",
+    "basic_auth_password": "",
+    "keyword_absent": False,
+    "max_redirects": 10,
+    "assertions": [],
+}
+
+
+def validate_request_headers(value: object) -> None:
+    if not isinstance(value, dict):
+        raise ValidationError('Request headers are a JSON object of name → value, e.g. {"Accept": "text/html"}.')
+    if len(value) > MAX_REQUEST_HEADERS:
+        raise ValidationError(f"At most {MAX_REQUEST_HEADERS} request headers.")
+    problems = []
+    for name, header in value.items():
+        if not HEADER_NAME.match(name) or len(name) > MAX_HEADER_NAME:
+            problems.append(f"{name[:MAX_HEADER_NAME]!r} is not a header name")
+        elif not isinstance(header, str):
+            problems.append(f"{name}: the value must be a string")
+        elif len(header) > MAX_HEADER_VALUE:
+            problems.append(f"{name}: the value is longer than {MAX_HEADER_VALUE} characters")
+        elif any(c in header for c in "\r\n\x00"):
+            problems.append(f"{name}: the value may not contain line breaks or NUL")
+    if problems:
+        raise ValidationError(problems)
+
+
+def validate_request_body(value: str) -> None:
+    if len(value.encode()) > MAX_REQUEST_BODY_BYTES:
+        raise ValidationError(f"The request body is at most {MAX_REQUEST_BODY_BYTES // 1024} KiB.")
+
+
+def validate_assertions(value: object) -> None:
+    problems = assertion_errors(value)
+    if problems:
+        raise ValidationError(problems)
+
+
+def http_only_errors(protocol: str, values: dict[str, object]) -> dict[str, str]:
+    """An error for each HTTP-only field with a non-default value on a server that is not HTTP(S)."""
+    if protocol in HTTP_PROTOCOLS:
+        return {}
+    return {
+        name: f"An HTTP-only field: leave it at its default ({HTTP_ONLY_DEFAULTS[name]!r}) on a {protocol} server."
+        for name, value in values.items()
+        if name in HTTP_ONLY_DEFAULTS and value not in (HTTP_ONLY_DEFAULTS[name], None)
+    }
+
+
+# --- Certificate alerts (SPEC §13).
+
+DEFAULT_CERT_ALERT_DAYS = (30, 14, 7, 1)
+MAX_CERT_ALERT_DAYS = 10
+
+
+def validate_alert_days(value: object) -> None:
+    if not isinstance(value, list) or not all(isinstance(d, int) and not isinstance(d, bool) for d in value):
+        raise ValidationError("A list of whole days, e.g. [30, 14, 7, 1].")
+    if len(value) > MAX_CERT_ALERT_DAYS:
+        raise ValidationError(f"At most {MAX_CERT_ALERT_DAYS} thresholds.")
+    if any(not 0 <= d <= 365 for d in value):
+        raise ValidationError("Each threshold is 0 … 365 days.")

@@ -12,7 +12,19 @@ from django.utils import timezone
 
 from monitoring.choices import HttpMethod, Protocol, Status
 from monitoring.models.base import OwnedQuerySet
-from monitoring.validators import server_errors, validate_host, validate_status_codes, validate_tags
+from monitoring.validators import (
+    DEFAULT_CERT_ALERT_DAYS,
+    HTTP_ONLY_DEFAULTS,
+    http_only_errors,
+    server_errors,
+    validate_alert_days,
+    validate_assertions,
+    validate_host,
+    validate_request_body,
+    validate_request_headers,
+    validate_status_codes,
+    validate_tags,
+)
 
 MIN_INTERVAL = 10
 MAX_INTERVAL = 86_400
@@ -26,6 +38,10 @@ class ServerQuerySet(OwnedQuerySet):
     def due(self, now: datetime) -> ServerQuerySet:
         """Active servers whose next check time has come (served by index server_due_idx)."""
         return self.filter(is_active=True, next_check_at__lte=now)
+
+
+def default_cert_alert_days() -> list[int]:
+    return list(DEFAULT_CERT_ALERT_DAYS)
 
 
 def _now() -> datetime:
@@ -62,6 +78,32 @@ class Server(models.Model):
         default=1, validators=[MaxValueValidator(100)], help_text="Consecutive failures that make it DOWN."
     )
     degraded_threshold_ms = models.PositiveIntegerField(null=True, blank=True)
+    # HTTP requests and assertions (SPEC §10); HTTP-only: refused off their defaults on tcp.
+    request_headers = models.JSONField(
+        default=dict, blank=True, validators=[validate_request_headers], help_text="Header name → value, at most 50."
+    )
+    request_body = models.TextField(
+        blank=True, validators=[validate_request_body], help_text="Sent with the method; at most 64 KiB."
+    )
+    basic_auth_username = models.CharField(max_length=200, blank=True)
+    # Sent with every check, so kept as given; never shown by the API or the admin.
+    basic_auth_password = models.CharField(max_length=200, blank=True)
+    keyword_absent = models.BooleanField(default=False, help_text="Fail when the keyword appears in the body.")
+    max_redirects = models.PositiveSmallIntegerField(
+        default=10,
+        validators=[MaxValueValidator(20)],
+        help_text="0 follows none: the 3xx itself is judged against the expected status codes.",
+    )
+    assertions = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_assertions],
+        help_text='All must hold, e.g. [{"source": "json:$.status", "op": "==", "value": "ok"}].',
+    )
+    # Days before expiry at which a certificate alert goes out (SPEC §13), e.g. [30, 14, 7, 1].
+    cert_expiry_alert_days = models.JSONField(
+        default=default_cert_alert_days, blank=True, validators=[validate_alert_days]
+    )
     is_active = models.BooleanField(default=True)
     # When the scheduler should check it next; claimed by moving it forward (tasks.runner).
     next_check_at = models.DateTimeField(default=_now, editable=False)
@@ -103,6 +145,7 @@ class Server(models.Model):
         errors = server_errors(
             protocol=self.protocol, port=self.port, timeout=self.timeout, check_interval=self.check_interval
         )
+        errors.update(http_only_errors(self.protocol, {name: getattr(self, name) for name in HTTP_ONLY_DEFAULTS}))
         if errors:
             raise ValidationError(errors)
 

@@ -11,7 +11,8 @@ import socket
 import ssl
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import requests
 import urllib3
@@ -79,6 +80,8 @@ class HttpResponse:
     body: str
     elapsed_ms: float
     final_url: str
+    # The final answer's headers (a case-insensitive mapping), for header: assertions.
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 def http_request(
@@ -92,12 +95,18 @@ def http_request(
     data: bytes | str | None = None,
     headers: dict[str, str] | None = None,
     auth: tuple[str, str] | None = None,
+    max_redirects: int | None = None,
 ) -> HttpResponse:
     """One HTTP request with the guard, a timeout, the redirect cap and a capped body read.
 
     Raises ``requests.RequestException`` (including ``Timeout``) or ``PrivateAddressError``.
-    Redirect targets are checked by the guard too.
+    Redirect targets are checked by the guard too (resolved again, at the time of the hop).
+    ``max_redirects`` (default MONITOR_MAX_REDIRECTS) caps the hops; 0 answers the first 3xx.
+    A hop keeps ``headers``; ``auth`` only to the same origin; the body only on 307/308.
     """
+    cap = settings.MONITOR_MAX_REDIRECTS if max_redirects is None else max_redirects
+    if cap == 0:
+        allow_redirects = False
     guard_url(url)
     started = time.perf_counter()
     sess = session()
@@ -116,14 +125,26 @@ def http_request(
     redirects = 0
     while allow_redirects and response.is_redirect:
         redirects += 1
-        if redirects > settings.MONITOR_MAX_REDIRECTS:
+        if redirects > cap:
             response.close()
-            raise requests.TooManyRedirects(f"more than {settings.MONITOR_MAX_REDIRECTS} redirects")
+            raise requests.TooManyRedirects(f"more than {cap} redirects")
         target = requests.compat.urljoin(response.url, response.headers["location"])
         response.close()
         guard_url(target)
-        follow = "GET" if method != "HEAD" and response.status_code in (301, 302, 303) else method
-        response = sess.request(follow, target, timeout=timeout, verify=verify, allow_redirects=False, stream=True)
+        keeps_method = response.status_code in (307, 308)
+        follow = method if keeps_method or method == "HEAD" else "GET"
+        response = sess.request(
+            follow,
+            target,
+            timeout=timeout,
+            verify=verify,
+            allow_redirects=False,
+            headers=headers,
+            auth=auth if _same_origin(url, target) else None,
+            json=json if keeps_method else None,
+            data=data if keeps_method else None,
+            stream=True,
+        )
     try:
         raw = response.raw.read(settings.MONITOR_MAX_BODY_BYTES, decode_content=True) or b""
     finally:
@@ -135,7 +156,13 @@ def http_request(
         body=raw.decode(encoding, errors="replace"),
         elapsed_ms=elapsed_ms,
         final_url=response.url,
+        headers=response.headers,
     )
+
+
+def _same_origin(first: str, second: str) -> bool:
+    a, b = requests.utils.urlparse(first), requests.utils.urlparse(second)
+    return (a.scheme, a.hostname, a.port) == (b.scheme, b.hostname, b.port)
 
 
 def tcp_connect(host: str, port: int, *, timeout: float) -> float:

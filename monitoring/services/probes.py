@@ -8,8 +8,8 @@ import requests
 
 from monitoring.choices import PingStatus, Protocol
 from monitoring.models import Server
-from monitoring.services import net
-from monitoring.validators import parse_status_codes
+from monitoring.services import http_check, net
+from monitoring.services.assertions import Response
 
 
 @dataclass(frozen=True)
@@ -24,13 +24,19 @@ class ProbeOutcome:
         return self.status == PingStatus.SUCCESS
 
 
-def status_code_expected(code: int, spec: str) -> bool:
-    return any(lo <= code <= hi for lo, hi in parse_status_codes(spec))
-
-
 def probe_http(server: Server) -> ProbeOutcome:
+    options = http_check.build_request(server)
     try:
-        response = net.http_request(server.method, server.url, timeout=server.timeout, verify=server.verify_tls)
+        response = net.http_request(
+            options.method,
+            options.url,
+            timeout=options.timeout,
+            verify=options.verify_tls,
+            data=options.body,
+            headers=options.headers,
+            auth=options.basic_auth,
+            max_redirects=options.max_redirects,
+        )
     except requests.Timeout:
         return ProbeOutcome(PingStatus.TIMEOUT, error_message=f"no response within {server.timeout:g}s")
     except requests.exceptions.SSLError as exc:
@@ -40,15 +46,10 @@ def probe_http(server: Server) -> ProbeOutcome:
     except (requests.RequestException, net.PrivateAddressError, OSError) as exc:
         return ProbeOutcome(PingStatus.ERROR, error_message=_reason(exc))
     elapsed = round(response.elapsed_ms, 2)
-    if not status_code_expected(response.status_code, server.expected_status_codes):
-        return ProbeOutcome(
-            PingStatus.FAILURE,
-            elapsed,
-            response.status_code,
-            f"HTTP {response.status_code}, expected {server.expected_status_codes}",
-        )
-    if server.keyword and server.keyword not in response.body:
-        return ProbeOutcome(PingStatus.FAILURE, elapsed, response.status_code, f"keyword {server.keyword!r} not found")
+    seen = Response(response.status_code, response.elapsed_ms, response.headers, response.body)
+    failure = http_check.judge(server, seen)
+    if failure is not None:
+        return ProbeOutcome(PingStatus.FAILURE, elapsed, response.status_code, failure)
     return ProbeOutcome(PingStatus.SUCCESS, elapsed, response.status_code)
 
 

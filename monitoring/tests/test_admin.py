@@ -63,6 +63,7 @@ def add_form(owner: User, **fields: object) -> dict[str, object]:
         "name": "from-admin", "owner": owner.pk, "protocol": "https", "host": "example.org", "path": "/",
         "tags": "[]", "is_active": "on", "check_interval": 60, "timeout": 10, "retries": 1, "method": "GET",
         "expected_status_codes": "200-399", "verify_tls": "on", "notifications": "on",
+        "request_headers": "{}", "assertions": "[]", "max_redirects": 10, "cert_expiry_alert_days": "[30, 14, 7, 1]",
         "notification_configs-TOTAL_FORMS": 0, "notification_configs-INITIAL_FORMS": 0,
         "status_changes-TOTAL_FORMS": 0, "status_changes-INITIAL_FORMS": 0,
     }  # fmt: skip
@@ -84,3 +85,37 @@ def test_the_admin_refuses_a_bad_host_and_a_tcp_server_without_port(admin_client
     errors = r.context["adminform"].form.errors
     assert {"host", "expected_status_codes", "port"} <= set(errors)
     assert not Server.objects.filter(name="bad").exists()
+
+
+def test_the_admin_edits_http_options_and_never_shows_the_password(admin_client, alice):
+    form = add_form(
+        alice,
+        request_headers='{"X-Key": "k"}',
+        assertions='[{"source": "json:$.status", "op": "==", "value": "ok"}]',
+        basic_auth_username="mon",
+        basic_auth_password="admin-secret-pw",
+        keyword_absent="on",
+        keyword="maintenance",
+    )
+    assert admin_client.post("/admin/monitoring/server/add/", form).status_code == 302
+    server = Server.objects.get(name="from-admin")
+    assert server.basic_auth_password == "admin-secret-pw" and server.request_headers == {"X-Key": "k"}
+    for url in ("/admin/monitoring/server/", f"/admin/monitoring/server/{server.pk}/change/"):
+        page = admin_client.get(url)
+        assert page.status_code == 200 and "admin-secret-pw" not in page.content.decode()
+    # Saving again with the password box blank keeps it; an emptied JSON box means none.
+    edit = add_form(alice, basic_auth_username="mon", request_headers="", assertions="[]")
+    assert admin_client.post(f"/admin/monitoring/server/{server.pk}/change/", edit).status_code == 302
+    server.refresh_from_db()
+    assert server.basic_auth_password == "admin-secret-pw" and server.request_headers == {}
+    edit["clear_basic_auth_password"] = "on"
+    assert admin_client.post(f"/admin/monitoring/server/{server.pk}/change/", edit).status_code == 302
+    server.refresh_from_db()
+    assert server.basic_auth_password == ""
+
+
+def test_the_admin_refuses_a_bad_assertion_by_its_index(admin_client, alice):
+    form = add_form(alice, assertions='[{"source": "body", "op": "like", "value": 1}]')
+    r = admin_client.post("/admin/monitoring/server/add/", form)
+    assert r.status_code == 200
+    assert r.context["adminform"].form.errors["assertions"] == ["item 0: unknown op 'like'"]
