@@ -7,6 +7,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from monitoring.dashboard import dashboard
+from monitoring.views import prometheus_metrics
 
 urlpatterns = [
     path("", dashboard, name="dashboard"),
@@ -15,4 +16,5 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(next_page="login"), name="logout"),
     path("admin/", admin.site.urls),
     path("api/", include("api.urls")),
+    path("metrics", prometheus_metrics, name="metrics"),
 ]

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 from typing import Any
 
 from django.conf import settings
+from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
+from django.views.decorators.http import require_GET
 from drf_spectacular.utils import extend_schema
+from prometheus_client import CONTENT_TYPE_LATEST
 from rest_framework import permissions, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -49,7 +54,7 @@ from monitoring.serializers import (
     UptimeQuerySerializer,
     UptimeSerializer,
 )
-from monitoring.services import checks, delivery
+from monitoring.services import checks, delivery, metrics
 from monitoring.services.certificates import NOT_HTTPS, check_certificate, checks_certificate
 from monitoring.services.uptime import uptime
 from monitoring.tasks.runner import claim_servers, run_pass
@@ -170,3 +175,34 @@ class CertificateCheckViewSet(OwnedReadOnlyViewSet):
     serializer_class = CertificateCheckSerializer
     filterset_class = CertificateCheckFilterSet
     ordering_fields = ["checked_at", "expires_at", "days_remaining", "server"]
+
+
+def _is_loopback(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    return ip.is_loopback
+
+
+@require_GET
+def prometheus_metrics(request: HttpRequest) -> HttpResponse:
+    """``GET /metrics`` (SPEC §14): a bearer METRICS_TOKEN when one is set, else loopback only."""
+    token = settings.METRICS_TOKEN
+    if token:
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+            response = HttpResponse(
+                "A bearer token is required (METRICS_TOKEN).\n", status=401, content_type="text/plain"
+            )
+            response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+            return response
+    elif not _is_loopback(request.META.get("REMOTE_ADDR", "")):
+        return HttpResponse(
+            "Metrics answer loopback clients only; set METRICS_TOKEN to scrape from elsewhere.\n",
+            status=403,
+            content_type="text/plain",
+        )
+    return HttpResponse(metrics.render(), content_type=CONTENT_TYPE_LATEST)

@@ -188,6 +188,10 @@ CERT_CHECK_INTERVAL_HOURS = envint("CERT_CHECK_INTERVAL_HOURS", 12, minimum=1)
 CERT_RENEWAL_DAYS = envint("CERT_RENEWAL_DAYS", 14, minimum=0)
 CERT_CA_BUNDLE = envstr("CERT_CA_BUNDLE", "")
 
+# GET /metrics (SPEC §14): with a token, scrapers send `Authorization: Bearer <token>`;
+# without one, only loopback clients are answered.
+METRICS_TOKEN = envstr("METRICS_TOKEN", "").strip()
+
 # --- Logging: console and logs/pulseguard.log rotated at 10 MB, one key=value line per event.
 LOG_LEVEL = envchoice("LOG_LEVEL", ("debug", "info", "warning", "error", "critical"), "info").upper()
 LOG_DIR = BASE_DIR / "logs"

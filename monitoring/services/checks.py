@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from monitoring.choices import Status
 from monitoring.models import PingResult, Server, ServerStatus, StatusChange
-from monitoring.services import alerts, live
+from monitoring.services import alerts, live, metrics
 from monitoring.services.probes import ProbeOutcome, probe
 from monitoring.services.transitions import next_status
 
@@ -31,9 +31,15 @@ class CheckRecord:
 
 
 def run_check(server: Server) -> CheckRecord:
-    """Probe ``server`` once (outside any transaction), then record what was seen."""
+    """Probe ``server`` once (outside any transaction), then record what was seen.
+
+    A server the scheduler claimed carries ``due_at`` (its due time, set by
+    ``tasks.runner.claim_due``): how late this start is goes to the lateness histogram.
+    """
+    due_at: datetime | None = getattr(server, "due_at", None)
+    lateness = max((timezone.now() - due_at).total_seconds(), 0.0) if due_at is not None else None
     outcome = probe(server)
-    record = record_outcome(server, outcome)
+    record = record_outcome(server, outcome, lateness_seconds=lateness)
     log.info(
         "check server_id=%s status=%s ping=%s response_ms=%s code=%s error=%r",
         server.pk,
@@ -46,8 +52,11 @@ def run_check(server: Server) -> CheckRecord:
     return record
 
 
-def record_outcome(server: Server, outcome: ProbeOutcome, now: datetime | None = None) -> CheckRecord:
-    """Store the PingResult, move ServerStatus through the state machine, record any change.
+def record_outcome(
+    server: Server, outcome: ProbeOutcome, now: datetime | None = None, *, lateness_seconds: float | None = None
+) -> CheckRecord:
+    """Store the PingResult, move ServerStatus through the state machine, record any change,
+    and count the check for /metrics (``lateness_seconds``: start − due of a scheduled check).
 
     The ServerStatus row is locked for the transaction so two checks of one server
     (an API "check now" racing the scheduler) apply one after the other.
@@ -82,6 +91,7 @@ def record_outcome(server: Server, outcome: ProbeOutcome, now: datetime | None =
             if step.changed:
                 change = _change_status(server, state, step.status, step.message, now, ping)
         state.save()
+        metrics.count_checks([outcome.status], [] if lateness_seconds is None else [lateness_seconds])
         transaction.on_commit(lambda: live.publish_check(server, ping, state))
     return CheckRecord(ping, state, change)
 

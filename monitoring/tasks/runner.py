@@ -44,6 +44,8 @@ def claim_due(now: datetime, *, limit: int = 500, interval: int | None = None) -
             next_at = now + timedelta(seconds=seconds)
             won = Server.objects.filter(pk=server.pk, next_check_at=server.next_check_at).update(next_check_at=next_at)
             if won:
+                # The due time, for the lateness histogram (services.checks.run_check).
+                server.due_at = server.next_check_at  # type: ignore[attr-defined]
                 server.next_check_at = next_at
                 claimed.append(server)
             else:
