@@ -22,6 +22,7 @@ router.register("certificates", views.CertificateCheckViewSet, basename="certifi
 urlpatterns = [
     path("auth/", include("authentication.urls")),
     path("checks/run/", views.RunChecksView.as_view(), name="checks-run"),
+    path("check-ssl/", views.CheckSslView.as_view(), name="check-ssl"),
     path("events/status/", sse.status_events, name="events-status"),
     path("health/", HealthView.as_view(), name="health"),
     path("schema/", SpectacularAPIView.as_view(permission_classes=[AllowAny]), name="schema"),

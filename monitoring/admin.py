@@ -252,8 +252,9 @@ class IncidentAdmin(admin.ModelAdmin):
 @admin.register(CertificateCheck)
 class CertificateCheckAdmin(admin.ModelAdmin):
     list_display = ["server", "valid", "expires_at", "days_remaining", "needs_renewal", "issuer", "checked_at", "error"]
+    # Certificate alerts key on the fingerprint; searching it finds every check of one certificate.
     list_filter = ["valid", "needs_renewal", "in_progress", "checked_at"]
-    search_fields = ["server__name", "issuer", "subject"]
+    search_fields = ["server__name", "issuer", "subject", "fingerprint_sha256"]
     list_select_related = ["server"]
     date_hierarchy = "checked_at"
     readonly_fields = [f.name for f in CertificateCheck._meta.fields if f.name != "id"]

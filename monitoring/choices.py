@@ -52,6 +52,9 @@ class AlertEvent(models.TextChoices):
     RECOVERY = "recovery", "Recovery"
     DEGRADED = "degraded", "Degraded"
     TEST = "test", "Test"
+    # About a server's TLS certificate, not its status (SPEC §13).
+    CERTIFICATE_EXPIRING = "certificate_expiring", "Certificate expiring"
+    CERTIFICATE_INVALID = "certificate_invalid", "Certificate invalid"
 
 
 class DeliveryStatus(models.TextChoices):

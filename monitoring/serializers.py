@@ -6,6 +6,7 @@ import contextlib
 import ipaddress
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -266,6 +267,7 @@ class NotificationDeliverySerializer(serializers.ModelSerializer):
             "notification_type",
             "change",
             "incident",
+            "certificate_check",
             "event",
             "status",
             "attempts",
@@ -366,3 +368,37 @@ class CertificateQuerySerializer(serializers.Serializer):
     refresh = serializers.BooleanField(
         default=False, help_text="Check the certificate now instead of reading the latest."
     )
+
+
+class CheckSslQuerySerializer(serializers.Serializer):
+    """``?url=https://host[:port]``: where to check a certificate now (SPEC §13)."""
+
+    url = serializers.CharField(max_length=2000, help_text="https://host[:port]")
+
+    def validate_url(self, value: str) -> dict[str, Any]:
+        parsed = urlsplit(value.strip())
+        if parsed.scheme.lower() != "https":
+            raise serializers.ValidationError(
+                "Give an https:// URL, e.g. https://example.com or https://example.com:8443."
+            )
+        try:
+            port = parsed.port or 443
+        except ValueError as exc:
+            raise serializers.ValidationError("The port must be a number from 1 to 65535.") from exc
+        if not parsed.hostname or parsed.username or parsed.password or port == 0:
+            raise serializers.ValidationError("Give an https://host[:port] URL without credentials.")
+        try:
+            host = normalize_host(parsed.hostname)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from exc
+        return {"host": host, "port": port}
+
+
+class CheckSslSerializer(serializers.Serializer):
+    valid = serializers.BooleanField()
+    expiry_date = serializers.DateTimeField(allow_null=True)
+    days_remaining = serializers.IntegerField(allow_null=True)
+    issuer = serializers.CharField()
+    subject = serializers.CharField()
+    needs_renewal = serializers.BooleanField()
+    error = serializers.CharField(allow_blank=True)

@@ -42,6 +42,8 @@ from monitoring.models import (
 from monitoring.serializers import (
     CertificateCheckSerializer,
     CertificateQuerySerializer,
+    CheckSslQuerySerializer,
+    CheckSslSerializer,
     IncidentSerializer,
     NotificationConfigSerializer,
     NotificationDeliverySerializer,
@@ -54,7 +56,7 @@ from monitoring.serializers import (
     UptimeQuerySerializer,
     UptimeSerializer,
 )
-from monitoring.services import checks, delivery, metrics
+from monitoring.services import certificates, checks, delivery, metrics, net
 from monitoring.services.certificates import NOT_HTTPS, check_certificate, checks_certificate
 from monitoring.services.uptime import uptime
 from monitoring.tasks.runner import claim_servers, run_pass
@@ -168,6 +170,31 @@ class RunChecksView(APIView):
         servers = claim_servers(params.servers_to_check(), timezone.now())
         summary = run_pass(servers, concurrency=settings.CHECK_CONCURRENCY)
         return Response(summary.as_dict())
+
+
+class CheckSslView(APIView):
+    """``GET /api/check-ssl/?url=https://host[:port]``: check a certificate now, store nothing."""
+
+    @extend_schema(parameters=[CheckSslQuerySerializer], responses=CheckSslSerializer)
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        params = CheckSslQuerySerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        target = params.validated_data["url"]
+        try:
+            outcome = certificates.inspect(target["host"], target["port"], timeout=settings.CHECK_SSL_TIMEOUT)
+        except net.PrivateAddressError as exc:
+            return Response({"url": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
+        return Response(
+            {
+                "valid": outcome.valid,
+                "expiry_date": outcome.expires_at.isoformat() if outcome.expires_at else None,
+                "days_remaining": outcome.days_remaining,
+                "issuer": outcome.issuer,
+                "subject": outcome.subject,
+                "needs_renewal": outcome.needs_renewal,
+                "error": outcome.error,
+            }
+        )
 
 
 class CertificateCheckViewSet(OwnedReadOnlyViewSet):

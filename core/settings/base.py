@@ -187,6 +187,8 @@ CHECK_CONCURRENCY = envint("CHECK_CONCURRENCY", 10, minimum=1)
 CERT_CHECK_INTERVAL_HOURS = envint("CERT_CHECK_INTERVAL_HOURS", 12, minimum=1)
 CERT_RENEWAL_DAYS = envint("CERT_RENEWAL_DAYS", 14, minimum=0)
 CERT_CA_BUNDLE = envstr("CERT_CA_BUNDLE", "")
+# Seconds GET /api/check-ssl/ waits for a handshake.
+CHECK_SSL_TIMEOUT = envint("CHECK_SSL_TIMEOUT", 10, minimum=1)
 
 # GET /metrics (SPEC §14): with a token, scrapers send `Authorization: Bearer <token>`;
 # without one, only loopback clients are answered.

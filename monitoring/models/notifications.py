@@ -102,7 +102,15 @@ class NotificationDelivery(models.Model):
     incident = models.ForeignKey(
         "monitoring.Incident", on_delete=models.SET_NULL, null=True, blank=True, related_name="deliveries"
     )
-    event = models.CharField(max_length=10, choices=AlertEvent.choices)
+    # The certificate check a certificate alert is about (SPEC §13); null for status alerts.
+    certificate_check = models.ForeignKey(
+        "monitoring.CertificateCheck", on_delete=models.CASCADE, null=True, blank=True, related_name="deliveries"
+    )
+    # Once-only key of alerts no status change causes: "certificate_expiring:<sha256>:<days>"
+    # or "certificate_invalid:<sha256>". Unique per config, so two processes that see the same
+    # certificate insert one row between them (the loser's INSERT is ignored).
+    dedupe_key = models.CharField(max_length=120, null=True, blank=True, editable=False)
+    event = models.CharField(max_length=24, choices=AlertEvent.choices)
     status = models.CharField(max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(default=timezone.now)
@@ -119,6 +127,11 @@ class NotificationDelivery(models.Model):
         verbose_name_plural = "notification deliveries"
         constraints = [
             models.UniqueConstraint(fields=["change", "config"], name="delivery_one_per_change_config"),
+            models.UniqueConstraint(
+                fields=["config", "dedupe_key"],
+                condition=Q(dedupe_key__isnull=False),
+                name="delivery_once_per_config_key",
+            ),
         ]
         indexes = [
             # NotificationDelivery.objects.due(now): every sender's "what is due?" every few seconds.

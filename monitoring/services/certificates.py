@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import ssl
@@ -12,11 +13,12 @@ from datetime import datetime, timedelta
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from monitoring.choices import Protocol
 from monitoring.models import CertificateCheck, Server
-from monitoring.services import net
+from monitoring.services import certificate_alerts, net
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,7 @@ class CertificateOutcome:
     subject: str = ""
     needs_renewal: bool = False
     error: str = ""
+    fingerprint: str = ""  # SHA-256 of the DER certificate, hex; what certificate alerts key on
 
 
 def readable_name(name: x509.Name) -> str:
@@ -81,23 +84,20 @@ def describe(der: bytes, *, valid: bool, error: str, now: datetime, renewal_days
         subject=readable_name(cert.subject),
         needs_renewal=rule.needs_renewal,
         error=error,
+        fingerprint=hashlib.sha256(der).hexdigest(),
     )
 
 
-def probe_certificate(server: Server, *, now: datetime | None = None) -> CertificateOutcome:
-    """Handshake with the server (SNI = its host) and describe its certificate; never raises
-    for network or TLS trouble, which becomes ``error`` on an invalid outcome."""
-    port = server.effective_port
-    if port is None:
-        return CertificateOutcome(valid=False, error="the server has no port")
+def inspect(host: str, port: int, *, timeout: float, now: datetime | None = None) -> CertificateOutcome:
+    """Handshake with ``host:port`` (SNI = ``host``) and describe its certificate.
+
+    Network and TLS trouble becomes ``error`` on an invalid outcome; only the private-address
+    guard raises (``net.PrivateAddressError``), so ``/api/check-ssl/`` can answer it with 400.
+    """
     try:
-        peer = net.tls_peer_certificate(
-            server.host, port, timeout=server.timeout, cafile=settings.CERT_CA_BUNDLE or None
-        )
-    except net.PrivateAddressError as exc:
-        return CertificateOutcome(valid=False, error=str(exc))
+        peer = net.tls_peer_certificate(host, port, timeout=timeout, cafile=settings.CERT_CA_BUNDLE or None)
     except TimeoutError:
-        return CertificateOutcome(valid=False, error=f"no TLS handshake within {server.timeout:g}s")
+        return CertificateOutcome(valid=False, error=f"no TLS handshake within {timeout:g}s")
     except ssl.SSLError as exc:
         return CertificateOutcome(valid=False, error=f"TLS handshake failed: {exc.strerror or exc}")
     except OSError as exc:
@@ -116,6 +116,18 @@ def probe_certificate(server: Server, *, now: datetime | None = None) -> Certifi
         return CertificateOutcome(valid=False, error=f"unreadable certificate: {exc}")
 
 
+def probe_certificate(server: Server, *, now: datetime | None = None) -> CertificateOutcome:
+    """Handshake with the server (SNI = its host) and describe its certificate; never raises
+    for network or TLS trouble, which becomes ``error`` on an invalid outcome."""
+    port = server.effective_port
+    if port is None:
+        return CertificateOutcome(valid=False, error="the server has no port")
+    try:
+        return inspect(server.host, port, timeout=server.timeout, now=now)
+    except net.PrivateAddressError as exc:
+        return CertificateOutcome(valid=False, error=str(exc))
+
+
 def record(server: Server, outcome: CertificateOutcome, claim: CertificateCheck | None = None) -> CertificateCheck:
     """Store ``outcome`` in the scheduler's ``claim`` row, or in a new row."""
     check = claim or CertificateCheck(server=server)
@@ -127,14 +139,19 @@ def record(server: Server, outcome: CertificateOutcome, claim: CertificateCheck 
     check.subject = outcome.subject
     check.needs_renewal = outcome.needs_renewal
     check.error = outcome.error
+    check.fingerprint_sha256 = outcome.fingerprint
     check.in_progress = False
     check.save()
     return check
 
 
 def check_certificate(server: Server, claim: CertificateCheck | None = None) -> CertificateCheck:
-    """Probe the server's certificate (outside any transaction) and store what was seen."""
-    check = record(server, probe_certificate(server), claim)
+    """Probe the server's certificate (outside any transaction), then store what was seen and
+    queue its alerts (``services.certificate_alerts``) in one transaction."""
+    outcome = probe_certificate(server)
+    with transaction.atomic():
+        check = record(server, outcome, claim)
+        certificate_alerts.on_certificate_check(server, check)
     log.info(
         "certificate_check server_id=%s valid=%s days=%s needs_renewal=%s error=%r",
         server.pk,

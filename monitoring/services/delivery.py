@@ -47,7 +47,7 @@ def candidates(now: datetime, limit: int) -> list[NotificationDelivery]:
     return list(
         NotificationDelivery.objects.due(now)
         .select_for_update(skip_locked=True, of=("self",))
-        .select_related("config__server", "change", "incident")
+        .select_related("config__server", "change", "incident", "certificate_check")
         .order_by("next_attempt_at", "id")[:limit]
     )
 

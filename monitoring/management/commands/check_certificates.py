@@ -11,6 +11,7 @@ from monitoring.choices import Protocol
 from monitoring.management.commands._targets import add_target_arguments, check_concurrency
 from monitoring.models import CertificateCheck, Server
 from monitoring.services.certificates import NOT_HTTPS, checks_certificate
+from monitoring.services.delivery import send_pending
 from monitoring.tasks.certificates import Job, claim_due_certificates, run_certificate_checks
 
 
@@ -67,6 +68,8 @@ class Command(BaseCommand):
                 f"{renew} need renewal, {total - len(checks)} error(s)."
             )
         )
+        # Certificate alerts this pass queued go out before cron's run ends, as check_servers does.
+        self.stdout.write(f"Sent {send_pending(limit=100_000)} notification(s).")
 
     def _print_table(self, checks: list[CertificateCheck]) -> None:
         if not checks:

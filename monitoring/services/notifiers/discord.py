@@ -11,7 +11,13 @@ from monitoring.services.notifiers.messages import notice_for
 if TYPE_CHECKING:
     from monitoring.models import NotificationDelivery
 
-COLOURS: dict[str, int] = {AlertEvent.DOWN: 0xC62828, AlertEvent.RECOVERY: 0x2E7D32, AlertEvent.DEGRADED: 0xEF6C00}
+COLOURS: dict[str, int] = {
+    AlertEvent.DOWN: 0xC62828,
+    AlertEvent.RECOVERY: 0x2E7D32,
+    AlertEvent.DEGRADED: 0xEF6C00,
+    AlertEvent.CERTIFICATE_EXPIRING: 0xEF6C00,
+    AlertEvent.CERTIFICATE_INVALID: 0xC62828,
+}
 TEST_COLOUR = 0x1565C0
 
 
@@ -30,6 +36,13 @@ class DiscordNotifier(Notifier):
                 {"name": "Previous", "value": notice.previous_status, "inline": True},
             ],
         }
+        if notice.certificate is not None:
+            facts = notice.certificate
+            expiry = f"{facts.expires_at:%Y-%m-%d %H:%M %Z}" if facts.expires_at else "unknown"
+            embed["fields"] = [
+                {"name": "Expires", "value": expiry, "inline": True},
+                {"name": "Days left", "value": str(facts.days_remaining), "inline": True},
+            ]
         if notice.downtime_seconds is not None:
             embed["fields"].append({"name": "Downtime", "value": f"{notice.downtime_seconds} s", "inline": True})
         # Discord rejects an embed whose url is not http(s); tcp:// targets go without one.

@@ -23,6 +23,17 @@ class ServerRef(TypedDict):
     url: str
 
 
+class CertificatePayload(TypedDict):
+    """The ``certificate`` object of a certificate alert's webhook body (SPEC §13)."""
+
+    days_remaining: int | None
+    expiry_date: str | None
+    issuer: str
+    subject: str
+    valid: bool
+    error: str
+
+
 class WebhookPayload(TypedDict):
     """The generic webhook's JSON body (SPEC §7); the same fields outside clients rely on."""
 
@@ -33,6 +44,40 @@ class WebhookPayload(TypedDict):
     time: str
     message: str
     downtime_seconds: NotRequired[int]
+    certificate: NotRequired[CertificatePayload]
+
+
+@dataclass(frozen=True)
+class CertificateFacts:
+    """What a certificate alert says about the certificate."""
+
+    days_remaining: int | None
+    expires_at: datetime | None
+    issuer: str
+    subject: str
+    valid: bool
+    error: str
+
+    def payload(self) -> CertificatePayload:
+        return CertificatePayload(
+            days_remaining=self.days_remaining,
+            expiry_date=self.expires_at.isoformat() if self.expires_at else None,
+            issuer=self.issuer,
+            subject=self.subject,
+            valid=self.valid,
+            error=self.error,
+        )
+
+    @property
+    def days_text(self) -> str:
+        """``in 5 days``, ``in 1 day``, ``today``, ``3 days ago``."""
+        days = self.days_remaining
+        if days is None:
+            return "at an unknown date"
+        if days == 0:
+            return "within a day"
+        unit = "day" if abs(days) == 1 else "days"
+        return f"in {days} {unit}" if days > 0 else f"{-days} {unit} ago"
 
 
 @dataclass(frozen=True)
@@ -48,10 +93,18 @@ class Notice:
     time: datetime
     reason: str
     downtime_seconds: int | None = None
+    certificate: CertificateFacts | None = None
 
     @property
     def context(self) -> dict[str, Any]:
+        cert = self.certificate
         return {
+            "is_cert_expiring": self.event == AlertEvent.CERTIFICATE_EXPIRING,
+            "is_cert_invalid": self.event == AlertEvent.CERTIFICATE_INVALID,
+            "cert": cert,
+            "cert_days": cert.days_text if cert else "",
+            "cert_expiry": f"{cert.expires_at:%Y-%m-%d %H:%M %Z}" if cert and cert.expires_at else "",
+            "cert_expired": bool(cert and cert.days_remaining is not None and cert.days_remaining < 0),
             "notice": self,
             "event": self.event,
             "is_down": self.event == AlertEvent.DOWN,
@@ -87,13 +140,35 @@ class Notice:
         )
         if self.event == AlertEvent.RECOVERY and self.downtime_seconds is not None:
             payload["downtime_seconds"] = self.downtime_seconds
+        if self.certificate is not None:
+            payload["certificate"] = self.certificate.payload()
         return payload
 
 
 def notice_for(delivery: NotificationDelivery) -> Notice:
-    """The notice for a queued alert (its status change) or a test message (no change)."""
+    """The notice for a queued alert (its status change or certificate check) or a test message."""
     server = delivery.config.server
     change = delivery.change
+    check = delivery.certificate_check
+    if check is not None:
+        return Notice(
+            event=delivery.event,
+            server_id=server.pk,
+            server_name=server.name,
+            server_url=server.url,
+            status=server.status,
+            previous_status=server.status,
+            time=check.checked_at,
+            reason=check.error,
+            certificate=CertificateFacts(
+                days_remaining=check.days_remaining,
+                expires_at=check.expires_at,
+                issuer=check.issuer,
+                subject=check.subject,
+                valid=check.valid,
+                error=check.error,
+            ),
+        )
     if change is None:
         return Notice(
             event=delivery.event,

@@ -17,6 +17,9 @@ class SlackNotifier(Notifier):
 
     def send(self, delivery: NotificationDelivery) -> None:
         notice = notice_for(delivery)
+        context = f"{notice.previous_status} → {notice.status} · {notice.time:%c}"
+        if notice.certificate is not None and notice.certificate.expires_at is not None:
+            context = f"expires {notice.certificate.expires_at:%c} · {notice.certificate.days_remaining} days left"
         body = {
             # Shown in notifications and by clients that do not render blocks.
             "text": notice.subject,
@@ -24,9 +27,7 @@ class SlackNotifier(Notifier):
                 {"type": "section", "text": {"type": "mrkdwn", "text": f"*{notice.subject}*\n{notice.message}"}},
                 {
                     "type": "context",
-                    "elements": [
-                        {"type": "mrkdwn", "text": f"{notice.previous_status} → {notice.status} · {notice.time:%c}"}
-                    ],
+                    "elements": [{"type": "mrkdwn", "text": context}],
                 },
             ],
         }
