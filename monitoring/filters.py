@@ -29,7 +29,7 @@ class ServerFilterSet(django_filters.FilterSet):
 
     class Meta:
         model = Server
-        fields = ["status", "protocol", "is_active", "notifications"]
+        fields = ["status", "protocol", "is_active", "notifications", "keyword_absent"]
 
     def filter_tag(self, queryset: QuerySet[Server], name: str, value: str) -> QuerySet[Server]:
         if connection.vendor == "postgresql":
@@ -80,7 +80,7 @@ class NotificationDeliveryFilterSet(django_filters.FilterSet):
 
     class Meta:
         model = NotificationDelivery
-        fields = ["config", "server", "status", "event", "change", "incident"]
+        fields = ["config", "server", "status", "event", "change", "incident", "certificate_check"]
 
 
 class IncidentFilterSet(django_filters.FilterSet):

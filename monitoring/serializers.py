@@ -360,6 +360,7 @@ class CertificateCheckSerializer(serializers.ModelSerializer):
             "subject",
             "needs_renewal",
             "error",
+            "fingerprint_sha256",
         ]
         read_only_fields = fields
 

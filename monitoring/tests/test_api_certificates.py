@@ -66,6 +66,7 @@ def test_it_returns_the_latest_completed_check_of_a_server(alice, alice_client):
         "subject",
         "needs_renewal",
         "error",
+        "fingerprint_sha256",
     }
 
 

@@ -256,3 +256,34 @@ def test_slack_discord_and_sms_say_the_days_left_and_the_expiry_date(alice, ca, 
     sms = parse_qs(by_path[sms_path].body.decode())["Body"][0]
     assert "expires in 5 days" in sms and day in sms
     assert by_path[sms_path].headers["Authorization"] == "Basic " + b64encode(b"AC1:t").decode()
+
+
+def test_certificate_alerts_are_listed_and_filtered_in_the_api(alice, alice_client, charlie_client, https_target):
+    server = https_server(alice, https_target.port)
+    make_config(server)
+    check = check_certificate(server)
+    listed = alice_client.get("/api/notification-deliveries/?event=certificate_invalid").json()["results"]
+    assert [(d["event"], d["certificate_check"], d["change"]) for d in listed] == [
+        ("certificate_invalid", check.pk, None)
+    ]
+    assert alice_client.get("/api/notification-deliveries/?event=down").json()["results"] == []
+    assert charlie_client.get("/api/notification-deliveries/").json()["results"] == []
+    latest = alice_client.get(f"/api/servers/{server.pk}/certificate/").json()
+    assert latest["fingerprint_sha256"] == check.fingerprint_sha256
+
+
+def test_the_admin_lists_certificate_alerts_and_filters_by_event(alice, https_target):
+    from django.contrib.auth.models import User
+    from django.test import Client
+
+    server = https_server(alice, https_target.port)
+    make_config(server)
+    check_certificate(server)
+    client = Client()
+    client.force_login(User.objects.create_superuser("root", "root@example.com", "root-password-1"))
+    page = client.get("/admin/monitoring/notificationdelivery/?event__exact=certificate_invalid")
+    assert page.status_code == 200 and "Certificate invalid" in page.content.decode()
+    [row] = cert_deliveries()
+    assert client.get(f"/admin/monitoring/notificationdelivery/{row.pk}/change/").status_code == 200
+    found = client.get(f"/admin/monitoring/certificatecheck/?q={row.dedupe_key.split(':')[1][:16]}")
+    assert found.status_code == 200 and "shop" in found.content.decode()
