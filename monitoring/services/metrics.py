@@ -14,6 +14,7 @@ import random
 from collections import Counter
 from collections.abc import Iterable, Iterator
 
+from django.db import transaction
 from django.db.models import Case, CharField, Count, F, FloatField, OuterRef, Subquery, Sum, Value, When
 from django.db.models.functions import Cast, Concat
 from prometheus_client import CollectorRegistry, generate_latest
@@ -29,6 +30,7 @@ CHECKS = "checks_total:"
 LATENESS_BUCKET = "lateness_bucket:"  # per bucket, not cumulative; "+Inf" holds the rest
 LATENESS_SUM = "lateness_sum"
 DELIVERIES = "deliveries:"
+SHARD_LOCK = "batches"  # per shard: taken first by every count_checks(); counts the batches
 UP_STATUSES = {Status.UP: 1, Status.DEGRADED: 1, Status.DOWN: 0}
 
 
@@ -56,21 +58,29 @@ def count_checks(outcomes: Iterable[str], lateness_seconds: Iterable[float] = ()
     """Add a batch of finished checks to the shared counters, in the caller's transaction.
 
     ``outcomes`` are PingStatus values, one per check; ``lateness_seconds`` one per scheduled
-    check (start − due; checks nobody scheduled, like "check now", have none). One UPDATE on
-    one random shard; a key that shard does not have yet is created first.
+    check (start − due; checks nobody scheduled, like "check now", have none). Call it as the
+    transaction's last write: it holds a shard's lock row until commit.
+
+    1. Pick one of SHARDS shards at random, so concurrent recorders seldom meet.
+    2. Take the shard's lock row first (an UPDATE of its batch count; created if missing).
+       Every other row of the shard is touched only by the holder of that lock, so two
+       recorders can wait for each other but never deadlock, whatever keys they add to.
+    3. One UPDATE adds every increment; keys the shard does not have yet are created and
+       updated after it.
     """
     added = increments(outcomes, lateness_seconds)
     if not added:
         return
     shard = random.randrange(SHARDS)
-    updated = _add(shard, added)
-    if updated < len(added):
-        have = set(MetricCounter.objects.filter(shard=shard, key__in=list(added)).values_list("key", flat=True))
-        missing = {key: value for key, value in added.items() if key not in have}
-        MetricCounter.objects.bulk_create(
-            [MetricCounter(key=key, shard=shard) for key in missing], ignore_conflicts=True
-        )
-        _add(shard, missing)
+    with transaction.atomic(savepoint=False):
+        if not _add(shard, {SHARD_LOCK: 1}):
+            MetricCounter.objects.bulk_create([MetricCounter(key=SHARD_LOCK, shard=shard)], ignore_conflicts=True)
+            _add(shard, {SHARD_LOCK: 1})
+        if _add(shard, added) < len(added):
+            have = set(MetricCounter.objects.filter(shard=shard, key__in=list(added)).values_list("key", flat=True))
+            missing = {key: value for key, value in added.items() if key not in have}
+            MetricCounter.objects.bulk_create([MetricCounter(key=key, shard=shard) for key in missing])
+            _add(shard, missing)
 
 
 def _add(shard: int, added: dict[str, float]) -> int:
