@@ -4,11 +4,23 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.contrib.staticfiles import finders
+from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
+from django.views.decorators.cache import cache_control
 
 from monitoring.dashboard import dashboard
 
+
+@cache_control(max_age=86400, public=True)
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers ask for /favicon.ico whatever the page links; answer the static icon."""
+    with open(finders.find("pulseguard/favicon.ico"), "rb") as icon:
+        return HttpResponse(icon.read(), content_type="image/x-icon")
+
+
 urlpatterns = [
+    path("favicon.ico", favicon, name="favicon"),
     path("", dashboard, name="dashboard"),
     # A login page for every user; the admin's own login only admits staff.
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+from typing import Any
+
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -22,6 +27,32 @@ from monitoring.services import checks
 from monitoring.services.certificates import check_certificate, checks_certificate
 
 
+class TagListField(forms.CharField):
+    """Tags as one comma-separated line instead of a raw JSON textarea."""
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return ", ".join(value)
+        return value
+
+    def to_python(self, value: Any) -> list[str]:
+        text = (super().to_python(value) or "").strip()
+        if text.startswith("["):  # a JSON list, as the old textarea took
+            with contextlib.suppress(ValueError):
+                parsed = json.loads(text)
+                if isinstance(parsed, list):
+                    return list(dict.fromkeys(str(t).strip() for t in parsed if str(t).strip()))
+        return list(dict.fromkeys(t.strip() for t in text.split(",") if t.strip()))
+
+
+class ServerAdminForm(forms.ModelForm):
+    tags = TagListField(required=False, help_text="Comma-separated, e.g. prod, eu-west.")
+
+    class Meta:
+        model = Server
+        fields = ["tags"]  # the admin adds the rest from its fieldsets
+
+
 class NotificationConfigInline(admin.TabularInline):
     model = NotificationConfig
     extra = 0
@@ -40,6 +71,7 @@ class StatusChangeInline(admin.TabularInline):
 
 @admin.register(Server)
 class ServerAdmin(admin.ModelAdmin):
+    form = ServerAdminForm
     list_display = ["name", "url", "status", "protocol", "check_interval", "is_active", "owner", "last_check"]
     list_filter = ["status", "protocol", "is_active", "notifications", "owner"]
     search_fields = ["name", "host", "path"]
@@ -50,11 +82,22 @@ class ServerAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["name", "owner", "protocol", "host", "port", "path", "tags", "is_active", "status"]}),
         ("Schedule", {"fields": ["check_interval", "timeout", "retries", "degraded_threshold_ms", "next_check_at"]}),
-        ("HTTP", {"fields": ["method", "expected_status_codes", "keyword", "verify_tls"]}),
+        (
+            "HTTP",
+            {
+                "fields": ["method", "expected_status_codes", "keyword", "verify_tls"],
+                # admin-server.js hides this fieldset while the protocol is tcp.
+                "classes": ["http-options"],
+                "description": "HTTP and HTTPS servers only; ignored for TCP.",
+            },
+        ),
         ("Alerts", {"fields": ["notifications"]}),
         ("Certificate", {"fields": ["latest_certificate"]}),
         ("Times", {"fields": ["created_at", "updated_at"]}),
     ]
+
+    class Media:
+        js = ["pulseguard/admin-server.js"]
 
     @admin.display(description="Last check")
     def last_check(self, obj: Server) -> object:

@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import EmailValidator, URLValidator
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
+from rest_framework.fields import empty
 
 from monitoring.choices import NotificationType
 from monitoring.models import (
@@ -70,6 +71,16 @@ class ServerSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = ["status", "created_at", "updated_at"]
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        """An HTML form (the browsable API) sends no value for an unticked checkbox; DRF reads
+        that as ``False``, which created servers paused with alerts and TLS checks off. Here an
+        omitted boolean takes the model default instead, as in JSON."""
+        fields = super().get_fields()
+        for field in fields.values():
+            if isinstance(field, serializers.BooleanField):
+                field.default_empty_html = empty
+        return fields
 
     def validate_host(self, value: str) -> str:
         try:
