@@ -6,10 +6,11 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.contrib.staticfiles import finders
 from django.http import HttpRequest, HttpResponse
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views.decorators.cache import cache_control
 
 from monitoring.dashboard import dashboard
+from monitoring.web import public
 
 
 @cache_control(max_age=86400, public=True)
@@ -27,4 +28,9 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(next_page="login"), name="logout"),
     path("admin/", admin.site.urls),
     path("api/", include("api.urls")),
+    path("status/<slug:slug>/", public.status_page, name="status-page"),
+    re_path(
+        r"^badge/(?P<key>[A-Za-z0-9_-]{1,64})/(?P<kind>status|uptime|response)\.svg$", public.badge_svg, name="badge"
+    ),
+    re_path(r"^badge/(?P<key>[A-Za-z0-9_-]{1,64})/shields\.json$", public.badge_shields, name="badge-shields"),
 ]

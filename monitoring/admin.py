@@ -22,6 +22,7 @@ from monitoring.models import (
     Server,
     ServerStatus,
     StatusChange,
+    StatusPage,
 )
 from monitoring.services import checks
 from monitoring.services.certificates import check_certificate, checks_certificate
@@ -76,7 +77,7 @@ class ServerAdmin(admin.ModelAdmin):
     list_filter = ["status", "protocol", "is_active", "notifications", "owner"]
     search_fields = ["name", "host", "path"]
     list_select_related = ["owner", "server_status"]
-    readonly_fields = ["status", "next_check_at", "created_at", "updated_at", "latest_certificate"]
+    readonly_fields = ["status", "next_check_at", "badge_key", "created_at", "updated_at", "latest_certificate"]
     inlines = [NotificationConfigInline, StatusChangeInline]
     actions = ["check_now", "pause", "resume", "check_certificate_now"]
     fieldsets = [
@@ -92,6 +93,7 @@ class ServerAdmin(admin.ModelAdmin):
             },
         ),
         ("Alerts", {"fields": ["notifications"]}),
+        ("Badges", {"fields": ["badge_key"], "description": "Served only while a public status page shows it."}),
         ("Certificate", {"fields": ["latest_certificate"]}),
         ("Times", {"fields": ["created_at", "updated_at"]}),
     ]
@@ -255,3 +257,12 @@ class CertificateCheckAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+
+@admin.register(StatusPage)
+class StatusPageAdmin(admin.ModelAdmin):
+    list_display = ["slug", "title", "owner", "is_public", "show_response_times", "updated_at"]
+    list_filter = ["is_public", "owner"]
+    search_fields = ["slug", "title"]
+    list_select_related = ["owner"]
+    filter_horizontal = ["servers"]

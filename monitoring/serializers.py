@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import EmailValidator, URLValidator
 from django.utils.translation import gettext_lazy as _
@@ -23,7 +24,9 @@ from monitoring.models import (
     PingResult,
     Server,
     ServerStatus,
+    StatusPage,
 )
+from monitoring.models.statuspages import summary_cache_key
 from monitoring.services import checks, net
 from monitoring.services.uptime import WINDOWS
 from monitoring.validators import MAX_TAGS, normalize_host, server_errors, validate_tags
@@ -67,10 +70,11 @@ class ServerSerializer(serializers.ModelSerializer):
             "retries",
             "degraded_threshold_ms",
             "is_active",
+            "badge_key",
             "created_at",
             "updated_at",
         ]
-        read_only_fields = ["status", "created_at", "updated_at"]
+        read_only_fields = ["status", "badge_key", "created_at", "updated_at"]
 
     def get_fields(self) -> dict[str, serializers.Field]:
         """An HTML form (the browsable API) sends no value for an unticked checkbox; DRF reads
@@ -357,3 +361,51 @@ class CertificateQuerySerializer(serializers.Serializer):
     refresh = serializers.BooleanField(
         default=False, help_text="Check the certificate now instead of reading the latest."
     )
+
+
+class OwnedServersField(serializers.PrimaryKeyRelatedField):
+    """Server ids of the page's owner: another user's id is refused with 400, as an unknown one."""
+
+    def get_queryset(self) -> Any:
+        return Server.objects.filter(owner=self.context["request"].user)
+
+
+class StatusPageSerializer(serializers.ModelSerializer):
+    servers = OwnedServersField(many=True, required=False)
+    tags = serializers.ListField(
+        child=serializers.CharField(max_length=50), required=False, max_length=MAX_TAGS, validators=[validate_tags]
+    )
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = StatusPage
+        fields = [
+            "id",
+            "slug",
+            "title",
+            "description",
+            "servers",
+            "tags",
+            "is_public",
+            "show_response_times",
+            "url",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["created_at", "updated_at"]
+
+    def get_url(self, page: StatusPage) -> str:
+        return f"/status/{page.slug}/"
+
+    def validate_tags(self, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(value))
+
+    def update(self, instance: StatusPage, validated_data: dict[str, Any]) -> StatusPage:
+        instance = super().update(instance, validated_data)
+        cache.delete(summary_cache_key(instance.slug))  # the servers changed after save() cleared it
+        return instance
+
+    def create(self, validated_data: dict[str, Any]) -> StatusPage:
+        instance = super().create(validated_data)
+        cache.delete(summary_cache_key(instance.slug))
+        return instance

@@ -24,6 +24,7 @@ from monitoring.filters import (
     PingResultFilterSet,
     ServerFilterSet,
     ServerStatusFilterSet,
+    StatusPageFilterSet,
 )
 from monitoring.models import (
     CertificateCheck,
@@ -33,6 +34,7 @@ from monitoring.models import (
     PingResult,
     Server,
     ServerStatus,
+    StatusPage,
 )
 from monitoring.serializers import (
     CertificateCheckSerializer,
@@ -46,6 +48,7 @@ from monitoring.serializers import (
     SendTestResultSerializer,
     ServerSerializer,
     ServerStatusSerializer,
+    StatusPageSerializer,
     UptimeQuerySerializer,
     UptimeSerializer,
 )
@@ -170,3 +173,10 @@ class CertificateCheckViewSet(OwnedReadOnlyViewSet):
     serializer_class = CertificateCheckSerializer
     filterset_class = CertificateCheckFilterSet
     ordering_fields = ["checked_at", "expires_at", "days_remaining", "server"]
+
+
+class StatusPageViewSet(OwnedModelViewSet):
+    queryset = StatusPage.objects.select_related("owner").prefetch_related("servers")
+    serializer_class = StatusPageSerializer
+    filterset_class = StatusPageFilterSet
+    ordering_fields = ["slug", "title", "created_at", "id"]

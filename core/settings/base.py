@@ -189,6 +189,9 @@ CHECK_CONCURRENCY = envint("CHECK_CONCURRENCY", 10, minimum=1)
 CERT_CHECK_INTERVAL_HOURS = envint("CERT_CHECK_INTERVAL_HOURS", 12, minimum=1)
 CERT_RENEWAL_DAYS = envint("CERT_RENEWAL_DAYS", 14, minimum=0)
 CERT_CA_BUNDLE = envstr("CERT_CA_BUNDLE", "")
+# Public status pages and badges (SPEC §15) are served from the cache for this long, so a
+# burst of anonymous visitors does not reach the database per request.
+STATUS_PAGE_CACHE_SECONDS = envint("STATUS_PAGE_CACHE_SECONDS", 10, minimum=1)
 
 # --- Logging: console and logs/pulseguard.log rotated at 10 MB, one key=value line per event.
 LOG_LEVEL = envchoice("LOG_LEVEL", ("debug", "info", "warning", "error", "critical"), "info").upper()

@@ -5,6 +5,7 @@ from monitoring.models.incidents import Incident
 from monitoring.models.notifications import NotificationConfig, NotificationDelivery
 from monitoring.models.results import PingResult
 from monitoring.models.servers import Server, ServerStatus, StatusChange
+from monitoring.models.statuspages import StatusPage
 
 __all__ = [
     "CertificateCheck",
@@ -15,4 +16,5 @@ __all__ = [
     "Server",
     "ServerStatus",
     "StatusChange",
+    "StatusPage",
 ]
