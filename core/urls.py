@@ -9,8 +9,8 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import include, path, re_path
 from django.views.decorators.cache import cache_control
 
-from monitoring.dashboard import dashboard
-from monitoring.web import public
+from authentication.web import register
+from monitoring.web import pages, public
 
 
 @cache_control(max_age=86400, public=True)
@@ -22,7 +22,13 @@ def favicon(request: HttpRequest) -> HttpResponse:
 
 urlpatterns = [
     path("favicon.ico", favicon, name="favicon"),
-    path("", dashboard, name="dashboard"),
+    path("", pages.dashboard, name="dashboard"),
+    path("servers/new/", pages.server_new, name="web-server-new"),
+    path("servers/<int:pk>/", pages.server_detail, name="web-server"),
+    path("servers/<int:pk>/edit/", pages.server_edit, name="web-server-edit"),
+    path("status-pages/", pages.status_pages, name="status-pages"),
+    path("config/", pages.config, name="config"),
+    path("accounts/register/", register, name="register"),
     # A login page for every user; the admin's own login only admits staff.
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(next_page="login"), name="logout"),
