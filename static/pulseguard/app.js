@@ -140,7 +140,10 @@
 
   // --- Live feed ------------------------------------------------------------------------------
   // PG.live({onOpen(ws), onMessage(data)}): /ws/status/ with the session, reconnecting with backoff.
+  // Pages that do not follow the feed hide its indicator.
+  window.addEventListener("load", function () { var f = document.getElementById("feed"); if (f && !PG.liveStarted) { f.hidden = true; } });
   PG.live = function (handlers) {
+    PG.liveStarted = true;
     var feed = document.getElementById("feed"), retryMs = 1000;
     function connect() {
       var ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/status/");
