@@ -166,3 +166,40 @@ def test_the_daily_bar_counts_each_day(public_page):
     ]
     assert days[-3]["checks"] == 1 and days[-3]["uptime_percentage"] == 0.0
     assert days[-1]["uptime_percentage"] == 100.0 and days[0]["checks"] == 0
+
+
+def test_building_a_summary_costs_the_same_queries_for_one_server_or_many(alice):
+    from monitoring.services.statuspages import build_summary
+
+    page = StatusPage.objects.create(owner=alice, slug="many", title="T", is_public=True, tags=["fleet"])
+
+    def cost() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            build_summary(page)
+        return len(captured)
+
+    checks.record_outcome(make_server(alice, name="s0", tags=["fleet"]), make_outcome(ok=False))
+    one = cost()
+    for n in range(1, 6):
+        checks.record_outcome(make_server(alice, name=f"s{n}", tags=["fleet"]), make_outcome(ok=n % 2 == 0))
+    assert cost() == one
+
+
+def test_the_status_page_list_costs_the_same_for_one_page_or_many(alice, alice_client):
+    def cost() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert alice_client.get("/api/status-pages/").status_code == 200
+        return len(captured)
+
+    servers = [make_server(alice, name=f"s{i}") for i in range(3)]
+    StatusPage.objects.create(owner=alice, slug="p0", title="T").servers.set(servers)
+    one = cost()
+    for n in range(1, 5):
+        StatusPage.objects.create(owner=alice, slug=f"p{n}", title="T").servers.set(servers)
+    assert cost() == one
+
+
+def test_the_page_script_reads_only_the_summary(public_page):
+    html = Client().get("/status/acme/").content.decode()
+    assert 'data-summary-url="/api/status-pages/acme/summary/"' in html
+    assert "/ws/status/" not in html and "/api/events/" not in html
