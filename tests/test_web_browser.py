@@ -104,6 +104,8 @@ def test_a_new_user_runs_pulseguard_from_the_browser(http_target):
             row.locator("text=Send test").click()
             expect(row).to_contain_text("delivered", timeout=10_000)
             assert [r.json()["event"] for r in receiver.requests if r.path == "/hook"] == ["test"]
+            row.locator("text=Disable").click()
+            expect(row.locator("td").nth(2)).to_have_text("no")
             shoot(page, "server-page")
 
             # Edit with a bad value: the API's error shows beside the field; what was typed stays.
@@ -116,6 +118,12 @@ def test_a_new_user_runs_pulseguard_from_the_browser(http_target):
             expect(page.locator("#f-name")).to_have_value("Local shop (renamed)")
             expect(page.locator("#f-check_interval")).to_have_value("5")
             shoot(page, "server-edit-error")
+
+            # Clone: the form opens with the server's settings under a new name.
+            page.goto(server_url)
+            page.click("text=Clone")
+            expect(page.locator("#f-name")).to_have_value("Local shop (copy)")
+            expect(page.locator("#f-port")).to_have_value(str(http_target.port))
 
             # Publish a status page, then open it logged out.
             page.goto(f"{base}/status-pages/")

@@ -124,10 +124,12 @@
           result.textContent = "sending…";
           PG.api("POST", "/api/notification-configs/" + c.id + "/test/").then(function (t) { result.textContent = t.ok && t.data.delivered ? "delivered" : "failed: " + ((t.data && t.data.error) || t.status); });
         });
+        var toggle = PG.el("button", { type: "button", text: c.enabled ? "Disable" : "Enable" });
+        toggle.addEventListener("click", function () { PG.api("PATCH", "/api/notification-configs/" + c.id + "/", { enabled: !c.enabled }).then(loadNotifications); });
         var del = PG.el("button", { type: "button", class: "danger", text: "Remove" });
         del.addEventListener("click", function () { PG.api("DELETE", "/api/notification-configs/" + c.id + "/").then(loadNotifications); });
         body.appendChild(PG.el("tr", { "data-config-id": c.id }, [PG.el("td", { text: c.notification_type }), PG.el("td", { class: "message", text: c.recipient }),
-          PG.el("td", { text: c.enabled ? "yes" : "no" }), PG.el("td", {}, [test, " ", del, " ", result])]));
+          PG.el("td", { text: c.enabled ? "yes" : "no" }), PG.el("td", {}, [test, " ", toggle, " ", del, " ", result])]));
       });
     });
   }
