@@ -34,7 +34,20 @@ from monitoring.validators import MAX_TAGS, normalize_host, server_errors, valid
 E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")
 
 
-class ServerSerializer(serializers.ModelSerializer):
+class FormBooleansMixin:
+    """An HTML form (the browsable API) sends no value for an unticked checkbox; DRF reads that
+    as ``False``, which created servers paused with alerts and TLS checks off. Here an omitted
+    boolean takes the model default instead, as in JSON (an explicit ``false`` still counts)."""
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()  # type: ignore[misc]
+        for field in fields.values():
+            if isinstance(field, serializers.BooleanField):
+                field.default_empty_html = empty
+        return fields
+
+
+class ServerSerializer(FormBooleansMixin, serializers.ModelSerializer):
     owner = serializers.ReadOnlyField(source="owner.username")
     url = serializers.ReadOnlyField()
     uptime_percentage = serializers.ReadOnlyField(source="server_status.uptime_percentage")
@@ -75,16 +88,6 @@ class ServerSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = ["status", "badge_key", "created_at", "updated_at"]
-
-    def get_fields(self) -> dict[str, serializers.Field]:
-        """An HTML form (the browsable API) sends no value for an unticked checkbox; DRF reads
-        that as ``False``, which created servers paused with alerts and TLS checks off. Here an
-        omitted boolean takes the model default instead, as in JSON."""
-        fields = super().get_fields()
-        for field in fields.values():
-            if isinstance(field, serializers.BooleanField):
-                field.default_empty_html = empty
-        return fields
 
     def validate_host(self, value: str) -> str:
         try:
@@ -187,7 +190,7 @@ def validate_recipient(notification_type: str, value: str) -> str:
     return value
 
 
-class NotificationConfigSerializer(serializers.ModelSerializer):
+class NotificationConfigSerializer(FormBooleansMixin, serializers.ModelSerializer):
     """``secret`` is write-only: generated when not given, and shown once, in the create response."""
 
     server = OwnedServerField()
@@ -370,7 +373,7 @@ class OwnedServersField(serializers.PrimaryKeyRelatedField):
         return Server.objects.filter(owner=self.context["request"].user)
 
 
-class StatusPageSerializer(serializers.ModelSerializer):
+class StatusPageSerializer(FormBooleansMixin, serializers.ModelSerializer):
     servers = OwnedServersField(many=True, required=False)
     tags = serializers.ListField(
         child=serializers.CharField(max_length=50), required=False, max_length=MAX_TAGS, validators=[validate_tags]

@@ -24,6 +24,18 @@ def test_an_html_form_post_without_checkboxes_keeps_the_model_defaults(alice):
     assert server.status == "unknown"
 
 
+def test_an_html_form_post_of_a_notification_config_keeps_it_enabled(alice):
+    client = Client()
+    client.force_login(alice)
+    server = make_server(alice)
+    r = client.post(
+        "/api/notification-configs/", {"server": server.pk, "notification_type": "email", "recipient": "a@example.com"}
+    )
+    assert r.status_code == 201, r.content
+    config = server.notification_configs.get()
+    assert config.enabled and config.notify_on_failure and config.notify_on_recovery
+
+
 def test_an_html_form_can_still_switch_a_boolean_off(alice):
     client = Client()
     client.force_login(alice)
