@@ -18,13 +18,18 @@ from rest_framework.views import APIView
 
 from monitoring.configuration import ConfigError, export_config, import_config
 
+MAX_DOCUMENT_BYTES = 5_000_000
+
 
 class YAMLParser(BaseParser):
     media_type = "application/yaml"
 
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        raw = stream.read(MAX_DOCUMENT_BYTES + 1)
+        if len(raw) > MAX_DOCUMENT_BYTES:
+            raise ParseError(f"The document is larger than {MAX_DOCUMENT_BYTES // 1_000_000} MB.")
         try:
-            return yaml.safe_load(stream.read().decode("utf-8"))
+            return yaml.safe_load(raw.decode("utf-8"))
         except (yaml.YAMLError, UnicodeDecodeError) as exc:
             raise ParseError(f"YAML parse error - {exc}") from exc
 

@@ -139,6 +139,12 @@ def test_bad_yaml_is_400(alice_client):
     assert r.status_code == 400
 
 
+def test_an_oversized_yaml_document_is_400(alice_client):
+    body = b"version: 1\nservers: []\n" + b"# padding\n" * 600_000
+    r = alice_client.post("/api/config/import/", body, content_type="application/yaml")
+    assert r.status_code == 400 and "larger" in r.json()["detail"]
+
+
 def test_an_empty_maintenance_window_list_is_accepted(alice_client):
     r = alice_client.post("/api/config/import/", {"version": 1, "maintenance_windows": []}, format="json")
     assert r.json() == {"created": 0, "updated": 0, "unchanged": 0}
