@@ -31,8 +31,10 @@ def shoot(page, name: str) -> None:
     page.set_viewport_size({"width": 1280, "height": 800})
 
 
-def test_a_new_user_runs_pulseguard_from_the_browser(http_target):
+def test_a_new_user_runs_pulseguard_from_the_browser(http_target, monkeypatch):
     require_browser()
+    # daphne inherits this: the public page's summary is cached 1 s and polled every 6 s.
+    monkeypatch.setenv("STATUS_PAGE_CACHE_SECONDS", "1")
     from playwright.sync_api import expect, sync_playwright
 
     http_target.set("/", 200, "ok")
@@ -141,6 +143,14 @@ def test_a_new_user_runs_pulseguard_from_the_browser(http_target):
             html = anonymous.content()
             assert "127.0.0.1" not in html and str(http_target.port) not in html and "newbie@example.com" not in html
             shoot(anonymous, "public-status-page")
+            # It follows the server without a reload: down after the next check, within a poll.
+            anonymous.evaluate("window.__noReload = true")
+            http_target.set("/", 500, "broken")
+            assert page.evaluate(f"PG.api('POST', '/api/servers/{server_url.rstrip('/').rsplit('/', 1)[1]}/check/')")
+            expect(anonymous.locator("#servers .status")).to_have_text("down", timeout=15_000)
+            expect(anonymous.locator("#overall")).to_have_text("Some systems are down")
+            assert anonymous.evaluate("window.__noReload") is True
+            assert "broken" not in anonymous.content() and "HTTP 500" not in anonymous.content()
 
             # Import a file: one TCP server.
             page.goto(f"{base}/config/")
