@@ -27,8 +27,11 @@ test: install
 lint: install
 	$(PY) -m ruff check .
 
+# With no terminal (CI, docker exec without -t): DJANGO_SUPERUSER_USERNAME=admin
+# DJANGO_SUPERUSER_EMAIL=admin@example.com DJANGO_SUPERUSER_PASSWORD=… make superuser ARGS=--noinput
 superuser: migrate
-	$(PY) manage.py createsuperuser
+	@test -t 0 || case "$(ARGS)" in *--noinput*) ;; *) echo "No terminal: set DJANGO_SUPERUSER_USERNAME, DJANGO_SUPERUSER_EMAIL and DJANGO_SUPERUSER_PASSWORD and run 'make superuser ARGS=--noinput'"; exit 2;; esac
+	$(PY) manage.py createsuperuser $(ARGS)
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache

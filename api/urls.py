@@ -9,6 +9,8 @@ from rest_framework.routers import DefaultRouter
 
 from api.health import HealthView
 from monitoring import sse, views
+from monitoring.config_views import ConfigExportView, ConfigImportView
+from monitoring.web.public import StatusPageSummaryView
 
 router = DefaultRouter()
 router.register("servers", views.ServerViewSet, basename="server")
@@ -18,12 +20,16 @@ router.register("notification-configs", views.NotificationConfigViewSet, basenam
 router.register("notification-deliveries", views.NotificationDeliveryViewSet, basename="notificationdelivery")
 router.register("incidents", views.IncidentViewSet, basename="incident")
 router.register("certificates", views.CertificateCheckViewSet, basename="certificatecheck")
+router.register("status-pages", views.StatusPageViewSet, basename="statuspage")
 
 urlpatterns = [
     path("auth/", include("authentication.urls")),
     path("checks/run/", views.RunChecksView.as_view(), name="checks-run"),
     path("check-ssl/", views.CheckSslView.as_view(), name="check-ssl"),
     path("events/status/", sse.status_events, name="events-status"),
+    path("status-pages/<slug:slug>/summary/", StatusPageSummaryView.as_view(), name="statuspage-summary"),
+    path("config/export/", ConfigExportView.as_view(), name="config-export"),
+    path("config/import/", ConfigImportView.as_view(), name="config-import"),
     path("health/", HealthView.as_view(), name="health"),
     path("schema/", SpectacularAPIView.as_view(permission_classes=[AllowAny]), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema", permission_classes=[AllowAny]), name="docs"),

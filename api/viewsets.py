@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from rest_framework import viewsets
+from rest_framework.reverse import reverse
 
 
 class OwnedViewSetMixin:
@@ -27,6 +28,14 @@ class OwnedViewSetMixin:
             serializer.save(owner=self.request.user)
         else:
             serializer.save()
+
+    def get_success_headers(self, data: Any) -> dict[str, str]:
+        """``Location`` of the created API object (DRF's default reads ``url``, a server's target)."""
+        pk = data.get("id") if isinstance(data, dict) else None
+        if pk is None:
+            return {}
+        name = f"{self.basename}-detail"  # type: ignore[attr-defined]
+        return {"Location": reverse(name, kwargs={"pk": pk}, request=self.request)}
 
 
 class OwnedModelViewSet(OwnedViewSetMixin, viewsets.ModelViewSet):

@@ -4,17 +4,41 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.contrib.staticfiles import finders
+from django.http import HttpRequest, HttpResponse
+from django.urls import include, path, re_path
+from django.views.decorators.cache import cache_control
 
-from monitoring.dashboard import dashboard
+from authentication.web import register
 from monitoring.views import prometheus_metrics
+from monitoring.web import pages, public
+
+
+@cache_control(max_age=86400, public=True)
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers ask for /favicon.ico whatever the page links; answer the static icon."""
+    with open(finders.find("pulseguard/favicon.ico"), "rb") as icon:
+        return HttpResponse(icon.read(), content_type="image/x-icon")
+
 
 urlpatterns = [
-    path("", dashboard, name="dashboard"),
+    path("favicon.ico", favicon, name="favicon"),
+    path("", pages.dashboard, name="dashboard"),
+    path("servers/new/", pages.server_new, name="web-server-new"),
+    path("servers/<int:pk>/", pages.server_detail, name="web-server"),
+    path("servers/<int:pk>/edit/", pages.server_edit, name="web-server-edit"),
+    path("status-pages/", pages.status_pages, name="status-pages"),
+    path("config/", pages.config, name="config"),
+    path("accounts/register/", register, name="register"),
     # A login page for every user; the admin's own login only admits staff.
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(next_page="login"), name="logout"),
     path("admin/", admin.site.urls),
     path("api/", include("api.urls")),
     path("metrics", prometheus_metrics, name="metrics"),
+    path("status/<slug:slug>/", public.status_page, name="status-page"),
+    re_path(
+        r"^badge/(?P<key>[A-Za-z0-9_-]{1,64})/(?P<kind>status|uptime|response)\.svg$", public.badge_svg, name="badge"
+    ),
+    re_path(r"^badge/(?P<key>[A-Za-z0-9_-]{1,64})/shields\.json$", public.badge_shields, name="badge-shields"),
 ]

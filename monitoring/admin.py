@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 from typing import Any
 
 from django import forms
@@ -20,9 +22,28 @@ from monitoring.models import (
     Server,
     ServerStatus,
     StatusChange,
+    StatusPage,
 )
 from monitoring.services import checks
 from monitoring.services.certificates import check_certificate, checks_certificate
+
+
+class TagListField(forms.CharField):
+    """Tags as one comma-separated line instead of a raw JSON textarea."""
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return ", ".join(value)
+        return value
+
+    def to_python(self, value: Any) -> list[str]:
+        text = (super().to_python(value) or "").strip()
+        if text.startswith("["):  # a JSON list, as the old textarea took
+            with contextlib.suppress(ValueError):
+                parsed = json.loads(text)
+                if isinstance(parsed, list):
+                    return list(dict.fromkeys(str(t).strip() for t in parsed if str(t).strip()))
+        return list(dict.fromkeys(t.strip() for t in text.split(",") if t.strip()))
 
 
 class ServerAdminForm(forms.ModelForm):
@@ -35,6 +56,7 @@ class ServerAdminForm(forms.ModelForm):
         help_text="Leave blank to keep the current password.",
     )
     clear_basic_auth_password = forms.BooleanField(required=False, label="Clear the basic-auth password")
+    tags = TagListField(required=False, help_text="Comma-separated, e.g. prod, eu-west.")
 
     class Meta:
         model = Server
@@ -78,13 +100,21 @@ class ServerAdmin(admin.ModelAdmin):
     list_filter = ["status", "protocol", "is_active", "notifications", "keyword_absent", "method", "owner"]
     search_fields = ["name", "host", "path"]
     list_select_related = ["owner", "server_status"]
-    readonly_fields = ["status", "next_check_at", "created_at", "updated_at", "latest_certificate"]
+    readonly_fields = ["status", "next_check_at", "badge_key", "created_at", "updated_at", "latest_certificate"]
     inlines = [NotificationConfigInline, StatusChangeInline]
     actions = ["check_now", "pause", "resume", "check_certificate_now"]
     fieldsets = [
         (None, {"fields": ["name", "owner", "protocol", "host", "port", "path", "tags", "is_active", "status"]}),
         ("Schedule", {"fields": ["check_interval", "timeout", "retries", "degraded_threshold_ms", "next_check_at"]}),
-        ("HTTP", {"fields": ["method", "expected_status_codes", "keyword", "keyword_absent", "verify_tls"]}),
+        (
+            "HTTP",
+            {
+                "fields": ["method", "expected_status_codes", "keyword", "keyword_absent", "verify_tls"],
+                # admin-server.js hides this fieldset while the protocol is tcp.
+                "classes": ["http-options"],
+                "description": "HTTP and HTTPS servers only; ignored for TCP.",
+            },
+        ),
         (
             "HTTP request and assertions",
             {
@@ -96,13 +126,18 @@ class ServerAdmin(admin.ModelAdmin):
                     "clear_basic_auth_password",
                     "max_redirects",
                     "assertions",
-                ]
+                ],
+                "classes": ["http-options"],
             },
         ),
         ("Alerts", {"fields": ["notifications", "cert_expiry_alert_days"]}),
+        ("Badges", {"fields": ["badge_key"], "description": "Served only while a public status page shows it."}),
         ("Certificate", {"fields": ["latest_certificate"]}),
         ("Times", {"fields": ["created_at", "updated_at"]}),
     ]
+
+    class Media:
+        js = ["pulseguard/admin-server.js"]
 
     @admin.display(description="Last check")
     def last_check(self, obj: Server) -> object:
@@ -261,3 +296,12 @@ class CertificateCheckAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+
+@admin.register(StatusPage)
+class StatusPageAdmin(admin.ModelAdmin):
+    list_display = ["slug", "title", "owner", "is_public", "show_response_times", "updated_at"]
+    list_filter = ["is_public", "owner"]
+    search_fields = ["slug", "title"]
+    list_select_related = ["owner"]
+    filter_horizontal = ["servers"]

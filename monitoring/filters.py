@@ -18,6 +18,7 @@ from monitoring.models import (
     PingResult,
     Server,
     ServerStatus,
+    StatusPage,
 )
 
 
@@ -103,3 +104,9 @@ class CertificateCheckFilterSet(django_filters.FilterSet):
 
     def filter_latest(self, queryset: QuerySet[CertificateCheck], name: str, value: bool) -> QuerySet[CertificateCheck]:
         return queryset.latest_per_server() if value else queryset  # type: ignore[attr-defined]
+
+
+class StatusPageFilterSet(django_filters.FilterSet):
+    class Meta:
+        model = StatusPage
+        fields = ["is_public", "servers"]

@@ -9,10 +9,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import EmailValidator, URLValidator
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
+from rest_framework.fields import empty
 
 from monitoring.choices import NotificationType
 from monitoring.models import (
@@ -23,7 +25,9 @@ from monitoring.models import (
     PingResult,
     Server,
     ServerStatus,
+    StatusPage,
 )
+from monitoring.models.statuspages import summary_cache_key
 from monitoring.services import checks, net
 from monitoring.services.uptime import WINDOWS
 from monitoring.validators import (
@@ -38,7 +42,20 @@ from monitoring.validators import (
 E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")
 
 
-class ServerSerializer(serializers.ModelSerializer):
+class FormBooleansMixin:
+    """An HTML form (the browsable API) sends no value for an unticked checkbox; DRF reads that
+    as ``False``, which created servers paused with alerts and TLS checks off. Here an omitted
+    boolean takes the model default instead, as in JSON (an explicit ``false`` still counts)."""
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()  # type: ignore[misc]
+        for field in fields.values():
+            if isinstance(field, serializers.BooleanField):
+                field.default_empty_html = empty
+        return fields
+
+
+class ServerSerializer(FormBooleansMixin, serializers.ModelSerializer):
     owner = serializers.ReadOnlyField(source="owner.username")
     url = serializers.ReadOnlyField()
     uptime_percentage = serializers.ReadOnlyField(source="server_status.uptime_percentage")
@@ -82,10 +99,11 @@ class ServerSerializer(serializers.ModelSerializer):
             "assertions",
             "cert_expiry_alert_days",
             "is_active",
+            "badge_key",
             "created_at",
             "updated_at",
         ]
-        read_only_fields = ["status", "created_at", "updated_at"]
+        read_only_fields = ["status", "badge_key", "created_at", "updated_at"]
         extra_kwargs = {
             # Sent with every check; never in a response (SPEC §10).
             "basic_auth_password": {"write_only": True, "style": {"input_type": "password"}},
@@ -193,7 +211,7 @@ def validate_recipient(notification_type: str, value: str) -> str:
     return value
 
 
-class NotificationConfigSerializer(serializers.ModelSerializer):
+class NotificationConfigSerializer(FormBooleansMixin, serializers.ModelSerializer):
     """``secret`` is write-only: generated when not given, and shown once, in the create response."""
 
     server = OwnedServerField()
@@ -403,3 +421,49 @@ class CheckSslSerializer(serializers.Serializer):
     subject = serializers.CharField()
     needs_renewal = serializers.BooleanField()
     error = serializers.CharField(allow_blank=True)
+class OwnedServersField(serializers.PrimaryKeyRelatedField):
+    """Server ids of the page's owner: another user's id is refused with 400, as an unknown one."""
+
+    def get_queryset(self) -> Any:
+        return Server.objects.filter(owner=self.context["request"].user)
+
+
+class StatusPageSerializer(FormBooleansMixin, serializers.ModelSerializer):
+    servers = OwnedServersField(many=True, required=False)
+    tags = serializers.ListField(
+        child=serializers.CharField(max_length=50), required=False, max_length=MAX_TAGS, validators=[validate_tags]
+    )
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = StatusPage
+        fields = [
+            "id",
+            "slug",
+            "title",
+            "description",
+            "servers",
+            "tags",
+            "is_public",
+            "show_response_times",
+            "url",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["created_at", "updated_at"]
+
+    def get_url(self, page: StatusPage) -> str:
+        return f"/status/{page.slug}/"
+
+    def validate_tags(self, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(value))
+
+    def update(self, instance: StatusPage, validated_data: dict[str, Any]) -> StatusPage:
+        instance = super().update(instance, validated_data)
+        cache.delete(summary_cache_key(instance.slug))  # the servers changed after save() cleared it
+        return instance
+
+    def create(self, validated_data: dict[str, Any]) -> StatusPage:
+        instance = super().create(validated_data)
+        cache.delete(summary_cache_key(instance.slug))
+        return instance

@@ -29,6 +29,7 @@ from monitoring.filters import (
     PingResultFilterSet,
     ServerFilterSet,
     ServerStatusFilterSet,
+    StatusPageFilterSet,
 )
 from monitoring.models import (
     CertificateCheck,
@@ -38,6 +39,7 @@ from monitoring.models import (
     PingResult,
     Server,
     ServerStatus,
+    StatusPage,
 )
 from monitoring.serializers import (
     CertificateCheckSerializer,
@@ -53,6 +55,7 @@ from monitoring.serializers import (
     SendTestResultSerializer,
     ServerSerializer,
     ServerStatusSerializer,
+    StatusPageSerializer,
     UptimeQuerySerializer,
     UptimeSerializer,
 )
@@ -233,3 +236,8 @@ def prometheus_metrics(request: HttpRequest) -> HttpResponse:
             content_type="text/plain",
         )
     return HttpResponse(metrics.render(), content_type=CONTENT_TYPE_LATEST)
+class StatusPageViewSet(OwnedModelViewSet):
+    queryset = StatusPage.objects.select_related("owner").prefetch_related("servers")
+    serializer_class = StatusPageSerializer
+    filterset_class = StatusPageFilterSet
+    ordering_fields = ["slug", "title", "created_at", "id"]

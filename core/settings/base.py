@@ -134,6 +134,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# The web UI's own scripts, styles and icons (no CDN: the UI works offline).
+STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -193,6 +195,9 @@ CHECK_SSL_TIMEOUT = envint("CHECK_SSL_TIMEOUT", 10, minimum=1)
 # GET /metrics (SPEC §14): with a token, scrapers send `Authorization: Bearer <token>`;
 # without one, only loopback clients are answered.
 METRICS_TOKEN = envstr("METRICS_TOKEN", "").strip()
+# Public status pages and badges (SPEC §15) are served from the cache for this long, so a
+# burst of anonymous visitors does not reach the database per request.
+STATUS_PAGE_CACHE_SECONDS = envint("STATUS_PAGE_CACHE_SECONDS", 10, minimum=1)
 
 # --- Logging: console and logs/pulseguard.log rotated at 10 MB, one key=value line per event.
 LOG_LEVEL = envchoice("LOG_LEVEL", ("debug", "info", "warning", "error", "critical"), "info").upper()

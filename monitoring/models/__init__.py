@@ -6,6 +6,7 @@ from monitoring.models.metrics import MetricCounter
 from monitoring.models.notifications import NotificationConfig, NotificationDelivery
 from monitoring.models.results import PingResult
 from monitoring.models.servers import Server, ServerStatus, StatusChange
+from monitoring.models.statuspages import StatusPage
 
 __all__ = [
     "CertificateCheck",
@@ -17,4 +18,5 @@ __all__ = [
     "Server",
     "ServerStatus",
     "StatusChange",
+    "StatusPage",
 ]

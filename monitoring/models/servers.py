@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 
 from django.conf import settings
@@ -46,6 +47,11 @@ def default_cert_alert_days() -> list[int]:
 
 def _now() -> datetime:
     return timezone.now()
+
+
+def new_badge_key() -> str:
+    """An unguessable key for the server's public badges (/badge/<key>/…)."""
+    return secrets.token_urlsafe(24)
 
 
 class Server(models.Model):
@@ -107,6 +113,8 @@ class Server(models.Model):
     is_active = models.BooleanField(default=True)
     # When the scheduler should check it next; claimed by moving it forward (tasks.runner).
     next_check_at = models.DateTimeField(default=_now, editable=False)
+    # Names the server in /badge/<key>/… URLs; served only while the server is on a public page.
+    badge_key = models.CharField(max_length=40, unique=True, default=new_badge_key, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -148,6 +156,16 @@ class Server(models.Model):
         errors.update(http_only_errors(self.protocol, {name: getattr(self, name) for name in HTTP_ONLY_DEFAULTS}))
         if errors:
             raise ValidationError(errors)
+
+    def on_public_page(self) -> bool:
+        """Whether a public status page of its owner shows it (by id or by one of its tags)."""
+        from monitoring.models.statuspages import StatusPage  # statuspages imports this module
+
+        for page in StatusPage.objects.filter(owner_id=self.owner_id, is_public=True).prefetch_related("servers"):
+            ids = [s.pk for s in page.servers.all()]
+            if self.pk in ids or set(self.tags) & set(page.tags):
+                return True
+        return False
 
     @property
     def effective_port(self) -> int | None:

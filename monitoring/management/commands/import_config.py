@@ -1,0 +1,39 @@
+"""``manage.py import_config FILE --user NAME [--dry-run]``: import a configuration document (SPEC §16)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from monitoring.configuration import ConfigError, import_config
+from monitoring.management.commands.export_config import find_user
+
+
+class Command(BaseCommand):
+    help = "Import servers, notification configs and status pages from a JSON or YAML file ('-' reads stdin)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("file", help="A JSON or YAML document as export_config writes it, or '-'.")
+        parser.add_argument("--user", required=True, help="Whose account to import into.")
+        parser.add_argument("--dry-run", action="store_true", help="Validate and count, write nothing.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        user = find_user(options["user"])
+        try:
+            text = sys.stdin.read() if options["file"] == "-" else Path(options["file"]).read_text("utf-8")
+            doc = yaml.safe_load(text)  # YAML is a superset of JSON
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            raise CommandError(f"Cannot read {options['file']}: {exc}") from exc
+        try:
+            counts = import_config(user, doc, dry_run=options["dry_run"])
+        except ConfigError as exc:
+            raise CommandError("Nothing was imported; fix these errors:\n" + json.dumps(exc.errors, indent=2)) from exc
+        prefix = "Dry run, nothing written: would have " if options["dry_run"] else ""
+        self.stdout.write(
+            f"{prefix}created {counts['created']}, updated {counts['updated']}, unchanged {counts['unchanged']}"
+        )

@@ -1,0 +1,200 @@
+"""The public face of a status page (SPEC §15): a summary made only of fields safe to publish.
+
+Everything a page shows comes from ``page_summary()``; the HTML page, the summary JSON and the
+page's live refresh all read it, so there is one place that decides what leaves the building:
+server names, statuses, uptime, response times (when the page says so) and incident times.
+Never a host, URL, port, error text, message, tag or owner.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any, TypedDict
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import Count, Q
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from monitoring.choices import PingStatus, Status
+from monitoring.models import Incident, PingResult, Server, StatusPage
+from monitoring.models.statuspages import summary_cache_key
+
+UPTIME_WINDOWS = {
+    "24h": timedelta(hours=24),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+    "90d": timedelta(days=90),
+}
+BAR_DAYS = 90
+
+
+class DayBar(TypedDict):
+    date: str
+    checks: int
+    uptime_percentage: float | None
+
+
+class PublicServer(TypedDict, total=False):
+    name: str
+    status: str
+    uptime: dict[str, float | None]
+    response_time: float | None
+    days: list[DayBar]
+
+
+class PublicIncident(TypedDict):
+    server: str
+    started_at: str
+    ended_at: str | None
+    duration_seconds: int | None
+
+
+class PageSummary(TypedDict):
+    slug: str
+    title: str
+    description: str
+    status: str
+    generated_at: str
+    servers: list[PublicServer]
+    incidents: list[PublicIncident]
+    maintenance: list[Any]
+
+
+def _percent(checks: int, failures: int) -> float | None:
+    return round(100.0 * (checks - failures) / checks, 3) if checks else None
+
+
+def overall_status(statuses: list[str]) -> str:
+    """One word for the page: down if any is down, degraded if any is, up if all are up."""
+    if not statuses:
+        return Status.UNKNOWN
+    for word in (Status.DOWN, Status.DEGRADED, Status.MAINTENANCE):
+        if word in statuses:
+            return word
+    return Status.UP if all(s == Status.UP for s in statuses) else Status.UNKNOWN
+
+
+def uptime_by_server(server_ids: list[int], now: datetime) -> dict[int, dict[str, float | None]]:
+    """Each server's uptime over every window, in one grouped query on ping_server_time_idx."""
+    failed = ~Q(status=PingStatus.SUCCESS)
+    counts: dict[str, Any] = {}
+    for window, span in UPTIME_WINDOWS.items():
+        counts[f"c_{window}"] = Count("id", filter=Q(check_timestamp__gte=now - span))
+        counts[f"f_{window}"] = Count("id", filter=Q(check_timestamp__gte=now - span) & failed)
+    rows = (
+        PingResult.objects.filter(server_id__in=server_ids, check_timestamp__gte=now - max(UPTIME_WINDOWS.values()))
+        .values("server_id")
+        .annotate(**counts)
+    )
+    result = {pk: dict.fromkeys(UPTIME_WINDOWS) for pk in server_ids}
+    for row in rows:
+        result[row["server_id"]] = {w: _percent(row[f"c_{w}"], row[f"f_{w}"]) for w in UPTIME_WINDOWS}
+    return result
+
+
+def daily_bars(server_ids: list[int], today: date) -> dict[int, list[DayBar]]:
+    """The last BAR_DAYS days of uptime per server, oldest first, days with no checks included."""
+    first = today - timedelta(days=BAR_DAYS - 1)
+    rows = (
+        PingResult.objects.filter(server_id__in=server_ids, check_timestamp__date__gte=first)
+        .annotate(day=TruncDate("check_timestamp"))
+        .values("server_id", "day")
+        .annotate(checks=Count("id"), failures=Count("id", filter=~Q(status=PingStatus.SUCCESS)))
+    )
+    seen: dict[tuple[int, date], tuple[int, int]] = {
+        (r["server_id"], r["day"]): (r["checks"], r["failures"]) for r in rows
+    }
+    days = [first + timedelta(days=i) for i in range(BAR_DAYS)]
+    bars: dict[int, list[DayBar]] = {}
+    for pk in server_ids:
+        bars[pk] = []
+        for day in days:
+            checks, failures = seen.get((pk, day), (0, 0))
+            bars[pk].append(DayBar(date=day.isoformat(), checks=checks, uptime_percentage=_percent(checks, failures)))
+    return bars
+
+
+def build_summary(page: StatusPage, now: datetime | None = None) -> PageSummary:
+    """Read the page's servers, uptime, daily bars and incidents (five queries, whatever its size)."""
+    now = now or timezone.now()
+    servers = list(page.shown_servers().select_related("server_status"))
+    ids = [s.pk for s in servers]
+    uptimes = uptime_by_server(ids, now)
+    bars = daily_bars(ids, timezone.localdate(now))
+    names = {s.pk: s.name for s in servers}
+    incidents = Incident.objects.filter(server_id__in=ids).filter(
+        Q(started_at__gte=now - timedelta(days=BAR_DAYS)) | Q(ended_at__isnull=True)
+    )
+    shown: list[PublicServer] = []
+    for server in servers:
+        item = PublicServer(name=server.name, status=server.status, uptime=uptimes[server.pk], days=bars[server.pk])
+        if page.show_response_times:
+            item["response_time"] = server.server_status.last_response_time
+        shown.append(item)
+    return PageSummary(
+        slug=page.slug,
+        title=page.title,
+        description=page.description,
+        status=overall_status([s.status for s in servers]),
+        generated_at=now.isoformat(),
+        servers=shown,
+        incidents=[
+            PublicIncident(
+                server=names[i.server_id],
+                started_at=i.started_at.isoformat(),
+                ended_at=i.ended_at.isoformat() if i.ended_at else None,
+                duration_seconds=i.duration_seconds,
+            )
+            for i in incidents[:100]
+        ],
+        # Maintenance windows (SPEC §12) join here when that model exists.
+        maintenance=[],
+    )
+
+
+class CachedPage(TypedDict):
+    owner_id: int
+    is_public: bool
+    summary: PageSummary
+
+
+def cached_page(slug: str) -> CachedPage | None:
+    """The page's summary from the cache, built at most once per STATUS_PAGE_CACHE_SECONDS.
+
+    A burst of anonymous visitors reads the cache, not the database; an unknown slug is cached
+    as ``None`` too, so guessing slugs does not reach the database either.
+    """
+    key = summary_cache_key(slug)
+    hit = cache.get(key, default=False)
+    if hit is not False:
+        return hit
+    page = StatusPage.objects.filter(slug=slug).first()
+    value = (
+        None
+        if page is None
+        else CachedPage(owner_id=page.owner_id, is_public=page.is_public, summary=build_summary(page))
+    )
+    cache.set(key, value, settings.STATUS_PAGE_CACHE_SECONDS)
+    return value
+
+
+def visible_summary(slug: str, user: Any) -> PageSummary | None:
+    """The summary when the page is public or ``user`` owns it; else None (the caller answers 404)."""
+    page = cached_page(slug)
+    if page is None:
+        return None
+    if page["is_public"]:
+        return page["summary"]
+    if getattr(user, "is_authenticated", False) and (user.pk == page["owner_id"] or user.is_staff):
+        return page["summary"]
+    return None
+
+
+def badge_server(key: str) -> Server | None:
+    """The server behind a badge key, if a public page of its owner shows it."""
+    server = Server.objects.select_related("server_status").filter(badge_key=key).first()
+    if server is None or not server.on_public_page():
+        return None
+    return server

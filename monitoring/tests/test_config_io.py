@@ -1,0 +1,189 @@
+"""Configuration as code (SPEC §16): export, import (all or nothing, upserts, dry runs), the commands."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+import yaml
+from django.core.management import CommandError, call_command
+
+from monitoring.configuration import server_fields
+from monitoring.models import NotificationConfig, Server, StatusPage
+from monitoring.tests.factories import make_server
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def setup(alice):
+    """Three servers of two kinds, two notification configs and a status page naming two servers."""
+    shop = make_server(alice, name="Shop", protocol="https", host="shop.example.com", tags=["prod"], keyword="Welcome")
+    db = make_server(alice, name="DB", protocol="tcp", host="db.example.com", port=5432, check_interval=30)
+    make_server(alice, name="Paused", protocol="http", host="old.example.com", is_active=False, verify_tls=False)
+    NotificationConfig.objects.create(server=shop, notification_type="webhook", recipient="https://hooks.example.com/a")
+    NotificationConfig.objects.create(server=shop, notification_type="email", recipient="ops@example.com")
+    page = StatusPage.objects.create(owner=alice, slug="acme", title="Acme", is_public=True, tags=["prod"])
+    page.servers.add(shop, db)
+    return alice
+
+
+def test_export_lists_writable_non_secret_fields_and_names_servers(setup, alice_client):
+    doc = alice_client.get("/api/config/export/").json()
+    assert set(doc) == {"version", "servers", "maintenance_windows", "status_pages"} and doc["version"] == 1
+    assert [s["name"] for s in doc["servers"]] == ["DB", "Paused", "Shop"]
+    shop = doc["servers"][2]
+    for absent in ("id", "status", "owner", "url", "badge_key", "uptime_percentage", "created_at"):
+        assert absent not in shop
+    assert shop["keyword"] == "Welcome" and shop["tags"] == ["prod"]
+    assert [c["notification_type"] for c in shop["notification_configs"]] == ["email", "webhook"]
+    assert all("secret" not in c and "id" not in c and "server" not in c for c in shop["notification_configs"])
+    assert doc["status_pages"] == [
+        {"slug": "acme", "title": "Acme", "description": "", "tags": ["prod"], "is_public": True,
+         "show_response_times": False, "servers": ["DB", "Shop"]}
+    ]  # fmt: skip
+    assert doc["maintenance_windows"] == []
+
+
+def test_exported_server_fields_follow_the_serializer(alice):
+    fields = server_fields(alice)
+    assert {"name", "protocol", "host", "port", "tags", "verify_tls", "is_active"} <= set(fields)
+    assert not {"id", "status", "badge_key", "url"} & set(fields)
+
+
+def test_export_as_yaml(setup, alice_client):
+    r = alice_client.get("/api/config/export/?format=yaml")
+    assert r.status_code == 200 and r["Content-Type"].startswith("application/yaml")
+    assert yaml.safe_load(r.content)["servers"][0]["name"] == "DB"
+    assert alice_client.get("/api/config/export/?format=xml").status_code == 400
+
+
+def test_round_trip_into_an_empty_account_gives_the_same_document(setup, alice_client, charlie_client):
+    exported = alice_client.get("/api/config/export/?format=yaml").content
+    setup.delete()  # slugs are unique across accounts: as if imported into another installation
+    r = charlie_client.post("/api/config/import/", exported, content_type="application/yaml")
+    assert r.status_code == 200, r.content
+    assert r.json() == {"created": 6, "updated": 0, "unchanged": 0}  # 3 servers, 2 configs, 1 page
+    assert charlie_client.get("/api/config/export/?format=yaml").content == exported
+    assert Server.objects.get(owner__username="charlie", name="Paused").status == "paused"
+
+
+def test_importing_the_same_document_again_changes_nothing(setup, alice_client):
+    doc = alice_client.get("/api/config/export/").json()
+    before = {s.pk: s.updated_at for s in Server.objects.all()}
+    r = alice_client.post("/api/config/import/", doc, format="json")
+    assert r.json() == {"created": 0, "updated": 0, "unchanged": 6}
+    assert {s.pk: s.updated_at for s in Server.objects.all()} == before
+
+
+def test_import_upserts_by_name_and_recipient(setup, alice_client):
+    doc = alice_client.get("/api/config/export/").json()
+    doc["servers"][2]["check_interval"] = 300
+    doc["servers"][2]["notification_configs"][0]["cooldown_minutes"] = 5
+    doc["servers"].append({"name": "New", "protocol": "tcp", "host": "new.example.com", "port": 22})
+    r = alice_client.post("/api/config/import/", doc, format="json")
+    assert r.json() == {"created": 1, "updated": 2, "unchanged": 4}
+    assert Server.objects.get(name="Shop").check_interval == 300
+    assert NotificationConfig.objects.get(notification_type="email").cooldown_minutes == 5
+    assert Server.objects.filter(owner=setup).count() == 4
+
+
+def test_a_dry_run_counts_and_writes_nothing(setup, alice_client, charlie_client, charlie):
+    doc = alice_client.get("/api/config/export/").json()
+    doc["status_pages"][0]["slug"] = "charlies"
+    r = charlie_client.post("/api/config/import/?dry_run=true", doc, format="json")
+    assert r.status_code == 200 and r.json() == {"created": 6, "updated": 0, "unchanged": 0}
+    assert not Server.objects.filter(owner=charlie).exists() and not StatusPage.objects.filter(owner=charlie).exists()
+
+
+def test_one_bad_item_answers_every_items_errors_and_writes_nothing(setup, alice_client, charlie_client, charlie):
+    doc = alice_client.get("/api/config/export/").json()
+    doc["status_pages"] = []  # the slug is alice's; here we test the servers
+    doc["servers"][0]["port"] = 70000
+    doc["servers"][2]["notification_configs"][1]["recipient"] = "not a url"
+    doc["servers"].append({"name": "No host"})
+    r = charlie_client.post("/api/config/import/", doc, format="json")
+    assert r.status_code == 400
+    errors = r.json()["servers"]
+    assert len(errors) == 4 and errors[1] == {}
+    assert "port" in errors[0]
+    assert errors[2]["notification_configs"][0] == {} and "recipient" in errors[2]["notification_configs"][1]
+    assert "host" in errors[3]
+    assert not Server.objects.filter(owner=charlie).exists()
+
+
+def test_pages_name_known_servers_and_keep_slugs_of_other_accounts(setup, alice_client, charlie_client):
+    doc = alice_client.get("/api/config/export/").json()
+    doc["status_pages"][0]["servers"].append("Ghost")
+    r = alice_client.post("/api/config/import/", doc, format="json")
+    assert r.status_code == 400 and "Ghost" in r.json()["status_pages"][0]["servers"][0]
+    doc["status_pages"][0]["servers"].remove("Ghost")
+    r = charlie_client.post("/api/config/import/", doc, format="json")
+    assert r.status_code == 400 and "slug" in r.json()["status_pages"][0]
+    assert StatusPage.objects.get(slug="acme").owner == setup
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [[], {"version": 2, "servers": []}, {"version": 1, "servers": {}}, {"version": 1, "extra": 1},
+     {"version": 1, "maintenance_windows": "x"}, {"version": 1, "maintenance_windows": [{"name": "w"}]},
+     {"version": 1, "servers": ["x"]}],
+)  # fmt: skip
+def test_a_malformed_document_is_400(alice_client, doc):
+    assert alice_client.post("/api/config/import/", doc, format="json").status_code == 400
+
+
+def test_bad_yaml_is_400(alice_client):
+    r = alice_client.post("/api/config/import/", b"servers: [unclosed", content_type="application/yaml")
+    assert r.status_code == 400
+
+
+def test_an_oversized_yaml_document_is_400(alice_client):
+    body = b"version: 1\nservers: []\n" + b"# padding\n" * 600_000
+    r = alice_client.post("/api/config/import/", body, content_type="application/yaml")
+    assert r.status_code == 400 and "larger" in r.json()["detail"]
+
+
+def test_an_empty_maintenance_window_list_is_accepted(alice_client):
+    r = alice_client.post("/api/config/import/", {"version": 1, "maintenance_windows": []}, format="json")
+    assert r.json() == {"created": 0, "updated": 0, "unchanged": 0}
+
+
+def test_duplicate_names_in_the_account_are_reported(alice, alice_client):
+    make_server(alice, name="Twin")
+    make_server(alice, name="Twin")
+    doc = {"version": 1, "servers": [{"name": "Twin", "host": "x.example.com"}]}
+    r = alice_client.post("/api/config/import/", doc, format="json")
+    assert r.status_code == 400 and "name" in r.json()["servers"][0]
+
+
+def test_anonymous_users_cannot_export_or_import(anon_client):
+    assert anon_client.get("/api/config/export/").status_code == 401
+    assert anon_client.post("/api/config/import/", {}, format="json").status_code == 401
+
+
+def test_the_commands_round_trip(setup, charlie, tmp_path):
+    out = io.StringIO()
+    call_command("export_config", "--user", "alice", "--format", "yaml", stdout=out)
+    path = tmp_path / "config.yaml"
+    path.write_text(out.getvalue())
+    setup.delete()  # page slugs are unique across accounts
+    dry = io.StringIO()
+    call_command("import_config", str(path), "--user", "charlie", "--dry-run", stdout=dry)
+    assert "would have created 6" in dry.getvalue() and not Server.objects.filter(owner=charlie).exists()
+    done = io.StringIO()
+    call_command("import_config", str(path), "--user", "charlie", stdout=done)
+    assert "created 6, updated 0, unchanged 0" in done.getvalue()
+    again = io.StringIO()
+    call_command("export_config", "--user", "charlie", stdout=again)
+    assert json.loads(again.getvalue())["servers"] == yaml.safe_load(out.getvalue())["servers"]
+
+
+def test_the_import_command_reports_errors_and_unknown_users(alice, tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({"version": 1, "servers": [{"name": "x"}]}))
+    with pytest.raises(CommandError, match="host"):
+        call_command("import_config", str(path), "--user", "alice")
+    with pytest.raises(CommandError, match="No user"):
+        call_command("import_config", str(path), "--user", "nobody")

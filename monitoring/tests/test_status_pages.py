@@ -1,0 +1,205 @@
+"""Status pages (SPEC §15): owner-scoped CRUD, the public page and JSON, what they never show, caching."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from monitoring.choices import PingStatus
+from monitoring.models import Incident, StatusChange, StatusPage
+from monitoring.services import checks
+from monitoring.services.probes import ProbeOutcome
+from monitoring.tests.factories import make_outcome, make_ping, make_server
+from tests.crud import CrudCases
+
+pytestmark = pytest.mark.django_db
+
+SECRET_HOST = "secret-internal-host.example.net"
+SECRET_ERROR = "connection refused by hidden-backend-42"
+
+
+class TestStatusPageCrud(CrudCases):
+    url = "/api/status-pages/"
+    model = StatusPage
+    update_payload = {"title": "Renamed"}
+
+    def make(self, owner):
+        return StatusPage.objects.create(owner=owner, slug=f"page-{owner.username}", title="Status")
+
+    def create_payload(self, owner):
+        return {"slug": f"new-{owner.username}", "title": "New", "servers": [make_server(owner).pk]}
+
+
+def test_another_users_server_in_servers_is_refused(alice_client, charlie):
+    theirs = make_server(charlie)
+    r = alice_client.post("/api/status-pages/", {"slug": "mine", "title": "T", "servers": [theirs.pk]}, format="json")
+    assert r.status_code == 400 and "servers" in r.json()
+    assert not StatusPage.objects.exists()
+
+
+@pytest.mark.parametrize("slug", ["Upper", "has space", "", "a" * 61, "under_score", "dot.dot"])
+def test_a_bad_slug_is_refused(alice_client, slug):
+    r = alice_client.post("/api/status-pages/", {"slug": slug, "title": "T"}, format="json")
+    assert r.status_code == 400 and "slug" in r.json()
+
+
+def test_slugs_are_unique_across_users(alice_client, charlie):
+    StatusPage.objects.create(owner=charlie, slug="taken", title="T")
+    r = alice_client.post("/api/status-pages/", {"slug": "taken", "title": "T"}, format="json")
+    assert r.status_code == 400 and "slug" in r.json()
+
+
+@pytest.fixture
+def public_page(alice):
+    """A public page with one server picked by id and one by tag, that has failed with a secret error."""
+    picked = make_server(alice, name="Shop", host=SECRET_HOST, port=8443, path="/internal/health")
+    tagged = make_server(alice, name="API", host=SECRET_HOST, tags=["public"])
+    make_server(alice, name="Not shown", host="other.example.net")
+    checks.record_outcome(picked, make_outcome(ok=True))
+    bad = ProbeOutcome(status=PingStatus.FAILURE, status_code=500, error_message=SECRET_ERROR)
+    checks.record_outcome(tagged, bad)
+    page = StatusPage.objects.create(
+        owner=alice, slug="acme", title="Acme status", is_public=True, tags=["public"], show_response_times=True
+    )
+    page.servers.add(picked)
+    return page
+
+
+def assert_nothing_secret(text: str, alice) -> None:
+    for secret in (SECRET_HOST, SECRET_ERROR, "8443", "/internal/health", "HTTP 500", alice.username, alice.email):
+        assert secret not in text, secret
+
+
+def test_the_public_page_shows_names_and_statuses_and_nothing_secret(public_page, alice):
+    r = Client().get("/status/acme/")
+    assert r.status_code == 200
+    html = r.content.decode()
+    assert "Acme status" in html and "Shop" in html and "API" in html and "Not shown" not in html
+    assert '<span class="status down">down</span>' in html and '<span class="status up">up</span>' in html
+    assert html.count('class="day ') == 2 * 90
+    assert_nothing_secret(html, alice)
+
+
+def test_the_summary_json_holds_only_safe_fields(public_page, alice):
+    r = Client().get("/api/status-pages/acme/summary/")
+    assert r.status_code == 200
+    body = r.json()
+    assert [s["name"] for s in body["servers"]] == ["API", "Shop"]
+    assert set(body["servers"][0]) == {"name", "status", "uptime", "response_time", "days"}
+    assert set(body["servers"][0]["uptime"]) == {"24h", "7d", "30d", "90d"}
+    assert body["servers"][0]["uptime"]["24h"] == 0.0 and body["servers"][1]["uptime"]["24h"] == 100.0
+    assert len(body["servers"][0]["days"]) == 90 and body["servers"][0]["days"][-1]["checks"] == 1
+    assert body["status"] == "down" and body["maintenance"] == []
+    assert [set(i) for i in body["incidents"]] == [{"server", "started_at", "ended_at", "duration_seconds"}]
+    assert_nothing_secret(json.dumps(body), alice)
+
+
+def test_response_times_are_hidden_unless_the_page_shows_them(public_page):
+    assert "response_time" in Client().get("/api/status-pages/acme/summary/").json()["servers"][0]
+    public_page.show_response_times = False
+    public_page.save()  # and clears the cached summary
+    body = Client().get("/api/status-pages/acme/summary/").json()
+    assert all("response_time" not in s for s in body["servers"])
+
+
+def test_a_private_page_is_404_except_for_its_owner(public_page, alice, charlie):
+    public_page.is_public = False
+    public_page.save()
+    assert Client().get("/status/acme/").status_code == 404
+    assert Client().get("/api/status-pages/acme/summary/").status_code == 404
+    stranger = Client()
+    stranger.force_login(charlie)
+    assert stranger.get("/status/acme/").status_code == 404
+    owner = Client()
+    owner.force_login(alice)
+    assert owner.get("/status/acme/").status_code == 200
+    assert owner.get("/api/status-pages/acme/summary/").status_code == 200
+
+
+def test_an_unknown_slug_is_404(db):
+    assert Client().get("/status/nope/").status_code == 404
+    assert Client().get("/api/status-pages/nope/summary/").status_code == 404
+
+
+def test_a_burst_of_anonymous_visitors_reaches_the_database_once(public_page):
+    client = Client()
+    with CaptureQueriesContext(connection) as first:
+        assert client.get("/status/acme/").status_code == 200
+    assert len(first) > 0
+    with CaptureQueriesContext(connection) as rest:
+        for _ in range(20):
+            assert client.get("/status/acme/").status_code == 200
+            assert client.get("/api/status-pages/acme/summary/").status_code == 200
+    assert len(rest) == 0, [q["sql"] for q in rest]
+
+
+def test_the_summary_is_rebuilt_when_the_page_changes(public_page, alice_client):
+    assert Client().get("/api/status-pages/acme/summary/").json()["title"] == "Acme status"
+    r = alice_client.patch(f"/api/status-pages/{public_page.pk}/", {"title": "Renamed"}, format="json")
+    assert r.status_code == 200
+    assert Client().get("/api/status-pages/acme/summary/").json()["title"] == "Renamed"
+
+
+def test_incidents_of_the_last_90_days_are_listed_older_ones_not(public_page, alice):
+    server = public_page.servers.get()
+    old = timezone.now() - timedelta(days=120)
+    change = StatusChange.objects.create(server=server, previous_status="up", status="down", changed_at=old)
+    Incident.objects.create(
+        server=server, started_at=old, ended_at=old + timedelta(hours=1), duration_seconds=3600, opening_change=change
+    )
+    body = Client().get("/api/status-pages/acme/summary/").json()
+    assert [i["server"] for i in body["incidents"]] == ["API"]  # API's open incident; Shop's is too old
+
+
+def test_the_daily_bar_counts_each_day(public_page):
+    server = public_page.servers.get()
+    make_ping(server, status="failure", check_timestamp=timezone.now() - timedelta(days=2))
+    public_page.save()
+    days = next(s for s in Client().get("/api/status-pages/acme/summary/").json()["servers"] if s["name"] == "Shop")[
+        "days"
+    ]
+    assert days[-3]["checks"] == 1 and days[-3]["uptime_percentage"] == 0.0
+    assert days[-1]["uptime_percentage"] == 100.0 and days[0]["checks"] == 0
+
+
+def test_building_a_summary_costs_the_same_queries_for_one_server_or_many(alice):
+    from monitoring.services.statuspages import build_summary
+
+    page = StatusPage.objects.create(owner=alice, slug="many", title="T", is_public=True, tags=["fleet"])
+
+    def cost() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            build_summary(page)
+        return len(captured)
+
+    checks.record_outcome(make_server(alice, name="s0", tags=["fleet"]), make_outcome(ok=False))
+    one = cost()
+    for n in range(1, 6):
+        checks.record_outcome(make_server(alice, name=f"s{n}", tags=["fleet"]), make_outcome(ok=n % 2 == 0))
+    assert cost() == one
+
+
+def test_the_status_page_list_costs_the_same_for_one_page_or_many(alice, alice_client):
+    def cost() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert alice_client.get("/api/status-pages/").status_code == 200
+        return len(captured)
+
+    servers = [make_server(alice, name=f"s{i}") for i in range(3)]
+    StatusPage.objects.create(owner=alice, slug="p0", title="T").servers.set(servers)
+    one = cost()
+    for n in range(1, 5):
+        StatusPage.objects.create(owner=alice, slug=f"p{n}", title="T").servers.set(servers)
+    assert cost() == one
+
+
+def test_the_page_script_reads_only_the_summary(public_page):
+    html = Client().get("/status/acme/").content.decode()
+    assert 'data-summary-url="/api/status-pages/acme/summary/"' in html
+    assert "/ws/status/" not in html and "/api/events/" not in html

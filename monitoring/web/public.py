@@ -1,0 +1,104 @@
+"""What anyone may see without a login (SPEC §15): status pages, their summary JSON, and badges.
+
+Every response here is built from ``services.statuspages`` (safe fields only) and is cached,
+so a burst of anonymous visitors does not reach the database per request.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.cache import cache
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.cache import cache_control
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from monitoring import badges
+from monitoring.services.statuspages import UPTIME_WINDOWS, badge_server, uptime_by_server, visible_summary
+
+BADGE_MAX_AGE = 30  # seconds; SPEC §15 allows at most 60
+
+
+def status_page(request: HttpRequest, slug: str) -> HttpResponse:
+    """``/status/<slug>/``: the page, rendered now; its script then polls the summary JSON."""
+    summary = visible_summary(slug, request.user)
+    if summary is None:
+        raise Http404("No such status page.")
+    response = render(
+        request,
+        "status_page.html",
+        {"summary": summary, "refresh_seconds": min(15, settings.STATUS_PAGE_CACHE_SECONDS + 5)},
+    )
+    response["Cache-Control"] = f"max-age={settings.STATUS_PAGE_CACHE_SECONDS}"
+    return response
+
+
+class StatusPageSummaryView(APIView):
+    """``/api/status-pages/<slug>/summary/``: the public page as JSON (404 unless public or yours)."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request: Request, slug: str) -> Response:
+        summary = visible_summary(slug, request.user)
+        if summary is None:
+            raise Http404("No such status page.")
+        return Response(summary, headers={"Cache-Control": f"max-age={settings.STATUS_PAGE_CACHE_SECONDS}"})
+
+
+def _badge_data(key: str, kind: str, window: str) -> tuple[str, str, str] | None:
+    """(label, message, colour) for a badge, cached per key, kind and window."""
+    cache_key = f"badge:{key}:{kind}:{window}"
+    hit = cache.get(cache_key, default=False)
+    if hit is not False:
+        return hit
+    server = badge_server(key)
+    value = None
+    if server is not None:
+        if kind == "status":
+            value = ("status", server.status, badges.STATUS_COLOURS.get(server.status, "lightgrey"))
+        elif kind == "uptime":
+            percent = uptime_by_server([server.pk], timezone.now())[server.pk][window]
+            message = "no data" if percent is None else f"{percent:.2f}%".replace(".00%", "%")
+            value = (f"uptime {window}", message, badges.uptime_colour(percent))
+        else:
+            ms = server.server_status.last_response_time
+            value = ("response", "no data" if ms is None else f"{ms:.0f} ms", badges.response_colour(ms))
+    cache.set(cache_key, value, min(BADGE_MAX_AGE, settings.STATUS_PAGE_CACHE_SECONDS))
+    return value
+
+
+def _window(request: HttpRequest) -> str:
+    window = request.GET.get("window", "24h")
+    if window not in UPTIME_WINDOWS:
+        raise Http404("Unknown window; use 24h, 7d, 30d or 90d.")
+    return window
+
+
+@cache_control(max_age=BADGE_MAX_AGE, public=True)
+def badge_svg(request: HttpRequest, key: str, kind: str) -> HttpResponse:
+    """``/badge/<key>/status.svg``, ``uptime.svg?window=…`` and ``response.svg``."""
+    window = _window(request) if kind == "uptime" else ""
+    data = _badge_data(key, kind, window)
+    if data is None:
+        raise Http404("No such badge.")
+    return HttpResponse(badges.render_svg(*data), content_type="image/svg+xml")
+
+
+@cache_control(max_age=BADGE_MAX_AGE, public=True)
+def badge_shields(request: HttpRequest, key: str) -> JsonResponse:
+    """``/badge/<key>/shields.json``: shields.io's endpoint format (``?kind=uptime&window=30d`` too)."""
+    kind = request.GET.get("kind", "status")
+    if kind not in {"status", "uptime", "response"}:
+        raise Http404("Unknown kind; use status, uptime or response.")
+    data = _badge_data(key, kind, _window(request) if kind == "uptime" else "")
+    if data is None:
+        raise Http404("No such badge.")
+    label, message, colour = data
+    return JsonResponse({"schemaVersion": 1, "label": label, "message": message, "color": colour})

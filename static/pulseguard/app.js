@@ -1,0 +1,170 @@
+// PulseGuard's web UI helpers: the REST API with the session + CSRF, forms built from field
+// specs with errors beside their fields, and the /ws/status/ live feed. No framework, no build.
+(function () {
+  "use strict";
+  var PG = window.PG = window.PG || {};
+
+  function cookie(name) {
+    var m = document.cookie.match(new RegExp("(?:^|; )" + name + "=([^;]*)"));
+    return m ? decodeURIComponent(m[1]) : "";
+  }
+
+  // fetch() against /api/ with the session: resolves {ok, status, data}; never throws on 4xx.
+  PG.api = function (method, url, body, contentType) {
+    var opts = { method: method, credentials: "same-origin", headers: { Accept: "application/json" } };
+    if (method !== "GET") { opts.headers["X-CSRFToken"] = cookie("csrftoken"); }
+    if (body !== undefined) {
+      opts.headers["Content-Type"] = contentType || "application/json";
+      opts.body = contentType ? body : JSON.stringify(body);
+    }
+    return fetch(url, opts).then(function (r) {
+      if (r.status === 204) { return { ok: true, status: 204, data: null }; }
+      return r.text().then(function (t) {
+        var data = null;
+        try { data = t ? JSON.parse(t) : null; } catch (e) { data = { detail: t.slice(0, 200) }; }
+        return { ok: r.ok, status: r.status, data: data };
+      });
+    });
+  };
+
+  PG.el = function (tag, attrs, children) {
+    var e = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (k) {
+      if (k === "text") { e.textContent = attrs[k]; }
+      else if (k === "class") { e.className = attrs[k]; }
+      else if (attrs[k] !== null && attrs[k] !== undefined && attrs[k] !== false) { e.setAttribute(k, attrs[k] === true ? "" : attrs[k]); }
+    });
+    (children || []).forEach(function (c) { if (c) { e.appendChild(typeof c === "string" ? document.createTextNode(c) : c); } });
+    return e;
+  };
+
+  PG.fmtMs = function (v) { return v == null ? "–" : Math.round(v) + " ms"; };
+  PG.fmtPct = function (v) { return v == null ? "–" : Number(v).toFixed(2) + " %"; };
+  PG.fmtTime = function (v) { return v ? new Date(v).toLocaleString() : "never"; };
+
+  // --- Forms from field specs -------------------------------------------------------------
+  // A spec: {name, label, type: text|number|select|checkbox|tags|textarea|json|multiselect|password,
+  //          choices: [[value, label]], help, required, wide, show: function(values) -> bool,
+  //          empty: what an empty json box sends, keepIfEmpty: leave an empty box out of the save
+  //          (a write-only secret that an edit keeps unless a new one is typed)}.
+  function inputFor(spec, value) {
+    var id = "f-" + spec.name, input;
+    if (spec.type === "select" || spec.type === "multiselect") {
+      input = PG.el("select", { id: id, name: spec.name, multiple: spec.type === "multiselect" });
+      (spec.choices || []).forEach(function (c) {
+        var selected = spec.type === "multiselect" ? (value || []).map(String).indexOf(String(c[0])) >= 0 : String(value) === String(c[0]);
+        input.appendChild(PG.el("option", { value: c[0], text: c[1], selected: selected }));
+      });
+    } else if (spec.type === "textarea" || spec.type === "json") {
+      input = PG.el("textarea", { id: id, name: spec.name, placeholder: spec.placeholder || null });
+      input.value = value == null ? "" : (typeof value === "string" ? value : JSON.stringify(value, null, 2));
+    } else if (spec.type === "checkbox") {
+      input = PG.el("input", { id: id, name: spec.name, type: "checkbox", checked: !!value });
+    } else {
+      var type = spec.type === "number" ? "number" : spec.type === "password" ? "password" : "text";
+      input = PG.el("input", { id: id, name: spec.name, type: type, step: spec.step || (type === "number" ? "any" : null), placeholder: spec.placeholder || null });
+      input.value = value == null ? "" : (spec.type === "tags" ? (value || []).join(", ") : value);
+    }
+    if (spec.required) { input.setAttribute("aria-required", "true"); }
+    return input;
+  }
+
+  function readInput(spec, input) {
+    if (spec.type === "checkbox") { return input.checked; }
+    if (spec.type === "multiselect") { return Array.prototype.filter.call(input.options, function (o) { return o.selected; }).map(function (o) { return Number(o.value) || o.value; }); }
+    var v = input.value;
+    if (spec.type === "number") { return v.trim() === "" ? null : Number(v); }
+    if (spec.type === "tags") { return v.split(",").map(function (t) { return t.trim(); }).filter(Boolean); }
+    if (spec.type === "json") { try { return v.trim() ? JSON.parse(v) : spec.empty; } catch (e) { return v; } }
+    return v;
+  }
+
+  // Builds the form into `form` (a <form class="fields">); `submit(values)` returns PG.api's promise.
+  PG.buildForm = function (form, specs, values, submit, submitLabel) {
+    form.textContent = "";
+    var rows = {};
+    specs.forEach(function (spec) {
+      var input = inputFor(spec, values[spec.name] !== undefined ? values[spec.name] : spec.default);
+      var err = PG.el("span", { class: "error", id: "err-" + spec.name, role: "alert" });
+      input.setAttribute("aria-describedby", "err-" + spec.name + (spec.help ? " help-" + spec.name : ""));
+      var label = PG.el("label", { for: input.id, text: spec.label + (spec.required ? " *" : "") });
+      var row = PG.el("div", { class: "field" + (spec.type === "checkbox" ? " check" : "") + (spec.wide ? " wide" : ""), "data-field": spec.name },
+        spec.type === "checkbox" ? [input, label, err] : [label, input, err]);
+      if (spec.help) { row.appendChild(PG.el("span", { class: "help", id: "help-" + spec.name, text: spec.help })); }
+      rows[spec.name] = { row: row, input: input, err: err, spec: spec };
+      form.appendChild(row);
+    });
+    var general = PG.el("div", { class: "form-error wide", role: "alert" });
+    var button = PG.el("button", { type: "submit", class: "primary", text: submitLabel || "Save" });
+    form.appendChild(PG.el("div", { class: "actions" }, [button, general]));
+
+    function current() {
+      var out = {};
+      specs.forEach(function (s) { out[s.name] = readInput(s, rows[s.name].input); });
+      return out;
+    }
+    function sync() {
+      var v = current();
+      specs.forEach(function (s) { rows[s.name].row.hidden = s.show ? !s.show(v) : false; });
+    }
+    form.addEventListener("change", sync);
+    sync();
+    form.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var v = current(), payload = {};
+      specs.forEach(function (s) {
+        if (rows[s.name].row.hidden || s.readonly || (s.keepIfEmpty && v[s.name] === "")) { return; }
+        payload[s.name] = v[s.name];
+      });
+      Object.keys(rows).forEach(function (k) { rows[k].err.textContent = ""; rows[k].row.classList.remove("invalid"); });
+      general.textContent = "";
+      button.disabled = true;
+      submit(payload).then(function (res) {
+        button.disabled = false;
+        if (res.ok) { return; }
+        PG.showErrors(rows, general, res.data);
+      }, function () { button.disabled = false; general.textContent = "Could not reach PulseGuard; nothing was saved."; });
+    });
+    return { rows: rows, values: current };
+  };
+
+  PG.showErrors = function (rows, general, data) {
+    var rest = [];
+    Object.keys(data || {}).forEach(function (k) {
+      var msg = Array.isArray(data[k]) ? data[k].map(function (m) { return typeof m === "string" ? m : JSON.stringify(m); }).join(" ") : (typeof data[k] === "string" ? data[k] : JSON.stringify(data[k]));
+      if (rows[k]) {
+        rows[k].err.textContent = msg;
+        rows[k].row.classList.add("invalid");
+        rows[k].row.hidden = false;
+      } else { rest.push((k === "non_field_errors" || k === "detail" ? "" : k + ": ") + msg); }
+    });
+    general.textContent = rest.join(" ") || (Object.keys(data || {}).length ? "Please fix the fields marked above." : "Save failed.");
+    var first = Object.keys(data || {}).filter(function (k) { return rows[k]; })[0];
+    if (first) { rows[first].input.focus(); }
+  };
+
+  // --- Live feed ------------------------------------------------------------------------------
+  // PG.live({onOpen(ws), onMessage(data)}): /ws/status/ with the session, reconnecting with backoff.
+  // Pages that do not follow the feed hide its indicator.
+  window.addEventListener("load", function () { var f = document.getElementById("feed"); if (f && !PG.liveStarted) { f.hidden = true; } });
+  PG.live = function (handlers) {
+    PG.liveStarted = true;
+    var feed = document.getElementById("feed"), retryMs = 1000;
+    function connect() {
+      var ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/status/");
+      ws.onopen = function () {
+        retryMs = 1000;
+        if (feed) { feed.className = "live"; feed.textContent = "live"; }
+        handlers.onOpen(ws);
+      };
+      ws.onmessage = function (msg) { handlers.onMessage(JSON.parse(msg.data)); };
+      ws.onclose = function (event) {
+        if (feed) { feed.className = "offline"; feed.textContent = "reconnecting…"; }
+        if (event.code === 4001) { location.href = "/accounts/login/?next=" + encodeURIComponent(location.pathname); return; }
+        setTimeout(connect, retryMs);
+        retryMs = Math.min(retryMs * 2, 30000);
+      };
+    }
+    connect();
+  };
+})();

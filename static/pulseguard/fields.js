@@ -1,0 +1,64 @@
+// The one description of the server form (SPEC §3, §16). The add and edit pages build their
+// inputs, help and visibility from this list, and send exactly these names to /api/servers/.
+// Extension point: a new server field (issue 10's HTTP options/assertions, push monitors'
+// protocol "push" and grace_seconds) is one more entry here, with `show` saying for which
+// protocols it applies; field errors from the API land beside it with no other change.
+(function () {
+  "use strict";
+  var PG = window.PG = window.PG || {};
+  function web(v) { return v.protocol === "http" || v.protocol === "https"; }
+  function probed(v) { return v.protocol !== "push"; }
+  PG.SERVER_FIELDS = [
+    { name: "name", label: "Name", type: "text", required: true, help: "Shown on the dashboard, alerts and status pages." },
+    { name: "protocol", label: "Kind", type: "select", default: "https",
+      choices: [["https", "HTTPS"], ["http", "HTTP"], ["tcp", "TCP port"]] },
+    { name: "host", label: "Host", type: "text", required: true, show: probed, placeholder: "shop.example.com",
+      help: "A hostname or IP address, without scheme or path." },
+    { name: "port", label: "Port", type: "number", step: 1, show: probed, help: "Defaults to 80 for HTTP and 443 for HTTPS; required for TCP." },
+    { name: "path", label: "Path", type: "text", default: "/", show: web },
+    { name: "check_interval", label: "Check every (seconds)", type: "number", step: 1, default: 60, help: "10 … 86400." },
+    { name: "timeout", label: "Timeout (seconds)", type: "number", default: 10, show: probed },
+    { name: "retries", label: "Retries", type: "number", step: 1, default: 1, help: "Consecutive failed checks before it is DOWN." },
+    { name: "degraded_threshold_ms", label: "Degraded above (ms)", type: "number", step: 1, show: probed,
+      help: "A successful check slower than this is DEGRADED. Empty: never." },
+    { name: "method", label: "HTTP method", type: "select", default: "GET", show: web,
+      choices: [["GET", "GET"], ["HEAD", "HEAD"], ["POST", "POST"], ["PUT", "PUT"], ["PATCH", "PATCH"], ["DELETE", "DELETE"], ["OPTIONS", "OPTIONS"]] },
+    { name: "expected_status_codes", label: "Expected status codes", type: "text", default: "200-399", show: web, help: "e.g. 200-299,301" },
+    { name: "keyword", label: "Keyword", type: "text", show: web, help: "Must appear in the response body. Empty: not checked." },
+    { name: "keyword_absent", label: "Fail when the keyword is present", type: "checkbox", default: false, show: web },
+    { name: "max_redirects", label: "Follow redirects (at most)", type: "number", step: 1, default: 10, show: web,
+      help: "0 … 20; with 0 the 3xx itself is judged against the expected codes." },
+    { name: "request_headers", label: "Request headers (JSON object)", type: "json", empty: {}, wide: true, show: web,
+      placeholder: '{"Accept": "application/json"}', help: "Header name → value, at most 50." },
+    { name: "request_body", label: "Request body", type: "textarea", wide: true, show: web, help: "Sent with the method above; up to 64 KiB." },
+    { name: "basic_auth_username", label: "Basic auth user", type: "text", show: web },
+    { name: "basic_auth_password", label: "Basic auth password", type: "password", keepIfEmpty: true, show: web,
+      help: "Never shown again; leave empty to keep the current one." },
+    { name: "assertions", label: "Assertions (JSON list)", type: "json", empty: [], wide: true, show: web,
+      help: 'All must hold, e.g. [{"source": "json:$.status", "op": "==", "value": "ok"}].' },
+    { name: "cert_expiry_alert_days", label: "Certificate alerts (days before expiry)", type: "json", empty: [], show: function (v) { return v.protocol === "https"; },
+      help: "e.g. [30, 14, 7, 1]" },
+    { name: "verify_tls", label: "Verify the TLS certificate", type: "checkbox", default: true, show: function (v) { return v.protocol === "https"; } },
+    { name: "tags", label: "Tags", type: "tags", wide: true, help: "Comma-separated, e.g. prod, eu-west. Status pages can pick servers by tag." },
+    { name: "notifications", label: "Send alerts", type: "checkbox", default: true },
+    { name: "is_active", label: "Active (checked on schedule)", type: "checkbox", default: true }
+  ];
+  PG.NOTIFICATION_FIELDS = [
+    { name: "notification_type", label: "Channel", type: "select", default: "webhook",
+      choices: [["webhook", "Webhook"], ["email", "E-mail"], ["slack", "Slack"], ["discord", "Discord"], ["sms", "SMS"]] },
+    { name: "recipient", label: "Recipient", type: "text", required: true, help: "URL for webhook/Slack/Discord, an address for e-mail, +E.164 for SMS." },
+    { name: "enabled", label: "Enabled", type: "checkbox", default: true },
+    { name: "notify_on_failure", label: "On DOWN", type: "checkbox", default: true },
+    { name: "notify_on_recovery", label: "On recovery", type: "checkbox", default: true },
+    { name: "cooldown_minutes", label: "Cooldown (minutes)", type: "number", step: 1, default: 15 }
+  ];
+  PG.STATUS_PAGE_FIELDS = [
+    { name: "title", label: "Title", type: "text", required: true },
+    { name: "slug", label: "Address", type: "text", required: true, help: "/status/<address>/ — lower-case letters, digits and hyphens." },
+    { name: "description", label: "Description", type: "textarea", wide: true },
+    { name: "servers", label: "Servers", type: "multiselect", choices: [], help: "Hold Ctrl/⌘ to pick several." },
+    { name: "tags", label: "Or every server tagged", type: "tags" },
+    { name: "is_public", label: "Public (no login needed)", type: "checkbox", default: false },
+    { name: "show_response_times", label: "Show response times", type: "checkbox", default: false }
+  ];
+})();

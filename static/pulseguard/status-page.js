@@ -1,0 +1,69 @@
+// /status/<slug>/: re-reads the public summary JSON every few seconds and redraws in place.
+// Only what the summary carries (names, statuses, uptime, incident times) ever reaches this page.
+(function () {
+  "use strict";
+  var root = document.getElementById("status-page");
+  if (!root) { return; }
+  var url = root.dataset.summaryUrl, every = Number(root.dataset.refreshSeconds || 15) * 1000;
+
+  function pct(v) { return v == null ? "–" : v.toFixed(2).replace(/\.00$/, "") + " %"; }
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) { e.className = cls; }
+    if (text != null) { e.textContent = text; }
+    return e;
+  }
+  function dayClass(d) {
+    if (d.uptime_percentage == null) { return "day none"; }
+    if (d.uptime_percentage >= 99.9) { return "day good"; }
+    if (d.uptime_percentage >= 95) { return "day fair"; }
+    return "day bad";
+  }
+
+  function render(s) {
+    var overall = document.getElementById("overall");
+    overall.className = "overall " + s.status;
+    overall.textContent = { up: "All systems operational", down: "Some systems are down", degraded: "Some systems are degraded", maintenance: "Maintenance in progress" }[s.status] || "Status unknown";
+    var list = document.getElementById("servers");
+    list.textContent = "";
+    s.servers.forEach(function (srv) {
+      var li = el("li", "server");
+      var head = el("div", "head");
+      head.appendChild(el("span", "name", srv.name));
+      head.appendChild(el("span", "status " + srv.status, srv.status));
+      li.appendChild(head);
+      var up = el("div", "uptime");
+      up.textContent = "24h " + pct(srv.uptime["24h"]) + " · 30d " + pct(srv.uptime["30d"]) + " · 90d " + pct(srv.uptime["90d"]) +
+        (srv.response_time != null ? " · " + Math.round(srv.response_time) + " ms" : "");
+      li.appendChild(up);
+      var bar = el("div", "bar");
+      bar.setAttribute("aria-label", "Daily uptime, last 90 days");
+      srv.days.forEach(function (d) {
+        var b = el("span", dayClass(d));
+        b.title = d.date + ": " + (d.uptime_percentage == null ? "no checks" : pct(d.uptime_percentage));
+        bar.appendChild(b);
+      });
+      li.appendChild(bar);
+      list.appendChild(li);
+    });
+    var inc = document.getElementById("incidents");
+    inc.textContent = "";
+    if (!s.incidents.length) { inc.appendChild(el("li", "none", "No incidents in the last 90 days.")); }
+    s.incidents.forEach(function (i) {
+      var text = i.server + ": down " + new Date(i.started_at).toLocaleString() +
+        (i.ended_at ? " for " + Math.max(1, Math.round(i.duration_seconds / 60)) + " min" : " — ongoing");
+      inc.appendChild(el("li", i.ended_at ? "past" : "open", text));
+    });
+    document.getElementById("updated").textContent = "Updated " + new Date(s.generated_at).toLocaleTimeString();
+  }
+
+  function poll() {
+    fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (s) { if (s) { render(s); window.__statusPageRefreshes = (window.__statusPageRefreshes || 0) + 1; } })
+      .catch(function () {})
+      .then(function () { setTimeout(poll, every); });
+  }
+  window.renderStatusPage = render;
+  setTimeout(poll, every);
+})();
