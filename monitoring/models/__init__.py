@@ -3,15 +3,17 @@
 from monitoring.models.certificates import CertificateCheck
 from monitoring.models.incidents import Incident
 from monitoring.models.notifications import NotificationConfig, NotificationDelivery
-from monitoring.models.results import PingResult
+from monitoring.models.results import HourlyRollup, PingResult, RawHistoryHorizon
 from monitoring.models.servers import Server, ServerStatus, StatusChange
 
 __all__ = [
     "CertificateCheck",
+    "HourlyRollup",
     "Incident",
     "NotificationConfig",
     "NotificationDelivery",
     "PingResult",
+    "RawHistoryHorizon",
     "Server",
     "ServerStatus",
     "StatusChange",
