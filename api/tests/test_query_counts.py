@@ -10,6 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from monitoring.models import NotificationConfig
+from monitoring.models.results import RECENT_SPANS
 from monitoring.services.checks import record_outcome
 from monitoring.services.rollups import recompute
 from monitoring.tests.factories import make_outcome, make_ping, make_server
@@ -55,7 +56,10 @@ def test_a_lists_queries_do_not_grow_with_its_page_size(alice, alice_client, url
     for n in range(6):
         add_outage(alice, n)
     small = queries(alice_client, f"{url}?page_size=1")
-    assert queries(alice_client, f"{url}?page_size=500") == small
+    # ping-results first looks for a recent window holding the page: one small count per
+    # window tried (PingResultQuerySet.recent), at most len(RECENT_SPANS), never per row.
+    extra = len(RECENT_SPANS) - 1 if url == "/api/ping-results/" else 0
+    assert small <= queries(alice_client, f"{url}?page_size=500") <= small + extra
 
 
 @pytest.mark.parametrize("window", ["24h", "7d", "30d", "90d"])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import models
 from django.utils import timezone
@@ -11,9 +11,30 @@ from monitoring.choices import PingStatus
 from monitoring.models.base import OwnedQuerySet
 from monitoring.models.fields import BrinOnPostgresIndex, RealField
 
+# Ever wider windows back from now (or a cursor's position), tried in turn by ``recent``.
+# A window with no rows costs next to nothing to count (BRIN: no block range matches).
+RECENT_SPANS = tuple(timedelta(minutes=m) for m in (1, 5, 15, 60, 6 * 60, 24 * 60, 7 * 24 * 60))
+
 
 class PingResultQuerySet(OwnedQuerySet):
     owner_lookup = "server__owner"
+
+    def recent(self, rows: int, before: datetime | None = None) -> PingResultQuerySet:
+        """This queryset limited to the shortest recent window that still holds its newest ``rows``.
+
+        Time ordering over many servers has no b-tree to walk (ping_time_brin_idx is a BRIN),
+        so "the newest 50 of everything" would sort every row. Bounded below by a window that
+        is known to hold ``rows`` rows before ``before`` (default now), the page is the
+        same and PostgreSQL reads only that window's block ranges. One small count per window
+        tried; when none is enough, the queryset as it was.
+        """
+        before = before or timezone.now()
+        for span in RECENT_SPANS:
+            window = self.filter(check_timestamp__gte=before - span)
+            # Strictly before: a cursor page starts after its position (CursorPagination's __lt).
+            if window.filter(check_timestamp__lt=before).order_by()[:rows].count() >= rows:
+                return window
+        return self
 
 
 class PingResult(models.Model):

@@ -22,6 +22,16 @@ from monitoring.services.rollups import nearest_rank
 WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30), "90d": timedelta(days=90)}
 BUCKET_SECONDS = {"24h": 300, "7d": 3600, "30d": 3600, "90d": 86400}
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# What a bucket reads of each hourly rollup, as plain tuples (no model instances: 2,160 for 90d).
+ROLLUP_FIELDS = (
+    "checks",
+    "failures",
+    "maintenance",
+    "timed",
+    "response_time_avg",
+    "response_time_p95",
+    "response_time_max",
+)
 
 
 class HistoryBucket(TypedDict):
@@ -87,13 +97,15 @@ class Bucket:
             self._time(response_time, response_time, 1)
             self.times.append(response_time)
 
-    def add_rollup(self, rollup: HourlyRollup) -> None:
-        self.checks += rollup.checks
-        self.failures += rollup.failures
-        self.maintenance += rollup.maintenance
-        if rollup.timed and rollup.response_time_avg is not None:
-            self._time(rollup.response_time_avg * rollup.timed, rollup.response_time_max, rollup.timed)
-            self.p95s.append((rollup.response_time_p95, rollup.timed))  # type: ignore[arg-type]
+    def add_rollup(self, checks: int, failures: int, maintenance: int, timed: int, *times: float | None) -> None:
+        """One hour's rollup: its counts, then its response time avg, p95 and max (ROLLUP_FIELDS)."""
+        average, p95, maximum = times
+        self.checks += checks
+        self.failures += failures
+        self.maintenance += maintenance
+        if timed and average is not None:
+            self._time(average * timed, maximum, timed)
+            self.p95s.append((p95, timed))  # type: ignore[arg-type]
 
     def _time(self, total: float, maximum: float | None, count: int) -> None:
         self.timed += count
@@ -157,10 +169,10 @@ def history(server: Server, window: str, now: datetime | None = None) -> History
             target = bucket_of(moment)
             if target is not None:
                 target.add_ping(status, response_time, maintenance)
-    for rollup in rollups.order_by("hour"):
-        target = bucket_of(rollup.hour)
+    for hour, *figures in rollups.order_by("hour").values_list("hour", *ROLLUP_FIELDS):
+        target = bucket_of(hour)
         if target is not None:
-            target.add_rollup(rollup)
+            target.add_rollup(*figures)
     return HistoryReport(
         window=window, bucket_seconds=step, buckets=[buckets[start].as_dict(start) for start in starts]
     )
