@@ -76,10 +76,10 @@ async def drive(client: httpx.AsyncClient, paths: list[str], rate: float, second
     return latencies, errors
 
 
-async def main_async(args: argparse.Namespace, token: str, ids: list[int]) -> None:
+def endpoints_for(ids: list[int]) -> dict[str, list[str]]:
     rng = random.Random(8)
     picks = [rng.choice(ids) for _ in range(200)]
-    endpoints = {
+    return {
         "GET /api/servers/ (a page of 50)": ["/api/servers/"],
         "GET /api/ping-results/?server=X (a page)": [f"/api/ping-results/?server={i}" for i in picks],
         "GET /api/server-status/ (a page of 50)": ["/api/server-status/"],
@@ -88,6 +88,32 @@ async def main_async(args: argparse.Namespace, token: str, ids: list[int]) -> No
         "GET /api/servers/{id}/history/?window=24h": [f"/api/servers/{i}/history/?window=24h" for i in picks],
         "GET /api/servers/{id}/history/?window=90d": [f"/api/servers/{i}/history/?window=90d" for i in picks],
     }
+
+
+def serial(token: str, ids: list[int], count: int) -> None:
+    """The same requests one at a time through Django's test client: the cost of the view
+    itself (database included), without daphne, the network or queueing."""
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    print("| endpoint (serial, in process) | requests | p50 ms | p95 ms | max ms |\n| --- | --- | --- | --- | --- |")
+    for name, paths in endpoints_for(ids).items():
+        latencies = []
+        for n in range(count + 5):
+            began = time.perf_counter()
+            response = client.get(paths[n % len(paths)], HTTP_HOST="127.0.0.1")
+            assert response.status_code == 200, (name, response.status_code)
+            latencies.append((time.perf_counter() - began) * 1000)
+        latencies = latencies[5:]  # the first few warm caches up
+        print(
+            f"| {name} | {count} | {statistics.median(latencies):.1f} | {percentile(latencies, 0.95):.1f} | "
+            f"{max(latencies):.1f} |"
+        )
+
+
+async def main_async(args: argparse.Namespace, token: str, ids: list[int]) -> None:
+    endpoints = endpoints_for(ids)
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(
@@ -115,9 +141,14 @@ def main() -> None:
     parser.add_argument("--history-servers", type=int, default=100)
     parser.add_argument("--daphne-log", default="/tmp/bench_api_daphne.log")
     parser.add_argument("--only", default="", help="run only endpoints whose name contains this")
+    parser.add_argument("--serial", type=int, default=0, help="instead: N requests each, one at a time, in process")
     args = parser.parse_args()
     logging.getLogger("httpx").setLevel(logging.WARNING)
     token, ids, results = prepare(args.history_servers)
+    if args.serial:
+        print(f"{len(ids)} history servers, {results} results")
+        serial(token, ids, args.serial)
+        return
     env = {**os.environ, "DEBUG": "false", "PYTHONPATH": str(ROOT)}
     daphne = subprocess.Popen(
         [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(args.port), "core.asgi:application"],
