@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.db.models import QuerySet
+from django.utils.dateparse import parse_datetime
 from rest_framework.pagination import CursorPagination, PageNumberPagination
+from rest_framework.request import Request
 
 
 class StandardPagination(PageNumberPagination):
@@ -18,3 +23,13 @@ class HistoryCursorPagination(CursorPagination):
     page_size_query_param = "page_size"
     max_page_size = 500
     ordering = ("-check_timestamp", "-id")
+
+    def paginate_queryset(self, queryset: QuerySet[Any], request: Request, view: Any = None) -> list[Any] | None:
+        """Pages going back in time read only a recent window when the queryset can bound one
+        (``PingResultQuerySet.recent``): the same rows, without sorting all of history."""
+        cursor = self.decode_cursor(request)
+        if hasattr(queryset, "recent") and not (cursor and cursor.reverse):
+            position = parse_datetime(cursor.position) if cursor and cursor.position else None
+            rows = (self.get_page_size(request) or self.page_size) + (cursor.offset if cursor else 0) + 1
+            queryset = queryset.recent(rows, before=position)
+        return super().paginate_queryset(queryset, request, view)

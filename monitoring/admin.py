@@ -15,6 +15,7 @@ from django.utils import timezone
 from monitoring.choices import DeliveryStatus
 from monitoring.models import (
     CertificateCheck,
+    HourlyRollup,
     Incident,
     NotificationConfig,
     NotificationDelivery,
@@ -195,9 +196,34 @@ class PingResultAdmin(admin.ModelAdmin):
     search_fields = ["server__name", "error_message"]
     list_select_related = ["server"]
     date_hierarchy = "check_timestamp"
-    readonly_fields = ["server", "status", "response_time", "status_code", "error_message", "check_timestamp"]
+    readonly_fields = [
+        "server",
+        "status",
+        "response_time",
+        "status_code",
+        "error_message",
+        "check_timestamp",
+        "maintenance",
+    ]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(HourlyRollup)
+class HourlyRollupAdmin(admin.ModelAdmin):
+    """Read only: rollups are recomputed from the raw rows, an edit would be overwritten."""
+
+    list_display = ["server", "hour", "checks", "failures", "maintenance", "response_time_avg", "response_time_p95"]
+    list_select_related = ["server"]
+    search_fields = ["server__name"]
+    date_hierarchy = "hour"
+    readonly_fields = [f.name for f in HourlyRollup._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
 
 

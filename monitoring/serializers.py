@@ -29,7 +29,7 @@ from monitoring.models import (
 )
 from monitoring.models.statuspages import summary_cache_key
 from monitoring.services import checks, net
-from monitoring.services.uptime import WINDOWS
+from monitoring.services.history import WINDOWS
 from monitoring.validators import (
     HTTP_ONLY_DEFAULTS,
     MAX_TAGS,
@@ -348,6 +348,23 @@ class RunChecksResultSerializer(serializers.Serializer):
 
 class UptimeQuerySerializer(serializers.Serializer):
     window = serializers.ChoiceField(choices=list(WINDOWS), default="24h")
+
+
+class HistoryBucketSerializer(serializers.Serializer):
+    start = serializers.DateTimeField()
+    checks = serializers.IntegerField()
+    failures = serializers.IntegerField()
+    maintenance = serializers.IntegerField()
+    uptime_percentage = serializers.FloatField(allow_null=True)
+    response_time_avg = serializers.FloatField(allow_null=True)
+    response_time_p95 = serializers.FloatField(allow_null=True)
+    response_time_max = serializers.FloatField(allow_null=True)
+
+
+class HistorySerializer(serializers.Serializer):
+    window = serializers.CharField()
+    bucket_seconds = serializers.IntegerField()
+    buckets = HistoryBucketSerializer(many=True)
 
 
 class UptimeSerializer(serializers.Serializer):

@@ -46,6 +46,7 @@ from monitoring.serializers import (
     CertificateQuerySerializer,
     CheckSslQuerySerializer,
     CheckSslSerializer,
+    HistorySerializer,
     IncidentSerializer,
     NotificationConfigSerializer,
     NotificationDeliverySerializer,
@@ -61,6 +62,7 @@ from monitoring.serializers import (
 )
 from monitoring.services import certificates, checks, delivery, metrics, net
 from monitoring.services.certificates import NOT_HTTPS, check_certificate, checks_certificate
+from monitoring.services.history import history
 from monitoring.services.uptime import uptime
 from monitoring.tasks.runner import claim_servers, run_pass
 
@@ -85,6 +87,15 @@ class ServerViewSet(OwnedModelViewSet):
         params = UptimeQuerySerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         return Response(uptime(self.get_object(), params.validated_data["window"]))
+
+    @extend_schema(parameters=[UptimeQuerySerializer], responses=HistorySerializer)
+    @action(detail=True, methods=["get"])
+    def history(self, request: Request, pk: str | None = None) -> Response:
+        """Checks, failures and response times in buckets for charts: 5 min (24h), 1 h (7d, 30d), 1 day (90d)."""
+        params = UptimeQuerySerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        report = history(self.get_object(), params.validated_data["window"])
+        return Response(HistorySerializer(report).data)
 
     @extend_schema(request=None, responses=ServerSerializer)
     @action(detail=True, methods=["post"])

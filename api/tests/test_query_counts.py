@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from monitoring.models import NotificationConfig
+from monitoring.models.results import RECENT_SPANS
 from monitoring.services.checks import record_outcome
-from monitoring.tests.factories import make_outcome, make_server
+from monitoring.services.rollups import recompute
+from monitoring.tests.factories import make_outcome, make_ping, make_server
 
 pytestmark = pytest.mark.django_db
 
@@ -44,3 +49,29 @@ def test_a_list_costs_the_same_queries_for_one_row_or_many(alice, alice_client, 
     for n in range(1, 5):
         add_outage(alice, n)
     assert queries(alice_client, url) == one
+
+
+@pytest.mark.parametrize("url", LISTS)
+def test_a_lists_queries_do_not_grow_with_its_page_size(alice, alice_client, url):
+    for n in range(6):
+        add_outage(alice, n)
+    small = queries(alice_client, f"{url}?page_size=1")
+    # ping-results first looks for a recent window holding the page: one small count per
+    # window tried (PingResultQuerySet.recent), at most len(RECENT_SPANS), never per row.
+    extra = len(RECENT_SPANS) - 1 if url == "/api/ping-results/" else 0
+    assert small <= queries(alice_client, f"{url}?page_size=500") <= small + extra
+
+
+@pytest.mark.parametrize("window", ["24h", "7d", "30d", "90d"])
+def test_history_and_uptime_cost_a_fixed_number_of_queries(alice, alice_client, window):
+    server = make_server(alice)
+    counts = []
+    for days in (1, 60):
+        now = timezone.now()
+        pings = [make_ping(server, check_timestamp=now - timedelta(hours=h)) for h in range(0, 24 * days, 5)]
+        recompute(p.check_timestamp for p in pings)
+        for path in ("history", "uptime"):
+            with CaptureQueriesContext(connection) as captured:
+                assert alice_client.get(f"/api/servers/{server.pk}/{path}/?window={window}").status_code == 200
+            counts.append(len(captured))
+    assert counts[:2] == counts[2:], "more history costs the same number of queries"

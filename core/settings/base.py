@@ -183,6 +183,10 @@ MONITOR_USER_AGENT = envstr("MONITOR_USER_AGENT", "PulseGuard/1.0 (+health monit
 MONITOR_MAX_REDIRECTS = envint("MONITOR_MAX_REDIRECTS", 10, minimum=0)
 MONITOR_MAX_BODY_BYTES = envint("MONITOR_MAX_BODY_BYTES", 1_048_576, minimum=1024)
 CHECK_CONCURRENCY = envint("CHECK_CONCURRENCY", 10, minimum=1)
+# History (SPEC §9): raw PingResults are kept this many days (0 = for ever), hourly rollups
+# this many (0 = for ever); the scheduler prunes once a day, `manage.py prune_results` on demand.
+RAW_RESULT_RETENTION_DAYS = envint("RAW_RESULT_RETENTION_DAYS", 30, minimum=0)
+ROLLUP_RETENTION_DAYS = envint("ROLLUP_RETENTION_DAYS", 0, minimum=0)
 # TLS certificate checks (SPEC §6): how often each https server's certificate is looked at,
 # how many days before expiry it needs renewal, and an optional CA bundle (a PEM file) that
 # replaces the system trust store for deciding `valid` (a private CA; tests use their own).

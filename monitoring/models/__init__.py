@@ -4,17 +4,19 @@ from monitoring.models.certificates import CertificateCheck
 from monitoring.models.incidents import Incident
 from monitoring.models.metrics import MetricCounter
 from monitoring.models.notifications import NotificationConfig, NotificationDelivery
-from monitoring.models.results import PingResult
+from monitoring.models.results import HourlyRollup, PingResult, RawHistoryHorizon
 from monitoring.models.servers import Server, ServerStatus, StatusChange
 from monitoring.models.statuspages import StatusPage
 
 __all__ = [
     "CertificateCheck",
+    "HourlyRollup",
     "Incident",
     "MetricCounter",
     "NotificationConfig",
     "NotificationDelivery",
     "PingResult",
+    "RawHistoryHorizon",
     "Server",
     "ServerStatus",
     "StatusChange",

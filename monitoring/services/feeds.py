@@ -83,7 +83,7 @@ def latest_pings(user: Any, feed: FeedFilter, limit: int) -> list[PingPayload]:
     qs = feed.pings(user).order_by("-check_timestamp", "-id")
     if feed.since is not None:
         qs = qs.filter(check_timestamp__gte=feed.since)
-    return list(PingResultSerializer(qs[:limit], many=True).data)
+    return list(PingResultSerializer(qs.recent(limit)[:limit], many=True).data)
 
 
 def newest_ping_id(user: Any, feed: FeedFilter) -> int:

@@ -20,6 +20,7 @@ from django.db import close_old_connections
 
 from monitoring.services.delivery import send_pending
 from monitoring.tasks.certificates import certificate_step
+from monitoring.tasks.rollups import PRUNE_STEP_SECONDS, ROLLUP_STEP_SECONDS, RollupStep, prune_step
 from monitoring.tasks.runner import run_due
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,8 @@ class Scheduler:
             ("checks", self.check_step, self.tick_seconds),
             ("notifications", self.send_step, settings.NOTIFICATION_SEND_INTERVAL),
             ("certificates", partial(certificate_step, concurrency=self.concurrency), CERTIFICATE_STEP_SECONDS),
+            ("rollups", RollupStep(), ROLLUP_STEP_SECONDS),
+            ("prune", prune_step, PRUNE_STEP_SECONDS),
         ]
 
     def build(self) -> BackgroundScheduler:

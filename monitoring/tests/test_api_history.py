@@ -85,3 +85,20 @@ def test_server_status_shows_the_current_status(alice, alice_client):
     server = make_server(alice, name="api")
     row = alice_client.get("/api/server-status/").json()["results"][0]
     assert row["server"] == server.pk and row["server_name"] == "api" and row["status"] == "unknown"
+
+
+def test_pages_of_all_results_are_the_same_whatever_window_holds_them(alice, alice_client):
+    server = make_server(alice)
+    now = timezone.now()
+    # Some in the last minute, some hours back, some weeks back: every recent window is tried.
+    ages = [timedelta(seconds=5 * n) for n in range(4)] + [timedelta(hours=n) for n in (2, 3, 30)]
+    ages += [timedelta(days=n) for n in (10, 40)]
+    pings = [make_ping(server, check_timestamp=now - age) for age in ages]
+    seen, url = [], "/api/ping-results/?page_size=3"
+    while url:
+        body = alice_client.get(url).json()
+        seen += [row["id"] for row in body["results"]]
+        url = body["next"]
+    assert seen == [p.pk for p in pings]
+    assert PingResult.objects.recent(2).count() == 4  # the last minute holds the newest two
+    assert PingResult.objects.recent(100).count() == len(pings)  # no window is enough: all of them

@@ -1,0 +1,178 @@
+"""The API at size: p50/p95 of five GET endpoints at a fixed request rate through daphne.
+
+Run ``bench/seed_history.py`` first. This starts one daphne process (``core.asgi``) on
+``--port`` against DATABASE_URL, logs in as the seeded user, and for each endpoint sends
+``--rate`` requests a second for ``--seconds`` seconds, open loop (each request leaves at its
+scheduled time whether or not the earlier ones have answered, so a slow server shows up as
+latency instead of a lower rate). Latency is from the scheduled send time to the end of the
+response body. The per-server endpoints pick a random server among the ones with 90 days
+of history.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/pg_i8_bench \\
+      .venv/bin/python bench/bench_api.py --port 8108 --rate 100 --seconds 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core.settings.development")
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(int(q * len(ordered)), len(ordered) - 1)]
+
+
+def prepare(history_servers: int) -> tuple[str, list[int], int]:
+    import django
+
+    django.setup()
+    from django.contrib.auth.models import User
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    from bench.seed_history import USERNAME
+    from monitoring.models import PingResult, Server
+
+    owner = User.objects.get(username=USERNAME)
+    ids = list(Server.objects.filter(owner=owner).order_by("id").values_list("id", flat=True)[:history_servers])
+    return str(AccessToken.for_user(owner)), ids, PingResult.objects.count()
+
+
+async def drive(client: httpx.AsyncClient, paths: list[str], rate: float, seconds: float) -> tuple[list[float], int]:
+    """Send ``rate`` requests a second from ``paths`` (round robin); latencies in ms and errors."""
+    latencies: list[float] = []
+    errors = 0
+    total = int(rate * seconds)
+    start = time.perf_counter() + 0.2
+
+    async def one(n: int) -> None:
+        nonlocal errors
+        due = start + n / rate
+        await asyncio.sleep(max(0.0, due - time.perf_counter()))
+        try:
+            response = await client.get(paths[n % len(paths)])
+            if response.status_code != 200:
+                errors += 1
+        except httpx.HTTPError:
+            errors += 1
+            return
+        latencies.append((time.perf_counter() - due) * 1000)
+
+    await asyncio.gather(*(one(n) for n in range(total)))
+    return latencies, errors
+
+
+def endpoints_for(ids: list[int]) -> dict[str, list[str]]:
+    rng = random.Random(8)
+    picks = [rng.choice(ids) for _ in range(200)]
+    return {
+        "GET /api/servers/ (a page of 50)": ["/api/servers/"],
+        "GET /api/ping-results/?server=X (a page)": [f"/api/ping-results/?server={i}" for i in picks],
+        "GET /api/server-status/ (a page of 50)": ["/api/server-status/"],
+        "GET /api/servers/{id}/uptime/?window=90d": [f"/api/servers/{i}/uptime/?window=90d" for i in picks],
+        "GET /api/servers/{id}/history/?window=30d": [f"/api/servers/{i}/history/?window=30d" for i in picks],
+        "GET /api/servers/{id}/history/?window=24h": [f"/api/servers/{i}/history/?window=24h" for i in picks],
+        "GET /api/servers/{id}/history/?window=90d": [f"/api/servers/{i}/history/?window=90d" for i in picks],
+    }
+
+
+def serial(token: str, ids: list[int], count: int) -> None:
+    """The same requests one at a time through Django's test client: the cost of the view
+    itself (database included), without daphne, the network or queueing."""
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    print("| endpoint (serial, in process) | requests | p50 ms | p95 ms | max ms |\n| --- | --- | --- | --- | --- |")
+    for name, paths in endpoints_for(ids).items():
+        latencies = []
+        for n in range(count + 5):
+            began = time.perf_counter()
+            response = client.get(paths[n % len(paths)], HTTP_HOST="127.0.0.1")
+            assert response.status_code == 200, (name, response.status_code)
+            latencies.append((time.perf_counter() - began) * 1000)
+        latencies = latencies[5:]  # the first few warm caches up
+        print(
+            f"| {name} | {count} | {statistics.median(latencies):.1f} | {percentile(latencies, 0.95):.1f} | "
+            f"{max(latencies):.1f} |"
+        )
+
+
+async def main_async(args: argparse.Namespace, token: str, ids: list[int]) -> None:
+    endpoints = endpoints_for(ids)
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{args.port}", headers=headers, limits=limits, timeout=30
+    ) as client:
+        for paths in endpoints.values():  # warm up connections and caches, not measured
+            await drive(client, paths, rate=20, seconds=1)
+        print("| endpoint | requests | p50 ms | p95 ms | max ms | errors |\n| --- | --- | --- | --- | --- | --- |")
+        for name, paths in endpoints.items():
+            if args.only not in name:
+                continue
+            latencies, errors = await drive(client, paths, args.rate, args.seconds)
+            print(
+                f"| {name} | {len(latencies)} | {statistics.median(latencies):.1f} | "
+                f"{percentile(latencies, 0.95):.1f} | {max(latencies):.1f} | {errors} |",
+                flush=True,
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--port", type=int, default=8108)
+    parser.add_argument("--rate", type=float, default=100.0, help="requests a second")
+    parser.add_argument("--seconds", type=float, default=20.0, help="per endpoint")
+    parser.add_argument("--history-servers", type=int, default=100)
+    parser.add_argument("--daphne-log", default="/tmp/bench_api_daphne.log")
+    parser.add_argument("--only", default="", help="run only endpoints whose name contains this")
+    parser.add_argument("--serial", type=int, default=0, help="instead: N requests each, one at a time, in process")
+    args = parser.parse_args()
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    token, ids, results = prepare(args.history_servers)
+    if args.serial:
+        print(f"{len(ids)} history servers, {results} results")
+        serial(token, ids, args.serial)
+        return
+    env = {**os.environ, "DEBUG": "false", "PYTHONPATH": str(ROOT)}
+    daphne = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(args.port), "core.asgi:application"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(args.daphne_log, "w"),  # noqa: SIM115 — open while daphne runs
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{args.port}/api/health/", timeout=1)
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline or daphne.poll() is not None:
+                    sys.exit("daphne did not start")
+                time.sleep(0.2)
+        print(f"{len(ids)} history servers, {results} results; {args.rate:g} requests/s for {args.seconds:g} s each")
+        asyncio.run(main_async(args, token, ids))
+    finally:
+        daphne.terminate()
+        daphne.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    main()
