@@ -33,7 +33,7 @@ from django.views.decorators.http import require_GET
 from authentication.credentials import LiveCredentials, authenticate
 from monitoring.choices import Status
 from monitoring.services import feeds
-from monitoring.services.fanout import fanout
+from monitoring.services.fanout import LiveUnavailable, fanout
 from monitoring.services.live import CHECKED, STAFF_GROUP, STATUS, LiveEvent, owner_group, server_group
 
 log = logging.getLogger(__name__)
@@ -145,6 +145,7 @@ class StatusStream:
         self.sent_ids: set[int] = set()
         self.queue: asyncio.Queue[LiveEvent | None] = asyncio.Queue(QUEUE_MAX)
         self.cut_off = False
+        self.joined: list[str] = []
 
     async def deliver(self, event: LiveEvent) -> None:
         """A live event from the fan-out (never blocks: it runs in the fan-out's task)."""
@@ -208,20 +209,15 @@ class StatusStream:
     async def __aiter__(self) -> AsyncIterator[str]:
         """Stream until the client leaves (the task is cancelled) or the token expires.
 
-        1. Join the groups first, so a check that commits during the snapshot is queued, not lost.
+        1. (``join()`` already joined the groups, before the response started.)
         2. Send ``retry``, then the snapshot or replay, read in one database call.
         3. Forward queued events; the pending ``get`` outlives each heartbeat wait instead of
            being cancelled, so no event is dropped between waits. A stream cut off (too far
            behind, or the layer failed) ends, and the client's reconnect replays the gap.
         4. Always leave the groups, however the stream ends.
         """
-        groups = await database_sync_to_async(self.groups)()
-        joined: list[str] = []
         getter: asyncio.Future[LiveEvent | None] | None = None
         try:
-            for group in groups:
-                await fanout().join(group, self)
-                joined.append(group)
             yield f"retry: {RETRY_MS}\n\n"
             for chunk in await database_sync_to_async(self.catch_up)():
                 yield chunk
@@ -245,13 +241,30 @@ class StatusStream:
         finally:
             if getter is not None:
                 getter.cancel()
-            for group in joined:
-                await fanout().leave(group, self)
+            await self.leave()
+
+    async def join(self) -> None:
+        """Join the stream's groups before anything is answered; LiveUnavailable if the layer is down.
+
+        Joining first means a check that commits during the snapshot is queued, not lost.
+        """
+        for group in await database_sync_to_async(self.groups)():
+            try:
+                await fanout().join(group, self)
+            except LiveUnavailable:
+                await self.leave()
+                raise
+            self.joined.append(group)
+
+    async def leave(self) -> None:
+        joined, self.joined = self.joined, []
+        for group in joined:
+            await fanout().leave(group, self)
 
 
 @require_GET
 async def status_events(request: HttpRequest) -> HttpResponse:
-    """GET /api/events/status/: 401 without credentials, 400 on a bad query, else the stream."""
+    """GET /api/events/status/: 401 without credentials, 400 on a bad query, 503 without the layer, else the stream."""
     creds = await authenticate(request.headers.get("Authorization"), request.GET.get("token"), request.auser)
     if not creds.ok:
         response = JsonResponse({"detail": creds.error}, status=401)
@@ -261,7 +274,15 @@ async def status_events(request: HttpRequest) -> HttpResponse:
         params = StreamParams.parse(request.GET, request.headers.get("Last-Event-ID"))
     except BadParams as exc:
         return JsonResponse(exc.errors, status=400)
-    response = StreamingHttpResponse(aiter(StatusStream(creds, params)), content_type="text/event-stream")
+    stream = StatusStream(creds, params)
+    try:
+        await stream.join()
+    except LiveUnavailable:
+        # Redis is down: say so now rather than hold a stream that would never get an event.
+        response = JsonResponse({"detail": "The live feed is unavailable; retry shortly."}, status=503)
+        response["Retry-After"] = str(RETRY_MS // 1000)
+        return response
+    response = StreamingHttpResponse(aiter(stream), content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx: pass events through as they come
     return response

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 from unittest import mock
@@ -316,3 +317,21 @@ async def test_leaving_the_stream_empties_its_groups(servers, alice, bob):
         assert [len(fanout().subscribers(g)) for g in (owner_group(alice.pk), STAFF_GROUP, filtered)] == [1, 1, 1]
     assert [group_members(g) for g in (owner_group(alice.pk), STAFF_GROUP, filtered)] == [set(), set(), set()]
     assert [fanout().subscribers(g) for g in (owner_group(alice.pk), STAFF_GROUP, filtered)] == [set(), set(), set()]
+
+
+@pytest.mark.parametrize("failure", ["refused", "hangs"])
+async def test_a_request_while_the_layer_is_down_answers_503_at_once(servers, alice, monkeypatch, failure):
+    monkeypatch.setattr("monitoring.services.fanout.JOIN_TIMEOUT", 0.3)
+
+    async def hang(*args: Any) -> None:
+        await asyncio.sleep(60)
+
+    effect = ConnectionError("redis refused") if failure == "refused" else hang
+    with mock.patch.object(get_channel_layer(), "group_add", autospec=True, side_effect=effect):
+        async with stream(alice) as sse:
+            assert sse.status == 503
+            assert sse.response_headers["retry-after"] == "5"
+            assert "unavailable" in (await sse.json_body())["detail"]
+    assert fanout().subscribers(owner_group(alice.pk)) == set()
+    async with stream(alice) as sse:  # the layer is back: the next request streams
+        await snapshot(sse)
