@@ -6,6 +6,7 @@ import contextlib
 import ipaddress
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -28,6 +29,40 @@ from monitoring.services.uptime import WINDOWS
 from monitoring.validators import MAX_TAGS, normalize_host, server_errors, validate_tags
 
 E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")
+
+
+def private_address_message(host: str) -> str:
+    """What a server host or a webhook URL aimed at a private or reserved address is told."""
+    return (
+        f"{host} is a private or reserved address; this installation does not monitor those "
+        "(MONITOR_ALLOW_PRIVATE_TARGETS=false)."
+    )
+
+
+def refuse_private_url(url: str) -> None:
+    """Refuse a webhook URL whose host is, or resolves to, a private or reserved address.
+
+    The guard refuses it again at every send (a name may change what it resolves to); this
+    answers at creation instead of letting the config fail at its first alert. A name that
+    does not resolve yet is left to the send-time guard.
+    """
+    if settings.MONITOR_ALLOW_PRIVATE_TARGETS:
+        return
+    host = urlsplit(url).hostname or ""
+    try:
+        literal = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        literal = None
+    if literal is not None:
+        if net.is_private(literal):
+            raise serializers.ValidationError(private_address_message(host))
+        return
+    try:
+        net.resolve(host, 443)
+    except net.PrivateAddressError:
+        raise serializers.ValidationError(private_address_message(host)) from None
+    except OSError:
+        pass
 
 
 class ServerSerializer(serializers.ModelSerializer):
@@ -79,10 +114,7 @@ class ServerSerializer(serializers.ModelSerializer):
         # An IP literal can be judged now; hostnames are resolved and judged at each check.
         with contextlib.suppress(ValueError):
             if not settings.MONITOR_ALLOW_PRIVATE_TARGETS and net.is_private(ipaddress.ip_address(host)):
-                raise serializers.ValidationError(
-                    f"{host} is a private or reserved address; this installation does not monitor those "
-                    "(MONITOR_ALLOW_PRIVATE_TARGETS=false)."
-                )
+                raise serializers.ValidationError(private_address_message(host))
         return host
 
     def validate_tags(self, value: list[str]) -> list[str]:
@@ -169,6 +201,7 @@ def validate_recipient(notification_type: str, value: str) -> str:
             raise serializers.ValidationError("Enter a phone number in E.164 form, e.g. +14155550123.")
     else:
         URLValidator(schemes=["http", "https"], message=_("Enter an http(s) URL."))(value)
+        refuse_private_url(value)
     return value
 
 
