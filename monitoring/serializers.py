@@ -28,6 +28,7 @@ from monitoring.services import checks, net
 from monitoring.services.uptime import WINDOWS
 from monitoring.validators import MAX_TAGS, normalize_host, server_errors, validate_tags
 
+MAX_ID = 2**63 - 1  # BigAutoField
 E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")
 
 
@@ -124,7 +125,13 @@ class ServerSerializer(serializers.ModelSerializer):
         return value.replace(" ", "")
 
     def validate_path(self, value: str) -> str:
-        return value if value.startswith("/") else f"/{value}"
+        path = value if value.startswith("/") else f"/{value}"
+        limit = Server._meta.get_field("path").max_length
+        if limit is not None and len(path) > limit:  # the slash we add must fit the column too
+            raise serializers.ValidationError(
+                f"Ensure this field has no more than {limit} characters, with its leading /."
+            )
+        return path
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         def current(name: str) -> Any:
@@ -318,7 +325,9 @@ class IncidentSerializer(serializers.ModelSerializer):
 
 
 class RunChecksSerializer(serializers.Serializer):
-    server_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, max_length=10_000)
+    server_ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID), required=False, max_length=10_000
+    )
 
     def validate_server_ids(self, value: list[int]) -> list[int]:
         unknown = set(value) - set(Server.objects.filter(pk__in=value).values_list("pk", flat=True))

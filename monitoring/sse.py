@@ -23,6 +23,7 @@ from typing import Any
 from asgiref.sync import ThreadSensitiveContext
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict, StreamingHttpResponse
 from django.urls import reverse
@@ -32,6 +33,7 @@ from django.views.decorators.http import require_GET
 
 from authentication.credentials import LiveCredentials, authenticate
 from monitoring.choices import Status
+from monitoring.filters import as_utc
 from monitoring.services import feeds
 from monitoring.services.fanout import LiveUnavailable, fanout
 from monitoring.services.live import CHECKED, STAFF_GROUP, STATUS, LiveEvent, owner_group, server_group
@@ -114,7 +116,10 @@ class StreamParams:
 
 
 def parse_since(value: str) -> datetime | None:
-    """An ISO 8601 time; naive means UTC. A ``+`` decoded to a space from a raw URL is put back."""
+    """An ISO 8601 time in UTC (naive means UTC), None if unreadable or out of range (``filters.as_utc``).
+
+    A ``+`` decoded to a space from a raw URL is put back.
+    """
     value = value.strip()
     for candidate in (value, value.replace(" ", "+")):
         try:
@@ -122,7 +127,10 @@ def parse_since(value: str) -> datetime | None:
         except ValueError:
             parsed = None
         if parsed is not None:
-            return parsed if timezone.is_aware(parsed) else parsed.replace(tzinfo=UTC)
+            try:
+                return as_utc(parsed if timezone.is_aware(parsed) else parsed.replace(tzinfo=UTC))
+            except ValidationError:
+                return None
     return None
 
 

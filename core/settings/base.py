@@ -148,6 +148,11 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": [
+        "api.parsers.SafeJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.OrderingFilter",
@@ -160,6 +165,11 @@ AUTH_THROTTLE_RATE = envstr("AUTH_THROTTLE_RATE", "30/minute")
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=envint("JWT_ACCESS_MINUTES", 60, minimum=1)),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=envint("JWT_REFRESH_DAYS", 7, minimum=1)),
+    # A password change ends every token issued before it: tokens carry a fingerprint of the
+    # password hash, checked on every authentication, refresh and verify.
+    "CHECK_REVOKE_TOKEN": True,
+    "TOKEN_REFRESH_SERIALIZER": "authentication.serializers.RefreshSerializer",
+    "TOKEN_VERIFY_SERIALIZER": "authentication.serializers.VerifySerializer",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "PulseGuard API",

@@ -72,11 +72,14 @@ class Fanout:
         async with self.lock:
             if self.channel is None:
                 self.channel = await self.layer.new_channel()
-                self.receiver = asyncio.ensure_future(self.run(self.channel))
             if group not in self.local:
                 await self.layer.group_add(group, self.channel)
                 self.local[group] = set()
             self.local[group].add(subscriber)
+            # Receiving starts once a join worked (events sent meanwhile wait in the channel):
+            # a join refused by a layer that is down leaves no receive pending on it.
+            if self.receiver is None:
+                self.receiver = asyncio.ensure_future(self.run(self.channel))
 
     async def leave(self, group: str, subscriber: Subscriber) -> None:
         """Stop delivering to ``subscriber``; the process leaves the layer group with its last one."""

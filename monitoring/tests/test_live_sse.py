@@ -82,6 +82,8 @@ async def test_an_invalid_or_expired_token_answers_401(servers, alice, token):
         ({"server_id": "1,-2"}, "server_id"),
         ({"since": "yesterday"}, "since"),
         ({"since": "2025-13-45T99:00:00"}, "since"),
+        ({"since": "2026-01-01T00:00:00-23:59"}, "since"),
+        ({"since": "0001-01-01T00:00:00+01:00"}, "since"),
         ({"limit": "-1"}, "limit"),
         ({"limit": "ten"}, "limit"),
         ({"limit": "100000"}, "limit"),
