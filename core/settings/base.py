@@ -6,6 +6,7 @@ the matching ``.env.*`` file first, so every ``os.environ`` read below already s
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import timedelta
 
 import dj_database_url
@@ -162,6 +163,32 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 AUTH_THROTTLE_RATE = envstr("AUTH_THROTTLE_RATE", "30/minute")
+# Proxies whose X-Forwarded-For is believed (addresses or CIDRs, comma-separated); none by
+# default, so a client cannot pick the address it is throttled as (authentication.throttle).
+TRUSTED_PROXIES = []
+for _proxy in envlist("TRUSTED_PROXIES"):
+    try:
+        TRUSTED_PROXIES.append(ipaddress.ip_network(_proxy, strict=False))
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"TRUSTED_PROXIES: {_proxy!r} is not an IP address or network (e.g. 10.0.0.5,192.168.0.0/24)"
+        ) from None
+
+# --- Cache: the login throttle's counters, shared by every process. The database cache
+# (table pulseguard_cache, created by a migration) works everywhere; CACHE_TYPE=redis keeps
+# them in Redis at REDIS_URL instead; memory is per process (one process only).
+CACHE_TYPE = envchoice("CACHE_TYPE", ("database", "redis", "memory"), "database")
+CACHES = {
+    "database": {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "pulseguard_cache"}},
+    "redis": {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": envstr("CACHE_KEY_PREFIX", "pulseguard"),
+        }
+    },
+    "memory": {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}},
+}[CACHE_TYPE]
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=envint("JWT_ACCESS_MINUTES", 60, minimum=1)),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=envint("JWT_REFRESH_DAYS", 7, minimum=1)),
