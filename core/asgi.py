@@ -7,6 +7,8 @@ import os
 from core.env import settings_module
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", settings_module())
+# Read by the settings: no persistent database connections in the web process (core.settings.base).
+os.environ["PULSEGUARD_ASGI"] = "1"
 
 from channels.auth import AuthMiddlewareStack
 from channels.routing import ProtocolTypeRouter, URLRouter

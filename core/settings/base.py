@@ -76,6 +76,23 @@ DATABASE_URL = envstr("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
 if not DATABASE_URL.startswith(("postgres://", "postgresql://", "sqlite://")):
     raise ImproperlyConfigured(f"DATABASE_URL={DATABASE_URL!r} is not understood: use postgres://… or sqlite:///…")
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=envint("DB_CONN_MAX_AGE", 60))}
+# Under daphne (core.asgi sets PULSEGUARD_ASGI) every request runs its synchronous part on a
+# thread of its own, and a persistent connection stays behind with each thread: one process
+# kept 146 PostgreSQL connections for 300 requests, and a default server (100) then refused
+# everyone. So the web process closes each request's connection (CONN_MAX_AGE=0), or, with
+# DB_POOL_MAX_SIZE, borrows it from psycopg's pool of at most that many. The scheduler and the
+# commands, whose few worker threads live long, keep DB_CONN_MAX_AGE.
+UNDER_ASGI = envbool("PULSEGUARD_ASGI", "false")
+DB_POOL_MAX_SIZE = envint("DB_POOL_MAX_SIZE", 0, minimum=0)
+if UNDER_ASGI:
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+if DB_POOL_MAX_SIZE and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # Django requires it with a pool
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 0,
+        "max_size": DB_POOL_MAX_SIZE,
+        "timeout": envint("DB_POOL_TIMEOUT", 10, minimum=1),  # seconds a request waits for a free connection
+    }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A relative sqlite path (sqlite:///db.sqlite3) means the project folder, not the cwd.
     if DATABASES["default"]["NAME"] != ":memory:":
