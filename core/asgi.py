@@ -18,8 +18,12 @@ from django.core.asgi import get_asgi_application
 django_asgi_app = get_asgi_application()
 
 from authentication.middleware import JWTAuthMiddleware, WebSocketOriginValidator  # noqa: E402
+from core import http_limits  # noqa: E402
 from monitoring.routing import websocket_urlpatterns  # noqa: E402
 from monitoring.sse import SharedThreadForStreams  # noqa: E402
+
+# Oversized request lines and headers are answered 414/431 by daphne's HTTP parser (core.http_limits).
+http_limits.install()
 
 application = ProtocolTypeRouter(
     {
