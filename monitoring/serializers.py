@@ -216,8 +216,9 @@ class NotificationConfigSerializer(serializers.ModelSerializer):
     """``secret`` is write-only: generated when not given, and shown once, in the create response."""
 
     server = OwnedServerField()
+    # Not write_only: the create (and rotate) response does show it, and the schema must say
+    # so; to_representation leaves it out of every other response.
     secret = serializers.CharField(
-        write_only=True,
         required=False,
         allow_blank=True,
         min_length=16,
@@ -268,8 +269,8 @@ class NotificationConfigSerializer(serializers.ModelSerializer):
 
     def to_representation(self, instance: NotificationConfig) -> dict[str, Any]:
         data = super().to_representation(instance)
-        if getattr(self, "_reveal_secret", False):
-            data["secret"] = instance.secret
+        if not getattr(self, "_reveal_secret", False):
+            data.pop("secret", None)
         return data
 
 
