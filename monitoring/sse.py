@@ -256,13 +256,24 @@ class StatusStream:
 
         Joining first means a check that commits during the snapshot is queued, not lost.
         """
+        self.loop = asyncio.get_running_loop()
         for group in await database_sync_to_async(self.groups)():
             try:
                 await fanout().join(group, self)
-            except LiveUnavailable:
+            except BaseException:  # LiveUnavailable, or the client left (cancelled) meanwhile
                 await self.leave()
                 raise
             self.joined.append(group)
+
+    def close(self) -> None:
+        """Django's ``response.close()`` (on a worker thread): leave the groups if the stream never ran.
+
+        A client that disconnects after ``join()`` but before the first chunk never starts the
+        stream's generator, so its ``finally`` would not run; this does its part. Leaving twice is harmless.
+        """
+        loop = getattr(self, "loop", None)
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self.leave()))
 
     async def leave(self) -> None:
         joined, self.joined = self.joined, []
@@ -290,7 +301,8 @@ async def status_events(request: HttpRequest) -> HttpResponse:
         response = JsonResponse({"detail": "The live feed is unavailable; retry shortly."}, status=503)
         response["Retry-After"] = str(RETRY_MS // 1000)
         return response
-    response = StreamingHttpResponse(aiter(stream), content_type="text/event-stream")
+    # The stream itself, not aiter(stream): Django then calls its close() when the response ends.
+    response = StreamingHttpResponse(stream, content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx: pass events through as they come
     return response

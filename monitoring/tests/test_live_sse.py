@@ -337,3 +337,21 @@ async def test_a_request_while_the_layer_is_down_answers_503_at_once(servers, al
     assert fanout().subscribers(owner_group(alice.pk)) == set()
     async with stream(alice) as sse:  # the layer is back: the next request streams
         await snapshot(sse)
+
+
+async def test_a_client_gone_before_the_first_chunk_leaves_no_subscriber_behind(servers, alice):
+    from django.http import StreamingHttpResponse
+
+    from authentication.credentials import LiveCredentials
+    from monitoring.sse import StatusStream, StreamParams
+
+    stream = StatusStream(LiveCredentials(alice), StreamParams())
+    await stream.join()
+    assert len(fanout().subscribers(owner_group(alice.pk))) == 1
+    response = StreamingHttpResponse(stream, content_type="text/event-stream")  # as the view answers it
+    await asyncio.to_thread(response.close)  # what Django does when the client left; the generator never ran
+    for _ in range(100):
+        if not fanout().subscribers(owner_group(alice.pk)):
+            break
+        await asyncio.sleep(0.01)
+    assert fanout().subscribers(owner_group(alice.pk)) == set()
