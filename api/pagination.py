@@ -6,7 +6,8 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.utils.dateparse import parse_datetime
-from rest_framework.pagination import CursorPagination, PageNumberPagination
+from rest_framework.exceptions import NotFound
+from rest_framework.pagination import Cursor, CursorPagination, PageNumberPagination
 from rest_framework.request import Request
 
 
@@ -23,6 +24,25 @@ class HistoryCursorPagination(CursorPagination):
     page_size_query_param = "page_size"
     max_page_size = 500
     ordering = ("-check_timestamp", "-id")
+
+    def decode_cursor(self, request: Any) -> Cursor | None:
+        """DRF's decoding, plus: the position must be an aware time, the first ordering field's type.
+
+        DRF hands any position to the query, so a forged ``?cursor=cD0yMDI2`` ("p=2026")
+        reached the database as a malformed timestamp and answered 500; now it is the same
+        404 as any other invalid cursor.
+        """
+        cursor = super().decode_cursor(request)
+        if cursor is not None and cursor.position is not None:
+            try:
+                position = None if "\x00" in cursor.position else parse_datetime(cursor.position)
+            except ValueError:
+                position = None
+            # A cursor this API made always carries an aware time; a naive one is forged.
+            valid = position is not None and position.tzinfo is not None
+            if not valid:
+                raise NotFound(self.invalid_cursor_message)
+        return cursor
 
     def paginate_queryset(self, queryset: QuerySet[Any], request: Request, view: Any = None) -> list[Any] | None:
         """Pages going back in time read only a recent window when the queryset can bound one

@@ -9,6 +9,9 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 from rest_framework.validators import UniqueValidator
+from rest_framework_simplejwt.authentication import JWTAuthentication
+from rest_framework_simplejwt.serializers import TokenRefreshSerializer, TokenVerifySerializer
+from rest_framework_simplejwt.tokens import RefreshToken, UntypedToken
 
 User = get_user_model()
 
@@ -57,3 +60,30 @@ class UserSerializer(serializers.ModelSerializer):
         if password:
             instance.set_password(password)
         return super().update(instance, validated_data)
+
+
+def live_user(token: Any) -> Any:
+    """The user a valid token names, as the API authenticates it.
+
+    Raises AuthenticationFailed (401) when that user was deleted or deactivated, or changed
+    their password after the token was issued (SimpleJWT's CHECK_REVOKE_TOKEN: every token
+    carries a fingerprint of the password hash it was issued under).
+    """
+    return JWTAuthentication().get_user(token)
+
+
+class RefreshSerializer(TokenRefreshSerializer):
+    """SimpleJWT's refresh, which checks none of that: a deleted user's refresh was a 500
+    (``User.DoesNotExist``) and a refresh from before a password change still worked."""
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, str]:
+        live_user(RefreshToken(attrs["refresh"]))
+        return super().validate(attrs)
+
+
+class VerifySerializer(TokenVerifySerializer):
+    """A token is valid only while its user could still use it."""
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        live_user(UntypedToken(attrs["token"]))
+        return super().validate(attrs)

@@ -4,27 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
-from django.contrib.auth import get_user_model
+from django.contrib.auth import get_user_model, update_session_auth_hash
 from rest_framework import generics, permissions
-from rest_framework.request import Request
-from rest_framework.throttling import SimpleRateThrottle
-from rest_framework.views import APIView
+from rest_framework.authentication import SessionAuthentication
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView, TokenVerifyView
 
 from authentication.serializers import RegisterSerializer, UserSerializer
-
-
-class AuthRateThrottle(SimpleRateThrottle):
-    """Login and registration attempts per client address, at AUTH_THROTTLE_RATE (read per request)."""
-
-    scope = "auth"
-
-    def get_rate(self) -> str:
-        return settings.AUTH_THROTTLE_RATE
-
-    def get_cache_key(self, request: Request, view: APIView) -> str:
-        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+from authentication.throttle import AuthRateThrottle
 
 
 class AuthThrottleMixin:
@@ -55,3 +41,11 @@ class MeView(generics.RetrieveUpdateDestroyAPIView):
 
     def get_object(self) -> Any:
         return self.request.user
+
+    def perform_update(self, serializer: Any) -> None:
+        user = serializer.save()
+        by_session = isinstance(self.request.successful_authenticator, SessionAuthentication)
+        if "password" in serializer.validated_data and by_session:
+            # Every other session and every token issued before now ends (their password
+            # fingerprint no longer matches); the session that changed it stays logged in.
+            update_session_auth_hash(self.request, user)

@@ -7,6 +7,8 @@ import os
 from core.env import settings_module
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", settings_module())
+# Read by the settings: no persistent database connections in the web process (core.settings.base).
+os.environ["PULSEGUARD_ASGI"] = "1"
 
 from channels.auth import AuthMiddlewareStack
 from channels.routing import ProtocolTypeRouter, URLRouter
@@ -16,8 +18,12 @@ from django.core.asgi import get_asgi_application
 django_asgi_app = get_asgi_application()
 
 from authentication.middleware import JWTAuthMiddleware, WebSocketOriginValidator  # noqa: E402
+from core import http_limits  # noqa: E402
 from monitoring.routing import websocket_urlpatterns  # noqa: E402
 from monitoring.sse import SharedThreadForStreams  # noqa: E402
+
+# Oversized request lines and headers are answered 414/431 by daphne's HTTP parser (core.http_limits).
+http_limits.install()
 
 application = ProtocolTypeRouter(
     {

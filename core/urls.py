@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import include, path, re_path
 from django.views.decorators.cache import cache_control
 
+from authentication.throttle import throttled
 from authentication.web import register
 from monitoring.views import prometheus_metrics
 from monitoring.web import pages, public
@@ -31,8 +32,10 @@ urlpatterns = [
     path("config/", pages.config, name="config"),
     path("accounts/register/", register, name="register"),
     # A login page for every user; the admin's own login only admits staff.
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/login/", throttled(auth_views.LoginView.as_view()), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(next_page="login"), name="logout"),
+    # The admin's login page, throttled like every other way in (authentication.throttle).
+    path("admin/login/", throttled(admin.site.login)),
     path("admin/", admin.site.urls),
     path("api/", include("api.urls")),
     path("metrics", prometheus_metrics, name="metrics"),

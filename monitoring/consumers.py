@@ -21,13 +21,17 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from monitoring.services import feeds
-from monitoring.services.fanout import fanout
+from monitoring.services.fanout import LiveUnavailable, fanout
 from monitoring.services.live import LiveEvent, server_group
 
 log = logging.getLogger(__name__)
 
 UNAUTHENTICATED = 4001
-INTERRUPTED = 1011  # the live feed broke: reconnect and ask for ``latest``
+# The live feed broke (the channel layer failed): reconnect and ask for ``latest``. 1011 or
+# 1012 would say it in the standard's words, but daphne's WebSocket library (autobahn) lets a
+# server send only 1000 or 3000-4999 and refuses anything else, leaving the socket open and
+# silent; 4012 is "service restart" (1012) in the private range.
+INTERRUPTED = 4012
 MAX_IDS = 1000
 MAX_QUERY = 200
 DEFAULT_LIMIT = 10
@@ -150,7 +154,11 @@ class StatusConsumer(AsyncWebsocketConsumer):
         ids = await database_sync_to_async(feeds.server_ids)(self.user, feed)
         for server_id in ids:
             if server_id not in self.subscribed:
-                await fanout().join(server_group(server_id), self)
+                try:
+                    await fanout().join(server_group(server_id), self)
+                except LiveUnavailable:
+                    await self.interrupted()  # Redis is down: the client retries until it is back
+                    return
                 self.subscribed.add(server_id)
         await self.send_json({"type": "subscribed", "servers": ids})
 

@@ -1,13 +1,23 @@
-"""Filtersets for the monitoring API, with explicit filters and a Q-based search."""
+"""Filtersets for the monitoring API, with explicit filters and a Q-based search.
+
+Every filterset derives from ``StrictFilterSet``: a value it cannot read answers 400 naming
+the parameter (never ignored, never a 500), and a filter on a related id never reveals
+whether that id exists for someone else.
+"""
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import django_filters
-from django.db import connection
+from django import forms
+from django.core.exceptions import ValidationError
+from django.db import connection, models
 from django.db.models import Q, QuerySet, TextField
 from django.db.models.functions import Cast
+from django_filters.fields import IsoDateTimeField
 
 from monitoring.choices import AlertEvent, DeliveryStatus, NotificationType, PingStatus, Protocol, Status
 from monitoring.models import (
@@ -21,8 +31,88 @@ from monitoring.models import (
     StatusPage,
 )
 
+MAX_ID = 2**63 - 1  # BigAutoField; a larger number overflows PostgreSQL's bigint
+# PostgreSQL reads UTC offsets up to ±15:59; Python would take up to ±23:59.
+MAX_UTC_OFFSET = timedelta(hours=15, minutes=59)
 
-class ServerFilterSet(django_filters.FilterSet):
+
+class StrictBooleanField(forms.Field):
+    """true/false/1/0 (any case) or absent; anything else is an error, not "no filter"."""
+
+    widget = forms.TextInput
+
+    def to_python(self, value: Any) -> bool | None:
+        if value in (None, ""):
+            return None
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("true", "1"):
+            return True
+        if text in ("false", "0"):
+            return False
+        raise ValidationError(f"{str(value)[:50]!r} is not a boolean: use true or false.", code="invalid")
+
+
+class StrictBooleanFilter(django_filters.BooleanFilter):
+    field_class = StrictBooleanField
+
+
+class IdField(forms.IntegerField):
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_ID)
+        super().__init__(**kwargs)
+
+
+class IdFilter(django_filters.NumberFilter):
+    """A related object's id compared as a number: an id that is someone else's and one that
+    does not exist both just match nothing (a ModelChoiceFilter says "not a valid choice"
+    for the second only, which tells a stranger which ids exist)."""
+
+    field_class = IdField
+
+
+class TimeField(IsoDateTimeField):
+    """An ISO 8601 time, made UTC: offsets past ±15:59 and times that leave the calendar in UTC are errors."""
+
+    def clean(self, value: Any) -> datetime | None:
+        parsed = super().clean(value)
+        return None if parsed is None else as_utc(parsed)
+
+
+def as_utc(parsed: datetime) -> datetime:
+    """An aware time in UTC, or ValidationError for an offset past ±15:59 or a time outside the calendar in UTC.
+
+    Both reached PostgreSQL as 500s ("time zone displacement out of range", OverflowError).
+    The SSE feed's ``since`` uses this rule too.
+    """
+    offset = parsed.utcoffset()
+    if offset is not None and abs(offset) > MAX_UTC_OFFSET:
+        raise ValidationError("The UTC offset must be between -15:59 and +15:59.", code="invalid")
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise ValidationError("The time is out of range once converted to UTC.", code="invalid") from None
+
+
+class TimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = TimeField
+
+
+class StrictFilterSet(django_filters.FilterSet):
+    """Booleans strict, related ids as bounded numbers, times bounded (see the classes above)."""
+
+    FILTER_DEFAULTS = {
+        **django_filters.FilterSet.FILTER_DEFAULTS,
+        models.BooleanField: {"filter_class": StrictBooleanFilter},
+        models.ForeignKey: {"filter_class": IdFilter},
+        models.OneToOneField: {"filter_class": IdFilter},
+        models.DateTimeField: {"filter_class": TimeFilter},
+    }
+
+
+class ServerFilterSet(StrictFilterSet):
     status = django_filters.MultipleChoiceFilter(choices=Status.choices)
     protocol = django_filters.MultipleChoiceFilter(choices=Protocol.choices)
     tag = django_filters.CharFilter(method="filter_tag", max_length=50)
@@ -45,17 +135,17 @@ class ServerFilterSet(django_filters.FilterSet):
         return queryset.filter(Q(name__icontains=value) | Q(host__icontains=value) | Q(path__icontains=value))
 
 
-class PingResultFilterSet(django_filters.FilterSet):
+class PingResultFilterSet(StrictFilterSet):
     status = django_filters.MultipleChoiceFilter(choices=PingStatus.choices)
-    since = django_filters.IsoDateTimeFilter(field_name="check_timestamp", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="check_timestamp", lookup_expr="lte")
+    since = TimeFilter(field_name="check_timestamp", lookup_expr="gte")
+    until = TimeFilter(field_name="check_timestamp", lookup_expr="lte")
 
     class Meta:
         model = PingResult
         fields = ["server", "status"]
 
 
-class ServerStatusFilterSet(django_filters.FilterSet):
+class ServerStatusFilterSet(StrictFilterSet):
     status = django_filters.MultipleChoiceFilter(choices=Status.choices)
 
     class Meta:
@@ -63,40 +153,40 @@ class ServerStatusFilterSet(django_filters.FilterSet):
         fields = ["server", "status"]
 
 
-class NotificationConfigFilterSet(django_filters.FilterSet):
+class NotificationConfigFilterSet(StrictFilterSet):
     class Meta:
         model = NotificationConfig
         fields = ["server", "notification_type", "enabled"]
 
 
-class NotificationDeliveryFilterSet(django_filters.FilterSet):
-    server = django_filters.NumberFilter(field_name="config__server_id")
+class NotificationDeliveryFilterSet(StrictFilterSet):
+    server = IdFilter(field_name="config__server_id")
     status = django_filters.MultipleChoiceFilter(choices=DeliveryStatus.choices)
     event = django_filters.MultipleChoiceFilter(choices=AlertEvent.choices)
     notification_type = django_filters.ChoiceFilter(
         field_name="config__notification_type", choices=NotificationType.choices
     )
-    since = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lte")
+    since = TimeFilter(field_name="created_at", lookup_expr="gte")
+    until = TimeFilter(field_name="created_at", lookup_expr="lte")
 
     class Meta:
         model = NotificationDelivery
         fields = ["config", "server", "status", "event", "change", "incident", "certificate_check"]
 
 
-class IncidentFilterSet(django_filters.FilterSet):
-    open = django_filters.BooleanFilter(field_name="ended_at", lookup_expr="isnull", label="Open (not yet ended)")
-    since = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="lte")
+class IncidentFilterSet(StrictFilterSet):
+    open = StrictBooleanFilter(field_name="ended_at", lookup_expr="isnull", label="Open (not yet ended)")
+    since = TimeFilter(field_name="started_at", lookup_expr="gte")
+    until = TimeFilter(field_name="started_at", lookup_expr="lte")
 
     class Meta:
         model = Incident
         fields = ["server", "open"]
 
 
-class CertificateCheckFilterSet(django_filters.FilterSet):
+class CertificateCheckFilterSet(StrictFilterSet):
     # ?latest=true keeps each server's newest check: "which certificates need renewal now?"
-    latest = django_filters.BooleanFilter(method="filter_latest")
+    latest = StrictBooleanFilter(method="filter_latest")
 
     class Meta:
         model = CertificateCheck

@@ -39,7 +39,43 @@ from monitoring.validators import (
     validate_tags,
 )
 
+MAX_ID = 2**63 - 1  # BigAutoField
 E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")
+
+
+def private_address_message(host: str) -> str:
+    """What a server host or a webhook URL aimed at a private or reserved address is told."""
+    return (
+        f"{host} is a private or reserved address; this installation does not monitor those "
+        "(MONITOR_ALLOW_PRIVATE_TARGETS=false)."
+    )
+
+
+def refuse_private_url(url: str) -> None:
+    """Refuse a webhook URL whose host is, or resolves to, a private or reserved address.
+
+    The guard refuses it again at every send (a name may change what it resolves to); this
+    answers at creation instead of letting the config fail at its first alert. A name that
+    does not resolve yet is left to the send-time guard.
+    """
+    if settings.MONITOR_ALLOW_PRIVATE_TARGETS:
+        return
+    host = urlsplit(url).hostname or ""
+    try:
+        literal = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        literal = None
+    if literal is not None:
+        if net.is_private(literal):
+            raise serializers.ValidationError(private_address_message(host))
+        return
+    try:
+        net.resolve(host, 443)
+    except net.PrivateAddressError:
+        raise serializers.ValidationError(private_address_message(host)) from None
+    except OSError:
+        pass
+
 
 
 class FormBooleansMixin:
@@ -117,10 +153,7 @@ class ServerSerializer(FormBooleansMixin, serializers.ModelSerializer):
         # An IP literal can be judged now; hostnames are resolved and judged at each check.
         with contextlib.suppress(ValueError):
             if not settings.MONITOR_ALLOW_PRIVATE_TARGETS and net.is_private(ipaddress.ip_address(host)):
-                raise serializers.ValidationError(
-                    f"{host} is a private or reserved address; this installation does not monitor those "
-                    "(MONITOR_ALLOW_PRIVATE_TARGETS=false)."
-                )
+                raise serializers.ValidationError(private_address_message(host))
         return host
 
     def validate_tags(self, value: list[str]) -> list[str]:
@@ -130,7 +163,13 @@ class ServerSerializer(FormBooleansMixin, serializers.ModelSerializer):
         return value.replace(" ", "")
 
     def validate_path(self, value: str) -> str:
-        return value if value.startswith("/") else f"/{value}"
+        path = value if value.startswith("/") else f"/{value}"
+        limit = Server._meta.get_field("path").max_length
+        if limit is not None and len(path) > limit:  # the slash we add must fit the column too
+            raise serializers.ValidationError(
+                f"Ensure this field has no more than {limit} characters, with its leading /."
+            )
+        return path
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         def current(name: str) -> Any:
@@ -208,6 +247,7 @@ def validate_recipient(notification_type: str, value: str) -> str:
             raise serializers.ValidationError("Enter a phone number in E.164 form, e.g. +14155550123.")
     else:
         URLValidator(schemes=["http", "https"], message=_("Enter an http(s) URL."))(value)
+        refuse_private_url(value)
     return value
 
 
@@ -215,8 +255,9 @@ class NotificationConfigSerializer(FormBooleansMixin, serializers.ModelSerialize
     """``secret`` is write-only: generated when not given, and shown once, in the create response."""
 
     server = OwnedServerField()
+    # Not write_only: the create (and rotate) response does show it, and the schema must say
+    # so; to_representation leaves it out of every other response.
     secret = serializers.CharField(
-        write_only=True,
         required=False,
         allow_blank=True,
         min_length=16,
@@ -267,8 +308,8 @@ class NotificationConfigSerializer(FormBooleansMixin, serializers.ModelSerialize
 
     def to_representation(self, instance: NotificationConfig) -> dict[str, Any]:
         data = super().to_representation(instance)
-        if getattr(self, "_reveal_secret", False):
-            data["secret"] = instance.secret
+        if not getattr(self, "_reveal_secret", False):
+            data.pop("secret", None)
         return data
 
 
@@ -325,7 +366,9 @@ class IncidentSerializer(serializers.ModelSerializer):
 
 
 class RunChecksSerializer(serializers.Serializer):
-    server_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, max_length=10_000)
+    server_ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID), required=False, max_length=10_000
+    )
 
     def validate_server_ids(self, value: list[int]) -> list[int]:
         unknown = set(value) - set(Server.objects.filter(pk__in=value).values_list("pk", flat=True))

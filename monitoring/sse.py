@@ -23,6 +23,7 @@ from typing import Any
 from asgiref.sync import ThreadSensitiveContext
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict, StreamingHttpResponse
 from django.urls import reverse
@@ -32,8 +33,9 @@ from django.views.decorators.http import require_GET
 
 from authentication.credentials import LiveCredentials, authenticate
 from monitoring.choices import Status
+from monitoring.filters import as_utc
 from monitoring.services import feeds
-from monitoring.services.fanout import fanout
+from monitoring.services.fanout import LiveUnavailable, fanout
 from monitoring.services.live import CHECKED, STAFF_GROUP, STATUS, LiveEvent, owner_group, server_group
 
 log = logging.getLogger(__name__)
@@ -114,7 +116,10 @@ class StreamParams:
 
 
 def parse_since(value: str) -> datetime | None:
-    """An ISO 8601 time; naive means UTC. A ``+`` decoded to a space from a raw URL is put back."""
+    """An ISO 8601 time in UTC (naive means UTC), None if unreadable or out of range (``filters.as_utc``).
+
+    A ``+`` decoded to a space from a raw URL is put back.
+    """
     value = value.strip()
     for candidate in (value, value.replace(" ", "+")):
         try:
@@ -122,7 +127,10 @@ def parse_since(value: str) -> datetime | None:
         except ValueError:
             parsed = None
         if parsed is not None:
-            return parsed if timezone.is_aware(parsed) else parsed.replace(tzinfo=UTC)
+            try:
+                return as_utc(parsed if timezone.is_aware(parsed) else parsed.replace(tzinfo=UTC))
+            except ValidationError:
+                return None
     return None
 
 
@@ -145,6 +153,7 @@ class StatusStream:
         self.sent_ids: set[int] = set()
         self.queue: asyncio.Queue[LiveEvent | None] = asyncio.Queue(QUEUE_MAX)
         self.cut_off = False
+        self.joined: list[str] = []
 
     async def deliver(self, event: LiveEvent) -> None:
         """A live event from the fan-out (never blocks: it runs in the fan-out's task)."""
@@ -208,20 +217,15 @@ class StatusStream:
     async def __aiter__(self) -> AsyncIterator[str]:
         """Stream until the client leaves (the task is cancelled) or the token expires.
 
-        1. Join the groups first, so a check that commits during the snapshot is queued, not lost.
+        1. (``join()`` already joined the groups, before the response started.)
         2. Send ``retry``, then the snapshot or replay, read in one database call.
         3. Forward queued events; the pending ``get`` outlives each heartbeat wait instead of
            being cancelled, so no event is dropped between waits. A stream cut off (too far
            behind, or the layer failed) ends, and the client's reconnect replays the gap.
         4. Always leave the groups, however the stream ends.
         """
-        groups = await database_sync_to_async(self.groups)()
-        joined: list[str] = []
         getter: asyncio.Future[LiveEvent | None] | None = None
         try:
-            for group in groups:
-                await fanout().join(group, self)
-                joined.append(group)
             yield f"retry: {RETRY_MS}\n\n"
             for chunk in await database_sync_to_async(self.catch_up)():
                 yield chunk
@@ -245,13 +249,41 @@ class StatusStream:
         finally:
             if getter is not None:
                 getter.cancel()
-            for group in joined:
-                await fanout().leave(group, self)
+            await self.leave()
+
+    async def join(self) -> None:
+        """Join the stream's groups before anything is answered; LiveUnavailable if the layer is down.
+
+        Joining first means a check that commits during the snapshot is queued, not lost.
+        """
+        self.loop = asyncio.get_running_loop()
+        for group in await database_sync_to_async(self.groups)():
+            try:
+                await fanout().join(group, self)
+            except BaseException:  # LiveUnavailable, or the client left (cancelled) meanwhile
+                await self.leave()
+                raise
+            self.joined.append(group)
+
+    def close(self) -> None:
+        """Django's ``response.close()`` (on a worker thread): leave the groups if the stream never ran.
+
+        A client that disconnects after ``join()`` but before the first chunk never starts the
+        stream's generator, so its ``finally`` would not run; this does its part. Leaving twice is harmless.
+        """
+        loop = getattr(self, "loop", None)
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self.leave()))
+
+    async def leave(self) -> None:
+        joined, self.joined = self.joined, []
+        for group in joined:
+            await fanout().leave(group, self)
 
 
 @require_GET
 async def status_events(request: HttpRequest) -> HttpResponse:
-    """GET /api/events/status/: 401 without credentials, 400 on a bad query, else the stream."""
+    """GET /api/events/status/: 401 without credentials, 400 on a bad query, 503 without the layer, else the stream."""
     creds = await authenticate(request.headers.get("Authorization"), request.GET.get("token"), request.auser)
     if not creds.ok:
         response = JsonResponse({"detail": creds.error}, status=401)
@@ -261,7 +293,16 @@ async def status_events(request: HttpRequest) -> HttpResponse:
         params = StreamParams.parse(request.GET, request.headers.get("Last-Event-ID"))
     except BadParams as exc:
         return JsonResponse(exc.errors, status=400)
-    response = StreamingHttpResponse(aiter(StatusStream(creds, params)), content_type="text/event-stream")
+    stream = StatusStream(creds, params)
+    try:
+        await stream.join()
+    except LiveUnavailable:
+        # Redis is down: say so now rather than hold a stream that would never get an event.
+        response = JsonResponse({"detail": "The live feed is unavailable; retry shortly."}, status=503)
+        response["Retry-After"] = str(RETRY_MS // 1000)
+        return response
+    # The stream itself, not aiter(stream): Django then calls its close() when the response ends.
+    response = StreamingHttpResponse(stream, content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx: pass events through as they come
     return response

@@ -146,3 +146,16 @@ def test_logs_go_to_the_console_and_a_file_rotated_at_10_mb():
     assert handlers["file"]["maxBytes"] == 10 * 1024 * 1024
     assert handlers["file"]["filename"] == str(ROOT / "logs" / "pulseguard.log")
     assert set(settings.LOGGING["root"]["handlers"]) == {"console", "file"}
+
+
+def test_trusted_proxies_must_be_addresses_or_networks():
+    bad = settings_for(TRUSTED_PROXIES="10.0.0.5,proxy.internal")
+    assert bad.returncode != 0 and "TRUSTED_PROXIES" in bad.stderr and "proxy.internal" in bad.stderr
+    assert settings_for(TRUSTED_PROXIES="10.0.0.5, 192.168.0.0/24,::1").returncode == 0
+
+
+def test_the_default_cache_is_the_database_one_every_process_shares():
+    show = "from core.env import settings_module; import os; os.environ['DJANGO_SETTINGS_MODULE'] = settings_module(); "
+    show += "from django.conf import settings; print(settings.CACHES['default']['BACKEND'])"
+    out = subprocess.run([sys.executable, "-c", show], cwd=ROOT, env=CLEAN, capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "django.core.cache.backends.db.DatabaseCache", out.stderr

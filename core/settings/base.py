@@ -6,6 +6,7 @@ the matching ``.env.*`` file first, so every ``os.environ`` read below already s
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import timedelta
 
 import dj_database_url
@@ -75,6 +76,23 @@ DATABASE_URL = envstr("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
 if not DATABASE_URL.startswith(("postgres://", "postgresql://", "sqlite://")):
     raise ImproperlyConfigured(f"DATABASE_URL={DATABASE_URL!r} is not understood: use postgres://… or sqlite:///…")
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=envint("DB_CONN_MAX_AGE", 60))}
+# Under daphne (core.asgi sets PULSEGUARD_ASGI) every request runs its synchronous part on a
+# thread of its own, and a persistent connection stays behind with each thread: one process
+# kept 146 PostgreSQL connections for 300 requests, and a default server (100) then refused
+# everyone. So the web process closes each request's connection (CONN_MAX_AGE=0), or, with
+# DB_POOL_MAX_SIZE, borrows it from psycopg's pool of at most that many. The scheduler and the
+# commands, whose few worker threads live long, keep DB_CONN_MAX_AGE.
+UNDER_ASGI = envbool("PULSEGUARD_ASGI", "false")
+DB_POOL_MAX_SIZE = envint("DB_POOL_MAX_SIZE", 0, minimum=0)
+if UNDER_ASGI:
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+if DB_POOL_MAX_SIZE and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # Django requires it with a pool
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 0,
+        "max_size": DB_POOL_MAX_SIZE,
+        "timeout": envint("DB_POOL_TIMEOUT", 10, minimum=1),  # seconds a request waits for a free connection
+    }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A relative sqlite path (sqlite:///db.sqlite3) means the project folder, not the cwd.
     if DATABASES["default"]["NAME"] != ":memory:":
@@ -150,6 +168,11 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": [
+        "api.parsers.SafeJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.OrderingFilter",
@@ -159,9 +182,40 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 AUTH_THROTTLE_RATE = envstr("AUTH_THROTTLE_RATE", "30/minute")
+# Proxies whose X-Forwarded-For is believed (addresses or CIDRs, comma-separated); none by
+# default, so a client cannot pick the address it is throttled as (authentication.throttle).
+TRUSTED_PROXIES = []
+for _proxy in envlist("TRUSTED_PROXIES"):
+    try:
+        TRUSTED_PROXIES.append(ipaddress.ip_network(_proxy, strict=False))
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"TRUSTED_PROXIES: {_proxy!r} is not an IP address or network (e.g. 10.0.0.5,192.168.0.0/24)"
+        ) from None
+
+# --- Cache: the login throttle's counters, shared by every process. The database cache
+# (table pulseguard_cache, created by a migration) works everywhere; CACHE_TYPE=redis keeps
+# them in Redis at REDIS_URL instead; memory is per process (one process only).
+CACHE_TYPE = envchoice("CACHE_TYPE", ("database", "redis", "memory"), "database")
+CACHES = {
+    "database": {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "pulseguard_cache"}},
+    "redis": {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": envstr("CACHE_KEY_PREFIX", "pulseguard"),
+        }
+    },
+    "memory": {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}},
+}[CACHE_TYPE]
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=envint("JWT_ACCESS_MINUTES", 60, minimum=1)),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=envint("JWT_REFRESH_DAYS", 7, minimum=1)),
+    # A password change ends every token issued before it: tokens carry a fingerprint of the
+    # password hash, checked on every authentication, refresh and verify.
+    "CHECK_REVOKE_TOKEN": True,
+    "TOKEN_REFRESH_SERIALIZER": "authentication.serializers.RefreshSerializer",
+    "TOKEN_VERIFY_SERIALIZER": "authentication.serializers.VerifySerializer",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "PulseGuard API",

@@ -27,9 +27,16 @@ log = logging.getLogger(__name__)
 
 # channels_redis forgets a group member after group_expiry (a day); re-join well before that.
 REFRESH_SECONDS = 3600.0
+# How long joining a layer group may take before the subscriber is told the feed is down: an
+# SSE request or a WebSocket subscribe made while Redis is unreachable answers, never hangs.
+JOIN_TIMEOUT = 3.0
 # Deliveries between yields to the event loop: sockets get their frames as the burst goes,
 # not all at its end.
 YIELD_EVERY = 64
+
+
+class LiveUnavailable(Exception):
+    """The channel layer could not be reached to join a group (Redis down or too slow)."""
 
 
 class Subscriber(Protocol):
@@ -51,15 +58,28 @@ class Fanout:
         self.lock = asyncio.Lock()
 
     async def join(self, group: str, subscriber: Subscriber) -> None:
-        """Deliver ``group``'s events to ``subscriber``; the process joins the layer group on first use."""
+        """Deliver ``group``'s events to ``subscriber``; the process joins the layer group on first use.
+
+        Raises LiveUnavailable when the layer does not answer within JOIN_TIMEOUT.
+        """
+        try:
+            await asyncio.wait_for(self._join(group, subscriber), JOIN_TIMEOUT)
+        except Exception as exc:  # a timeout, a refused connection, any error of the layer
+            log.warning("live_join_failed group=%s error=%r", group, exc)
+            raise LiveUnavailable(f"the live feed is unavailable: {exc!r}") from exc
+
+    async def _join(self, group: str, subscriber: Subscriber) -> None:
         async with self.lock:
             if self.channel is None:
                 self.channel = await self.layer.new_channel()
-                self.receiver = asyncio.ensure_future(self.run(self.channel))
             if group not in self.local:
                 await self.layer.group_add(group, self.channel)
                 self.local[group] = set()
             self.local[group].add(subscriber)
+            # Receiving starts once a join worked (events sent meanwhile wait in the channel):
+            # a join refused by a layer that is down leaves no receive pending on it.
+            if self.receiver is None:
+                self.receiver = asyncio.ensure_future(self.run(self.channel))
 
     async def leave(self, group: str, subscriber: Subscriber) -> None:
         """Stop delivering to ``subscriber``; the process leaves the layer group with its last one."""

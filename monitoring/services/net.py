@@ -13,9 +13,12 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import requests
+import requests.adapters
 import urllib3
+import urllib3.connection
 from django.conf import settings
 
 # verify_tls=False is an operator's explicit per-server choice; warning on every check of
@@ -27,10 +30,40 @@ class PrivateAddressError(Exception):
     """The target resolves to an address that MONITOR_ALLOW_PRIVATE_TARGETS forbids."""
 
 
+# IPv6 prefixes whose low 32 bits are an IPv4 address the packet ends up at: NAT64's
+# well-known and local-use prefixes (RFC 6052, RFC 8215) translate to it.
+NAT64_PREFIXES = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
+# ::a.b.c.d, the deprecated IPv4-compatible form (RFC 4291 §2.5.5.1); :: and ::1 are judged as IPv6.
+IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address carries (mapped, NAT64, 6to4, compatible), else None.
+
+    Python's ``is_global`` judges these by their IPv6 prefix and calls ``64:ff9b::7f00:1``
+    or ``2002:7f00:1::1`` global, though they reach 127.0.0.1 through a translator or relay.
+    """
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if any(ip in prefix for prefix in NAT64_PREFIXES) or (ip in IPV4_COMPATIBLE and int(ip) > 1):
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
 def is_private(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    """Loopback, private, link-local, reserved or multicast: not a public address."""
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
+    """Loopback, private, link-local, reserved or multicast: not a public address.
+
+    An IPv6 address that embeds an IPv4 address is judged by that IPv4 address (and by its
+    own prefix too, so a mapped form of a public address in a reserved range stays refused).
+    """
+    if isinstance(ip, ipaddress.IPv6Address):
+        inner = embedded_ipv4(ip)
+        if inner is not None and is_private(inner):
+            return True
+        if inner is not None and ip.ipv4_mapped is not None:
+            return False  # ::ffff:8.8.8.8 is 8.8.8.8, though Python calls ::ffff:0:0/96 reserved
     return not ip.is_global or ip.is_multicast
 
 
@@ -51,18 +84,92 @@ def resolve(host: str, port: int) -> list[tuple[int, str]]:
     return addresses
 
 
-def guard_url(url: str) -> None:
-    """Raise PrivateAddressError if ``url``'s host is private and that is not allowed."""
+def url_host_port(url: str) -> tuple[str, int]:
+    """The host (no brackets, lower case) and port (the scheme's default) of an http(s) URL."""
     parsed = requests.utils.urlparse(url)
-    if parsed.hostname:
-        resolve(parsed.hostname, parsed.port or (443 if parsed.scheme == "https" else 80))
+    return (parsed.hostname or "").lower(), parsed.port or (443 if parsed.scheme == "https" else 80)
+
+
+def guard_url(url: str) -> list[tuple[int, str]]:
+    """Resolve ``url``'s host through the guard: its vetted (family, address) pairs.
+
+    Raises PrivateAddressError if the host is private and that is not allowed.
+    """
+    host, port = url_host_port(url)
+    return resolve(host, port) if host else []
+
+
+def pin_key(host: str, port: int) -> tuple[str, int]:
+    return host.strip("[]").rstrip(".").lower(), port
+
+
+class PinnedConnectionMixin:
+    """A urllib3 connection that connects only to the addresses the guard approved.
+
+    DNS rebinding: the guard resolves a name and judges the answer; if the HTTP client then
+    resolved the name again, a hostile DNS server could answer a public address first and
+    127.0.0.1 or 169.254.169.254 second. This connection never resolves the name: it
+    connects to the pinned addresses (in order, like ``tcp_connect``) and keeps the name as
+    ``host``, so the Host header, SNI and certificate hostname check still use the name.
+    A host nobody pinned is refused rather than resolved.
+    """
+
+    pins: dict[tuple[str, int], list[tuple[int, str]]]
+    _dns_host: str
+    port: int
+
+    def _new_conn(self) -> socket.socket:
+        name = self._dns_host
+        addresses = self.pins.get(pin_key(name, self.port))
+        if not addresses:
+            raise urllib3.exceptions.NewConnectionError(self, f"{name} was not vetted by the address guard")
+        last: Exception | None = None
+        try:
+            for _, address in addresses:
+                self._dns_host = address  # what urllib3's connect dials; restored before Host/SNI use it
+                try:
+                    return super()._new_conn()  # type: ignore[misc]
+                except (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError) as exc:
+                    last = exc
+        finally:
+            self._dns_host = name
+        assert last is not None
+        raise last
+
+
+class PinnedAdapter(requests.adapters.HTTPAdapter):
+    """A requests adapter whose connections reach only ``pin()``-ed addresses (see PinnedConnectionMixin).
+
+    ``http_request`` pins each URL's vetted addresses right before sending to it. A kept-alive
+    connection was opened to an address vetted when it was opened.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.pins: dict[tuple[str, int], list[tuple[int, str]]] = {}
+        super().__init__(**kwargs)
+
+    def pin(self, host: str, port: int, addresses: list[tuple[int, str]]) -> None:
+        self.pins[pin_key(host, port)] = addresses
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        attrs = {"pins": self.pins}
+        http = type("PinnedHTTPConnection", (PinnedConnectionMixin, urllib3.connection.HTTPConnection), attrs)
+        https = type("PinnedHTTPSConnection", (PinnedConnectionMixin, urllib3.connection.HTTPSConnection), attrs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": type("PinnedHTTPPool", (urllib3.HTTPConnectionPool,), {"ConnectionCls": http}),
+            "https": type("PinnedHTTPSPool", (urllib3.HTTPSConnectionPool,), {"ConnectionCls": https}),
+        }
 
 
 _local = threading.local()
 
 
 def session() -> requests.Session:
-    """A requests session per thread: connections are reused, never shared across threads."""
+    """A requests session per thread: connections are reused, never shared across threads.
+
+    Both schemes go through one PinnedAdapter (``session().adapters["https://"]``).
+    """
     sess = getattr(_local, "session", None)
     if sess is None:
         sess = requests.Session()
@@ -70,8 +177,19 @@ def session() -> requests.Session:
         sess.max_redirects = settings.MONITOR_MAX_REDIRECTS
         # Only the environment's proxies would reach outside loopback in tests; ignore them.
         sess.trust_env = False
+        adapter = PinnedAdapter()
+        sess.mount("http://", adapter)
+        sess.mount("https://", adapter)
         _local.session = sess
     return sess
+
+
+def vetted(sess: requests.Session, url: str) -> None:
+    """Run ``url`` through the guard and pin what it approved on the session's adapter."""
+    addresses = guard_url(url)
+    adapter = sess.get_adapter(url)
+    if isinstance(adapter, PinnedAdapter):
+        adapter.pin(*url_host_port(url), addresses)
 
 
 @dataclass(frozen=True)
@@ -100,16 +218,18 @@ def http_request(
     """One HTTP request with the guard, a timeout, the redirect cap and a capped body read.
 
     Raises ``requests.RequestException`` (including ``Timeout``) or ``PrivateAddressError``.
-    Redirect targets are checked by the guard too (resolved again, at the time of the hop).
+    Redirect targets are checked by the guard too (resolved again, at the time of the hop), and
+    every connection goes to an address the guard approved (``PinnedAdapter``), never to a
+    second resolution of the name.
     ``max_redirects`` (default MONITOR_MAX_REDIRECTS) caps the hops; 0 answers the first 3xx.
     A hop keeps ``headers``; ``auth`` only to the same origin; the body only on 307/308.
     """
     cap = settings.MONITOR_MAX_REDIRECTS if max_redirects is None else max_redirects
     if cap == 0:
         allow_redirects = False
-    guard_url(url)
-    started = time.perf_counter()
     sess = session()
+    vetted(sess, url)
+    started = time.perf_counter()
     response = sess.request(
         method,
         url,
@@ -130,7 +250,7 @@ def http_request(
             raise requests.TooManyRedirects(f"more than {cap} redirects")
         target = requests.compat.urljoin(response.url, response.headers["location"])
         response.close()
-        guard_url(target)
+        vetted(sess, target)
         keeps_method = response.status_code in (307, 308)
         follow = method if keeps_method or method == "HEAD" else "GET"
         response = sess.request(

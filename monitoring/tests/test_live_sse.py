@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 from unittest import mock
@@ -81,6 +82,8 @@ async def test_an_invalid_or_expired_token_answers_401(servers, alice, token):
         ({"server_id": "1,-2"}, "server_id"),
         ({"since": "yesterday"}, "since"),
         ({"since": "2025-13-45T99:00:00"}, "since"),
+        ({"since": "2026-01-01T00:00:00-23:59"}, "since"),
+        ({"since": "0001-01-01T00:00:00+01:00"}, "since"),
         ({"limit": "-1"}, "limit"),
         ({"limit": "ten"}, "limit"),
         ({"limit": "100000"}, "limit"),
@@ -316,3 +319,39 @@ async def test_leaving_the_stream_empties_its_groups(servers, alice, bob):
         assert [len(fanout().subscribers(g)) for g in (owner_group(alice.pk), STAFF_GROUP, filtered)] == [1, 1, 1]
     assert [group_members(g) for g in (owner_group(alice.pk), STAFF_GROUP, filtered)] == [set(), set(), set()]
     assert [fanout().subscribers(g) for g in (owner_group(alice.pk), STAFF_GROUP, filtered)] == [set(), set(), set()]
+
+
+@pytest.mark.parametrize("failure", ["refused", "hangs"])
+async def test_a_request_while_the_layer_is_down_answers_503_at_once(servers, alice, monkeypatch, failure):
+    monkeypatch.setattr("monitoring.services.fanout.JOIN_TIMEOUT", 0.3)
+
+    async def hang(*args: Any) -> None:
+        await asyncio.sleep(60)
+
+    effect = ConnectionError("redis refused") if failure == "refused" else hang
+    with mock.patch.object(get_channel_layer(), "group_add", autospec=True, side_effect=effect):
+        async with stream(alice) as sse:
+            assert sse.status == 503
+            assert sse.response_headers["retry-after"] == "5"
+            assert "unavailable" in (await sse.json_body())["detail"]
+    assert fanout().subscribers(owner_group(alice.pk)) == set()
+    async with stream(alice) as sse:  # the layer is back: the next request streams
+        await snapshot(sse)
+
+
+async def test_a_client_gone_before_the_first_chunk_leaves_no_subscriber_behind(servers, alice):
+    from django.http import StreamingHttpResponse
+
+    from authentication.credentials import LiveCredentials
+    from monitoring.sse import StatusStream, StreamParams
+
+    stream = StatusStream(LiveCredentials(alice), StreamParams())
+    await stream.join()
+    assert len(fanout().subscribers(owner_group(alice.pk))) == 1
+    response = StreamingHttpResponse(stream, content_type="text/event-stream")  # as the view answers it
+    await asyncio.to_thread(response.close)  # what Django does when the client left; the generator never ran
+    for _ in range(100):
+        if not fanout().subscribers(owner_group(alice.pk)):
+            break
+        await asyncio.sleep(0.01)
+    assert fanout().subscribers(owner_group(alice.pk)) == set()

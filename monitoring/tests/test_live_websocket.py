@@ -9,6 +9,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
+from autobahn.twisted.websocket import WebSocketServerProtocol
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
@@ -16,6 +17,7 @@ from django.test import Client
 
 from conftest import require_redis
 from monitoring.choices import PingStatus, Status
+from monitoring.consumers import INTERRUPTED
 from monitoring.models import PingResult, Server
 from monitoring.services import checks
 from monitoring.services.fanout import fanout
@@ -310,7 +312,25 @@ async def test_a_broken_channel_layer_makes_subscribers_reconnect(servers, alice
         # The receive already waiting still delivers this check; the next one fails.
         await check(servers["prod"], make_outcome())
         assert (await ws.receive_json_from(timeout=3))["type"] == "update"
-        assert await ws.receive_output(timeout=3) == {"type": "websocket.close", "code": 1011}
+        assert await ws.receive_output(timeout=3) == {"type": "websocket.close", "code": INTERRUPTED}
     await ws.disconnect()
     assert fanout().subscribers(server_group(servers["prod"].pk)) == set()
     assert group_members(server_group(servers["prod"].pk)) == set()
+
+
+def test_the_interrupted_close_code_is_one_daphne_can_send():
+    # daphne closes through autobahn's sendClose, which raises on 1011/1012 and leaves the socket open.
+    protocol = WebSocketServerProtocol()
+    with mock.patch.object(protocol, "sendCloseFrame", autospec=True) as frame:
+        protocol.sendClose(code=INTERRUPTED)
+    frame.assert_called_once_with(code=INTERRUPTED, reasonUtf8=None, isReply=False)
+
+
+async def test_a_subscribe_while_the_layer_is_down_closes_for_a_reconnect(servers, alice, monkeypatch):
+    monkeypatch.setattr("monitoring.services.fanout.JOIN_TIMEOUT", 0.3)
+    ws = await connected(token_for(alice))
+    with mock.patch.object(get_channel_layer(), "group_add", autospec=True, side_effect=ConnectionError("refused")):
+        await ws.send_json_to({"action": "subscribe", "server_ids": [servers["prod"].pk]})
+        assert await ws.receive_output(timeout=3) == {"type": "websocket.close", "code": INTERRUPTED}
+    await ws.disconnect()
+    assert fanout().subscribers(server_group(servers["prod"].pk)) == set()
