@@ -113,6 +113,12 @@ def publish_check(server: Server, ping: PingResult, state: ServerStatus) -> None
     _publish(server, event)
 
 
+def publish_checks(checks: list[tuple[Server, PingResult, ServerStatus]]) -> None:
+    """Send a recorded batch of checks to their subscribers; never raises."""
+    for server, ping, state in checks:
+        publish_check(server, ping, state)
+
+
 def publish_status(server: Server, state: ServerStatus) -> None:
     """Send a status change that no check caused (pause, resume); never raises."""
     try:

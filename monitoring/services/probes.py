@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import requests
 
 from monitoring.choices import PingStatus, Protocol
 from monitoring.models import Server
 from monitoring.services import net
+from monitoring.services.transitions import ProbeOutcome
 from monitoring.validators import parse_status_codes
-
-
-@dataclass(frozen=True)
-class ProbeOutcome:
-    status: str  # a PingStatus value
-    response_time: float | None = None
-    status_code: int | None = None
-    error_message: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.status == PingStatus.SUCCESS
 
 
 def status_code_expected(code: int, spec: str) -> bool:

@@ -16,7 +16,8 @@ from django.utils import timezone
 
 from monitoring.choices import Status
 from monitoring.models import Server
-from monitoring.services.checks import CheckRecord, run_check
+from monitoring.services.checks import run_check
+from monitoring.services.recording import CheckRecord
 from monitoring.tasks.pool import run_concurrently
 
 log = logging.getLogger(__name__)

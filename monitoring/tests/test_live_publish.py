@@ -21,7 +21,7 @@ from monitoring.choices import PingStatus, Protocol, Status
 from monitoring.models import PingResult, Server
 from monitoring.services import checks
 from monitoring.services.live import CHECKED, STAFF_GROUP, STATUS, owner_group, server_group
-from monitoring.services.probes import ProbeOutcome
+from monitoring.services.transitions import ProbeOutcome
 from monitoring.tasks.runner import run_due
 from tests.live import fresh_channel_layer
 from tests.targets import closed_port

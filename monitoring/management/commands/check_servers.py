@@ -10,8 +10,8 @@ from django.utils import timezone
 from monitoring.choices import Status
 from monitoring.management.commands._targets import add_target_arguments, check_concurrency
 from monitoring.models import Server
-from monitoring.services.checks import CheckRecord
 from monitoring.services.delivery import send_pending
+from monitoring.services.recording import CheckRecord
 from monitoring.tasks.runner import claim_due, claim_servers, run_pass
 
 
