@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 
 def run_check(server: Server) -> CheckRecord:
     """Probe ``server`` once (outside any transaction), then record what was seen."""
-    rec = record_outcome(server, probe(server))
+    started = timezone.now()
+    rec = record_outcome(server, probe(server), now=started)
     log.info(
         "check server_id=%s status=%s ping=%s response_ms=%s code=%s error=%r",
         server.pk,
@@ -37,7 +38,7 @@ def run_check(server: Server) -> CheckRecord:
 
 
 def record_outcome(server: Server, outcome: ProbeOutcome, now: datetime | None = None) -> CheckRecord:
-    """Record one outcome seen at ``now`` (default: this instant) as a batch of one."""
+    """Record one outcome of a check started at ``now`` (default: this instant) as a batch of one."""
     return record([CheckResult(server, outcome, now or timezone.now())])[0]
 
 

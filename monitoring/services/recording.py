@@ -24,8 +24,10 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from django.db import transaction
+from django.db import models, transaction
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from monitoring.models import PingResult, Server, ServerStatus, StatusChange
@@ -54,6 +56,8 @@ class CheckResult:
 
     ``checked_at`` becomes ``PingResult.check_timestamp`` and ``ServerStatus.last_check``.
     ``due_at`` and ``started_at`` are set by the scheduler (start − due is the lateness).
+    A result of a claimed check (``tasks.claims``) names its ``lease_owner`` and the
+    ``next_due_at`` to move the server to; it is recorded only while that lease still holds.
     """
 
     server: Server
@@ -61,6 +65,8 @@ class CheckResult:
     checked_at: datetime
     due_at: datetime | None = None
     started_at: datetime | None = None
+    lease_owner: str = ""
+    next_due_at: datetime | None = None
 
     @property
     def lateness(self) -> float | None:
@@ -80,10 +86,14 @@ class CheckRecord:
 
 
 def record(batch: Sequence[CheckResult]) -> list[CheckRecord]:
-    """Write ``batch`` in one transaction (steps in the module docstring); one record per result, in order."""
+    """Write ``batch`` in one transaction (steps in the module docstring); one record per result, in
+    order, leaving out claimed results whose lease another process has taken over (it re-runs them)."""
     if not batch:
         return []
     with transaction.atomic():
+        batch = _complete_claims(batch)
+        if not batch:
+            return []
         ids = sorted({r.server.pk for r in batch})
         states = {
             s.server_id: s
@@ -122,6 +132,35 @@ def record(batch: Sequence[CheckResult]) -> list[CheckRecord]:
         published = [(r.server, rec.ping, rec.state) for r, rec in zip(batch, records, strict=True)]
         transaction.on_commit(lambda: live.publish_checks(published))
     return records
+
+
+def _complete_claims(batch: Sequence[CheckResult]) -> Sequence[CheckResult]:
+    """Step 0: for claimed results, move each server to its next due time and end the lease, only
+    where the lease is still this owner's (locked, so no claimer takes it meanwhile); the rest of
+    those results are dropped."""
+    claimed = [r for r in batch if r.lease_owner]
+    if not claimed:
+        return batch
+    held = set(
+        Server.objects.select_for_update(of=("self",))
+        .filter(pk__in={r.server.pk for r in claimed}, lease_owner__in={r.lease_owner for r in claimed})
+        .values_list("pk", "lease_owner")
+    )
+    won = [r for r in claimed if (r.server.pk, r.lease_owner) in held]
+    for result in claimed:
+        if (result.server.pk, result.lease_owner) not in held:
+            log.warning("claim_lost server_id=%s due=%s (lease taken over)", result.server.pk, result.due_at)
+    if won:
+        moves = [When(pk=r.server.pk, then=Value(r.next_due_at)) for r in won if r.next_due_at is not None]
+        fields: dict[str, Any] = {"lease_owner": "", "lease_until": None}
+        if moves:
+            fields["next_check_at"] = Case(*moves, default=F("next_check_at"), output_field=models.DateTimeField())
+        Server.objects.filter(pk__in=[r.server.pk for r in won]).update(**fields)
+        for r in won:
+            r.server.lease_owner, r.server.lease_until = "", None
+            if r.next_due_at is not None:
+                r.server.next_check_at = r.next_due_at
+    return [r for r in batch if not r.lease_owner or (r.server.pk, r.lease_owner) in held]
 
 
 def _apply(result: CheckResult, state: ServerStatus, ping: PingResult) -> StatusChange | None:
