@@ -205,7 +205,8 @@ LOGGING = {
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain"},
         "file": {
-            "class": "logging.handlers.RotatingFileHandler",
+            # Several processes (web, schedulers) share the file: rotation under one lock (core.logfiles).
+            "class": "core.logfiles.SharedRotatingFileHandler",
             "filename": str(LOG_DIR / "pulseguard.log"),
             "maxBytes": 10 * 1024 * 1024,
             "backupCount": 5,

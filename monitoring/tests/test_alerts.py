@@ -97,6 +97,17 @@ def test_notify_on_failure_off_gets_no_down_but_the_recovery(alice):
     assert rows(config=config) == [("recovery", "pending")]
 
 
+def test_a_config_created_while_the_server_was_down_gets_no_recovery(alice):
+    server = make_server(alice)
+    before = make_config(server, recipient="http://127.0.0.1:9/before")
+    go_down(server)
+    during = make_config(server, recipient="http://127.0.0.1:9/during")
+    go_up(server)
+    assert rows(config=before) == [("down", "pending"), ("recovery", "pending")]
+    assert rows(config=during) == [("recovery", "suppressed")]
+    assert "added during the outage" in NotificationDelivery.objects.get(config=during).last_error
+
+
 def test_the_servers_notifications_switch_off_queues_nothing_but_still_records_the_incident(alice):
     server = make_server(alice, notifications=False)
     make_config(server)
