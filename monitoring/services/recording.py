@@ -24,10 +24,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from django.db import models, transaction
-from django.db.models import Case, F, Value, When
+from django.db import connection, transaction
 from django.utils import timezone
 
 from monitoring.models import PingResult, Server, ServerStatus, StatusChange
@@ -123,7 +121,7 @@ def record(batch: Sequence[CheckResult]) -> list[CheckRecord]:
         updated = timezone.now()
         for state in states.values():
             state.updated_at = updated
-        ServerStatus.objects.bulk_update(list(states.values()), STATUS_FIELDS)
+        _update_states(list(states.values()))
         # A server checked twice in one batch reports its final state for both.
         records = [
             CheckRecord(ping, states[r.server.pk], change)
@@ -151,16 +149,38 @@ def _complete_claims(batch: Sequence[CheckResult]) -> Sequence[CheckResult]:
         if (result.server.pk, result.lease_owner) not in held:
             log.warning("claim_lost server_id=%s due=%s (lease taken over)", result.server.pk, result.due_at)
     if won:
-        moves = [When(pk=r.server.pk, then=Value(r.next_due_at)) for r in won if r.next_due_at is not None]
-        fields: dict[str, Any] = {"lease_owner": "", "lease_until": None}
-        if moves:
-            fields["next_check_at"] = Case(*moves, default=F("next_check_at"), output_field=models.DateTimeField())
-        Server.objects.filter(pk__in=[r.server.pk for r in won]).update(**fields)
+        # One prepared UPDATE run for every row (executemany): Django's bulk_update builds a CASE
+        # expression per row and field, and cost more CPU than the probes themselves.
+        table, q = Server._meta.db_table, connection.ops.quote_name
+        adapt = connection.ops.adapt_datetimefield_value
+        sql = (
+            f"UPDATE {q(table)} SET {q('next_check_at')} = COALESCE(%s, {q('next_check_at')}), "
+            f"{q('lease_owner')} = '', {q('lease_until')} = NULL WHERE {q('id')} = %s"
+        )
+        with connection.cursor() as cursor:
+            cursor.executemany(sql, [(adapt(r.next_due_at), r.server.pk) for r in won])
         for r in won:
             r.server.lease_owner, r.server.lease_until = "", None
             if r.next_due_at is not None:
                 r.server.next_check_at = r.next_due_at
     return [r for r in batch if not r.lease_owner or (r.server.pk, r.lease_owner) in held]
+
+
+def _update_states(states: list[ServerStatus]) -> None:
+    """Step 5: write every field the engine moves, one prepared UPDATE per row (executemany)."""
+    q = connection.ops.quote_name
+    adapt = connection.ops.adapt_datetimefield_value
+    columns = ", ".join(f"{q(ServerStatus._meta.get_field(name).column)} = %s" for name in STATUS_FIELDS)
+    sql = f"UPDATE {q(ServerStatus._meta.db_table)} SET {columns} WHERE {q('id')} = %s"
+    rows = []
+    for state in states:
+        values = []
+        for name in STATUS_FIELDS:
+            value = getattr(state, name)
+            values.append(adapt(value) if isinstance(value, datetime) else value)
+        rows.append((*values, state.pk))
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
 
 
 def _apply(result: CheckResult, state: ServerStatus, ping: PingResult) -> StatusChange | None:

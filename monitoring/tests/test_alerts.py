@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from monitoring.choices import AlertEvent, DeliveryStatus, NotificationType, Status
 from monitoring.models import Incident, NotificationDelivery, ServerStatus, StatusChange
-from monitoring.services import checks
+from monitoring.services import checks, recording
 from monitoring.services.delivery import send_pending
 from monitoring.tests.alerting import go_down, go_up, make_config, make_server
 
@@ -247,7 +247,7 @@ def test_a_check_that_rolls_back_leaves_no_incident_and_no_alert(alice):
     make_config(server)
     with (
         # The batch's last write (services.recording) fails: everything before it rolls back.
-        mock.patch.object(ServerStatus.objects, "bulk_update", side_effect=RuntimeError("disk full")),
+        mock.patch.object(recording, "_update_states", side_effect=RuntimeError("disk full")),
         pytest.raises(RuntimeError),
     ):
         go_down(server)
