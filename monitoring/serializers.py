@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 from rest_framework.fields import empty
 
+from monitoring import payloads
 from monitoring.choices import NotificationType
 from monitoring.models import (
     CertificateCheck,
@@ -204,6 +205,11 @@ class ServerSerializer(FormBooleansMixin, serializers.ModelSerializer):
 
 
 class PingResultSerializer(serializers.ModelSerializer):
+    """Renders with ``payloads.ping_payload``, the live feeds' shape; Meta describes it for the schema."""
+
+    def to_representation(self, instance: PingResult) -> dict[str, Any]:
+        return dict(payloads.ping_payload(instance))
+
     class Meta:
         model = PingResult
         fields = ["id", "server", "status", "response_time", "status_code", "error_message", "check_timestamp"]
@@ -211,7 +217,12 @@ class PingResultSerializer(serializers.ModelSerializer):
 
 
 class ServerStatusSerializer(serializers.ModelSerializer):
+    """Renders with ``payloads.status_payload``, the live feeds' shape; Meta describes it for the schema."""
+
     server_name = serializers.ReadOnlyField(source="server.name")
+
+    def to_representation(self, instance: ServerStatus) -> dict[str, Any]:
+        return dict(payloads.status_payload(instance))
 
     class Meta:
         model = ServerStatus

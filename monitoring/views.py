@@ -8,7 +8,6 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from django.utils import timezone
 from django.views.decorators.http import require_GET
 from drf_spectacular.utils import extend_schema
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -181,7 +180,7 @@ class RunChecksView(APIView):
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         params = RunChecksSerializer(data=request.data)
         params.is_valid(raise_exception=True)
-        servers = claim_servers(params.servers_to_check(), timezone.now())
+        servers = claim_servers(params.servers_to_check())
         summary = run_pass(servers, concurrency=settings.CHECK_CONCURRENCY)
         return Response(summary.as_dict())
 

@@ -25,6 +25,9 @@ from channels.layers import get_channel_layer
 
 log = logging.getLogger(__name__)
 
+#: services.live.BATCH (not imported: live imports the models, this module stays below it).
+BATCH = "server.batch"
+
 # channels_redis forgets a group member after group_expiry (a day); re-join well before that.
 REFRESH_SECONDS = 3600.0
 # How long joining a layer group may take before the subscriber is told the feed is down: an
@@ -109,8 +112,8 @@ class Fanout:
 
         1. Wait for the next event, re-joining every group each REFRESH_SECONDS meanwhile;
            the pending receive is kept across waits, never cancelled, so nothing is dropped.
-        2. Deliver it to a snapshot of the group's subscribers, yielding to the loop every
-           YIELD_EVERY; one failing subscriber is logged and the others still get it.
+        2. Deliver it (each event of a batch, in order) to a snapshot of the group's subscribers,
+           yielding to the loop every YIELD_EVERY; one failing subscriber is logged and the others still get it.
         3. If the layer fails, interrupt every subscriber and start afresh on the next join.
         """
         pending: asyncio.Future[Any] | None = None
@@ -122,14 +125,21 @@ class Fanout:
                 if not done:
                     await self.refresh(channel)
                     continue
-                event, pending = pending.result(), None
-                for n, subscriber in enumerate(self.subscribers(event.get("group", ""))):
-                    if n and not n % YIELD_EVERY:
-                        await asyncio.sleep(0)  # let the loop write out the frames queued so far
-                    try:
-                        await subscriber.deliver(event)
-                    except Exception:
-                        log.exception("live_deliver_failed group=%s", event.get("group"))
+                message, pending = pending.result(), None
+                group = message.get("group", "")
+                # A batch (services.live.BATCH) carries several events of one group, in order.
+                events = message["events"] if message.get("type") == BATCH else [message]
+                n = 0
+                for event in events:
+                    event = {**event, "group": group} if event is not message else event
+                    for subscriber in self.subscribers(group):
+                        n += 1
+                        if not n % YIELD_EVERY:
+                            await asyncio.sleep(0)  # let the loop write out the frames queued so far
+                        try:
+                            await subscriber.deliver(event)
+                        except Exception:
+                            log.exception("live_deliver_failed group=%s", group)
         except Exception:  # the layer (Redis) failed; cancellation is not an Exception
             log.exception("live_fanout_failed channel=%s", channel)
             await self.reset(channel)

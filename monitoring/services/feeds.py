@@ -2,7 +2,7 @@
 
 Blocking ORM code, called from the WebSocket consumer and the SSE view through
 ``database_sync_to_async``. Every query starts from ``for_user()``, so a user only ever
-sees their own servers (staff: all), and renders with the REST API's serializers.
+sees their own servers (staff: all), and renders with ``monitoring.payloads`` (as the REST API does).
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ from typing import Any
 from django.db.models import QuerySet
 
 from monitoring.models import PingResult, Server, ServerStatus, StatusChange
-from monitoring.serializers import PingResultSerializer, ServerStatusSerializer
-from monitoring.services.live import PingPayload, StatusPayload
+from monitoring.payloads import PingPayload, StatusPayload, ping_payload, status_payload
 
 #: One SSE event before formatting: its name (``ping``/``status``), its ``id:`` and its JSON array.
 FeedEvent = tuple[str, int, list[Any]]
@@ -75,7 +74,7 @@ def statuses(user: Any, feed: FeedFilter) -> list[StatusPayload]:
     qs = feed.states(user).order_by("server_id")
     if feed.since is not None:
         qs = qs.filter(updated_at__gte=feed.since)
-    return list(ServerStatusSerializer(qs, many=True).data)
+    return [status_payload(state) for state in qs]
 
 
 def latest_pings(user: Any, feed: FeedFilter, limit: int) -> list[PingPayload]:
@@ -83,7 +82,7 @@ def latest_pings(user: Any, feed: FeedFilter, limit: int) -> list[PingPayload]:
     qs = feed.pings(user).order_by("-check_timestamp", "-id")
     if feed.since is not None:
         qs = qs.filter(check_timestamp__gte=feed.since)
-    return list(PingResultSerializer(qs.recent(limit)[:limit], many=True).data)
+    return [ping_payload(ping) for ping in qs.recent(limit)[:limit]]
 
 
 def newest_ping_id(user: Any, feed: FeedFilter) -> int:
@@ -115,12 +114,12 @@ def replay(user: Any, feed: FeedFilter, after_id: int, max_events: int) -> list[
 
     events: list[FeedEvent] = []
     for ping in pings:
-        events.append(("ping", ping.id, [PingResultSerializer(ping).data]))
+        events.append(("ping", ping.id, [ping_payload(ping)]))
         state = states.get(ping.server_id)
         if last_of_server[ping.server_id] == ping.id and state is not None:
-            events.append(("status", ping.id, [ServerStatusSerializer(state).data]))
+            events.append(("status", ping.id, [status_payload(state)]))
     last_id = pings[-1].id if pings else after_id
     for server_id in sorted(touched - set(last_of_server)):
         if server_id in states:
-            events.append(("status", last_id, [ServerStatusSerializer(states[server_id]).data]))
+            events.append(("status", last_id, [status_payload(states[server_id])]))
     return events

@@ -1,8 +1,8 @@
 """Publishing finished checks to the live feeds through the channel layer (SPEC §5).
 
-The check engine calls ``publish_check()`` from ``transaction.on_commit`` once per check, so
-clients never see a check that was rolled back, and whichever process ran it (the API, the
-scheduler, ``check_servers``) reaches every web process through the Redis layer.
+``services.recording`` calls ``publish_checks()`` from ``transaction.on_commit`` once per
+recorded batch, so clients never see a check that was rolled back, and whichever process ran
+it (the API, the scheduler, ``check_servers``) reaches every web process through the Redis layer.
 
 Each event goes to three groups (joined per process by ``services.fanout``); a subscriber
 joins exactly one kind, so it gets an event once:
@@ -11,8 +11,11 @@ joins exactly one kind, so it gets an event once:
 * ``owner.<user id>`` — an unfiltered SSE stream of a user (also sees servers added later);
 * ``staff`` — an unfiltered SSE stream of a staff user (every server).
 
-Payloads are per-server deltas serialised once here with the REST API's serializers, so every
-consumer forwards the same dicts without touching the database.
+A batch is sent as one layer message per group (type ``server.batch``, its ``events`` in
+order), so a batch of 200 checks of one owner costs that owner's group one message, not 200;
+the fan-out unpacks it. Payloads are per-server deltas built once here with
+``monitoring.payloads`` (the REST API's shapes), so every consumer forwards the same dicts
+without touching the database.
 """
 
 from __future__ import annotations
@@ -21,16 +24,16 @@ import asyncio
 import json
 import logging
 import threading
-from typing import NotRequired, TypedDict
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any, NotRequired, TypedDict
 
 from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 
-# A module import, not names: monitoring.serializers imports the check engine, which imports
-# this module, so the serializers are looked up when an event is built, not at import time.
-from monitoring import serializers
 from monitoring.models import PingResult, Server, ServerStatus
+from monitoring.payloads import PingPayload, StatusPayload, ping_payload, status_payload
 
 log = logging.getLogger(__name__)
 
@@ -38,37 +41,12 @@ STAFF_GROUP = "staff"
 #: Layer event types; channels dispatches ``server.checked`` to a consumer's ``server_checked()``.
 CHECKED = "server.checked"
 STATUS = "server.status"
-
-
-class PingPayload(TypedDict):
-    """A PingResult as PingResultSerializer renders it."""
-
-    id: int
-    server: int
-    status: str
-    response_time: float | None
-    status_code: int | None
-    error_message: str
-    check_timestamp: str
-
-
-class StatusPayload(TypedDict):
-    """A ServerStatus as ServerStatusSerializer renders it."""
-
-    id: int
-    server: int
-    server_name: str
-    status: str
-    uptime_percentage: float | None
-    last_check: str | None
-    last_response_time: float | None
-    consecutive_failures: int
-    message: str
-    last_status_change: str | None
+#: A layer message holding several events for one group (unpacked by ``services.fanout``).
+BATCH = "server.batch"
 
 
 class LiveEvent(TypedDict):
-    """What travels on the channel layer: one check (``ping`` set) or a pause/resume (``ping`` None).
+    """One check (``ping`` set) or a pause/resume (``ping`` None), as subscribers receive it.
 
     ``group`` names the group a copy was sent to, so a process's fan-out (services.fanout)
     knows which of its local subscribers it is for.
@@ -91,42 +69,76 @@ def owner_group(user_id: int) -> str:
     return f"owner.{user_id}"
 
 
-def ping_payload(ping: PingResult) -> PingPayload:
-    return dict(serializers.PingResultSerializer(ping).data)  # type: ignore[return-value]
-
-
-def status_payload(state: ServerStatus, server: Server | None = None) -> StatusPayload:
-    if server is not None:
-        state.server = server  # the caller's instance: no query for ``server_name``
-    return dict(serializers.ServerStatusSerializer(state).data)  # type: ignore[return-value]
+def check_event(server: Server, ping: PingResult, state: ServerStatus) -> LiveEvent:
+    state.server = server  # the caller's instance: no query for ``server_name``
+    payload = {"ping": ping_payload(ping), "status": status_payload(state)}
+    frame = json.dumps({"type": "update", **payload}, separators=(",", ":"))
+    return LiveEvent(type=CHECKED, server_id=server.pk, frame=frame, **payload)  # type: ignore[typeddict-item]
 
 
 def publish_check(server: Server, ping: PingResult, state: ServerStatus) -> None:
-    """Send one finished check to its subscribers; never raises (see ``_publish``)."""
-    try:
-        payload = {"ping": ping_payload(ping), "status": status_payload(state, server)}
-        frame = json.dumps({"type": "update", **payload}, separators=(",", ":"))
-        event = LiveEvent(type=CHECKED, server_id=server.pk, frame=frame, **payload)  # type: ignore[typeddict-item]
-    except Exception:  # a broken payload must not fail the committed check
-        log.exception("live_publish_failed server_id=%s ping_id=%s stage=serialize", server.pk, ping.pk)
-        return
-    _publish(server, event)
+    """Send one finished check to its subscribers; never raises."""
+    publish_checks([(server, ping, state)])
+
+
+def publish_checks(checks: Iterable[tuple[Server, PingResult, ServerStatus]]) -> None:
+    """Send a recorded batch of checks to their subscribers, one message per group; never raises."""
+    events: list[tuple[Server, LiveEvent]] = []
+    for server, ping, state in checks:
+        try:
+            events.append((server, check_event(server, ping, state)))
+        except Exception:  # a broken payload must not fail the committed check, nor the others
+            log.exception("live_publish_failed server_id=%s ping_id=%s stage=serialize", server.pk, ping.pk)
+    _publish(events)
 
 
 def publish_status(server: Server, state: ServerStatus) -> None:
     """Send a status change that no check caused (pause, resume); never raises."""
     try:
-        status = status_payload(state, server)
+        state.server = server
+        status = status_payload(state)
         frame = json.dumps({"type": "status", "status": status}, separators=(",", ":"))
         event = LiveEvent(type=STATUS, server_id=server.pk, ping=None, status=status, frame=frame)
     except Exception:
         log.exception("live_publish_failed server_id=%s stage=serialize", server.pk)
         return
-    _publish(server, event)
+    _publish([(server, event)])
+
+
+def group_messages(events: list[tuple[Server, LiveEvent]]) -> dict[str, dict[str, Any]]:
+    """The layer message for each group: the event itself when it is alone, else a batch."""
+    by_group: dict[str, list[LiveEvent]] = defaultdict(list)
+    for server, event in events:
+        for group in (server_group(server.pk), owner_group(server.owner_id), STAFF_GROUP):
+            by_group[group].append(event)
+    messages = {}
+    for group, items in by_group.items():
+        if len(items) == 1:
+            messages[group] = {**items[0], "group": group}
+        else:
+            messages[group] = {"type": BATCH, "group": group, "events": items}
+    return messages
+
+
+_home_loop: asyncio.AbstractEventLoop | None = None
+
+
+def set_home_loop(loop: asyncio.AbstractEventLoop | None) -> None:
+    """The web server's event loop, for a scheduler running inside the web process with the
+    in-memory layer (core.embedded): its threads publish onto that loop, where the consumers are."""
+    global _home_loop
+    _home_loop = loop
 
 
 _loop_lock = threading.Lock()
 _loop: asyncio.AbstractEventLoop | None = None
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def publisher_loop() -> asyncio.AbstractEventLoop:
@@ -145,32 +157,38 @@ def publisher_loop() -> asyncio.AbstractEventLoop:
         return _loop
 
 
-def _publish(server: Server, event: LiveEvent) -> None:
-    """Send ``event`` to the server's, its owner's and the staff group, within LIVE_PUBLISH_TIMEOUT.
+def _publish(events: list[tuple[Server, LiveEvent]]) -> None:
+    """Send ``events`` to their servers', owners' and the staff group, within LIVE_PUBLISH_TIMEOUT.
 
-    Runs in on_commit, after the check is stored: a layer that is down or slow (Redis gone)
-    is logged and the check stands. Clients that miss it catch up from the database (SSE
+    Runs in on_commit, after the checks are stored: a layer that is down or slow (Redis gone)
+    is logged and the checks stand. Clients that miss them catch up from the database (SSE
     ``Last-Event-ID``, WebSocket ``latest``).
     """
     layer = get_channel_layer()
-    if layer is None:
+    if layer is None or not events:
         return
-    groups = [server_group(server.pk), owner_group(server.owner_id), STAFF_GROUP]
+    messages = group_messages(events)
 
     async def send_all() -> None:
-        sends = (layer.group_send(group, {**event, "group": group}) for group in groups)
+        sends = (layer.group_send(group, message) for group, message in messages.items())
         await asyncio.wait_for(asyncio.gather(*sends), settings.LIVE_PUBLISH_TIMEOUT)
 
     try:
         if isinstance(layer, InMemoryChannelLayer):
-            # Process-local: it must run on the loop of the consumers it delivers to.
-            async_to_sync(send_all)()
+            # Process-local: it must run on the loop of the consumers it delivers to — the web
+            # server's, from the embedded scheduler's threads; else the caller's (async_to_sync
+            # in a request thread returns to the server's loop by itself).
+            home = _home_loop
+            if home is not None and not home.is_closed() and _running_loop() is not home:
+                asyncio.run_coroutine_threadsafe(send_all(), home).result(settings.LIVE_PUBLISH_TIMEOUT + 1)
+            else:
+                async_to_sync(send_all)()
         else:
             asyncio.run_coroutine_threadsafe(send_all(), publisher_loop()).result(settings.LIVE_PUBLISH_TIMEOUT + 1)
     except Exception as exc:  # noqa: BLE001 — Redis down, timeouts, full channels: log, never fail the check
         log.warning(
-            "live_publish_failed server_id=%s ping_id=%s error=%r",
-            server.pk,
-            (event["ping"] or {}).get("id"),
+            "live_publish_failed server_ids=%s ping_ids=%s error=%r",
+            ",".join(str(server.pk) for server, _ in events[:20]),
+            ",".join(str((event["ping"] or {}).get("id")) for _, event in events[:20]),
             exc,
         )

@@ -9,8 +9,9 @@ from typing import Any
 
 from monitoring.choices import NotificationType, PingStatus, Protocol
 from monitoring.models import NotificationConfig, Server
-from monitoring.services.checks import CheckRecord, record_outcome
-from monitoring.services.probes import ProbeOutcome
+from monitoring.services.checks import record_outcome
+from monitoring.services.recording import CheckRecord
+from monitoring.services.transitions import ProbeOutcome
 
 SECRET = "s3cret-key-for-tests-0123456789"
 

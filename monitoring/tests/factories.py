@@ -6,7 +6,7 @@ from typing import Any
 
 from monitoring.choices import PingStatus
 from monitoring.models import PingResult, Server
-from monitoring.services.probes import ProbeOutcome
+from monitoring.services.transitions import ProbeOutcome
 
 
 def make_server(owner: Any, **fields: Any) -> Server:

@@ -8,7 +8,7 @@ from django.test import Client
 from monitoring.choices import PingStatus
 from monitoring.models import Server
 from monitoring.services import checks
-from monitoring.services.probes import ProbeOutcome
+from monitoring.services.transitions import ProbeOutcome
 
 
 @pytest.fixture

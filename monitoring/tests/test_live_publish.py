@@ -21,7 +21,7 @@ from monitoring.choices import PingStatus, Protocol, Status
 from monitoring.models import PingResult, Server
 from monitoring.services import checks
 from monitoring.services.live import CHECKED, STAFF_GROUP, STATUS, owner_group, server_group
-from monitoring.services.probes import ProbeOutcome
+from monitoring.services.transitions import ProbeOutcome
 from monitoring.tasks.runner import run_due
 from tests.live import fresh_channel_layer
 from tests.targets import closed_port
@@ -134,7 +134,7 @@ def test_a_failed_publish_is_logged_and_the_check_is_kept(web, caplog, django_ca
     assert PingResult.objects.filter(pk=record.ping.pk, server=web).exists()
     assert Server.objects.get(pk=web.pk).status == Status.UP
     assert any(
-        "live_publish_failed" in r.getMessage() and f"server_id={web.pk}" in r.getMessage() for r in caplog.records
+        "live_publish_failed" in r.getMessage() and f"server_ids={web.pk}" in r.getMessage() for r in caplog.records
     )
 
 
@@ -174,3 +174,55 @@ def test_a_scheduler_step_publishes_what_it_checks(web, django_capture_on_commit
     assert summary.checked == 1
     [event] = drain(channel)
     assert event["ping"]["id"] == summary.records[0].ping.pk
+
+
+def test_a_recorded_batch_is_one_message_per_group(alice, django_capture_on_commit_callbacks, listen):
+    from monitoring.services.live import BATCH
+    from monitoring.services.recording import CheckResult, record
+
+    servers = [
+        Server.objects.create(owner=alice, name=f"b{n}", protocol=Protocol.HTTP, host="127.0.0.1", port=80)
+        for n in range(3)
+    ]
+    owner = listen(owner_group(alice.pk))
+    single = listen(server_group(servers[1].pk))
+    outcome = ProbeOutcome(PingStatus.SUCCESS, response_time=3.0, status_code=200)
+    with django_capture_on_commit_callbacks(execute=True):
+        records = record([CheckResult(s, outcome, timezone.now()) for s in servers])
+    [batch] = drain(owner)
+    assert batch["type"] == BATCH and batch["group"] == owner_group(alice.pk)
+    assert [e["ping"]["id"] for e in batch["events"]] == [r.ping.pk for r in records]
+    assert all(e["type"] == CHECKED and e["status"]["status"] == Status.UP for e in batch["events"])
+    [one] = drain(single)
+    assert one["type"] == CHECKED and one["server_id"] == servers[1].pk and one["group"] == server_group(servers[1].pk)
+
+
+def test_the_fanout_hands_each_event_of_a_batch_to_the_groups_subscribers_in_order():
+    from monitoring.services.fanout import Fanout
+
+    class Collect:
+        def __init__(self) -> None:
+            self.got: list[dict[str, Any]] = []
+
+        async def deliver(self, event: dict[str, Any]) -> None:
+            self.got.append(event)
+
+        async def interrupted(self) -> None:  # pragma: no cover - not reached
+            raise AssertionError
+
+    async def scenario() -> list[dict[str, Any]]:
+        layer = get_channel_layer()
+        fan, sub = Fanout(layer), Collect()
+        await fan.join("owner.7", sub)
+        events = [{"type": CHECKED, "server_id": n, "ping": {"id": n}} for n in (1, 2, 3)]
+        await layer.group_send("owner.7", {"type": "server.batch", "group": "owner.7", "events": events})
+        for _ in range(100):
+            if len(sub.got) == 3:
+                break
+            await asyncio.sleep(0.01)
+        await fan.close()
+        return sub.got
+
+    got = async_to_sync(scenario)()
+    assert [e["server_id"] for e in got] == [1, 2, 3]
+    assert all(e["group"] == "owner.7" for e in got)

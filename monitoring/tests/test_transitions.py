@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from monitoring.choices import Status
-from monitoring.services.transitions import next_status
+from monitoring.choices import PingStatus, Status
+from monitoring.services.transitions import Policy, ProbeOutcome, State, evaluate
 
 
 def step(
@@ -17,15 +17,8 @@ def step(
     rt: float | None = 50.0,
     threshold: int | None = None,
 ):
-    return next_status(
-        previous,
-        ok=ok,
-        response_time=rt,
-        consecutive_failures=failures,
-        retries=retries,
-        degraded_threshold_ms=threshold,
-        error="" if ok else "boom",
-    )
+    outcome = ProbeOutcome(PingStatus.SUCCESS, rt) if ok else ProbeOutcome(PingStatus.FAILURE, rt, error_message="boom")
+    return evaluate(State(previous, failures), outcome, Policy(retries, threshold))
 
 
 def test_first_success_of_unknown_server_is_a_change_to_up():
@@ -77,3 +70,30 @@ def test_slow_success_is_degraded(rt, expected):
 def test_unknown_server_failing_below_retries_stays_unknown():
     t = step(Status.UNKNOWN, False, retries=2)
     assert (t.status, t.changed) == (Status.UNKNOWN, False)
+
+
+@pytest.mark.parametrize("held", [Status.PAUSED, Status.MAINTENANCE])
+@pytest.mark.parametrize("ok", [True, False])
+def test_a_held_status_keeps_its_status_count_and_message(held, ok):
+    t = step_state(State(held, 2, "paused"), ok)
+    assert (t.status, t.consecutive_failures, t.message, t.changed) == (held, 2, "paused", False)
+
+
+def test_a_timeout_or_error_counts_as_a_failure():
+    for status in (PingStatus.TIMEOUT, PingStatus.ERROR):
+        t = evaluate(State(Status.UP), ProbeOutcome(status, error_message="x"), Policy(retries=1))
+        assert (t.status, t.changed, t.message) == (Status.DOWN, True, "x")
+
+
+def test_degraded_to_up_when_fast_again_is_a_change():
+    t = step(Status.DEGRADED, True, rt=10.0, threshold=100)
+    assert (t.status, t.changed, t.message) == (Status.UP, True, "")
+
+
+def test_degraded_message_names_the_time_and_threshold():
+    assert step(Status.UP, True, rt=150.0, threshold=100).message == "slow: 150 ms > 100 ms"
+
+
+def step_state(state: State, ok: bool):
+    outcome = ProbeOutcome(PingStatus.SUCCESS, 5.0) if ok else ProbeOutcome(PingStatus.FAILURE, error_message="boom")
+    return evaluate(state, outcome, Policy(retries=1))

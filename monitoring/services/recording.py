@@ -1,0 +1,254 @@
+"""Recording finished checks: one ``record(batch)`` writes many in one transaction (SPEC §9).
+
+Whatever produced a result (the scheduler, ``check_servers``, the API's check-now, the admin)
+hands it here as a ``CheckResult``; "check now" is a batch of one. Per batch:
+
+1. Lock the batch's ServerStatus rows (ordered by server id, so two batches never deadlock);
+   a check-now racing the scheduler for one server applies after it, not over it.
+2. Bulk insert the PingResults.
+3. Run each result through ``transitions.evaluate`` in batch order (a server twice in one
+   batch is evaluated twice, as one-at-a-time recording would).
+4. For the results that changed status only: bulk insert StatusChange rows, move
+   ``Server.status``, and let ``services.alerts`` open or close incidents and queue deliveries.
+5. Bulk update the ServerStatus rows, then count the batch for /metrics (``services.metrics``).
+6. After commit, publish the whole batch to the live feeds once.
+
+The rows are exactly those that recording each result alone, in order, would write
+(``test_recording`` holds it to that).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from monitoring.models import PingResult, Server, ServerStatus, StatusChange
+from monitoring.services import alerts, live, metrics
+from monitoring.services.transitions import Policy, ProbeOutcome, State, evaluate
+
+log = logging.getLogger(__name__)
+
+STATUS_FIELDS = [
+    "status",
+    "uptime_percentage",
+    "total_checks",
+    "failed_checks",
+    "last_check",
+    "last_response_time",
+    "consecutive_failures",
+    "message",
+    "last_status_change",
+    "updated_at",
+]
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One finished check to record: the server, what was seen and when.
+
+    ``checked_at`` becomes ``PingResult.check_timestamp`` and ``ServerStatus.last_check``.
+    ``due_at`` and ``started_at`` are set by the scheduler (start − due is the lateness).
+    A result of a claimed check (``tasks.claims``) names its ``lease_owner`` and the
+    ``next_due_at`` to move the server to; it is recorded only while that lease still holds.
+    """
+
+    server: Server
+    outcome: ProbeOutcome
+    checked_at: datetime
+    due_at: datetime | None = None
+    started_at: datetime | None = None
+    lease_owner: str = ""
+    next_due_at: datetime | None = None
+
+    @property
+    def lateness(self) -> float | None:
+        """Seconds between when the check was due and when it started; None outside the scheduler."""
+        if self.due_at is None or self.started_at is None:
+            return None
+        return max(0.0, (self.started_at - self.due_at).total_seconds())
+
+
+@dataclass(frozen=True)
+class CheckRecord:
+    """What ``record`` wrote for one result."""
+
+    ping: PingResult
+    state: ServerStatus
+    change: StatusChange | None
+
+
+def record(batch: Sequence[CheckResult]) -> list[CheckRecord]:
+    """Write ``batch`` in one transaction (steps in the module docstring); one record per result, in
+    order, leaving out claimed results whose lease another process has taken over (it re-runs them)."""
+    if not batch:
+        return []
+    with transaction.atomic():
+        batch = _complete_claims(batch)
+        if not batch:
+            return []
+        ids = sorted({r.server.pk for r in batch})
+        states = {
+            s.server_id: s
+            for s in ServerStatus.objects.select_for_update().filter(server_id__in=ids).order_by("server_id")
+        }
+        pings = PingResult.objects.bulk_create(
+            PingResult(
+                server=r.server,
+                status=r.outcome.status,
+                response_time=r.outcome.response_time,
+                status_code=r.outcome.status_code,
+                error_message=r.outcome.error_message,
+                check_timestamp=r.checked_at,
+            )
+            for r in batch
+        )
+        changes: list[StatusChange | None] = []
+        pending: list[StatusChange] = []
+        for result, ping in zip(batch, pings, strict=True):
+            state = states[result.server.pk]
+            change = _apply(result, state, ping)
+            changes.append(change)
+            if change is not None:
+                pending.append(change)
+        if pending:
+            _write_changes(batch, changes)
+        updated = timezone.now()
+        for state in states.values():
+            state.updated_at = updated
+        _update_states(list(states.values()))
+        # Last write of the transaction: it holds a counter shard's lock row until commit.
+        metrics.count_checks(
+            [r.outcome.status for r in batch], [r.lateness for r in batch if r.lateness is not None]
+        )
+        # A server checked twice in one batch reports its final state for both.
+        records = [
+            CheckRecord(ping, states[r.server.pk], change)
+            for r, ping, change in zip(batch, pings, changes, strict=True)
+        ]
+        published = [(r.server, rec.ping, rec.state) for r, rec in zip(batch, records, strict=True)]
+        transaction.on_commit(lambda: live.publish_checks(published))
+    return records
+
+
+def _complete_claims(batch: Sequence[CheckResult]) -> Sequence[CheckResult]:
+    """Step 0: for claimed results, move each server to its next due time and end the lease, only
+    where the lease is still this owner's (locked, so no claimer takes it meanwhile); the rest of
+    those results are dropped."""
+    claimed = [r for r in batch if r.lease_owner]
+    if not claimed:
+        return batch
+    held = set(
+        Server.objects.select_for_update(of=("self",))
+        .filter(pk__in={r.server.pk for r in claimed}, lease_owner__in={r.lease_owner for r in claimed})
+        .values_list("pk", "lease_owner")
+    )
+    won = [r for r in claimed if (r.server.pk, r.lease_owner) in held]
+    for result in claimed:
+        if (result.server.pk, result.lease_owner) not in held:
+            log.warning("claim_lost server_id=%s due=%s (lease taken over)", result.server.pk, result.due_at)
+    if won:
+        # One prepared UPDATE run for every row (executemany): Django's bulk_update builds a CASE
+        # expression per row and field, and cost more CPU than the probes themselves.
+        table, q = Server._meta.db_table, connection.ops.quote_name
+        adapt = connection.ops.adapt_datetimefield_value
+        sql = (
+            f"UPDATE {q(table)} SET {q('next_check_at')} = COALESCE(%s, {q('next_check_at')}), "
+            f"{q('lease_owner')} = '', {q('lease_until')} = NULL WHERE {q('id')} = %s"
+        )
+        with connection.cursor() as cursor:
+            cursor.executemany(sql, [(adapt(r.next_due_at), r.server.pk) for r in won])
+        for r in won:
+            r.server.lease_owner, r.server.lease_until = "", None
+            if r.next_due_at is not None:
+                r.server.next_check_at = r.next_due_at
+    return [r for r in batch if not r.lease_owner or (r.server.pk, r.lease_owner) in held]
+
+
+def _update_states(states: list[ServerStatus]) -> None:
+    """Step 5: write every field the engine moves, one prepared UPDATE per row (executemany)."""
+    q = connection.ops.quote_name
+    adapt = connection.ops.adapt_datetimefield_value
+    columns = ", ".join(f"{q(ServerStatus._meta.get_field(name).column)} = %s" for name in STATUS_FIELDS)
+    sql = f"UPDATE {q(ServerStatus._meta.db_table)} SET {columns} WHERE {q('id')} = %s"
+    rows = []
+    for state in states:
+        values = []
+        for name in STATUS_FIELDS:
+            value = getattr(state, name)
+            values.append(adapt(value) if isinstance(value, datetime) else value)
+        rows.append((*values, state.pk))
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
+
+
+def _apply(result: CheckResult, state: ServerStatus, ping: PingResult) -> StatusChange | None:
+    """Move ``state`` by one result; the unsaved StatusChange if its status changed."""
+    outcome, now = result.outcome, result.checked_at
+    state.last_check = now
+    state.last_response_time = outcome.response_time
+    state.record_check(failed=not outcome.ok)
+    server = result.server
+    step = evaluate(
+        State(state.status, state.consecutive_failures, state.message),
+        outcome,
+        Policy(server.retries, server.degraded_threshold_ms),
+        now,
+    )
+    state.consecutive_failures = step.consecutive_failures
+    state.message = step.message
+    if not step.changed:
+        return None
+    change = StatusChange(
+        server=server,
+        previous_status=state.status,
+        status=step.status,
+        message=step.message,
+        changed_at=now,
+        ping=ping,
+    )
+    state.status = step.status
+    state.last_status_change = now
+    return change
+
+
+def _write_changes(batch: Sequence[CheckResult], changes: list[StatusChange | None]) -> None:
+    """Insert the changes, move ``Server.status`` to each server's last one, queue alerts in order."""
+    StatusChange.objects.bulk_create([c for c in changes if c is not None])
+    final: dict[int, str] = {}
+    for result, change in zip(batch, changes, strict=True):
+        if change is not None:
+            final[result.server.pk] = change.status
+            result.server.status = change.status
+    by_status: dict[str, list[int]] = defaultdict(list)
+    for server_id, status in final.items():
+        by_status[status].append(server_id)
+    for status, server_ids in by_status.items():
+        Server.objects.filter(pk__in=server_ids).update(status=status)
+    for change in changes:
+        if change is not None:
+            log.info(
+                "status_change server_id=%s from=%s to=%s", change.server_id, change.previous_status, change.status
+            )
+            # Incidents and alert rows commit with the change, or not at all (services.alerts).
+            alerts.on_status_change(change)
+
+
+def change_status(server: Server, state: ServerStatus, new: str, message: str, now: datetime) -> StatusChange:
+    """Record a transition no check caused (pause, resume); the caller holds the ServerStatus lock
+    and saves ``state``."""
+    change = StatusChange.objects.create(
+        server=server, previous_status=state.status, status=new, message=message, changed_at=now
+    )
+    state.status = new
+    state.last_status_change = now
+    Server.objects.filter(pk=server.pk).update(status=new)
+    server.status = new
+    log.info("status_change server_id=%s from=%s to=%s", server.pk, change.previous_status, new)
+    alerts.on_status_change(change)
+    return change
