@@ -18,12 +18,14 @@ router.register("notification-configs", views.NotificationConfigViewSet, basenam
 router.register("notification-deliveries", views.NotificationDeliveryViewSet, basename="notificationdelivery")
 router.register("incidents", views.IncidentViewSet, basename="incident")
 router.register("certificates", views.CertificateCheckViewSet, basename="certificatecheck")
+router.register("maintenance-windows", views.MaintenanceWindowViewSet, basename="maintenancewindow")
 
 urlpatterns = [
     path("auth/", include("authentication.urls")),
     path("checks/run/", views.RunChecksView.as_view(), name="checks-run"),
     path("events/status/", sse.status_events, name="events-status"),
     path("health/", HealthView.as_view(), name="health"),
+    path("push/<str:token>/", views.PushView.as_view(), name="push"),
     path("schema/", SpectacularAPIView.as_view(permission_classes=[AllowAny]), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema", permission_classes=[AllowAny]), name="docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="schema", permission_classes=[AllowAny]), name="redoc"),

@@ -2,6 +2,7 @@
 
 from monitoring.models.certificates import CertificateCheck
 from monitoring.models.incidents import Incident
+from monitoring.models.maintenance import MaintenanceWindow
 from monitoring.models.notifications import NotificationConfig, NotificationDelivery
 from monitoring.models.results import PingResult
 from monitoring.models.servers import Server, ServerStatus, StatusChange
@@ -9,6 +10,7 @@ from monitoring.models.servers import Server, ServerStatus, StatusChange
 __all__ = [
     "CertificateCheck",
     "Incident",
+    "MaintenanceWindow",
     "NotificationConfig",
     "NotificationDelivery",
     "PingResult",

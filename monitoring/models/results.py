@@ -22,6 +22,8 @@ class PingResult(models.Model):
     status_code = models.PositiveSmallIntegerField(null=True, blank=True)
     error_message = models.TextField(blank=True)
     check_timestamp = models.DateTimeField(default=timezone.now)
+    # Taken while a maintenance window covered the server: stored, but left out of uptime (SPEC §12).
+    maintenance = models.BooleanField(default=False)
 
     objects = PingResultQuerySet.as_manager()
 

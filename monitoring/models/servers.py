@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import secrets
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -24,12 +25,26 @@ class ServerQuerySet(OwnedQuerySet):
         return self.filter(is_active=True)
 
     def due(self, now: datetime) -> ServerQuerySet:
-        """Active servers whose next check time has come (served by index server_due_idx)."""
-        return self.filter(is_active=True, next_check_at__lte=now)
+        """Active servers whose next check time has come (served by index server_due_idx).
+
+        Push servers are never probed: their silence is ``push_overdue`` instead."""
+        return self.filter(is_active=True, next_check_at__lte=now).exclude(protocol=Protocol.PUSH)
+
+    def push_overdue(self, now: datetime) -> ServerQuerySet:
+        """Active push servers whose push deadline has passed (served by server_push_deadline_idx)."""
+        return self.filter(is_active=True, protocol=Protocol.PUSH, push_deadline_at__lte=now)
 
 
 def _now() -> datetime:
     return timezone.now()
+
+
+MAX_GRACE = 86_400
+
+
+def new_push_token() -> str:
+    """An unguessable URL-safe token for a push URL (43 characters)."""
+    return secrets.token_urlsafe(32)
 
 
 class Server(models.Model):
@@ -38,7 +53,9 @@ class Server(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="servers")
     name = models.CharField(max_length=200)
     protocol = models.CharField(max_length=5, choices=Protocol.choices, default=Protocol.HTTPS)
-    host = models.CharField(max_length=253, validators=[validate_host], help_text="Hostname or IP address.")
+    host = models.CharField(
+        max_length=253, blank=True, validators=[validate_host], help_text="Hostname or IP address (not for push)."
+    )
     port = models.PositiveIntegerField(
         null=True,
         blank=True,
@@ -65,6 +82,16 @@ class Server(models.Model):
     is_active = models.BooleanField(default=True)
     # When the scheduler should check it next; claimed by moving it forward (tasks.runner).
     next_check_at = models.DateTimeField(default=_now, editable=False)
+    # Push monitors (SPEC §11): the secret part of the push URL, and the silence allowed past
+    # check_interval. ``push_deadline_at`` is when the next push is due at the latest; the
+    # scheduler's push step claims it like a due check (tasks.push). Null on other protocols.
+    push_token = models.CharField(max_length=64, null=True, blank=True, unique=True, editable=False)
+    grace_seconds = models.PositiveIntegerField(
+        default=60,
+        validators=[MaxValueValidator(MAX_GRACE)],
+        help_text="Push monitors: seconds of silence allowed past the check interval.",
+    )
+    push_deadline_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -77,6 +104,13 @@ class Server(models.Model):
             models.Index(fields=["is_active", "next_check_at"], name="server_due_idx"),
             # Server.objects.for_user(user) with the default ordering: every API list.
             models.Index(fields=["owner", "name"], name="server_owner_name_idx"),
+            # Server.objects.push_overdue(now): the scheduler's push step every second; only push
+            # servers have a deadline, so the index holds only them.
+            models.Index(
+                fields=["push_deadline_at"],
+                name="server_push_deadline_idx",
+                condition=models.Q(push_deadline_at__isnull=False),
+            ),
         ]
         constraints = [
             models.CheckConstraint(
@@ -90,6 +124,7 @@ class Server(models.Model):
 
     def save(self, *args: object, **kwargs: object) -> None:
         creating = self._state.adding
+        self._prepare_push()
         with transaction.atomic():
             super().save(*args, **kwargs)  # type: ignore[arg-type]
             if creating:
@@ -101,7 +136,11 @@ class Server(models.Model):
 
     def clean(self) -> None:
         errors = server_errors(
-            protocol=self.protocol, port=self.port, timeout=self.timeout, check_interval=self.check_interval
+            protocol=self.protocol,
+            port=self.port,
+            timeout=self.timeout,
+            check_interval=self.check_interval,
+            host=self.host,
         )
         if errors:
             raise ValidationError(errors)
@@ -112,11 +151,36 @@ class Server(models.Model):
 
     @property
     def url(self) -> str:
+        if self.is_push:
+            return ""  # nothing is probed; the push URL is secret-bearing and only in the API
         host = f"[{self.host}]" if ":" in self.host else self.host
         if self.protocol == Protocol.TCP:
             return f"tcp://{host}:{self.effective_port}"
         path = self.path if self.path.startswith("/") else f"/{self.path}"
         return f"{self.protocol}://{host}:{self.effective_port}{path}"
+
+    @property
+    def is_push(self) -> bool:
+        return self.protocol == Protocol.PUSH
+
+    @property
+    def push_window(self) -> int:
+        """Seconds of silence after which a push monitor's check fails (check_interval + grace)."""
+        return self.check_interval + self.grace_seconds
+
+    def next_push_deadline(self, since: datetime) -> datetime:
+        return since + timedelta(seconds=self.push_window)
+
+    def _prepare_push(self) -> None:
+        """A push server has a token and, while active, a deadline; other servers neither."""
+        if self.is_push:
+            if not self.push_token:
+                self.push_token = new_push_token()
+            if self.push_deadline_at is None and self.is_active:
+                self.push_deadline_at = self.next_push_deadline(timezone.now())
+        else:
+            self.push_token = None
+            self.push_deadline_at = None
 
 
 class ServerStatusQuerySet(OwnedQuerySet):

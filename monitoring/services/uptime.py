@@ -37,14 +37,17 @@ def _percentile(pings: object, count: int, q: float) -> float | None:
 def uptime(server: Server, window: str, now: datetime | None = None) -> UptimeReport:
     """Report on ``server`` over the last ``window`` (a key of WINDOWS).
 
-    1. Count the window's checks and failures (one aggregate on ping_server_time_idx).
+    1. Count the window's checks and failures outside maintenance (one aggregate on ping_server_time_idx).
     2. Read p50/p95 of successful checks' response times.
     3. Count the incidents that began in the window, and average the durations of those
        that ended in it (mean time to recovery, also when one began before the window).
     """
     now = now or timezone.now()
     since = now - WINDOWS[window]
-    pings = PingResult.objects.filter(server=server, check_timestamp__gte=since, check_timestamp__lte=now)
+    # Checks taken in a maintenance window count neither way (SPEC §12).
+    pings = PingResult.objects.filter(
+        server=server, check_timestamp__gte=since, check_timestamp__lte=now, maintenance=False
+    )
     totals = pings.aggregate(checks=Count("id"), failures=Count("id", filter=~Q(status=PingStatus.SUCCESS)))
     timed = pings.filter(response_time__isnull=False, status=PingStatus.SUCCESS)
     timed_count = timed.count()

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from monitoring.choices import Status
+from monitoring.choices import Protocol, Status
 from monitoring.models import Server
 from monitoring.services.checks import run_check
 from monitoring.services.recording import CheckRecord
@@ -53,8 +53,10 @@ def claim_due(now: datetime, *, limit: int = 500, interval: int | None = None) -
 
 
 def claim_servers(server_ids: Iterable[int], now: datetime, *, interval: int | None = None) -> list[Server]:
-    """Take the given servers whether due or not (``--server ID``), pushing their next check on."""
-    servers = list(Server.objects.filter(pk__in=list(server_ids)).order_by("id"))
+    """Take the given servers whether due or not (``--server ID``), pushing their next check on.
+
+    Push servers are never probed, so they are left out."""
+    servers = list(Server.objects.filter(pk__in=list(server_ids)).exclude(protocol=Protocol.PUSH).order_by("id"))
     for server in servers:
         server.next_check_at = now + timedelta(seconds=interval or server.check_interval)
         Server.objects.filter(pk=server.pk).update(next_check_at=server.next_check_at)

@@ -20,6 +20,8 @@ from django.db import close_old_connections
 
 from monitoring.services.delivery import send_pending
 from monitoring.tasks.certificates import certificate_step
+from monitoring.tasks.maintenance import maintenance_step
+from monitoring.tasks.push import push_step
 from monitoring.tasks.runner import run_due
 
 log = logging.getLogger(__name__)
@@ -28,6 +30,10 @@ log = logging.getLogger(__name__)
 # servers whose rows another claim (a check pass) holds at that instant: those are picked up
 # at the next step rather than a minute later.
 CERTIFICATE_STEP_SECONDS = 10
+# Missed push deadlines and maintenance windows starting must be noticed within 5 s (SPEC §11,
+# §12); each step is one indexed query when there is nothing to do.
+PUSH_STEP_SECONDS = 1
+MAINTENANCE_STEP_SECONDS = 2
 
 
 class Scheduler:
@@ -61,12 +67,29 @@ class Scheduler:
             close_old_connections()
         return bool(handled)
 
+    def push_step(self) -> bool:
+        """Record a missed push for each push monitor past its deadline; True if any was."""
+        return self._step(push_step)
+
+    def maintenance_step(self) -> bool:
+        """Put servers whose maintenance window has started into maintenance; True if any went."""
+        return self._step(maintenance_step)
+
+    def _step(self, step: Callable[[], list[object]]) -> bool:
+        close_old_connections()
+        try:
+            return bool(step())
+        finally:
+            close_old_connections()
+
     def jobs(self) -> list[tuple[str, Callable[[], bool], float]]:
         """(id, step, seconds between runs) for every job; each step says whether it found work."""
         return [
             ("checks", self.check_step, self.tick_seconds),
             ("notifications", self.send_step, settings.NOTIFICATION_SEND_INTERVAL),
             ("certificates", partial(certificate_step, concurrency=self.concurrency), CERTIFICATE_STEP_SECONDS),
+            ("push-deadlines", self.push_step, PUSH_STEP_SECONDS),
+            ("maintenance", self.maintenance_step, MAINTENANCE_STEP_SECONDS),
         ]
 
     def build(self) -> BackgroundScheduler:
