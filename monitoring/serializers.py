@@ -158,7 +158,16 @@ class PingResultSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = PingResult
-        fields = ["id", "server", "status", "response_time", "status_code", "error_message", "check_timestamp"]
+        fields = [
+            "id",
+            "server",
+            "status",
+            "response_time",
+            "status_code",
+            "error_message",
+            "check_timestamp",
+            "maintenance",
+        ]
         read_only_fields = fields
 
 

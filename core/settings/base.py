@@ -164,6 +164,9 @@ AUTH_THROTTLE_RATE = envstr("AUTH_THROTTLE_RATE", "30/minute")
 PUSH_THROTTLE_RATE = envstr("PUSH_THROTTLE_RATE", "60/minute").strip()
 if not re.fullmatch(r"[1-9][0-9]*/(s|m|h|d|sec|second|min|minute|hour|day)", PUSH_THROTTLE_RATE):
     raise ImproperlyConfigured(f"PUSH_THROTTLE_RATE={PUSH_THROTTLE_RATE!r} is not a rate like 60/minute.")
+# Threads (each with its own database connection) that serve push requests in a web process
+# (monitoring.push_threads).
+PUSH_WORKER_THREADS = envint("PUSH_WORKER_THREADS", 8, minimum=1)
 PUBLIC_BASE_URL = envstr("PUBLIC_BASE_URL", "").strip().rstrip("/")
 if PUBLIC_BASE_URL and not re.fullmatch(r"https?://[^/\s]+(/\S*)?", PUBLIC_BASE_URL):
     raise ImproperlyConfigured(f"PUBLIC_BASE_URL={PUBLIC_BASE_URL!r} is not an http(s) URL.")

@@ -124,7 +124,13 @@ class Server(models.Model):
 
     def save(self, *args: object, **kwargs: object) -> None:
         creating = self._state.adding
-        self._prepare_push()
+        moved = self._prepare_push()
+        if not creating and not moved and not args and kwargs.get("update_fields") is None:
+            # Pushes move the deadline with their own UPDATE while an API or admin edit holds this
+            # instance: writing back the value it read could bring the deadline forward.
+            kwargs["update_fields"] = [
+                f.name for f in self._meta.concrete_fields if not f.primary_key and f.name != "push_deadline_at"
+            ]
         with transaction.atomic():
             super().save(*args, **kwargs)  # type: ignore[arg-type]
             if creating:
@@ -171,8 +177,10 @@ class Server(models.Model):
     def next_push_deadline(self, since: datetime) -> datetime:
         return since + timedelta(seconds=self.push_window)
 
-    def _prepare_push(self) -> None:
-        """A push server has a token and, while active, a deadline; other servers neither."""
+    def _prepare_push(self) -> bool:
+        """A push server has a token and, while active, a deadline; other servers neither.
+        True if the deadline was changed here."""
+        before = self.push_deadline_at
         if self.is_push:
             if not self.push_token:
                 self.push_token = new_push_token()
@@ -181,6 +189,7 @@ class Server(models.Model):
         else:
             self.push_token = None
             self.push_deadline_at = None
+        return self.push_deadline_at != before
 
 
 class ServerStatusQuerySet(OwnedQuerySet):

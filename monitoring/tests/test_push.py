@@ -283,3 +283,58 @@ def test_the_scheduler_push_step_records_a_missed_deadline(alice):
     Server.objects.filter(pk=server.pk).update(push_deadline_at=timezone.now() - timedelta(seconds=1))
     assert Scheduler().push_step() is True
     assert PingResult.objects.get(server=server).status == PingStatus.TIMEOUT
+
+
+@pytest.mark.django_db(transaction=True)  # the request runs on another thread, with its own connection
+async def test_under_asgi_pushes_run_on_the_shared_push_threads(alice, monkeypatch):
+    import threading
+
+    from asgiref.sync import sync_to_async
+    from channels.testing import HttpCommunicator
+
+    from core.asgi import application
+    from monitoring import views
+    from tests.live import close_worker_connections
+
+    server = await sync_to_async(make_push)(alice)
+    seen: list[str] = []
+    real = views.push.record_push
+
+    def spy(*args, **kwargs):
+        seen.append(threading.current_thread().name)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(views.push, "record_push", spy)
+    communicator = HttpCommunicator(application, "GET", push_url(server), headers=[(b"host", b"127.0.0.1")])
+    try:
+        response = await communicator.get_response(timeout=10)
+        stored = await PingResult.objects.filter(server=server).acount()
+    finally:
+        # The pool's thread keeps its connection (that is its point), as does asgiref's thread
+        # for this test's ORM calls; closed, or the test database cannot be dropped at the end.
+        await close_worker_connections()
+    assert response["status"] == 200 and stored == 1
+    assert len(seen) == 1 and seen[0].startswith("push")
+
+
+def test_an_edit_holding_an_old_copy_does_not_move_the_deadline_back(alice, alice_client):
+    server = make_push(alice)
+    stale = Server.objects.get(pk=server.pk)
+    pushed = record_push(server, now=timezone.now() + timedelta(minutes=5))
+    deadline = Server.objects.get(pk=server.pk).push_deadline_at
+    assert pushed.ping is not None and deadline > stale.push_deadline_at
+    stale.name = "renamed"
+    stale.save()
+    assert Server.objects.values_list("name", "push_deadline_at").get(pk=server.pk) == ("renamed", deadline)
+
+
+def test_switching_a_server_to_push_and_back_sets_and_clears_token_and_deadline(alice, alice_client):
+    web = Server.objects.create(owner=alice, name="web", protocol="https", host="example.com")
+    r = alice_client.patch(f"/api/servers/{web.pk}/", {"protocol": "push"}, format="json")
+    assert r.status_code == 200 and r.json()["push_token"]
+    web.refresh_from_db()
+    assert web.push_token and web.push_deadline_at is not None
+    r = alice_client.patch(f"/api/servers/{web.pk}/", {"protocol": "https"}, format="json")
+    assert r.status_code == 200 and r.json()["push_token"] is None
+    web.refresh_from_db()
+    assert web.push_token is None and web.push_deadline_at is None
