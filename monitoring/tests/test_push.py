@@ -338,3 +338,33 @@ def test_switching_a_server_to_push_and_back_sets_and_clears_token_and_deadline(
     assert r.status_code == 200 and r.json()["push_token"] is None
     web.refresh_from_db()
     assert web.push_token is None and web.push_deadline_at is None
+
+
+def test_a_new_interval_or_grace_counts_from_the_last_push(alice, alice_client):
+    server = make_push(alice, check_interval=60, grace_seconds=10)
+    pushed_at = timezone.now() - timedelta(seconds=30)
+    record_push(server, now=pushed_at)
+    r = alice_client.patch(f"/api/servers/{server.pk}/", {"grace_seconds": 600}, format="json")
+    assert r.status_code == 200
+    assert Server.objects.get(pk=server.pk).push_deadline_at == pushed_at + timedelta(seconds=660)
+
+
+def test_a_push_reaches_the_live_feeds_as_a_check(alice, anon_client, monkeypatch, django_capture_on_commit_callbacks):
+    from monitoring.services import live
+
+    server = make_push(alice)
+    sent = []
+    monkeypatch.setattr(live, "publish_checks", lambda checks: sent.extend(checks))
+    with django_capture_on_commit_callbacks(execute=True):
+        anon_client.get(push_url(server) + "?status=down&msg=late")
+    [(published, ping, state)] = sent
+    assert published.pk == server.pk and ping.error_message == "late" and state.status == Status.DOWN
+
+
+def test_check_servers_server_id_of_a_push_monitor_says_why_it_is_not_checked(alice):
+    from django.core.management.base import CommandError
+
+    server = make_push(alice)
+    with pytest.raises(CommandError, match="push monitor is never checked"):
+        call_command("check_servers", "--server", str(server.pk))
+    assert not PingResult.objects.filter(server=server).exists()
