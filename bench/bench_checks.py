@@ -89,9 +89,10 @@ def main() -> None:
         for n in range(args.passes):
             Server.objects.update(next_check_at=timezone.now())
             started = time.perf_counter()
-            servers = claim_due(timezone.now(), limit=args.servers)
+            owner = f"bench-{n}"
+            servers = claim_due(timezone.now(), owner=owner, limit=args.servers)
             claimed = time.perf_counter()
-            summary = run_pass(servers, concurrency=args.concurrency)
+            summary = run_pass(servers, concurrency=args.concurrency, lease_owner=owner)
             done = time.perf_counter()
             assert summary.checked == args.servers and not summary.errors, summary.errors[:3]
             claims.append(claimed - started)

@@ -16,6 +16,7 @@ from django.core.asgi import get_asgi_application
 django_asgi_app = get_asgi_application()
 
 from authentication.middleware import JWTAuthMiddleware, WebSocketOriginValidator  # noqa: E402
+from core import embedded  # noqa: E402
 from monitoring.push_threads import PooledThreadsForPushes  # noqa: E402
 from monitoring.routing import websocket_urlpatterns  # noqa: E402
 from monitoring.sse import SharedThreadForStreams  # noqa: E402
@@ -28,3 +29,8 @@ application = ProtocolTypeRouter(
         "websocket": WebSocketOriginValidator(AuthMiddlewareStack(JWTAuthMiddleware(URLRouter(websocket_urlpatterns)))),
     }
 )
+
+if embedded.wanted():
+    # The embedded default (bin/run with the in-memory layer): the scheduler in this process.
+    application = embedded.CaptureLoop(application)
+    embedded.start()

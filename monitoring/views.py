@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import permissions, status
 from rest_framework.decorators import action
@@ -178,7 +177,7 @@ class RunChecksView(APIView):
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         params = RunChecksSerializer(data=request.data)
         params.is_valid(raise_exception=True)
-        servers = claim_servers(params.servers_to_check(), timezone.now())
+        servers = claim_servers(params.servers_to_check())
         summary = run_pass(servers, concurrency=settings.CHECK_CONCURRENCY)
         return Response(summary.as_dict())
 

@@ -142,7 +142,7 @@ def test_logs_go_to_the_console_and_a_file_rotated_at_10_mb():
 
     handlers = settings.LOGGING["handlers"]
     assert handlers["console"]["class"] == "logging.StreamHandler"
-    assert handlers["file"]["class"] == "logging.handlers.RotatingFileHandler"
+    assert handlers["file"]["class"] == "core.logfiles.SharedRotatingFileHandler"
     assert handlers["file"]["maxBytes"] == 10 * 1024 * 1024
     assert handlers["file"]["filename"] == str(ROOT / "logs" / "pulseguard.log")
     assert set(settings.LOGGING["root"]["handlers"]) == {"console", "file"}

@@ -193,7 +193,11 @@ MONITOR_ALLOW_PRIVATE_TARGETS = envbool("MONITOR_ALLOW_PRIVATE_TARGETS", "false"
 MONITOR_USER_AGENT = envstr("MONITOR_USER_AGENT", "PulseGuard/1.0 (+health monitor)")
 MONITOR_MAX_REDIRECTS = envint("MONITOR_MAX_REDIRECTS", 10, minimum=0)
 MONITOR_MAX_BODY_BYTES = envint("MONITOR_MAX_BODY_BYTES", 1_048_576, minimum=1024)
-CHECK_CONCURRENCY = envint("CHECK_CONCURRENCY", 10, minimum=1)
+# Checks in flight per scheduler process (asyncio: a slot is a socket, not a thread).
+CHECK_CONCURRENCY = envint("CHECK_CONCURRENCY", 100, minimum=1)
+# How long a claimed check is held by its scheduler before another may take it (SPEC §9: ≤ 30 s);
+# a running scheduler renews the leases of its checks in flight every third of it.
+CHECK_LEASE_SECONDS = min(envint("CHECK_LEASE_SECONDS", 30, minimum=3), 30)
 # TLS certificate checks (SPEC §6): how often each https server's certificate is looked at,
 # how many days before expiry it needs renewal, and an optional CA bundle (a PEM file) that
 # replaces the system trust store for deciding `valid` (a private CA; tests use their own).
@@ -214,7 +218,8 @@ LOGGING = {
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain"},
         "file": {
-            "class": "logging.handlers.RotatingFileHandler",
+            # Several processes (web, schedulers) share the file: rotation under one lock (core.logfiles).
+            "class": "core.logfiles.SharedRotatingFileHandler",
             "filename": str(LOG_DIR / "pulseguard.log"),
             "maxBytes": 10 * 1024 * 1024,
             "backupCount": 5,

@@ -18,6 +18,9 @@ from monitoring.validators import server_errors, validate_host, validate_status_
 MIN_INTERVAL = 10
 MAX_INTERVAL = 86_400
 DEFAULT_PORTS = {Protocol.HTTP: 80, Protocol.HTTPS: 443}
+GOLDEN = 0.6180339887498949
+# Written only by the scheduler's claims (tasks.claims) and pause/resume, never by a plain save().
+SCHEDULER_FIELDS = frozenset({"next_check_at", "lease_owner", "lease_until"})
 
 
 class ServerQuerySet(OwnedQuerySet):
@@ -80,7 +83,8 @@ class Server(models.Model):
     )
     degraded_threshold_ms = models.PositiveIntegerField(null=True, blank=True)
     is_active = models.BooleanField(default=True)
-    # When the scheduler should check it next; claimed by moving it forward (tasks.runner).
+    # When its next check is due (SPEC §9: a fixed rate; the scheduler adds check_interval to the
+    # due time it ran, never to the time it finished). Moved only by tasks.claims and pause/resume.
     next_check_at = models.DateTimeField(default=_now, editable=False)
     # Push monitors (SPEC §11): the secret part of the push URL, and the silence allowed past
     # check_interval. ``push_deadline_at`` is when the next push is due at the latest; the
@@ -92,6 +96,10 @@ class Server(models.Model):
         help_text="Push monitors: seconds of silence allowed past the check interval.",
     )
     push_deadline_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The scheduler process holding the due check (tasks.claims), and until when: a process
+    # that dies holds it no longer than that, then another claims the same due time again.
+    lease_owner = models.CharField(max_length=64, blank=True, default="", editable=False)
+    lease_until = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -125,20 +133,39 @@ class Server(models.Model):
     def save(self, *args: object, **kwargs: object) -> None:
         creating = self._state.adding
         moved = self._prepare_push()
-        if not creating and not moved and not args and kwargs.get("update_fields") is None:
-            # Pushes move the deadline with their own UPDATE while an API or admin edit holds this
-            # instance: writing back the value it read could bring the deadline forward.
+        if not creating and not args and kwargs.get("update_fields") is None:
+            # An edit (API, admin) never writes the scheduler's columns back from a stale copy:
+            # it would drop a running check's lease or move a due time the scheduler just set.
+            # Pushes move the deadline with their own UPDATE too, so the deadline is written only
+            # when this save moved it (writing back the value it read could bring it forward).
+            skipped = SCHEDULER_FIELDS if moved else SCHEDULER_FIELDS | {"push_deadline_at"}
             kwargs["update_fields"] = [
-                f.name for f in self._meta.concrete_fields if not f.primary_key and f.name != "push_deadline_at"
+                f.name for f in self._meta.concrete_fields if not f.primary_key and f.name not in skipped
             ]
         with transaction.atomic():
             super().save(*args, **kwargs)  # type: ignore[arg-type]
             if creating:
+                self._spread_first_check()
                 initial = Status.UNKNOWN if self.is_active else Status.PAUSED
                 if self.status != initial:
                     Server.objects.filter(pk=self.pk).update(status=initial)
                     self.status = initial
                 ServerStatus.objects.create(server=self, status=initial, last_status_change=timezone.now())
+
+    def _spread_first_check(self) -> None:
+        """Servers created together get their first checks spread over one interval (SPEC §9).
+
+        The n-th server created within one interval of the others (n from 0) is offset by the
+        golden-ratio sequence ``n × 0.618… mod 1`` of its interval: the first of a burst (and a
+        server created alone) is checked at once, and any run of them fills the interval evenly.
+        """
+        since = self.created_at - timedelta(seconds=self.check_interval)
+        n = Server.objects.filter(created_at__gte=since, pk__lt=self.pk).count()
+        if not n:
+            return
+        fraction = (n * GOLDEN) % 1.0
+        self.next_check_at = self.next_check_at + timedelta(seconds=fraction * self.check_interval)
+        Server.objects.filter(pk=self.pk).update(next_check_at=self.next_check_at)
 
     def clean(self) -> None:
         errors = server_errors(

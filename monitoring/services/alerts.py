@@ -13,7 +13,8 @@ The rules:
    incident and no second alert.
 2. A change to UP or DEGRADED while an incident is open closes it and queues a
    ``recovery`` (with the downtime) for every enabled config with ``notify_on_recovery``.
-   A first success of a server with no open incident (a new server) sends nothing.
+   A first success of a server with no open incident (a new server) sends nothing, and a
+   config created during the outage gets no recovery (its DOWN was never alerted).
 3. UP → DEGRADED queues a ``degraded`` alert for configs with ``notify_on_degraded``.
 4. Cooldown: a ``down`` inside ``cooldown_minutes`` of the last one to that destination is
    *deferred* to the end of the cooldown, and sent then only if the outage is still
@@ -151,6 +152,9 @@ def _decide(
 
 def _decide_recovery(config: NotificationConfig, incident: Incident | None, at: datetime) -> tuple[str, datetime, str]:
     down = NotificationDelivery.objects.filter(config=config, incident=incident, event=AlertEvent.DOWN).first()
+    if down is None and incident is not None and config.created_at > incident.started_at:
+        # Added while the server was already down: this destination never heard of the DOWN.
+        return DeliveryStatus.SUPPRESSED, at, "suppressed: the destination was added during the outage"
     if down is None or down.status not in (DeliveryStatus.SUPPRESSED, DeliveryStatus.DEFERRED):
         return DeliveryStatus.PENDING, at, ""
     if down.status == DeliveryStatus.DEFERRED:

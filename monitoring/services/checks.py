@@ -32,7 +32,8 @@ def run_check(server: Server) -> CheckRecord:
     """Probe ``server`` once (outside any transaction), then record what was seen."""
     if server.protocol == Protocol.PUSH:
         raise NotProbed(NOT_PROBED)
-    rec = record_outcome(server, probe(server))
+    started = timezone.now()
+    rec = record_outcome(server, probe(server), now=started)
     log.info(
         "check server_id=%s status=%s ping=%s response_ms=%s code=%s error=%r",
         server.pk,
@@ -46,7 +47,7 @@ def run_check(server: Server) -> CheckRecord:
 
 
 def record_outcome(server: Server, outcome: ProbeOutcome, now: datetime | None = None) -> CheckRecord:
-    """Record one outcome seen at ``now`` (default: this instant) as a batch of one."""
+    """Record one outcome of a check started at ``now`` (default: this instant) as a batch of one."""
     return record([CheckResult(server, outcome, now or timezone.now())])[0]
 
 

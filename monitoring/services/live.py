@@ -120,8 +120,25 @@ def group_messages(events: list[tuple[Server, LiveEvent]]) -> dict[str, dict[str
     return messages
 
 
+_home_loop: asyncio.AbstractEventLoop | None = None
+
+
+def set_home_loop(loop: asyncio.AbstractEventLoop | None) -> None:
+    """The web server's event loop, for a scheduler running inside the web process with the
+    in-memory layer (core.embedded): its threads publish onto that loop, where the consumers are."""
+    global _home_loop
+    _home_loop = loop
+
+
 _loop_lock = threading.Lock()
 _loop: asyncio.AbstractEventLoop | None = None
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def publisher_loop() -> asyncio.AbstractEventLoop:
@@ -158,8 +175,14 @@ def _publish(events: list[tuple[Server, LiveEvent]]) -> None:
 
     try:
         if isinstance(layer, InMemoryChannelLayer):
-            # Process-local: it must run on the loop of the consumers it delivers to.
-            async_to_sync(send_all)()
+            # Process-local: it must run on the loop of the consumers it delivers to — the web
+            # server's, from the embedded scheduler's threads; else the caller's (async_to_sync
+            # in a request thread returns to the server's loop by itself).
+            home = _home_loop
+            if home is not None and not home.is_closed() and _running_loop() is not home:
+                asyncio.run_coroutine_threadsafe(send_all(), home).result(settings.LIVE_PUBLISH_TIMEOUT + 1)
+            else:
+                async_to_sync(send_all)()
         else:
             asyncio.run_coroutine_threadsafe(send_all(), publisher_loop()).result(settings.LIVE_PUBLISH_TIMEOUT + 1)
     except Exception as exc:  # noqa: BLE001 — Redis down, timeouts, full channels: log, never fail the check

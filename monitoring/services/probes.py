@@ -1,12 +1,23 @@
-"""Probes: look at a target once and say what was seen. No database writes here."""
+"""Probes: look at a target once and say what was seen. No database writes here.
+
+Asynchronous, on the caller's event loop with one ``aionet.Client`` (the scheduler keeps one
+per process); ``probe()`` runs one on a fresh loop for synchronous callers (check-now). The
+HTTP probe is two small steps around the request: ``http_request_options`` builds the request
+from the server, ``judge_http`` turns the response into an outcome.
+"""
 
 from __future__ import annotations
 
-import requests
+import asyncio
+import os
+import ssl
+from typing import Any
+
+import aiohttp
 
 from monitoring.choices import PingStatus, Protocol
 from monitoring.models import Server
-from monitoring.services import net
+from monitoring.services import aionet, net
 from monitoring.services.transitions import ProbeOutcome
 from monitoring.validators import parse_status_codes
 
@@ -15,17 +26,13 @@ def status_code_expected(code: int, spec: str) -> bool:
     return any(lo <= code <= hi for lo, hi in parse_status_codes(spec))
 
 
-def probe_http(server: Server) -> ProbeOutcome:
-    try:
-        response = net.http_request(server.method, server.url, timeout=server.timeout, verify=server.verify_tls)
-    except requests.Timeout:
-        return ProbeOutcome(PingStatus.TIMEOUT, error_message=f"no response within {server.timeout:g}s")
-    except requests.exceptions.SSLError as exc:
-        return ProbeOutcome(PingStatus.ERROR, error_message=f"TLS error: {_reason(exc)}")
-    except requests.ConnectionError as exc:
-        return ProbeOutcome(PingStatus.ERROR, error_message=f"connection failed: {_reason(exc)}")
-    except (requests.RequestException, net.PrivateAddressError, OSError) as exc:
-        return ProbeOutcome(PingStatus.ERROR, error_message=_reason(exc))
+def http_request_options(server: Server) -> dict[str, Any]:
+    """The keyword arguments of ``Client.http_request`` for ``server``."""
+    return {"method": server.method, "url": server.url, "timeout": server.timeout, "verify": server.verify_tls}
+
+
+def judge_http(server: Server, response: aionet.HttpResponse) -> ProbeOutcome:
+    """The outcome of an HTTP response: expected code, then keyword."""
     elapsed = round(response.elapsed_ms, 2)
     if not status_code_expected(response.status_code, server.expected_status_codes):
         return ProbeOutcome(
@@ -39,11 +46,27 @@ def probe_http(server: Server) -> ProbeOutcome:
     return ProbeOutcome(PingStatus.SUCCESS, elapsed, response.status_code)
 
 
-def probe_tcp(server: Server) -> ProbeOutcome:
+async def probe_http(server: Server, client: aionet.Client) -> ProbeOutcome:
+    try:
+        response = await client.http_request(**http_request_options(server))
+    except TimeoutError:
+        return ProbeOutcome(PingStatus.TIMEOUT, error_message=f"no response within {server.timeout:g}s")
+    except aiohttp.ClientSSLError as exc:
+        return ProbeOutcome(PingStatus.ERROR, error_message=f"TLS error: {_reason(exc)}")
+    except net.PrivateAddressError as exc:
+        return ProbeOutcome(PingStatus.ERROR, error_message=str(exc))
+    except (aiohttp.ClientConnectionError, ConnectionError) as exc:
+        return ProbeOutcome(PingStatus.ERROR, error_message=f"connection failed: {_reason(exc)}")
+    except (aiohttp.ClientError, aionet.TooManyRedirects, OSError, ValueError) as exc:
+        return ProbeOutcome(PingStatus.ERROR, error_message=_reason(exc))
+    return judge_http(server, response)
+
+
+async def probe_tcp(server: Server, client: aionet.Client) -> ProbeOutcome:
     port = server.effective_port
     assert port is not None, "a tcp server always has a port (validated on save)"
     try:
-        elapsed = net.tcp_connect(server.host, port, timeout=server.timeout)
+        elapsed = await client.tcp_connect(server.host, port, timeout=server.timeout)
     except TimeoutError:
         return ProbeOutcome(PingStatus.TIMEOUT, error_message=f"no connection within {server.timeout:g}s")
     except net.PrivateAddressError as exc:
@@ -56,18 +79,35 @@ def probe_tcp(server: Server) -> ProbeOutcome:
 PROBES = {Protocol.HTTP: probe_http, Protocol.HTTPS: probe_http, Protocol.TCP: probe_tcp}
 
 
-def probe(server: Server) -> ProbeOutcome:
+async def probe_async(server: Server, client: aionet.Client) -> ProbeOutcome:
     """Run the probe for the server's protocol; never raises for network trouble."""
-    return PROBES[Protocol(server.protocol)](server)
+    return await PROBES[Protocol(server.protocol)](server, client)
+
+
+def probe(server: Server) -> ProbeOutcome:
+    """One probe from synchronous code (check-now): a loop and a client of its own."""
+
+    async def once() -> ProbeOutcome:
+        client = aionet.Client()
+        try:
+            return await probe_async(server, client)
+        finally:
+            await client.close()
+
+    return asyncio.run(once())
 
 
 def _reason(exc: BaseException) -> str:
-    """The innermost useful message of a requests/urllib3 exception chain."""
+    """The innermost useful message of an exception chain."""
     while exc.__cause__ is not None or exc.__context__ is not None:
         inner = exc.__cause__ or exc.__context__
         assert inner is not None
         exc = inner
     text = str(exc.args[0]) if exc.args else exc.__class__.__name__
-    if isinstance(exc, OSError) and exc.strerror:
+    if isinstance(exc, ssl.SSLCertVerificationError) and exc.verify_message:
+        text = f"certificate verify failed: {exc.verify_message}"
+    elif isinstance(exc, OSError) and exc.errno:
+        text = os.strerror(exc.errno)  # asyncio's "Connect call failed (…)" names no reason
+    elif isinstance(exc, OSError) and exc.strerror:
         text = exc.strerror
     return text[:400]

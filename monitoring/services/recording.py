@@ -3,6 +3,8 @@
 Whatever produced a result (the scheduler, ``check_servers``, the API's check-now, the admin)
 hands it here as a ``CheckResult``; "check now" is a batch of one. Per batch:
 
+0. For results of claimed checks, move each server to its next due time and end its lease,
+   only where that lease is still the claimer's; the others are dropped (``_complete_claims``).
 1. Lock the batch's ServerStatus rows (ordered by server id, so two batches never deadlock);
    a check-now racing the scheduler for one server applies after it, not over it.
    Read the maintenance windows reaching the batch's servers (``services.maintenance``).
@@ -13,7 +15,7 @@ hands it here as a ``CheckResult``; "check now" is a batch of one. Per batch:
    Checks in a window do not count toward ``ServerStatus.uptime_percentage``.
 4. For the results that changed status only: bulk insert StatusChange rows, move
    ``Server.status``, and let ``services.alerts`` open or close incidents and queue deliveries.
-5. Bulk update the ServerStatus rows.
+5. Write the ServerStatus rows, one prepared UPDATE per row.
 6. After commit, publish the whole batch to the live feeds once (a ``WindowStart`` that
    changed the status as a status event).
 
@@ -29,7 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from monitoring.models import MaintenanceWindow, PingResult, Server, ServerStatus, StatusChange
@@ -58,8 +60,11 @@ class CheckResult:
 
     ``checked_at`` becomes ``PingResult.check_timestamp`` and ``ServerStatus.last_check``.
     ``due_at`` and ``started_at`` are set by the scheduler (start − due is the lateness).
-    ``push_deadline_at``, set for a push, is the server's next push deadline, written in the
-    same transaction (SPEC §11).
+    A result of a claimed check (``tasks.claims``) names its ``lease_owner`` and the
+    ``next_due_at`` to move the server to; it is recorded only while that lease still holds.
+    Results with no lease (a push, a ``WindowStart``, check-now) never touch ``next_check_at``
+    or the lease. ``push_deadline_at``, set for a push, is the server's next push deadline,
+    written in the same transaction (SPEC §11).
     """
 
     server: Server
@@ -68,6 +73,8 @@ class CheckResult:
     due_at: datetime | None = None
     started_at: datetime | None = None
     push_deadline_at: datetime | None = None
+    lease_owner: str = ""
+    next_due_at: datetime | None = None
 
     @property
     def lateness(self) -> float | None:
@@ -87,10 +94,14 @@ class CheckRecord:
 
 
 def record(batch: Sequence[CheckResult]) -> list[CheckRecord]:
-    """Write ``batch`` in one transaction (steps in the module docstring); one record per result, in order."""
+    """Write ``batch`` in one transaction (steps in the module docstring); one record per result, in
+    order, leaving out claimed results whose lease another process has taken over (it re-runs them)."""
     if not batch:
         return []
     with transaction.atomic():
+        batch = _complete_claims(batch)
+        if not batch:
+            return []
         ids = sorted({r.server.pk for r in batch})
         states = {
             s.server_id: s
@@ -131,7 +142,7 @@ def record(batch: Sequence[CheckResult]) -> list[CheckRecord]:
         updated = timezone.now()
         for state in states.values():
             state.updated_at = updated
-        ServerStatus.objects.bulk_update(list(states.values()), STATUS_FIELDS)
+        _update_states(list(states.values()))
         # A server checked twice in one batch reports its final state for both.
         records = [
             CheckRecord(ping, states[r.server.pk], change)
@@ -150,6 +161,57 @@ def _publish(
         live.publish_checks(checks)  # type: ignore[arg-type]
     for server, state in entered:
         live.publish_status(server, state)
+
+
+def _complete_claims(batch: Sequence[CheckResult]) -> Sequence[CheckResult]:
+    """Step 0: for claimed results, move each server to its next due time and end the lease, only
+    where the lease is still this owner's (locked, so no claimer takes it meanwhile); the rest of
+    those results are dropped."""
+    claimed = [r for r in batch if r.lease_owner]
+    if not claimed:
+        return batch
+    held = set(
+        Server.objects.select_for_update(of=("self",))
+        .filter(pk__in={r.server.pk for r in claimed}, lease_owner__in={r.lease_owner for r in claimed})
+        .values_list("pk", "lease_owner")
+    )
+    won = [r for r in claimed if (r.server.pk, r.lease_owner) in held]
+    for result in claimed:
+        if (result.server.pk, result.lease_owner) not in held:
+            log.warning("claim_lost server_id=%s due=%s (lease taken over)", result.server.pk, result.due_at)
+    if won:
+        # One prepared UPDATE run for every row (executemany): Django's bulk_update builds a CASE
+        # expression per row and field, and cost more CPU than the probes themselves.
+        table, q = Server._meta.db_table, connection.ops.quote_name
+        adapt = connection.ops.adapt_datetimefield_value
+        sql = (
+            f"UPDATE {q(table)} SET {q('next_check_at')} = COALESCE(%s, {q('next_check_at')}), "
+            f"{q('lease_owner')} = '', {q('lease_until')} = NULL WHERE {q('id')} = %s"
+        )
+        with connection.cursor() as cursor:
+            cursor.executemany(sql, [(adapt(r.next_due_at), r.server.pk) for r in won])
+        for r in won:
+            r.server.lease_owner, r.server.lease_until = "", None
+            if r.next_due_at is not None:
+                r.server.next_check_at = r.next_due_at
+    return [r for r in batch if not r.lease_owner or (r.server.pk, r.lease_owner) in held]
+
+
+def _update_states(states: list[ServerStatus]) -> None:
+    """Step 5: write every field the engine moves, one prepared UPDATE per row (executemany)."""
+    q = connection.ops.quote_name
+    adapt = connection.ops.adapt_datetimefield_value
+    columns = ", ".join(f"{q(ServerStatus._meta.get_field(name).column)} = %s" for name in STATUS_FIELDS)
+    sql = f"UPDATE {q(ServerStatus._meta.db_table)} SET {columns} WHERE {q('id')} = %s"
+    rows = []
+    for state in states:
+        values = []
+        for name in STATUS_FIELDS:
+            value = getattr(state, name)
+            values.append(adapt(value) if isinstance(value, datetime) else value)
+        rows.append((*values, state.pk))
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
 
 
 def _apply(

@@ -1,7 +1,7 @@
 """Run one function over many items on worker threads, each with its own database connection.
 
-Shared by the check pass (``runner.run_pass``) and certificate checks
-(``certificates.run_certificate_checks``).
+Used by certificate checks (``certificates.run_certificate_checks``), whose TLS handshakes are
+blocking; HTTP and TCP checks run on an asyncio loop instead (``runner``, ``engine``).
 """
 
 from __future__ import annotations

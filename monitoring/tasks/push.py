@@ -1,10 +1,10 @@
 """The scheduler's push step: a push monitor whose deadline passed records a missed push (SPEC §11).
 
-The deadline (``Server.push_deadline_at``) is claimed like a due check (``tasks.runner.claim_due``):
-in a short transaction, rows read with ``SELECT … FOR UPDATE SKIP LOCKED`` and moved on by an
-UPDATE conditional on the value read, so with several scheduler processes exactly one records
-each missed deadline. The claim moves the deadline one ``check_interval`` on: each further
-interval of silence is one more failure.
+The deadline (``Server.push_deadline_at``) is claimed apart from the check engine's leases
+(``tasks.claims`` never claims push servers): in a short transaction, rows read with
+``SELECT … FOR UPDATE SKIP LOCKED`` and moved on by an UPDATE conditional on the value read,
+so with several scheduler processes exactly one records each missed deadline. The claim moves
+the deadline one ``check_interval`` on: each further interval of silence is one more failure.
 """
 
 from __future__ import annotations

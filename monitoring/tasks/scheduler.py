@@ -1,17 +1,25 @@
-"""The long-running scheduler: APScheduler jobs that each do one small step, and a dull loop.
+"""The long-running scheduler: the check engine on an asyncio loop, and APScheduler jobs for
+the slower steps, in one process.
 
-Each step returns whether it found work, so tests call the steps directly. Which server
-is due is decided by ``Server.next_check_at`` (each server's own interval, or
-``--interval`` for all), and claiming in ``tasks.runner`` makes several scheduler
-processes on one PostgreSQL database share the work without running a check twice.
+* Checks: ``tasks.engine.Engine`` on a thread of its own — per server, at a fixed rate, claimed
+  with a lease so several scheduler processes on one PostgreSQL database share the servers.
+* Alerts (every NOTIFICATION_SEND_INTERVAL), certificates (every CERTIFICATE_STEP_SECONDS),
+  missed push deadlines (PUSH_STEP_SECONDS) and maintenance windows starting
+  (MAINTENANCE_STEP_SECONDS): APScheduler jobs that each do one small step and say whether
+  they found work, so tests call the steps directly. Each run schedules the next one when it ends, so a long run never
+  overlaps the next (no "maximum number of running instances reached").
+
+``start()``/``stop()`` run it inside another process (the web process of the embedded default,
+``core.embedded``); ``run()`` is ``start_scheduler``'s dull loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -20,6 +28,7 @@ from django.db import close_old_connections
 
 from monitoring.services.delivery import send_pending
 from monitoring.tasks.certificates import certificate_step
+from monitoring.tasks.engine import Engine, run_forever
 from monitoring.tasks.maintenance import maintenance_step
 from monitoring.tasks.push import push_step
 from monitoring.tasks.runner import run_due
@@ -27,8 +36,7 @@ from monitoring.tasks.runner import run_due
 log = logging.getLogger(__name__)
 
 # The step is one cheap query when nothing is due. It runs often because its claim skips
-# servers whose rows another claim (a check pass) holds at that instant: those are picked up
-# at the next step rather than a minute later.
+# servers whose rows another claim holds at that instant: those are picked up at the next step.
 CERTIFICATE_STEP_SECONDS = 10
 # Missed push deadlines and maintenance windows starting must be noticed within 5 s (SPEC §11,
 # §12); each step is one indexed query when there is nothing to do.
@@ -37,14 +45,18 @@ MAINTENANCE_STEP_SECONDS = 2
 
 
 class Scheduler:
-    def __init__(self, *, interval: int | None = None, concurrency: int = 10, tick_seconds: float = 1.0) -> None:
+    def __init__(self, *, interval: int | None = None, concurrency: int = 10, tick_seconds: float = 0.25) -> None:
         self.interval = interval
         self.concurrency = concurrency
         self.tick_seconds = tick_seconds
         self.stopping = threading.Event()
+        self.engine: Engine | None = None
+        self._engine_loop: asyncio.AbstractEventLoop | None = None
+        self._engine_thread: threading.Thread | None = None
+        self._jobs: BackgroundScheduler | None = None
 
     def check_step(self) -> bool:
-        """Claim and check what is due now; True if anything was checked."""
+        """One synchronous pass: claim and check what is due now; True if anything was checked."""
         close_old_connections()
         try:
             summary = run_due(concurrency=self.concurrency, interval=self.interval)
@@ -83,11 +95,15 @@ class Scheduler:
             close_old_connections()
 
     def jobs(self) -> list[tuple[str, Callable[[], bool], float]]:
-        """(id, step, seconds between runs) for every job; each step says whether it found work."""
+        """(id, step, seconds between runs) for every APScheduler job; each step says whether it found work."""
         return [
-            ("checks", self.check_step, self.tick_seconds),
             ("notifications", self.send_step, settings.NOTIFICATION_SEND_INTERVAL),
-            ("certificates", partial(certificate_step, concurrency=self.concurrency), CERTIFICATE_STEP_SECONDS),
+            # Certificate checks are blocking handshakes on threads: a few at a time is plenty.
+            (
+                "certificates",
+                partial(certificate_step, concurrency=min(self.concurrency, 10)),
+                CERTIFICATE_STEP_SECONDS,
+            ),
             ("push-deadlines", self.push_step, PUSH_STEP_SECONDS),
             ("maintenance", self.maintenance_step, MAINTENANCE_STEP_SECONDS),
         ]
@@ -95,33 +111,77 @@ class Scheduler:
     def build(self) -> BackgroundScheduler:
         scheduler = BackgroundScheduler(timezone=UTC)
         for job_id, step, seconds in self.jobs():
-            # One run of a job at a time, missed runs coalesced, the first run at start-up. A run
-            # that starts late (a busy machine, a long previous run) still runs: APScheduler's
-            # default 1 s misfire grace would skip it, and a minute-long job would wait a minute.
+            # A one-off run now; each run adds the next one ``seconds`` after it ends, so runs
+            # never overlap. A late run still runs (no misfire grace: a busy start-up must not
+            # skip the certificate step for a whole interval).
             scheduler.add_job(
-                step,
-                "interval",
-                seconds=seconds,
+                self._chained(scheduler, job_id, step, seconds),
+                "date",
+                run_date=datetime.now(UTC),
                 id=job_id,
-                max_instances=1,
-                coalesce=True,
                 misfire_grace_time=None,
-                next_run_time=datetime.now(UTC),
+                coalesce=True,
+                max_instances=1,
             )
         return scheduler
 
-    def run(self) -> None:
-        """Start the jobs and wait, in slices of at most a second, until asked to stop."""
-        scheduler = self.build()
-        scheduler.start()
+    def _chained(
+        self, scheduler: BackgroundScheduler, job_id: str, step: Callable[[], bool], seconds: float
+    ) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                step()
+            except Exception:
+                log.exception("job_failed job=%s", job_id)
+            finally:
+                if not self.stopping.is_set():
+                    scheduler.add_job(
+                        run,
+                        "date",
+                        run_date=datetime.now(UTC) + timedelta(seconds=seconds),
+                        id=job_id,
+                        replace_existing=True,
+                        misfire_grace_time=None,
+                        coalesce=True,
+                        max_instances=1,
+                    )
+
+        return run
+
+    def start(self) -> None:
+        """Start the engine thread and the jobs; returns at once."""
+        self.engine = Engine(concurrency=self.concurrency, interval=self.interval, tick=self.tick_seconds)
+        self._engine_loop = asyncio.new_event_loop()
+        self._engine_thread = threading.Thread(
+            target=run_forever, args=(self.engine, self._engine_loop), name="check-engine", daemon=True
+        )
+        self._engine_thread.start()
+        self._jobs = self.build()
+        self._jobs.start()
         log.info("scheduler_started interval=%s concurrency=%s", self.interval or "per-server", self.concurrency)
+
+    def shutdown(self) -> None:
+        """Stop claiming, let running checks finish and be recorded, stop the jobs."""
+        self.stopping.set()
+        log.info("scheduler_stopping waiting for running checks")
+        if self.engine is not None and self._engine_loop is not None:
+            self._engine_loop.call_soon_threadsafe(self.engine.stop)
+        if self._engine_thread is not None:
+            self._engine_thread.join()
+        if self._jobs is not None:
+            self._jobs.shutdown(wait=True)
+        log.info("scheduler_stopped")
+
+    def run(self) -> None:
+        """Start, then wait in slices of at most a second until asked to stop."""
+        self.start()
         try:
             while not self.stopping.wait(1.0):
-                pass
+                if self._engine_thread is not None and not self._engine_thread.is_alive():
+                    log.error("scheduler_engine_died")
+                    break
         finally:
-            log.info("scheduler_stopping waiting for running checks")
-            scheduler.shutdown(wait=True)
-            log.info("scheduler_stopped")
+            self.shutdown()
 
     def stop(self, *_: object) -> None:
         self.stopping.set()

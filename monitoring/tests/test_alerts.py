@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from monitoring.choices import AlertEvent, DeliveryStatus, NotificationType, Status
 from monitoring.models import Incident, NotificationDelivery, ServerStatus, StatusChange
-from monitoring.services import checks
+from monitoring.services import checks, recording
 from monitoring.services.delivery import send_pending
 from monitoring.tests.alerting import go_down, go_up, make_config, make_server
 
@@ -95,6 +95,17 @@ def test_notify_on_failure_off_gets_no_down_but_the_recovery(alice):
     assert rows(config=config) == []
     go_up(server)
     assert rows(config=config) == [("recovery", "pending")]
+
+
+def test_a_config_created_while_the_server_was_down_gets_no_recovery(alice):
+    server = make_server(alice)
+    before = make_config(server, recipient="http://127.0.0.1:9/before")
+    go_down(server)
+    during = make_config(server, recipient="http://127.0.0.1:9/during")
+    go_up(server)
+    assert rows(config=before) == [("down", "pending"), ("recovery", "pending")]
+    assert rows(config=during) == [("recovery", "suppressed")]
+    assert "added during the outage" in NotificationDelivery.objects.get(config=during).last_error
 
 
 def test_the_servers_notifications_switch_off_queues_nothing_but_still_records_the_incident(alice):
@@ -236,7 +247,7 @@ def test_a_check_that_rolls_back_leaves_no_incident_and_no_alert(alice):
     make_config(server)
     with (
         # The batch's last write (services.recording) fails: everything before it rolls back.
-        mock.patch.object(ServerStatus.objects, "bulk_update", side_effect=RuntimeError("disk full")),
+        mock.patch.object(recording, "_update_states", side_effect=RuntimeError("disk full")),
         pytest.raises(RuntimeError),
     ):
         go_down(server)

@@ -27,6 +27,7 @@ def targets(alice, http_target, tcp_closed_port):
     http_target.set("/", 200, "fine")
     up = make_server(alice, name="site", protocol="http", host="127.0.0.1", port=http_target.port)
     down = make_server(alice, name="cache", protocol="tcp", host="127.0.0.1", port=tcp_closed_port)
+    Server.objects.update(next_check_at=timezone.now())  # both due now (creation spreads them)
     return up, down
 
 
@@ -39,7 +40,7 @@ def test_it_checks_due_servers_concurrently_and_prints_a_summary(targets):
     assert Server.objects.get(pk=up.pk).status == Status.UP
     assert Server.objects.get(pk=down.pk).status == Status.DOWN
     assert PingResult.objects.count() == 2
-    # Both were pushed one interval ahead, so a second pass right away has nothing due.
+    # Both moved one interval on from their due time, so a second pass right away has nothing due.
     assert "Checked 0" in run()
     assert PingResult.objects.count() == 2
 
@@ -77,52 +78,27 @@ def test_fail_on_down_exits_2_only_with_a_down_server(targets):
 @pytest.mark.django_db
 def test_a_broken_check_does_not_stop_the_pass(targets):
     up, down = targets
-    real = runner.run_check
+    real = runner.probe_async
 
-    def flaky(server):
+    async def flaky(server, client):
         if server.pk == up.pk:
             raise RuntimeError("probe exploded")
-        return real(server)
+        return await real(server, client)
 
-    with mock.patch.object(runner, "run_check", side_effect=flaky):
+    with mock.patch.object(runner, "probe_async", side_effect=flaky):
         output = run("--all", "--concurrency", "1")
     assert "1 error(s)" in output and "probe exploded" in output
     assert PingResult.objects.filter(server=down).count() == 1
+    assert PingResult.objects.filter(server=up).count() == 0
 
 
 @pytest.mark.django_db
-def test_claim_due_takes_only_due_active_servers_and_moves_them_on(alice):
-    due = make_server(alice, name="due", check_interval=60)
-    later = make_server(alice, name="later")
-    now = timezone.now()
-    Server.objects.filter(pk=later.pk).update(next_check_at=now + timedelta(minutes=5))
-    make_server(alice, name="paused", is_active=False)
-    claimed = runner.claim_due(now)
-    assert [s.pk for s in claimed] == [due.pk]
-    assert Server.objects.get(pk=due.pk).next_check_at == now + timedelta(seconds=60)
-    assert runner.claim_due(now) == []
-
-
-@pytest.mark.django_db
-def test_claim_due_with_interval_override(alice):
-    server = make_server(alice, check_interval=60)
-    now = timezone.now()
-    runner.claim_due(now, interval=300)
-    assert Server.objects.get(pk=server.pk).next_check_at == now + timedelta(seconds=300)
-
-
-@pytest.mark.django_db
-def test_a_server_claimed_by_another_process_in_between_is_dropped(alice):
-    """The conditional UPDATE sees next_check_at moved by someone else and claims nothing."""
-    server = make_server(alice)
-    now = timezone.now()
-    real_update = runner.Server.objects.filter
-
-    def other_process_first(*args, **kwargs):
-        if "next_check_at" in kwargs:  # the claim's conditional UPDATE
-            Server.objects.filter(pk=server.pk).update(next_check_at=now + timedelta(seconds=99))
-        return real_update(*args, **kwargs)
-
-    with mock.patch.object(runner.Server.objects, "filter", side_effect=other_process_first):
-        assert runner.claim_due(now) == []
-    assert Server.objects.get(pk=server.pk).next_check_at == now + timedelta(seconds=99)
+def test_a_pass_of_due_servers_moves_each_on_from_its_due_time_not_from_when_it_ran(targets):
+    up, down = targets
+    due = timezone.now() - timedelta(seconds=7)
+    Server.objects.update(next_check_at=due, check_interval=60)
+    run("--concurrency", "2")
+    for server in (up, down):
+        server.refresh_from_db()
+        assert server.next_check_at == due + timedelta(seconds=60)
+        assert (server.lease_owner, server.lease_until) == ("", None)

@@ -1,7 +1,8 @@
-"""On PostgreSQL, concurrent claimers never claim the same server (skip_locked + conditional UPDATE)."""
+"""On PostgreSQL, concurrent claimers never claim the same server (one UPDATE over SELECT … SKIP LOCKED)."""
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
@@ -9,7 +10,7 @@ from django.utils import timezone
 
 from conftest import require_postgres
 from monitoring.models import Server
-from monitoring.tasks.runner import claim_due
+from monitoring.tasks.claims import claim_due
 from monitoring.tests.factories import make_server
 from tests.concurrency import race, row_locked_elsewhere
 
@@ -22,7 +23,10 @@ def test_concurrent_claimers_never_claim_the_same_server(alice):
         [Server(owner=alice, name=f"s{n}", host="example.com", next_check_at=timezone.now()) for n in range(200)]
     )
     now = timezone.now() + timedelta(seconds=1)
-    counts, busy = race(lambda: [s.pk for s in claim_due(now, limit=7)], rounds=20)
+    # Each claimer thread is its own scheduler process, with its own lease owner.
+    counts, busy = race(
+        lambda: [s.pk for s in claim_due(now, owner=threading.current_thread().name, limit=7)], rounds=20
+    )
     assert len(counts) == 200, "every due server is claimed"
     assert max(counts.values()) == 1, "no server is claimed twice"
     assert busy >= 2, "the work was shared"
@@ -32,6 +36,28 @@ def test_a_locked_row_is_skipped_not_waited_for(alice):
     require_postgres()
     server = make_server(alice)
     other = make_server(alice, name="other")
+    Server.objects.update(next_check_at=timezone.now())
     now = timezone.now()
     with row_locked_elsewhere(Server, server.pk):
-        assert [s.pk for s in claim_due(now)] == [other.pk]
+        assert [s.pk for s in claim_due(now, owner="me")] == [other.pk]
+
+
+def test_concurrent_claimers_after_a_dead_claimers_lease_expired_take_each_server_once(alice):
+    require_postgres()
+    now = timezone.now()
+    Server.objects.bulk_create(
+        [
+            Server(
+                owner=alice,
+                name=f"s{n}",
+                host="example.com",
+                next_check_at=now - timedelta(seconds=40),
+                lease_owner="dead",
+                lease_until=now - timedelta(seconds=5),
+            )
+            for n in range(100)
+        ]
+    )
+    counts, _ = race(lambda: [s.pk for s in claim_due(now, owner=threading.current_thread().name, limit=9)], rounds=20)
+    assert len(counts) == 100 and max(counts.values()) == 1
+    assert not Server.objects.filter(lease_owner="dead").exists()

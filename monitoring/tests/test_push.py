@@ -198,8 +198,10 @@ def test_push_servers_are_never_claimed_as_due_checks(alice):
     server = make_push(alice)
     web = Server.objects.create(owner=alice, name="web", protocol="https", host="example.com")
     later = timezone.now() + timedelta(days=1)
-    assert [s.pk for s in claim_due(later)] == [web.pk]
-    assert [s.pk for s in claim_servers([server.pk, web.pk], later)] == [web.pk]
+    assert [s.pk for s in claim_due(later, owner="engine")] == [web.pk]
+    server.refresh_from_db()
+    assert (server.lease_owner, server.lease_until) == ("", None), "the engine's claim never leases a push server"
+    assert [s.pk for s in claim_servers([server.pk, web.pk])] == [web.pk]
     with pytest.raises(checks.NotProbed):
         checks.run_check(server)
 

@@ -6,9 +6,11 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 
 from conftest import subprocess_env
 from monitoring.models import PingResult, Server
@@ -30,8 +32,9 @@ def test_a_step_checks_due_servers_and_says_whether_it_found_work(alice, http_ta
 
 @pytest.mark.django_db
 def test_the_scheduler_registers_its_jobs():
+    # Checks run on the engine (tasks.engine), not as an APScheduler job.
     jobs = Scheduler().build().get_jobs()
-    assert "checks" in {job.id for job in jobs}
+    assert {job.id for job in jobs} == {"notifications", "certificates", "push-deadlines", "maintenance"}
 
 
 @pytest.mark.django_db(transaction=True)
@@ -76,3 +79,21 @@ def test_a_late_run_of_any_job_is_not_skipped():
     for job in Scheduler().build().get_jobs():
         assert job.misfire_grace_time is None, job.id
         assert job.coalesce and job.max_instances == 1, job.id
+
+
+@pytest.mark.django_db
+def test_each_job_run_schedules_the_next_after_it_ends_so_runs_never_overlap():
+    scheduler = Scheduler()
+    calls: list[int] = []
+    scheduler.send_step = lambda: bool(calls.append(1))  # type: ignore[method-assign]
+    jobs = scheduler.build()
+    jobs.start(paused=True)
+    try:
+        first = jobs.get_job("notifications").next_run_time
+        jobs.get_job("notifications").func()  # one run, as APScheduler calls it
+        assert calls == [1]
+        following = jobs.get_job("notifications").next_run_time
+        assert following >= first + timedelta(seconds=settings.NOTIFICATION_SEND_INTERVAL)
+        assert len(jobs.get_jobs()) == len(scheduler.jobs()), "the run replaced its job, it did not add a second"
+    finally:
+        jobs.shutdown(wait=False)

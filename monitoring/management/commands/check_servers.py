@@ -12,6 +12,7 @@ from monitoring.management.commands._targets import add_target_arguments, check_
 from monitoring.models import Server
 from monitoring.services.delivery import send_pending
 from monitoring.services.recording import CheckRecord
+from monitoring.tasks.claims import new_owner
 from monitoring.tasks.runner import claim_due, claim_servers, run_pass
 
 
@@ -25,9 +26,10 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         check_concurrency(options["concurrency"])
         now = timezone.now()
+        owner = ""
         if options["server_ids"]:
             wanted = set(options["server_ids"])
-            servers = claim_servers(wanted, now)
+            servers = claim_servers(wanted)
             missing = wanted - {s.pk for s in servers}
             pushed = set(Server.objects.filter(pk__in=missing, protocol=Protocol.PUSH).values_list("pk", flat=True))
             if pushed:
@@ -36,9 +38,12 @@ class Command(BaseCommand):
             if missing:
                 raise CommandError(f"No server with id {', '.join(map(str, sorted(missing)))}.")
         elif options["all"]:
-            servers = claim_servers(Server.objects.active().values_list("pk", flat=True), now)
+            servers = claim_servers(Server.objects.active().values_list("pk", flat=True))
         else:
-            servers = claim_due(now, limit=100_000)
+            # Claimed like the scheduler's checks: a running scheduler never checks them too, and
+            # each moves on to its next due time (fixed rate) as its result is recorded.
+            owner = new_owner()
+            servers = claim_due(now, owner=owner, limit=100_000)
 
         total = len(servers)
         self.stdout.write(f"Checking {total} server(s) with concurrency {options['concurrency']}…")
@@ -50,7 +55,7 @@ class Command(BaseCommand):
             outcome = record.state.status if record else f"error: {error}"
             self.stdout.write(f"  [{done}/{total}] {server.name} ({server.url}): {outcome}")
 
-        summary = run_pass(servers, concurrency=options["concurrency"], on_done=progress)
+        summary = run_pass(servers, concurrency=options["concurrency"], on_done=progress, lease_owner=owner)
         self._print_table(summary.records)
         counts = summary.as_dict()
         self.stdout.write(

@@ -23,7 +23,7 @@ class Command(BaseCommand):
             help="Check every server every N seconds, overriding each server's own interval.",
         )
         parser.add_argument("--concurrency", type=int, default=settings.CHECK_CONCURRENCY)
-        parser.add_argument("--tick", type=float, default=1.0, help="Seconds between looks for due work.")
+        parser.add_argument("--tick", type=float, default=0.25, help="Seconds between looks for due work.")
 
     def handle(self, *args: Any, **options: Any) -> None:
         interval = options["interval"]

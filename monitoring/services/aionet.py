@@ -1,0 +1,194 @@
+"""Outbound network calls on an asyncio loop: the probes' side of ``services.net``.
+
+The same rules as ``net`` (timeouts, redirect cap, User-Agent, TLS verification against
+CERT_CA_BUNDLE or the system store, the private-address guard), for aiohttp. The guard sits
+in the resolver, so the address it vetted is the address the connection goes to: the name is
+resolved once per connection and kept only for the Host header and SNI, and a DNS answer that
+changes between "vetting" and "connecting" (DNS rebinding) cannot reach a private address.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import socket
+import ssl
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from django.conf import settings
+from yarl import URL
+
+from monitoring.services import net
+
+REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
+
+
+class TooManyRedirects(Exception):
+    pass
+
+
+def vet(host: str, addresses: list[tuple[int, str]]) -> None:
+    """Raise ``net.PrivateAddressError`` if any address is private and that is not allowed."""
+    if settings.MONITOR_ALLOW_PRIVATE_TARGETS:
+        return
+    for _, address in addresses:
+        if net.is_private(ipaddress.ip_address(address.split("%", 1)[0])):
+            raise net.PrivateAddressError(
+                f"{host} resolves to {address}, a private or reserved address; "
+                "set MONITOR_ALLOW_PRIVATE_TARGETS=true to allow it"
+            )
+
+
+async def resolve(host: str, port: int, family: int = socket.AF_UNSPEC) -> list[tuple[int, str]]:
+    """Resolve ``host`` without blocking the loop and vet the answer; (family, address) pairs."""
+    try:
+        literal = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        literal = None
+    if literal is not None:
+        addresses = [(socket.AF_INET6 if literal.version == 6 else socket.AF_INET, str(literal))]
+    else:
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, port, family=family, type=socket.SOCK_STREAM)
+        except socket.gaierror as exc:
+            raise OSError(f"could not resolve {host!r}: {exc.strerror}") from exc
+        addresses = [(fam, str(sockaddr[0])) for fam, _, _, _, sockaddr in infos]
+    vet(host, addresses)
+    return addresses
+
+
+def _is_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+class GuardedResolver(AbstractResolver):
+    """aiohttp's resolver: vetted addresses only, numeric, so the connector connects to exactly them."""
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        return [
+            ResolveResult(hostname=host, host=address, port=port, family=fam, proto=0, flags=socket.AI_NUMERICHOST)
+            for fam, address in await resolve(host, port, family)
+        ]
+
+    async def close(self) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    status_code: int
+    body: str
+    elapsed_ms: float
+    final_url: str
+    headers: dict[str, str]
+
+
+class Client:
+    """One per event loop (a scheduler process, a pass): a pooled aiohttp session and TLS contexts."""
+
+    def __init__(self) -> None:
+        self._session: aiohttp.ClientSession | None = None
+        self._contexts: dict[str, ssl.SSLContext] = {}
+
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(
+                resolver=GuardedResolver(), limit=0, limit_per_host=0, ttl_dns_cache=10, enable_cleanup_closed=True
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                headers={"User-Agent": settings.MONITOR_USER_AGENT},
+                trust_env=False,  # only the environment's proxies would reach outside loopback
+                cookie_jar=aiohttp.DummyCookieJar(),  # a check never carries another check's cookies
+                auto_decompress=True,
+            )
+        return self._session
+
+    def tls_context(self, verify: bool) -> ssl.SSLContext | bool:
+        """Verification against CERT_CA_BUNDLE (or the system store) for every HTTPS check, or none."""
+        if not verify:
+            return False
+        bundle = settings.CERT_CA_BUNDLE or ""
+        context = self._contexts.get(bundle)
+        if context is None:
+            context = self._contexts[bundle] = ssl.create_default_context(cafile=bundle or None)
+        return context
+
+    async def close(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+
+    async def http_request(
+        self,
+        method: str,
+        url: str,
+        *,
+        timeout: float,
+        verify: bool = True,
+        max_redirects: int | None = None,
+        headers: dict[str, str] | None = None,
+        data: Any = None,
+        auth: aiohttp.BasicAuth | None = None,
+    ) -> HttpResponse:
+        """One request, following redirects itself (each hop through the guard), within ``timeout``
+        in all; the body is read up to MONITOR_MAX_BODY_BYTES. Raises ``TimeoutError``,
+        ``aiohttp.ClientError``, ``TooManyRedirects``, ``net.PrivateAddressError`` or ``OSError``."""
+        cap = settings.MONITOR_MAX_REDIRECTS if max_redirects is None else max_redirects
+        tls = self.tls_context(verify)
+        started = time.perf_counter()
+        target = URL(url)
+        async with asyncio.timeout(timeout):
+            for hop in range(cap + 2):
+                if _is_literal(target.host or ""):
+                    # aiohttp connects to an IP literal without asking the resolver: vet it here.
+                    await resolve(target.host or "", target.port or 0)
+                async with self.session().request(
+                    method, target, allow_redirects=False, ssl=tls, headers=headers, data=data, auth=auth
+                ) as response:
+                    location = response.headers.get("Location")
+                    if response.status in REDIRECT_CODES and location and cap > 0:
+                        if hop >= cap:
+                            raise TooManyRedirects(f"more than {cap} redirects")
+                        target = response.url.join(URL(location))
+                        if method != "HEAD" and response.status in (301, 302, 303):
+                            method, data = "GET", None
+                        continue
+                    raw = await response.content.read(settings.MONITOR_MAX_BODY_BYTES)
+                    return HttpResponse(
+                        status_code=response.status,
+                        body=raw.decode(response.charset or "utf-8", errors="replace"),
+                        elapsed_ms=(time.perf_counter() - started) * 1000,
+                        final_url=str(response.url),
+                        headers=dict(response.headers),
+                    )
+        raise TooManyRedirects(f"more than {cap} redirects")  # pragma: no cover - the loop returns or raises
+
+    async def tcp_connect(self, host: str, port: int, *, timeout: float) -> float:
+        """Open and close a TCP connection to a vetted address; the connect time in ms."""
+        started = time.perf_counter()
+        async with asyncio.timeout(timeout):
+            last_error: OSError | None = None
+            for family, address in await resolve(host, port):
+                try:
+                    _, writer = await asyncio.open_connection(address, port, family=family)
+                except OSError as exc:
+                    last_error = exc
+                    continue
+                elapsed = (time.perf_counter() - started) * 1000
+                writer.close()
+                with contextlib.suppress(OSError):
+                    await writer.wait_closed()
+                return elapsed
+            assert last_error is not None
+            raise last_error

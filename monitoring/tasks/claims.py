@@ -1,0 +1,101 @@
+"""Claiming due checks with a lease, so several scheduler processes share the servers (SPEC §9).
+
+A claim is one statement: it sets ``lease_owner`` and ``lease_until`` on up to ``limit``
+servers that are due (``next_check_at`` has come, or comes within ``horizon`` seconds) and not
+held by a live lease, and returns their ids. Push servers are never claimed: they are never
+probed, and their silence is the scheduler's push step (``Server.objects.push_overdue``).
+
+``next_check_at`` is *not* moved by the claim: the due time stays on the row until the result
+is recorded (``services.recording.record`` moves it on, conditional on still holding the
+lease), so a process killed mid-check holds its servers only until the lease ends, and
+whoever claims them next runs that same due check.
+
+On PostgreSQL the inner SELECT locks with ``FOR UPDATE SKIP LOCKED``: concurrent claimers skip
+each other's rows, and a row another claimer changed is re-checked against the WHERE clause
+before it is taken. SQLite's IMMEDIATE transactions serialise claimers instead.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+
+from monitoring.choices import Protocol
+from monitoring.models import Server
+
+
+def new_owner() -> str:
+    """A lease owner name unique to one scheduler process (or pass)."""
+    return uuid.uuid4().hex
+
+
+def claim_due(
+    now: datetime,
+    *,
+    owner: str,
+    limit: int = 500,
+    horizon: float = 0.0,
+    lease: float | None = None,
+) -> list[Server]:
+    """Claim up to ``limit`` servers due by ``now + horizon``, earliest first; each comes back with
+    ``next_check_at`` = the due time it was claimed for."""
+    if limit <= 0:
+        return []
+    lease_until = now + timedelta(seconds=lease or settings.CHECK_LEASE_SECONDS)
+    table, q = Server._meta.db_table, connection.ops.quote_name
+    lock = " FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
+    adapt = connection.ops.adapt_datetimefield_value
+    sql = (
+        f"UPDATE {q(table)} SET {q('lease_owner')} = %s, {q('lease_until')} = %s "
+        f"WHERE {q('id')} IN (SELECT {q('id')} FROM {q(table)} "
+        f"WHERE {q('is_active')} AND {q('protocol')} <> %s AND {q('next_check_at')} <= %s "
+        f"AND ({q('lease_until')} IS NULL OR {q('lease_until')} <= %s) "
+        f"ORDER BY {q('next_check_at')}, {q('id')} LIMIT %s{lock}) "
+        f"RETURNING {q('id')}"
+    )
+    params = [
+        owner,
+        adapt(lease_until),
+        Protocol.PUSH.value,
+        adapt(now + timedelta(seconds=horizon)),
+        adapt(now),
+        limit,
+    ]
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            ids = [row[0] for row in cursor.fetchall()]
+        if not ids:
+            return []
+        return list(Server.objects.filter(pk__in=ids).order_by("next_check_at", "id"))
+
+
+def renew(owner: str, server_ids: list[int], now: datetime, lease: float | None = None) -> int:
+    """Extend the leases ``owner`` still holds on ``server_ids`` (checks in flight); how many."""
+    if not server_ids:
+        return 0
+    until = now + timedelta(seconds=lease or settings.CHECK_LEASE_SECONDS)
+    return Server.objects.filter(pk__in=server_ids, lease_owner=owner).update(lease_until=until)
+
+
+def release(owner: str, server_ids: list[int]) -> int:
+    """Give back unstarted claims (a scheduler stopping): due again at once for anyone."""
+    if not server_ids:
+        return 0
+    return Server.objects.filter(pk__in=server_ids, lease_owner=owner).update(lease_owner="", lease_until=None)
+
+
+def next_due(due: datetime, interval: float, now: datetime) -> datetime:
+    """The due time after ``due`` at a fixed rate: ``due + interval``, or, when that has already
+    passed (the scheduler was down or the check ran past a whole interval), the first later point
+    on the same grid, so a backlog is not run in a burst."""
+    step = timedelta(seconds=interval)
+    following = due + step
+    if following > now:
+        return following
+    behind = math.floor((now - due) / step) + 1
+    return due + behind * step

@@ -1,0 +1,151 @@
+"""The check engine at scale (SPEC §9): fixed-rate due times, leases, spreading, and a hanging
+target that delays no other server's check."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from monitoring.choices import PingStatus
+from monitoring.models import PingResult, Server
+from monitoring.services.recording import CheckResult, record
+from monitoring.services.transitions import ProbeOutcome
+from monitoring.tasks import claims
+from monitoring.tasks.engine import Engine, run_forever
+from monitoring.tests.factories import make_server
+
+OK = ProbeOutcome(PingStatus.SUCCESS, response_time=1.0, status_code=200)
+
+
+def test_next_due_is_the_previous_due_plus_the_interval_not_the_end_of_the_check():
+    due = timezone.now()
+    assert claims.next_due(due, 20, due + timedelta(seconds=3)) == due + timedelta(seconds=20)
+
+
+def test_next_due_after_a_whole_missed_interval_stays_on_the_grid():
+    due = timezone.now()
+    assert claims.next_due(due, 20, due + timedelta(seconds=45)) == due + timedelta(seconds=60)
+    assert claims.next_due(due, 20, due + timedelta(seconds=20)) == due + timedelta(seconds=40)
+
+
+@pytest.mark.django_db
+def test_servers_created_together_have_their_first_checks_spread_over_one_interval(alice):
+    before = timezone.now()
+    servers = [make_server(alice, name=f"s{n}", check_interval=60) for n in range(12)]
+    offsets = sorted((Server.objects.get(pk=s.pk).next_check_at - before).total_seconds() for s in servers)
+    assert offsets[0] < 1, "the first of a burst is checked at once"
+    assert offsets[-1] < 61, "all within one interval"
+    assert min(b - a for a, b in zip(offsets, offsets[1:], strict=False)) >= 1, "never two in the same second"
+    assert offsets[-1] - offsets[0] > 45, "spread over the interval, not bunched"
+
+
+@pytest.mark.django_db
+def test_a_claim_takes_due_active_unleased_servers_and_leaves_their_due_time(alice):
+    now = timezone.now()
+    due = make_server(alice, name="due")
+    later = make_server(alice, name="later")
+    make_server(alice, name="paused", is_active=False)
+    Server.objects.update(next_check_at=now - timedelta(seconds=2))
+    Server.objects.filter(pk=later.pk).update(next_check_at=now + timedelta(minutes=5))
+    [claimed] = claims.claim_due(now, owner="a")
+    assert claimed.pk == due.pk and claimed.next_check_at == now - timedelta(seconds=2)
+    row = Server.objects.get(pk=due.pk)
+    assert row.lease_owner == "a" and row.lease_until == now + timedelta(seconds=30)
+    assert claims.claim_due(now, owner="b") == [], "a live lease is not claimed twice"
+
+
+@pytest.mark.django_db
+def test_a_claim_looks_ahead_by_the_horizon(alice):
+    now = timezone.now()
+    soon = make_server(alice, name="soon")
+    Server.objects.update(next_check_at=now + timedelta(seconds=0.5))
+    assert claims.claim_due(now, owner="a") == []
+    assert [s.pk for s in claims.claim_due(now, owner="a", horizon=1.0)] == [soon.pk]
+
+
+@pytest.mark.django_db
+def test_an_expired_lease_of_a_dead_claimer_is_taken_over_for_the_same_due_time(alice):
+    now = timezone.now()
+    server = make_server(alice)
+    due = now - timedelta(seconds=35)
+    # A scheduler claimed it 35 s ago and was killed before recording (its lease ran out 5 s ago).
+    Server.objects.update(next_check_at=due, lease_owner="dead", lease_until=now - timedelta(seconds=5))
+    [taken] = claims.claim_due(now, owner="alive")
+    assert taken.next_check_at == due, "the unfinished check is run, not skipped for an interval"
+
+    # The dead claimer's result, should it ever arrive, is dropped: no check twice.
+    late = CheckResult(server, OK, due, due_at=due, lease_owner="dead", next_due_at=due + timedelta(seconds=60))
+    assert record([late]) == []
+    assert PingResult.objects.count() == 0
+
+    mine = CheckResult(taken, OK, now, due_at=due, lease_owner="alive", next_due_at=now + timedelta(seconds=25))
+    assert len(record([mine])) == 1
+    row = Server.objects.get(pk=server.pk)
+    assert (row.lease_owner, row.lease_until, row.next_check_at) == ("", None, now + timedelta(seconds=25))
+
+
+@pytest.mark.django_db
+def test_renewing_extends_only_the_owners_own_leases(alice):
+    now = timezone.now()
+    mine, theirs = make_server(alice, name="mine"), make_server(alice, name="theirs")
+    Server.objects.filter(pk=mine.pk).update(lease_owner="me", lease_until=now)
+    Server.objects.filter(pk=theirs.pk).update(lease_owner="other", lease_until=now)
+    assert claims.renew("me", [mine.pk, theirs.pk], now, lease=20) == 1
+    assert Server.objects.get(pk=mine.pk).lease_until == now + timedelta(seconds=20)
+    assert Server.objects.get(pk=theirs.pk).lease_until == now
+
+
+@pytest.mark.django_db
+def test_an_edit_through_save_never_clobbers_a_lease(alice):
+    server = make_server(alice)
+    stale = Server.objects.get(pk=server.pk)
+    Server.objects.filter(pk=server.pk).update(lease_owner="sched", lease_until=timezone.now())
+    stale.name = "renamed"
+    stale.save()
+    row = Server.objects.get(pk=server.pk)
+    assert row.name == "renamed" and row.lease_owner == "sched"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_hanging_target_delays_no_other_servers_check(alice, http_target, tcp_open_port):
+    """Five fast servers and one that accepts and never answers (3 s timeout), three slots."""
+    http_target.set("/", 200, "ok")
+    hanging = make_server(alice, name="hang", protocol="http", host="127.0.0.1", port=tcp_open_port, timeout=3)
+    fast = [
+        make_server(alice, name=f"fast{n}", protocol="http", host="127.0.0.1", port=http_target.port, timeout=3)
+        for n in range(5)
+    ]
+    due = timezone.now()
+    Server.objects.update(next_check_at=due)
+    fast_ids = {s.pk for s in fast}
+    seen: list[CheckResult] = []
+    all_fast = threading.Event()
+
+    def recorded(batch: list[CheckResult]) -> None:
+        seen.extend(batch)
+        if fast_ids <= {r.server.pk for r in seen}:
+            all_fast.set()
+
+    engine = Engine(concurrency=3, tick=0.05, flush=0.05, on_recorded=recorded)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=run_forever, args=(engine, loop), daemon=True)
+    thread.start()
+    try:
+        assert all_fast.wait(2.5), "every fast server was checked while the hanging one held its slot"
+        assert hanging.pk not in {r.server.pk for r in seen}, "the hanging check is still running"
+        fast_results = [r for r in seen if r.server.pk in fast_ids]
+        assert all(r.outcome.ok for r in fast_results)
+        assert max(r.lateness for r in fast_results) < 1.0
+        # Each moved on by its own interval from its due time.
+        for server in Server.objects.filter(pk__in=fast_ids):
+            assert server.next_check_at == due + timedelta(seconds=server.check_interval)
+    finally:
+        loop.call_soon_threadsafe(engine.stop)
+        thread.join(10)
+    assert not thread.is_alive()
+    hung = PingResult.objects.get(server=hanging)
+    assert hung.status == PingStatus.TIMEOUT
