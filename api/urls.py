@@ -21,6 +21,7 @@ router.register("notification-deliveries", views.NotificationDeliveryViewSet, ba
 router.register("incidents", views.IncidentViewSet, basename="incident")
 router.register("certificates", views.CertificateCheckViewSet, basename="certificatecheck")
 router.register("status-pages", views.StatusPageViewSet, basename="statuspage")
+router.register("maintenance-windows", views.MaintenanceWindowViewSet, basename="maintenancewindow")
 
 urlpatterns = [
     path("auth/", include("authentication.urls")),
@@ -31,6 +32,7 @@ urlpatterns = [
     path("config/export/", ConfigExportView.as_view(), name="config-export"),
     path("config/import/", ConfigImportView.as_view(), name="config-import"),
     path("health/", HealthView.as_view(), name="health"),
+    path("push/<str:token>/", views.PushView.as_view(), name="push"),
     path("schema/", SpectacularAPIView.as_view(permission_classes=[AllowAny]), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema", permission_classes=[AllowAny]), name="docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="schema", permission_classes=[AllowAny]), name="redoc"),

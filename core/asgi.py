@@ -19,6 +19,7 @@ django_asgi_app = get_asgi_application()
 
 from authentication.middleware import JWTAuthMiddleware, WebSocketOriginValidator  # noqa: E402
 from core import embedded, http_limits  # noqa: E402
+from monitoring.push_threads import PooledThreadsForPushes  # noqa: E402
 from monitoring.routing import websocket_urlpatterns  # noqa: E402
 from monitoring.sse import SharedThreadForStreams  # noqa: E402
 
@@ -27,7 +28,7 @@ http_limits.install()
 
 application = ProtocolTypeRouter(
     {
-        "http": SharedThreadForStreams(django_asgi_app),
+        "http": SharedThreadForStreams(PooledThreadsForPushes(django_asgi_app)),
         # Origin first (a browser on a foreign site is refused before anything else), then the
         # session user, then a token that overrides it (authentication.middleware).
         "websocket": WebSocketOriginValidator(AuthMiddlewareStack(JWTAuthMiddleware(URLRouter(websocket_urlpatterns)))),

@@ -17,6 +17,7 @@ from monitoring.models import (
     CertificateCheck,
     HourlyRollup,
     Incident,
+    MaintenanceWindow,
     NotificationConfig,
     NotificationDelivery,
     PingResult,
@@ -101,7 +102,16 @@ class ServerAdmin(admin.ModelAdmin):
     list_filter = ["status", "protocol", "is_active", "notifications", "keyword_absent", "method", "owner"]
     search_fields = ["name", "host", "path"]
     list_select_related = ["owner", "server_status"]
-    readonly_fields = ["status", "next_check_at", "badge_key", "created_at", "updated_at", "latest_certificate"]
+    readonly_fields = [
+        "status",
+        "next_check_at",
+        "badge_key",
+        "push_token",
+        "push_deadline_at",
+        "created_at",
+        "updated_at",
+        "latest_certificate",
+    ]
     inlines = [NotificationConfigInline, StatusChangeInline]
     actions = ["check_now", "pause", "resume", "check_certificate_now"]
     fieldsets = [
@@ -111,7 +121,7 @@ class ServerAdmin(admin.ModelAdmin):
             "HTTP",
             {
                 "fields": ["method", "expected_status_codes", "keyword", "keyword_absent", "verify_tls"],
-                # admin-server.js hides this fieldset while the protocol is tcp.
+                # admin-server.js hides this fieldset unless the protocol is http or https.
                 "classes": ["http-options"],
                 "description": "HTTP and HTTPS servers only; ignored for TCP.",
             },
@@ -131,6 +141,7 @@ class ServerAdmin(admin.ModelAdmin):
                 "classes": ["http-options"],
             },
         ),
+        ("Push monitor", {"fields": ["grace_seconds", "push_token", "push_deadline_at"], "classes": ["push-options"]}),
         ("Alerts", {"fields": ["notifications", "cert_expiry_alert_days"]}),
         ("Badges", {"fields": ["badge_key"], "description": "Served only while a public status page shows it."}),
         ("Certificate", {"fields": ["latest_certificate"]}),
@@ -147,6 +158,9 @@ class ServerAdmin(admin.ModelAdmin):
     @admin.action(description="Check now")
     def check_now(self, request: HttpRequest, queryset: QuerySet[Server]) -> None:
         for server in queryset:
+            if server.is_push:
+                self.message_user(request, f"{server.name}: {checks.NOT_PROBED}", messages.WARNING)
+                continue
             record = checks.run_check(server)
             level = messages.SUCCESS if not record.ping.failed else messages.WARNING
             detail = record.ping.error_message or f"{record.ping.response_time} ms"
@@ -191,8 +205,16 @@ class ServerAdmin(admin.ModelAdmin):
 
 @admin.register(PingResult)
 class PingResultAdmin(admin.ModelAdmin):
-    list_display = ["server", "status", "response_time", "status_code", "check_timestamp", "error_message"]
-    list_filter = ["status", "check_timestamp"]
+    list_display = [
+        "server",
+        "status",
+        "response_time",
+        "status_code",
+        "check_timestamp",
+        "maintenance",
+        "error_message",
+    ]
+    list_filter = ["status", "maintenance", "check_timestamp"]
     search_fields = ["server__name", "error_message"]
     list_select_related = ["server"]
     date_hierarchy = "check_timestamp"
@@ -331,3 +353,51 @@ class StatusPageAdmin(admin.ModelAdmin):
     search_fields = ["slug", "title"]
     list_select_related = ["owner"]
     filter_horizontal = ["servers"]
+
+
+class ActiveWindowFilter(admin.SimpleListFilter):
+    """Active now: recurrences are judged in Python (time zones), as the API's ``active`` filter does."""
+
+    title = "active now"
+    parameter_name = "active"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [("yes", "Yes"), ("no", "No")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[MaintenanceWindow]) -> QuerySet[MaintenanceWindow]:
+        if self.value() not in ("yes", "no"):
+            return queryset
+        now = timezone.now()
+        ids = [w.pk for w in queryset if w.is_active_at(now) == (self.value() == "yes")]
+        return queryset.filter(pk__in=ids)
+
+
+@admin.register(MaintenanceWindow)
+class MaintenanceWindowAdmin(admin.ModelAdmin):
+    list_display = ["name", "owner", "enabled", "recurrence", "schedule", "timezone", "active", "next_start"]
+    list_filter = [ActiveWindowFilter, "enabled", "recurrence", "timezone", "owner"]
+    search_fields = ["name"]
+    list_select_related = ["owner"]
+    filter_horizontal = ["servers"]
+    readonly_fields = ["active", "next_start", "created_at", "updated_at"]
+    fieldsets = [
+        (None, {"fields": ["name", "owner", "enabled", "servers", "tags"]}),
+        ("One-off", {"fields": ["starts_at", "ends_at"]}),
+        ("Recurring", {"fields": ["recurrence", "weekdays", "start_time", "duration_minutes", "timezone"]}),
+        ("Now", {"fields": ["active", "next_start", "created_at", "updated_at"]}),
+    ]
+
+    @admin.display(description="Schedule")
+    def schedule(self, obj: MaintenanceWindow) -> str:
+        if not obj.recurrence:
+            return f"{obj.starts_at:%Y-%m-%d %H:%M} → {obj.ends_at:%Y-%m-%d %H:%M}" if obj.starts_at else ""
+        days = f" on {','.join(map(str, obj.weekdays))}" if obj.recurrence == "weekly" else ""
+        return f"{obj.recurrence}{days} at {obj.start_time:%H:%M} for {obj.duration_minutes} min"
+
+    @admin.display(boolean=True, description="Active now")
+    def active(self, obj: MaintenanceWindow) -> bool:
+        return obj.is_active_at(timezone.now())
+
+    @admin.display(description="Next start")
+    def next_start(self, obj: MaintenanceWindow) -> object:
+        return obj.next_start(timezone.now())

@@ -9,6 +9,15 @@ class Protocol(models.TextChoices):
     HTTP = "http", "HTTP"
     HTTPS = "https", "HTTPS"
     TCP = "tcp", "TCP"
+    # Never probed: a job calls its push URL instead (SPEC §11).
+    PUSH = "push", "Push (heartbeat)"
+
+
+class Recurrence(models.TextChoices):
+    """How a maintenance window repeats (SPEC §12); empty for a one-off window."""
+
+    DAILY = "daily", "Daily"
+    WEEKLY = "weekly", "Weekly"
 
 
 class HttpMethod(models.TextChoices):

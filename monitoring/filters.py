@@ -17,12 +17,14 @@ from django.core.exceptions import ValidationError
 from django.db import connection, models
 from django.db.models import Q, QuerySet, TextField
 from django.db.models.functions import Cast
+from django.utils import timezone
 from django_filters.fields import IsoDateTimeField
 
 from monitoring.choices import AlertEvent, DeliveryStatus, NotificationType, PingStatus, Protocol, Status
 from monitoring.models import (
     CertificateCheck,
     Incident,
+    MaintenanceWindow,
     NotificationConfig,
     NotificationDelivery,
     PingResult,
@@ -196,7 +198,32 @@ class CertificateCheckFilterSet(StrictFilterSet):
         return queryset.latest_per_server() if value else queryset  # type: ignore[attr-defined]
 
 
-class StatusPageFilterSet(django_filters.FilterSet):
+class StatusPageFilterSet(StrictFilterSet):
     class Meta:
         model = StatusPage
         fields = ["is_public", "servers"]
+class MaintenanceWindowFilterSet(StrictFilterSet):
+    active = StrictBooleanFilter(method="filter_active", label="Active now")
+    server = IdFilter(method="filter_server", label="Reaches this server (by id or by its tags)")
+
+    class Meta:
+        model = MaintenanceWindow
+        fields = ["enabled", "recurrence", "active", "server"]
+
+    def filter_active(
+        self, queryset: QuerySet[MaintenanceWindow], name: str, value: bool
+    ) -> QuerySet[MaintenanceWindow]:
+        # Recurrences are judged in Python (time zones, weekdays); the candidates are one user's windows.
+        now = timezone.now()
+        ids = [w.pk for w in queryset if w.is_active_at(now) == value]
+        return queryset.filter(pk__in=ids)
+
+    def filter_server(
+        self, queryset: QuerySet[MaintenanceWindow], name: str, value: int
+    ) -> QuerySet[MaintenanceWindow]:
+        server = Server.objects.filter(pk=value).only("id", "owner_id", "tags").first()
+        if server is None:
+            return queryset.none()
+        candidates = queryset.filter(owner_id=server.owner_id).prefetch_related("servers")
+        ids = [w.pk for w in candidates if w.covers(server.pk, server.tags, {s.pk for s in w.servers.all()})]
+        return queryset.filter(pk__in=ids)

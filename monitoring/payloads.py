@@ -25,6 +25,8 @@ class PingPayload(TypedDict):
     status_code: int | None
     error_message: str
     check_timestamp: str | None
+    #: Taken in a maintenance window: shown, but not counted in uptime (SPEC §12).
+    maintenance: bool
 
 
 class StatusPayload(TypedDict):
@@ -63,6 +65,7 @@ def ping_payload(ping: PingResult) -> PingPayload:
         "status_code": ping.status_code,
         "error_message": ping.error_message,
         "check_timestamp": iso(ping.check_timestamp),
+        "maintenance": ping.maintenance,
     }
 
 

@@ -7,20 +7,24 @@ import ipaddress
 import re
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import EmailValidator, URLValidator
+from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 from rest_framework.fields import empty
 
 from monitoring import payloads
-from monitoring.choices import NotificationType
+from monitoring.choices import NotificationType, Recurrence
 from monitoring.models import (
     CertificateCheck,
     Incident,
+    MaintenanceWindow,
     NotificationConfig,
     NotificationDelivery,
     PingResult,
@@ -28,9 +32,11 @@ from monitoring.models import (
     ServerStatus,
     StatusPage,
 )
+from monitoring.models.maintenance import MAX_DURATION_MINUTES
 from monitoring.models.statuspages import summary_cache_key
 from monitoring.services import checks, net
 from monitoring.services.history import WINDOWS
+from monitoring.services.push import MAX_MESSAGE
 from monitoring.validators import (
     HTTP_ONLY_DEFAULTS,
     MAX_TAGS,
@@ -101,6 +107,8 @@ class ServerSerializer(FormBooleansMixin, serializers.ModelSerializer):
     tags = serializers.ListField(
         child=serializers.CharField(max_length=50), required=False, max_length=MAX_TAGS, validators=[validate_tags]
     )
+    push_token = serializers.ReadOnlyField(help_text="Push monitors only: the secret part of the push URL.")
+    push_url = serializers.SerializerMethodField(help_text="Push monitors only: the URL their job calls.")
 
     class Meta:
         model = Server
@@ -137,6 +145,9 @@ class ServerSerializer(FormBooleansMixin, serializers.ModelSerializer):
             "cert_expiry_alert_days",
             "is_active",
             "badge_key",
+            "grace_seconds",
+            "push_token",
+            "push_url",
             "created_at",
             "updated_at",
         ]
@@ -146,7 +157,19 @@ class ServerSerializer(FormBooleansMixin, serializers.ModelSerializer):
             "basic_auth_password": {"write_only": True, "style": {"input_type": "password"}},
         }
 
+    def get_push_url(self, obj: Server) -> str | None:
+        """Absolute: from the request when there is one, else from PUBLIC_BASE_URL."""
+        if not obj.is_push or not obj.push_token:
+            return None
+        path = reverse("push", kwargs={"token": obj.push_token})
+        request = self.context.get("request")
+        if request is not None:
+            return request.build_absolute_uri(path)
+        return f"{settings.PUBLIC_BASE_URL}{path}"
+
     def validate_host(self, value: str) -> str:
+        if not value.strip():
+            return ""  # only push servers may have none (validate)
         try:
             host = normalize_host(value)
         except DjangoValidationError as exc:
@@ -185,6 +208,7 @@ class ServerSerializer(FormBooleansMixin, serializers.ModelSerializer):
             port=current("port"),
             timeout=current("timeout"),
             check_interval=current("check_interval"),
+            host=current("host"),
         )
         errors.update(http_only_errors(current("protocol"), {name: current(name) for name in HTTP_ONLY_DEFAULTS}))
         if errors:
@@ -197,7 +221,13 @@ class ServerSerializer(FormBooleansMixin, serializers.ModelSerializer):
     def update(self, instance: Server, validated_data: dict[str, Any]) -> Server:
         """Pausing or resuming through ``is_active`` goes through the check engine's rules."""
         active = validated_data.pop("is_active", instance.is_active)
+        rescheduled = {"check_interval", "grace_seconds"} & set(validated_data)
         instance = super().update(instance, validated_data)
+        if rescheduled and instance.is_push and instance.is_active and active:
+            # A new interval or grace counts from the last push (or from now, before the first).
+            since = instance.server_status.last_check or timezone.now()
+            instance.push_deadline_at = instance.next_push_deadline(since)
+            Server.objects.filter(pk=instance.pk).update(push_deadline_at=instance.push_deadline_at)
         if active != instance.is_active:
             (checks.resume if active else checks.pause)(instance)
             instance.refresh_from_db()
@@ -212,7 +242,16 @@ class PingResultSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = PingResult
-        fields = ["id", "server", "status", "response_time", "status_code", "error_message", "check_timestamp"]
+        fields = [
+            "id",
+            "server",
+            "status",
+            "response_time",
+            "status_code",
+            "error_message",
+            "check_timestamp",
+            "maintenance",
+        ]
         read_only_fields = fields
 
 
@@ -538,3 +577,123 @@ class StatusPageSerializer(FormBooleansMixin, serializers.ModelSerializer):
         instance = super().create(validated_data)
         cache.delete(summary_cache_key(instance.slug))
         return instance
+
+
+class PushSerializer(serializers.Serializer):
+    """The parameters of one push (query string, form or JSON)."""
+
+    status = serializers.ChoiceField(choices=["up", "down"], default="up")
+    msg = serializers.CharField(max_length=MAX_MESSAGE, required=False, allow_blank=True, default="")
+    ping = serializers.FloatField(min_value=0, max_value=86_400_000, required=False, allow_null=True, default=None)
+
+
+class MaintenanceWindowSerializer(serializers.ModelSerializer):
+    """A one-off window (``starts_at``/``ends_at``) or a recurring one (``recurrence`` …), not both."""
+
+    owner = serializers.ReadOnlyField(source="owner.username")
+    servers = OwnedServerField(many=True, required=False)
+    tags = serializers.ListField(
+        child=serializers.CharField(max_length=50), required=False, max_length=MAX_TAGS, validators=[validate_tags]
+    )
+    weekdays = serializers.ListField(
+        child=serializers.IntegerField(min_value=0, max_value=6), required=False, max_length=7
+    )
+    start_time = serializers.TimeField(
+        format="%H:%M", input_formats=["%H:%M"], required=False, allow_null=True, help_text="Local time, HH:MM."
+    )
+    duration_minutes = serializers.IntegerField(
+        min_value=1, max_value=MAX_DURATION_MINUTES, required=False, allow_null=True
+    )
+    timezone = serializers.CharField(max_length=64, required=False, default="UTC", help_text="IANA name.")
+    active = serializers.SerializerMethodField()
+    next_start = serializers.SerializerMethodField()
+
+    class Meta:
+        model = MaintenanceWindow
+        fields = [
+            "id",
+            "name",
+            "owner",
+            "servers",
+            "tags",
+            "enabled",
+            "starts_at",
+            "ends_at",
+            "recurrence",
+            "weekdays",
+            "start_time",
+            "duration_minutes",
+            "timezone",
+            "active",
+            "next_start",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["created_at", "updated_at"]
+
+    def get_active(self, obj: MaintenanceWindow) -> bool:
+        return obj.is_active_at(timezone.now())
+
+    def get_next_start(self, obj: MaintenanceWindow) -> str | None:
+        return payloads.iso(obj.next_start(timezone.now()))
+
+    def validate_timezone(self, value: str) -> str:
+        value = value.strip() or "UTC"
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise serializers.ValidationError(f"{value!r} is not an IANA time zone (e.g. Europe/Berlin).") from exc
+        return value
+
+    def validate_tags(self, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(value))
+
+    def validate_weekdays(self, value: list[int]) -> list[int]:
+        return sorted(set(value))
+
+    def validate_servers(self, value: list[Server]) -> list[Server]:
+        # Even staff: a window reaches only its owner's servers.
+        owner = self.instance.owner if self.instance is not None else self.context["request"].user
+        foreign = sorted(s.pk for s in value if s.owner_id != owner.pk)
+        if foreign:
+            raise serializers.ValidationError(f"Servers {foreign} belong to another user.")
+        return value
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        def current(name: str) -> Any:
+            if name in attrs:
+                return attrs[name]
+            if self.instance is not None:
+                value = getattr(self.instance, name)
+                return list(value.all()) if name == "servers" else value
+            return MaintenanceWindow._meta.get_field(name).get_default()
+
+        one_off = current("starts_at") is not None or current("ends_at") is not None
+        recurring = bool(current("recurrence"))
+        errors: dict[str, str] = {}
+        if one_off and recurring:
+            errors["recurrence"] = "Give either starts_at/ends_at or a recurrence, not both."
+        elif one_off:
+            if current("starts_at") is None or current("ends_at") is None:
+                errors["ends_at" if current("ends_at") is None else "starts_at"] = "A one-off window needs both."
+            elif current("ends_at") <= current("starts_at"):
+                errors["ends_at"] = "ends_at must be after starts_at."
+        elif recurring:
+            if current("start_time") is None:
+                errors["start_time"] = "A recurring window needs a start_time (HH:MM)."
+            if not current("duration_minutes"):
+                errors["duration_minutes"] = "A recurring window needs a duration_minutes."
+            if current("recurrence") == Recurrence.WEEKLY and not current("weekdays"):
+                errors["weekdays"] = "A weekly window needs weekdays (0 = Monday … 6 = Sunday)."
+            if current("recurrence") == Recurrence.DAILY and current("weekdays"):
+                errors["weekdays"] = "Weekdays are for weekly windows only."
+        else:
+            errors["non_field_errors"] = (
+                "A window needs either starts_at and ends_at, or a recurrence (daily or weekly) "
+                "with start_time and duration_minutes."
+            )
+        if not current("servers") and not current("tags"):
+            errors.setdefault("servers", "Give servers and/or tags for the window to cover.")
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs

@@ -74,9 +74,15 @@ def validate_tags(value: object) -> None:
         )
 
 
-def server_errors(*, protocol: str, port: int | None, timeout: float, check_interval: int) -> dict[str, str]:
-    """Rules across fields of a Server; an empty dict when it is consistent."""
+def server_errors(
+    *, protocol: str, port: int | None, timeout: float, check_interval: int, host: str | None = None
+) -> dict[str, str]:
+    """Rules across fields of a Server; an empty dict when it is consistent.
+
+    ``host`` is judged only when given: every protocol but push needs one."""
     errors: dict[str, str] = {}
+    if host is not None and not host and protocol != Protocol.PUSH:
+        errors["host"] = f"A {protocol} server needs a host."
     if protocol == Protocol.TCP and port is None:
         errors["port"] = "A tcp server needs a port (1-65535)."
     if timeout is not None and check_interval is not None and timeout >= check_interval:

@@ -9,20 +9,22 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from prometheus_client import CONTENT_TYPE_LATEST
 from rest_framework import permissions, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
 from api.pagination import HistoryCursorPagination
 from api.viewsets import OwnedModelViewSet, OwnedReadOnlyViewSet
-from monitoring.choices import DeliveryStatus
+from monitoring.choices import DeliveryStatus, Protocol
 from monitoring.filters import (
     CertificateCheckFilterSet,
     IncidentFilterSet,
+    MaintenanceWindowFilterSet,
     NotificationConfigFilterSet,
     NotificationDeliveryFilterSet,
     PingResultFilterSet,
@@ -33,6 +35,7 @@ from monitoring.filters import (
 from monitoring.models import (
     CertificateCheck,
     Incident,
+    MaintenanceWindow,
     NotificationConfig,
     NotificationDelivery,
     PingResult,
@@ -47,9 +50,11 @@ from monitoring.serializers import (
     CheckSslSerializer,
     HistorySerializer,
     IncidentSerializer,
+    MaintenanceWindowSerializer,
     NotificationConfigSerializer,
     NotificationDeliverySerializer,
     PingResultSerializer,
+    PushSerializer,
     RunChecksResultSerializer,
     RunChecksSerializer,
     SendTestResultSerializer,
@@ -59,7 +64,7 @@ from monitoring.serializers import (
     UptimeQuerySerializer,
     UptimeSerializer,
 )
-from monitoring.services import certificates, checks, delivery, metrics, net
+from monitoring.services import certificates, checks, delivery, metrics, net, push
 from monitoring.services.certificates import NOT_HTTPS, check_certificate, checks_certificate
 from monitoring.services.history import history
 from monitoring.services.uptime import uptime
@@ -75,9 +80,22 @@ class ServerViewSet(OwnedModelViewSet):
     @extend_schema(request=None, responses=PingResultSerializer)
     @action(detail=True, methods=["post"])
     def check(self, request: Request, pk: str | None = None) -> Response:
-        """Run one check now and answer its PingResult."""
-        record = checks.run_check(self.get_object())
+        """Run one check now and answer its PingResult (not for push monitors: 400)."""
+        server = self.get_object()
+        if server.is_push:
+            return Response({"detail": checks.NOT_PROBED}, status=status.HTTP_400_BAD_REQUEST)
+        record = checks.run_check(server)
         return Response(PingResultSerializer(record.ping).data)
+
+    @extend_schema(request=None, responses=ServerSerializer)
+    @action(detail=True, methods=["post"], url_path="push-token")
+    def push_token(self, request: Request, pk: str | None = None) -> Response:
+        """Give a push monitor a new push token; the old push URL answers 404 from now on."""
+        server = self.get_object()
+        if not server.is_push:
+            return Response({"detail": "Only push monitors have a push token."}, status=status.HTTP_400_BAD_REQUEST)
+        push.rotate_token(server)
+        return Response(self.get_serializer(self.get_queryset().get(pk=server.pk)).data)
 
     @extend_schema(parameters=[UptimeQuerySerializer], responses=UptimeSerializer)
     @action(detail=True, methods=["get"])
@@ -251,3 +269,69 @@ class StatusPageViewSet(OwnedModelViewSet):
     serializer_class = StatusPageSerializer
     filterset_class = StatusPageFilterSet
     ordering_fields = ["slug", "title", "created_at", "id"]
+
+
+class MaintenanceWindowViewSet(OwnedModelViewSet):
+    queryset = MaintenanceWindow.objects.select_related("owner").prefetch_related("servers")
+    serializer_class = MaintenanceWindowSerializer
+    filterset_class = MaintenanceWindowFilterSet
+    ordering_fields = ["name", "starts_at", "created_at", "id"]
+
+
+class PushRateThrottle(SimpleRateThrottle):
+    """Pushes per push token, at PUSH_THROTTLE_RATE (read per request), counted in the cache."""
+
+    scope = "push"
+
+    def get_rate(self) -> str:
+        return settings.PUSH_THROTTLE_RATE
+
+    def get_cache_key(self, request: Request, view: APIView) -> str:
+        return self.cache_format % {"scope": self.scope, "ident": view.kwargs.get("token", "")}
+
+
+class PushView(APIView):
+    """``GET``/``POST /api/push/<token>/``: a job reports that it ran (SPEC §11). No login: the
+    token is the credential. Every answer is ``{"ok": …}``."""
+
+    authentication_classes: list[type] = []
+    permission_classes = [permissions.AllowAny]
+    throttle_classes = [PushRateThrottle]
+
+    @extend_schema(
+        parameters=[PushSerializer],
+        request=PushSerializer,
+        responses={
+            200: OpenApiResponse(description='{"ok": true}'),
+            404: OpenApiResponse(description="unknown token"),
+            409: OpenApiResponse(description="the monitor is paused; nothing stored"),
+        },
+    )
+    def post(self, request: Request, token: str) -> Response:
+        server = Server.objects.filter(push_token=token, protocol=Protocol.PUSH).first()
+        if server is None:
+            return Response({"ok": False, "detail": "No push monitor has this token."}, status=404)
+        body = request.data
+        if not hasattr(body, "items"):
+            detail = "Send parameters as a JSON object, a form or a query string."
+            return Response({"ok": False, "detail": detail}, status=status.HTTP_400_BAD_REQUEST)
+        params = PushSerializer(data={**request.query_params.dict(), **dict(body.items())})
+        if not params.is_valid():
+            return Response({"ok": False, **params.errors}, status=status.HTTP_400_BAD_REQUEST)
+        if not server.is_active:
+            return Response({"ok": False, "detail": "This monitor is paused; the push was not stored."}, status=409)
+        data = params.validated_data
+        push.record_push(server, up=data["status"] == "up", msg=data["msg"], ping=data["ping"])
+        return Response({"ok": True})
+
+    @extend_schema(
+        parameters=[PushSerializer], request=None, responses={200: OpenApiResponse(description='{"ok": true}')}
+    )
+    def get(self, request: Request, token: str) -> Response:
+        return self.post(request, token)
+
+    def handle_exception(self, exc: Exception) -> Response:
+        response = super().handle_exception(exc)
+        if isinstance(response.data, dict):
+            response.data = {"ok": False, **response.data}
+        return response

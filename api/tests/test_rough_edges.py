@@ -85,6 +85,7 @@ def test_the_admin_edits_tags_as_a_comma_separated_line(admin_client, alice):
         "path": "/", "tags": "db,  prod, db", "check_interval": 60, "timeout": 10, "retries": 1,
         "method": "GET", "expected_status_codes": "200-399", "is_active": "on",
         "max_redirects": 10, "request_headers": "{}", "assertions": "[]", "cert_expiry_alert_days": "[30, 14, 7, 1]",
+        "grace_seconds": 60,
         "notification_configs-TOTAL_FORMS": 0, "notification_configs-INITIAL_FORMS": 0,
         "status_changes-TOTAL_FORMS": 0, "status_changes-INITIAL_FORMS": 0,
     }  # fmt: skip

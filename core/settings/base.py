@@ -7,6 +7,7 @@ the matching ``.env.*`` file first, so every ``os.environ`` read below already s
 from __future__ import annotations
 
 import ipaddress
+import re
 from datetime import timedelta
 
 import dj_database_url
@@ -208,6 +209,18 @@ CACHES = {
     },
     "memory": {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}},
 }[CACHE_TYPE]
+# Push monitors (SPEC §11): calls of one push URL allowed per period (DRF's "N/second|minute|
+# hour|day"), counted in the default cache; and the base of the push URLs the API shows when
+# there is no request to build them from (e.g. https://pulseguard.example.com).
+PUSH_THROTTLE_RATE = envstr("PUSH_THROTTLE_RATE", "60/minute").strip()
+if not re.fullmatch(r"[1-9][0-9]*/(s|m|h|d|sec|second|min|minute|hour|day)", PUSH_THROTTLE_RATE):
+    raise ImproperlyConfigured(f"PUSH_THROTTLE_RATE={PUSH_THROTTLE_RATE!r} is not a rate like 60/minute.")
+# Threads (each with its own database connection) that serve push requests in a web process
+# (monitoring.push_threads).
+PUSH_WORKER_THREADS = envint("PUSH_WORKER_THREADS", 8, minimum=1)
+PUBLIC_BASE_URL = envstr("PUBLIC_BASE_URL", "").strip().rstrip("/")
+if PUBLIC_BASE_URL and not re.fullmatch(r"https?://[^/\s]+(/\S*)?", PUBLIC_BASE_URL):
+    raise ImproperlyConfigured(f"PUBLIC_BASE_URL={PUBLIC_BASE_URL!r} is not an http(s) URL.")
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=envint("JWT_ACCESS_MINUTES", 60, minimum=1)),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=envint("JWT_REFRESH_DAYS", 7, minimum=1)),

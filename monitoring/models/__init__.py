@@ -2,6 +2,7 @@
 
 from monitoring.models.certificates import CertificateCheck
 from monitoring.models.incidents import Incident
+from monitoring.models.maintenance import MaintenanceWindow
 from monitoring.models.metrics import MetricCounter
 from monitoring.models.notifications import NotificationConfig, NotificationDelivery
 from monitoring.models.results import HourlyRollup, PingResult, RawHistoryHorizon
@@ -13,6 +14,7 @@ __all__ = [
     "HourlyRollup",
     "Incident",
     "MetricCounter",
+    "MaintenanceWindow",
     "NotificationConfig",
     "NotificationDelivery",
     "PingResult",

@@ -40,8 +40,14 @@ class ServerQuerySet(OwnedQuerySet):
         return self.filter(is_active=True)
 
     def due(self, now: datetime) -> ServerQuerySet:
-        """Active servers whose next check time has come (served by index server_due_idx)."""
-        return self.filter(is_active=True, next_check_at__lte=now)
+        """Active servers whose next check time has come (served by index server_due_idx).
+
+        Push servers are never probed: their silence is ``push_overdue`` instead."""
+        return self.filter(is_active=True, next_check_at__lte=now).exclude(protocol=Protocol.PUSH)
+
+    def push_overdue(self, now: datetime) -> ServerQuerySet:
+        """Active push servers whose push deadline has passed (served by server_push_deadline_idx)."""
+        return self.filter(is_active=True, protocol=Protocol.PUSH, push_deadline_at__lte=now)
 
 
 def default_cert_alert_days() -> list[int]:
@@ -57,13 +63,23 @@ def new_badge_key() -> str:
     return secrets.token_urlsafe(24)
 
 
+MAX_GRACE = 86_400
+
+
+def new_push_token() -> str:
+    """An unguessable URL-safe token for a push URL (43 characters)."""
+    return secrets.token_urlsafe(32)
+
+
 class Server(models.Model):
     """A monitored target: an HTTP(S) URL or a TCP host and port, checked every ``check_interval``."""
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="servers")
     name = models.CharField(max_length=200)
     protocol = models.CharField(max_length=5, choices=Protocol.choices, default=Protocol.HTTPS)
-    host = models.CharField(max_length=253, validators=[validate_host], help_text="Hostname or IP address.")
+    host = models.CharField(
+        max_length=253, blank=True, validators=[validate_host], help_text="Hostname or IP address (not for push)."
+    )
     port = models.PositiveIntegerField(
         null=True,
         blank=True,
@@ -119,6 +135,18 @@ class Server(models.Model):
     next_check_at = models.DateTimeField(default=_now, editable=False)
     # Names the server in /badge/<key>/… URLs; served only while the server is on a public page.
     badge_key = models.CharField(max_length=40, unique=True, default=new_badge_key, editable=False)
+
+
+    # Push monitors (SPEC §11): the secret part of the push URL, and the silence allowed past
+    # check_interval. ``push_deadline_at`` is when the next push is due at the latest; the
+    # scheduler's push step claims it like a due check (tasks.push). Null on other protocols.
+    push_token = models.CharField(max_length=64, null=True, blank=True, unique=True, editable=False)
+    grace_seconds = models.PositiveIntegerField(
+        default=60,
+        validators=[MaxValueValidator(MAX_GRACE)],
+        help_text="Push monitors: seconds of silence allowed past the check interval.",
+    )
+    push_deadline_at = models.DateTimeField(null=True, blank=True, editable=False)
     # The scheduler process holding the due check (tasks.claims), and until when: a process
     # that dies holds it no longer than that, then another claims the same due time again.
     lease_owner = models.CharField(max_length=64, blank=True, default="", editable=False)
@@ -135,6 +163,13 @@ class Server(models.Model):
             models.Index(fields=["is_active", "next_check_at"], name="server_due_idx"),
             # Server.objects.for_user(user) with the default ordering: every API list.
             models.Index(fields=["owner", "name"], name="server_owner_name_idx"),
+            # Server.objects.push_overdue(now): the scheduler's push step every second; only push
+            # servers have a deadline, so the index holds only them.
+            models.Index(
+                fields=["push_deadline_at"],
+                name="server_push_deadline_idx",
+                condition=models.Q(push_deadline_at__isnull=False),
+            ),
         ]
         constraints = [
             models.CheckConstraint(
@@ -148,11 +183,15 @@ class Server(models.Model):
 
     def save(self, *args: object, **kwargs: object) -> None:
         creating = self._state.adding
-        if not creating and kwargs.get("update_fields") is None:
+        moved = self._prepare_push()
+        if not creating and not args and kwargs.get("update_fields") is None:
             # An edit (API, admin) never writes the scheduler's columns back from a stale copy:
             # it would drop a running check's lease or move a due time the scheduler just set.
+            # Pushes move the deadline with their own UPDATE too, so the deadline is written only
+            # when this save moved it (writing back the value it read could bring it forward).
+            skipped = SCHEDULER_FIELDS if moved else SCHEDULER_FIELDS | {"push_deadline_at"}
             kwargs["update_fields"] = [
-                f.name for f in self._meta.concrete_fields if not f.primary_key and f.name not in SCHEDULER_FIELDS
+                f.name for f in self._meta.concrete_fields if not f.primary_key and f.name not in skipped
             ]
         with transaction.atomic():
             super().save(*args, **kwargs)  # type: ignore[arg-type]
@@ -181,7 +220,11 @@ class Server(models.Model):
 
     def clean(self) -> None:
         errors = server_errors(
-            protocol=self.protocol, port=self.port, timeout=self.timeout, check_interval=self.check_interval
+            protocol=self.protocol,
+            port=self.port,
+            timeout=self.timeout,
+            check_interval=self.check_interval,
+            host=self.host,
         )
         errors.update(http_only_errors(self.protocol, {name: getattr(self, name) for name in HTTP_ONLY_DEFAULTS}))
         if errors:
@@ -203,11 +246,39 @@ class Server(models.Model):
 
     @property
     def url(self) -> str:
+        if self.is_push:
+            return ""  # nothing is probed; the push URL is secret-bearing and only in the API
         host = f"[{self.host}]" if ":" in self.host else self.host
         if self.protocol == Protocol.TCP:
             return f"tcp://{host}:{self.effective_port}"
         path = self.path if self.path.startswith("/") else f"/{self.path}"
         return f"{self.protocol}://{host}:{self.effective_port}{path}"
+
+    @property
+    def is_push(self) -> bool:
+        return self.protocol == Protocol.PUSH
+
+    @property
+    def push_window(self) -> int:
+        """Seconds of silence after which a push monitor's check fails (check_interval + grace)."""
+        return self.check_interval + self.grace_seconds
+
+    def next_push_deadline(self, since: datetime) -> datetime:
+        return since + timedelta(seconds=self.push_window)
+
+    def _prepare_push(self) -> bool:
+        """A push server has a token and, while active, a deadline; other servers neither.
+        True if the deadline was changed here."""
+        before = self.push_deadline_at
+        if self.is_push:
+            if not self.push_token:
+                self.push_token = new_push_token()
+            if self.push_deadline_at is None and self.is_active:
+                self.push_deadline_at = self.next_push_deadline(timezone.now())
+        else:
+            self.push_token = None
+            self.push_deadline_at = None
+        return self.push_deadline_at != before
 
 
 class ServerStatusQuerySet(OwnedQuerySet):

@@ -22,6 +22,10 @@ The rules:
    cooldown; it is suppressed only when the DOWN it ends was never sent, so a flapping
    target costs one DOWN and one recovery per cooldown, and a long outage is never silent.
 5. Nothing is queued while the server's ``notifications`` switch is off.
+6. A change to MAINTENANCE queues nothing and opens no incident, and the server's DOWN
+   alerts not yet sent (pending, or deferred by the cooldown) are suppressed: what would
+   have gone out in the window never goes out later (SPEC §12). An incident open before
+   the window stays open, so its recovery follows when the server is first up again.
 """
 
 from __future__ import annotations
@@ -29,8 +33,9 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from monitoring.choices import AlertEvent, DeliveryStatus, Status
 from monitoring.models import Incident, NotificationConfig, NotificationDelivery, Server, StatusChange
@@ -61,6 +66,10 @@ def on_status_change(change: StatusChange) -> list[NotificationDelivery]:
         )
         return _queue(change, AlertEvent.DOWN, incident)
 
+    if change.status == Status.MAINTENANCE:
+        _suppress_pending_downs(change)
+        return []
+
     if change.status in (Status.UP, Status.DEGRADED):
         incident = Incident.objects.open().filter(server_id=change.server_id).first()
         if incident is not None:
@@ -70,6 +79,23 @@ def on_status_change(change: StatusChange) -> list[NotificationDelivery]:
         if change.status == Status.DEGRADED and change.previous_status == Status.UP:
             return _queue(change, AlertEvent.DEGRADED, None)
     return []
+
+
+def _suppress_pending_downs(change: StatusChange) -> int:
+    """Suppress the server's DOWN deliveries that have not gone out and no sender holds now."""
+    count = (
+        NotificationDelivery.objects.filter(
+            config__server_id=change.server_id,
+            event=AlertEvent.DOWN,
+            status__in=(DeliveryStatus.PENDING, DeliveryStatus.DEFERRED),
+            delivered_at__isnull=True,
+        )
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=timezone.now()))
+        .update(status=DeliveryStatus.SUPPRESSED, last_error="suppressed: the server entered a maintenance window")
+    )
+    if count:
+        log.info("alerts_suppressed server_id=%s change_id=%s count=%s", change.server_id, change.pk, count)
+    return count
 
 
 def _queue(change: StatusChange, event: str, incident: Incident | None) -> list[NotificationDelivery]:

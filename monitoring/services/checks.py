@@ -11,7 +11,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from monitoring.choices import Status
+from monitoring.choices import Protocol, Status
 from monitoring.models import Server, ServerStatus
 from monitoring.services import live
 from monitoring.services.probes import probe
@@ -21,8 +21,17 @@ from monitoring.services.transitions import ProbeOutcome
 log = logging.getLogger(__name__)
 
 
+class NotProbed(ValueError):
+    """A push server has nothing to probe: its results come from its push URL (SPEC §11)."""
+
+
+NOT_PROBED = "A push monitor is never checked: its job calls its push URL instead."
+
+
 def run_check(server: Server) -> CheckRecord:
     """Probe ``server`` once (outside any transaction), then record what was seen."""
+    if server.protocol == Protocol.PUSH:
+        raise NotProbed(NOT_PROBED)
     started = timezone.now()
     rec = record_outcome(server, probe(server), now=started)
     log.info(
@@ -58,9 +67,12 @@ def _set_active(server: Server, *, active: bool, status: str, message: str) -> S
     with transaction.atomic():
         state = ServerStatus.objects.select_for_update().get(server_id=server.pk)
         was_active = Server.objects.filter(pk=server.pk).values_list("is_active", flat=True).get()
-        Server.objects.filter(pk=server.pk).update(is_active=active, next_check_at=now)
+        # A resumed push monitor has a full interval and grace for its first push (SPEC §11).
+        deadline = server.next_push_deadline(now) if server.is_push and active else server.push_deadline_at
+        Server.objects.filter(pk=server.pk).update(is_active=active, next_check_at=now, push_deadline_at=deadline)
         server.is_active = active
         server.next_check_at = now
+        server.push_deadline_at = deadline
         if was_active != active:
             state.consecutive_failures = 0
             state.message = message

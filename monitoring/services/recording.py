@@ -3,15 +3,22 @@
 Whatever produced a result (the scheduler, ``check_servers``, the API's check-now, the admin)
 hands it here as a ``CheckResult``; "check now" is a batch of one. Per batch:
 
+0. For results of claimed checks, move each server to its next due time and end its lease,
+   only where that lease is still the claimer's; the others are dropped (``_complete_claims``).
 1. Lock the batch's ServerStatus rows (ordered by server id, so two batches never deadlock);
    a check-now racing the scheduler for one server applies after it, not over it.
-2. Bulk insert the PingResults.
+   Read the maintenance windows reaching the batch's servers (``services.maintenance``).
+2. Bulk insert the PingResults (a ``WindowStart`` has none), each marked ``maintenance``
+   when a window covered its server at its time; move push deadlines (``push_deadline_at``).
 3. Run each result through ``transitions.evaluate`` in batch order (a server twice in one
-   batch is evaluated twice, as one-at-a-time recording would).
+   batch is evaluated twice, as one-at-a-time recording would), with its window as input.
+   Checks in a window do not count toward ``ServerStatus.uptime_percentage``.
 4. For the results that changed status only: bulk insert StatusChange rows, move
    ``Server.status``, and let ``services.alerts`` open or close incidents and queue deliveries.
-5. Bulk update the ServerStatus rows, then count the batch for /metrics (``services.metrics``).
-6. After commit, publish the whole batch to the live feeds once.
+5. Write the ServerStatus rows, one prepared UPDATE per row, then count the batch's checks for
+   /metrics (``services.metrics``).
+6. After commit, publish the whole batch to the live feeds once (a ``WindowStart`` that
+   changed the status as a status event).
 
 The rows are exactly those that recording each result alone, in order, would write
 (``test_recording`` holds it to that).
@@ -28,9 +35,9 @@ from datetime import datetime
 from django.db import connection, transaction
 from django.utils import timezone
 
-from monitoring.models import PingResult, Server, ServerStatus, StatusChange
-from monitoring.services import alerts, live, metrics
-from monitoring.services.transitions import Policy, ProbeOutcome, State, evaluate
+from monitoring.models import MaintenanceWindow, PingResult, Server, ServerStatus, StatusChange
+from monitoring.services import alerts, live, maintenance, metrics
+from monitoring.services.transitions import Outcome, Policy, ProbeOutcome, State, WindowStart, evaluate
 
 log = logging.getLogger(__name__)
 
@@ -56,13 +63,17 @@ class CheckResult:
     ``due_at`` and ``started_at`` are set by the scheduler (start − due is the lateness).
     A result of a claimed check (``tasks.claims``) names its ``lease_owner`` and the
     ``next_due_at`` to move the server to; it is recorded only while that lease still holds.
+    Results with no lease (a push, a ``WindowStart``, check-now) never touch ``next_check_at``
+    or the lease. ``push_deadline_at``, set for a push, is the server's next push deadline,
+    written in the same transaction (SPEC §11).
     """
 
     server: Server
-    outcome: ProbeOutcome
+    outcome: Outcome
     checked_at: datetime
     due_at: datetime | None = None
     started_at: datetime | None = None
+    push_deadline_at: datetime | None = None
     lease_owner: str = ""
     next_due_at: datetime | None = None
 
@@ -76,9 +87,9 @@ class CheckResult:
 
 @dataclass(frozen=True)
 class CheckRecord:
-    """What ``record`` wrote for one result."""
+    """What ``record`` wrote for one result (``ping`` is None for a ``WindowStart``)."""
 
-    ping: PingResult
+    ping: PingResult | None
     state: ServerStatus
     change: StatusChange | None
 
@@ -97,22 +108,33 @@ def record(batch: Sequence[CheckResult]) -> list[CheckRecord]:
             s.server_id: s
             for s in ServerStatus.objects.select_for_update().filter(server_id__in=ids).order_by("server_id")
         }
-        pings = PingResult.objects.bulk_create(
-            PingResult(
-                server=r.server,
-                status=r.outcome.status,
-                response_time=r.outcome.response_time,
-                status_code=r.outcome.status_code,
-                error_message=r.outcome.error_message,
-                check_timestamp=r.checked_at,
+        reaching = maintenance.windows_for({r.server.pk: r.server for r in batch}.values())
+        windows = [maintenance.active_window(reaching.get(r.server.pk, ()), r.checked_at) for r in batch]
+        checked = [(r, w) for r, w in zip(batch, windows, strict=True) if not isinstance(r.outcome, WindowStart)]
+        created = iter(
+            PingResult.objects.bulk_create(
+                PingResult(
+                    server=r.server,
+                    status=r.outcome.status,
+                    response_time=r.outcome.response_time,
+                    status_code=r.outcome.status_code,
+                    error_message=r.outcome.error_message,
+                    check_timestamp=r.checked_at,
+                    maintenance=w is not None,
+                )
+                for r, w in checked
             )
-            for r in batch
         )
+        pings = [None if isinstance(r.outcome, WindowStart) else next(created) for r in batch]
+        for result in batch:
+            if result.push_deadline_at is not None:
+                Server.objects.filter(pk=result.server.pk).update(push_deadline_at=result.push_deadline_at)
+                result.server.push_deadline_at = result.push_deadline_at
         changes: list[StatusChange | None] = []
         pending: list[StatusChange] = []
-        for result, ping in zip(batch, pings, strict=True):
+        for result, ping, window in zip(batch, pings, windows, strict=True):
             state = states[result.server.pk]
-            change = _apply(result, state, ping)
+            change = _apply(result, state, ping, window)
             changes.append(change)
             if change is not None:
                 pending.append(change)
@@ -123,17 +145,28 @@ def record(batch: Sequence[CheckResult]) -> list[CheckRecord]:
             state.updated_at = updated
         _update_states(list(states.values()))
         # Last write of the transaction: it holds a counter shard's lock row until commit.
-        metrics.count_checks(
-            [r.outcome.status for r in batch], [r.lateness for r in batch if r.lateness is not None]
-        )
+        # Only checks count (a WindowStart is none); push results have no due time, so no lateness.
+        checked = [r for r in batch if isinstance(r.outcome, ProbeOutcome)]
+        lateness = [r.lateness for r in checked if r.lateness is not None]
+        metrics.count_checks([r.outcome.status for r in checked], lateness)  # type: ignore[union-attr]
         # A server checked twice in one batch reports its final state for both.
         records = [
             CheckRecord(ping, states[r.server.pk], change)
             for r, ping, change in zip(batch, pings, changes, strict=True)
         ]
-        published = [(r.server, rec.ping, rec.state) for r, rec in zip(batch, records, strict=True)]
-        transaction.on_commit(lambda: live.publish_checks(published))
+        published = [(r.server, rec.ping, rec.state) for r, rec in zip(batch, records, strict=True) if rec.ping]
+        entered = [(r.server, rec.state) for r, rec in zip(batch, records, strict=True) if not rec.ping and rec.change]
+        transaction.on_commit(lambda: _publish(published, entered))
     return records
+
+
+def _publish(
+    checks: list[tuple[Server, PingResult | None, ServerStatus]], entered: list[tuple[Server, ServerStatus]]
+) -> None:
+    if checks:
+        live.publish_checks(checks)  # type: ignore[arg-type]
+    for server, state in entered:
+        live.publish_status(server, state)
 
 
 def _complete_claims(batch: Sequence[CheckResult]) -> Sequence[CheckResult]:
@@ -187,18 +220,23 @@ def _update_states(states: list[ServerStatus]) -> None:
         cursor.executemany(sql, rows)
 
 
-def _apply(result: CheckResult, state: ServerStatus, ping: PingResult) -> StatusChange | None:
+def _apply(
+    result: CheckResult, state: ServerStatus, ping: PingResult | None, window: MaintenanceWindow | None
+) -> StatusChange | None:
     """Move ``state`` by one result; the unsaved StatusChange if its status changed."""
     outcome, now = result.outcome, result.checked_at
-    state.last_check = now
-    state.last_response_time = outcome.response_time
-    state.record_check(failed=not outcome.ok)
+    if not isinstance(outcome, WindowStart):
+        state.last_check = now
+        state.last_response_time = outcome.response_time
+        if window is None:  # checks in a maintenance window do not count in uptime (SPEC §12)
+            state.record_check(failed=not outcome.ok)
     server = result.server
     step = evaluate(
         State(state.status, state.consecutive_failures, state.message),
         outcome,
         Policy(server.retries, server.degraded_threshold_ms),
         now,
+        maintenance=None if window is None else window.name,
     )
     state.consecutive_failures = step.consecutive_failures
     state.message = step.message

@@ -1,8 +1,9 @@
 """The status state machine: one pure function, no database (SPEC §6, STYLE "one evaluate").
 
-Every source of a result — a probe today; a push, a missed push deadline or "check now"
-tomorrow — becomes an ``Outcome`` and goes through ``evaluate()``; ``services.recording``
-writes what it decides.
+Every source of a result — a probe, a push, a missed push deadline, "check now" — becomes a
+``ProbeOutcome``; a maintenance window starting for a server with no check is a
+``WindowStart``. Both go through ``evaluate()``, with whether a maintenance window covers the
+server at that instant as one more input; ``services.recording`` writes what it decides.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from datetime import datetime
 from monitoring.choices import PingStatus, Status
 
 #: A result that lands while the server is in one of these keeps that status (and its count).
-HELD_STATUSES = frozenset({Status.PAUSED, Status.MAINTENANCE})
+#: MAINTENANCE is not one: it lasts exactly as long as a window covers the server (rule 2).
+HELD_STATUSES = frozenset({Status.PAUSED})
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,15 @@ class ProbeOutcome:
     @property
     def ok(self) -> bool:
         return self.status == PingStatus.SUCCESS
+
+
+@dataclass(frozen=True)
+class WindowStart:
+    """A maintenance window began for a server and no check ran (the scheduler's maintenance
+    step): an input of ``evaluate()`` with no PingResult to store (SPEC §12)."""
+
+
+Outcome = ProbeOutcome | WindowStart
 
 
 @dataclass(frozen=True)
@@ -57,20 +68,40 @@ class Transition:
     changed: bool
 
 
-def evaluate(state: State, outcome: ProbeOutcome, policy: Policy, now: datetime | None = None) -> Transition:
+def evaluate(
+    state: State,
+    outcome: Outcome,
+    policy: Policy,
+    now: datetime | None = None,
+    *,
+    maintenance: str | None = None,
+) -> Transition:
     """Decide a server's state after one outcome.
 
-    1. A held status (paused, maintenance) stays as it is, failures uncounted.
-    2. A success resets the failure count; it is DEGRADED when slower than the
-       threshold, else UP.
-    3. A failure adds one; it is DOWN once the count reaches ``retries`` (0 counts as 1).
-    4. Below that the previous status stays and the message says "failing (n of r)".
+    ``maintenance`` is the name of a maintenance window covering the server at ``now`` (the
+    outcome's time), None when none does.
 
-    ``now`` is the outcome's time; today's rules do not read it (maintenance windows will).
+    1. A held status (paused) stays as it is, failures uncounted.
+    2. Inside a window the status is MAINTENANCE whatever was seen, failures uncounted.
+    3. A ``WindowStart`` outside a window (it ended before it was recorded) changes nothing.
+    4. The first outcome after a window is judged as if the server were UNKNOWN with no
+       failures; its status differs from MAINTENANCE, so it is always a transition.
+    5. A success resets the failure count; it is DEGRADED when slower than the
+       threshold, else UP.
+    6. A failure adds one; it is DOWN once the count reaches ``retries`` (0 counts as 1).
+    7. Below that the previous status stays and the message says "failing (n of r)".
     """
-    del now  # part of the contract for time-dependent rules; none yet
+    del now  # windows are judged by the caller at ``now``; no rule here reads the clock
     if state.status in HELD_STATUSES:
         return Transition(state.status, state.consecutive_failures, state.message, False)
+    if maintenance is not None:
+        message = f"maintenance: {maintenance}" if maintenance else "maintenance"
+        return Transition(Status.MAINTENANCE, 0, message, state.status != Status.MAINTENANCE)
+    if isinstance(outcome, WindowStart):
+        return Transition(state.status, state.consecutive_failures, state.message, False)
+    if state.status == Status.MAINTENANCE:
+        step = evaluate(State(Status.UNKNOWN), outcome, policy)
+        return Transition(step.status, step.consecutive_failures, step.message, True)
     if outcome.ok:
         rt, threshold = outcome.response_time, policy.degraded_threshold_ms
         if threshold is not None and rt is not None and rt > threshold:

@@ -2,10 +2,13 @@
 
 A claim is one statement: it sets ``lease_owner`` and ``lease_until`` on up to ``limit``
 servers that are due (``next_check_at`` has come, or comes within ``horizon`` seconds) and not
-held by a live lease, and returns their ids. ``next_check_at`` is *not* moved by the claim: the
-due time stays on the row until the result is recorded (``services.recording.record`` moves it
-on, conditional on still holding the lease), so a process killed mid-check holds its servers
-only until the lease ends, and whoever claims them next runs that same due check.
+held by a live lease, and returns their ids. Push servers are never claimed: they are never
+probed, and their silence is the scheduler's push step (``Server.objects.push_overdue``).
+
+``next_check_at`` is *not* moved by the claim: the due time stays on the row until the result
+is recorded (``services.recording.record`` moves it on, conditional on still holding the
+lease), so a process killed mid-check holds its servers only until the lease ends, and
+whoever claims them next runs that same due check.
 
 On PostgreSQL the inner SELECT locks with ``FOR UPDATE SKIP LOCKED``: concurrent claimers skip
 each other's rows, and a row another claimer changed is re-checked against the WHERE clause
@@ -21,6 +24,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import connection, transaction
 
+from monitoring.choices import Protocol
 from monitoring.models import Server
 
 
@@ -48,12 +52,19 @@ def claim_due(
     sql = (
         f"UPDATE {q(table)} SET {q('lease_owner')} = %s, {q('lease_until')} = %s "
         f"WHERE {q('id')} IN (SELECT {q('id')} FROM {q(table)} "
-        f"WHERE {q('is_active')} AND {q('next_check_at')} <= %s "
+        f"WHERE {q('is_active')} AND {q('protocol')} <> %s AND {q('next_check_at')} <= %s "
         f"AND ({q('lease_until')} IS NULL OR {q('lease_until')} <= %s) "
         f"ORDER BY {q('next_check_at')}, {q('id')} LIMIT %s{lock}) "
         f"RETURNING {q('id')}"
     )
-    params = [owner, adapt(lease_until), adapt(now + timedelta(seconds=horizon)), adapt(now), limit]
+    params = [
+        owner,
+        adapt(lease_until),
+        Protocol.PUSH.value,
+        adapt(now + timedelta(seconds=horizon)),
+        adapt(now),
+        limit,
+    ]
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute(sql, params)

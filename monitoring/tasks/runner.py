@@ -19,7 +19,7 @@ from datetime import datetime
 
 from django.utils import timezone
 
-from monitoring.choices import Status
+from monitoring.choices import Protocol, Status
 from monitoring.models import Server
 from monitoring.services import aionet
 from monitoring.services.probes import probe_async
@@ -43,8 +43,8 @@ def claim_due(now: datetime, *, owner: str, limit: int = 500) -> list[Server]:
 
 def claim_servers(server_ids: Iterable[int]) -> list[Server]:
     """The given servers whether due or not (``--server ID``, ``--all``, the API): checked now,
-    their schedule untouched."""
-    return list(Server.objects.filter(pk__in=list(server_ids)).order_by("id"))
+    their schedule untouched. Push servers are never probed, so they are left out."""
+    return list(Server.objects.filter(pk__in=list(server_ids)).exclude(protocol=Protocol.PUSH).order_by("id"))
 
 
 @dataclass

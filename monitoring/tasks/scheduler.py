@@ -3,9 +3,10 @@ the slower steps, in one process.
 
 * Checks: ``tasks.engine.Engine`` on a thread of its own — per server, at a fixed rate, claimed
   with a lease so several scheduler processes on one PostgreSQL database share the servers.
-* Alerts (every NOTIFICATION_SEND_INTERVAL) and certificates (every CERTIFICATE_STEP_SECONDS):
-  APScheduler jobs that each do one small step and say whether they found work, so tests call
-  the steps directly. Each run schedules the next one when it ends, so a long run never
+* Alerts (every NOTIFICATION_SEND_INTERVAL), certificates (every CERTIFICATE_STEP_SECONDS),
+  missed push deadlines (PUSH_STEP_SECONDS) and maintenance windows starting
+  (MAINTENANCE_STEP_SECONDS): APScheduler jobs that each do one small step and say whether
+  they found work, so tests call the steps directly. Each run schedules the next one when it ends, so a long run never
   overlaps the next (no "maximum number of running instances reached").
 
 ``start()``/``stop()`` run it inside another process (the web process of the embedded default,
@@ -28,6 +29,8 @@ from django.db import close_old_connections
 from monitoring.services.delivery import send_pending
 from monitoring.tasks.certificates import certificate_step
 from monitoring.tasks.engine import Engine, run_forever
+from monitoring.tasks.maintenance import maintenance_step
+from monitoring.tasks.push import push_step
 from monitoring.tasks.rollups import PRUNE_STEP_SECONDS, ROLLUP_STEP_SECONDS, RollupStep, prune_step
 from monitoring.tasks.runner import run_due
 
@@ -36,6 +39,10 @@ log = logging.getLogger(__name__)
 # The step is one cheap query when nothing is due. It runs often because its claim skips
 # servers whose rows another claim holds at that instant: those are picked up at the next step.
 CERTIFICATE_STEP_SECONDS = 10
+# Missed push deadlines and maintenance windows starting must be noticed within 5 s (SPEC §11,
+# §12); each step is one indexed query when there is nothing to do.
+PUSH_STEP_SECONDS = 1
+MAINTENANCE_STEP_SECONDS = 2
 
 
 class Scheduler:
@@ -73,6 +80,21 @@ class Scheduler:
             close_old_connections()
         return bool(handled)
 
+    def push_step(self) -> bool:
+        """Record a missed push for each push monitor past its deadline; True if any was."""
+        return self._step(push_step)
+
+    def maintenance_step(self) -> bool:
+        """Put servers whose maintenance window has started into maintenance; True if any went."""
+        return self._step(maintenance_step)
+
+    def _step(self, step: Callable[[], list[object]]) -> bool:
+        close_old_connections()
+        try:
+            return bool(step())
+        finally:
+            close_old_connections()
+
     def jobs(self) -> list[tuple[str, Callable[[], bool], float]]:
         """(id, step, seconds between runs) for every APScheduler job; each step says whether it found work."""
         return [
@@ -85,6 +107,8 @@ class Scheduler:
             ),
             ("rollups", RollupStep(), ROLLUP_STEP_SECONDS),
             ("prune", prune_step, PRUNE_STEP_SECONDS),
+            ("push-deadlines", self.push_step, PUSH_STEP_SECONDS),
+            ("maintenance", self.maintenance_step, MAINTENANCE_STEP_SECONDS),
         ]
 
     def build(self) -> BackgroundScheduler:

@@ -62,7 +62,7 @@ def add_form(owner: User, **fields: object) -> dict[str, object]:
     form: dict[str, object] = {
         "name": "from-admin", "owner": owner.pk, "protocol": "https", "host": "example.org", "path": "/",
         "tags": "[]", "is_active": "on", "check_interval": 60, "timeout": 10, "retries": 1, "method": "GET",
-        "expected_status_codes": "200-399", "verify_tls": "on", "notifications": "on",
+        "expected_status_codes": "200-399", "verify_tls": "on", "notifications": "on", "grace_seconds": 60,
         "request_headers": "{}", "assertions": "[]", "max_redirects": 10, "cert_expiry_alert_days": "[30, 14, 7, 1]",
         "notification_configs-TOTAL_FORMS": 0, "notification_configs-INITIAL_FORMS": 0,
         "status_changes-TOTAL_FORMS": 0, "status_changes-INITIAL_FORMS": 0,
@@ -119,3 +119,37 @@ def test_the_admin_refuses_a_bad_assertion_by_its_index(admin_client, alice):
     r = admin_client.post("/admin/monitoring/server/add/", form)
     assert r.status_code == 200
     assert r.context["adminform"].form.errors["assertions"] == ["item 0: unknown op 'like'"]
+
+
+def test_maintenance_windows_have_a_changelist_with_the_active_filter_and_a_form(admin_client, alice):
+    from datetime import time
+
+    from monitoring.models import MaintenanceWindow
+
+    always = MaintenanceWindow.objects.create(
+        owner=alice, name="always-on", tags=["prod"], recurrence="daily", start_time=time(0), duration_minutes=1440
+    )
+    r = admin_client.get("/admin/monitoring/maintenancewindow/?active=yes&q=always")
+    assert r.status_code == 200 and "always-on" in r.content.decode()
+    r = admin_client.get("/admin/monitoring/maintenancewindow/?active=no")
+    assert r.status_code == 200 and "always-on" not in r.content.decode()
+    assert admin_client.get(f"/admin/monitoring/maintenancewindow/{always.pk}/change/").status_code == 200
+
+
+def test_check_now_on_a_push_server_only_warns(admin_client, alice):
+    server = Server.objects.create(owner=alice, name="cron", protocol="push")
+    r = admin_client.post(
+        "/admin/monitoring/server/", {"action": "check_now", "_selected_action": [server.pk]}, follow=True
+    )
+    assert r.status_code == 200 and "never checked" in r.content.decode()
+    assert not PingResult.objects.filter(server=server).exists()
+    assert admin_client.get(f"/admin/monitoring/server/{server.pk}/change/").status_code == 200
+
+
+def test_adding_a_push_server_in_the_admin_needs_no_host_and_gives_it_a_token(admin_client, alice):
+    r = admin_client.post("/admin/monitoring/server/add/", add_form(alice, name="cron", protocol="push", host=""))
+    assert r.status_code == 302, r.content.decode()[:2000]
+    server = Server.objects.get(name="cron")
+    assert len(server.push_token) >= 32 and server.push_deadline_at is not None
+    r = admin_client.post("/admin/monitoring/server/add/", add_form(alice, name="nohost", host=""))
+    assert r.status_code == 200 and "host" in r.context["adminform"].form.errors

@@ -161,6 +161,7 @@ async def test_a_finished_check_is_pushed_as_a_ping_then_a_status_event(servers,
             "status_code": 500,
             "error_message": "HTTP 500",
             "check_timestamp": ping.json()[0]["check_timestamp"],
+            "maintenance": False,
         }
     ]
     assert [(s["server"], s["status"], s["server_name"]) for s in state.json()] == [

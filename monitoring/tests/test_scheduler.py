@@ -34,7 +34,9 @@ def test_a_step_checks_due_servers_and_says_whether_it_found_work(alice, http_ta
 def test_the_scheduler_registers_its_jobs():
     # Checks run on the engine (tasks.engine), not as an APScheduler job.
     jobs = Scheduler().build().get_jobs()
-    assert {job.id for job in jobs} == {"notifications", "certificates", "rollups", "prune"}
+    assert {job.id for job in jobs} == {
+        "notifications", "certificates", "rollups", "prune", "push-deadlines", "maintenance"
+    }
 
 
 @pytest.mark.django_db(transaction=True)

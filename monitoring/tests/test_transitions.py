@@ -72,7 +72,7 @@ def test_unknown_server_failing_below_retries_stays_unknown():
     assert (t.status, t.changed) == (Status.UNKNOWN, False)
 
 
-@pytest.mark.parametrize("held", [Status.PAUSED, Status.MAINTENANCE])
+@pytest.mark.parametrize("held", [Status.PAUSED])
 @pytest.mark.parametrize("ok", [True, False])
 def test_a_held_status_keeps_its_status_count_and_message(held, ok):
     t = step_state(State(held, 2, "paused"), ok)

@@ -1,4 +1,4 @@
-// Server admin: the HTTP fieldsets only matter for http/https servers; hide them for the others.
+// Server admin: the HTTP fieldsets only matter for http/https servers, the push one for push.
 (function () {
   "use strict";
   function sync() {
@@ -7,6 +7,9 @@
     var http = protocol.value === "http" || protocol.value === "https";
     document.querySelectorAll("fieldset.http-options").forEach(function (fieldset) {
       fieldset.hidden = !http;
+    });
+    document.querySelectorAll("fieldset.push-options").forEach(function (fieldset) {
+      fieldset.hidden = protocol.value !== "push";
     });
   }
   document.addEventListener("DOMContentLoaded", function () {

@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from monitoring.choices import Status
+from monitoring.choices import Protocol, Status
 from monitoring.management.commands._targets import add_target_arguments, check_concurrency
 from monitoring.models import Server
 from monitoring.services.delivery import send_pending
@@ -31,6 +31,10 @@ class Command(BaseCommand):
             wanted = set(options["server_ids"])
             servers = claim_servers(wanted)
             missing = wanted - {s.pk for s in servers}
+            pushed = set(Server.objects.filter(pk__in=missing, protocol=Protocol.PUSH).values_list("pk", flat=True))
+            if pushed:
+                ids = ", ".join(map(str, sorted(pushed)))
+                raise CommandError(f"Server {ids}: a push monitor is never checked; its job calls its push URL.")
             if missing:
                 raise CommandError(f"No server with id {', '.join(map(str, sorted(missing)))}.")
         elif options["all"]:
