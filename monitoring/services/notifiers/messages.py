@@ -146,48 +146,41 @@ class Notice:
 
 
 def notice_for(delivery: NotificationDelivery) -> Notice:
-    """The notice for a queued alert (its status change or certificate check) or a test message."""
+    """The notice for a queued alert (its status change or certificate check) or a test message.
+
+    Every notice names the server the same way; what happened, when and why depends on the
+    source: a certificate check, a status change, or nothing (a test, or a config's Send test).
+    """
     server = delivery.config.server
     change = delivery.change
     check = delivery.certificate_check
+    about = {"event": delivery.event, "server_id": server.pk, "server_name": server.name, "server_url": server.url}
     if check is not None:
+        facts = CertificateFacts(
+            days_remaining=check.days_remaining,
+            expires_at=check.expires_at,
+            issuer=check.issuer,
+            subject=check.subject,
+            valid=check.valid,
+            error=check.error,
+        )
         return Notice(
-            event=delivery.event,
-            server_id=server.pk,
-            server_name=server.name,
-            server_url=server.url,
+            **about,
             status=server.status,
             previous_status=server.status,
             time=check.checked_at,
             reason=check.error,
-            certificate=CertificateFacts(
-                days_remaining=check.days_remaining,
-                expires_at=check.expires_at,
-                issuer=check.issuer,
-                subject=check.subject,
-                valid=check.valid,
-                error=check.error,
-            ),
+            certificate=facts,
         )
     if change is None:
         return Notice(
-            event=delivery.event,
-            server_id=server.pk,
-            server_name=server.name,
-            server_url=server.url,
-            status=server.status,
-            previous_status=server.status,
-            time=timezone.now(),
-            reason=TEST_MESSAGE,
+            **about, status=server.status, previous_status=server.status, time=timezone.now(), reason=TEST_MESSAGE
         )
     downtime = None
     if delivery.event == AlertEvent.RECOVERY and delivery.incident is not None:
         downtime = delivery.incident.duration_seconds
     return Notice(
-        event=delivery.event,
-        server_id=server.pk,
-        server_name=server.name,
-        server_url=server.url,
+        **about,
         status=change.status,
         previous_status=change.previous_status,
         time=change.changed_at,
