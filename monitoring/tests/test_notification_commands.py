@@ -16,6 +16,7 @@ from django.utils import timezone
 from monitoring.choices import DeliveryStatus, NotificationType, Protocol, Status
 from monitoring.models import Incident, NotificationDelivery, Server
 from monitoring.services import checks, delivery
+from monitoring.services.notifiers.messages import humanize_seconds
 from monitoring.tasks.scheduler import Scheduler
 from monitoring.tests.alerting import SECRET, go_down, make_config, make_server, signature_ok
 from tests.targets import LocalHTTPServer
@@ -50,7 +51,9 @@ def test_check_servers_sends_the_alerts_its_pass_queued_before_it_exits(alice, s
         call_command("check_servers", "--server", str(server.pk), stdout=StringIO())
 
     assert [r.json()["event"] for r in receiver.requests] == ["down", "recovery"]
-    assert [m["Subject"].split(" is ")[1] for m in smtp_server.messages] == ["DOWN", "back UP after 0 s"]
+    # The recovery says how long it was down: the closed incident's duration (0 s, or more on a busy machine).
+    downtime = humanize_seconds(Incident.objects.get(server=server).duration_seconds)
+    assert [m["Subject"].split(" is ")[1] for m in smtp_server.messages] == ["DOWN", f"back UP after {downtime}"]
     assert set(NotificationDelivery.objects.values_list("status", flat=True)) == {DeliveryStatus.SENT}
 
 
