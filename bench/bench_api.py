@@ -1,12 +1,13 @@
 """The API at size: p50/p95 of five GET endpoints at a fixed request rate through daphne.
 
 Run ``bench/seed_history.py`` first. This starts one daphne process (``core.asgi``) on
-``--port`` against DATABASE_URL, logs in as the seeded user, and for each endpoint sends
-``--rate`` requests a second for ``--seconds`` seconds, open loop (each request leaves at its
-scheduled time whether or not the earlier ones have answered, so a slow server shows up as
-latency instead of a lower rate). Latency is from the scheduled send time to the end of the
-response body. The per-server endpoints pick a random server among the ones with 90 days
-of history.
+``--port`` against DATABASE_URL (``--processes N``: N of them on ``--port`` and the ports after
+it, the requests spread round robin over them as a balancer would), logs in as the seeded
+user, and for each endpoint sends ``--rate`` requests a second for ``--seconds`` seconds, open
+loop (each request leaves at its scheduled time whether or not the earlier ones have
+answered, so a slow server shows up as latency instead of a lower rate). Latency is from the
+scheduled send time to the end of the response body. The per-server endpoints pick a random
+server among the ones with 90 days of history.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/pg_i8_bench \\
       .venv/bin/python bench/bench_api.py --port 8108 --rate 100 --seconds 20
@@ -52,8 +53,11 @@ def prepare(history_servers: int) -> tuple[str, list[int], int]:
     return str(AccessToken.for_user(owner)), ids, PingResult.objects.count()
 
 
-async def drive(client: httpx.AsyncClient, paths: list[str], rate: float, seconds: float) -> tuple[list[float], int]:
-    """Send ``rate`` requests a second from ``paths`` (round robin); latencies in ms and errors."""
+async def drive(
+    client: httpx.AsyncClient, paths: list[str], rate: float, seconds: float, bases: tuple[str, ...] = ("",)
+) -> tuple[list[float], int]:
+    """Send ``rate`` requests a second from ``paths`` (round robin, and over ``bases``, the daphne
+    processes' addresses); latencies in ms and errors."""
     latencies: list[float] = []
     errors = 0
     total = int(rate * seconds)
@@ -64,7 +68,7 @@ async def drive(client: httpx.AsyncClient, paths: list[str], rate: float, second
         due = start + n / rate
         await asyncio.sleep(max(0.0, due - time.perf_counter()))
         try:
-            response = await client.get(paths[n % len(paths)])
+            response = await client.get(bases[n % len(bases)] + paths[n % len(paths)])
             if response.status_code != 200:
                 errors += 1
         except httpx.HTTPError:
@@ -114,18 +118,17 @@ def serial(token: str, ids: list[int], count: int) -> None:
 
 async def main_async(args: argparse.Namespace, token: str, ids: list[int]) -> None:
     endpoints = endpoints_for(ids)
+    bases = tuple(f"http://127.0.0.1:{args.port + n}" for n in range(args.processes))
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
     headers = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{args.port}", headers=headers, limits=limits, timeout=30
-    ) as client:
+    async with httpx.AsyncClient(headers=headers, limits=limits, timeout=30) as client:
         for paths in endpoints.values():  # warm up connections and caches, not measured
-            await drive(client, paths, rate=20, seconds=1)
+            await drive(client, paths, rate=20, seconds=1, bases=bases)
         print("| endpoint | requests | p50 ms | p95 ms | max ms | errors |\n| --- | --- | --- | --- | --- | --- |")
         for name, paths in endpoints.items():
             if args.only not in name:
                 continue
-            latencies, errors = await drive(client, paths, args.rate, args.seconds)
+            latencies, errors = await drive(client, paths, args.rate, args.seconds, bases)
             print(
                 f"| {name} | {len(latencies)} | {statistics.median(latencies):.1f} | "
                 f"{percentile(latencies, 0.95):.1f} | {max(latencies):.1f} | {errors} |",
@@ -139,7 +142,8 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=100.0, help="requests a second")
     parser.add_argument("--seconds", type=float, default=20.0, help="per endpoint")
     parser.add_argument("--history-servers", type=int, default=100)
-    parser.add_argument("--daphne-log", default="/tmp/bench_api_daphne.log")
+    parser.add_argument("--processes", type=int, default=1, help="daphne processes, on --port and the next ports")
+    parser.add_argument("--daphne-log", default="/tmp/bench_api_daphne.log", help="the first one's; then .1, .2 …")
     parser.add_argument("--only", default="", help="run only endpoints whose name contains this")
     parser.add_argument("--serial", type=int, default=0, help="instead: N requests each, one at a time, in process")
     args = parser.parse_args()
@@ -150,28 +154,37 @@ def main() -> None:
         serial(token, ids, args.serial)
         return
     env = {**os.environ, "DEBUG": "false", "PYTHONPATH": str(ROOT)}
-    daphne = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(args.port), "core.asgi:application"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=open(args.daphne_log, "w"),  # noqa: SIM115 — open while daphne runs
-    )
+    daphnes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(args.port + n), "core.asgi:application"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=open(args.daphne_log + (f".{n}" if n else ""), "w"),  # noqa: SIM115 — open while daphne runs
+        )
+        for n in range(args.processes)
+    ]
     try:
         deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"http://127.0.0.1:{args.port}/api/health/", timeout=1)
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline or daphne.poll() is not None:
-                    sys.exit("daphne did not start")
-                time.sleep(0.2)
-        print(f"{len(ids)} history servers, {results} results; {args.rate:g} requests/s for {args.seconds:g} s each")
+        for n, daphne in enumerate(daphnes):
+            while True:
+                try:
+                    httpx.get(f"http://127.0.0.1:{args.port + n}/api/health/", timeout=1)
+                    break
+                except httpx.HTTPError:
+                    if time.monotonic() > deadline or daphne.poll() is not None:
+                        sys.exit("daphne did not start")
+                    time.sleep(0.2)
+        print(
+            f"{len(ids)} history servers, {results} results; {args.processes} daphne process(es); "
+            f"{args.rate:g} requests/s for {args.seconds:g} s each"
+        )
         asyncio.run(main_async(args, token, ids))
     finally:
-        daphne.terminate()
-        daphne.wait(timeout=10)
+        for daphne in daphnes:
+            daphne.terminate()
+        for daphne in daphnes:
+            daphne.wait(timeout=10)
 
 
 if __name__ == "__main__":
