@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from monitoring.choices import PingStatus, Status
 from monitoring.models import HourlyRollup, PingResult, RawHistoryHorizon, StatusChange
+from monitoring.serializers import HistorySerializer
 from monitoring.services.history import bucket_starts, history
 from monitoring.services.retention import prune
 from monitoring.services.rollups import recompute
@@ -204,6 +205,18 @@ def test_history_buckets_hold_their_checks(alice):
     assert (week[-2]["checks"], week[-2]["failures"], week[-2]["response_time_max"]) == (3, 1, 30.0)
     assert week[-1]["uptime_percentage"] is None  # only a maintenance check
     assert bucket_starts("90d", now)[-1] == datetime(2026, 12, 1, tzinfo=UTC)
+
+
+def test_the_history_endpoint_answers_what_its_schema_serializer_would(alice, alice_client):
+    server = make_server(alice)
+    now = timezone.now()
+    make_ping(server, response_time=12.5, check_timestamp=now - timedelta(minutes=3))
+    make_ping(server, PingStatus.FAILURE, check_timestamp=now - timedelta(minutes=2))
+    recompute([now - timedelta(hours=1), now])
+    for window in ("24h", "7d"):
+        body = alice_client.get(f"/api/servers/{server.pk}/history/?window={window}").json()
+        assert body == HistorySerializer(history(server, window)).data
+        assert any(b["checks"] == 2 for b in body["buckets"])
 
 
 def test_history_reads_pruned_hours_from_rollups(alice):
