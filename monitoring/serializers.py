@@ -203,6 +203,15 @@ class ServerSerializer(FormBooleansMixin, serializers.ModelSerializer):
                 return getattr(self.instance, name)
             return Server._meta.get_field(name).get_default()
 
+        # A form's or multipart body's "null" parses to None inside a JSON field, past DRF's own
+        # null check; the columns are NOT NULL, so it must be a field error, not a 500.
+        nulls = {
+            name: ["This field may not be null."]
+            for name, field in self.fields.items()
+            if isinstance(field, serializers.JSONField) and name in attrs and attrs[name] is None
+        }
+        if nulls:
+            raise serializers.ValidationError(nulls)
         errors = server_errors(
             protocol=current("protocol"),
             port=current("port"),

@@ -81,3 +81,16 @@ def test_malformed_json_is_a_400(alice_client):
 def test_a_non_object_body_is_a_400(alice_client):
     r = alice_client.post("/api/servers/", [1, 2, 3], format="json")
     assert r.status_code == 400
+
+
+@pytest.mark.parametrize("field", ["assertions", "request_headers", "cert_expiry_alert_days"])
+@pytest.mark.parametrize("method", ["patch", "put"])
+def test_a_null_json_field_sent_as_a_form_is_a_400_and_nothing_changes(alice, alice_client, field, method):
+    # Found by the fuzz run (bin/fuzz): multipart "assertions=null" reached the NOT NULL column as a 500.
+    server = make_server(alice, name="kept")
+    send = getattr(alice_client, method)
+    r = send(f"/api/servers/{server.pk}/", {"name": "changed", field: "null"}, format="multipart")
+    assert r.status_code == 400, r.content
+    assert r.json()[field]  # the error is the field's, e.g. "This field may not be null."
+    server.refresh_from_db()
+    assert server.name == "kept"
