@@ -89,3 +89,15 @@ def test_static_assets_are_served(alice):
     for name in ["app.js", "fields.js", "app.css", "dashboard.js", "server.js", "status-page.js"]:
         r = client.get(f"/static/pulseguard/{name}")
         assert r.status_code == 200, name
+
+
+def test_a_push_servers_page_has_a_push_url_box_and_no_check_now(alice):
+    push = make_server(alice, name="nightly", protocol="push", host="")
+    html = logged_in(alice).get(f"/servers/{push.pk}/").content.decode()
+    assert 'id="push-url"' in html and 'id="copy-push-url"' in html and 'id="new-push-url"' in html
+    assert 'id="check-now"' not in html
+    # The token reaches the page only through the API, never in the HTML itself.
+    assert push.push_token and push.push_token not in html
+    probed = make_server(alice, name="shop")
+    html = logged_in(alice).get(f"/servers/{probed.pk}/").content.decode()
+    assert 'id="check-now"' in html and 'id="push-url"' not in html

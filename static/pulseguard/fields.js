@@ -8,15 +8,19 @@
   var PG = window.PG = window.PG || {};
   function web(v) { return v.protocol === "http" || v.protocol === "https"; }
   function probed(v) { return v.protocol !== "push"; }
+  function pushed(v) { return v.protocol === "push"; }
   PG.SERVER_FIELDS = [
     { name: "name", label: "Name", type: "text", required: true, help: "Shown on the dashboard, alerts and status pages." },
     { name: "protocol", label: "Kind", type: "select", default: "https",
-      choices: [["https", "HTTPS"], ["http", "HTTP"], ["tcp", "TCP port"]] },
+      choices: [["https", "HTTPS"], ["http", "HTTP"], ["tcp", "TCP port"], ["push", "Push (a job calls its URL)"]] },
     { name: "host", label: "Host", type: "text", required: true, show: probed, placeholder: "shop.example.com",
       help: "A hostname or IP address, without scheme or path." },
     { name: "port", label: "Port", type: "number", step: 1, show: probed, help: "Defaults to 80 for HTTP and 443 for HTTPS; required for TCP." },
     { name: "path", label: "Path", type: "text", default: "/", show: web },
-    { name: "check_interval", label: "Check every (seconds)", type: "number", step: 1, default: 60, help: "10 … 86400." },
+    { name: "check_interval", label: "Check every (seconds)", type: "number", step: 1, default: 60,
+      help: "10 … 86400. Push: how often the job is expected to push." },
+    { name: "grace_seconds", label: "Grace (seconds)", type: "number", step: 1, default: 60, show: pushed,
+      help: "0 … 86400. No push for interval + grace is a failed check." },
     { name: "timeout", label: "Timeout (seconds)", type: "number", default: 10, show: probed },
     { name: "retries", label: "Retries", type: "number", step: 1, default: 1, help: "Consecutive failed checks before it is DOWN." },
     { name: "degraded_threshold_ms", label: "Degraded above (ms)", type: "number", step: 1, show: probed,
