@@ -56,6 +56,29 @@
     { name: "notify_on_recovery", label: "On recovery", type: "checkbox", default: true },
     { name: "cooldown_minutes", label: "Cooldown (minutes)", type: "number", step: 1, default: 15 }
   ];
+  // `kind` only steers the form (formOnly: never sent); the page clears the other kind's fields.
+  function oneOff(v) { return v.kind === "once"; }
+  function recurring(v) { return v.kind === "recurring"; }
+  var browserZone = "UTC";
+  try { browserZone = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC"; } catch (e) { browserZone = "UTC"; }
+  PG.MAINTENANCE_FIELDS = [
+    { name: "name", label: "Name", type: "text", required: true, help: "Shown on public status pages while it is active or upcoming." },
+    { name: "kind", label: "When", type: "select", default: "once", formOnly: true,
+      choices: [["once", "Once (from … to)"], ["recurring", "Every day or week"]] },
+    { name: "starts_at", label: "Starts", type: "datetime", show: oneOff, help: "Your browser's local time." },
+    { name: "ends_at", label: "Ends", type: "datetime", show: oneOff },
+    { name: "recurrence", label: "Repeats", type: "select", default: "weekly", show: recurring,
+      choices: [["daily", "Daily"], ["weekly", "Weekly"]] },
+    { name: "weekdays", label: "On", type: "multiselect", show: function (v) { return recurring(v) && v.recurrence === "weekly"; },
+      choices: [[0, "Monday"], [1, "Tuesday"], [2, "Wednesday"], [3, "Thursday"], [4, "Friday"], [5, "Saturday"], [6, "Sunday"]],
+      help: "Hold Ctrl/⌘ to pick several." },
+    { name: "start_time", label: "From (HH:MM)", type: "time", show: recurring },
+    { name: "duration_minutes", label: "For (minutes)", type: "number", step: 1, show: recurring, help: "1 … 10080 (a week)." },
+    { name: "timezone", label: "Time zone", type: "text", default: browserZone, show: recurring, help: "An IANA name, e.g. Europe/Berlin." },
+    { name: "servers", label: "Servers", type: "multiselect", choices: [], help: "Hold Ctrl/⌘ to pick several." },
+    { name: "tags", label: "And every server tagged", type: "tags" },
+    { name: "enabled", label: "Enabled", type: "checkbox", default: true }
+  ];
   PG.STATUS_PAGE_FIELDS = [
     { name: "title", label: "Title", type: "text", required: true },
     { name: "slug", label: "Address", type: "text", required: true, help: "/status/<address>/ — lower-case letters, digits and hyphens." },
