@@ -29,6 +29,7 @@ urlpatterns = [
     path("servers/<int:pk>/", pages.server_detail, name="web-server"),
     path("servers/<int:pk>/edit/", pages.server_edit, name="web-server-edit"),
     path("status-pages/", pages.status_pages, name="status-pages"),
+    path("maintenance/", pages.maintenance, name="maintenance"),
     path("config/", pages.config, name="config"),
     path("accounts/register/", register, name="register"),
     # A login page for every user; the admin's own login only admits staff.

@@ -1,5 +1,6 @@
-"""Configuration as code (SPEC §16): one account's servers, their notification configs and its
-status pages as one document, exported and imported through the same API serializers.
+"""Configuration as code (SPEC §16): one account's servers, their notification configs, its
+maintenance windows and its status pages as one document, exported and imported through the
+same API serializers.
 
 The exported fields are derived from the serializers — every writable field that is not a
 secret (write-only) — so a field another feature adds to ``ServerSerializer`` is exported and
@@ -7,7 +8,8 @@ imported with no change here. Import is all or nothing:
 
 1. Check the document's shape (``version: 1``, lists), then validate every item with its API
    serializer, upserting by server ``name``, by ``notification_type`` + ``recipient`` within a
-   server and by ``slug`` for pages; status pages name their servers by name.
+   server, by ``name`` for maintenance windows and by ``slug`` for pages; windows and pages
+   name their servers by name.
 2. If any item has errors, answer them all, item by item, and write nothing.
 3. Otherwise write everything in one transaction (rolled back for a dry run) and count what
    was created, updated and left unchanged.
@@ -22,8 +24,13 @@ from typing import Any
 from django.db import transaction
 from rest_framework import serializers
 
-from monitoring.models import Server, StatusPage
-from monitoring.serializers import NotificationConfigSerializer, ServerSerializer, StatusPageSerializer
+from monitoring.models import MaintenanceWindow, Server, StatusPage
+from monitoring.serializers import (
+    MaintenanceWindowSerializer,
+    NotificationConfigSerializer,
+    ServerSerializer,
+    StatusPageSerializer,
+)
 
 VERSION = 1
 MAX_ITEMS = 10_000
@@ -55,6 +62,26 @@ def page_fields(user: Any) -> list[str]:
     return exported_fields(StatusPageSerializer(context=_context(user)), {"servers"})
 
 
+def window_fields(user: Any) -> list[str]:
+    return exported_fields(MaintenanceWindowSerializer(context=_context(user)), {"servers"})
+
+
+class _ImportedWindowSerializer(MaintenanceWindowSerializer):
+    """A window whose ``servers`` are server names (of the account or of the same document).
+
+    The names stand in for the servers in the API serializer's own rules ("servers and/or
+    tags"); ``_write`` turns them into ids once the document's servers exist.
+    """
+
+    servers = serializers.ListField(child=serializers.CharField(), required=False)
+
+    def validate_servers(self, value: list[str]) -> list[str]:
+        missing = sorted(set(value) - self.context["known_names"])
+        if missing:
+            raise serializers.ValidationError(f"No server named {', '.join(map(repr, missing))}.")
+        return sorted(set(value))
+
+
 def export_config(user: Any) -> dict[str, Any]:
     """The account's configuration as a plain document (JSON or YAML)."""
     ctx = _context(user)
@@ -78,8 +105,14 @@ def export_config(user: Any) -> dict[str, Any]:
         item = {k: data[k] for k in p_fields}
         item["servers"] = sorted(names[s.pk] for s in page.servers.all())
         pages.append(item)
-    # Maintenance windows (SPEC §12) join here when that model exists; until then always [].
-    return {"version": VERSION, "servers": out_servers, "maintenance_windows": [], "status_pages": pages}
+    w_fields = window_fields(user)
+    windows = []
+    for window in MaintenanceWindow.objects.filter(owner=user).prefetch_related("servers").order_by("name", "id"):
+        data = MaintenanceWindowSerializer(window, context=ctx).data
+        item = {k: data[k] for k in w_fields}
+        item["servers"] = sorted(names[s.pk] for s in window.servers.all())
+        windows.append(item)
+    return {"version": VERSION, "servers": out_servers, "maintenance_windows": windows, "status_pages": pages}
 
 
 class ConfigError(Exception):
@@ -166,8 +199,6 @@ def import_config(user: Any, doc: Any, dry_run: bool = False) -> dict[str, int]:
     server_items = _item_list(doc, "servers", errors)
     window_items = _item_list(doc, "maintenance_windows", errors)
     page_items = _item_list(doc, "status_pages", errors)
-    if window_items:
-        errors["maintenance_windows"] = ["This installation has no maintenance windows yet; leave the list empty."]
 
     ctx = _context(user)
     owned: dict[str, list[Server]] = {}
@@ -205,7 +236,13 @@ def import_config(user: Any, doc: Any, dry_run: bool = False) -> dict[str, int]:
     if any(server_errors):
         errors["servers"] = server_errors
 
-    known_names = names_in_doc | set(owned)
+    # Every name the document gives counts as known, even on an invalid item: that item's own
+    # errors say what is wrong, and a window or page naming it needs no second, misleading one.
+    named = {i["name"] for i in server_items if isinstance(i, dict) and isinstance(i.get("name"), str)}
+    known_names = names_in_doc | named | set(owned)
+    window_plans, window_errors = _plan_windows(user, window_items, known_names)
+    if window_errors:
+        errors["maintenance_windows"] = window_errors
     slugs = [i.get("slug") for i in page_items if isinstance(i, dict)]
     pages = {p.slug: p for p in StatusPage.objects.filter(slug__in=[s for s in slugs if isinstance(s, str)])}
     seen_slugs: set[str] = set()
@@ -247,7 +284,44 @@ def import_config(user: Any, doc: Any, dry_run: bool = False) -> dict[str, int]:
         errors["status_pages"] = page_errors
     if errors:
         raise ConfigError(errors)
-    return _write(user, server_plans, page_plans, dry_run)
+    return _write(user, server_plans, window_plans, page_plans, dry_run)
+
+
+def _plan_windows(user: Any, items: list[Any], known_names: set[str]) -> tuple[list[_Plan], list[Any] | None]:
+    """Validate each window, upserting by ``name`` among the account's windows."""
+    ctx = {**_context(user), "known_names": known_names}
+    owned: dict[str, list[MaintenanceWindow]] = {}
+    for window in MaintenanceWindow.objects.filter(owner=user).prefetch_related("servers"):
+        owned.setdefault(window.name, []).append(window)
+    plans: list[_Plan] = []
+    errors: list[Any] = []
+    seen: set[str] = set()
+    for item in items:
+        if not isinstance(item, dict):
+            errors.append({"non_field_errors": ["Expected an object."]})
+            continue
+        name = item.get("name")
+        matches = owned.get(name, []) if isinstance(name, str) else []
+        item_errors: dict[str, Any] = {}
+        if len(matches) > 1:
+            item_errors["name"] = [f"You have {len(matches)} windows named {name!r}; rename them to import by name."]
+        if isinstance(name, str) and name in seen:
+            item_errors["name"] = [f"{name!r} appears twice in the document."]
+        instance = matches[0] if len(matches) == 1 else None
+        # Servers left out means none, as for a page (not "keep the current ones").
+        s = _ImportedWindowSerializer(instance, data={**item, "servers": item.get("servers", [])}, context=ctx)
+        if not s.is_valid():
+            item_errors = {**s.errors, **item_errors}
+        errors.append(item_errors)
+        if item_errors:
+            continue
+        seen.add(s.validated_data["name"])
+        names = s.validated_data.pop("servers", [])
+        changed = instance is None or not _is_unchanged(instance, s.validated_data)
+        if instance is not None and sorted(server.name for server in instance.servers.all()) != names:
+            changed = True
+        plans.append(_Plan(s, changed=changed, server_names=names))
+    return plans, errors if any(errors) else None
 
 
 def _count(counts: Counts, plan: _Plan) -> None:
@@ -259,7 +333,9 @@ def _count(counts: Counts, plan: _Plan) -> None:
         counts.unchanged += 1
 
 
-def _write(user: Any, server_plans: list[_Plan], page_plans: list[_Plan], dry_run: bool) -> dict[str, int]:
+def _write(
+    user: Any, server_plans: list[_Plan], window_plans: list[_Plan], page_plans: list[_Plan], dry_run: bool
+) -> dict[str, int]:
     counts = Counts()
     with transaction.atomic():
         by_name: dict[str, int] = dict(Server.objects.filter(owner=user).values_list("name", "pk"))
@@ -273,6 +349,11 @@ def _write(user: Any, server_plans: list[_Plan], page_plans: list[_Plan], dry_ru
                 _count(counts, child)
                 if child.changed:
                     child.serializer.save(server=server)
+        for plan in window_plans:
+            _count(counts, plan)
+            if plan.changed:
+                window = plan.serializer.save(**({"owner": user} if plan.serializer.instance is None else {}))
+                window.servers.set([by_name[n] for n in plan.server_names or []])
         for plan in page_plans:
             _count(counts, plan)
             if plan.changed:

@@ -163,7 +163,8 @@ class ServerSerializer(FormBooleansMixin, serializers.ModelSerializer):
             return None
         path = reverse("push", kwargs={"token": obj.push_token})
         request = self.context.get("request")
-        if request is not None:
+        # Config export and the commands pass a stand-in request that only carries the user.
+        if request is not None and hasattr(request, "build_absolute_uri"):
             return request.build_absolute_uri(path)
         return f"{settings.PUBLIC_BASE_URL}{path}"
 

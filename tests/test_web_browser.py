@@ -1,17 +1,24 @@
 """The operator's web in real Chromium (SPEC §16), as a new user goes through it: sign up, add
 an HTTP server, watch it go down and up live, fail an edit and see the error beside the field,
 send a test notification to a local webhook receiver, publish a status page and open it logged
-out, import a file. Every page is photographed at desktop (1280) and phone (390) width into
-logs/screens/. One daphne and one browser for the whole walk, to keep it fast.
+out, import a file; then an operator adds a push monitor, pushes to its URL from a "job" and
+sees it live, and schedules maintenance that the public page announces. Every page is
+photographed at desktop (1280) and phone (390) width into logs/screens/. One daphne and one
+browser per walk, to keep it fast.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import requests
+from django.conf import global_settings
+from django.test import override_settings
+from rest_framework_simplejwt.tokens import AccessToken
 
 from tests.targets import LocalHTTPServer
 from tests.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS, daphne, require_browser
@@ -177,5 +184,148 @@ def test_a_new_user_runs_pulseguard_from_the_browser(http_target, monkeypatch):
             bad_edit = [m for m in console if "status of 400" in m and re.search(r"/api/servers/\d+/$", m)]
             unexpected = [m for m in console if m not in bad_edit and not ("404" in m and "/history/" in m)]
             assert len(bad_edit) == 1 and unexpected == [], console
+        finally:
+            browser.close()
+
+
+def test_an_operator_runs_a_push_monitor_and_schedules_maintenance(alice, monkeypatch):
+    require_browser()
+    monkeypatch.setenv("STATUS_PAGE_CACHE_SECONDS", "1")  # daphne inherits it
+    from playwright.sync_api import expect, sync_playwright
+
+    # daphne checks passwords with the real hashers, not the tests' fast one.
+    with override_settings(PASSWORD_HASHERS=global_settings.PASSWORD_HASHERS):
+        alice.set_password("alice-password-1")
+        alice.save()
+    api = {"Authorization": f"Bearer {AccessToken.for_user(alice)}"}
+    with daphne() as base, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(
+                viewport={"width": 1280, "height": 800}, timezone_id="UTC",
+                permissions=["clipboard-read", "clipboard-write"],
+            )  # fmt: skip
+            page = context.new_page()
+            js_errors: list[str] = []
+            page.on("pageerror", lambda exc: js_errors.append(str(exc)))
+            console: list[str] = []
+            page.on(
+                "console",
+                lambda m: console.append(f"{m.text} {m.location.get('url', '')}") if m.type == "error" else None,
+            )
+            page.on("dialog", lambda dialog: dialog.accept())
+            page.goto(f"{base}/accounts/login/")
+            page.fill("input[name=username]", "alice")
+            page.fill("input[name=password]", "alice-password-1")
+            page.click("[type=submit]")
+            expect(page.locator("main")).to_contain_text("No servers yet")
+
+            # A push monitor: no host, port or timeout to fill in; a grace instead.
+            page.goto(f"{base}/servers/new/")
+            page.fill("#f-name", "Nightly backup")
+            page.select_option("#f-protocol", "push")
+            for probed in ("host", "port", "path", "timeout", "degraded_threshold_ms", "method", "verify_tls"):
+                expect(page.locator(f'[data-field="{probed}"]')).to_be_hidden()
+            expect(page.locator('[data-field="grace_seconds"]')).to_be_visible()
+            page.fill("#f-grace_seconds", "30")
+            shoot(page, "server-new-push")
+            page.click("text=Add server >> nth=-1")
+            page.wait_for_url(re.compile(r"/servers/\d+/$"))
+            server_id = int(page.url.rstrip("/").rsplit("/", 1)[1])
+            expect(page.locator("#check-now")).to_have_count(0)
+            push_url = page.locator("#push-url")
+            expect(push_url).to_have_value(re.compile(rf"^{re.escape(base)}/api/push/[A-Za-z0-9_-]{{32,}}/$"))
+            url = push_url.input_value()
+            page.click("#copy-push-url")
+            expect(page.locator("#push-result")).to_have_text("copied")
+            assert page.evaluate("navigator.clipboard.readText()") == url
+
+            # The job pushes; the page follows without a reload.
+            expect(page.locator("#feed")).to_have_text("live")
+            page.evaluate("window.__noReload = true")
+            assert requests.get(url, timeout=10).json() == {"ok": True}
+            expect(page.locator("#status")).to_have_text("up", timeout=10_000)
+            r = requests.post(url, data={"status": "down", "msg": "backup failed"}, timeout=10)
+            assert r.status_code == 200
+            expect(page.locator("#status")).to_have_text("down", timeout=10_000)
+            expect(page.locator("#message")).to_contain_text("backup failed")
+            assert requests.get(url, params={"ping": "12"}, timeout=10).status_code == 200
+            expect(page.locator("#status")).to_have_text("up", timeout=10_000)
+            assert page.evaluate("window.__noReload") is True
+            shoot(page, "server-page-push")
+
+            # New URL: the old one stops at once.
+            page.click("#new-push-url")
+            expect(push_url).not_to_have_value(url)
+            expect(page.locator("#push-result")).to_contain_text("new URL")
+            assert requests.get(url, timeout=10).status_code == 404
+            assert requests.get(push_url.input_value(), timeout=10).status_code == 200
+
+            # A one-off maintenance window: first without its end (the API's error beside it).
+            now = datetime.now(UTC)
+            page.click("nav >> text=Maintenance")
+            page.wait_for_url(f"{base}/maintenance/")
+            expect(page.locator("#windows")).to_contain_text("No maintenance windows yet")
+            page.fill("#f-name", "Backup disk swap")
+            expect(page.locator('[data-field="start_time"]')).to_be_hidden()
+            page.fill("#f-starts_at", (now - timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M"))
+            page.select_option("#f-servers", label="Nightly backup")
+            page.click("text=Create window")
+            expect(page.locator("#err-ends_at")).not_to_be_empty()
+            expect(page.locator("#f-name")).to_have_value("Backup disk swap")
+            shoot(page, "maintenance-error")
+            page.fill("#f-ends_at", (now + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"))
+            page.click("text=Create window")
+            row = page.locator("#windows tr[data-window-id]")
+            expect(row).to_have_count(1)
+            expect(row).to_contain_text("Nightly backup")
+            expect(row.locator(".status.maintenance")).to_have_text("active")
+
+            # A weekly one, by tag.
+            page.fill("#f-name", "Sunday patching")
+            page.select_option("#f-kind", "recurring")
+            expect(page.locator('[data-field="starts_at"]')).to_be_hidden()
+            page.select_option("#f-weekdays", ["6"])
+            page.fill("#f-start_time", "02:00")
+            page.fill("#f-duration_minutes", "90")
+            page.fill("#f-timezone", "Europe/Berlin")
+            page.fill("#f-tags", "prod")
+            page.click("text=Create window")
+            expect(row).to_have_count(2)
+            weekly = page.locator("#windows tr", has_text="Sunday patching")
+            expect(weekly).to_contain_text("Weekly on Sun at 02:00 for 90 min (Europe/Berlin)")
+            expect(weekly).to_contain_text("tagged prod")
+            shoot(page, "maintenance")
+            # Edit it back to a one-off: the recurring fields are cleared, not left to clash.
+            weekly.locator("text=Edit").click()
+            expect(page.locator("#f-kind")).to_have_value("recurring")
+            expect(page.locator("#f-weekdays")).to_have_values(["6"])
+            page.select_option("#f-kind", "once")
+            page.fill("#f-starts_at", (now + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M"))
+            page.fill("#f-ends_at", (now + timedelta(days=3, hours=1)).strftime("%Y-%m-%dT%H:%M"))
+            page.click("text=Save window")
+            expect(weekly).not_to_contain_text("Weekly")
+            windows = requests.get(f"{base}/api/maintenance-windows/", headers=api, timeout=10).json()["results"]
+            sunday = next(w for w in windows if w["name"] == "Sunday patching")
+            assert sunday["recurrence"] == "" and sunday["weekdays"] == [] and sunday["start_time"] is None
+
+            # The public page announces the active window of its server: name and times only.
+            created = requests.post(
+                f"{base}/api/status-pages/", headers=api, timeout=10,
+                json={"slug": "backups", "title": "Backups", "servers": [server_id], "is_public": True},
+            )  # fmt: skip
+            assert created.status_code == 201, created.text
+            anonymous = browser.new_context(timezone_id="UTC").new_page()
+            anonymous.goto(f"{base}/status/backups/")
+            expect(anonymous.locator("#maintenance")).to_contain_text("Backup disk swap")
+            expect(anonymous.locator("#maintenance")).to_contain_text("in progress")
+            assert "Sunday patching" not in anonymous.content()  # reaches no server of this page
+            assert "/api/push/" not in anonymous.content()
+            shoot(anonymous, "public-status-page-maintenance")
+
+            assert js_errors == []
+            # The only console errors: the 400 of the window saved without its end.
+            bad_save = [m for m in console if "status of 400" in m and "/api/maintenance-windows/" in m]
+            assert len(bad_save) == 1 and len(console) == 1, console
         finally:
             browser.close()

@@ -2,8 +2,9 @@
 
 Everything a page shows comes from ``page_summary()``; the HTML page, the summary JSON and the
 page's live refresh all read it, so there is one place that decides what leaves the building:
-server names, statuses, uptime, response times (when the page says so) and incident times.
-Never a host, URL, port, error text, message, tag or owner.
+server names, statuses, uptime, response times (when the page says so), incident times and
+the names and times of active or upcoming maintenance windows. Never a host, URL, port, error
+text, message, tag or owner.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from monitoring.choices import PingStatus, Status
-from monitoring.models import Incident, PingResult, Server, StatusPage
+from monitoring.models import Incident, MaintenanceWindow, PingResult, Server, StatusPage
 from monitoring.models.statuspages import summary_cache_key
+from monitoring.services.maintenance import windows_for
 
 UPTIME_WINDOWS = {
     "24h": timedelta(hours=24),
@@ -51,6 +53,13 @@ class PublicIncident(TypedDict):
     duration_seconds: int | None
 
 
+class PublicMaintenance(TypedDict):
+    name: str
+    starts_at: str
+    ends_at: str
+    active: bool
+
+
 class PageSummary(TypedDict):
     slug: str
     title: str
@@ -59,7 +68,7 @@ class PageSummary(TypedDict):
     generated_at: str
     servers: list[PublicServer]
     incidents: list[PublicIncident]
-    maintenance: list[Any]
+    maintenance: list[PublicMaintenance]
 
 
 def _percent(checks: int, failures: int) -> float | None:
@@ -116,8 +125,32 @@ def daily_bars(server_ids: list[int], today: date) -> dict[int, list[DayBar]]:
     return bars
 
 
+def current_or_next(window: MaintenanceWindow, now: datetime) -> tuple[datetime, datetime] | None:
+    """The window's occurrence under way at ``now``, else its next one; None when it has none to come."""
+    return next(((start, end) for start, end in window.occurrences(now) if end > now), None)
+
+
+def page_maintenance(servers: list[Server], now: datetime) -> list[PublicMaintenance]:
+    """Active or upcoming maintenance of the page's servers, soonest first, one entry per window."""
+    seen: dict[int, MaintenanceWindow] = {}
+    for windows in windows_for(servers).values():
+        for window in windows:
+            seen.setdefault(window.pk, window)
+    found = []
+    for window in seen.values():
+        span = current_or_next(window, now)
+        if span is not None:
+            found.append((span, window))
+    found.sort(key=lambda item: (item[0][0], item[1].name, item[1].pk))
+    return [
+        PublicMaintenance(name=w.name, starts_at=start.isoformat(), ends_at=end.isoformat(), active=start <= now)
+        for (start, end), w in found
+    ]
+
+
 def build_summary(page: StatusPage, now: datetime | None = None) -> PageSummary:
-    """Read the page's servers, uptime, daily bars and incidents (five queries, whatever its size)."""
+    """Read the page's servers, uptime, daily bars, incidents and maintenance (at most seven
+    queries, whatever its size)."""
     now = now or timezone.now()
     servers = list(page.shown_servers().select_related("server_status"))
     ids = [s.pk for s in servers]
@@ -149,8 +182,7 @@ def build_summary(page: StatusPage, now: datetime | None = None) -> PageSummary:
             )
             for i in incidents[:100]
         ],
-        # Maintenance windows (SPEC §12) join here when that model exists.
-        maintenance=[],
+        maintenance=page_maintenance(servers, now),
     )
 
 

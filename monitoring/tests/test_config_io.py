@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import io
 import json
 
@@ -10,7 +11,7 @@ import yaml
 from django.core.management import CommandError, call_command
 
 from monitoring.configuration import server_fields
-from monitoring.models import NotificationConfig, Server, StatusPage
+from monitoring.models import MaintenanceWindow, NotificationConfig, Server, StatusPage
 from monitoring.tests.factories import make_server
 
 pytestmark = pytest.mark.django_db
@@ -18,22 +19,29 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def setup(alice):
-    """Three servers of two kinds, two notification configs and a status page naming two servers."""
+    """Four servers of four kinds (one a push monitor), two notification configs, a recurring
+    maintenance window naming a server and a status page naming two servers."""
     shop = make_server(alice, name="Shop", protocol="https", host="shop.example.com", tags=["prod"], keyword="Welcome")
     db = make_server(alice, name="DB", protocol="tcp", host="db.example.com", port=5432, check_interval=30)
     make_server(alice, name="Paused", protocol="http", host="old.example.com", is_active=False, verify_tls=False)
     NotificationConfig.objects.create(server=shop, notification_type="webhook", recipient="https://hooks.example.com/a")
     NotificationConfig.objects.create(server=shop, notification_type="email", recipient="ops@example.com")
+    make_server(alice, name="Nightly backup", protocol="push", host="", check_interval=86400, grace_seconds=3600)
     page = StatusPage.objects.create(owner=alice, slug="acme", title="Acme", is_public=True, tags=["prod"])
     page.servers.add(shop, db)
+    window = MaintenanceWindow.objects.create(
+        owner=alice, name="Sunday patching", recurrence="weekly", weekdays=[6], start_time=datetime.time(2, 0),
+        duration_minutes=90, timezone="Europe/Berlin", tags=["prod"],
+    )  # fmt: skip
+    window.servers.add(db)
     return alice
 
 
 def test_export_lists_writable_non_secret_fields_and_names_servers(setup, alice_client):
     doc = alice_client.get("/api/config/export/").json()
     assert set(doc) == {"version", "servers", "maintenance_windows", "status_pages"} and doc["version"] == 1
-    assert [s["name"] for s in doc["servers"]] == ["DB", "Paused", "Shop"]
-    shop = doc["servers"][2]
+    assert [s["name"] for s in doc["servers"]] == ["DB", "Nightly backup", "Paused", "Shop"]
+    shop = doc["servers"][3]
     for absent in ("id", "status", "owner", "url", "badge_key", "uptime_percentage", "created_at"):
         assert absent not in shop
     assert shop["keyword"] == "Welcome" and shop["tags"] == ["prod"]
@@ -43,7 +51,15 @@ def test_export_lists_writable_non_secret_fields_and_names_servers(setup, alice_
         {"slug": "acme", "title": "Acme", "description": "", "tags": ["prod"], "is_public": True,
          "show_response_times": False, "servers": ["DB", "Shop"]}
     ]  # fmt: skip
-    assert doc["maintenance_windows"] == []
+    assert doc["maintenance_windows"] == [
+        {"name": "Sunday patching", "tags": ["prod"], "enabled": True, "starts_at": None, "ends_at": None,
+         "recurrence": "weekly", "weekdays": [6], "start_time": "02:00", "duration_minutes": 90,
+         "timezone": "Europe/Berlin", "servers": ["DB"]}
+    ]  # fmt: skip
+    push = doc["servers"][1]
+    assert push["protocol"] == "push" and push["grace_seconds"] == 3600
+    # The push URL carries the secret token: neither is exported (a new account gets its own).
+    assert "push_token" not in push and "push_url" not in push
 
 
 def test_exported_server_fields_follow_the_serializer(alice):
@@ -64,36 +80,41 @@ def test_round_trip_into_an_empty_account_gives_the_same_document(setup, alice_c
     setup.delete()  # slugs are unique across accounts: as if imported into another installation
     r = charlie_client.post("/api/config/import/", exported, content_type="application/yaml")
     assert r.status_code == 200, r.content
-    assert r.json() == {"created": 6, "updated": 0, "unchanged": 0}  # 3 servers, 2 configs, 1 page
+    # 4 servers, 2 configs, 1 window, 1 page
+    assert r.json() == {"created": 8, "updated": 0, "unchanged": 0}
     assert charlie_client.get("/api/config/export/?format=yaml").content == exported
     assert Server.objects.get(owner__username="charlie", name="Paused").status == "paused"
+    window = MaintenanceWindow.objects.get(owner__username="charlie")
+    assert [s.name for s in window.servers.all()] == ["DB"] and window.servers.get().owner.username == "charlie"
+    push = Server.objects.get(owner__username="charlie", name="Nightly backup")
+    assert push.push_token and push.push_token != Server.objects.filter(name="Nightly backup").count() * ""
 
 
 def test_importing_the_same_document_again_changes_nothing(setup, alice_client):
     doc = alice_client.get("/api/config/export/").json()
     before = {s.pk: s.updated_at for s in Server.objects.all()}
     r = alice_client.post("/api/config/import/", doc, format="json")
-    assert r.json() == {"created": 0, "updated": 0, "unchanged": 6}
+    assert r.json() == {"created": 0, "updated": 0, "unchanged": 8}
     assert {s.pk: s.updated_at for s in Server.objects.all()} == before
 
 
 def test_import_upserts_by_name_and_recipient(setup, alice_client):
     doc = alice_client.get("/api/config/export/").json()
-    doc["servers"][2]["check_interval"] = 300
-    doc["servers"][2]["notification_configs"][0]["cooldown_minutes"] = 5
+    doc["servers"][3]["check_interval"] = 300
+    doc["servers"][3]["notification_configs"][0]["cooldown_minutes"] = 5
     doc["servers"].append({"name": "New", "protocol": "tcp", "host": "new.example.com", "port": 22})
     r = alice_client.post("/api/config/import/", doc, format="json")
-    assert r.json() == {"created": 1, "updated": 2, "unchanged": 4}
+    assert r.json() == {"created": 1, "updated": 2, "unchanged": 6}
     assert Server.objects.get(name="Shop").check_interval == 300
     assert NotificationConfig.objects.get(notification_type="email").cooldown_minutes == 5
-    assert Server.objects.filter(owner=setup).count() == 4
+    assert Server.objects.filter(owner=setup).count() == 5
 
 
 def test_a_dry_run_counts_and_writes_nothing(setup, alice_client, charlie_client, charlie):
     doc = alice_client.get("/api/config/export/").json()
     doc["status_pages"][0]["slug"] = "charlies"
     r = charlie_client.post("/api/config/import/?dry_run=true", doc, format="json")
-    assert r.status_code == 200 and r.json() == {"created": 6, "updated": 0, "unchanged": 0}
+    assert r.status_code == 200 and r.json() == {"created": 8, "updated": 0, "unchanged": 0}
     assert not Server.objects.filter(owner=charlie).exists() and not StatusPage.objects.filter(owner=charlie).exists()
 
 
@@ -101,16 +122,24 @@ def test_one_bad_item_answers_every_items_errors_and_writes_nothing(setup, alice
     doc = alice_client.get("/api/config/export/").json()
     doc["status_pages"] = []  # the slug is alice's; here we test the servers
     doc["servers"][0]["port"] = 70000
-    doc["servers"][2]["notification_configs"][1]["recipient"] = "not a url"
+    doc["servers"][3]["notification_configs"][1]["recipient"] = "not a url"
     doc["servers"].append({"name": "No host"})
+    doc["maintenance_windows"] += [
+        {"name": "Ghost hour", "servers": ["Ghost"], "starts_at": "2026-12-24T10:00:00Z"},
+        {"name": "Half a window", "servers": ["DB"], "starts_at": "2026-12-24T10:00:00Z"},
+    ]
     r = charlie_client.post("/api/config/import/", doc, format="json")
     assert r.status_code == 400
     errors = r.json()["servers"]
-    assert len(errors) == 4 and errors[1] == {}
+    assert len(errors) == 5 and errors[1] == {} and errors[2] == {}
     assert "port" in errors[0]
-    assert errors[2]["notification_configs"][0] == {} and "recipient" in errors[2]["notification_configs"][1]
-    assert "host" in errors[3]
+    assert errors[3]["notification_configs"][0] == {} and "recipient" in errors[3]["notification_configs"][1]
+    assert "host" in errors[4]
+    window_errors = r.json()["maintenance_windows"]
+    assert window_errors[0] == {} and "Ghost" in window_errors[1]["servers"][0]
+    assert list(window_errors[2]) == ["ends_at"]  # DB is named by the (invalid) first server item
     assert not Server.objects.filter(owner=charlie).exists()
+    assert not MaintenanceWindow.objects.filter(owner=charlie).exists()
 
 
 def test_pages_name_known_servers_and_keep_slugs_of_other_accounts(setup, alice_client, charlie_client):
@@ -171,10 +200,10 @@ def test_the_commands_round_trip(setup, charlie, tmp_path):
     setup.delete()  # page slugs are unique across accounts
     dry = io.StringIO()
     call_command("import_config", str(path), "--user", "charlie", "--dry-run", stdout=dry)
-    assert "would have created 6" in dry.getvalue() and not Server.objects.filter(owner=charlie).exists()
+    assert "would have created 8" in dry.getvalue() and not Server.objects.filter(owner=charlie).exists()
     done = io.StringIO()
     call_command("import_config", str(path), "--user", "charlie", stdout=done)
-    assert "created 6, updated 0, unchanged 0" in done.getvalue()
+    assert "created 8, updated 0, unchanged 0" in done.getvalue()
     again = io.StringIO()
     call_command("export_config", "--user", "charlie", stdout=again)
     assert json.loads(again.getvalue())["servers"] == yaml.safe_load(out.getvalue())["servers"]
@@ -187,3 +216,30 @@ def test_the_import_command_reports_errors_and_unknown_users(alice, tmp_path):
         call_command("import_config", str(path), "--user", "alice")
     with pytest.raises(CommandError, match="No user"):
         call_command("import_config", str(path), "--user", "nobody")
+
+
+def test_windows_upsert_by_name_and_name_their_servers(setup, alice_client):
+    doc = alice_client.get("/api/config/export/").json()
+    doc["maintenance_windows"][0]["duration_minutes"] = 120
+    doc["maintenance_windows"][0]["servers"] = ["DB", "Shop"]
+    doc["maintenance_windows"].append(
+        {"name": "Migration", "servers": ["Nightly backup"], "starts_at": "2026-12-24T10:00:00Z",
+         "ends_at": "2026-12-24T12:00:00Z"}
+    )  # fmt: skip
+    r = alice_client.post("/api/config/import/", doc, format="json")
+    assert r.status_code == 200 and r.json() == {"created": 1, "updated": 1, "unchanged": 7}
+    sunday = MaintenanceWindow.objects.get(owner=setup, name="Sunday patching")
+    assert sunday.duration_minutes == 120 and sorted(s.name for s in sunday.servers.all()) == ["DB", "Shop"]
+    migration = MaintenanceWindow.objects.get(owner=setup, name="Migration")
+    assert migration.starts_at == datetime.datetime(2026, 12, 24, 10, tzinfo=datetime.UTC)
+    assert [s.name for s in migration.servers.all()] == ["Nightly backup"]
+    again = alice_client.post("/api/config/import/", alice_client.get("/api/config/export/").json(), format="json")
+    assert again.json() == {"created": 0, "updated": 0, "unchanged": 9}
+
+
+def test_a_window_named_twice_in_the_document_is_400(setup, alice_client):
+    doc = alice_client.get("/api/config/export/").json()
+    doc["maintenance_windows"].append(dict(doc["maintenance_windows"][0]))
+    r = alice_client.post("/api/config/import/", doc, format="json")
+    assert r.status_code == 400 and "twice" in r.json()["maintenance_windows"][1]["name"][0]
+    assert MaintenanceWindow.objects.count() == 1

@@ -203,3 +203,47 @@ def test_the_page_script_reads_only_the_summary(public_page):
     html = Client().get("/status/acme/").content.decode()
     assert 'data-summary-url="/api/status-pages/acme/summary/"' in html
     assert "/ws/status/" not in html and "/api/events/" not in html
+
+
+def test_the_page_shows_active_and_upcoming_maintenance_of_its_servers_only(public_page, alice, charlie):
+    from monitoring.models import MaintenanceWindow
+
+    now = timezone.now()
+    shop = public_page.servers.get()
+    active = MaintenanceWindow.objects.create(
+        owner=alice, name="Database upgrade", starts_at=now - timedelta(minutes=5), ends_at=now + timedelta(hours=1)
+    )
+    active.servers.add(shop)
+    MaintenanceWindow.objects.create(  # reaches the tagged server
+        owner=alice, name="Weekly patching", recurrence="weekly", weekdays=list(range(7)),
+        start_time=(now + timedelta(hours=3)).time().replace(second=0, microsecond=0), duration_minutes=30,
+        tags=["public"],
+    )  # fmt: skip
+    past = MaintenanceWindow.objects.create(
+        owner=alice, name="Done already", starts_at=now - timedelta(days=2), ends_at=now - timedelta(days=1)
+    )
+    past.servers.add(shop)
+    off = MaintenanceWindow.objects.create(
+        owner=alice, name="Switched off", enabled=False, starts_at=now, ends_at=now + timedelta(hours=1)
+    )
+    off.servers.add(shop)
+    other = MaintenanceWindow.objects.create(
+        owner=alice, name="Another server", starts_at=now, ends_at=now + timedelta(hours=1)
+    )
+    other.servers.add(make_server(alice, name="Elsewhere"))
+    body = Client().get("/api/status-pages/acme/summary/").json()
+    assert [(m["name"], m["active"]) for m in body["maintenance"]] == [
+        ("Database upgrade", True),
+        ("Weekly patching", False),
+    ]
+    assert all(set(m) == {"name", "starts_at", "ends_at", "active"} for m in body["maintenance"])
+    assert body["maintenance"][0]["ends_at"] == active.ends_at.isoformat()
+    html = Client().get("/status/acme/").content.decode()
+    assert "Database upgrade" in html and "in progress" in html and "Weekly patching" in html and "scheduled" in html
+    assert "Done already" not in html and "Switched off" not in html and "Another server" not in html
+    assert_nothing_secret(html, alice)
+
+
+def test_a_page_with_no_maintenance_hides_the_section(public_page):
+    html = Client().get("/status/acme/").content.decode()
+    assert '<section id="maintenance-section" hidden>' in html

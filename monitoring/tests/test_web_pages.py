@@ -77,7 +77,7 @@ def test_another_users_server_pages_are_404(alice, charlie, path):
     assert logged_in(alice).get(path.format(pk=server.pk)).status_code == 200
 
 
-@pytest.mark.parametrize("path", ["/", "/servers/new/", "/status-pages/", "/config/"])
+@pytest.mark.parametrize("path", ["/", "/servers/new/", "/status-pages/", "/maintenance/", "/config/"])
 def test_every_page_needs_a_login_and_loads_nothing_from_outside(alice, path):
     assert Client().get(path).status_code == 302
     html = logged_in(alice).get(path).content.decode()
@@ -86,6 +86,25 @@ def test_every_page_needs_a_login_and_loads_nothing_from_outside(alice, path):
 
 def test_static_assets_are_served(alice):
     client = logged_in(alice)
-    for name in ["app.js", "fields.js", "app.css", "dashboard.js", "server.js", "status-page.js"]:
+    for name in ["app.js", "fields.js", "app.css", "dashboard.js", "server.js", "status-page.js", "maintenance.js"]:
         r = client.get(f"/static/pulseguard/{name}")
         assert r.status_code == 200, name
+
+
+def test_a_push_servers_page_has_a_push_url_box_and_no_check_now(alice):
+    push = make_server(alice, name="nightly", protocol="push", host="")
+    html = logged_in(alice).get(f"/servers/{push.pk}/").content.decode()
+    assert 'id="push-url"' in html and 'id="copy-push-url"' in html and 'id="new-push-url"' in html
+    assert 'id="check-now"' not in html
+    # The token reaches the page only through the API, never in the HTML itself.
+    assert push.push_token and push.push_token not in html
+    probed = make_server(alice, name="shop")
+    html = logged_in(alice).get(f"/servers/{probed.pk}/").content.decode()
+    assert 'id="check-now"' in html and 'id="push-url"' not in html
+
+
+def test_the_nav_links_the_maintenance_page(alice):
+    html = logged_in(alice).get("/maintenance/").content.decode()
+    assert '<a href="/maintenance/" class="current" aria-current="page">Maintenance</a>' in html
+    assert 'id="window-form"' in html and "pulseguard/maintenance.js" in html
+    assert 'href="/maintenance/"' in logged_in(alice).get("/").content.decode()

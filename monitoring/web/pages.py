@@ -67,5 +67,10 @@ def status_pages(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+def maintenance(request: HttpRequest) -> HttpResponse:
+    return render(request, "maintenance.html", {"nav": "maintenance"})
+
+
+@login_required
 def config(request: HttpRequest) -> HttpResponse:
     return render(request, "config.html", {"nav": "config"})

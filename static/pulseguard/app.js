@@ -40,13 +40,20 @@
 
   PG.fmtMs = function (v) { return v == null ? "–" : Math.round(v) + " ms"; };
   PG.fmtPct = function (v) { return v == null ? "–" : Number(v).toFixed(2) + " %"; };
+  // An ISO instant as a datetime-local value (YYYY-MM-DDTHH:MM, local time).
+  PG.localInput = function (iso) {
+    var d = new Date(iso), p = function (n) { return String(n).padStart(2, "0"); };
+    if (isNaN(d.getTime())) { return ""; }
+    return d.getFullYear() + "-" + p(d.getMonth() + 1) + "-" + p(d.getDate()) + "T" + p(d.getHours()) + ":" + p(d.getMinutes());
+  };
   PG.fmtTime = function (v) { return v ? new Date(v).toLocaleString() : "never"; };
 
   // --- Forms from field specs -------------------------------------------------------------
   // A spec: {name, label, type: text|number|select|checkbox|tags|textarea|json|multiselect|password,
   //          choices: [[value, label]], help, required, wide, show: function(values) -> bool,
   //          empty: what an empty json box sends, keepIfEmpty: leave an empty box out of the save
-  //          (a write-only secret that an edit keeps unless a new one is typed)}.
+  //          (a write-only secret that an edit keeps unless a new one is typed), formOnly: steers
+  //          the form but is never sent}. Types datetime (an ISO instant) and time (HH:MM) too.
   function inputFor(spec, value) {
     var id = "f-" + spec.name, input;
     if (spec.type === "select" || spec.type === "multiselect") {
@@ -60,6 +67,12 @@
       input.value = value == null ? "" : (typeof value === "string" ? value : JSON.stringify(value, null, 2));
     } else if (spec.type === "checkbox") {
       input = PG.el("input", { id: id, name: spec.name, type: "checkbox", checked: !!value });
+    } else if (spec.type === "datetime") {
+      input = PG.el("input", { id: id, name: spec.name, type: "datetime-local" });
+      input.value = value ? PG.localInput(value) : "";
+    } else if (spec.type === "time") {
+      input = PG.el("input", { id: id, name: spec.name, type: "time" });
+      input.value = value || "";
     } else {
       var type = spec.type === "number" ? "number" : spec.type === "password" ? "password" : "text";
       input = PG.el("input", { id: id, name: spec.name, type: type, step: spec.step || (type === "number" ? "any" : null), placeholder: spec.placeholder || null });
@@ -75,6 +88,13 @@
     var v = input.value;
     if (spec.type === "number") { return v.trim() === "" ? null : Number(v); }
     if (spec.type === "tags") { return v.split(",").map(function (t) { return t.trim(); }).filter(Boolean); }
+    if (spec.type === "datetime") {
+      // datetime-local is the browser's local time; the API gets an ISO 8601 instant.
+      if (!v.trim()) { return null; }
+      var d = new Date(v);
+      return isNaN(d.getTime()) ? v : d.toISOString();
+    }
+    if (spec.type === "time") { return v.trim() ? v.slice(0, 5) : null; }
     if (spec.type === "json") { try { return v.trim() ? JSON.parse(v) : spec.empty; } catch (e) { return v; } }
     return v;
   }
@@ -107,13 +127,17 @@
       var v = current();
       specs.forEach(function (s) { rows[s.name].row.hidden = s.show ? !s.show(v) : false; });
     }
-    form.addEventListener("change", sync);
-    sync();
-    form.addEventListener("submit", function (ev) {
+    // A form rebuilt in place (edit another item, or a fresh one after a save) drops the
+    // previous build's listeners: else one submit would post once per build, stale values too.
+    if (form.pgListeners) {
+      form.removeEventListener("change", form.pgListeners.change);
+      form.removeEventListener("submit", form.pgListeners.submit);
+    }
+    function onSubmit(ev) {
       ev.preventDefault();
       var v = current(), payload = {};
       specs.forEach(function (s) {
-        if (rows[s.name].row.hidden || s.readonly || (s.keepIfEmpty && v[s.name] === "")) { return; }
+        if (rows[s.name].row.hidden || s.readonly || s.formOnly || (s.keepIfEmpty && v[s.name] === "")) { return; }
         payload[s.name] = v[s.name];
       });
       Object.keys(rows).forEach(function (k) { rows[k].err.textContent = ""; rows[k].row.classList.remove("invalid"); });
@@ -124,7 +148,11 @@
         if (res.ok) { return; }
         PG.showErrors(rows, general, res.data);
       }, function () { button.disabled = false; general.textContent = "Could not reach PulseGuard; nothing was saved."; });
-    });
+    }
+    form.pgListeners = { change: sync, submit: onSubmit };
+    form.addEventListener("change", sync);
+    form.addEventListener("submit", onSubmit);
+    sync();
     return { rows: rows, values: current };
   };
 

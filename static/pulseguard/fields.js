@@ -8,15 +8,19 @@
   var PG = window.PG = window.PG || {};
   function web(v) { return v.protocol === "http" || v.protocol === "https"; }
   function probed(v) { return v.protocol !== "push"; }
+  function pushed(v) { return v.protocol === "push"; }
   PG.SERVER_FIELDS = [
     { name: "name", label: "Name", type: "text", required: true, help: "Shown on the dashboard, alerts and status pages." },
     { name: "protocol", label: "Kind", type: "select", default: "https",
-      choices: [["https", "HTTPS"], ["http", "HTTP"], ["tcp", "TCP port"]] },
+      choices: [["https", "HTTPS"], ["http", "HTTP"], ["tcp", "TCP port"], ["push", "Push (a job calls its URL)"]] },
     { name: "host", label: "Host", type: "text", required: true, show: probed, placeholder: "shop.example.com",
       help: "A hostname or IP address, without scheme or path." },
     { name: "port", label: "Port", type: "number", step: 1, show: probed, help: "Defaults to 80 for HTTP and 443 for HTTPS; required for TCP." },
     { name: "path", label: "Path", type: "text", default: "/", show: web },
-    { name: "check_interval", label: "Check every (seconds)", type: "number", step: 1, default: 60, help: "10 … 86400." },
+    { name: "check_interval", label: "Check every (seconds)", type: "number", step: 1, default: 60,
+      help: "10 … 86400. Push: how often the job is expected to push." },
+    { name: "grace_seconds", label: "Grace (seconds)", type: "number", step: 1, default: 60, show: pushed,
+      help: "0 … 86400. No push for interval + grace is a failed check." },
     { name: "timeout", label: "Timeout (seconds)", type: "number", default: 10, show: probed },
     { name: "retries", label: "Retries", type: "number", step: 1, default: 1, help: "Consecutive failed checks before it is DOWN." },
     { name: "degraded_threshold_ms", label: "Degraded above (ms)", type: "number", step: 1, show: probed,
@@ -51,6 +55,29 @@
     { name: "notify_on_failure", label: "On DOWN", type: "checkbox", default: true },
     { name: "notify_on_recovery", label: "On recovery", type: "checkbox", default: true },
     { name: "cooldown_minutes", label: "Cooldown (minutes)", type: "number", step: 1, default: 15 }
+  ];
+  // `kind` only steers the form (formOnly: never sent); the page clears the other kind's fields.
+  function oneOff(v) { return v.kind === "once"; }
+  function recurring(v) { return v.kind === "recurring"; }
+  var browserZone = "UTC";
+  try { browserZone = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC"; } catch (e) { browserZone = "UTC"; }
+  PG.MAINTENANCE_FIELDS = [
+    { name: "name", label: "Name", type: "text", required: true, help: "Shown on public status pages while it is active or upcoming." },
+    { name: "kind", label: "When", type: "select", default: "once", formOnly: true,
+      choices: [["once", "Once (from … to)"], ["recurring", "Every day or week"]] },
+    { name: "starts_at", label: "Starts", type: "datetime", show: oneOff, help: "Your browser's local time." },
+    { name: "ends_at", label: "Ends", type: "datetime", show: oneOff },
+    { name: "recurrence", label: "Repeats", type: "select", default: "weekly", show: recurring,
+      choices: [["daily", "Daily"], ["weekly", "Weekly"]] },
+    { name: "weekdays", label: "On", type: "multiselect", show: function (v) { return recurring(v) && v.recurrence === "weekly"; },
+      choices: [[0, "Monday"], [1, "Tuesday"], [2, "Wednesday"], [3, "Thursday"], [4, "Friday"], [5, "Saturday"], [6, "Sunday"]],
+      help: "Hold Ctrl/⌘ to pick several." },
+    { name: "start_time", label: "From (HH:MM)", type: "time", show: recurring },
+    { name: "duration_minutes", label: "For (minutes)", type: "number", step: 1, show: recurring, help: "1 … 10080 (a week)." },
+    { name: "timezone", label: "Time zone", type: "text", default: browserZone, show: recurring, help: "An IANA name, e.g. Europe/Berlin." },
+    { name: "servers", label: "Servers", type: "multiselect", choices: [], help: "Hold Ctrl/⌘ to pick several." },
+    { name: "tags", label: "And every server tagged", type: "tags" },
+    { name: "enabled", label: "Enabled", type: "checkbox", default: true }
   ];
   PG.STATUS_PAGE_FIELDS = [
     { name: "title", label: "Title", type: "text", required: true },

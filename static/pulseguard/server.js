@@ -16,10 +16,38 @@
     $("pause").hidden = st.status === "paused"; $("resume").hidden = st.status !== "paused";
   }
 
-  $("check-now").addEventListener("click", function () {
-    say("checking…");
-    PG.api("POST", base + "check/").then(function (r) { say(r.ok ? "checked: " + r.data.status + (r.data.error_message ? " (" + r.data.error_message + ")" : "") : "check failed"); loadChecks(); });
-  });
+  if ($("check-now")) {
+    $("check-now").addEventListener("click", function () {
+      say("checking…");
+      PG.api("POST", base + "check/").then(function (r) { say(r.ok ? "checked: " + r.data.status + (r.data.error_message ? " (" + r.data.error_message + ")" : "") : "check failed"); loadChecks(); });
+    });
+  }
+
+  // Push monitors: the URL comes from the API (it carries the token, so the page does not).
+  function copyText(input) {
+    function fallback() {
+      input.focus(); input.select();
+      var done = false;
+      try { done = document.execCommand("copy"); } catch (e) { done = false; }
+      return done ? Promise.resolve() : Promise.reject(new Error("copy refused"));
+    }
+    if (navigator.clipboard && window.isSecureContext) { return navigator.clipboard.writeText(input.value).catch(fallback); }
+    return fallback();
+  }
+  if ($("push-url")) {
+    PG.api("GET", base).then(function (r) { if (r.ok) { $("push-url").value = r.data.push_url || ""; } });
+    $("copy-push-url").addEventListener("click", function () {
+      copyText($("push-url")).then(function () { $("push-result").textContent = "copied"; },
+        function () { $("push-url").select(); $("push-result").textContent = "selected: press Ctrl+C (⌘C) to copy"; });
+    });
+    $("new-push-url").addEventListener("click", function () {
+      if (!confirm("Make a new push URL? The current one stops working at once.")) { return; }
+      PG.api("POST", base + "push-token/").then(function (r) {
+        if (r.ok) { $("push-url").value = r.data.push_url || ""; $("push-result").textContent = "new URL made; update your job"; }
+        else { $("push-result").textContent = "failed: " + ((r.data && r.data.detail) || r.status); }
+      });
+    });
+  }
   $("pause").addEventListener("click", function () { PG.api("POST", base + "pause/").then(function (r) { if (r.ok) { setStatus({ status: r.data.status, message: r.data.status_message, last_check: r.data.last_check }); say("paused"); } }); });
   $("resume").addEventListener("click", function () { PG.api("POST", base + "resume/").then(function (r) { if (r.ok) { setStatus({ status: r.data.status, message: r.data.status_message, last_check: r.data.last_check }); say("resumed"); } }); });
   $("delete").addEventListener("click", function () {

@@ -1,5 +1,6 @@
 // /status/<slug>/: re-reads the public summary JSON every few seconds and redraws in place.
-// Only what the summary carries (names, statuses, uptime, incident times) ever reaches this page.
+// Only what the summary carries (names, statuses, uptime, incident and maintenance times) ever
+// reaches this page.
 (function () {
   "use strict";
   var root = document.getElementById("status-page");
@@ -53,6 +54,16 @@
       var text = i.server + ": down " + new Date(i.started_at).toLocaleString() +
         (i.ended_at ? " for " + Math.max(1, Math.round(i.duration_seconds / 60)) + " min" : " — ongoing");
       inc.appendChild(el("li", i.ended_at ? "past" : "open", text));
+    });
+    var maint = document.getElementById("maintenance");
+    maint.textContent = "";
+    document.getElementById("maintenance-section").hidden = !(s.maintenance || []).length;
+    (s.maintenance || []).forEach(function (m) {
+      var li = el("li", m.active ? "active" : "upcoming");
+      li.appendChild(el("strong", null, m.name));
+      li.appendChild(document.createTextNode(" — " + (m.active ? "in progress" : "scheduled") + " "));
+      li.appendChild(el("span", "when", new Date(m.starts_at).toLocaleString() + " – " + new Date(m.ends_at).toLocaleString()));
+      maint.appendChild(li);
     });
     document.getElementById("updated").textContent = "Updated " + new Date(s.generated_at).toLocaleTimeString();
   }
