@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
-from tests.live import SSEClient
+from tests.live import SSEClient, close_worker_connections
 
 pytestmark = pytest.mark.django_db
 
@@ -62,7 +62,11 @@ def test_a_password_change_ends_other_sessions_but_keeps_the_one_that_changed_it
 async def test_a_live_feed_refuses_a_token_from_before_the_change(alice):
     from asgiref.sync import sync_to_async
 
-    pair = await sync_to_async(login)("alice", "alice-password-1")
-    await sync_to_async(change_password)(bearer(pair["access"]))
-    async with SSEClient(headers={"Authorization": f"Bearer {pair['access']}"}) as sse:
-        assert sse.status == 401
+    try:
+        pair = await sync_to_async(login)("alice", "alice-password-1")
+        await sync_to_async(change_password)(bearer(pair["access"]))
+        async with SSEClient(headers={"Authorization": f"Bearer {pair['access']}"}) as sse:
+            assert sse.status == 401
+    finally:
+        # The worker threads' connections, or PostgreSQL's test database cannot be dropped at the end.
+        await close_worker_connections()
