@@ -15,7 +15,6 @@ import ipaddress
 import socket
 import ssl
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -32,18 +31,6 @@ class TooManyRedirects(Exception):
     pass
 
 
-def vet(host: str, addresses: list[tuple[int, str]]) -> None:
-    """Raise ``net.PrivateAddressError`` if any address is private and that is not allowed."""
-    if settings.MONITOR_ALLOW_PRIVATE_TARGETS:
-        return
-    for _, address in addresses:
-        if net.is_private(ipaddress.ip_address(address.split("%", 1)[0])):
-            raise net.PrivateAddressError(
-                f"{host} resolves to {address}, a private or reserved address; "
-                "set MONITOR_ALLOW_PRIVATE_TARGETS=true to allow it"
-            )
-
-
 async def resolve(host: str, port: int, family: int = socket.AF_UNSPEC) -> list[tuple[int, str]]:
     """Resolve ``host`` without blocking the loop and vet the answer; (family, address) pairs."""
     try:
@@ -58,7 +45,7 @@ async def resolve(host: str, port: int, family: int = socket.AF_UNSPEC) -> list[
         except socket.gaierror as exc:
             raise OSError(f"could not resolve {host!r}: {exc.strerror}") from exc
         addresses = [(fam, str(sockaddr[0])) for fam, _, _, _, sockaddr in infos]
-    vet(host, addresses)
+    net.vet(host, addresses)
     return addresses
 
 
@@ -83,15 +70,6 @@ class GuardedResolver(AbstractResolver):
 
     async def close(self) -> None:
         return None
-
-
-@dataclass(frozen=True)
-class HttpResponse:
-    status_code: int
-    body: str
-    elapsed_ms: float
-    final_url: str
-    headers: dict[str, str]
 
 
 class Client:
@@ -140,7 +118,7 @@ class Client:
         headers: dict[str, str] | None = None,
         data: Any = None,
         basic_auth: tuple[str, str] | None = None,
-    ) -> HttpResponse:
+    ) -> net.HttpResponse:
         """One request, following redirects itself (each hop through the guard), within ``timeout``
         in all; the body is read up to MONITOR_MAX_BODY_BYTES. Raises ``TimeoutError``,
         ``aiohttp.ClientError``, ``TooManyRedirects``, ``net.PrivateAddressError`` or ``OSError``."""
@@ -170,7 +148,7 @@ class Client:
                             method, data = "GET", None
                         continue
                     raw = await response.content.read(settings.MONITOR_MAX_BODY_BYTES)
-                    return HttpResponse(
+                    return net.HttpResponse(
                         status_code=response.status,
                         body=raw.decode(response.charset or "utf-8", errors="replace"),
                         elapsed_ms=(time.perf_counter() - started) * 1000,

@@ -74,14 +74,23 @@ def resolve(host: str, port: int) -> list[tuple[int, str]]:
     except socket.gaierror as exc:
         raise OSError(f"could not resolve {host!r}: {exc.strerror}") from exc
     addresses = [(family, str(sockaddr[0])) for family, _, _, _, sockaddr in infos]
-    if not settings.MONITOR_ALLOW_PRIVATE_TARGETS:
-        for _, address in addresses:
-            if is_private(ipaddress.ip_address(address.split("%", 1)[0])):
-                raise PrivateAddressError(
-                    f"{host} resolves to {address}, a private or reserved address; "
-                    "set MONITOR_ALLOW_PRIVATE_TARGETS=true to allow it"
-                )
+    vet(host, addresses)
     return addresses
+
+
+def vet(host: str, addresses: list[tuple[int, str]]) -> None:
+    """Raise PrivateAddressError if any of ``host``'s addresses is private and that is not allowed.
+
+    The one rule for every way out: this module's resolver and the probes' (``aionet``).
+    """
+    if settings.MONITOR_ALLOW_PRIVATE_TARGETS:
+        return
+    for _, address in addresses:
+        if is_private(ipaddress.ip_address(address.split("%", 1)[0])):
+            raise PrivateAddressError(
+                f"{host} resolves to {address}, a private or reserved address; "
+                "set MONITOR_ALLOW_PRIVATE_TARGETS=true to allow it"
+            )
 
 
 def url_host_port(url: str) -> tuple[str, int]:

@@ -37,7 +37,7 @@ def http_request_options(server: Server) -> dict[str, Any]:
     }
 
 
-def judge_http(server: Server, response: aionet.HttpResponse) -> ProbeOutcome:
+def judge_http(server: Server, response: net.HttpResponse) -> ProbeOutcome:
     """The outcome of an HTTP response: expected code, keyword, then assertions (``http_check.judge``)."""
     elapsed = round(response.elapsed_ms, 2)
     seen = Response(response.status_code, response.elapsed_ms, response.headers, response.body)
