@@ -335,13 +335,16 @@ def reason(exc: BaseException) -> str:
     by its name: asyncio's "Connect call failed ('10.0.0.5', 80)" would name the address."""
     while (inner := exc.__cause__ or exc.__context__) is not None:
         exc = inner
-    text = str(exc.args[0]) if exc.args else exc.__class__.__name__
     if isinstance(exc, ssl.SSLCertVerificationError) and exc.verify_message:
         text = f"certificate verify failed: {exc.verify_message}"
-    elif isinstance(exc, OSError) and not isinstance(exc, socket.gaierror) and exc.errno:
+    elif isinstance(exc, (ssl.SSLError, socket.gaierror)) and exc.strerror:
+        text = exc.strerror  # their numbers are OpenSSL's and the resolver's, not errno values
+    elif isinstance(exc, OSError) and exc.errno:
         text = os.strerror(exc.errno)
-    elif isinstance(exc, OSError) and exc.strerror:  # a resolver's errors are negative numbers with a text
+    elif isinstance(exc, OSError) and exc.strerror:
         text = exc.strerror
+    else:
+        text = str(exc) or exc.__class__.__name__
     return text[:400]
 
 

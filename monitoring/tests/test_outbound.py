@@ -115,6 +115,17 @@ def test_a_name_resolving_to_a_translated_address_is_refused(alice, dns):
     assert outcome.status == PingStatus.ERROR and "private or reserved" in outcome.error_message
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize("host", ["0x7f000001", "2130706433", "0177.0.0.1", "127.1", "0x7f.0.0.1", "017700000001"])
+@override_settings(MONITOR_ALLOW_PRIVATE_TARGETS=False)
+def test_legacy_ipv4_spellings_are_judged_by_the_address_they_resolve_to(alice, host):
+    """inet_aton reads these as 127.0.0.1; the guard judges what the resolver answered."""
+    outcome = probes.probe(make_server(alice, protocol="http", host=host, port=80, timeout=2))
+    assert outcome.status == PingStatus.ERROR
+    # The guard refuses what resolves to loopback; aiohttp refuses the rest before resolving.
+    assert "private or reserved" in outcome.error_message or "not a canonical IPv4 address" in outcome.error_message
+
+
 # --- What a refusal says: that it was refused, never what an internal name resolves to.
 
 SECRET_ADDRESS = "10.77.66.55"
@@ -280,6 +291,11 @@ def test_the_reason_of_an_errno_without_its_text_is_the_errors_name():
 def test_the_reason_of_a_name_that_does_not_resolve_is_the_resolvers_words():
     exc = socket.gaierror(socket.EAI_NONAME, "Name or service not known")  # errno -2
     assert net.reason(exc) == "Name or service not known"
+
+
+def test_the_reason_of_a_tls_error_is_openssls_words_not_an_errno():
+    exc = ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number (_ssl.c:1006)")
+    assert net.reason(exc) == "[SSL: WRONG_VERSION_NUMBER] wrong version number (_ssl.c:1006)"  # not errno 1, EPERM
 
 
 def test_the_reason_of_a_certificate_error_is_openssls_words():
