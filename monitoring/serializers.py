@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import re
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -20,7 +21,7 @@ from rest_framework import serializers
 from rest_framework.fields import empty
 
 from monitoring import payloads
-from monitoring.choices import NotificationType, Recurrence
+from monitoring.choices import NotificationType, Protocol, Recurrence
 from monitoring.models import (
     CertificateCheck,
     Incident,
@@ -206,6 +207,15 @@ class ServerSerializer(FormBooleansMixin, serializers.ModelSerializer):
         if request is not None and hasattr(request, "build_absolute_uri"):
             return request.build_absolute_uri(path)
         return f"{settings.PUBLIC_BASE_URL}{path}"
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        """A push server is never probed: a ``timeout`` sent for one is ignored, whatever it is (SPEC §23)."""
+        if isinstance(data, Mapping) and "timeout" in data:
+            protocol = data.get("protocol", self.instance.protocol if self.instance is not None else None)
+            if protocol == Protocol.PUSH:
+                data = data.copy()
+                data.pop("timeout")
+        return super().to_internal_value(data)
 
     def validate_host(self, value: str) -> str:
         if not value.strip():

@@ -48,16 +48,34 @@ def test_a_given_timeout_must_still_be_shorter_than_the_interval(alice_client):
     assert r.json()["timeout"] == ["The timeout must be shorter than the check interval."]
 
 
-def test_a_push_server_ignores_its_timeout(alice, alice_client):
-    r = alice_client.post(
-        "/api/servers/", {"name": "cron", "protocol": "push", "check_interval": 10, "timeout": 30}, format="json"
-    )
+@pytest.mark.parametrize("timeout", [30, 0.1, 1000, "soon", None])
+def test_a_push_server_ignores_its_timeout(alice, alice_client, timeout):
+    body = {"name": "cron", "protocol": "push", "check_interval": 10, "timeout": timeout}
+    r = alice_client.post("/api/servers/", body, format="json")
     assert r.status_code == 201, r.json()
     server = Server.objects.get(pk=r.json()["id"])
-    r = alice_client.patch(f"/api/servers/{server.pk}/", {"check_interval": 10, "timeout": 300}, format="json")
+    assert server.timeout == 9
+    r = alice_client.patch(f"/api/servers/{server.pk}/", {"check_interval": 10, "timeout": timeout}, format="json")
     assert r.status_code == 200, r.json()
-    # The model's rule is the same rule (the admin form).
-    Server(owner=alice, name="p", protocol="push", check_interval=10, timeout=60).full_clean()
+    server.refresh_from_db()
+    assert (server.check_interval, server.timeout) == (10, 9)
+
+
+def test_a_push_servers_timeout_is_ignored_in_a_form_post_too(alice_client):
+    body = {"name": "cron", "protocol": "push", "check_interval": 10, "timeout": "1000"}
+    r = alice_client.post("/api/servers/", body, format="multipart")
+    assert r.status_code == 201, r.json()
+    assert Server.objects.get(pk=r.json()["id"]).timeout == 9
+
+
+def test_the_model_judges_the_timeout_of_probed_servers_only(alice):
+    """The admin form's rule is the same rule."""
+    with pytest.raises(ValidationError) as caught:
+        Server(owner=alice, name="h", host="shop.example.com", check_interval=10, timeout=60).full_clean()
+    assert caught.value.message_dict["timeout"] == ["The timeout must be shorter than the check interval."]
+    push = Server(owner=alice, name="p", protocol="push", check_interval=10, timeout=60)
+    push.full_clean()
+    assert push.timeout == 60  # stored as it came; never used
 
 
 # --- Tags: one field, one validator, on every resource that has them.
