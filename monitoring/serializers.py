@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import re
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -20,7 +21,7 @@ from rest_framework import serializers
 from rest_framework.fields import empty
 
 from monitoring import payloads
-from monitoring.choices import NotificationType, Recurrence
+from monitoring.choices import NotificationType, Protocol, Recurrence
 from monitoring.models import (
     CertificateCheck,
     Incident,
@@ -39,7 +40,9 @@ from monitoring.services.history import WINDOWS
 from monitoring.services.push import MAX_MESSAGE
 from monitoring.validators import (
     HTTP_ONLY_DEFAULTS,
+    MAX_TAG_LENGTH,
     MAX_TAGS,
+    default_timeout,
     http_only_errors,
     normalize_host,
     server_errors,
@@ -98,15 +101,52 @@ class FormBooleansMixin:
         return fields
 
 
+class TagsField(serializers.ListField):
+    """The tags of a server, a status page or a maintenance window: tokens, deduplicated in order.
+
+    The model's ``validate_tags`` is the rule; the child field turns a null or a nested value
+    into a per-item error first."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("required", False)
+        super().__init__(
+            child=serializers.CharField(max_length=MAX_TAG_LENGTH),
+            max_length=MAX_TAGS,
+            validators=[validate_tags],
+            **kwargs,
+        )
+
+    def to_internal_value(self, data: Any) -> list[str]:
+        return list(dict.fromkeys(super().to_internal_value(data)))
+
+
+class OwnedServerField(serializers.PrimaryKeyRelatedField):
+    """Ids of servers that belong to the owner of the object being written.
+
+    The owner is the requesting user for a new object, and the object's owner for an edit (so
+    staff editing a user's window pick among that user's servers, never their own). Any other
+    id, another user's or one that does not exist, gets the same "does not exist" error: an id
+    tells nobody whether another account has it."""
+
+    def get_queryset(self) -> Any:
+        return Server.objects.filter(owner_id=self.owner_id())
+
+    def owner_id(self) -> int:
+        instance = self.root.instance
+        if isinstance(instance, NotificationConfig):
+            return instance.server.owner_id
+        if isinstance(instance, (StatusPage, MaintenanceWindow)):
+            return instance.owner_id
+        return self.context["request"].user.pk
+
+
 class ServerSerializer(FormBooleansMixin, serializers.ModelSerializer):
     owner = serializers.ReadOnlyField(source="owner.username")
     url = serializers.ReadOnlyField()
     uptime_percentage = serializers.ReadOnlyField(source="server_status.uptime_percentage")
     last_check = serializers.ReadOnlyField(source="server_status.last_check")
     status_message = serializers.ReadOnlyField(source="server_status.message")
-    tags = serializers.ListField(
-        child=serializers.CharField(max_length=50), required=False, max_length=MAX_TAGS, validators=[validate_tags]
-    )
+    tags = TagsField()
     push_token = serializers.ReadOnlyField(help_text="Push monitors only: the secret part of the push URL.")
     push_url = serializers.SerializerMethodField(help_text="Push monitors only: the URL their job calls.")
 
@@ -168,6 +208,15 @@ class ServerSerializer(FormBooleansMixin, serializers.ModelSerializer):
             return request.build_absolute_uri(path)
         return f"{settings.PUBLIC_BASE_URL}{path}"
 
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        """A push server is never probed: a ``timeout`` sent for one is ignored, whatever it is (SPEC §23)."""
+        if isinstance(data, Mapping) and "timeout" in data:
+            protocol = data.get("protocol", self.instance.protocol if self.instance is not None else None)
+            if protocol == Protocol.PUSH:
+                data = data.copy()
+                data.pop("timeout")
+        return super().to_internal_value(data)
+
     def validate_host(self, value: str) -> str:
         if not value.strip():
             return ""  # only push servers may have none (validate)
@@ -180,9 +229,6 @@ class ServerSerializer(FormBooleansMixin, serializers.ModelSerializer):
             if not settings.MONITOR_ALLOW_PRIVATE_TARGETS and net.is_private(ipaddress.ip_address(host)):
                 raise serializers.ValidationError(private_address_message(host))
         return host
-
-    def validate_tags(self, value: list[str]) -> list[str]:
-        return list(dict.fromkeys(value))
 
     def validate_expected_status_codes(self, value: str) -> str:
         return value.replace(" ", "")
@@ -213,6 +259,8 @@ class ServerSerializer(FormBooleansMixin, serializers.ModelSerializer):
         }
         if nulls:
             raise serializers.ValidationError(nulls)
+        if self.instance is None and "timeout" not in attrs:
+            attrs["timeout"] = default_timeout(current("check_interval"))
         errors = server_errors(
             protocol=current("protocol"),
             port=current("port"),
@@ -288,13 +336,6 @@ class ServerStatusSerializer(serializers.ModelSerializer):
             "last_status_change",
         ]
         read_only_fields = fields
-
-
-class OwnedServerField(serializers.PrimaryKeyRelatedField):
-    """A server id the requesting user may use; others read as 'does not exist'."""
-
-    def get_queryset(self) -> Any:
-        return Server.objects.for_user(self.context["request"].user)
 
 
 def validate_recipient(notification_type: str, value: str) -> str:
@@ -521,10 +562,12 @@ class CheckSslQuerySerializer(serializers.Serializer):
                 "Give an https:// URL, e.g. https://example.com or https://example.com:8443."
             )
         try:
-            port = parsed.port or 443
+            port = 443 if parsed.port is None else parsed.port
         except ValueError as exc:
             raise serializers.ValidationError("The port must be a number from 1 to 65535.") from exc
-        if not parsed.hostname or parsed.username or parsed.password or port == 0:
+        if not 1 <= port <= 65535:
+            raise serializers.ValidationError("The port must be a number from 1 to 65535.")
+        if not parsed.hostname or parsed.username or parsed.password:
             raise serializers.ValidationError("Give an https://host[:port] URL without credentials.")
         try:
             host = normalize_host(parsed.hostname)
@@ -541,18 +584,11 @@ class CheckSslSerializer(serializers.Serializer):
     subject = serializers.CharField()
     needs_renewal = serializers.BooleanField()
     error = serializers.CharField(allow_blank=True)
-class OwnedServersField(serializers.PrimaryKeyRelatedField):
-    """Server ids of the page's owner: another user's id is refused with 400, as an unknown one."""
-
-    def get_queryset(self) -> Any:
-        return Server.objects.filter(owner=self.context["request"].user)
 
 
 class StatusPageSerializer(FormBooleansMixin, serializers.ModelSerializer):
-    servers = OwnedServersField(many=True, required=False)
-    tags = serializers.ListField(
-        child=serializers.CharField(max_length=50), required=False, max_length=MAX_TAGS, validators=[validate_tags]
-    )
+    servers = OwnedServerField(many=True, required=False)
+    tags = TagsField()
     url = serializers.SerializerMethodField()
 
     class Meta:
@@ -574,9 +610,6 @@ class StatusPageSerializer(FormBooleansMixin, serializers.ModelSerializer):
 
     def get_url(self, page: StatusPage) -> str:
         return f"/status/{page.slug}/"
-
-    def validate_tags(self, value: list[str]) -> list[str]:
-        return list(dict.fromkeys(value))
 
     def update(self, instance: StatusPage, validated_data: dict[str, Any]) -> StatusPage:
         instance = super().update(instance, validated_data)
@@ -602,9 +635,7 @@ class MaintenanceWindowSerializer(serializers.ModelSerializer):
 
     owner = serializers.ReadOnlyField(source="owner.username")
     servers = OwnedServerField(many=True, required=False)
-    tags = serializers.ListField(
-        child=serializers.CharField(max_length=50), required=False, max_length=MAX_TAGS, validators=[validate_tags]
-    )
+    tags = TagsField()
     weekdays = serializers.ListField(
         child=serializers.IntegerField(min_value=0, max_value=6), required=False, max_length=7
     )
@@ -655,19 +686,8 @@ class MaintenanceWindowSerializer(serializers.ModelSerializer):
             raise serializers.ValidationError(f"{value!r} is not an IANA time zone (e.g. Europe/Berlin).") from exc
         return value
 
-    def validate_tags(self, value: list[str]) -> list[str]:
-        return list(dict.fromkeys(value))
-
     def validate_weekdays(self, value: list[int]) -> list[int]:
         return sorted(set(value))
-
-    def validate_servers(self, value: list[Server]) -> list[Server]:
-        # Even staff: a window reaches only its owner's servers.
-        owner = self.instance.owner if self.instance is not None else self.context["request"].user
-        foreign = sorted(s.pk for s in value if s.owner_id != owner.pk)
-        if foreign:
-            raise serializers.ValidationError(f"Servers {foreign} belong to another user.")
-        return value
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         def current(name: str) -> Any:

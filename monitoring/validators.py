@@ -13,8 +13,11 @@ from monitoring.choices import Protocol
 from monitoring.services.assertions import errors as assertion_errors
 
 HOSTNAME_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
-TAG = re.compile(r"^[A-Za-z0-9_.:/-]{1,50}$")
 MAX_TAGS = 20
+MAX_TAG_LENGTH = 50
+TAG = re.compile(rf"^[A-Za-z0-9_.:/-]{{1,{MAX_TAG_LENGTH}}}$")
+# A server created without a timeout gets this one, or less to fit its interval (default_timeout).
+DEFAULT_TIMEOUT = 10.0
 
 
 def normalize_host(value: str) -> str:
@@ -74,18 +77,27 @@ def validate_tags(value: object) -> None:
         )
 
 
+def default_timeout(check_interval: int) -> float:
+    """The timeout of a server created without one: 10 s, or ``check_interval - 1`` when that is less.
+
+    SPEC §23: a server at the minimum interval (10 s) must be valid without a timeout, and a
+    timeout must stay shorter than the interval (``server_errors``)."""
+    return min(DEFAULT_TIMEOUT, float(check_interval - 1))
+
+
 def server_errors(
-    *, protocol: str, port: int | None, timeout: float, check_interval: int, host: str | None = None
+    *, protocol: str, port: int | None, timeout: float | None, check_interval: int, host: str | None = None
 ) -> dict[str, str]:
     """Rules across fields of a Server; an empty dict when it is consistent.
 
-    ``host`` is judged only when given: every protocol but push needs one."""
+    ``host`` is judged only when given: every protocol but push needs one. A push server is
+    never probed, so its timeout means nothing and is not judged."""
     errors: dict[str, str] = {}
     if host is not None and not host and protocol != Protocol.PUSH:
         errors["host"] = f"A {protocol} server needs a host."
     if protocol == Protocol.TCP and port is None:
         errors["port"] = "A tcp server needs a port (1-65535)."
-    if timeout is not None and check_interval is not None and timeout >= check_interval:
+    if protocol != Protocol.PUSH and timeout is not None and check_interval is not None and timeout >= check_interval:
         errors["timeout"] = "The timeout must be shorter than the check interval."
     return errors
 
@@ -109,6 +121,12 @@ HTTP_ONLY_DEFAULTS: dict[str, object] = {
     "max_redirects": 10,
     "assertions": [],
 }
+
+
+def validate_basic_auth_username(value: str) -> None:
+    """Basic auth sends ``user:password``: a ':' in the user name would move the split, and every check would fail."""
+    if ":" in value:
+        raise ValidationError("A basic-auth user name may not contain ':'.", code="basic_auth_username")
 
 
 def validate_request_headers(value: object) -> None:

@@ -12,6 +12,7 @@ from django.db import models
 
 from monitoring.choices import Recurrence
 from monitoring.models.base import OwnedQuerySet
+from monitoring.validators import validate_tags
 
 MAX_DURATION_MINUTES = 7 * 24 * 60
 
@@ -46,7 +47,7 @@ class MaintenanceWindow(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="maintenance_windows")
     name = models.CharField(max_length=200)
     servers = models.ManyToManyField("monitoring.Server", blank=True, related_name="maintenance_windows")
-    tags = models.JSONField(default=list, blank=True)
+    tags = models.JSONField(default=list, blank=True, validators=[validate_tags])
     enabled = models.BooleanField(default=True)
     starts_at = models.DateTimeField(null=True, blank=True)
     ends_at = models.DateTimeField(null=True, blank=True)

@@ -20,6 +20,7 @@ from monitoring.validators import (
     server_errors,
     validate_alert_days,
     validate_assertions,
+    validate_basic_auth_username,
     validate_host,
     validate_request_body,
     validate_request_headers,
@@ -110,7 +111,7 @@ class Server(models.Model):
     request_body = models.TextField(
         blank=True, validators=[validate_request_body], help_text="Sent with the method; at most 64 KiB."
     )
-    basic_auth_username = models.CharField(max_length=200, blank=True)
+    basic_auth_username = models.CharField(max_length=200, blank=True, validators=[validate_basic_auth_username])
     # Sent with every check, so kept as given; never shown by the API or the admin.
     basic_auth_password = models.CharField(max_length=200, blank=True)
     keyword_absent = models.BooleanField(default=False, help_text="Fail when the keyword appears in the body.")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import itertools
 import socket
 import ssl
 import time
@@ -23,12 +24,6 @@ from django.conf import settings
 from yarl import URL
 
 from monitoring.services import net
-
-REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
-
-
-class TooManyRedirects(Exception):
-    pass
 
 
 async def resolve(host: str, port: int, family: int = socket.AF_UNSPEC) -> list[tuple[int, str]]:
@@ -47,14 +42,6 @@ async def resolve(host: str, port: int, family: int = socket.AF_UNSPEC) -> list[
         addresses = [(fam, str(sockaddr[0])) for fam, _, _, _, sockaddr in infos]
     net.vet(host, addresses)
     return addresses
-
-
-def _is_literal(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return True
 
 
 class GuardedResolver(AbstractResolver):
@@ -119,43 +106,47 @@ class Client:
         data: Any = None,
         basic_auth: tuple[str, str] | None = None,
     ) -> net.HttpResponse:
-        """One request, following redirects itself (each hop through the guard), within ``timeout``
-        in all; the body is read up to MONITOR_MAX_BODY_BYTES. Raises ``TimeoutError``,
-        ``aiohttp.ClientError``, ``TooManyRedirects``, ``net.PrivateAddressError`` or ``OSError``."""
+        """One request, following redirects by ``net.next_hop`` (each hop through the guard), within
+        ``timeout`` in all; the body is read up to MONITOR_MAX_BODY_BYTES. Raises ``TimeoutError``,
+        ``aiohttp.ClientError``, ``net.TooManyRedirects``, ``net.PrivateAddressError`` or ``OSError``."""
         cap = settings.MONITOR_MAX_REDIRECTS if max_redirects is None else max_redirects
         tls = self.tls_context(verify)
         started = time.perf_counter()
-        target = URL(url)
-        origin = target.origin()
+        target, credentials = url, basic_auth
         async with asyncio.timeout(timeout):
-            for hop in range(cap + 2):
-                if _is_literal(target.host or ""):
+            for hops in itertools.count():
+                host = URL(target).host or ""
+                if net.is_literal(host):
                     # aiohttp connects to an IP literal without asking the resolver: vet it here.
-                    await resolve(target.host or "", target.port or 0)
+                    await resolve(host, URL(target).port or 0)
                 sent = dict(headers or {})
-                if basic_auth is not None and target.origin() == origin:
-                    # Credentials go to the server they were set for, never to a redirect's.
-                    sent["Authorization"] = aiohttp.encode_basic_auth(*basic_auth)
+                if credentials is not None:
+                    sent["Authorization"] = aiohttp.encode_basic_auth(*credentials)
                 async with self.session().request(
                     method, target, allow_redirects=False, ssl=tls, headers=sent, data=data
                 ) as response:
-                    location = response.headers.get("Location")
-                    if response.status in REDIRECT_CODES and location and cap > 0:
-                        if hop >= cap:
-                            raise TooManyRedirects(f"more than {cap} redirects")
-                        target = response.url.join(URL(location))
-                        if method != "HEAD" and response.status in (301, 302, 303):
-                            method, data = "GET", None
-                        continue
-                    raw = await response.content.read(settings.MONITOR_MAX_BODY_BYTES)
-                    return net.HttpResponse(
-                        status_code=response.status,
-                        body=raw.decode(response.charset or "utf-8", errors="replace"),
-                        elapsed_ms=(time.perf_counter() - started) * 1000,
-                        final_url=str(response.url),
-                        headers=dict(response.headers),
+                    hop = net.next_hop(
+                        response.status,
+                        response.headers.get("Location"),
+                        current=str(response.url),
+                        first=url,
+                        method=method,
+                        hops=hops,
+                        cap=cap,
                     )
-        raise TooManyRedirects(f"more than {cap} redirects")  # pragma: no cover - the loop returns or raises
+                    if hop is None:
+                        raw = await response.content.read(settings.MONITOR_MAX_BODY_BYTES)
+                        return net.HttpResponse(
+                            status_code=response.status,
+                            body=raw.decode(response.charset or "utf-8", errors="replace"),
+                            elapsed_ms=(time.perf_counter() - started) * 1000,
+                            final_url=str(response.url),
+                            headers=dict(response.headers),
+                        )
+                target, method = hop.url, hop.method
+                data = data if hop.keeps_body else None
+                credentials = basic_auth if hop.sends_credentials else None
+        raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
 
     async def tcp_connect(self, host: str, port: int, *, timeout: float) -> float:
         """Open and close a TCP connection to a vetted address; the connect time in ms."""

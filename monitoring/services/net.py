@@ -7,6 +7,7 @@ here once, as Healthchecks keeps them in ``hc/lib/curl.py``.
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 import ssl
 import threading
@@ -14,6 +15,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import requests
 import requests.adapters
@@ -30,24 +32,35 @@ class PrivateAddressError(Exception):
     """The target resolves to an address that MONITOR_ALLOW_PRIVATE_TARGETS forbids."""
 
 
+class TooManyRedirects(Exception):
+    """A request was redirected more often than its cap allows."""
+
+
 # IPv6 prefixes whose low 32 bits are an IPv4 address the packet ends up at: NAT64's
 # well-known and local-use prefixes (RFC 6052, RFC 8215) translate to it.
 NAT64_PREFIXES = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
 # ::a.b.c.d, the deprecated IPv4-compatible form (RFC 4291 §2.5.5.1); :: and ::1 are judged as IPv6.
 IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+# ::ffff:0:a.b.c.d, the IPv4-translated form of stateless translation (SIIT, RFC 2765 / 6145).
+IPV4_TRANSLATED = ipaddress.IPv6Network("::ffff:0:0:0/96")
 
 
 def embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
-    """The IPv4 address an IPv6 address carries (mapped, NAT64, 6to4, compatible), else None.
+    """The IPv4 address an IPv6 address carries (mapped, translated, NAT64, 6to4, compatible), else None.
 
-    Python's ``is_global`` judges these by their IPv6 prefix and calls ``64:ff9b::7f00:1``
-    or ``2002:7f00:1::1`` global, though they reach 127.0.0.1 through a translator or relay.
+    Python's ``is_global`` judges these by their IPv6 prefix and calls ``64:ff9b::7f00:1``,
+    ``::ffff:0:7f00:1`` or ``2002:7f00:1::1`` global, though they reach 127.0.0.1 through a
+    translator or relay.
     """
     if ip.ipv4_mapped is not None:
         return ip.ipv4_mapped
     if ip.sixtofour is not None:
         return ip.sixtofour
-    if any(ip in prefix for prefix in NAT64_PREFIXES) or (ip in IPV4_COMPATIBLE and int(ip) > 1):
+    if (
+        ip in IPV4_TRANSLATED
+        or any(ip in prefix for prefix in NAT64_PREFIXES)
+        or (ip in IPV4_COMPATIBLE and int(ip) > 1)
+    ):
         return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
     return None
 
@@ -62,7 +75,7 @@ def is_private(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
         inner = embedded_ipv4(ip)
         if inner is not None and is_private(inner):
             return True
-        if inner is not None and ip.ipv4_mapped is not None:
+        if inner is not None and (ip.ipv4_mapped is not None or ip in IPV4_TRANSLATED):
             return False  # ::ffff:8.8.8.8 is 8.8.8.8, though Python calls ::ffff:0:0/96 reserved
     return not ip.is_global or ip.is_multicast
 
@@ -82,15 +95,27 @@ def vet(host: str, addresses: list[tuple[int, str]]) -> None:
     """Raise PrivateAddressError if any of ``host``'s addresses is private and that is not allowed.
 
     The one rule for every way out: this module's resolver and the probes' (``aionet``).
+    The error names ``host`` but never the address a name resolved to: a user who may add a
+    check must not learn what an internal name resolves to from its error.
     """
     if settings.MONITOR_ALLOW_PRIVATE_TARGETS:
         return
     for _, address in addresses:
         if is_private(ipaddress.ip_address(address.split("%", 1)[0])):
+            what = "is" if is_literal(host) else "resolves to"
             raise PrivateAddressError(
-                f"{host} resolves to {address}, a private or reserved address; "
+                f"refused: {host} {what} a private or reserved address; "
                 "set MONITOR_ALLOW_PRIVATE_TARGETS=true to allow it"
             )
+
+
+def is_literal(host: str) -> bool:
+    """Whether ``host`` is an IP address (bracketed or with a zone or not), not a name."""
+    try:
+        ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
 
 
 def url_host_port(url: str) -> tuple[str, int]:
@@ -118,7 +143,7 @@ class PinnedConnectionMixin:
     DNS rebinding: the guard resolves a name and judges the answer; if the HTTP client then
     resolved the name again, a hostile DNS server could answer a public address first and
     127.0.0.1 or 169.254.169.254 second. This connection never resolves the name: it
-    connects to the pinned addresses (in order, like ``tcp_connect``) and keeps the name as
+    connects to the pinned addresses (in order) and keeps the name as
     ``host``, so the Host header, SNI and certificate hostname check still use the name.
     A host nobody pinned is refused rather than resolved.
     """
@@ -183,7 +208,6 @@ def session() -> requests.Session:
     if sess is None:
         sess = requests.Session()
         sess.headers["User-Agent"] = settings.MONITOR_USER_AGENT
-        sess.max_redirects = settings.MONITOR_MAX_REDIRECTS
         # Only the environment's proxies would reach outside loopback in tests; ignore them.
         sess.trust_env = False
         adapter = PinnedAdapter()
@@ -217,25 +241,18 @@ def http_request(
     *,
     timeout: float,
     verify: bool = True,
-    allow_redirects: bool = True,
     json: object | None = None,
     data: bytes | str | None = None,
     headers: dict[str, str] | None = None,
     auth: tuple[str, str] | None = None,
-    max_redirects: int | None = None,
 ) -> HttpResponse:
-    """One HTTP request with the guard, a timeout, the redirect cap and a capped body read.
+    """One HTTP request with the guard, a timeout and a capped body read; a 3xx is the answer.
 
     Raises ``requests.RequestException`` (including ``Timeout``) or ``PrivateAddressError``.
-    Redirect targets are checked by the guard too (resolved again, at the time of the hop), and
-    every connection goes to an address the guard approved (``PinnedAdapter``), never to a
-    second resolution of the name.
-    ``max_redirects`` (default MONITOR_MAX_REDIRECTS) caps the hops; 0 answers the first 3xx.
-    A hop keeps ``headers``; ``auth`` only to the same origin; the body only on 307/308.
+    The connection goes to an address the guard approved (``PinnedAdapter``), never to a second
+    resolution of the name. Its callers (the notifiers) follow no redirect: a webhook that moved
+    is told to use its new URL. The probes follow redirects by ``next_hop`` (``aionet``).
     """
-    cap = settings.MONITOR_MAX_REDIRECTS if max_redirects is None else max_redirects
-    if cap == 0:
-        allow_redirects = False
     sess = session()
     vetted(sess, url)
     started = time.perf_counter()
@@ -251,29 +268,6 @@ def http_request(
         auth=auth,
         stream=True,
     )
-    redirects = 0
-    while allow_redirects and response.is_redirect:
-        redirects += 1
-        if redirects > cap:
-            response.close()
-            raise requests.TooManyRedirects(f"more than {cap} redirects")
-        target = requests.compat.urljoin(response.url, response.headers["location"])
-        response.close()
-        vetted(sess, target)
-        keeps_method = response.status_code in (307, 308)
-        follow = method if keeps_method or method == "HEAD" else "GET"
-        response = sess.request(
-            follow,
-            target,
-            timeout=timeout,
-            verify=verify,
-            allow_redirects=False,
-            headers=headers,
-            auth=auth if _same_origin(url, target) else None,
-            json=json if keeps_method else None,
-            data=data if keeps_method else None,
-            stream=True,
-        )
     try:
         raw = response.raw.read(settings.MONITOR_MAX_BODY_BYTES, decode_content=True) or b""
     finally:
@@ -289,31 +283,69 @@ def http_request(
     )
 
 
-def _same_origin(first: str, second: str) -> bool:
-    a, b = requests.utils.urlparse(first), requests.utils.urlparse(second)
-    return (a.scheme, a.hostname, a.port) == (b.scheme, b.hostname, b.port)
+# --- Redirects: the one rule of where a redirected request goes next.
+
+REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 
 
-def tcp_connect(host: str, port: int, *, timeout: float) -> float:
-    """Open and close a TCP connection; returns the connect time in ms. Raises OSError."""
-    addresses = resolve(host, port)
-    started = time.perf_counter()
-    last_error: OSError | None = None
-    deadline = started + timeout
-    for family, address in addresses:
-        remaining = deadline - time.perf_counter()
-        if remaining <= 0:
-            break
-        try:
-            with socket.socket(family, socket.SOCK_STREAM) as sock:
-                sock.settimeout(remaining)
-                sock.connect((address, port))
-            return (time.perf_counter() - started) * 1000
-        except OSError as exc:
-            last_error = exc
-    if last_error is None:
-        raise TimeoutError(f"timed out after {timeout:g}s")
-    raise last_error
+@dataclass(frozen=True)
+class Hop:
+    """The request a redirect asks for."""
+
+    url: str
+    method: str
+    keeps_body: bool  # 307 and 308 repeat the request; 301, 302 and 303 become a GET without a body
+    sends_credentials: bool  # only to the origin the credentials were set for
+
+
+def next_hop(
+    status: int, location: str | None, *, current: str, first: str, method: str, hops: int, cap: int
+) -> Hop | None:
+    """Where a response with ``status`` and ``location`` sends the request, or None when it is the answer.
+
+    ``current`` is the URL that answered, ``first`` the URL the request was made for (its
+    credentials belong to that origin), ``hops`` the redirects followed so far. ``cap`` 0 makes
+    every 3xx the answer; past ``cap`` hops raises TooManyRedirects. The caller sends the hop
+    through the guard like any request: a redirect may point anywhere.
+    """
+    if status not in REDIRECT_CODES or not location or cap == 0:
+        return None
+    if hops >= cap:
+        raise TooManyRedirects(f"more than {cap} redirects")
+    url = urljoin(current, location)
+    repeats = status in (307, 308)
+    return Hop(
+        url=url,
+        method=method if repeats or method == "HEAD" else "GET",
+        keeps_body=repeats,
+        sends_credentials=same_origin(first, url),
+    )
+
+
+def same_origin(first: str, second: str) -> bool:
+    """Scheme, host and port (the scheme's default when not given) are the same."""
+    a, b = urlsplit(first), urlsplit(second)
+    return (a.scheme.lower(), *url_host_port(first)) == (b.scheme.lower(), *url_host_port(second))
+
+
+def reason(exc: BaseException) -> str:
+    """The innermost useful message of an exception chain ("Connection refused"), at most 400 characters.
+
+    The one wording of a network failure for checks and notifications alike. An errno is given
+    by its name: asyncio's "Connect call failed ('10.0.0.5', 80)" would name the address."""
+    while (inner := exc.__cause__ or exc.__context__) is not None:
+        exc = inner
+    if isinstance(exc, ssl.SSLCertVerificationError) and exc.verify_message:
+        text = f"certificate verify failed: {exc.verify_message}"
+    elif isinstance(exc, (ssl.SSLError, socket.gaierror)) and exc.strerror:
+        text = exc.strerror  # their numbers are OpenSSL's and the resolver's, not errno values
+    elif isinstance(exc, OSError) and exc.errno:
+        text = os.strerror(exc.errno)
+    elif isinstance(exc, OSError) and exc.strerror:
+        text = exc.strerror
+    else:
+        text = str(exc) or exc.__class__.__name__
+    return text[:400]
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,6 @@ from the server, ``judge_http`` turns the response into an outcome.
 from __future__ import annotations
 
 import asyncio
-import os
-import ssl
 from typing import Any
 
 import aiohttp
@@ -53,13 +51,13 @@ async def probe_http(server: Server, client: aionet.Client) -> ProbeOutcome:
     except TimeoutError:
         return ProbeOutcome(PingStatus.TIMEOUT, error_message=f"no response within {server.timeout:g}s")
     except aiohttp.ClientSSLError as exc:
-        return ProbeOutcome(PingStatus.ERROR, error_message=f"TLS error: {_reason(exc)}")
+        return ProbeOutcome(PingStatus.ERROR, error_message=f"TLS error: {net.reason(exc)}")
     except net.PrivateAddressError as exc:
         return ProbeOutcome(PingStatus.ERROR, error_message=str(exc))
     except (aiohttp.ClientConnectionError, ConnectionError) as exc:
-        return ProbeOutcome(PingStatus.ERROR, error_message=f"connection failed: {_reason(exc)}")
-    except (aiohttp.ClientError, aionet.TooManyRedirects, OSError, ValueError) as exc:
-        return ProbeOutcome(PingStatus.ERROR, error_message=_reason(exc))
+        return ProbeOutcome(PingStatus.ERROR, error_message=f"connection failed: {net.reason(exc)}")
+    except (aiohttp.ClientError, net.TooManyRedirects, OSError, ValueError) as exc:
+        return ProbeOutcome(PingStatus.ERROR, error_message=net.reason(exc))
     return judge_http(server, response)
 
 
@@ -73,7 +71,7 @@ async def probe_tcp(server: Server, client: aionet.Client) -> ProbeOutcome:
     except net.PrivateAddressError as exc:
         return ProbeOutcome(PingStatus.ERROR, error_message=str(exc))
     except OSError as exc:
-        return ProbeOutcome(PingStatus.ERROR, error_message=f"connection failed: {_reason(exc)}")
+        return ProbeOutcome(PingStatus.ERROR, error_message=f"connection failed: {net.reason(exc)}")
     return ProbeOutcome(PingStatus.SUCCESS, round(elapsed, 2))
 
 
@@ -96,19 +94,3 @@ def probe(server: Server) -> ProbeOutcome:
             await client.close()
 
     return asyncio.run(once())
-
-
-def _reason(exc: BaseException) -> str:
-    """The innermost useful message of an exception chain."""
-    while exc.__cause__ is not None or exc.__context__ is not None:
-        inner = exc.__cause__ or exc.__context__
-        assert inner is not None
-        exc = inner
-    text = str(exc.args[0]) if exc.args else exc.__class__.__name__
-    if isinstance(exc, ssl.SSLCertVerificationError) and exc.verify_message:
-        text = f"certificate verify failed: {exc.verify_message}"
-    elif isinstance(exc, OSError) and exc.errno:
-        text = os.strerror(exc.errno)  # asyncio's "Connect call failed (…)" names no reason
-    elif isinstance(exc, OSError) and exc.strerror:
-        text = exc.strerror
-    return text[:400]

@@ -272,7 +272,7 @@ def test_a_redirect_to_a_private_address_is_refused_by_the_guard(alice, http_tar
     ):
         record = checks.run_check(server)
     assert record.ping.status == PingStatus.ERROR
-    assert "::1, a private or reserved address" in record.ping.error_message
+    assert "refused: ::1 is a private or reserved address" in record.ping.error_message
     assert len(http_target.requests) == 1
 
 
@@ -283,7 +283,7 @@ def test_a_name_that_resolves_to_a_private_address_is_refused_at_check_time(alic
         record = checks.run_check(server)
     assert record.ping.status == PingStatus.ERROR
     assert (
-        record.ping.error_message.startswith("localhost resolves to")
+        record.ping.error_message.startswith("refused: localhost resolves to")
         and "private or reserved" in record.ping.error_message
     )
     assert http_target.requests == []

@@ -57,29 +57,29 @@ def post(
 ) -> net.HttpResponse:
     """POST through ``net.http_request`` and turn every failure into a NotifyError.
 
-    Redirects are not followed: a webhook that moved answers 3xx, and following it with a
-    GET would drop the alert's body, so the operator is told to use the final URL.
+    Redirects are not followed (``net.http_request`` follows none): a webhook that moved
+    answers 3xx, and following it with a GET would drop the alert's body, so the operator is
+    told to use the final URL.
     """
     try:
         response = net.http_request(
             "POST",
             url,
             timeout=settings.NOTIFICATION_TIMEOUT,
-            allow_redirects=False,
             data=data,
             json=json,
             headers=headers,
             auth=auth,
         )
     except net.PrivateAddressError as exc:
-        raise PermanentError(f"refused: {exc}") from exc
+        raise PermanentError(str(exc)) from exc  # "refused: <host> resolves to a private …"
     except requests.Timeout as exc:
-        raise TransientError(f"no answer within {settings.NOTIFICATION_TIMEOUT}s: {_reason(exc)}") from exc
+        raise TransientError(f"no answer within {settings.NOTIFICATION_TIMEOUT}s: {net.reason(exc)}") from exc
     except requests.ConnectionError as exc:
-        raise TransientError(f"connection failed: {_reason(exc)}") from exc
+        raise TransientError(f"connection failed: {net.reason(exc)}") from exc
     except (requests.RequestException, ValueError) as exc:
         # An invalid URL or schema: no retry will fix it.
-        raise PermanentError(f"{exc.__class__.__name__}: {_reason(exc)}") from exc
+        raise PermanentError(f"{exc.__class__.__name__}: {net.reason(exc)}") from exc
     check_response(response)
     return response
 
@@ -96,12 +96,3 @@ def check_response(response: net.HttpResponse) -> None:
     if 300 <= code < 400:
         raise PermanentError(f"{detail} (redirect not followed; use the final URL)")
     raise PermanentError(detail)
-
-
-def _reason(exc: BaseException) -> str:
-    """The innermost useful message of a requests/urllib3 exception chain ("Connection refused")."""
-    while (inner := exc.__cause__ or exc.__context__) is not None:
-        exc = inner
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return (str(exc.args[0]) if exc.args else exc.__class__.__name__)[:400]
