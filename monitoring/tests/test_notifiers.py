@@ -61,7 +61,8 @@ def test_a_webhook_gets_the_spec_body_signed_with_the_configs_secret(alice, http
     assert signature_ok(SECRET, request.body, request.headers[SIGNATURE_HEADER])
     assert not signature_ok("another-secret", request.body, request.headers[SIGNATURE_HEADER])
     body = request.json()
-    assert set(body) == {"event", "server", "status", "previous_status", "time", "message"}
+    assert set(body) == {"delivery_id", "event", "server", "status", "previous_status", "time", "message"}
+    assert body["delivery_id"] == int(request.headers["X-PulseGuard-Delivery"])
     assert body["event"] == "down" and (body["status"], body["previous_status"]) == ("down", "up")
     assert body["server"] == {"id": server.pk, "name": "shop & api", "url": server.url}
     assert "connection refused" in body["message"] and "shop & api" in body["message"]

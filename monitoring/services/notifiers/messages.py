@@ -35,8 +35,13 @@ class CertificatePayload(TypedDict):
 
 
 class WebhookPayload(TypedDict):
-    """The generic webhook's JSON body (SPEC §7); the same fields outside clients rely on."""
+    """The generic webhook's JSON body (SPEC §7); the same fields outside clients rely on.
 
+    ``delivery_id`` is the same on every attempt of one alert (SPEC §23), like the
+    ``X-PulseGuard-Delivery`` header: a receiver drops a repeat by it.
+    """
+
+    delivery_id: int
     event: str
     server: ServerRef
     status: str
@@ -84,6 +89,7 @@ class CertificateFacts:
 class Notice:
     """Everything a channel needs to word one alert."""
 
+    delivery_id: int
     event: str
     server_id: int
     server_name: str
@@ -131,6 +137,7 @@ class Notice:
 
     def webhook_payload(self) -> WebhookPayload:
         payload = WebhookPayload(
+            delivery_id=self.delivery_id,
             event=self.event,
             server=ServerRef(id=self.server_id, name=self.server_name, url=self.server_url),
             status=self.status,
@@ -154,7 +161,13 @@ def notice_for(delivery: NotificationDelivery) -> Notice:
     server = delivery.config.server
     change = delivery.change
     check = delivery.certificate_check
-    about = {"event": delivery.event, "server_id": server.pk, "server_name": server.name, "server_url": server.url}
+    about = {
+        "delivery_id": delivery.pk,
+        "event": delivery.event,
+        "server_id": server.pk,
+        "server_name": server.name,
+        "server_url": server.url,
+    }
     if check is not None:
         facts = CertificateFacts(
             days_remaining=check.days_remaining,
