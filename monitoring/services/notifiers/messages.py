@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
@@ -15,6 +16,16 @@ if TYPE_CHECKING:
     from monitoring.models import NotificationDelivery
 
 TEST_MESSAGE = "Test notification from PulseGuard: this destination works."
+# The words chat services turn into "notify everyone"; the channels escape their own markup.
+MENTION = re.compile(r"@(?=(?:channel|here|everyone)\b)", re.IGNORECASE)
+
+
+def unmention(text: str) -> str:
+    """``@channel``, ``@here``, ``@everyone`` with a zero-width space after the ``@``: read the same, notify nobody.
+
+    Applied to all text a target or a push wrote (SPEC §23), whatever the channel.
+    """
+    return MENTION.sub("@\u200b", text)
 
 
 class ServerRef(TypedDict):
@@ -172,17 +183,17 @@ def notice_for(delivery: NotificationDelivery) -> Notice:
         facts = CertificateFacts(
             days_remaining=check.days_remaining,
             expires_at=check.expires_at,
-            issuer=check.issuer,
-            subject=check.subject,
+            issuer=unmention(check.issuer),
+            subject=unmention(check.subject),
             valid=check.valid,
-            error=check.error,
+            error=unmention(check.error),
         )
         return Notice(
             **about,
             status=server.status,
             previous_status=server.status,
             time=check.checked_at,
-            reason=check.error,
+            reason=facts.error,
             certificate=facts,
         )
     if change is None:
@@ -197,7 +208,7 @@ def notice_for(delivery: NotificationDelivery) -> Notice:
         status=change.status,
         previous_status=change.previous_status,
         time=change.changed_at,
-        reason=change.message,
+        reason=unmention(change.message),
         downtime_seconds=downtime,
     )
 
