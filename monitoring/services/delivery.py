@@ -336,5 +336,9 @@ def send_test(config: NotificationConfig) -> NotificationDelivery:
         next_attempt_at=now,
         created_at=now,
     )
+    if not connection.in_atomic_block:
+        # The request needs no connection while the receiver takes its time (up to
+        # NOTIFICATION_TIMEOUT): give it back (SPEC §23); recording the outcome reconnects.
+        connection.close()
     deliver(delivery, retry=False)
     return delivery

@@ -412,3 +412,24 @@ def test_a_receiver_whose_name_does_not_resolve_is_one_warning_line_not_a_crash(
     line = record.getMessage()
     assert f"delivery_id={row.pk}" in line and "could not resolve" in line
     assert f"next_attempt_at={row.next_attempt_at.isoformat()}" in line
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_test_message_holds_no_database_connection_while_the_receiver_answers(django_user_model, http_target):
+    require_postgres()  # SQLite's in-memory test database ignores close()
+    http_target.set("/hook", 200)
+    owner = django_user_model.objects.create_user("owner")
+    config = make_config(make_server(owner), recipient=http_target.url("/hook"))
+    connected: list[bool] = []
+    real = WebhookNotifier.send
+
+    def spy(notifier: WebhookNotifier, row: NotificationDelivery) -> None:
+        connected.append(connection.connection is not None)
+        real(notifier, row)
+
+    with mock.patch.object(WebhookNotifier, "send", autospec=True, side_effect=spy):
+        sent = delivery.send_test(config)
+    assert connected == [False]  # the request gave its connection back while it waited (SPEC §23)
+    sent.refresh_from_db()
+    assert (sent.status, sent.event, sent.attempts) == (DeliveryStatus.SENT, AlertEvent.TEST, 1)
+    assert len(http_target.requests) == 1
