@@ -126,6 +126,57 @@ def open_tcp_listener(host: str = "127.0.0.1") -> Iterator[int]:
         yield sock.getsockname()[1]
 
 
+class SilentListener:
+    """A receiver that accepts connections and never answers (a host that hangs every request).
+
+    ``held`` counts the connections it holds open; ``close()`` drops them all, so a client
+    waiting on one fails at once.
+    """
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.host = host
+        self.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind((host, 0))
+        self.sock.listen(128)
+        self.port = self.sock.getsockname()[1]
+        self.connections: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with self._lock:
+                self.connections.append(conn)
+
+    @property
+    def held(self) -> int:
+        with self._lock:
+            return len(self.connections)
+
+    def url(self, path: str = "/") -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}{path}"
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the accept() above
+        self.sock.close()
+        with self._lock:
+            for conn in self.connections:
+                conn.close()
+
+    def __enter__(self) -> SilentListener:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def closed_port(host: str = "127.0.0.1") -> int:
     """A loopback port with nothing listening (bound then released)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

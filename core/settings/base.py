@@ -310,6 +310,11 @@ NOTIFICATION_MAX_ATTEMPTS = envint("NOTIFICATION_MAX_ATTEMPTS", 8, minimum=1)
 NOTIFICATION_TIMEOUT = envint("NOTIFICATION_TIMEOUT", 10, minimum=1)
 # How often start_scheduler's sender looks for due alerts.
 NOTIFICATION_SEND_INTERVAL = envint("NOTIFICATION_SEND_INTERVAL", 5, minimum=1)
+# Alerts in flight at once per sender, and at most so many to one receiver host or of one
+# owner: a receiver that hangs delays only its own alerts (SPEC §23).
+NOTIFICATION_CONCURRENCY = envint("NOTIFICATION_CONCURRENCY", 20, minimum=1)
+NOTIFICATION_CONCURRENCY_PER_HOST = envint("NOTIFICATION_CONCURRENCY_PER_HOST", 5, minimum=1)
+NOTIFICATION_CONCURRENCY_PER_OWNER = envint("NOTIFICATION_CONCURRENCY_PER_OWNER", 5, minimum=1)
 EMAIL_BACKEND = envstr("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
 EMAIL_HOST = envstr("EMAIL_HOST") or "localhost"
 EMAIL_PORT = envint("EMAIL_PORT", 25, minimum=1)

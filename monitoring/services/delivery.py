@@ -5,15 +5,25 @@ scheduler's sender job (every few seconds) and the API's test action. Unlike mar
 alert processed before sending it, a crash mid-send here loses nothing: the lease lapses
 and another sender retries the row (which counts as an attempt, so a row that kills its
 sender cannot loop forever).
+
+Alerts go out concurrently, bounded per receiver host and per owner (``InFlight``), so a
+receiver that accepts and never answers delays only the alerts addressed to it (SPEC §23).
+Every attempt of one row carries the same ``X-PulseGuard-Delivery`` id, and its outcome is
+recorded with retries through a database outage, so a receiver can drop a repeat and a
+repeat is rare.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections import Counter
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -26,6 +36,14 @@ log = logging.getLogger(__name__)
 
 FIRST_RETRY_SECONDS = 10
 MAX_RETRY_SECONDS = 600
+# Due rows one claim looks at to find those that fit the bounds: rows of owners at their
+# bound are left out by the query; rows of a busy host are passed over in this window.
+CLAIM_WINDOW = 200
+# While alerts are in flight, how often the sender looks for new due ones.
+POLL_SECONDS = 0.5
+# Recording an outcome through a database outage: first wait, and the longest wait.
+RECORD_FIRST_RETRY_SECONDS = 0.25
+RECORD_MAX_RETRY_SECONDS = 5.0
 
 
 def backoff(attempts: int) -> timedelta:
@@ -38,15 +56,61 @@ def lease() -> timedelta:
     return timedelta(seconds=max(120, 4 * settings.NOTIFICATION_TIMEOUT, 4 * settings.EMAIL_TIMEOUT))
 
 
-def candidates(now: datetime, limit: int) -> list[NotificationDelivery]:
-    """Due rows, locked with SKIP LOCKED (PostgreSQL) so other senders pass over them.
+class InFlight:
+    """How many alerts are being sent, in all, per receiver host and per owner; and the bounds."""
+
+    def __init__(self, *, total: int, per_host: int, per_owner: int) -> None:
+        self.total, self.per_host, self.per_owner = total, per_host, per_owner
+        self.hosts: Counter[str] = Counter()
+        self.owners: Counter[int] = Counter()
+        self.count = 0
+
+    @classmethod
+    def from_settings(cls) -> InFlight:
+        return cls(
+            total=settings.NOTIFICATION_CONCURRENCY,
+            per_host=settings.NOTIFICATION_CONCURRENCY_PER_HOST,
+            per_owner=settings.NOTIFICATION_CONCURRENCY_PER_OWNER,
+        )
+
+    @property
+    def room(self) -> int:
+        return self.total - self.count
+
+    def fits(self, owner_id: int, host: str) -> bool:
+        return self.room > 0 and self.hosts[host] < self.per_host and self.owners[owner_id] < self.per_owner
+
+    def add(self, owner_id: int, host: str) -> None:
+        self.count += 1
+        self.hosts[host] += 1
+        self.owners[owner_id] += 1
+
+    def remove(self, owner_id: int, host: str) -> None:
+        self.count -= 1
+        self.hosts[host] -= 1
+        self.owners[owner_id] -= 1
+
+    def full_owners(self) -> set[int]:
+        return {owner for owner, n in self.owners.items() if n >= self.per_owner}
+
+
+def bound_keys(delivery: NotificationDelivery) -> tuple[int, str]:
+    """(owner id, receiver host) of a delivery: what ``InFlight`` bounds."""
+    config = delivery.config
+    return config.server.owner_id, notifier_for(config.notification_type).receiver_host(config)
+
+
+def candidates(now: datetime, limit: int, *, skip_owners: set[int] | None = None) -> list[NotificationDelivery]:
+    """Due rows (not of ``skip_owners``), locked with SKIP LOCKED (PostgreSQL) so other senders pass over them.
 
     Call inside a transaction. SQLite ignores the lock, but its IMMEDIATE transactions
     serialise claiming processes instead; either way ``try_claim`` decides.
     """
+    due = NotificationDelivery.objects.due(now)
+    if skip_owners:
+        due = due.exclude(config__server__owner_id__in=skip_owners)
     return list(
-        NotificationDelivery.objects.due(now)
-        .select_for_update(skip_locked=True, of=("self",))
+        due.select_for_update(skip_locked=True, of=("self",))
         .select_related("config__server", "change", "incident", "certificate_check")
         .order_by("next_attempt_at", "id")[:limit]
     )
@@ -74,10 +138,32 @@ def try_claim(delivery: NotificationDelivery, now: datetime) -> bool:
     return True
 
 
-def claim(now: datetime, limit: int = 1) -> list[NotificationDelivery]:
-    """Claim up to ``limit`` due deliveries in one short transaction."""
+def claim(now: datetime, limit: int = 1, flight: InFlight | None = None) -> list[NotificationDelivery]:
+    """Claim up to ``limit`` due deliveries in one short transaction.
+
+    With ``flight``, only those that can start now within its bounds (and add them to it): a
+    row that would wait for a busy host or owner stays unclaimed, so no lease ticks on a
+    queue, and another sender (or the next round) may take it.
+    """
     with transaction.atomic():
-        return [delivery for delivery in candidates(now, limit) if try_claim(delivery, now)]
+        if flight is None:
+            return [d for d in candidates(now, limit) if try_claim(d, now)]
+        claimed: list[NotificationDelivery] = []
+        for delivery in candidates(now, CLAIM_WINDOW, skip_owners=flight.full_owners()):
+            if len(claimed) >= limit:
+                break
+            keys = bound_keys(delivery)
+            if flight.fits(*keys) and try_claim(delivery, now):
+                flight.add(*keys)
+                claimed.append(delivery)
+        return claimed
+
+
+class Failure(NamedTuple):
+    """Why an attempt failed, and whether a later one can succeed."""
+
+    error: str
+    retryable: bool
 
 
 def deliver(delivery: NotificationDelivery, *, retry: bool = True, now: datetime | None = None) -> bool:
@@ -92,24 +178,43 @@ def deliver(delivery: NotificationDelivery, *, retry: bool = True, now: datetime
 
     ``now`` (default: the clock after sending) dates the outcome; tests pass their own.
     """
+    if not _sendable(delivery, now):
+        return False
+    return _conclude(delivery, attempt(delivery), retry=retry, now=now)
+
+
+def _sendable(delivery: NotificationDelivery, now: datetime | None) -> bool:
+    """Steps 1 and 2 of ``deliver``: False (and the outcome recorded) if it must not be sent."""
     config = delivery.config
-    max_attempts = settings.NOTIFICATION_MAX_ATTEMPTS
-    if delivery.attempts > max_attempts:
-        return _record(delivery, DeliveryStatus.FAILED, "gave up: the last attempt did not finish", now)
+    if delivery.attempts > settings.NOTIFICATION_MAX_ATTEMPTS:
+        _record(delivery, DeliveryStatus.FAILED, "gave up: the last attempt did not finish", now)
+        return False
     if delivery.event != AlertEvent.TEST and not (config.enabled and config.server.notifications):
-        return _record(delivery, DeliveryStatus.SUPPRESSED, "suppressed: notifications were switched off", now)
+        _record(delivery, DeliveryStatus.SUPPRESSED, "suppressed: notifications were switched off", now)
+        return False
+    return True
+
+
+def attempt(delivery: NotificationDelivery) -> Failure | None:
+    """Send once; None on success. Network only (the row comes with what it needs), so any thread may call it."""
     try:
-        notifier_for(config.notification_type).send(delivery)
+        notifier_for(delivery.config.notification_type).send(delivery)
     except NotifyError as exc:
-        error, retryable = str(exc) or exc.__class__.__name__, exc.retryable
+        return Failure(str(exc) or exc.__class__.__name__, exc.retryable)
     except Exception as exc:  # a bug in one channel must not stop the sender (logged in full)
         log.exception("delivery_crashed delivery_id=%s", delivery.pk)
-        error, retryable = f"{exc.__class__.__name__}: {exc}", True
-    else:
+        return Failure(f"{exc.__class__.__name__}: {exc}", True)
+    return None
+
+
+def _conclude(delivery: NotificationDelivery, failure: Failure | None, *, retry: bool, now: datetime | None) -> bool:
+    """Step 3 of ``deliver``: record what ``attempt`` returned."""
+    if failure is None:
         return _record(delivery, DeliveryStatus.SENT, "", now)
-    if retry and retryable and delivery.attempts < max_attempts:
+    error = failure.error
+    if retry and failure.retryable and delivery.attempts < settings.NOTIFICATION_MAX_ATTEMPTS:
         return _record(delivery, DeliveryStatus.PENDING, error, now, retry_in=backoff(delivery.attempts))
-    if retryable and retry:
+    if failure.retryable and retry:
         error = f"{error} (gave up after {delivery.attempts} attempts)"
     return _record(delivery, DeliveryStatus.FAILED, error, now)
 
@@ -132,38 +237,90 @@ def _record(
         fields["last_error"] = error[:2000]
     if retry_in is not None:
         fields["next_attempt_at"] = now + retry_in
-    held = NotificationDelivery.objects.filter(pk=delivery.pk, claimed_until=delivery.claimed_until).update(**fields)
-    if not held:
+    if not _store_with_retries(delivery, fields, status):
         # Our lease lapsed and another sender took the row; it records its own outcome.
         log.warning("delivery_lease_lost delivery_id=%s outcome=%s", delivery.pk, status)
     for name, value in fields.items():
         setattr(delivery, name, value)
-    log.info(
-        "delivery delivery_id=%s config_id=%s event=%s status=%s attempts=%s error=%r",
-        delivery.pk,
-        delivery.config_id,
-        delivery.event,
-        status,
-        delivery.attempts,
-        error,
+    about = (
+        f"delivery_id={delivery.pk} config_id={delivery.config_id} event={delivery.event} attempt={delivery.attempts}"
     )
+    if status in (DeliveryStatus.PENDING, DeliveryStatus.FAILED):
+        # One line, no traceback: a receiver failing is the world, not a bug (those are logged by attempt()).
+        then = delivery.next_attempt_at.isoformat() if status == DeliveryStatus.PENDING else "none (failed)"
+        log.warning("delivery_failed %s error=%r next_attempt_at=%s", about, error, then)
+    else:
+        log.info("delivery %s status=%s note=%r", about, status, error)
     return status == DeliveryStatus.SENT
 
 
-def send_pending(limit: int = 50, *, now: datetime | None = None) -> int:
-    """One sender step: claim and send due deliveries one by one; returns how many were handled.
+def _store(delivery: NotificationDelivery, fields: dict[str, object]) -> int:
+    """One conditional UPDATE: the outcome, only where our lease still holds; the rows changed."""
+    return NotificationDelivery.objects.filter(pk=delivery.pk, claimed_until=delivery.claimed_until).update(**fields)
 
-    One at a time keeps each lease as short as one send, and lets a recovery queued behind
-    its DOWN go out in the same pass once the DOWN is done.
+
+def _store_with_retries(delivery: NotificationDelivery, fields: dict[str, object], status: str) -> int:
+    """``_store``, retried with a fresh connection while the database is unreachable.
+
+    A receiver that answered 200 while PostgreSQL was down must not get the alert again when
+    the lease lapses: retry for up to half a lease (the send took at most a quarter, see
+    ``lease()``), then give up loudly (the next attempt carries the same delivery id).
+    """
+    budget = lease().total_seconds() / 2
+    started = time.monotonic()
+    pause = RECORD_FIRST_RETRY_SECONDS
+    while True:
+        try:
+            return _store(delivery, fields)
+        except (OperationalError, InterfaceError) as exc:
+            if time.monotonic() - started + pause > budget:
+                log.error("delivery_record_failed delivery_id=%s outcome=%s error=%s", delivery.pk, status, exc)
+                raise
+            log.warning(
+                "delivery_record_retry delivery_id=%s outcome=%s error=%s retry_in=%.2fs",
+                delivery.pk,
+                status,
+                str(exc).strip(),
+                pause,
+            )
+            if not connection.in_atomic_block:
+                connection.close()  # the next query connects afresh
+            time.sleep(pause)
+            pause = min(pause * 2, RECORD_MAX_RETRY_SECONDS)
+
+
+def send_pending(limit: int = 50, *, now: datetime | None = None) -> int:
+    """One sender step: send due deliveries concurrently; returns how many were handled.
+
+    1. Claim the due rows that can start now within the bounds (``claim`` with ``InFlight``).
+    2. Send each on a worker thread (``attempt``: network only); this thread records each
+       outcome as it finishes, then claims again. So a recovery queued behind its DOWN goes
+       out in the same pass once the DOWN is done, and an alert due while others hang on a
+       silent receiver starts within ``POLL_SECONDS``.
+    3. Return when nothing is in flight and nothing more is due (or ``limit`` were handled).
     """
     handled = 0
-    while handled < limit:
-        claimed = claim(now or timezone.now())
-        if not claimed:
-            break
-        for delivery in claimed:
-            deliver(delivery, now=now)
-            handled += 1
+    flight = InFlight.from_settings()
+    running: dict[Future[Failure | None], NotificationDelivery] = {}
+    with ThreadPoolExecutor(max_workers=flight.total, thread_name_prefix="alert-sender") as pool:
+        while True:
+            room = min(limit - handled, flight.room)
+            claimed = claim(now or timezone.now(), room, flight) if room > 0 else []
+            handled += len(claimed)
+            for delivery in claimed:
+                if _sendable(delivery, now):
+                    running[pool.submit(attempt, delivery)] = delivery
+                else:
+                    flight.remove(*bound_keys(delivery))
+            if not running:
+                if claimed:
+                    continue  # all recorded without sending; more may be due
+                break
+            done, _ = wait(running, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
+            for future in done:
+                delivery = running.pop(future)
+                flight.remove(*bound_keys(delivery))
+                _conclude(delivery, future.result(), retry=True, now=now)
     return handled
 
 
@@ -179,5 +336,9 @@ def send_test(config: NotificationConfig) -> NotificationDelivery:
         next_attempt_at=now,
         created_at=now,
     )
+    if not connection.in_atomic_block:
+        # The request needs no connection while the receiver takes its time (up to
+        # NOTIFICATION_TIMEOUT): give it back (SPEC §23); recording the outcome reconnects.
+        connection.close()
     deliver(delivery, retry=False)
     return delivery

@@ -273,8 +273,8 @@ def _write_changes(batch: Sequence[CheckResult], changes: list[StatusChange | No
             log.info(
                 "status_change server_id=%s from=%s to=%s", change.server_id, change.previous_status, change.status
             )
-            # Incidents and alert rows commit with the change, or not at all (services.alerts).
-            alerts.on_status_change(change)
+    # Incidents and alert rows commit with the changes, or not at all (services.alerts).
+    alerts.on_status_changes([c for c in changes if c is not None])
 
 
 def change_status(server: Server, state: ServerStatus, new: str, message: str, now: datetime) -> StatusChange:

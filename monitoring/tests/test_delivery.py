@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+import socket
 import threading
+import time
 from datetime import timedelta
 from unittest import mock
 
 import pytest
-from django.db import connection
+from django.conf import settings
+from django.db import OperationalError, connection
 from django.test import override_settings
 from django.utils import timezone
 
@@ -18,7 +22,7 @@ from monitoring.services import checks, delivery
 from monitoring.services.delivery import backoff, send_pending
 from monitoring.services.notifiers.webhook import SIGNATURE_HEADER, WebhookNotifier
 from monitoring.tests.alerting import SECRET, go_down, go_up, make_config, make_server, signature_ok
-from tests.targets import LocalHTTPServer
+from tests.targets import LocalHTTPServer, SilentListener
 
 
 def watched(owner, target: LocalHTTPServer) -> Server:
@@ -273,3 +277,159 @@ def test_two_concurrent_senders_on_postgresql_deliver_each_alert_once(django_use
     assert len(ids) == len(set(ids)) == 20
     assert len([r for r in receiver.requests if r.path == "/slack"]) == 20
     assert {r.json()["event"] for r in receiver.requests if r.path == "/hook"} == {AlertEvent.DOWN}
+
+
+@pytest.mark.parametrize(
+    "owners,per_owner,per_host,bound",
+    [
+        (1, 5, 20, 5),  # one account's 20 servers x 3 webhooks: the owner's share
+        (3, 20, 4, 4),  # three accounts' 6 servers x 3 webhooks, one host: the host's share
+    ],
+)
+def test_a_receiver_that_never_answers_delays_only_its_own_alerts(
+    alice, django_user_model, http_target, owners, per_owner, per_host, bound
+):
+    http_target.set("/hook", 200)
+    others = [django_user_model.objects.create_user(f"other{n}") for n in range(owners)]
+    bounds = {"NOTIFICATION_CONCURRENCY_PER_OWNER": per_owner, "NOTIFICATION_CONCURRENCY_PER_HOST": per_host}
+    with (
+        override_settings(NOTIFICATION_TIMEOUT=10, NOTIFICATION_CONCURRENCY=20, **bounds),
+        SilentListener("::1") as silent,  # another host than our receiver's 127.0.0.1
+    ):
+        for other in others:  # about 60 alerts to a host that hangs, queued before ours
+            for n in range(20 // owners):
+                server = make_server(other, name=f"m{n}")
+                for k in range(3):
+                    make_config(server, recipient=silent.url(f"/hook{k}"))
+                go_down(server)
+        mine = make_server(alice, name="mine")
+        make_config(mine, recipient=http_target.url("/hook"))
+        go_down(mine)
+        seen: dict[str, float] = {}
+        started = time.monotonic()
+
+        def watch() -> None:
+            # Until our receiver has the alert and the silent host holds all it will get (or
+            # long past when that should have happened); then let the pass end.
+            while time.monotonic() - started < 2 * settings.NOTIFICATION_TIMEOUT:
+                if http_target.requests and "arrived" not in seen:
+                    seen["arrived"] = time.monotonic() - started
+                if "arrived" in seen and silent.held >= bound:
+                    break
+                time.sleep(0.01)
+            time.sleep(0.3)  # would more come?
+            seen["held"] = silent.held
+            silent.close()
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        send_pending(limit=100)
+        watcher.join()
+
+    # Delivered before any request to the silent host could time out, while they hung.
+    assert seen.get("arrived", float("inf")) < settings.NOTIFICATION_TIMEOUT
+    assert seen["held"] == bound  # and that host never got more than its share
+    row = NotificationDelivery.objects.get(config__server=mine)
+    assert (row.status, row.attempts) == (DeliveryStatus.SENT, 1)
+    theirs = NotificationDelivery.objects.filter(config__server__owner__in=others)
+    assert not theirs.filter(status=DeliveryStatus.SENT).exists()
+
+
+def test_in_flight_deliveries_are_bounded_in_all_per_host_and_per_owner():
+    flight = delivery.InFlight(total=4, per_host=2, per_owner=2)
+    assert flight.fits(1, "a.example")
+    flight.add(1, "a.example")
+    flight.add(2, "a.example")
+    assert not flight.fits(3, "a.example")  # the host has its share
+    assert flight.fits(1, "b.example")
+    flight.add(1, "b.example")
+    assert not flight.fits(1, "c.example")  # the owner has its share
+    assert flight.fits(2, "c.example")
+    flight.add(2, "c.example")
+    assert not flight.fits(5, "d.example")  # all workers are busy
+    assert flight.full_owners() == {1, 2}
+    flight.remove(1, "a.example")
+    assert flight.fits(3, "a.example") and flight.fits(1, "d.example")
+
+
+def test_every_attempt_carries_the_same_delivery_id_in_its_header_and_body(alice, http_target):
+    http_target.queue("/hook", 503, "busy")
+    http_target.set("/hook", 200)
+    server = make_server(alice)
+    make_config(server, recipient=http_target.url("/hook"))
+    go_down(server)
+    send_pending()
+    row = NotificationDelivery.objects.get()
+    send_pending(now=row.next_attempt_at)
+    row.refresh_from_db()
+    assert (row.status, row.attempts) == (DeliveryStatus.SENT, 2)
+    first, second = http_target.requests
+    for request in (first, second):
+        assert request.headers["X-PulseGuard-Delivery"] == str(row.pk)
+        assert request.json()["delivery_id"] == row.pk
+        assert signature_ok(SECRET, request.body, request.headers[SIGNATURE_HEADER])
+    assert first.body == second.body  # a receiver can drop the repeat
+
+
+def test_a_database_error_while_recording_the_outcome_is_retried_so_the_alert_goes_out_once(alice, http_target, caplog):
+    http_target.set("/hook", 200)
+    server = make_server(alice)
+    make_config(server, recipient=http_target.url("/hook"))
+    go_down(server)
+    real = delivery._store
+    calls: list[int] = []
+
+    def fails_once(*args):  # PostgreSQL went away just as the receiver answered 200
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("server closed the connection unexpectedly")
+        return real(*args)
+
+    with mock.patch.object(delivery, "_store", side_effect=fails_once):
+        assert send_pending() == 1
+    assert len(calls) == 2
+    row = NotificationDelivery.objects.get()
+    assert (row.status, row.attempts, row.claimed_until) == (DeliveryStatus.SENT, 1, None)
+    assert row.delivered_at is not None
+    assert send_pending(now=timezone.now() + delivery.lease() + timedelta(seconds=1)) == 0
+    assert len(http_target.requests) == 1
+    assert any("delivery_record_retry" in r.getMessage() for r in caplog.records)
+
+
+def test_a_receiver_whose_name_does_not_resolve_is_one_warning_line_not_a_crash(alice, caplog):
+    server = make_server(alice)
+    config = make_config(server, recipient="https://hooks.example.invalid/pulse")
+    go_down(server)
+    unknown = socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+    with mock.patch("socket.getaddrinfo", autospec=True, side_effect=unknown):
+        assert send_pending() == 1
+    row = NotificationDelivery.objects.get(config=config)
+    assert row.status == DeliveryStatus.PENDING and "could not resolve" in row.last_error
+    records = [r for r in caplog.records if r.name == delivery.__name__ and r.levelno >= logging.WARNING]
+    assert len(records) == 1
+    [record] = records
+    assert record.levelno == logging.WARNING and record.exc_info is None
+    line = record.getMessage()
+    assert f"delivery_id={row.pk}" in line and "could not resolve" in line
+    assert f"next_attempt_at={row.next_attempt_at.isoformat()}" in line
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_test_message_holds_no_database_connection_while_the_receiver_answers(django_user_model, http_target):
+    require_postgres()  # SQLite's in-memory test database ignores close()
+    http_target.set("/hook", 200)
+    owner = django_user_model.objects.create_user("owner")
+    config = make_config(make_server(owner), recipient=http_target.url("/hook"))
+    connected: list[bool] = []
+    real = WebhookNotifier.send
+
+    def spy(notifier: WebhookNotifier, row: NotificationDelivery) -> None:
+        connected.append(connection.connection is not None)
+        real(notifier, row)
+
+    with mock.patch.object(WebhookNotifier, "send", autospec=True, side_effect=spy):
+        sent = delivery.send_test(config)
+    assert connected == [False]  # the request gave its connection back while it waited (SPEC §23)
+    sent.refresh_from_db()
+    assert (sent.status, sent.event, sent.attempts) == (DeliveryStatus.SENT, AlertEvent.TEST, 1)
+    assert len(http_target.requests) == 1

@@ -61,7 +61,8 @@ def test_a_webhook_gets_the_spec_body_signed_with_the_configs_secret(alice, http
     assert signature_ok(SECRET, request.body, request.headers[SIGNATURE_HEADER])
     assert not signature_ok("another-secret", request.body, request.headers[SIGNATURE_HEADER])
     body = request.json()
-    assert set(body) == {"event", "server", "status", "previous_status", "time", "message"}
+    assert set(body) == {"delivery_id", "event", "server", "status", "previous_status", "time", "message"}
+    assert body["delivery_id"] == int(request.headers["X-PulseGuard-Delivery"])
     assert body["event"] == "down" and (body["status"], body["previous_status"]) == ("down", "up")
     assert body["server"] == {"id": server.pk, "name": "shop & api", "url": server.url}
     assert "connection refused" in body["message"] and "shop & api" in body["message"]
@@ -95,7 +96,7 @@ def test_slack_gets_text_and_blocks(alice, http_target):
     _, config = outage(alice, NotificationType.SLACK, http_target.url("/slack"))
     notifier_for("slack").send(queued(config, AlertEvent.DOWN))
     body = http_target.requests[0].json()
-    assert body["text"] == "[PulseGuard] shop & api is DOWN"
+    assert body["text"] == "[PulseGuard] shop &amp; api is DOWN"  # Slack's entity for "&"
     assert "connection refused" in body["blocks"][0]["text"]["text"]
 
 
@@ -208,3 +209,73 @@ def test_the_webhook_goes_out_through_the_one_network_module(alice):
 )
 def test_downtime_reads_as_people_say_it(seconds, text):
     assert humanize_seconds(seconds) == text
+
+
+# What a target or a push may say in its error or message, trying to reach everyone.
+HOSTILE = (
+    "@channel <!channel> <!here> @everyone <@123> <http://evil.example|your bank> [click](http://evil.example) a&b"
+)
+
+
+def hostile_outage(alice, kind: str, recipient: str) -> NotificationConfig:
+    server = make_server(alice, name="shop & api")
+    config = make_config(server, kind, recipient)
+    go_up(server)
+    go_down(server, error=HOSTILE)
+    return config
+
+
+def texts(value: object) -> list[str]:
+    """Every string in a JSON body."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in texts(v)]
+    if isinstance(value, list):
+        return [t for v in value for t in texts(v)]
+    return []
+
+
+def test_slack_text_from_a_target_is_escaped_and_mentions_nobody(alice, http_target):
+    http_target.set("/slack", 200, "ok")
+    config = hostile_outage(alice, NotificationType.SLACK, http_target.url("/slack"))
+    notifier_for("slack").send(queued(config, AlertEvent.DOWN))
+    body = http_target.requests[0].json()
+    assert body["text"] == "[PulseGuard] shop &amp; api is DOWN"
+    section = body["blocks"][0]["text"]["text"]
+    assert "&lt;!channel&gt;" in section and "&lt;http://evil.example|your bank&gt;" in section
+    assert "a&amp;b" in section
+    for text in texts(body):
+        assert "<" not in text and ">" not in text  # no <!channel>, no disguised <url|link>
+        assert "@channel" not in text and "@everyone" not in text and "@here" not in text
+
+
+def test_discord_text_from_a_target_is_escaped_and_mentions_nobody(alice, http_target):
+    http_target.set("/discord", 204, "")
+    config = hostile_outage(alice, NotificationType.DISCORD, http_target.url("/discord"))
+    notifier_for("discord").send(queued(config, AlertEvent.DOWN))
+    body = http_target.requests[0].json()
+    assert body["allowed_mentions"] == {"parse": []}
+    [embed] = body["embeds"]
+    assert r"\[click\](http://evil.example)" in embed["description"]  # no masked link
+    assert r"\<@123\>" in embed["description"]
+    for text in texts(body):
+        assert "@everyone" not in text and "@here" not in text and "@channel" not in text
+
+
+def test_a_webhook_message_from_a_target_mentions_nobody(alice, http_target):
+    http_target.set("/hook", 200)
+    config = hostile_outage(alice, NotificationType.WEBHOOK, http_target.url("/hook"))
+    notifier_for("webhook").send(queued(config, AlertEvent.DOWN))
+    message = http_target.requests[0].json()["message"]
+    assert "@channel" not in message and "@everyone" not in message
+    assert "<http://evil.example|your bank>" in message  # JSON: the receiver escapes for its own markup
+
+
+def test_an_emails_html_escapes_text_from_a_target(alice, smtp_server):
+    config = hostile_outage(alice, NotificationType.EMAIL, "ops@example.com")
+    notifier_for("email").send(queued(config, AlertEvent.DOWN))
+    [message] = smtp_server.messages
+    html = message.get_body(("html",)).get_content()
+    assert "&lt;http://evil.example|your bank&gt;" in html and "<http://evil" not in html
+    assert "a&amp;b" in html and "@channel" not in html

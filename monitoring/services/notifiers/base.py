@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, ClassVar
+from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
@@ -16,7 +17,7 @@ from django.conf import settings
 from monitoring.services import net
 
 if TYPE_CHECKING:
-    from monitoring.models import NotificationDelivery
+    from monitoring.models import NotificationConfig, NotificationDelivery
 
 # Answers that say "try again later" rather than "this request is wrong".
 RETRYABLE_STATUS = frozenset({408, 425, 429})
@@ -45,6 +46,10 @@ class Notifier(ABC):
     @abstractmethod
     def send(self, delivery: NotificationDelivery) -> None:
         """Deliver one alert to ``delivery.config.recipient``; raise a NotifyError on failure."""
+
+    def receiver_host(self, config: NotificationConfig) -> str:
+        """The host that receives ``config``'s alerts: the sender bounds how many go to one at once."""
+        return (urlsplit(config.recipient).hostname or "").lower()
 
 
 def post(
@@ -80,6 +85,9 @@ def post(
     except (requests.RequestException, ValueError) as exc:
         # An invalid URL or schema: no retry will fix it.
         raise PermanentError(f"{exc.__class__.__name__}: {net.reason(exc)}") from exc
+    except OSError as exc:
+        # The name did not resolve (net.resolve), or the socket failed before requests saw it.
+        raise TransientError(f"connection failed: {net.reason(exc)}") from exc
     check_response(response)
     return response
 

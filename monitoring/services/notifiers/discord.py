@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from monitoring.choices import AlertEvent, NotificationType
 from monitoring.services.notifiers.base import Notifier, post
-from monitoring.services.notifiers.messages import notice_for
+from monitoring.services.notifiers.messages import notice_for, unmention
 
 if TYPE_CHECKING:
     from monitoring.models import NotificationDelivery
@@ -19,6 +20,13 @@ COLOURS: dict[str, int] = {
     AlertEvent.CERTIFICATE_INVALID: 0xC62828,
 }
 TEST_COLOUR = 0x1565C0
+# Discord markdown that could disguise a link ([text](url)), mention (<@id>) or restyle text.
+MARKDOWN = re.compile(r"([\\*_~`|\[\]<>#])")
+
+
+def escape(text: str) -> str:
+    """Text as it reads: Discord markdown backslash-escaped, and no ``@everyone``/``@here``."""
+    return unmention(MARKDOWN.sub(r"\\\1", text))
 
 
 class DiscordNotifier(Notifier):
@@ -27,8 +35,9 @@ class DiscordNotifier(Notifier):
     def send(self, delivery: NotificationDelivery) -> None:
         notice = notice_for(delivery)
         embed: dict[str, Any] = {
-            "title": notice.subject[:256],
-            "description": notice.message[:4096],
+            # Titles render no links or mentions; the description and fields do.
+            "title": unmention(notice.subject)[:256],
+            "description": escape(notice.message)[:4096],
             "color": COLOURS.get(notice.event, TEST_COLOUR),
             "timestamp": notice.time.isoformat(),
             "fields": [
@@ -48,4 +57,6 @@ class DiscordNotifier(Notifier):
         # Discord rejects an embed whose url is not http(s); tcp:// targets go without one.
         if notice.server_url.startswith(("http://", "https://")):
             embed["url"] = notice.server_url
-        post(delivery.config.recipient, json={"username": "PulseGuard", "embeds": [embed]})
+        # Nobody is notified, whatever the text says (mentions inside embeds never ping anyway).
+        body = {"username": "PulseGuard", "embeds": [embed], "allowed_mentions": {"parse": []}}
+        post(delivery.config.recipient, json=body)

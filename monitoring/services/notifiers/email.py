@@ -13,11 +13,14 @@ from monitoring.services.notifiers.base import Notifier, PermanentError, Transie
 from monitoring.services.notifiers.messages import notice_for
 
 if TYPE_CHECKING:
-    from monitoring.models import NotificationDelivery
+    from monitoring.models import NotificationConfig, NotificationDelivery
 
 
 class EmailNotifier(Notifier):
     notification_type = NotificationType.EMAIL
+
+    def receiver_host(self, config: NotificationConfig) -> str:
+        return settings.EMAIL_HOST  # every message goes through the one SMTP server
 
     def send(self, delivery: NotificationDelivery) -> None:
         notice = notice_for(delivery)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
@@ -15,6 +16,16 @@ if TYPE_CHECKING:
     from monitoring.models import NotificationDelivery
 
 TEST_MESSAGE = "Test notification from PulseGuard: this destination works."
+# The words chat services turn into "notify everyone"; the channels escape their own markup.
+MENTION = re.compile(r"@(?=(?:channel|here|everyone)\b)", re.IGNORECASE)
+
+
+def unmention(text: str) -> str:
+    """``@channel``, ``@here``, ``@everyone`` with a zero-width space after the ``@``: read the same, notify nobody.
+
+    Applied to all text a target or a push wrote (SPEC §23), whatever the channel.
+    """
+    return MENTION.sub("@\u200b", text)
 
 
 class ServerRef(TypedDict):
@@ -35,8 +46,13 @@ class CertificatePayload(TypedDict):
 
 
 class WebhookPayload(TypedDict):
-    """The generic webhook's JSON body (SPEC §7); the same fields outside clients rely on."""
+    """The generic webhook's JSON body (SPEC §7); the same fields outside clients rely on.
 
+    ``delivery_id`` is the same on every attempt of one alert (SPEC §23), like the
+    ``X-PulseGuard-Delivery`` header: a receiver drops a repeat by it.
+    """
+
+    delivery_id: int
     event: str
     server: ServerRef
     status: str
@@ -84,6 +100,7 @@ class CertificateFacts:
 class Notice:
     """Everything a channel needs to word one alert."""
 
+    delivery_id: int
     event: str
     server_id: int
     server_name: str
@@ -131,6 +148,7 @@ class Notice:
 
     def webhook_payload(self) -> WebhookPayload:
         payload = WebhookPayload(
+            delivery_id=self.delivery_id,
             event=self.event,
             server=ServerRef(id=self.server_id, name=self.server_name, url=self.server_url),
             status=self.status,
@@ -154,22 +172,28 @@ def notice_for(delivery: NotificationDelivery) -> Notice:
     server = delivery.config.server
     change = delivery.change
     check = delivery.certificate_check
-    about = {"event": delivery.event, "server_id": server.pk, "server_name": server.name, "server_url": server.url}
+    about = {
+        "delivery_id": delivery.pk,
+        "event": delivery.event,
+        "server_id": server.pk,
+        "server_name": server.name,
+        "server_url": server.url,
+    }
     if check is not None:
         facts = CertificateFacts(
             days_remaining=check.days_remaining,
             expires_at=check.expires_at,
-            issuer=check.issuer,
-            subject=check.subject,
+            issuer=unmention(check.issuer),
+            subject=unmention(check.subject),
             valid=check.valid,
-            error=check.error,
+            error=unmention(check.error),
         )
         return Notice(
             **about,
             status=server.status,
             previous_status=server.status,
             time=check.checked_at,
-            reason=check.error,
+            reason=facts.error,
             certificate=facts,
         )
     if change is None:
@@ -184,7 +208,7 @@ def notice_for(delivery: NotificationDelivery) -> Notice:
         status=change.status,
         previous_status=change.previous_status,
         time=change.changed_at,
-        reason=change.message,
+        reason=unmention(change.message),
         downtime_seconds=downtime,
     )
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 from django.conf import settings
 
@@ -12,7 +12,7 @@ from monitoring.services.notifiers.base import Notifier, PermanentError, post
 from monitoring.services.notifiers.messages import notice_for
 
 if TYPE_CHECKING:
-    from monitoring.models import NotificationDelivery
+    from monitoring.models import NotificationConfig, NotificationDelivery
 
 # Twilio splits longer bodies into segments and refuses past 1600 characters.
 MAX_BODY = 1600
@@ -20,6 +20,9 @@ MAX_BODY = 1600
 
 class SmsNotifier(Notifier):
     notification_type = NotificationType.SMS
+
+    def receiver_host(self, config: NotificationConfig) -> str:
+        return (urlsplit(settings.SMS_GATEWAY_URL).hostname or "").lower()  # the recipient is a phone number
 
     def send(self, delivery: NotificationDelivery) -> None:
         sid, token, sender = settings.SMS_ACCOUNT_SID, settings.SMS_AUTH_TOKEN, settings.SMS_FROM_NUMBER
