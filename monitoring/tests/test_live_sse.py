@@ -277,7 +277,7 @@ async def test_a_client_too_far_behind_gets_a_fresh_snapshot(servers, alice):
 async def test_an_idle_stream_gets_heartbeat_comments(servers, alice):
     async with stream(alice) as sse:
         await snapshot(sse)
-        beats = [await sse.next_event(timeout=1) for _ in range(2)]
+        beats = [await sse.next_event() for _ in range(2)]
     assert [b.comment for b in beats] == ["heartbeat", "heartbeat"]
 
 
@@ -286,7 +286,7 @@ async def test_a_stream_ends_when_its_token_expires(servers, alice):
     async with SSEClient(headers=headers) as sse:
         await snapshot(sse)
         with pytest.raises(EOFError):
-            await sse.next_event(timeout=4)
+            await sse.next_event()
 
 
 async def test_a_broken_channel_layer_ends_the_stream_for_a_reconnect(servers, alice):
@@ -296,7 +296,7 @@ async def test_a_broken_channel_layer_ends_the_stream_for_a_reconnect(servers, a
             await check(servers["prod"], make_outcome())
             await live_check(sse)
             with pytest.raises(EOFError):
-                await sse.next_event(timeout=3)
+                await sse.next_event()
 
 
 async def test_a_stream_too_far_behind_is_cut_off(servers, alice, monkeypatch):
@@ -308,7 +308,7 @@ async def test_a_stream_too_far_behind_is_cut_off(servers, alice, monkeypatch):
             await subscriber.deliver({"type": "server.status", "server_id": 0, "ping": None, "status": {}})
         with pytest.raises(EOFError):
             while True:
-                await sse.next_event(timeout=3)
+                await sse.next_event()
 
 
 async def test_leaving_the_stream_empties_its_groups(servers, alice, bob):
