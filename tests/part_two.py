@@ -29,6 +29,8 @@ import psycopg
 from django.conf import settings
 from django.db import connection
 
+from conftest import test_database_url
+
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
@@ -56,22 +58,9 @@ def orm(url: str, code: str) -> Any:
     return json.loads(out.split("RESULT=", 1)[1])
 
 
-def _postgres_conninfo(dbname: str) -> dict[str, Any]:
-    """Connection parameters of the test database's server, for another database on it."""
-    s = connection.settings_dict
-    return {
-        "host": s["HOST"] or "127.0.0.1",
-        "port": s["PORT"] or 5432,
-        "user": s["USER"],
-        "password": s["PASSWORD"] or None,
-        "dbname": dbname,
-    }
-
-
 def _postgres_url(dbname: str) -> str:
-    c = _postgres_conninfo(dbname)
-    auth = c["user"] + (f":{c['password']}" if c["password"] else "")
-    return f"postgres://{auth}@{c['host']}:{c['port']}/{dbname}"
+    """The URL of database ``dbname`` on the test database's server."""
+    return f"{test_database_url().rsplit('/', 1)[0]}/{dbname}"
 
 
 @contextlib.contextmanager
@@ -81,13 +70,13 @@ def empty_database(tmp_path: Path, name: str) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / f'{name}.sqlite3'}"
         return
     dbname = f"{connection.settings_dict['NAME']}_{name}"[:63]
-    with psycopg.connect(**_postgres_conninfo("postgres"), autocommit=True) as admin:
+    with psycopg.connect(_postgres_url("postgres"), autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{dbname}"')
     try:
         yield _postgres_url(dbname)
     finally:
-        with psycopg.connect(**_postgres_conninfo("postgres"), autocommit=True) as admin:
+        with psycopg.connect(_postgres_url("postgres"), autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
 
 

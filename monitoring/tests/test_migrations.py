@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from django.core.management import call_command
 
 from tests.part_two import empty_database, manage, orm, part_two_database, schema
 
@@ -142,3 +143,9 @@ def test_a_new_database_has_the_schema_of_an_upgraded_part_two_database(
     }
     assert made.keys() == upgraded_to.keys()
     assert not differences
+
+
+@pytest.mark.django_db
+def test_the_models_need_no_migration_that_is_not_written() -> None:
+    # makemigrations --check exits 1 when a model differs from what the migrations make.
+    call_command("makemigrations", "--check", "--dry-run", verbosity=0)
