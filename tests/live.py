@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -26,6 +27,20 @@ from rest_framework_simplejwt.tokens import AccessToken
 # ends as soon as it arrives, so only a failing test waits this long. (Waits that prove
 # nothing arrives stay short: there a slow machine can only make the test pass.)
 PATIENCE = 15.0
+
+
+async def eventually(condition: Callable[[], bool | Awaitable[bool]], timeout: float = PATIENCE) -> None:
+    """Poll ``condition`` (a function, sync or async) every 10 ms until it holds or ``timeout``
+    seconds have passed; the caller's own assertion then says what did not happen."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        held = condition()
+        if inspect.isawaitable(held):
+            held = await held
+        if held:
+            return
+        await asyncio.sleep(0.01)
 
 
 @contextlib.contextmanager

@@ -23,7 +23,7 @@ from monitoring.services import checks
 from monitoring.services.live import CHECKED, STAFF_GROUP, STATUS, owner_group, server_group
 from monitoring.services.transitions import ProbeOutcome
 from monitoring.tasks.runner import run_due
-from tests.live import PATIENCE, fresh_channel_layer
+from tests.live import PATIENCE, eventually, fresh_channel_layer
 from tests.targets import closed_port
 
 STRAGGLERS = 0.3  # seconds to wait for a message beyond those expected
@@ -220,10 +220,7 @@ def test_the_fanout_hands_each_event_of_a_batch_to_the_groups_subscribers_in_ord
         await fan.join("owner.7", sub)
         events = [{"type": CHECKED, "server_id": n, "ping": {"id": n}} for n in (1, 2, 3)]
         await layer.group_send("owner.7", {"type": "server.batch", "group": "owner.7", "events": events})
-        for _ in range(100):
-            if len(sub.got) == 3:
-                break
-            await asyncio.sleep(0.01)
+        await eventually(lambda: len(sub.got) == 3)
         await fan.close()
         return sub.got
 

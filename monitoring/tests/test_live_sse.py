@@ -20,7 +20,7 @@ from monitoring.services import checks
 from monitoring.services.fanout import fanout
 from monitoring.services.live import STAFF_GROUP, owner_group, server_group
 from monitoring.tests.factories import make_outcome
-from tests.live import SSEClient, group_members, token_for
+from tests.live import SSEClient, eventually, group_members, token_for
 
 pytestmark = pytest.mark.usefixtures("transactional_db", "live_layer")
 
@@ -351,13 +351,14 @@ async def test_a_client_gone_before_the_first_chunk_leaves_no_subscriber_behind(
     assert len(fanout().subscribers(owner_group(alice.pk))) == 1
     response = StreamingHttpResponse(stream, content_type="text/event-stream")  # as the view answers it
     await asyncio.to_thread(response.close)  # what Django does when the client left; the generator never ran
+
     # Left locally, and the process has left the layer's group too: the leave has finished, so no
     # half-done group_discard is left for the loop's teardown to cancel (it hung there on Redis).
-    for _ in range(300):
-        if not fanout().subscribers(owner_group(alice.pk)) and not await asyncio.to_thread(
+    async def left() -> bool:
+        return not fanout().subscribers(owner_group(alice.pk)) and not await asyncio.to_thread(
             group_members, owner_group(alice.pk)
-        ):
-            break
-        await asyncio.sleep(0.01)
+        )
+
+    await eventually(left)
     assert fanout().subscribers(owner_group(alice.pk)) == set()
     assert await asyncio.to_thread(group_members, owner_group(alice.pk)) == set()
