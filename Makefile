@@ -25,6 +25,7 @@ test: install
 	$(PY) -m pytest
 
 lint: install
+	$(PY) -m ruff format --check .
 	$(PY) -m ruff check .
 
 # With no terminal (CI, docker exec without -t): DJANGO_SUPERUSER_USERNAME=admin

@@ -86,7 +86,11 @@ def export_config(user: Any) -> dict[str, Any]:
     """The account's configuration as a plain document (JSON or YAML)."""
     ctx = _context(user)
     s_fields, c_fields, p_fields = server_fields(user), config_fields(user), page_fields(user)
-    servers = Server.objects.filter(owner=user).select_related("server_status").prefetch_related("notification_configs")
+    servers = (
+        Server.objects.filter(owner=user)
+        .select_related("owner", "server_status")
+        .prefetch_related("notification_configs")
+    )
     names = {}
     out_servers = []
     for server in servers.order_by("name", "id"):
@@ -107,7 +111,8 @@ def export_config(user: Any) -> dict[str, Any]:
         pages.append(item)
     w_fields = window_fields(user)
     windows = []
-    for window in MaintenanceWindow.objects.filter(owner=user).prefetch_related("servers").order_by("name", "id"):
+    owned_windows = MaintenanceWindow.objects.filter(owner=user).select_related("owner").prefetch_related("servers")
+    for window in owned_windows.order_by("name", "id"):
         data = MaintenanceWindowSerializer(window, context=ctx).data
         item = {k: data[k] for k in w_fields}
         item["servers"] = sorted(names[s.pk] for s in window.servers.all())

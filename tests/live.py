@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -20,6 +21,26 @@ from django.conf import settings
 from django.db import connections
 from django.test import override_settings
 from rest_framework_simplejwt.tokens import AccessToken
+
+# How long a live-feed test waits for something that must arrive. It arrives in milliseconds
+# on a quiet machine; CI runs the suite on two loaded cores, where it can take seconds. A wait
+# ends as soon as it arrives, so only a failing test waits this long. (Waits that prove
+# nothing arrives stay short: there a slow machine can only make the test pass.)
+PATIENCE = 15.0
+
+
+async def eventually(condition: Callable[[], bool | Awaitable[bool]], timeout: float = PATIENCE) -> None:
+    """Poll ``condition`` (a function, sync or async) every 10 ms until it holds or ``timeout``
+    seconds have passed; the caller's own assertion then says what did not happen."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        held = condition()
+        if inspect.isawaitable(held):
+            held = await held
+        if held:
+            return
+        await asyncio.sleep(0.01)
 
 
 @contextlib.contextmanager
@@ -187,7 +208,7 @@ class SSEClient:
             "server": ("testserver", 80),
         }
         self.task = asyncio.ensure_future(application()(scope, self.receive, self.send))
-        start = await asyncio.wait_for(self.messages.get(), 5)
+        start = await asyncio.wait_for(self.messages.get(), PATIENCE)
         assert start["type"] == "http.response.start", start
         self.status = start["status"]
         self.response_headers = {k.decode().lower(): v.decode() for k, v in start["headers"]}
@@ -204,7 +225,7 @@ class SSEClient:
             self.finished = True
         return chunk
 
-    async def next_event(self, timeout: float = 3.0) -> SSEEvent:
+    async def next_event(self, timeout: float = PATIENCE) -> SSEEvent:
         """The next SSE block (event, comment or retry), waiting at most ``timeout`` seconds."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -216,7 +237,7 @@ class SSEClient:
         block, self.buffer = self.buffer.split("\n\n", 1)
         return parse_block(block)
 
-    async def events(self, count: int, timeout: float = 3.0, *, skip_comments: bool = True) -> list[SSEEvent]:
+    async def events(self, count: int, timeout: float = PATIENCE, *, skip_comments: bool = True) -> list[SSEEvent]:
         found: list[SSEEvent] = []
         while len(found) < count:
             event = await self.next_event(timeout)
@@ -226,10 +247,10 @@ class SSEClient:
         return found
 
     async def json_body(self) -> Any:
-        while await self.read_chunk(5) is not None:
+        while await self.read_chunk(PATIENCE) is not None:
             pass
         return json.loads(self.body)
 
     async def __aexit__(self, *exc: object) -> None:
         self.gone.set()
-        await asyncio.wait_for(self.task, 5)
+        await asyncio.wait_for(self.task, PATIENCE)

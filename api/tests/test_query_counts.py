@@ -1,83 +1,142 @@
-"""No N+1: every list endpoint costs the same number of queries for one server's rows or many."""
+"""Query counts of the API's endpoints, pinned as absolute baselines in one file (query_counts.json).
+
+NetBox keeps its counts the same way (netbox/utilities/testing/query_counts.py): a change that
+adds a query to an endpoint fails here until the file is updated on purpose, so an N+1 or a
+lost ``select_related`` cannot slip in unnoticed. Every endpoint is measured twice, with one
+server's rows and with several servers and two months of history: the counts must not differ
+(a query per row would), and the second must equal the baseline.
+
+To change a baseline on purpose, run ``UPDATE_QUERY_COUNTS=1 pytest api/tests/test_query_counts.py``
+and commit the rewritten query_counts.json with the change that explains it.
+"""
 
 from __future__ import annotations
 
+import json
+import os
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from conftest import require_postgres
-from monitoring.choices import DeliveryStatus, Status
-from monitoring.models import Incident, NotificationConfig, NotificationDelivery, Server, StatusChange
-from monitoring.models.results import RECENT_SPANS
+from monitoring.choices import DeliveryStatus, PingStatus, Status
+from monitoring.models import (
+    CertificateCheck,
+    Incident,
+    MaintenanceWindow,
+    NotificationConfig,
+    NotificationDelivery,
+    PingResult,
+    Server,
+    StatusChange,
+    StatusPage,
+)
 from monitoring.services import alerts
 from monitoring.services.checks import record_outcome
 from monitoring.services.rollups import recompute
-from monitoring.tests.factories import make_outcome, make_ping, make_server
+from monitoring.tests.factories import make_outcome, make_server
 
 pytestmark = pytest.mark.django_db
 
-LISTS = [
+BASELINES = Path(__file__).with_name("query_counts.json")
+UPDATE = os.environ.get("UPDATE_QUERY_COUNTS", "") in {"1", "true", "yes"}
+WINDOWS = ("24h", "7d", "30d", "90d")
+# {server} is the first server's id; every list shows several rows once the data has grown.
+ENDPOINTS = [
     "/api/servers/",
+    "/api/servers/{server}/",
+    *(f"/api/servers/{{server}}/history/?window={w}" for w in WINDOWS),
+    *(f"/api/servers/{{server}}/uptime/?window={w}" for w in WINDOWS),
+    "/api/servers/{server}/certificate/",
     "/api/ping-results/",
+    "/api/ping-results/?server={server}",
     "/api/server-status/",
     "/api/notification-configs/",
     "/api/notification-deliveries/",
     "/api/incidents/",
+    "/api/certificates/",
+    "/api/status-pages/",
+    "/api/status-pages/acme/summary/",
+    "/api/maintenance-windows/",
+    "/api/config/export/",
 ]
 
 
-def add_outage(owner, n: int) -> None:
-    """A server with a config that goes down: a ping, a status change, an incident, a delivery."""
-    server = make_server(owner, name=f"s{n}")
-    NotificationConfig.objects.create(server=server, notification_type="email", recipient=f"ops{n}@example.com")
-    record_outcome(server, make_outcome(ok=False))
+def add_history(server: Server, days: int) -> None:
+    """A check every 5 hours over the last ``days`` (before now), rolled up."""
+    now = timezone.now()
+    times = [now - timedelta(hours=h) for h in range(5, 24 * days, 5)]
+    PingResult.objects.bulk_create(
+        PingResult(server=server, status=PingStatus.SUCCESS, response_time=12.5, check_timestamp=t) for t in times
+    )
+    recompute(times)
 
 
-def queries(client, url: str) -> int:
-    with CaptureQueriesContext(connection) as captured:
-        response = client.get(url)
-    assert response.status_code == 200, response.content
-    assert response.json()["results"], f"{url} listed nothing"
-    return len(captured)
+def add_servers(owner: User, names: range, history_days: int) -> list[Server]:
+    """Servers that each went down with a config to alert (a ping, a change, an incident, a
+    delivery), with a certificate check and ``history_days`` of checks."""
+    servers = []
+    now = timezone.now()
+    for n in names:
+        server = make_server(owner, name=f"s{n}", tags=["prod"])
+        NotificationConfig.objects.create(server=server, notification_type="email", recipient=f"ops{n}@example.com")
+        add_history(server, history_days)
+        record_outcome(server, make_outcome(ok=False))
+        CertificateCheck.objects.create(server=server, valid=True, days_remaining=60, expires_at=now + timedelta(60))
+        servers.append(server)
+    return servers
 
 
-@pytest.mark.parametrize("url", LISTS)
-def test_a_list_costs_the_same_queries_for_one_row_or_many(alice, alice_client, url):
-    add_outage(alice, 0)
-    one = queries(alice_client, url)
-    for n in range(1, 5):
-        add_outage(alice, n)
-    assert queries(alice_client, url) == one
+def measure(client: APIClient, server: Server) -> dict[str, int]:
+    counts = {}
+    for endpoint in ENDPOINTS:
+        url = endpoint.format(server=server.pk)
+        cache.clear()  # the status-page summary is cached: count its uncached path
+        with CaptureQueriesContext(connection) as captured:
+            response = client.get(url)
+        assert response.status_code == 200, (url, response.content[:500])
+        counts[endpoint] = len(captured)
+    return counts
 
 
-@pytest.mark.parametrize("url", LISTS)
-def test_a_lists_queries_do_not_grow_with_its_page_size(alice, alice_client, url):
-    for n in range(6):
-        add_outage(alice, n)
-    small = queries(alice_client, f"{url}?page_size=1")
-    # ping-results first looks for a recent window holding the page: one small count per
-    # window tried (PingResultQuerySet.recent), at most len(RECENT_SPANS), never per row.
-    extra = len(RECENT_SPANS) - 1 if url == "/api/ping-results/" else 0
-    assert small <= queries(alice_client, f"{url}?page_size=500") <= small + extra
+def test_every_endpoint_makes_its_baseline_number_of_queries_whatever_the_rows(
+    alice: User, alice_client: APIClient, bob: User
+) -> None:
+    add_servers(bob, range(100, 102), history_days=1)  # another user's rows are never read
+    first, *_ = add_servers(alice, range(1), history_days=1)
+    page = StatusPage.objects.create(owner=alice, slug="acme", title="Acme", is_public=True, tags=["prod"])
+    window = MaintenanceWindow.objects.create(owner=alice, name="Patch", tags=["prod"])
+    page.servers.add(first)
+    window.servers.add(first)
+    few = measure(alice_client, first)
 
+    add_history(first, days=60)
+    more = add_servers(alice, range(1, 5), history_days=1)
+    page.servers.add(*more)
+    window.servers.add(*more)
+    MaintenanceWindow.objects.create(owner=alice, name="Upgrade", tags=["db"]).servers.add(*more)
+    StatusPage.objects.create(owner=alice, slug="internal", title="Internal").servers.add(*more)
+    many = measure(alice_client, first)
 
-@pytest.mark.parametrize("window", ["24h", "7d", "30d", "90d"])
-def test_history_and_uptime_cost_a_fixed_number_of_queries(alice, alice_client, window):
-    server = make_server(alice)
-    counts = []
-    for days in (1, 60):
-        now = timezone.now()
-        pings = [make_ping(server, check_timestamp=now - timedelta(hours=h)) for h in range(0, 24 * days, 5)]
-        recompute(p.check_timestamp for p in pings)
-        for path in ("history", "uptime"):
-            with CaptureQueriesContext(connection) as captured:
-                assert alice_client.get(f"/api/servers/{server.pk}/{path}/?window={window}").status_code == 200
-            counts.append(len(captured))
-    assert counts[:2] == counts[2:], "more history costs the same number of queries"
+    grew = {url: f"{few[url]} → {many[url]}" for url in ENDPOINTS if few[url] != many[url]}
+    assert not grew, f"queries grow with the rows (a query per row?): {grew}"
+    if UPDATE:
+        BASELINES.write_text(json.dumps(many, indent=2) + "\n")
+    baselines = json.loads(BASELINES.read_text())
+    changed = {url: f"{baselines.get(url)} → {count}" for url, count in many.items() if baselines.get(url) != count}
+    assert not changed, (
+        f"query counts differ from {BASELINES.name} (baseline → now): {changed}. If that is on purpose, "
+        f"run UPDATE_QUERY_COUNTS=1 pytest {Path(__file__).relative_to(settings.BASE_DIR)} and commit the file."
+    )
+    assert baselines.keys() == many.keys(), "the file lists endpoints this test no longer measures"
 
 
 # --- Alerts for a batch of status changes (services.alerts.on_status_changes) ---------------

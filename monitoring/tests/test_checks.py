@@ -18,7 +18,7 @@ def http_server(owner, target, path="/", **fields) -> Server:
         host="127.0.0.1",
         port=target.port,
         path=path,
-        timeout=2,
+        timeout=10,  # the target answers at once; a loaded machine may still take seconds
         **fields,
     )
 
@@ -149,7 +149,7 @@ def test_url_of_a_server(protocol, port, expected):
 def test_https_with_an_untrusted_certificate_fails_unless_verification_is_off(alice, https_target):
     https_target.set("/", 200, "secure")
     server = Server.objects.create(
-        owner=alice, name="tls", protocol=Protocol.HTTPS, host="127.0.0.1", port=https_target.port, timeout=3
+        owner=alice, name="tls", protocol=Protocol.HTTPS, host="127.0.0.1", port=https_target.port, timeout=10
     )
     record = checks.run_check(server)
     assert record.ping.status == PingStatus.ERROR
@@ -162,7 +162,7 @@ def test_https_with_an_untrusted_certificate_fails_unless_verification_is_off(al
 def test_an_ipv6_target_is_checked(alice, http6_target):
     http6_target.set("/", 200, "v6")
     server = Server.objects.create(
-        owner=alice, name="v6", protocol=Protocol.HTTP, host="::1", port=http6_target.port, timeout=3, keyword="v6"
+        owner=alice, name="v6", protocol=Protocol.HTTP, host="::1", port=http6_target.port, timeout=10, keyword="v6"
     )
     assert server.url == f"http://[::1]:{http6_target.port}/"
     assert checks.run_check(server).ping.status == PingStatus.SUCCESS

@@ -28,7 +28,7 @@ from tests.targets import LocalHTTPServer, SilentListener
 def watched(owner, target: LocalHTTPServer) -> Server:
     """A server whose health is whatever ``target`` answers on /health."""
     return Server.objects.create(
-        owner=owner, name="api", protocol=Protocol.HTTP, host="127.0.0.1", port=target.port, path="/health", timeout=2
+        owner=owner, name="api", protocol=Protocol.HTTP, host="127.0.0.1", port=target.port, path="/health", timeout=10
     )
 
 

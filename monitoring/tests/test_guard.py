@@ -123,7 +123,7 @@ def test_http_connects_to_the_address_the_guard_approved_not_a_second_lookup(reb
     with LocalHTTPServer("127.0.0.1") as approved:
         approved.set("/hook", 200, "approved")
         # A second lookup would dial 127.0.0.2, where nothing listens on this port.
-        response = net.http_request("POST", f"http://{REBIND}:{approved.port}/hook", timeout=3, json={"a": 1})
+        response = net.http_request("POST", f"http://{REBIND}:{approved.port}/hook", timeout=10, json={"a": 1})
         assert (response.status_code, response.body) == (200, "approved")
         assert [r.headers["Host"] for r in approved.requests] == [f"{REBIND}:{approved.port}"]
     assert rebinding_dns["lookups"] == 1, "the name is resolved once, by the guard"
@@ -136,7 +136,7 @@ def test_https_keeps_the_name_for_sni_and_the_certificate_check(rebinding_dns, t
         approved.set("/", 200, "secure")
         seen: list[str | None] = []
         approved.httpd.socket.context.sni_callback = lambda sock, name, ctx: seen.append(name)
-        response = net.http_request("GET", f"https://{REBIND}:{approved.port}/", timeout=3, verify=cert)  # type: ignore[arg-type]
+        response = net.http_request("GET", f"https://{REBIND}:{approved.port}/", timeout=10, verify=cert)  # type: ignore[arg-type]
         assert response.body == "secure"
         assert seen == [REBIND]
         assert approved.requests[0].headers["Host"] == f"{REBIND}:{approved.port}"

@@ -23,8 +23,10 @@ from monitoring.services import checks
 from monitoring.services.live import CHECKED, STAFF_GROUP, STATUS, owner_group, server_group
 from monitoring.services.transitions import ProbeOutcome
 from monitoring.tasks.runner import run_due
-from tests.live import fresh_channel_layer
+from tests.live import PATIENCE, eventually, fresh_channel_layer
 from tests.targets import closed_port
+
+STRAGGLERS = 0.3  # seconds to wait for a message beyond those expected
 
 
 @pytest.fixture(autouse=True)
@@ -55,8 +57,9 @@ def listen() -> Iterator[Callable[..., str]]:
     async_to_sync(leave)()
 
 
-def drain(channel: str, wait: float = 0.3) -> list[dict[str, Any]]:
-    """Every message on ``channel``, waiting ``wait`` seconds for stragglers.
+def drain(channel: str, expect: int) -> list[dict[str, Any]]:
+    """Every message on ``channel``: up to PATIENCE seconds for the ``expect`` messages the test
+    expects, then STRAGGLERS seconds for any more (which the test then sees as one too many).
 
     Call it once per channel: the Redis layer binds a channel's receive buffer to the event
     loop that first waited on it, and each ``async_to_sync`` call runs its own loop.
@@ -66,6 +69,7 @@ def drain(channel: str, wait: float = 0.3) -> list[dict[str, Any]]:
         layer, found = get_channel_layer(), []
         while True:
             try:
+                wait = PATIENCE if len(found) < expect else STRAGGLERS
                 found.append(await asyncio.wait_for(layer.receive(channel), wait))
             except TimeoutError:
                 return found
@@ -77,7 +81,7 @@ def drain(channel: str, wait: float = 0.3) -> list[dict[str, Any]]:
 def web(alice: Any, http_target: Any) -> Server:
     http_target.set("/", 200, "ok")
     return Server.objects.create(
-        owner=alice, name="web", protocol=Protocol.HTTP, host="127.0.0.1", port=http_target.port, timeout=2
+        owner=alice, name="web", protocol=Protocol.HTTP, host="127.0.0.1", port=http_target.port, timeout=10
     )
 
 
@@ -92,7 +96,7 @@ def test_a_check_publishes_its_ping_and_status_once_after_commit(web, django_cap
     assert len(callbacks) == 1
     callbacks[0]()
     # Exactly one event after running only the on-commit callback: nothing went out before it.
-    [event] = drain(channel)
+    [event] = drain(channel, expect=1)
     assert event["type"] == CHECKED and event["server_id"] == web.pk
     assert event["ping"]["id"] == record.ping.pk and event["ping"]["status"] == PingStatus.SUCCESS
     assert event["status"]["server"] == web.pk and event["status"]["status"] == Status.UP
@@ -104,8 +108,8 @@ def test_the_event_reaches_the_owner_and_staff_groups_too(web, django_capture_on
     owners, staff = listen(owner_group(web.owner_id)), listen(STAFF_GROUP)
     with django_capture_on_commit_callbacks(execute=True):
         checks.record_outcome(web, ok())
-    assert [e["server_id"] for e in drain(owners)] == [web.pk]
-    assert [e["server_id"] for e in drain(staff)] == [web.pk]
+    assert [e["server_id"] for e in drain(owners, expect=1)] == [web.pk]
+    assert [e["server_id"] for e in drain(staff, expect=1)] == [web.pk]
 
 
 def test_a_rolled_back_check_publishes_nothing(web, django_capture_on_commit_callbacks, listen):
@@ -118,7 +122,7 @@ def test_a_rolled_back_check_publishes_nothing(web, django_capture_on_commit_cal
         checks.record_outcome(web, ok())
         raise RuntimeError("the caller failed after recording")
     assert callbacks == []
-    assert drain(channel) == []
+    assert drain(channel, expect=0) == []
 
 
 def test_a_failed_publish_is_logged_and_the_check_is_kept(web, caplog, django_capture_on_commit_callbacks):
@@ -144,7 +148,7 @@ def test_pause_and_resume_publish_a_status_without_a_ping(web, django_capture_on
         checks.pause(web)
         checks.pause(web)  # no flip, no event
         checks.resume(web)
-    events = drain(channel)
+    events = drain(channel, expect=2)
     assert [(e["type"], e["ping"], e["status"]["status"]) for e in events] == [
         (STATUS, None, Status.PAUSED),
         (STATUS, None, Status.UNKNOWN),
@@ -156,7 +160,7 @@ def test_the_api_check_action_publishes(web, alice_client, django_capture_on_com
     with django_capture_on_commit_callbacks(execute=True):
         response = alice_client.post(f"/api/servers/{web.pk}/check/")
     assert response.status_code == 200
-    assert [e["ping"]["id"] for e in drain(channel)] == [response.json()["id"]]
+    assert [e["ping"]["id"] for e in drain(channel, expect=1)] == [response.json()["id"]]
 
 
 def test_check_servers_publishes_each_check(web, django_capture_on_commit_callbacks, listen):
@@ -164,7 +168,7 @@ def test_check_servers_publishes_each_check(web, django_capture_on_commit_callba
     with django_capture_on_commit_callbacks(execute=True):
         call_command("check_servers", "--server", str(web.pk), "--concurrency", "1", stdout=io.StringIO())
     pings = list(PingResult.objects.filter(server=web).values_list("pk", flat=True))
-    assert [e["ping"]["id"] for e in drain(channel)] == pings != []
+    assert [e["ping"]["id"] for e in drain(channel, expect=len(pings))] == pings != []
 
 
 def test_a_scheduler_step_publishes_what_it_checks(web, django_capture_on_commit_callbacks, listen):
@@ -172,7 +176,7 @@ def test_a_scheduler_step_publishes_what_it_checks(web, django_capture_on_commit
     with django_capture_on_commit_callbacks(execute=True):
         summary = run_due(now=timezone.now(), concurrency=1)
     assert summary.checked == 1
-    [event] = drain(channel)
+    [event] = drain(channel, expect=1)
     assert event["ping"]["id"] == summary.records[0].ping.pk
 
 
@@ -189,11 +193,11 @@ def test_a_recorded_batch_is_one_message_per_group(alice, django_capture_on_comm
     outcome = ProbeOutcome(PingStatus.SUCCESS, response_time=3.0, status_code=200)
     with django_capture_on_commit_callbacks(execute=True):
         records = record([CheckResult(s, outcome, timezone.now()) for s in servers])
-    [batch] = drain(owner)
+    [batch] = drain(owner, expect=1)
     assert batch["type"] == BATCH and batch["group"] == owner_group(alice.pk)
     assert [e["ping"]["id"] for e in batch["events"]] == [r.ping.pk for r in records]
     assert all(e["type"] == CHECKED and e["status"]["status"] == Status.UP for e in batch["events"])
-    [one] = drain(single)
+    [one] = drain(single, expect=1)
     assert one["type"] == CHECKED and one["server_id"] == servers[1].pk and one["group"] == server_group(servers[1].pk)
 
 
@@ -216,10 +220,7 @@ def test_the_fanout_hands_each_event_of_a_batch_to_the_groups_subscribers_in_ord
         await fan.join("owner.7", sub)
         events = [{"type": CHECKED, "server_id": n, "ping": {"id": n}} for n in (1, 2, 3)]
         await layer.group_send("owner.7", {"type": "server.batch", "group": "owner.7", "events": events})
-        for _ in range(100):
-            if len(sub.got) == 3:
-                break
-            await asyncio.sleep(0.01)
+        await eventually(lambda: len(sub.got) == 3)
         await fan.close()
         return sub.got
 

@@ -20,7 +20,7 @@ from monitoring.services import checks
 from monitoring.services.fanout import fanout
 from monitoring.services.live import STAFF_GROUP, owner_group, server_group
 from monitoring.tests.factories import make_outcome
-from tests.live import SSEClient, group_members, token_for
+from tests.live import SSEClient, eventually, group_members, token_for
 
 pytestmark = pytest.mark.usefixtures("transactional_db", "live_layer")
 
@@ -277,7 +277,7 @@ async def test_a_client_too_far_behind_gets_a_fresh_snapshot(servers, alice):
 async def test_an_idle_stream_gets_heartbeat_comments(servers, alice):
     async with stream(alice) as sse:
         await snapshot(sse)
-        beats = [await sse.next_event(timeout=1) for _ in range(2)]
+        beats = [await sse.next_event() for _ in range(2)]
     assert [b.comment for b in beats] == ["heartbeat", "heartbeat"]
 
 
@@ -286,7 +286,7 @@ async def test_a_stream_ends_when_its_token_expires(servers, alice):
     async with SSEClient(headers=headers) as sse:
         await snapshot(sse)
         with pytest.raises(EOFError):
-            await sse.next_event(timeout=4)
+            await sse.next_event()
 
 
 async def test_a_broken_channel_layer_ends_the_stream_for_a_reconnect(servers, alice):
@@ -296,7 +296,7 @@ async def test_a_broken_channel_layer_ends_the_stream_for_a_reconnect(servers, a
             await check(servers["prod"], make_outcome())
             await live_check(sse)
             with pytest.raises(EOFError):
-                await sse.next_event(timeout=3)
+                await sse.next_event()
 
 
 async def test_a_stream_too_far_behind_is_cut_off(servers, alice, monkeypatch):
@@ -308,7 +308,7 @@ async def test_a_stream_too_far_behind_is_cut_off(servers, alice, monkeypatch):
             await subscriber.deliver({"type": "server.status", "server_id": 0, "ping": None, "status": {}})
         with pytest.raises(EOFError):
             while True:
-                await sse.next_event(timeout=3)
+                await sse.next_event()
 
 
 async def test_leaving_the_stream_empties_its_groups(servers, alice, bob):
@@ -351,13 +351,14 @@ async def test_a_client_gone_before_the_first_chunk_leaves_no_subscriber_behind(
     assert len(fanout().subscribers(owner_group(alice.pk))) == 1
     response = StreamingHttpResponse(stream, content_type="text/event-stream")  # as the view answers it
     await asyncio.to_thread(response.close)  # what Django does when the client left; the generator never ran
+
     # Left locally, and the process has left the layer's group too: the leave has finished, so no
     # half-done group_discard is left for the loop's teardown to cancel (it hung there on Redis).
-    for _ in range(300):
-        if not fanout().subscribers(owner_group(alice.pk)) and not await asyncio.to_thread(
+    async def left() -> bool:
+        return not fanout().subscribers(owner_group(alice.pk)) and not await asyncio.to_thread(
             group_members, owner_group(alice.pk)
-        ):
-            break
-        await asyncio.sleep(0.01)
+        )
+
+    await eventually(left)
     assert fanout().subscribers(owner_group(alice.pk)) == set()
     assert await asyncio.to_thread(group_members, owner_group(alice.pk)) == set()

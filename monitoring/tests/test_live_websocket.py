@@ -23,7 +23,7 @@ from monitoring.services import checks
 from monitoring.services.fanout import fanout
 from monitoring.services.live import CHECKED, server_group
 from monitoring.tests.factories import make_outcome
-from tests.live import group_members, token_for, ws_client
+from tests.live import PATIENCE, group_members, token_for, ws_client
 
 pytestmark = pytest.mark.usefixtures("transactional_db", "live_layer")
 
@@ -49,14 +49,14 @@ async def connected(token: str | None, **kwargs: Any) -> Any:
 
 async def ask(ws: Any, frame: dict[str, Any] | str) -> dict[str, Any]:
     await ws.send_to(text_data=frame if isinstance(frame, str) else json.dumps(frame))
-    return await ws.receive_json_from(timeout=3)
+    return await ws.receive_json_from(timeout=PATIENCE)
 
 
 async def test_a_connection_without_credentials_is_closed_with_4001(servers):
     ws = ws_client(None)
     accepted, _ = await ws.connect()
     assert accepted, "SPEC §5: the handshake is accepted, then closed"
-    assert await ws.receive_output(timeout=3) == {"type": "websocket.close", "code": 4001}
+    assert await ws.receive_output(timeout=PATIENCE) == {"type": "websocket.close", "code": 4001}
     await ws.disconnect()
 
 
@@ -65,21 +65,21 @@ async def test_an_invalid_token_is_closed_with_4001(servers, token):
     ws = ws_client(None)
     ws.scope["headers"] = [(b"authorization", f"Bearer {token}".encode())]
     await ws.connect()
-    assert await ws.receive_output(timeout=3) == {"type": "websocket.close", "code": 4001}
+    assert await ws.receive_output(timeout=PATIENCE) == {"type": "websocket.close", "code": 4001}
     await ws.disconnect()
 
 
 async def test_an_expired_token_is_closed_with_4001(servers, alice):
     ws = ws_client(token_for(alice, lifetime=-timedelta(seconds=1)))
     await ws.connect()
-    assert await ws.receive_output(timeout=3) == {"type": "websocket.close", "code": 4001}
+    assert await ws.receive_output(timeout=PATIENCE) == {"type": "websocket.close", "code": 4001}
     await ws.disconnect()
 
 
 async def test_a_token_that_expires_while_connected_closes_the_socket_with_4001(servers, alice):
     ws = await connected(token_for(alice, lifetime=timedelta(seconds=1)))
     assert (await ask(ws, {"action": "subscribe"}))["type"] == "subscribed"
-    assert await ws.receive_output(timeout=4) == {"type": "websocket.close", "code": 4001}
+    assert await ws.receive_output(timeout=PATIENCE) == {"type": "websocket.close", "code": 4001}
     await ws.disconnect()  # what the server does after its close frame
     assert group_members(server_group(servers["prod"].pk)) == set()
 
@@ -150,12 +150,12 @@ async def test_an_update_frame_follows_each_check_of_a_subscribed_server(servers
     ws = await connected(token_for(alice))
     await ask(ws, {"action": "subscribe", "server_ids": [servers["prod"].pk]})
     record = await check(servers["prod"], make_outcome(ok=True))
-    update = await ws.receive_json_from(timeout=3)
+    update = await ws.receive_json_from(timeout=PATIENCE)
     assert update["type"] == "update"
     assert update["ping"]["id"] == record.ping.pk and update["ping"]["status"] == PingStatus.SUCCESS
     assert update["status"]["server"] == servers["prod"].pk and update["status"]["status"] == Status.UP
     record = await check(servers["prod"], make_outcome(ok=False))
-    update = await ws.receive_json_from(timeout=3)
+    update = await ws.receive_json_from(timeout=PATIENCE)
     assert (update["ping"]["id"], update["status"]["status"]) == (record.ping.pk, Status.DOWN)
     await ws.disconnect()
 
@@ -165,7 +165,7 @@ async def test_live_events_skip_channels_per_message_database_cleanup(servers, a
     await ask(ws, {"action": "subscribe", "server_ids": [servers["prod"].pk]})
     with mock.patch("channels.consumer.aclose_old_connections", autospec=True) as cleanup:
         await check(servers["prod"], make_outcome())
-        assert (await ws.receive_json_from(timeout=3))["type"] == "update"
+        assert (await ws.receive_json_from(timeout=PATIENCE))["type"] == "update"
         assert cleanup.await_count == 0, "the update handler touches no database"
         await ask(ws, {"action": "subscribe", "server_ids": [servers["prod"].pk]})
         assert cleanup.await_count == 1, "client frames still get channels' cleanup"
@@ -178,7 +178,7 @@ async def test_clients_only_receive_updates_of_servers_they_subscribed_to(server
     await ask(charlies, {"action": "subscribe", "server_ids": [servers["charlies"].pk, servers["prod"].pk]})
     await check(servers["prod"], make_outcome())
     await check(servers["staging"], make_outcome())
-    assert (await alices.receive_json_from(timeout=3))["status"]["server"] == servers["prod"].pk
+    assert (await alices.receive_json_from(timeout=PATIENCE))["status"]["server"] == servers["prod"].pk
     assert await alices.receive_nothing(timeout=0.3)
     assert await charlies.receive_nothing(timeout=0.3)
     await alices.disconnect()
@@ -193,7 +193,7 @@ async def test_unsubscribe_stops_the_updates(servers, alice):
     await check(servers["prod"], make_outcome())
     assert await ws.receive_nothing(timeout=0.3)
     await check(servers["staging"], make_outcome())
-    assert (await ws.receive_json_from(timeout=3))["status"]["server"] == servers["staging"].pk
+    assert (await ws.receive_json_from(timeout=PATIENCE))["status"]["server"] == servers["staging"].pk
     await ws.disconnect()
 
 
@@ -254,7 +254,7 @@ async def test_a_bad_frame_gets_an_error_and_the_socket_stays_open(servers, alic
 async def test_a_binary_frame_gets_an_error(servers, alice):
     ws = await connected(token_for(alice))
     await ws.send_to(bytes_data=b"\x00\x01")
-    assert (await ws.receive_json_from(timeout=3))["type"] == "error"
+    assert (await ws.receive_json_from(timeout=PATIENCE))["type"] == "error"
     await ws.disconnect()
 
 
@@ -267,7 +267,7 @@ async def test_an_idle_subscriber_outlives_the_redis_layers_blocking_pop(servers
     await ask(ws, {"action": "subscribe", "server_ids": [servers["prod"].pk]})
     await asyncio.sleep(6)  # channels_redis blocks 5 s in BZPOPMIN; redis-py 8 used to time out then
     record = await check(servers["prod"], make_outcome())
-    assert (await ws.receive_json_from(timeout=3))["ping"]["id"] == record.ping.pk
+    assert (await ws.receive_json_from(timeout=PATIENCE))["ping"]["id"] == record.ping.pk
     await ws.disconnect()
 
 
@@ -299,7 +299,7 @@ async def test_a_crashed_consumer_leaves_the_fan_out(servers, alice):
     with mock.patch("monitoring.services.feeds.server_ids", autospec=True, side_effect=RuntimeError("db down")):
         await ws.send_json_to({"action": "subscribe", "server_ids": [servers["staging"].pk]})
         with pytest.raises(RuntimeError):
-            await ws.receive_output(timeout=3)
+            await ws.receive_output(timeout=PATIENCE)
     assert fanout().subscribers(server_group(servers["prod"].pk)) == set()
     assert group_members(server_group(servers["prod"].pk)) == set()
 
@@ -311,8 +311,8 @@ async def test_a_broken_channel_layer_makes_subscribers_reconnect(servers, alice
     with mock.patch.object(layer, "receive", autospec=True, side_effect=ConnectionError("redis went away")):
         # The receive already waiting still delivers this check; the next one fails.
         await check(servers["prod"], make_outcome())
-        assert (await ws.receive_json_from(timeout=3))["type"] == "update"
-        assert await ws.receive_output(timeout=3) == {"type": "websocket.close", "code": INTERRUPTED}
+        assert (await ws.receive_json_from(timeout=PATIENCE))["type"] == "update"
+        assert await ws.receive_output(timeout=PATIENCE) == {"type": "websocket.close", "code": INTERRUPTED}
     await ws.disconnect()
     assert fanout().subscribers(server_group(servers["prod"].pk)) == set()
     assert group_members(server_group(servers["prod"].pk)) == set()
@@ -331,6 +331,6 @@ async def test_a_subscribe_while_the_layer_is_down_closes_for_a_reconnect(server
     ws = await connected(token_for(alice))
     with mock.patch.object(get_channel_layer(), "group_add", autospec=True, side_effect=ConnectionError("refused")):
         await ws.send_json_to({"action": "subscribe", "server_ids": [servers["prod"].pk]})
-        assert await ws.receive_output(timeout=3) == {"type": "websocket.close", "code": INTERRUPTED}
+        assert await ws.receive_output(timeout=PATIENCE) == {"type": "websocket.close", "code": INTERRUPTED}
     await ws.disconnect()
     assert fanout().subscribers(server_group(servers["prod"].pk)) == set()

@@ -148,16 +148,16 @@ def test_counters_are_spread_over_shards_and_summed(monkeypatch):
 def test_a_scheduled_check_records_how_late_it_started(alice, http_target):
     http_target.set("/", 200, "ok")
     server = make_server(alice, port=http_target.port)
-    Server.objects.filter(pk=server.pk).update(next_check_at=timezone.now() - timedelta(seconds=3))
+    Server.objects.filter(pk=server.pk).update(next_check_at=timezone.now() - timedelta(seconds=12))
     owner = new_owner()
     run_pass(claim_due(timezone.now(), owner=owner), lease_owner=owner)
     checks.run_check(Server.objects.get(pk=server.pk))  # "check now": counted, but no lateness
     samples = scrape()
     assert samples[("pulseguard_checks_total", labels(outcome="success"))] == 2
     assert samples[("pulseguard_check_lateness_seconds_count", ())] == 1
-    assert samples[("pulseguard_check_lateness_seconds_bucket", labels(le="2.5"))] == 0
-    assert samples[("pulseguard_check_lateness_seconds_bucket", labels(le="5.0"))] == 1
-    assert 3 <= samples[("pulseguard_check_lateness_seconds_sum", ())] < 5
+    assert samples[("pulseguard_check_lateness_seconds_bucket", labels(le="10.0"))] == 0
+    assert samples[("pulseguard_check_lateness_seconds_bucket", labels(le="30.0"))] == 1
+    assert 12 <= samples[("pulseguard_check_lateness_seconds_sum", ())] < 30  # 18 s for a slow machine
 
 
 # --- Cost.

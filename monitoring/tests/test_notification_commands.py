@@ -40,7 +40,7 @@ def test_check_servers_sends_the_alerts_its_pass_queued_before_it_exits(alice, s
         target.set("/", 503)
         receiver.set("/hook", 200)
         server = Server.objects.create(
-            owner=alice, name="shop", protocol=Protocol.HTTP, host="127.0.0.1", port=target.port, timeout=2
+            owner=alice, name="shop", protocol=Protocol.HTTP, host="127.0.0.1", port=target.port, timeout=10
         )
         make_config(server, recipient=receiver.url("/hook"))
         make_config(server, NotificationType.EMAIL, "ops@example.com")
@@ -133,7 +133,7 @@ def test_a_new_user_gets_one_down_and_one_recovery_by_webhook_and_email_even_if_
         target.set("/", 500, "broken")
         receiver.set("/hook", 503, "receiver restarting")
         server = Server.objects.create(
-            owner=owner, name="shop", protocol=Protocol.HTTP, host="127.0.0.1", port=target.port, timeout=2
+            owner=owner, name="shop", protocol=Protocol.HTTP, host="127.0.0.1", port=target.port, timeout=10
         )
         make_config(server, recipient=receiver.url("/hook"))
         make_config(server, NotificationType.EMAIL, "ops@example.com")

@@ -46,7 +46,7 @@ def test_a_name_that_rebinds_to_loopback_after_vetting_never_reaches_loopback(al
     http_target.set("/", 200, "secret")
     dns["rebind.test"] = ["127.0.0.2", "127.0.0.1"]
     real_is_private = net.is_private
-    server = make_server(alice, protocol="http", host="rebind.test", port=http_target.port, timeout=2)
+    server = make_server(alice, protocol="http", host="rebind.test", port=http_target.port, timeout=10)
     with mock.patch.object(net, "is_private", side_effect=lambda ip: str(ip) != "127.0.0.2" and real_is_private(ip)):
         outcome = probes.probe(server)
     assert http_target.requests == [], "nothing reached the loopback target"
@@ -59,7 +59,7 @@ def test_a_name_that_rebinds_to_loopback_after_vetting_never_reaches_loopback(al
 def test_a_name_that_resolves_to_loopback_is_refused_before_connecting(alice, http_target, dns):
     http_target.set("/", 200)
     dns["inside.test"] = ["127.0.0.1"]
-    server = make_server(alice, protocol="http", host="inside.test", port=http_target.port, timeout=2)
+    server = make_server(alice, protocol="http", host="inside.test", port=http_target.port, timeout=10)
     outcome = probes.probe(server)
     assert outcome.status == PingStatus.ERROR and "MONITOR_ALLOW_PRIVATE_TARGETS" in outcome.error_message
     assert http_target.requests == []
@@ -72,7 +72,7 @@ def test_a_redirect_to_a_private_address_is_refused(alice, http_target, dns):
     http_target.set("/", 302, "", Location="http://127.0.0.5:9/inside")
     dns["public.test"] = ["127.0.0.1"]
     real_is_private = net.is_private
-    server = make_server(alice, protocol="http", host="public.test", port=http_target.port, timeout=2)
+    server = make_server(alice, protocol="http", host="public.test", port=http_target.port, timeout=10)
     with mock.patch.object(net, "is_private", side_effect=lambda ip: str(ip) != "127.0.0.1" and real_is_private(ip)):
         outcome = probes.probe(server)
     assert [r.path for r in http_target.requests] == ["/"]
@@ -85,7 +85,7 @@ def test_a_redirect_to_a_private_address_is_refused(alice, http_target, dns):
 def test_the_name_is_kept_for_the_host_header(alice, http_target, dns):
     http_target.set("/", 200, "ok")
     dns["named.test"] = ["127.0.0.1"]
-    server = make_server(alice, protocol="http", host="named.test", port=http_target.port, timeout=2)
+    server = make_server(alice, protocol="http", host="named.test", port=http_target.port, timeout=10)
     assert probes.probe(server).status == PingStatus.SUCCESS
     assert http_target.requests[-1].headers["Host"] == f"named.test:{http_target.port}"
 
@@ -96,7 +96,7 @@ def test_https_checks_verify_against_cert_ca_bundle_with_the_name_for_sni(alice,
     dns["private-ca.test"] = ["127.0.0.1"]
     with LocalHTTPSServer(cert, key) as target:
         target.set("/", 200, "ok")
-        server = make_server(alice, protocol="https", host="private-ca.test", port=target.port, timeout=3)
+        server = make_server(alice, protocol="https", host="private-ca.test", port=target.port, timeout=10)
         with override_settings(MONITOR_ALLOW_PRIVATE_TARGETS=True, CERT_CA_BUNDLE=""):
             untrusted = probes.probe(server)
         with override_settings(MONITOR_ALLOW_PRIVATE_TARGETS=True, CERT_CA_BUNDLE=cert):

@@ -86,8 +86,9 @@ def post(
         # An invalid URL or schema: no retry will fix it.
         raise PermanentError(f"{exc.__class__.__name__}: {net.reason(exc)}") from exc
     except OSError as exc:
-        # The name did not resolve (net.resolve), or the socket failed before requests saw it.
-        raise TransientError(f"connection failed: {net.reason(exc)}") from exc
+        # The name did not resolve (net.resolve: "could not resolve <host>: …"), or the socket
+        # failed before requests saw it.
+        raise TransientError(f"connection failed: {exc}") from exc
     check_response(response)
     return response
 

@@ -8,7 +8,7 @@ import monitoring.validators
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("monitoring", "0010_merge_i10b"),
+        ("monitoring", "0001_squashed_part_two"),
     ]
 
     operations = [
