@@ -3,6 +3,7 @@
 (function () {
   "use strict";
   var POINTS = 30;
+  var FLASH = getComputedStyle(document.documentElement).getPropertyValue("--flash").trim() || "#fff8c5";  // follows the dark theme
   var rows = {}, history = {}, pendingStatus = {}, pendingDraw = {}, scheduled = false;
   Array.prototype.forEach.call(document.querySelectorAll("tr[data-server-id]"), function (tr) {
     rows[tr.getAttribute("data-server-id")] = tr;
@@ -19,13 +20,13 @@
     // the forced synchronous layout (offsetWidth) a CSS-class restart needs: at 100 changes a
     // second those layouts made 2-second long tasks (bench/dashboard_paint.py).
     if (badge.textContent !== st.status && tr.animate) {
-      tr.animate([{ backgroundColor: "#fff8c5" }, { backgroundColor: "transparent" }], { duration: 1200, easing: "ease-out" });
+      tr.animate([{ backgroundColor: FLASH }, { backgroundColor: "transparent" }], { duration: 1200, easing: "ease-out" });
     }
     badge.className = "status " + st.status;
     badge.textContent = st.status;
-    setText(tr, "uptime", st.uptime_percentage == null ? "–" : st.uptime_percentage.toFixed(2) + " %");
+    setText(tr, "uptime", PG.fmtPct(st.uptime_percentage));
     setText(tr, "response", PG.fmtMs(st.last_response_time));
-    setText(tr, "last-check", st.last_check ? new Date(st.last_check).toLocaleString() : "never");
+    setText(tr, "last-check", PG.fmtTime(st.last_check));
     setText(tr, "message", st.message || "");
   }
 
