@@ -144,6 +144,8 @@ def test_the_dashboard_sorts_by_status_response_time_and_last_check(alice):
     # The headings sort (a second click reverses) and keep the filter.
     assert 'href="?status=up&amp;sort=-response" aria-sort="ascending">Response ▲</a>' in html
     assert 'href="?status=up&amp;sort=last_check">Last check</a>' in html
+    # And a Sort menu in the toolbar, for the phone layout that hides the headings.
+    assert '<option value="response" selected>' in html
 
 
 def test_the_dashboard_lists_the_latest_status_changes(alice, charlie):

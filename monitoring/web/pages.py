@@ -28,6 +28,16 @@ SORTS = {
     "last_check": ("Last check", "server_status__last_check"),
 }
 
+# The toolbar's Sort menu (the headings sort too, but the phone layout has none).
+SORT_CHOICES = [
+    ("name", "Name"),
+    ("status", "Status: down first"),
+    ("-response", "Response: slowest first"),
+    ("response", "Response: fastest first"),
+    ("-last_check", "Last check: newest first"),
+    ("last_check", "Last check: oldest first"),
+]
+
 
 def _sorted(servers: QuerySet[Server], sort: str) -> tuple[QuerySet[Server], str]:
     """The servers in the order ``sort`` names (an unknown key sorts by name), and the key applied."""
@@ -108,6 +118,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "sorting": sorting.urlencode(),
             "columns": columns,
             "changes": changes,
+            "sort": sort,
+            "sort_choices": SORT_CHOICES,
         },
     )
 
