@@ -10,6 +10,14 @@
   });
   var ids = Object.keys(rows).map(Number);
 
+  // The counts per status on top follow the rows' changes (one server leaves a count, joins another).
+  function recount(from, to) {
+    [[from, -1], [to, 1]].forEach(function (c) {
+      var n = document.querySelector('.counts a[data-status="' + c[0] + '"] strong');
+      if (n) { n.textContent = String(Math.max(0, Number(n.textContent) + c[1])); }
+    });
+  }
+
   function setText(tr, cls, text) { var el = tr.querySelector("." + cls); if (el && el.textContent !== text) { el.textContent = text; } }
 
   function showStatus(st) {
@@ -19,8 +27,9 @@
     // A change of status flashes the row. The Web Animations API restarts the flash without
     // the forced synchronous layout (offsetWidth) a CSS-class restart needs: at 100 changes a
     // second those layouts made 2-second long tasks (bench/dashboard_paint.py).
-    if (badge.textContent !== st.status && tr.animate) {
-      tr.animate([{ backgroundColor: FLASH }, { backgroundColor: "transparent" }], { duration: 1200, easing: "ease-out" });
+    if (badge.textContent !== st.status) {
+      recount(badge.textContent, st.status);
+      if (tr.animate) { tr.animate([{ backgroundColor: FLASH }, { backgroundColor: "transparent" }], { duration: 1200, easing: "ease-out" }); }
     }
     badge.className = "status " + st.status;
     badge.textContent = st.status;

@@ -59,7 +59,12 @@
     var windows = ["24h", "7d", "30d", "90d"], out = {};
     Promise.all(windows.map(function (w) { return PG.api("GET", base + "uptime/?window=" + w).then(function (r) { out[w] = r.ok ? r.data : null; }); }))
       .then(function () {
-        $("uptimes").textContent = windows.map(function (w) { return w + " " + PG.fmtPct(out[w] && out[w].uptime_percentage); }).join(" · ");
+        // Each window's figure on one line ("30d 99.95 %" never breaks inside at phone width).
+        var box = $("uptimes"); box.textContent = "";
+        windows.forEach(function (w, i) {
+          if (i) { box.appendChild(document.createTextNode(" · ")); }
+          box.appendChild(PG.el("span", { class: "nowrap", text: w + " " + PG.fmtPct(out[w] && out[w].uptime_percentage) }));
+        });
       });
   }
 

@@ -20,7 +20,7 @@
         var d = PG.el("button", { type: "button", class: "danger", text: "Delete" });
         d.addEventListener("click", function () { if (confirm("Delete " + p.title + "?")) { PG.api("DELETE", "/api/status-pages/" + p.id + "/").then(load); } });
         body.appendChild(PG.el("tr", {}, [PG.el("td", { text: p.title }), PG.el("td", {}, [PG.el("a", { href: p.url, text: p.url })]),
-          PG.el("td", { text: p.is_public ? "yes" : "no" }), PG.el("td", {}, [e, " ", d])]));
+          PG.el("td", { text: p.is_public ? "yes" : "no" }), PG.el("td", { class: "actions" }, [e, " ", d])]));
       });
     });
   }
