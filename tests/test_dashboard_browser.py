@@ -103,6 +103,7 @@ def test_the_dashboard_shows_a_server_going_down_live(alice, charlie, http_targe
             # The counts per status on top follow too.
             expect(page.locator('.counts a[data-status="down"] strong')).to_have_text("1")
             expect(page.locator('.counts a[data-status="up"] strong')).to_have_text("0")
+            expect(page.locator("#changes li").first).to_contain_text("shop-frontend up → down")
             assert page.evaluate("window.__noReload") is True, "the page was not reloaded"
             page.screenshot(path=str(ROOT / "logs" / "dashboard.png"), full_page=True)
         finally:

@@ -18,6 +18,18 @@
     });
   }
 
+  // ... and the latest status changes gain the new one on top (ten at most, as rendered).
+  function noteChange(tr, from, st) {
+    var list = document.getElementById("changes"), link = tr.querySelector(".name a");
+    if (!list || !link) { return; }
+    var when = st.last_status_change || st.last_check || new Date().toISOString();
+    var li = PG.el("li", {}, [PG.el("time", { datetime: when, text: PG.fmtTime(when) }), " ",
+      PG.el("a", { href: link.getAttribute("href"), text: link.textContent }), " ",
+      PG.el("span", { class: "status " + from, text: from }), " → ", PG.el("span", { class: "status " + st.status, text: st.status })]);
+    list.insertBefore(li, list.firstChild);
+    while (list.children.length > 10) { list.removeChild(list.lastChild); }
+  }
+
   function setText(tr, cls, text) { var el = tr.querySelector("." + cls); if (el && el.textContent !== text) { el.textContent = text; } }
 
   function showStatus(st) {
@@ -29,6 +41,7 @@
     // second those layouts made 2-second long tasks (bench/dashboard_paint.py).
     if (badge.textContent !== st.status) {
       recount(badge.textContent, st.status);
+      noteChange(tr, badge.textContent, st);
       if (tr.animate) { tr.animate([{ backgroundColor: FLASH }, { backgroundColor: "transparent" }], { duration: 1200, easing: "ease-out" }); }
     }
     badge.className = "status " + st.status;
