@@ -396,6 +396,16 @@ def test_the_rough_edges_a_new_user_found_are_gone(alice, monkeypatch):
             page.goto(f"{base}/servers/new/")
             page.fill("#f-name", "Shop")
             page.select_option("#f-protocol", "http")
+            # Typed letter by letter into Host, a URL stays as typed; pasted there, it is split.
+            page.type("#f-host", "https://a.example")
+            expect(page.locator("#f-host")).to_have_value("https://a.example")
+            page.locator("#f-host").evaluate(
+                "el => { el.value = 'tcp://db.example:5432';"
+                " el.dispatchEvent(new InputEvent('input', {bubbles: true, inputType: 'insertFromPaste'})); }"
+            )
+            expect(page.locator("#f-protocol")).to_have_value("tcp")
+            expect(page.locator("#f-host")).to_have_value("db.example")
+            expect(page.locator("#f-port")).to_have_value("5432")
             page.fill("#f-url", "https://127.0.0.1:1/health?deep=1")
             expect(page.locator("#f-protocol")).to_have_value("https")
             expect(page.locator("#f-host")).to_have_value("127.0.0.1")

@@ -175,6 +175,9 @@
     function onInput(ev) {
       var row = Object.keys(rows).map(function (k) { return rows[k]; }).filter(function (r) { return r.input === ev.target; })[0];
       if (!row || !row.spec.fills) { return; }
+      // Host splits a URL only when one is pasted: typing "https://…" there letter by letter
+      // must not rewrite the box under the cursor. The URL box fills as it is typed.
+      if (row.spec.fillsOnPaste && ev.inputType && ev.inputType !== "insertFromPaste") { return; }
       var values = row.spec.fills(ev.target.value);
       if (!values) { return; }
       Object.keys(values).forEach(function (k) { if (rows[k]) { writeInput(rows[k].spec, rows[k].input, values[k]); } });
@@ -196,7 +199,7 @@
   // id (its label points there); the container keeps the chosen ids in `pgSelected`.
   var PICK_PAGE = 50;
   PG.serverPicker = function (id, selected) {
-    var search = PG.el("input", { type: "search", id: id, placeholder: "Search servers by name or host", autocomplete: "off", role: "combobox", "aria-expanded": "true", "aria-controls": id + "-list" });
+    var search = PG.el("input", { type: "search", id: id, placeholder: "Search servers by name or host", autocomplete: "off", "aria-controls": id + "-list" });
     var chosen = PG.el("div", { class: "chosen", "aria-label": "Chosen servers" });
     var list = PG.el("ul", { id: id + "-list", "aria-label": "Servers" });
     var more = PG.el("div", { class: "more" });

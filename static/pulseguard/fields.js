@@ -17,7 +17,7 @@
     { name: "url", label: "URL", type: "text", formOnly: true, show: probed, fills: PG.splitUrl, wide: true,
       placeholder: "https://shop.example.com:8443/health",
       help: "Optional: paste an address to fill in Kind, Host, Port and Path below." },
-    { name: "host", label: "Host", type: "text", required: true, show: probed, placeholder: "shop.example.com", fills: PG.splitUrl,
+    { name: "host", label: "Host", type: "text", required: true, show: probed, placeholder: "shop.example.com", fills: PG.splitUrl, fillsOnPaste: true,
       help: "A hostname or IP address; a pasted URL is split into the fields." },
     { name: "port", label: "Port", type: "number", step: 1, show: probed, help: "Defaults to 80 for HTTP and 443 for HTTPS; required for TCP." },
     { name: "path", label: "Path", type: "text", default: "/", show: web },
