@@ -420,7 +420,10 @@ def test_the_rough_edges_a_new_user_found_are_gone(alice, monkeypatch):
             assert "cert_expiry_alert_days" not in posted[-1]
             # No certificate check yet: said so, without a 404 in the console.
             expect(page.locator("#certificate")).to_have_text("not checked yet")
-            expect(page.locator("#notification-form #f-notify_on_degraded")).to_be_visible()
+            page.fill("#f-recipient", "https://hooks.example.com/shop")
+            page.check("#f-notify_on_degraded")
+            page.click("text=Add notification")
+            expect(page.locator("#notifications tr[data-config-id]")).to_contain_text("down, recovery, degraded")
 
             # The chart spans its window with a time axis; a new server's few checks are visible points.
             page.click("#check-now")

@@ -202,6 +202,14 @@
   $("checks-older").addEventListener("click", function () { var u = this.dataset.url; pageIndex += 1; pages[pageIndex] = u; loadChecks(u); });
   $("checks-newer").addEventListener("click", function () { pageIndex = Math.max(0, pageIndex - 1); loadChecks(pages[pageIndex]); });
 
+  function events(c) {
+    var on = [];
+    if (c.notify_on_failure) { on.push("down"); }
+    if (c.notify_on_recovery) { on.push("recovery"); }
+    if (c.notify_on_degraded) { on.push("degraded"); }
+    return on.join(", ") || "nothing";
+  }
+
   function loadNotifications() {
     PG.api("GET", "/api/notification-configs/?server=" + id).then(function (r) {
       var body = $("notifications").querySelector("tbody"); body.textContent = "";
@@ -217,7 +225,8 @@
         var del = PG.el("button", { type: "button", class: "danger", text: "Remove" });
         del.addEventListener("click", function () { PG.api("DELETE", "/api/notification-configs/" + c.id + "/").then(loadNotifications); });
         body.appendChild(PG.el("tr", { "data-config-id": c.id }, [PG.el("td", { "data-label": "Channel", text: c.notification_type }), PG.el("td", { "data-label": "Recipient", class: "message", text: c.recipient }),
-          PG.el("td", { "data-label": "Enabled", text: c.enabled ? "yes" : "no" }), PG.el("td", { class: "actions" }, [test, " ", toggle, " ", del, " ", result])]));
+          PG.el("td", { "data-label": "Enabled", text: c.enabled ? "yes" : "no" }), PG.el("td", { "data-label": "Alerts on", text: events(c) }),
+          PG.el("td", { class: "actions" }, [test, " ", toggle, " ", del, " ", result])]));
       });
     });
   }
