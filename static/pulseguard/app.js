@@ -63,8 +63,9 @@
         input.appendChild(PG.el("option", { value: c[0], text: c[1], selected: selected }));
       });
     } else if (spec.type === "textarea" || spec.type === "json") {
-      input = PG.el("textarea", { id: id, name: spec.name, placeholder: spec.placeholder || null });
-      input.value = value == null ? "" : (typeof value === "string" ? value : JSON.stringify(value, null, 2));
+      // A short JSON value (a list of numbers) is one line of text, not a block.
+      input = PG.el(spec.short ? "input" : "textarea", { id: id, name: spec.name, type: spec.short ? "text" : null, placeholder: spec.placeholder || null });
+      input.value = value == null ? "" : (typeof value === "string" ? value : spec.short ? JSON.stringify(value).replace(/,/g, ", ") : JSON.stringify(value, null, 2));
     } else if (spec.type === "checkbox") {
       input = PG.el("input", { id: id, name: spec.name, type: "checkbox", checked: !!value });
     } else if (spec.type === "datetime") {

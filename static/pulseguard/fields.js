@@ -47,7 +47,7 @@
     { name: "assertions", label: "Assertions (JSON list)", type: "json", empty: [], wide: true, show: web,
       help: 'All must hold, e.g. [{"source": "json:$.status", "op": "==", "value": "ok"}].' },
     // Empty sends nothing, so the API's default applies (SPEC §23); [] turns the alerts off.
-    { name: "cert_expiry_alert_days", label: "Certificate alerts (days before expiry)", type: "json", empty: undefined,
+    { name: "cert_expiry_alert_days", label: "Certificate alerts (days before expiry)", type: "json", short: true, empty: undefined,
       show: function (v) { return v.protocol === "https"; }, placeholder: "[30, 14, 7, 1]",
       help: "Empty: the default [30, 14, 7, 1]; [] for no certificate alerts." },
     { name: "verify_tls", label: "Verify the TLS certificate", type: "checkbox", default: true, show: function (v) { return v.protocol === "https"; } },
