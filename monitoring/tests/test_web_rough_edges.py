@@ -12,6 +12,7 @@ from django.test import Client
 from django.utils import timezone
 
 from monitoring.models import Incident, Server, ServerStatus, StatusChange, StatusPage
+from monitoring.services import statuspages
 from monitoring.templatetags.pulseguard import duration, local_time, percent
 from monitoring.tests.factories import make_server
 
@@ -54,19 +55,16 @@ def outage(server: Server, seconds: int) -> None:
     )  # fmt: skip
 
 
-def test_the_status_page_writes_durations_times_and_uptime_like_the_operators_pages(alice):
+def test_the_status_page_writes_durations_times_and_uptime_like_the_operators_pages(alice, monkeypatch):
     server = make_server(alice, name="Shop")
     ServerStatus.objects.filter(server=server).update(status="up")
     outage(server, 30)
     page = StatusPage.objects.create(owner=alice, slug="acme", title="Acme", is_public=True)
     page.servers.add(server)
-    from monitoring.services import statuspages
-
     summary = statuspages.visible_summary("acme", None)
     summary["servers"][0]["uptime"]["24h"] = 99.98765  # the service rounds to 3 decimals
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("monitoring.web.public.visible_summary", lambda slug, user: summary)
-        html = Client().get("/status/acme/").content.decode()
+    monkeypatch.setattr("monitoring.web.public.visible_summary", lambda slug, user: summary)
+    html = Client().get("/status/acme/").content.decode()
     assert "for 30 s" in html and "for 0 min" not in html
     assert "24h 99.99 %" in html and "99.988" not in html
     # Every time is a <time data-local> that format.js writes in the browser's zone; no bare "UTC" text.
