@@ -348,6 +348,7 @@ def test_the_rough_edges_a_new_user_found_are_gone(alice, monkeypatch):
     from playwright.sync_api import expect, sync_playwright
 
     from monitoring.models import Server
+    from monitoring.templatetags.pulseguard import duration
 
     with override_settings(PASSWORD_HASHERS=global_settings.PASSWORD_HASHERS):
         alice.set_password("alice-password-1")
@@ -389,6 +390,9 @@ def test_the_rough_edges_a_new_user_found_are_gone(alice, monkeypatch):
 
             # One way to write times (local, with the zone) and durations, shared with status pages.
             assert page.evaluate("[30, 300, 7380].map(PG.fmtDuration)") == ["30 s", "5 min", "2 h 3 min"]
+            # The same words as the server-rendered ones (the `duration` template filter).
+            samples = [0, 29.5, 59.4, 90, 150, 3569, 3599, 5430, 86399, 90000, 200000]
+            assert page.evaluate(f"{samples}.map(PG.fmtDuration)") == [duration(s) for s in samples]
             written = page.evaluate("PG.fmtTime('2026-12-03T11:52:09Z')")
             assert "12:52:09" in written and re.search(r"GMT\+1|CET", written), written
 
