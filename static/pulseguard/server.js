@@ -225,7 +225,7 @@
         var del = PG.el("button", { type: "button", class: "danger", text: "Remove" });
         del.addEventListener("click", function () { PG.api("DELETE", "/api/notification-configs/" + c.id + "/").then(loadNotifications); });
         body.appendChild(PG.el("tr", { "data-config-id": c.id }, [PG.el("td", { "data-label": "Channel", text: c.notification_type }), PG.el("td", { "data-label": "Recipient", class: "message", text: c.recipient }),
-          PG.el("td", { "data-label": "Enabled", text: c.enabled ? "yes" : "no" }), PG.el("td", { "data-label": "Alerts on", text: events(c) }),
+          PG.el("td", { "data-label": "Enabled", class: "labelled", text: c.enabled ? "yes" : "no" }), PG.el("td", { "data-label": "Alerts on", class: "labelled", text: events(c) }),
           PG.el("td", { class: "actions" }, [test, " ", toggle, " ", del, " ", result])]));
       });
     });
