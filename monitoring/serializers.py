@@ -685,7 +685,8 @@ class MaintenanceWindowSerializer(serializers.ModelSerializer):
             errors["recurrence"] = "Give either a start and an end, or a repetition, not both."
         elif one_off:
             if current("starts_at") is None or current("ends_at") is None:
-                errors["ends_at" if current("ends_at") is None else "starts_at"] = "A one-off window needs both a start and an end."
+                missing = "ends_at" if current("ends_at") is None else "starts_at"
+                errors[missing] = "A one-off window needs both a start and an end."
             elif current("ends_at") <= current("starts_at"):
                 errors["ends_at"] = "The end must be after the start."
         elif recurring:
