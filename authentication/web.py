@@ -23,15 +23,18 @@ def register(request: HttpRequest) -> HttpResponse:
         throttle = AuthRateThrottle()
         if not throttle.allow_request(request, None):  # type: ignore[arg-type]
             errors = {"general": ["Too many attempts from your address; wait a minute and try again."]}
-        elif values["password"] != request.POST.get("password2", ""):
-            errors = {"password2": ["The two passwords differ."]}
         else:
+            # Every field's errors at once: the API's rules and the second password together,
+            # not one round trip per mistake.
             serializer = RegisterSerializer(data=values)
-            if serializer.is_valid():
+            valid = serializer.is_valid()
+            errors = {k: [str(m) for m in v] for k, v in serializer.errors.items()}
+            if values["password"] != request.POST.get("password2", ""):
+                errors["password2"] = ["The two passwords differ."]
+            elif valid:
                 user = serializer.save()
                 login(request, user, backend="django.contrib.auth.backends.ModelBackend")
                 return redirect("dashboard")
-            errors = {k: [str(m) for m in v] for k, v in serializer.errors.items()}
     values.pop("password", None)
     status = 400 if errors else 200
     return render(request, "registration/register.html", {"values": values, "errors": errors}, status=status)

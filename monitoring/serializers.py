@@ -702,25 +702,26 @@ class MaintenanceWindowSerializer(serializers.ModelSerializer):
         recurring = bool(current("recurrence"))
         errors: dict[str, str] = {}
         if one_off and recurring:
-            errors["recurrence"] = "Give either starts_at/ends_at or a recurrence, not both."
+            errors["recurrence"] = "Give either a start and an end, or a repetition, not both."
         elif one_off:
             if current("starts_at") is None or current("ends_at") is None:
-                errors["ends_at" if current("ends_at") is None else "starts_at"] = "A one-off window needs both."
+                missing = "ends_at" if current("ends_at") is None else "starts_at"
+                errors[missing] = "A one-off window needs both a start and an end."
             elif current("ends_at") <= current("starts_at"):
-                errors["ends_at"] = "ends_at must be after starts_at."
+                errors["ends_at"] = "The end must be after the start."
         elif recurring:
             if current("start_time") is None:
-                errors["start_time"] = "A recurring window needs a start_time (HH:MM)."
+                errors["start_time"] = "A repeating window needs a start time (HH:MM)."
             if not current("duration_minutes"):
-                errors["duration_minutes"] = "A recurring window needs a duration_minutes."
+                errors["duration_minutes"] = "A repeating window needs a duration in minutes."
             if current("recurrence") == Recurrence.WEEKLY and not current("weekdays"):
-                errors["weekdays"] = "A weekly window needs weekdays (0 = Monday … 6 = Sunday)."
+                errors["weekdays"] = "A weekly window needs at least one weekday (0 = Monday … 6 = Sunday)."
             if current("recurrence") == Recurrence.DAILY and current("weekdays"):
                 errors["weekdays"] = "Weekdays are for weekly windows only."
         else:
             errors["non_field_errors"] = (
-                "A window needs either starts_at and ends_at, or a recurrence (daily or weekly) "
-                "with start_time and duration_minutes."
+                "A window needs either a start and an end, or a repetition (daily or weekly) "
+                "with a start time and a duration."
             )
         if not current("servers") and not current("tags"):
             errors.setdefault("servers", "Give servers and/or tags for the window to cover.")

@@ -100,6 +100,10 @@ def test_the_dashboard_shows_a_server_going_down_live(alice, charlie, http_targe
             http_target.set("/", 500, "broken")
             assert requests.post(f"{base}/api/servers/{server.pk}/check/", headers=api, timeout=10).ok
             expect(row.locator(".status")).to_have_text("down", timeout=10_000)
+            # The counts per status on top follow too.
+            expect(page.locator('.counts a[data-status="down"] strong')).to_have_text("1")
+            expect(page.locator('.counts a[data-status="up"] strong')).to_have_text("0")
+            expect(page.locator("#changes li").first).to_contain_text("shop-frontend up → down")
             assert page.evaluate("window.__noReload") is True, "the page was not reloaded"
             page.screenshot(path=str(ROOT / "logs" / "dashboard.png"), full_page=True)
         finally:

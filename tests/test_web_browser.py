@@ -38,6 +38,15 @@ def shoot(page, name: str) -> None:
     page.set_viewport_size({"width": 1280, "height": 800})
 
 
+def pick(page, name: str) -> None:
+    """Choose a server in the searchable server picker (maintenance windows, status pages)."""
+    from playwright.sync_api import expect
+
+    page.fill("#f-servers", name)
+    page.locator("#f-servers-list label", has_text=name).locator("input").check()
+    expect(page.locator('[data-field="servers"] .chosen')).to_contain_text(name)
+
+
 def test_a_new_user_runs_pulseguard_from_the_browser(http_target, monkeypatch):
     require_browser()
     # daphne inherits this: the public page's summary is cached 1 s and polled every 6 s.
@@ -138,7 +147,7 @@ def test_a_new_user_runs_pulseguard_from_the_browser(http_target, monkeypatch):
             page.goto(f"{base}/status-pages/")
             page.fill("#f-title", "Newbie status")
             page.fill("#f-slug", "newbie")
-            page.select_option("#f-servers", label="Local shop")
+            pick(page, "Local shop")
             page.check("#f-is_public")
             page.click("text=Create page")
             expect(page.locator("#pages")).to_contain_text("/status/newbie/")
@@ -269,7 +278,7 @@ def test_an_operator_runs_a_push_monitor_and_schedules_maintenance(alice, monkey
             page.fill("#f-name", "Backup disk swap")
             expect(page.locator('[data-field="start_time"]')).to_be_hidden()
             page.fill("#f-starts_at", (now - timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M"))
-            page.select_option("#f-servers", label="Nightly backup")
+            pick(page, "Nightly backup")
             page.click("text=Create window")
             expect(page.locator("#err-ends_at")).not_to_be_empty()
             expect(page.locator("#f-name")).to_have_value("Backup disk swap")
@@ -327,5 +336,162 @@ def test_an_operator_runs_a_push_monitor_and_schedules_maintenance(alice, monkey
             # The only console errors: the 400 of the window saved without its end.
             bad_save = [m for m in console if "status of 400" in m and "/api/maintenance-windows/" in m]
             assert len(bad_save) == 1 and len(console) == 1, console
+        finally:
+            browser.close()
+
+
+def test_the_rough_edges_a_new_user_found_are_gone(alice, monkeypatch):
+    """Issue 14 (C.9, C.14–C.16) in Chromium: one formatter for times and durations, the URL box,
+    default certificate alerts, no hidden timeout for push, the chart's time axis, no certificate
+    404, the phone-width checks table, the server picker at fleet size, the dark theme."""
+    require_browser()
+    from playwright.sync_api import expect, sync_playwright
+
+    from monitoring.models import Server
+    from monitoring.templatetags.pulseguard import duration
+
+    with override_settings(PASSWORD_HASHERS=global_settings.PASSWORD_HASHERS):
+        alice.set_password("alice-password-1")
+        alice.save()
+    # A fleet bigger than any one page of the API (500): the picker must still reach every server.
+    Server.objects.bulk_create(
+        [Server(owner=alice, name=f"fleet-{i:04d}", host="fleet.example.com") for i in range(520)]
+        + [Server(owner=alice, name="zz-needle", host="needle.example.com")]
+    )
+    needle = Server.objects.get(name="zz-needle")
+    api = {"Authorization": f"Bearer {AccessToken.for_user(alice)}"}
+    with daphne() as base, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1280, "height": 800}, timezone_id="Europe/Berlin")
+            page = context.new_page()
+            js_errors: list[str] = []
+            page.on("pageerror", lambda exc: js_errors.append(str(exc)))
+            console: list[str] = []
+            page.on(
+                "console",
+                lambda m: console.append(f"{m.text} {m.location.get('url', '')}") if m.type == "error" else None,
+            )
+            page.on("dialog", lambda dialog: dialog.accept())
+            posted: list[dict] = []
+            page.on(
+                "request",
+                lambda r: (
+                    posted.append(json.loads(r.post_data))
+                    if r.method == "POST" and r.url.endswith("/api/servers/")
+                    else None
+                ),
+            )
+            page.goto(f"{base}/accounts/login/")
+            page.fill("input[name=username]", "alice")
+            page.fill("input[name=password]", "alice-password-1")
+            page.click("[type=submit]")
+            expect(page.locator(".counts")).to_contain_text("521")
+
+            # One way to write times (local, with the zone) and durations, shared with status pages.
+            assert page.evaluate("[30, 300, 7380].map(PG.fmtDuration)") == ["30 s", "5 min", "2 h 3 min"]
+            # The same words as the server-rendered ones (the `duration` template filter).
+            samples = [0, 29.5, 59.4, 90, 150, 3569, 3599, 5430, 86399, 90000, 200000]
+            assert page.evaluate(f"{samples}.map(PG.fmtDuration)") == [duration(s) for s in samples]
+            written = page.evaluate("PG.fmtTime('2026-12-03T11:52:09Z')")
+            assert "12:52:09" in written and re.search(r"GMT\+1|CET", written), written
+
+            # Add an https server by pasting its URL: Kind, Host, Port and Path fill themselves.
+            page.goto(f"{base}/servers/new/")
+            page.fill("#f-name", "Shop")
+            page.select_option("#f-protocol", "http")
+            # Typed letter by letter into Host, a URL stays as typed; pasted there, it is split.
+            page.type("#f-host", "https://a.example")
+            expect(page.locator("#f-host")).to_have_value("https://a.example")
+            page.locator("#f-host").evaluate(
+                "el => { el.value = 'tcp://db.example:5432';"
+                " el.dispatchEvent(new InputEvent('input', {bubbles: true, inputType: 'insertFromPaste'})); }"
+            )
+            expect(page.locator("#f-protocol")).to_have_value("tcp")
+            expect(page.locator("#f-host")).to_have_value("db.example")
+            expect(page.locator("#f-port")).to_have_value("5432")
+            page.fill("#f-url", "https://127.0.0.1:1/health?deep=1")
+            expect(page.locator("#f-protocol")).to_have_value("https")
+            expect(page.locator("#f-host")).to_have_value("127.0.0.1")
+            expect(page.locator("#f-port")).to_have_value("1")
+            expect(page.locator("#f-path")).to_have_value("/health?deep=1")
+            expect(page.locator('[data-field="cert_expiry_alert_days"]')).to_be_visible()
+            shoot(page, "server-new-url")
+            page.click("text=Add server >> nth=-1")
+            page.wait_for_url(re.compile(r"/servers/\d+/$"))
+            shop = requests.get(page.url.replace("/servers/", "/api/servers/"), headers=api, timeout=10).json()
+            assert shop["cert_expiry_alert_days"] == [30, 14, 7, 1]  # C.14: the default, not []
+            assert "cert_expiry_alert_days" not in posted[-1]
+            # No certificate check yet: said so, without a 404 in the console.
+            expect(page.locator("#certificate")).to_have_text("not checked yet")
+            page.fill("#f-recipient", "https://hooks.example.com/shop")
+            page.check("#f-notify_on_degraded")
+            page.click("text=Add notification")
+            expect(page.locator("#notifications tr[data-config-id]")).to_contain_text("down, recovery, degraded")
+
+            # The chart spans its window with a time axis; a new server's few checks are visible points.
+            page.click("#check-now")
+            expect(page.locator("#checks td.message").first).not_to_be_empty(timeout=15_000)
+            start = datetime(2026, 12, 3, tzinfo=UTC)
+            buckets = [
+                {"start": (start + timedelta(minutes=5 * i)).isoformat(), "checks": int(i >= 286),
+                 "failures": 0, "response_time_avg": 40.0 if i >= 286 else None}
+                for i in range(288)
+            ]  # fmt: skip
+            page.evaluate(f"window.PGServer.drawChart({json.dumps(buckets)}, 300)")
+            expect(page.locator("#chart circle.point")).to_have_count(2)
+            labels = page.locator("#chart text").all_text_contents()
+            assert len([t for t in labels if re.fullmatch(r"\d\d:00", t)]) >= 4 and "50 ms" in labels, labels
+            # At phone width the latest checks wrap: the error is on screen, not cut off at the right.
+            page.set_viewport_size({"width": 390, "height": 800})
+            box = page.locator("#checks td.message").first.bounding_box()
+            assert box["width"] > 0 and box["x"] + box["width"] <= 390, box
+            shoot(page, "server-page-https-new")
+
+            # A push server at the minimum interval: the hidden timeout is never sent (C.9).
+            page.goto(f"{base}/servers/new/")
+            page.fill("#f-name", "Heartbeat")
+            page.select_option("#f-protocol", "push")
+            page.fill("#f-check_interval", "10")
+            with page.expect_response(lambda r: r.request.method == "POST" and r.url.endswith("/api/servers/")):
+                page.click("text=Add server >> nth=-1")
+            assert posted[-1]["protocol"] == "push" and "timeout" not in posted[-1], posted[-1]
+            assert "url" not in posted[-1]  # the URL box only fills the other fields
+
+            # The server picker reaches the 521st server by searching the API.
+            page.goto(f"{base}/maintenance/")
+            expect(page.locator("#f-servers-list li")).to_have_count(50)
+            expect(page.locator('[data-field="servers"] .more')).to_contain_text("Show more")
+            page.fill("#f-servers", "needle")
+            expect(page.locator("#f-servers-list li")).to_have_count(1)
+            page.check("#f-servers-list input")
+            expect(page.locator('[data-field="servers"] .chosen')).to_have_text("zz-needle ×")
+            page.fill("#f-name", "Swap")
+            page.fill("#f-starts_at", "2030-01-02T10:00")
+            page.fill("#f-ends_at", "2030-01-02T09:00")
+            page.click("text=Create window")
+            expect(page.locator("#err-ends_at")).to_have_text("The end must be after the start.")
+            page.fill("#f-ends_at", "2030-01-02T11:00")
+            page.click("text=Create window")
+            expect(page.locator("#windows tr[data-window-id]")).to_contain_text("zz-needle")
+            windows = requests.get(f"{base}/api/maintenance-windows/", headers=api, timeout=10).json()["results"]
+            assert [w["servers"] for w in windows] == [[needle.pk]]
+            # Editing names the chosen server even though it is on no first page of the list.
+            page.locator("#windows tr[data-window-id] >> text=Edit").click()
+            expect(page.locator('[data-field="servers"] .chosen')).to_have_text("zz-needle ×")
+            shoot(page, "maintenance-picker")
+
+            # The dashboard follows the system's dark theme.
+            dark = browser.new_context(color_scheme="dark", storage_state=context.storage_state()).new_page()
+            dark.goto(f"{base}/?sort=status")
+            assert dark.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(13, 17, 23)"
+            shoot(dark, "dashboard-dark")
+
+            assert js_errors == []
+            # The only console errors: the window saved with its end before its start, and the push
+            # server's 400 while the API still gives push a 10 s timeout (fixed by another branch).
+            expected = [m for m in console if "status of 400" in m and "/api/maintenance-windows/" in m]
+            push_400 = [m for m in console if "status of 400" in m and m.rstrip().endswith("/api/servers/")]
+            assert len(expected) == 1 and [m for m in console if m not in expected + push_400] == [], console
         finally:
             browser.close()

@@ -117,6 +117,15 @@ def test_filters_by_status_protocol_tag_and_search(alice, alice_client):
     assert names == ["staging", "db", "api-eu"]
 
 
+def test_servers_are_found_by_a_list_of_ids(alice, charlie, alice_client):
+    # The web's server picker names the chosen servers of a window or page in one request.
+    a, b, _ = (make_server(alice, name=n) for n in ("a", "b", "c"))
+    theirs = make_server(charlie, name="theirs")
+    r = alice_client.get(f"/api/servers/?id={a.pk},{b.pk},{theirs.pk}")
+    assert r.status_code == 200 and {row["name"] for row in r.json()["results"]} == {"a", "b"}
+    assert alice_client.get("/api/servers/?id=1,x").status_code == 400
+
+
 def test_a_bad_filter_value_is_a_400(alice_client):
     assert alice_client.get("/api/servers/?status=sideways").status_code == 400
 

@@ -160,6 +160,19 @@ def test_bad_windows_are_400_with_field_errors(alice_client, payload, field):
 
 
 @pytest.mark.django_db
+def test_window_errors_speak_words_not_field_names(alice_client):
+    # The web form shows these beside its "Starts", "Ends", "From" and "For" fields.
+    one_off = {"name": "o", "tags": ["a"], "starts_at": "2026-12-01T02:00:00Z", "ends_at": "2026-12-01T01:00:00Z"}
+    assert alice_client.post("/api/maintenance-windows/", one_off, format="json").json() == {
+        "ends_at": ["The end must be after the start."]
+    }
+    recurring = {**WEEKLY, "start_time": None, "duration_minutes": None, "weekdays": []}
+    errors = alice_client.post("/api/maintenance-windows/", recurring, format="json").json()
+    messages = " ".join(m for v in errors.values() for m in v)
+    assert not any(word in messages for word in ("starts_at", "ends_at", "start_time", "duration_minutes")), errors
+
+
+@pytest.mark.django_db
 def test_another_users_server_id_is_400(alice_client, charlie):
     theirs = make_server(charlie)
     r = alice_client.post("/api/maintenance-windows/", {**WEEKLY, "servers": [theirs.pk]}, format="json")

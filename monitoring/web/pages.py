@@ -5,30 +5,102 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.db.models import Case, Count, F, IntegerField, QuerySet, Value, When
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
 from monitoring.choices import Status
 from monitoring.filters import ServerFilterSet
-from monitoring.models import Server
+from monitoring.models import Server, StatusChange
 
 PAGE_SIZE = 100
+LATEST_CHANGES = 10
+# The counts on top of the dashboard, in the order an operator scans them (as Uptime Kuma's).
+COUNTED = (Status.UP, Status.DOWN, Status.DEGRADED, Status.MAINTENANCE, Status.UNKNOWN, Status.PAUSED)
+# "Sort by status" puts what needs attention first.
+SEVERITY = (Status.DOWN, Status.DEGRADED, Status.UNKNOWN, Status.MAINTENANCE, Status.PAUSED, Status.UP)
+# ?sort= keys → (column label, field); a leading "-" reverses. Servers never checked sort last
+# either way; ties go by name.
+SORTS = {
+    "name": ("Server", "name"),
+    "status": ("Status", "severity"),
+    "response": ("Response", "server_status__last_response_time"),
+    "last_check": ("Last check", "server_status__last_check"),
+}
+
+# The toolbar's Sort menu (the headings sort too, but the phone layout has none).
+SORT_CHOICES = [
+    ("name", "Name"),
+    ("status", "Status: down first"),
+    ("-response", "Response: slowest first"),
+    ("response", "Response: fastest first"),
+    ("-last_check", "Last check: newest first"),
+    ("last_check", "Last check: oldest first"),
+]
+
+
+def _sorted(servers: QuerySet[Server], sort: str) -> tuple[QuerySet[Server], str]:
+    """The servers in the order ``sort`` names (an unknown key sorts by name), and the key applied."""
+    key = sort.removeprefix("-")
+    if key not in SORTS:
+        return servers.order_by("name", "id"), "name"
+    field = F(SORTS[key][1])
+    if key == "status":
+        servers = servers.annotate(
+            severity=Case(
+                *[When(status=status, then=Value(rank)) for rank, status in enumerate(SEVERITY)],
+                default=Value(len(SEVERITY)),
+                output_field=IntegerField(),
+            )
+        )
+    first = field.desc(nulls_last=True) if sort.startswith("-") else field.asc(nulls_last=True)
+    return servers.order_by(first, "name", "id"), sort
 
 
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
     """``/``: the user's servers (staff: all), filtered and paginated server-side so that the
     first paint stays fast at thousands of servers; the script then follows /ws/status/."""
-    servers = Server.objects.for_user(request.user).select_related("server_status").order_by("name", "id")
+    owned = Server.objects.for_user(request.user)
+    servers = owned.select_related("server_status")
     # The filter form sends empty fields ("any status"); they mean no filter, not a bad value.
     params = request.GET.copy()
-    for key in [k for k, v in params.items() if v == ""]:
+    for key in [k for k, v in params.items() if v == "" or k == "sort"]:
         params.pop(key)
     filters = ServerFilterSet(params, queryset=servers)
     queryset = filters.qs if filters.is_valid() else servers.none()
+    queryset, sort = _sorted(queryset, request.GET.get("sort", ""))
     page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
+    # Counts per status over every server of the user (not only this page or filter): each is
+    # a link that filters the list to that status.
+    by_status = dict(owned.order_by().values_list("status").annotate(n=Count("id")))
+    status_filter = request.GET.get("status", "")
+    unfiltered = request.GET.copy()
+    for key in ("page", "status"):
+        unfiltered.pop(key, None)
+    counts = [
+        {"status": status, "label": status.label, "count": by_status.get(status, 0), "current": status == status_filter}
+        for status in COUNTED
+    ]
+    sorting = request.GET.copy()
+    for key in ("page", "sort"):
+        sorting.pop(key, None)
+    columns = {
+        key: {
+            "label": label,
+            "next": key if sort != key else f"-{key}",
+            "current": sort.lstrip("-") == key,
+            "descending": sort == f"-{key}",
+        }
+        for key, (label, _) in SORTS.items()
+    }
+    changes = (
+        StatusChange.objects.for_user(request.user)
+        .select_related("server")
+        .only("server__name", "previous_status", "status", "changed_at", "message")[:LATEST_CHANGES]
+    )
     return render(
         request,
         "dashboard.html",
@@ -39,7 +111,15 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "query": query.urlencode(),
             "statuses": Status.choices,
             "filters": {k: request.GET.get(k, "") for k in ("search", "status", "tag")},
-            "has_any": servers.exists(),
+            "has_any": bool(by_status),
+            "counts": counts,
+            "total": sum(by_status.values()),
+            "unfiltered": unfiltered.urlencode(),
+            "sorting": sorting.urlencode(),
+            "columns": columns,
+            "changes": changes,
+            "sort": sort,
+            "sort_choices": SORT_CHOICES,
         },
     )
 

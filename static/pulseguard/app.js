@@ -38,24 +38,24 @@
     return e;
   };
 
-  PG.fmtMs = function (v) { return v == null ? "–" : Math.round(v) + " ms"; };
-  PG.fmtPct = function (v) { return v == null ? "–" : Number(v).toFixed(2) + " %"; };
+  // PG.fmtTime, fmtDuration, fmtMs and fmtPct live in format.js (shared with status pages).
   // An ISO instant as a datetime-local value (YYYY-MM-DDTHH:MM, local time).
   PG.localInput = function (iso) {
     var d = new Date(iso), p = function (n) { return String(n).padStart(2, "0"); };
     if (isNaN(d.getTime())) { return ""; }
     return d.getFullYear() + "-" + p(d.getMonth() + 1) + "-" + p(d.getDate()) + "T" + p(d.getHours()) + ":" + p(d.getMinutes());
   };
-  PG.fmtTime = function (v) { return v ? new Date(v).toLocaleString() : "never"; };
 
   // --- Forms from field specs -------------------------------------------------------------
   // A spec: {name, label, type: text|number|select|checkbox|tags|textarea|json|multiselect|password,
   //          choices: [[value, label]], help, required, wide, show: function(values) -> bool,
-  //          empty: what an empty json box sends, keepIfEmpty: leave an empty box out of the save
+  //          empty: what an empty json or number box sends (undefined: leave it out, the API's
+  //          default applies), keepIfEmpty: leave an empty box out of the save
   //          (a write-only secret that an edit keeps unless a new one is typed), formOnly: steers
   //          the form but is never sent}. Types datetime (an ISO instant) and time (HH:MM) too.
   function inputFor(spec, value) {
     var id = "f-" + spec.name, input;
+    if (spec.type === "servers") { return PG.serverPicker(id, value || []); }
     if (spec.type === "select" || spec.type === "multiselect") {
       input = PG.el("select", { id: id, name: spec.name, multiple: spec.type === "multiselect" });
       (spec.choices || []).forEach(function (c) {
@@ -63,8 +63,9 @@
         input.appendChild(PG.el("option", { value: c[0], text: c[1], selected: selected }));
       });
     } else if (spec.type === "textarea" || spec.type === "json") {
-      input = PG.el("textarea", { id: id, name: spec.name, placeholder: spec.placeholder || null });
-      input.value = value == null ? "" : (typeof value === "string" ? value : JSON.stringify(value, null, 2));
+      // A short JSON value (a list of numbers) is one line of text, not a block.
+      input = PG.el(spec.short ? "input" : "textarea", { id: id, name: spec.name, type: spec.short ? "text" : null, placeholder: spec.placeholder || null });
+      input.value = value == null ? "" : (typeof value === "string" ? value : spec.short ? JSON.stringify(value).replace(/,/g, ", ") : JSON.stringify(value, null, 2));
     } else if (spec.type === "checkbox") {
       input = PG.el("input", { id: id, name: spec.name, type: "checkbox", checked: !!value });
     } else if (spec.type === "datetime") {
@@ -83,10 +84,11 @@
   }
 
   function readInput(spec, input) {
+    if (spec.type === "servers") { return input.pgSelected.slice(); }
     if (spec.type === "checkbox") { return input.checked; }
     if (spec.type === "multiselect") { return Array.prototype.filter.call(input.options, function (o) { return o.selected; }).map(function (o) { return Number(o.value) || o.value; }); }
     var v = input.value;
-    if (spec.type === "number") { return v.trim() === "" ? null : Number(v); }
+    if (spec.type === "number") { return v.trim() === "" ? ("empty" in spec ? spec.empty : null) : Number(v); }
     if (spec.type === "tags") { return v.split(",").map(function (t) { return t.trim(); }).filter(Boolean); }
     if (spec.type === "datetime") {
       // datetime-local is the browser's local time; the API gets an ISO 8601 instant.
@@ -99,15 +101,35 @@
     return v;
   }
 
+  function writeInput(spec, input, value) {
+    if (spec.type === "checkbox") { input.checked = !!value; } else { input.value = value == null ? "" : value; }
+  }
+
+  // A URL as the server form's fields: "https://shop.example.com:8443/health?x=1" →
+  // {protocol: "https", host: "shop.example.com", port: 8443, path: "/health?x=1"}; null when
+  // the text is no http(s)/tcp URL (then the Host field keeps what was typed).
+  PG.splitUrl = function (text) {
+    var m = /^\s*(https?|tcp):\/\/\S+\s*$/i.exec(text || "");
+    if (!m) { return null; }
+    var u;
+    try { u = new URL(text.trim().replace(/^tcp:/i, "http:")); } catch (e) { return null; }
+    var out = { protocol: m[1].toLowerCase(), host: u.hostname.replace(/^\[|\]$/g, ""), port: u.port ? Number(u.port) : null };
+    if (out.protocol !== "tcp") { out.path = (u.pathname || "/") + u.search; }
+    return out;
+  };
+
   // Builds the form into `form` (a <form class="fields">); `submit(values)` returns PG.api's promise.
+  // A spec's `fills(text)` may return other fields' values to set as the user types or pastes
+  // (the URL box fills protocol, host, port and path).
   PG.buildForm = function (form, specs, values, submit, submitLabel) {
     form.textContent = "";
     var rows = {};
     specs.forEach(function (spec) {
       var input = inputFor(spec, values[spec.name] !== undefined ? values[spec.name] : spec.default);
       var err = PG.el("span", { class: "error", id: "err-" + spec.name, role: "alert" });
-      input.setAttribute("aria-describedby", "err-" + spec.name + (spec.help ? " help-" + spec.name : ""));
-      var label = PG.el("label", { for: input.id, text: spec.label + (spec.required ? " *" : "") });
+      var control = input.pgInput || input;  // a picker's search box takes the label and the focus
+      control.setAttribute("aria-describedby", "err-" + spec.name + (spec.help ? " help-" + spec.name : ""));
+      var label = PG.el("label", { for: control.id, text: spec.label + (spec.required ? " *" : "") });
       var row = PG.el("div", { class: "field" + (spec.type === "checkbox" ? " check" : "") + (spec.wide ? " wide" : ""), "data-field": spec.name },
         spec.type === "checkbox" ? [input, label, err] : [label, input, err]);
       if (spec.help) { row.appendChild(PG.el("span", { class: "help", id: "help-" + spec.name, text: spec.help })); }
@@ -137,7 +159,9 @@
       ev.preventDefault();
       var v = current(), payload = {};
       specs.forEach(function (s) {
-        if (rows[s.name].row.hidden || s.readonly || s.formOnly || (s.keepIfEmpty && v[s.name] === "")) { return; }
+        // Left out: hidden fields (a push server's timeout), form-only ones, a kept secret, and an
+        // empty box whose `empty` is undefined (the API's default applies: certificate alert days).
+        if (rows[s.name].row.hidden || s.readonly || s.formOnly || (s.keepIfEmpty && v[s.name] === "") || v[s.name] === undefined) { return; }
         payload[s.name] = v[s.name];
       });
       Object.keys(rows).forEach(function (k) { rows[k].err.textContent = ""; rows[k].row.classList.remove("invalid"); });
@@ -149,11 +173,94 @@
         PG.showErrors(rows, general, res.data);
       }, function () { button.disabled = false; general.textContent = "Could not reach PulseGuard; nothing was saved."; });
     }
-    form.pgListeners = { change: sync, submit: onSubmit };
+    function onInput(ev) {
+      var row = Object.keys(rows).map(function (k) { return rows[k]; }).filter(function (r) { return r.input === ev.target; })[0];
+      if (!row || !row.spec.fills) { return; }
+      // Host splits a URL only when one is pasted: typing "https://…" there letter by letter
+      // must not rewrite the box under the cursor. The URL box fills as it is typed.
+      if (row.spec.fillsOnPaste && ev.inputType && ev.inputType !== "insertFromPaste") { return; }
+      var values = row.spec.fills(ev.target.value);
+      if (!values) { return; }
+      Object.keys(values).forEach(function (k) { if (rows[k]) { writeInput(rows[k].spec, rows[k].input, values[k]); } });
+      sync();
+    }
+    if (form.pgListeners) { form.removeEventListener("input", form.pgListeners.input); }
+    form.pgListeners = { change: sync, submit: onSubmit, input: onInput };
     form.addEventListener("change", sync);
     form.addEventListener("submit", onSubmit);
+    form.addEventListener("input", onInput);
     sync();
     return { rows: rows, values: current };
+  };
+
+  // --- The server picker -----------------------------------------------------------------------
+  // Maintenance windows and status pages pick servers from any number (5,000 and more): a search
+  // box over /api/servers/?search= (the API searches, 50 at a time, "Show more" pages on), a
+  // checkbox per server, and the chosen ones as chips above. The search box carries the field's
+  // id (its label points there); the container keeps the chosen ids in `pgSelected`.
+  var PICK_PAGE = 50;
+  PG.serverPicker = function (id, selected) {
+    var search = PG.el("input", { type: "search", id: id, placeholder: "Search servers by name or host", autocomplete: "off", "aria-controls": id + "-list" });
+    var chosen = PG.el("div", { class: "chosen", "aria-label": "Chosen servers" });
+    var list = PG.el("ul", { id: id + "-list", "aria-label": "Servers" });
+    var more = PG.el("div", { class: "more" });
+    var box = PG.el("div", { class: "picker" }, [chosen, search, list, more]);
+    var names = {}, next = null, timer = null, seq = 0;
+    box.pgSelected = (selected || []).map(Number);
+    function toggle(sid, on) {
+      var at = box.pgSelected.indexOf(sid);
+      if (on && at < 0) { box.pgSelected.push(sid); }
+      if (!on && at >= 0) { box.pgSelected.splice(at, 1); }
+      drawChosen();
+      var cb = list.querySelector('input[value="' + sid + '"]'); if (cb) { cb.checked = on; }
+    }
+    function drawChosen() {
+      chosen.textContent = "";
+      box.pgSelected.forEach(function (sid) {
+        var chip = PG.el("button", { type: "button", title: "Remove", "aria-label": "Remove " + (names[sid] || "#" + sid) }, [(names[sid] || "#" + sid) + " ×"]);
+        chip.addEventListener("click", function () { toggle(sid, false); search.focus(); });
+        chosen.appendChild(chip);
+      });
+    }
+    function row(s) {
+      names[s.id] = s.name;
+      var cb = PG.el("input", { type: "checkbox", value: s.id, checked: box.pgSelected.indexOf(s.id) >= 0 });
+      cb.addEventListener("change", function () { toggle(s.id, cb.checked); });
+      return PG.el("li", {}, [PG.el("label", {}, [cb, s.name, s.host ? PG.el("span", { class: "help", text: " " + s.host }) : null])]);
+    }
+    function load(url, append) {
+      var mine = ++seq;
+      PG.api("GET", url).then(function (r) {
+        if (mine !== seq) { return; }  // a newer search answered first
+        if (!append) { list.textContent = ""; }
+        var items = r.ok ? r.data.results : [];
+        items.forEach(function (s) { list.appendChild(row(s)); });
+        next = r.ok ? r.data.next : null;
+        more.textContent = "";
+        var shown = list.children.length, total = r.ok ? r.data.count : 0;
+        if (!shown) { more.textContent = search.value.trim() ? "No server matches." : "No servers yet."; }
+        else if (next) {
+          var btn = PG.el("button", { type: "button", text: "Show more" });
+          btn.addEventListener("click", function () { load(next, true); });
+          more.appendChild(document.createTextNode(shown + (total ? " of " + total : "") + " shown; type to narrow, or "));
+          more.appendChild(btn);
+        }
+        drawChosen();
+      });
+    }
+    function query() { return "/api/servers/?ordering=name&page_size=" + PICK_PAGE + "&search=" + encodeURIComponent(search.value.trim()); }
+    search.addEventListener("input", function (ev) { ev.stopPropagation(); clearTimeout(timer); timer = setTimeout(function () { load(query(), false); }, 200); });
+    search.addEventListener("keydown", function (ev) { if (ev.key === "Enter") { ev.preventDefault(); clearTimeout(timer); load(query(), false); } });
+    // The chosen servers' names, 100 ids a request, whatever page of the list they are on.
+    for (var i = 0; i < box.pgSelected.length; i += 100) {
+      PG.api("GET", "/api/servers/?page_size=100&id=" + box.pgSelected.slice(i, i + 100).join(",")).then(function (r) {
+        (r.ok ? r.data.results : []).forEach(function (s) { names[s.id] = s.name; }); drawChosen();
+      });
+    }
+    drawChosen();
+    load(query(), false);
+    box.pgInput = search;
+    return box;
   };
 
   PG.showErrors = function (rows, general, data) {
@@ -168,7 +275,7 @@
     });
     general.textContent = rest.join(" ") || (Object.keys(data || {}).length ? "Please fix the fields marked above." : "Save failed.");
     var first = Object.keys(data || {}).filter(function (k) { return rows[k]; })[0];
-    if (first) { rows[first].input.focus(); }
+    if (first) { (rows[first].input.pgInput || rows[first].input).focus(); }
   };
 
   // --- Live feed ------------------------------------------------------------------------------

@@ -3,11 +3,32 @@
 (function () {
   "use strict";
   var POINTS = 30;
+  var FLASH = getComputedStyle(document.documentElement).getPropertyValue("--flash").trim() || "#fff8c5";  // follows the dark theme
   var rows = {}, history = {}, pendingStatus = {}, pendingDraw = {}, scheduled = false;
   Array.prototype.forEach.call(document.querySelectorAll("tr[data-server-id]"), function (tr) {
     rows[tr.getAttribute("data-server-id")] = tr;
   });
   var ids = Object.keys(rows).map(Number);
+
+  // The counts per status on top follow the rows' changes (one server leaves a count, joins another).
+  function recount(from, to) {
+    [[from, -1], [to, 1]].forEach(function (c) {
+      var n = document.querySelector('.counts a[data-status="' + c[0] + '"] strong');
+      if (n) { n.textContent = String(Math.max(0, Number(n.textContent) + c[1])); }
+    });
+  }
+
+  // ... and the latest status changes gain the new one on top (ten at most, as rendered).
+  function noteChange(tr, from, st) {
+    var list = document.getElementById("changes"), link = tr.querySelector(".name a");
+    if (!list || !link) { return; }
+    var when = st.last_status_change || st.last_check || new Date().toISOString();
+    var li = PG.el("li", {}, [PG.el("time", { datetime: when, text: PG.fmtTime(when) }), " ",
+      PG.el("a", { href: link.getAttribute("href"), text: link.textContent }), " ",
+      PG.el("span", { class: "status " + from, text: from }), " → ", PG.el("span", { class: "status " + st.status, text: st.status })]);
+    list.insertBefore(li, list.firstChild);
+    while (list.children.length > 10) { list.removeChild(list.lastChild); }
+  }
 
   function setText(tr, cls, text) { var el = tr.querySelector("." + cls); if (el && el.textContent !== text) { el.textContent = text; } }
 
@@ -18,14 +39,16 @@
     // A change of status flashes the row. The Web Animations API restarts the flash without
     // the forced synchronous layout (offsetWidth) a CSS-class restart needs: at 100 changes a
     // second those layouts made 2-second long tasks (bench/dashboard_paint.py).
-    if (badge.textContent !== st.status && tr.animate) {
-      tr.animate([{ backgroundColor: "#fff8c5" }, { backgroundColor: "transparent" }], { duration: 1200, easing: "ease-out" });
+    if (badge.textContent !== st.status) {
+      recount(badge.textContent, st.status);
+      noteChange(tr, badge.textContent, st);
+      if (tr.animate) { tr.animate([{ backgroundColor: FLASH }, { backgroundColor: "transparent" }], { duration: 1200, easing: "ease-out" }); }
     }
     badge.className = "status " + st.status;
     badge.textContent = st.status;
-    setText(tr, "uptime", st.uptime_percentage == null ? "–" : st.uptime_percentage.toFixed(2) + " %");
+    setText(tr, "uptime", PG.fmtPct(st.uptime_percentage));
     setText(tr, "response", PG.fmtMs(st.last_response_time));
-    setText(tr, "last-check", st.last_check ? new Date(st.last_check).toLocaleString() : "never");
+    setText(tr, "last-check", PG.fmtTime(st.last_check));
     setText(tr, "message", st.message || "");
   }
 

@@ -13,15 +13,21 @@
     { name: "name", label: "Name", type: "text", required: true, help: "Shown on the dashboard, alerts and status pages." },
     { name: "protocol", label: "Kind", type: "select", default: "https",
       choices: [["https", "HTTPS"], ["http", "HTTP"], ["tcp", "TCP port"], ["push", "Push (a job calls its URL)"]] },
-    { name: "host", label: "Host", type: "text", required: true, show: probed, placeholder: "shop.example.com",
-      help: "A hostname or IP address, without scheme or path." },
+    // Paste a whole address here (or into Host): it fills Kind, Host, Port and Path.
+    { name: "url", label: "URL", type: "text", formOnly: true, show: probed, fills: PG.splitUrl, wide: true,
+      placeholder: "https://shop.example.com:8443/health",
+      help: "Optional: paste an address to fill in Kind, Host, Port and Path below." },
+    { name: "host", label: "Host", type: "text", required: true, show: probed, placeholder: "shop.example.com", fills: PG.splitUrl, fillsOnPaste: true,
+      help: "A hostname or IP address; a pasted URL is split into the fields." },
     { name: "port", label: "Port", type: "number", step: 1, show: probed, help: "Defaults to 80 for HTTP and 443 for HTTPS; required for TCP." },
     { name: "path", label: "Path", type: "text", default: "/", show: web },
     { name: "check_interval", label: "Check every (seconds)", type: "number", step: 1, default: 60,
       help: "10 … 86400. Push: how often the job is expected to push." },
     { name: "grace_seconds", label: "Grace (seconds)", type: "number", step: 1, default: 60, show: pushed,
       help: "0 … 86400. No push for interval + grace is a failed check." },
-    { name: "timeout", label: "Timeout (seconds)", type: "number", default: 10, show: probed },
+    // Hidden (so never sent) for push: a push server has no timeout (SPEC §23).
+    { name: "timeout", label: "Timeout (seconds)", type: "number", empty: undefined, show: probed,
+      help: "Empty: 10 s, or less than the interval." },
     { name: "retries", label: "Retries", type: "number", step: 1, default: 1, help: "Consecutive failed checks before it is DOWN." },
     { name: "degraded_threshold_ms", label: "Degraded above (ms)", type: "number", step: 1, show: probed,
       help: "A successful check slower than this is DEGRADED. Empty: never." },
@@ -40,8 +46,10 @@
       help: "Never shown again; leave empty to keep the current one." },
     { name: "assertions", label: "Assertions (JSON list)", type: "json", empty: [], wide: true, show: web,
       help: 'All must hold, e.g. [{"source": "json:$.status", "op": "==", "value": "ok"}].' },
-    { name: "cert_expiry_alert_days", label: "Certificate alerts (days before expiry)", type: "json", empty: [], show: function (v) { return v.protocol === "https"; },
-      help: "e.g. [30, 14, 7, 1]" },
+    // Empty sends nothing, so the API's default applies (SPEC §23); [] turns the alerts off.
+    { name: "cert_expiry_alert_days", label: "Certificate alerts (days before expiry)", type: "json", short: true, empty: undefined,
+      show: function (v) { return v.protocol === "https"; }, placeholder: "[30, 14, 7, 1]",
+      help: "Empty: the default [30, 14, 7, 1]; [] for no certificate alerts." },
     { name: "verify_tls", label: "Verify the TLS certificate", type: "checkbox", default: true, show: function (v) { return v.protocol === "https"; } },
     { name: "tags", label: "Tags", type: "tags", wide: true, help: "Comma-separated, e.g. prod, eu-west. Status pages can pick servers by tag." },
     { name: "notifications", label: "Send alerts", type: "checkbox", default: true },
@@ -54,6 +62,7 @@
     { name: "enabled", label: "Enabled", type: "checkbox", default: true },
     { name: "notify_on_failure", label: "On DOWN", type: "checkbox", default: true },
     { name: "notify_on_recovery", label: "On recovery", type: "checkbox", default: true },
+    { name: "notify_on_degraded", label: "On degraded (slow)", type: "checkbox", default: false },
     { name: "cooldown_minutes", label: "Cooldown (minutes)", type: "number", step: 1, default: 15 }
   ];
   // `kind` only steers the form (formOnly: never sent); the page clears the other kind's fields.
@@ -75,7 +84,7 @@
     { name: "start_time", label: "From (HH:MM)", type: "time", show: recurring },
     { name: "duration_minutes", label: "For (minutes)", type: "number", step: 1, show: recurring, help: "1 … 10080 (a week)." },
     { name: "timezone", label: "Time zone", type: "text", default: browserZone, show: recurring, help: "An IANA name, e.g. Europe/Berlin." },
-    { name: "servers", label: "Servers", type: "multiselect", choices: [], help: "Hold Ctrl/⌘ to pick several." },
+    { name: "servers", label: "Servers", type: "servers", wide: true, help: "Search and tick; the chosen appear above the box." },
     { name: "tags", label: "And every server tagged", type: "tags" },
     { name: "enabled", label: "Enabled", type: "checkbox", default: true }
   ];
@@ -83,7 +92,7 @@
     { name: "title", label: "Title", type: "text", required: true },
     { name: "slug", label: "Address", type: "text", required: true, help: "/status/<address>/ — lower-case letters, digits and hyphens." },
     { name: "description", label: "Description", type: "textarea", wide: true },
-    { name: "servers", label: "Servers", type: "multiselect", choices: [], help: "Hold Ctrl/⌘ to pick several." },
+    { name: "servers", label: "Servers", type: "servers", wide: true, help: "Search and tick; the chosen appear above the box." },
     { name: "tags", label: "Or every server tagged", type: "tags" },
     { name: "is_public", label: "Public (no login needed)", type: "checkbox", default: false },
     { name: "show_response_times", label: "Show response times", type: "checkbox", default: false }

@@ -3,7 +3,7 @@
 // stay current, and whenever a server's status changes on the live feed.
 (function () {
   "use strict";
-  var form = document.getElementById("window-form"), servers = [], names = {}, built = null;
+  var form = document.getElementById("window-form"), names = {}, covered = [], built = null;
   var statusOf = {};
   var DAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
 
@@ -21,10 +21,8 @@
   function edit(w) {
     document.getElementById("form-title").textContent = w.id ? "Edit " + w.name : "New maintenance window";
     var values = Object.assign({}, w, { kind: w.id ? (w.recurrence ? "recurring" : "once") : "once" });
-    var specs = PG.MAINTENANCE_FIELDS.map(function (s) {
-      return s.name === "servers" ? Object.assign({}, s, { choices: servers.map(function (x) { return [x.id, x.name]; }) }) : s;
-    });
-    built = PG.buildForm(form, specs, values, function (payload) {
+    // The servers field is a searchable picker over the API (any number of servers).
+    built = PG.buildForm(form, PG.MAINTENANCE_FIELDS, values, function (payload) {
       // Switching kind clears the other kind's fields, so the window is one or the other.
       if (built.values().kind === "recurring") { payload.starts_at = null; payload.ends_at = null; }
       else { payload.recurrence = ""; payload.weekdays = []; payload.start_time = null; payload.duration_minutes = null; }
@@ -39,6 +37,7 @@
       var body = document.querySelector("#windows tbody"); body.textContent = "";
       var items = r.ok ? r.data.results : [];
       if (!items.length) { body.appendChild(PG.el("tr", {}, [PG.el("td", { colspan: 6, text: "No maintenance windows yet." })])); }
+      nameServers(items);
       items.forEach(function (w) {
         var e = PG.el("button", { type: "button", text: "Edit" });
         e.addEventListener("click", function () { edit(w); form.querySelector("input").focus(); });
@@ -52,14 +51,31 @@
     });
   }
 
-  PG.api("GET", "/api/servers/?page_size=1000").then(function (r) {
-    servers = r.ok ? r.data.results : [];
-    servers.forEach(function (s) { names[s.id] = s.name; statusOf[s.id] = s.status; });
-    edit({}); load();
-  });
+  // Names (and statuses) of the servers the windows cover, asked for by id: the page never
+  // loads the whole fleet. New ones are followed on the live feed.
+  var socket = null;
+  function nameServers(items) {
+    var want = [];
+    items.forEach(function (w) { w.servers.forEach(function (sid) { if (!(sid in names) && want.indexOf(sid) < 0) { want.push(sid); } }); });
+    for (var i = 0; i < want.length; i += 100) {
+      PG.api("GET", "/api/servers/?page_size=100&id=" + want.slice(i, i + 100).join(",")).then(function (r) {
+        var found = r.ok ? r.data.results : [];
+        found.forEach(function (s) { names[s.id] = s.name; statusOf[s.id] = s.status; covered.push(s.id); });
+        if (found.length) {
+          Array.prototype.forEach.call(document.querySelectorAll("#windows tr[data-window-id]"), function (tr) {
+            var w = items.filter(function (x) { return String(x.id) === tr.dataset.windowId; })[0];
+            if (w) { tr.children[2].textContent = covers(w); }
+          });
+          subscribe(found.map(function (s) { return s.id; }));
+        }
+      });
+    }
+  }
+  function subscribe(ids) { if (socket && socket.readyState === 1 && ids.length) { socket.send(JSON.stringify({ action: "subscribe", server_ids: ids })); } }
+  edit({}); load();
   setInterval(load, 30000);
   PG.live({
-    onOpen: function (ws) { if (servers.length) { ws.send(JSON.stringify({ action: "subscribe", server_ids: servers.map(function (s) { return s.id; }) })); } },
+    onOpen: function (ws) { socket = ws; subscribe(covered); },
     // A server entering or leaving maintenance: re-read the list for "active" and "next start".
     onMessage: function (data) {
       if (data.type !== "update" || !data.status) { return; }

@@ -59,17 +59,24 @@
     var windows = ["24h", "7d", "30d", "90d"], out = {};
     Promise.all(windows.map(function (w) { return PG.api("GET", base + "uptime/?window=" + w).then(function (r) { out[w] = r.ok ? r.data : null; }); }))
       .then(function () {
-        $("uptimes").textContent = windows.map(function (w) { return w + " " + PG.fmtPct(out[w] && out[w].uptime_percentage); }).join(" · ");
+        // Each window's figure on one line ("30d 99.95 %" never breaks inside at phone width).
+        var box = $("uptimes"); box.textContent = "";
+        windows.forEach(function (w, i) {
+          if (i) { box.appendChild(document.createTextNode(" · ")); }
+          box.appendChild(PG.el("span", { class: "nowrap", text: w + " " + PG.fmtPct(out[w] && out[w].uptime_percentage) }));
+        });
       });
   }
 
+  // The newest certificate check through the list endpoint: "none yet" is an empty list, not a
+  // 404 in the console for every new https server until its first certificate check.
   function loadCertificate() {
-    if (root.dataset.protocol !== "https") { return; }
-    PG.api("GET", base + "certificate/").then(function (r) {
-      if (!r.ok) { $("certificate").textContent = "not checked yet"; return; }
-      var c = r.data;
+    if (!$("certificate")) { return; }
+    PG.api("GET", "/api/certificates/?server=" + id + "&latest=true").then(function (r) {
+      var c = r.ok && r.data.results.length ? r.data.results[0] : null;
+      if (!c) { $("certificate").textContent = "not checked yet"; return; }
       $("certificate").textContent = (c.valid ? "valid" : "invalid" + (c.error ? " (" + c.error + ")" : "")) +
-        (c.expires_at ? ", expires " + new Date(c.expires_at).toLocaleDateString() + " (" + c.days_remaining + " days)" : "") + (c.issuer ? ", " + c.issuer : "");
+        (c.expires_at ? ", expires " + PG.fmtDate(c.expires_at) + " (" + c.days_remaining + " days)" : "") + (c.issuer ? ", " + c.issuer : "");
     });
   }
 
@@ -80,32 +87,83 @@
     });
   }
 
-  // The chart from history buckets; also called by tests with data of their own.
-  function drawChart(buckets) {
-    var svg = $("chart"), ns = "http://www.w3.org/2000/svg", W = 600, H = 200, pad = 24;
+  // The response-time chart over the whole window (also called by tests with data of their
+  // own): time runs left to right from the window's first bucket to now, with a labelled time
+  // axis; each bucket with checks is a point (runs of neighbouring buckets are joined by a
+  // line), so a new server's first checks are visible dots at the right, not a sliver. Drawn
+  // in the SVG's own pixel size so labels stay readable at phone width.
+  var lastChart = null;
+  function drawChart(buckets, bucketSeconds) {
+    var svg = $("chart"), ns = "http://www.w3.org/2000/svg";
+    if (!svg) { return; }
+    lastChart = [buckets, bucketSeconds];
+    var W = Math.max(Math.round(svg.getBoundingClientRect().width) || 600, 240), H = 220;
+    var left = 44, right = 10, top = 10, bottom = 26, plotW = W - left - right, plotH = H - top - bottom;
+    svg.setAttribute("viewBox", "0 0 " + W + " " + H);
     while (svg.firstChild) { svg.removeChild(svg.firstChild); }
+    function mk(tag, attrs, text) {
+      var e = document.createElementNS(ns, tag);
+      Object.keys(attrs).forEach(function (k) { e.setAttribute(k, attrs[k]); });
+      if (text != null) { e.textContent = text; }
+      svg.appendChild(e); return e;
+    }
     var withData = buckets.filter(function (b) { return b.checks > 0; });
-    if (!withData.length) { $("chart-note").textContent = "No history yet."; return; }
+    $("chart-note").textContent = withData.length ? "" : "No history yet.";
+    if (!buckets.length) { return; }
+    // x: by time when the buckets carry their start, else by position (tests' plain lists).
+    var size = (bucketSeconds || 0) * 1000;
+    var t0 = buckets[0].start ? Date.parse(buckets[0].start) : 0;
+    var t1 = buckets[0].start ? Date.parse(buckets[buckets.length - 1].start) + (size || 1) : buckets.length;
+    function tOf(b, i) { return b.start ? Date.parse(b.start) + size / 2 : i + 0.5; }
+    function x(t) { return left + ((t - t0) / Math.max(t1 - t0, 1)) * plotW; }
     var max = Math.max.apply(null, withData.map(function (b) { return b.response_time_avg || 0; }).concat([1]));
-    var step = (W - pad) / Math.max(buckets.length - 1, 1), pts = [];
-    function mk(tag, attrs) { var e = document.createElementNS(ns, tag); Object.keys(attrs).forEach(function (k) { e.setAttribute(k, attrs[k]); }); svg.appendChild(e); return e; }
-    mk("line", { class: "axis", x1: pad, y1: H - pad, x2: W, y2: H - pad });
-    buckets.forEach(function (b, i) {
-      var x = pad + i * step;
-      if (b.failures > 0) { mk("rect", { class: "down", x: x - step / 2, y: 0, width: Math.max(step, 1), height: H - pad }); }
-      if (b.checks > 0 && b.response_time_avg != null) { pts.push(x.toFixed(1) + "," + (H - pad - (b.response_time_avg / max) * (H - 2 * pad)).toFixed(1)); }
+    var niceMax = Math.pow(10, Math.floor(Math.log10(max))), steps = [1, 2, 2.5, 5, 10];
+    for (var k = 0; k < steps.length; k++) { if (steps[k] * niceMax >= max) { niceMax = steps[k] * niceMax; break; } }
+    function y(ms) { return top + plotH - (ms / niceMax) * plotH; }
+    // Grid and labels: 0, half and the top of the scale; time ticks at round hours or days.
+    [0, 0.5, 1].forEach(function (f) {
+      mk("line", { class: f ? "grid" : "axis", x1: left, y1: y(niceMax * f), x2: W - right, y2: y(niceMax * f) });
+      mk("text", { x: left - 4, y: y(niceMax * f) + 3, "text-anchor": "end" }, Math.round(niceMax * f) + " ms");
     });
-    mk("polyline", { class: "line", points: pts.join(" ") });
-    mk("text", { x: 2, y: 12 }).textContent = Math.round(max) + " ms";
-    mk("text", { x: 2, y: H - pad }).textContent = "0";
-    $("chart-note").textContent = withData.length + " of " + buckets.length + " buckets have checks; red marks failures.";
+    if (buckets[0].start) {
+      var span = t1 - t0, hour = 3600e3, day = 24 * hour;
+      var every = span <= 2 * day ? (W < 500 ? 6 : 3) * hour : span <= 10 * day ? day : span <= 40 * day ? (W < 500 ? 7 : 5) * day : (W < 500 ? 30 : 15) * day;
+      var local = new Date(t0); local.setMinutes(0, 0, 0);
+      if (every >= day) { local.setHours(0); }
+      for (var t = local.getTime(); t <= t1; t += every) {
+        if (t < t0 || x(t) > W - 16) { continue; }  // a label at the right edge would be cut
+        var d = new Date(t);
+        var label = every < day ? String(d.getHours()).padStart(2, "0") + ":00" : d.toLocaleDateString(undefined, { month: "short", day: "numeric" });
+        mk("line", { class: "tick", x1: x(t), y1: top + plotH, x2: x(t), y2: top + plotH + 4 });
+        mk("text", { x: x(t), y: H - 8, "text-anchor": "middle" }, label);
+      }
+    }
+    var run = [];
+    function endRun() { if (run.length) { mk("polyline", { class: "line", points: run.join(" ") }); } run = []; }
+    buckets.forEach(function (b, i) {
+      var cx = x(tOf(b, i));
+      if (b.failures > 0) {
+        var w = Math.max(plotW / buckets.length, 2);
+        mk("rect", { class: "down", x: cx - w / 2, y: top, width: w, height: plotH });
+      }
+      if (b.checks > 0 && b.response_time_avg != null) {
+        run.push(cx.toFixed(1) + "," + y(b.response_time_avg).toFixed(1));
+        mk("circle", { class: "point", cx: cx.toFixed(1), cy: y(b.response_time_avg).toFixed(1), r: 2.5 }).appendChild(
+          document.createElementNS(ns, "title")).textContent = (b.start ? PG.fmtTime(b.start) + ": " : "") + Math.round(b.response_time_avg) + " ms";
+      } else { endRun(); }
+    });
+    endRun();
+    // Points above the lines.
+    Array.prototype.forEach.call(svg.querySelectorAll("circle.point"), function (c) { svg.appendChild(c); });
   }
   window.PGServer = { drawChart: drawChart };
+  window.addEventListener("resize", function () { if (lastChart) { drawChart(lastChart[0], lastChart[1]); } });
 
   function loadChart(window_) {
+    if (!$("chart")) { return; }
     Array.prototype.forEach.call(document.querySelectorAll(".windows button"), function (b) { b.setAttribute("aria-pressed", String(b.dataset.window === window_)); });
     PG.api("GET", base + "history/?window=" + window_).then(function (r) {
-      if (r.ok && r.data && r.data.buckets) { drawChart(r.data.buckets); } else { drawChart([]); }
+      if (r.ok && r.data && r.data.buckets) { drawChart(r.data.buckets, r.data.bucket_seconds); } else { drawChart([]); }
     }, function () { drawChart([]); });
   }
   Array.prototype.forEach.call(document.querySelectorAll(".windows button"), function (b) { b.addEventListener("click", function () { loadChart(b.dataset.window); }); });
@@ -117,7 +175,7 @@
       if (!items.length) { box.textContent = "No incidents."; return; }
       var ul = PG.el("ul");
       items.forEach(function (i) {
-        ul.appendChild(PG.el("li", { text: "Down " + PG.fmtTime(i.started_at) + (i.ended_at ? " for " + Math.max(1, Math.round(i.duration_seconds / 60)) + " min" : " — ongoing") + (i.first_error ? ": " + i.first_error : "") }));
+        ul.appendChild(PG.el("li", { text: "Down " + PG.fmtTime(i.started_at) + (i.ended_at ? " for " + PG.fmtDuration(i.duration_seconds) : " — ongoing") + (i.first_error ? ": " + i.first_error : "") }));
       });
       box.appendChild(ul);
     });
@@ -130,8 +188,10 @@
       if (!r.ok) { return; }
       var body = $("checks").querySelector("tbody"); body.textContent = "";
       r.data.results.forEach(function (p) {
-        body.appendChild(PG.el("tr", {}, [PG.el("td", { text: PG.fmtTime(p.check_timestamp) }), PG.el("td", { text: p.status }),
-          PG.el("td", { text: PG.fmtMs(p.response_time) }), PG.el("td", { text: p.status_code == null ? "–" : String(p.status_code) }), PG.el("td", { class: "message", text: p.error_message || "" })]));
+        // data-label names the value for assistive tech and the phone layout's wrapped rows.
+        body.appendChild(PG.el("tr", {}, [PG.el("td", { "data-label": "Time", text: PG.fmtTime(p.check_timestamp) }), PG.el("td", { "data-label": "Result", text: p.status }),
+          PG.el("td", { "data-label": "Response", text: PG.fmtMs(p.response_time) }), PG.el("td", { "data-label": "Code", text: p.status_code == null ? "–" : String(p.status_code) }),
+          PG.el("td", { "data-label": "Error", class: "message", text: p.error_message || "" })]));
       });
       if (!r.data.results.length) { body.appendChild(PG.el("tr", {}, [PG.el("td", { colspan: 5, text: "No checks yet." })])); }
       $("checks-older").disabled = !r.data.next; $("checks-older").dataset.url = r.data.next || "";
@@ -141,6 +201,14 @@
   }
   $("checks-older").addEventListener("click", function () { var u = this.dataset.url; pageIndex += 1; pages[pageIndex] = u; loadChecks(u); });
   $("checks-newer").addEventListener("click", function () { pageIndex = Math.max(0, pageIndex - 1); loadChecks(pages[pageIndex]); });
+
+  function events(c) {
+    var on = [];
+    if (c.notify_on_failure) { on.push("down"); }
+    if (c.notify_on_recovery) { on.push("recovery"); }
+    if (c.notify_on_degraded) { on.push("degraded"); }
+    return on.join(", ") || "nothing";
+  }
 
   function loadNotifications() {
     PG.api("GET", "/api/notification-configs/?server=" + id).then(function (r) {
@@ -156,8 +224,9 @@
         toggle.addEventListener("click", function () { PG.api("PATCH", "/api/notification-configs/" + c.id + "/", { enabled: !c.enabled }).then(loadNotifications); });
         var del = PG.el("button", { type: "button", class: "danger", text: "Remove" });
         del.addEventListener("click", function () { PG.api("DELETE", "/api/notification-configs/" + c.id + "/").then(loadNotifications); });
-        body.appendChild(PG.el("tr", { "data-config-id": c.id }, [PG.el("td", { text: c.notification_type }), PG.el("td", { class: "message", text: c.recipient }),
-          PG.el("td", { text: c.enabled ? "yes" : "no" }), PG.el("td", {}, [test, " ", toggle, " ", del, " ", result])]));
+        body.appendChild(PG.el("tr", { "data-config-id": c.id }, [PG.el("td", { "data-label": "Channel", text: c.notification_type }), PG.el("td", { "data-label": "Recipient", class: "message", text: c.recipient }),
+          PG.el("td", { "data-label": "Enabled", class: "labelled", text: c.enabled ? "yes" : "no" }), PG.el("td", { "data-label": "Alerts on", class: "labelled", text: events(c) }),
+          PG.el("td", { class: "actions" }, [test, " ", toggle, " ", del, " ", result])]));
       });
     });
   }
@@ -182,7 +251,10 @@
       setStatus(data.status);
       beats.push(data.ping); drawBeats();
       if (pageIndex === 0) { loadChecks(); }
-      if (data.status.status !== $("status").dataset.last) { $("status").dataset.last = data.status.status; loadIncidents(); loadUptime(); }
+      if (data.status.status !== $("status").dataset.last) {
+        $("status").dataset.last = data.status.status; loadIncidents(); loadUptime();
+        if ($("certificate") && $("certificate").textContent === "not checked yet") { loadCertificate(); }
+      }
     }
   });
 })();

@@ -7,7 +7,7 @@
   if (!root) { return; }
   var url = root.dataset.summaryUrl, every = Number(root.dataset.refreshSeconds || 15) * 1000;
 
-  function pct(v) { return v == null ? "–" : v.toFixed(2).replace(/\.00$/, "") + " %"; }
+  var pct = PG.fmtPct;  // format.js: the same words as the server-rendered first paint
   function el(tag, cls, text) {
     var e = document.createElement(tag);
     if (cls) { e.className = cls; }
@@ -51,8 +51,8 @@
     inc.textContent = "";
     if (!s.incidents.length) { inc.appendChild(el("li", "none", "No incidents in the last 90 days.")); }
     s.incidents.forEach(function (i) {
-      var text = i.server + ": down " + new Date(i.started_at).toLocaleString() +
-        (i.ended_at ? " for " + Math.max(1, Math.round(i.duration_seconds / 60)) + " min" : " — ongoing");
+      var text = i.server + ": down " + PG.fmtTime(i.started_at) +
+        (i.ended_at ? " for " + PG.fmtDuration(i.duration_seconds) : " — ongoing");
       inc.appendChild(el("li", i.ended_at ? "past" : "open", text));
     });
     var maint = document.getElementById("maintenance");
@@ -62,10 +62,10 @@
       var li = el("li", m.active ? "active" : "upcoming");
       li.appendChild(el("strong", null, m.name));
       li.appendChild(document.createTextNode(" — " + (m.active ? "in progress" : "scheduled") + " "));
-      li.appendChild(el("span", "when", new Date(m.starts_at).toLocaleString() + " – " + new Date(m.ends_at).toLocaleString()));
+      li.appendChild(el("span", "when", PG.fmtTime(m.starts_at) + " – " + PG.fmtTime(m.ends_at)));
       maint.appendChild(li);
     });
-    document.getElementById("updated").textContent = "Updated " + new Date(s.generated_at).toLocaleTimeString();
+    document.getElementById("updated").textContent = "Updated " + PG.fmtTime(s.generated_at);
   }
 
   function poll() {
