@@ -453,10 +453,14 @@ def test_the_rough_edges_a_new_user_found_are_gone(alice, monkeypatch):
             page.fill("#f-name", "Heartbeat")
             page.select_option("#f-protocol", "push")
             page.fill("#f-check_interval", "10")
-            with page.expect_response(lambda r: r.request.method == "POST" and r.url.endswith("/api/servers/")):
+            with page.expect_response(
+                lambda r: r.request.method == "POST" and r.url.endswith("/api/servers/")
+            ) as created:
                 page.click("text=Add server >> nth=-1")
             assert posted[-1]["protocol"] == "push" and "timeout" not in posted[-1], posted[-1]
             assert "url" not in posted[-1]  # the URL box only fills the other fields
+            assert created.value.status == 201  # SPEC §23: the minimum interval needs no timeout
+            page.wait_for_url(re.compile(r"/servers/\d+/$"))
 
             # The server picker reaches the 521st server by searching the API.
             page.goto(f"{base}/maintenance/")
@@ -488,10 +492,8 @@ def test_the_rough_edges_a_new_user_found_are_gone(alice, monkeypatch):
             shoot(dark, "dashboard-dark")
 
             assert js_errors == []
-            # The only console errors: the window saved with its end before its start, and the push
-            # server's 400 while the API still gives push a 10 s timeout (fixed by another branch).
+            # The only console error: the window saved with its end before its start.
             expected = [m for m in console if "status of 400" in m and "/api/maintenance-windows/" in m]
-            push_400 = [m for m in console if "status of 400" in m and m.rstrip().endswith("/api/servers/")]
-            assert len(expected) == 1 and [m for m in console if m not in expected + push_400] == [], console
+            assert len(expected) == 1 and [m for m in console if m not in expected] == [], console
         finally:
             browser.close()
