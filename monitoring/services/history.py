@@ -1,8 +1,10 @@
 """A server's history in buckets for charts: raw rows for 5-minute buckets, rollups beyond.
 
-``GET /api/servers/{id}/history/?window=`` (SPEC §9). The 24h window reads the raw rows
-(and the hourly rollups of any part already pruned); 7d, 30d and 90d read only rollups, at
-most 2,160 rows of one server through its (server, hour) index.
+``GET /api/servers/{id}/history/?window=`` (SPEC §9). Every window counts the same checks as
+``services.uptime`` (SPEC §23): hours already pruned from their rollups, the rest from the raw
+rows, except that 7d, 30d and 90d also take each finished hour from its final rollup (at most
+2,160 rows of one server through its (server, hour) index) and read raw rows only after the
+last of them, usually the current hour.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from django.utils import timezone
 
 from monitoring.choices import PingStatus
 from monitoring.models import HourlyRollup, PingResult, RawHistoryHorizon, Server
-from monitoring.services.rollups import nearest_rank
+from monitoring.services.rollups import HOUR, is_final, nearest_rank
 
 WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30), "90d": timedelta(days=90)}
 BUCKET_SECONDS = {"24h": 300, "7d": 3600, "30d": 3600, "90d": 86400}
@@ -144,9 +146,13 @@ def history(server: Server, window: str, now: datetime | None = None) -> History
     """``server``'s checks over ``window`` in buckets (BUCKET_SECONDS), empty ones included.
 
     1. Lay out the buckets, oldest first.
-    2. Add every hourly rollup of the window that falls into a bucket; for 24h only the hours
-       before the raw-history horizon (pruned hours), each into the bucket of its start.
-    3. For 24h add the raw rows from the horizon on, one by one (exact p95 per bucket).
+    2. Read the window's hourly rollups, oldest first, and find where the raw rows take over:
+       after the leading run of rollups that need no raw rows — those of hours pruned already
+       (before the raw-history horizon) and, for hourly or daily buckets, final ones (made
+       after their hour was over, ``rollups.is_final``). Never before the horizon.
+    3. Add the rollups before that point, each into the bucket of its hour's start.
+    4. Add the raw rows from that point on, one by one (exact p95 per bucket): checks not yet
+       rolled up count as soon as they are recorded, as in ``uptime``.
     """
     now = now or timezone.now()
     step = BUCKET_SECONDS[window]
@@ -158,21 +164,33 @@ def history(server: Server, window: str, now: datetime | None = None) -> History
         offset = int((moment - first).total_seconds()) // step
         return buckets.get(first + timedelta(seconds=offset * step)) if offset >= 0 else None
 
-    rollups = HourlyRollup.objects.filter(server=server, hour__gte=first, hour__lte=now)
     raw_from = RawHistoryHorizon.current()
-    if window == "24h":
-        rollups = rollups.filter(hour__lt=raw_from) if raw_from else rollups.none()
-        pings = PingResult.objects.filter(server=server, check_timestamp__gte=max(first, raw_from or first))
-        for moment, status, response_time, maintenance in pings.filter(check_timestamp__lte=now).values_list(
-            "check_timestamp", "status", "response_time", "maintenance"
-        ):
-            target = bucket_of(moment)
-            if target is not None:
-                target.add_ping(status, response_time, maintenance)
-    for hour, *figures in rollups.order_by("hour").values_list("hour", *ROLLUP_FIELDS):
+    rollups = list(
+        HourlyRollup.objects.filter(server=server, hour__gte=first, hour__lte=now)
+        .order_by("hour")
+        .values_list("hour", "updated_at", *ROLLUP_FIELDS)
+    )
+    raw_start = first
+    for hour, updated_at, *_ in rollups:
+        pruned = raw_from is not None and hour < raw_from
+        if not (pruned or (step >= HOUR.total_seconds() and is_final(hour, updated_at))):
+            break
+        raw_start = hour + HOUR
+    if raw_from is not None:
+        raw_start = max(raw_start, raw_from)
+    for hour, _, *figures in rollups:
+        if hour >= raw_start:
+            break
         target = bucket_of(hour)
         if target is not None:
             target.add_rollup(*figures)
+    pings = PingResult.objects.filter(server=server, check_timestamp__gte=raw_start, check_timestamp__lte=now)
+    for moment, status, response_time, maintenance in pings.values_list(
+        "check_timestamp", "status", "response_time", "maintenance"
+    ):
+        target = bucket_of(moment)
+        if target is not None:
+            target.add_ping(status, response_time, maintenance)
     return HistoryReport(
         window=window, bucket_seconds=step, buckets=[buckets[start].as_dict(start) for start in starts]
     )

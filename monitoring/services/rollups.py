@@ -22,6 +22,10 @@ from monitoring.choices import PingStatus
 from monitoring.models import HourlyRollup, PingResult
 
 HOUR = timedelta(hours=1)
+# A check's row carries the time it started and is committed when it ends (timeouts are at most
+# 300 s), so an hour's rows are all in some minutes after it: a rollup made this long after its
+# hour ended is final (``is_final``); readers take the raw rows of an hour until it is.
+FINAL_AFTER = timedelta(minutes=6)
 # Which checks count where: failures and response times leave maintenance out (SPEC §12).
 COUNTED = Q(maintenance=False)
 FAILED = COUNTED & ~Q(status=PingStatus.SUCCESS)
@@ -54,6 +58,11 @@ class PercentileDisc(Aggregate):
 
 def floor_hour(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def is_final(hour: datetime, updated_at: datetime) -> bool:
+    """Whether a rollup of ``hour`` written at ``updated_at`` counts every row its hour will have."""
+    return updated_at >= hour + HOUR + FINAL_AFTER
 
 
 def nearest_rank(ordered: Sequence[float], q: float) -> float | None:
