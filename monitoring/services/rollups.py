@@ -2,9 +2,10 @@
 
 A rollup is never incremented, only recomputed from the hour's committed rows and written
 with an upsert (INSERT … ON CONFLICT DO UPDATE), so running it twice, late, or in two
-scheduler processes at once counts each result exactly once. The scheduler re-runs the
-current and previous hour every minute (``tasks.rollups``), which also picks up results
-committed a little late; pruning rolls an hour up again right before deleting its rows.
+scheduler processes at once counts each result exactly once. The scheduler and
+``check_servers`` roll up each hour once it is final (``is_final``, ``tasks.rollups``), when
+results committed a little late are in; readers take the raw rows of the hours after the last
+final rollup. Pruning rolls an hour up again right before deleting its rows.
 """
 
 from __future__ import annotations
