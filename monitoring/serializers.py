@@ -10,7 +10,6 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import EmailValidator, URLValidator
 from django.urls import reverse
@@ -33,7 +32,6 @@ from monitoring.models import (
     StatusPage,
 )
 from monitoring.models.maintenance import MAX_DURATION_MINUTES
-from monitoring.models.statuspages import summary_cache_key
 from monitoring.services import checks, net
 from monitoring.services.history import WINDOWS
 from monitoring.services.push import MAX_MESSAGE
@@ -577,16 +575,6 @@ class StatusPageSerializer(FormBooleansMixin, serializers.ModelSerializer):
 
     def validate_tags(self, value: list[str]) -> list[str]:
         return list(dict.fromkeys(value))
-
-    def update(self, instance: StatusPage, validated_data: dict[str, Any]) -> StatusPage:
-        instance = super().update(instance, validated_data)
-        cache.delete(summary_cache_key(instance.slug))  # the servers changed after save() cleared it
-        return instance
-
-    def create(self, validated_data: dict[str, Any]) -> StatusPage:
-        instance = super().create(validated_data)
-        cache.delete(summary_cache_key(instance.slug))
-        return instance
 
 
 class PushSerializer(serializers.Serializer):

@@ -36,6 +36,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from monitoring.models import MaintenanceWindow, PingResult, Server, ServerStatus, StatusChange
+from monitoring.models.statuspages import public_pages_changed
 from monitoring.services import alerts, live, maintenance, metrics
 from monitoring.services.transitions import Outcome, Policy, ProbeOutcome, State, WindowStart, evaluate
 
@@ -268,6 +269,9 @@ def _write_changes(batch: Sequence[CheckResult], changes: list[StatusChange | No
         by_status[status].append(server_id)
     for status, server_ids in by_status.items():
         Server.objects.filter(pk__in=server_ids).update(status=status)
+    # Public pages and badges show statuses: after commit, outside this transaction's row locks.
+    owners = {result.server.owner_id for result in batch if result.server.pk in final}
+    transaction.on_commit(lambda: public_pages_changed(*owners))
     for change in changes:
         if change is not None:
             log.info(
@@ -287,6 +291,7 @@ def change_status(server: Server, state: ServerStatus, new: str, message: str, n
     state.last_status_change = now
     Server.objects.filter(pk=server.pk).update(status=new)
     server.status = new
+    transaction.on_commit(lambda: public_pages_changed(server.owner_id))
     log.info("status_change server_id=%s from=%s to=%s", server.pk, change.previous_status, new)
     alerts.on_status_change(change)
     return change

@@ -9,8 +9,9 @@ text, message, tag or owner.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from typing import Any, TypedDict
+from typing import Any, TypedDict, TypeVar
 
 from django.conf import settings
 from django.core.cache import cache
@@ -20,7 +21,7 @@ from django.utils import timezone
 
 from monitoring.choices import PingStatus, Status
 from monitoring.models import Incident, MaintenanceWindow, PingResult, Server, StatusPage
-from monitoring.models.statuspages import summary_cache_key
+from monitoring.models.statuspages import NOBODY, entry_built, owner_version, summary_cache_key
 from monitoring.services.maintenance import windows_for
 
 UPTIME_WINDOWS = {
@@ -30,6 +31,7 @@ UPTIME_WINDOWS = {
     "90d": timedelta(days=90),
 }
 BAR_DAYS = 90
+T = TypeVar("T")
 
 
 class DayBar(TypedDict):
@@ -192,24 +194,46 @@ class CachedPage(TypedDict):
     summary: PageSummary
 
 
-def cached_page(slug: str) -> CachedPage | None:
-    """The page's summary from the cache, built at most once per STATUS_PAGE_CACHE_SECONDS.
+def cached_public(key: str, owner_of: Callable[[], int | None], build: Callable[[], T], timeout: int) -> T | None:
+    """The value at ``key`` in the shared cache while its owner's version holds, else ``build()``.
 
-    A burst of anonymous visitors reads the cache, not the database; an unknown slug is cached
-    as ``None`` too, so guessing slugs does not reach the database either.
+    Pages and badges both read through here. An entry is (owner, owner's version, value): any
+    change of what that owner's pages show renews the version (``public_pages_changed``), so
+    every web process rebuilds the entry at its next read; ``timeout`` only bounds how stale
+    the figures that move with time (uptime, response times) get. The version is read before
+    the rows, so a change committed meanwhile leaves the new entry stale, never lost.
     """
-    key = summary_cache_key(slug)
-    hit = cache.get(key, default=False)
-    if hit is not False:
-        return hit
-    page = StatusPage.objects.filter(slug=slug).first()
-    value = (
-        None
-        if page is None
-        else CachedPage(owner_id=page.owner_id, is_public=page.is_public, summary=build_summary(page))
-    )
-    cache.set(key, value, settings.STATUS_PAGE_CACHE_SECONDS)
+    entry = cache.get(key)
+    if entry is not None:
+        owner_id, version, value = entry
+        if version == owner_version(owner_id):
+            return value
+    owner_id = owner_of()
+    if owner_id is None:  # a slug or key that names nothing: until a page is created or renamed
+        owner_id, build = NOBODY, lambda: None
+    version = owner_version(owner_id)
+    value = build()
+    cache.set(key, (owner_id, version, value), timeout)
+    entry_built(owner_id)
     return value
+
+
+def cached_page(slug: str) -> CachedPage | None:
+    """The page's summary from the cache: built once per change of its owner's pages, and at
+    least every STATUS_PAGE_CACHE_SECONDS, so a burst of anonymous visitors reads the cache."""
+
+    def build() -> CachedPage | None:
+        page = StatusPage.objects.filter(slug=slug).first()
+        if page is None:
+            return None
+        return CachedPage(owner_id=page.owner_id, is_public=page.is_public, summary=build_summary(page))
+
+    return cached_public(
+        summary_cache_key(slug),
+        lambda: StatusPage.objects.filter(slug=slug).values_list("owner_id", flat=True).first(),
+        build,
+        settings.STATUS_PAGE_CACHE_SECONDS,
+    )
 
 
 def visible_summary(slug: str, user: Any) -> PageSummary | None:
@@ -224,9 +248,14 @@ def visible_summary(slug: str, user: Any) -> PageSummary | None:
     return None
 
 
+def badge_owner(key: str) -> int | None:
+    """The owner of the server behind a badge key (None for a key that names no server)."""
+    return Server.objects.filter(badge_key=key).values_list("owner_id", flat=True).first()
+
+
 def badge_server(key: str) -> Server | None:
     """The server behind a badge key, if a public page of its owner shows it."""
     server = Server.objects.select_related("server_status").filter(badge_key=key).first()
-    if server is None or not server.on_public_page():
+    if server is None or not StatusPage.objects.public().shows(server):
         return None
     return server

@@ -247,3 +247,127 @@ def test_the_page_shows_active_and_upcoming_maintenance_of_its_servers_only(publ
 def test_a_page_with_no_maintenance_hides_the_section(public_page):
     html = Client().get("/status/acme/").content.decode()
     assert '<section id="maintenance-section" hidden>' in html
+
+
+# --- what changes a page shows at once (SPEC §23) ------------------------------------------
+
+
+def summary() -> dict:
+    return Client().get("/api/status-pages/acme/summary/").json()
+
+
+def test_a_window_created_for_a_shown_server_is_on_the_cached_page_at_once(public_page, alice_client):
+    assert summary()["maintenance"] == []  # cached now
+    shop = public_page.servers.get()
+    now = timezone.now()
+    r = alice_client.post(
+        "/api/maintenance-windows/",
+        {
+            "name": "Database upgrade",
+            "servers": [shop.pk],
+            "starts_at": (now + timedelta(hours=1)).isoformat(),
+            "ends_at": (now + timedelta(hours=2)).isoformat(),
+        },
+        format="json",
+    )
+    assert r.status_code == 201, r.content
+    assert [m["name"] for m in summary()["maintenance"]] == ["Database upgrade"]
+    later = {"ends_at": (now + timedelta(hours=3)).isoformat()}
+    assert alice_client.patch(f"/api/maintenance-windows/{r.json()['id']}/", later, format="json").status_code == 200
+    assert summary()["maintenance"][0]["ends_at"] == (now + timedelta(hours=3)).isoformat()
+
+
+def test_a_window_ended_or_deleted_leaves_the_cached_page_at_once(public_page, alice):
+    from monitoring.models import MaintenanceWindow
+
+    now = timezone.now()
+    window = MaintenanceWindow.objects.create(
+        owner=alice, name="Upgrade", starts_at=now - timedelta(minutes=5), ends_at=now + timedelta(hours=1)
+    )
+    window.servers.add(public_page.servers.get())
+    assert [m["name"] for m in summary()["maintenance"]] == ["Upgrade"]
+    window.ends_at = now - timedelta(seconds=1)
+    window.save()
+    assert summary()["maintenance"] == []
+    window.ends_at = now + timedelta(hours=1)
+    window.save()
+    assert len(summary()["maintenance"]) == 1
+    window.delete()
+    assert summary()["maintenance"] == []
+
+
+def test_a_server_removed_renamed_or_deleted_shows_on_the_cached_page_at_once(public_page, alice, alice_client):
+    assert [s["name"] for s in summary()["servers"]] == ["API", "Shop"]
+    shop = public_page.servers.get()
+    public_page.servers.remove(shop)
+    assert [s["name"] for s in summary()["servers"]] == ["API"]
+    api = next(s for s in public_page.shown_servers())
+    assert alice_client.patch(f"/api/servers/{api.pk}/", {"name": "Public API"}, format="json").status_code == 200
+    assert [s["name"] for s in summary()["servers"]] == ["Public API"]
+    assert alice_client.delete(f"/api/servers/{api.pk}/").status_code == 204
+    assert summary()["servers"] == []
+
+
+def test_a_status_change_shows_on_the_cached_page_at_once(public_page, django_capture_on_commit_callbacks):
+    assert summary()["status"] == "down"
+    tagged = next(s for s in public_page.shown_servers() if s.name == "API")
+    with django_capture_on_commit_callbacks(execute=True):
+        checks.record_outcome(tagged, make_outcome(ok=True))
+    body = summary()
+    assert body["status"] == "up" and {s["status"] for s in body["servers"]} == {"up"}
+
+
+def test_a_page_made_private_or_created_shows_at_once(public_page, alice_client):
+    assert Client().get("/api/status-pages/new-page/summary/").status_code == 404  # cached as unknown
+    r = alice_client.post("/api/status-pages/", {"slug": "new-page", "title": "New", "is_public": True}, format="json")
+    assert r.status_code == 201
+    assert Client().get("/api/status-pages/new-page/summary/").status_code == 200
+    assert Client().get("/status/acme/").status_code == 200
+    r = alice_client.patch(f"/api/status-pages/{public_page.pk}/", {"is_public": False}, format="json")
+    assert r.status_code == 200
+    assert Client().get("/status/acme/").status_code == 404
+    assert Client().get("/api/status-pages/acme/summary/").status_code == 404
+
+
+def test_another_owners_changes_leave_a_cached_page_cached(public_page, charlie):
+    assert summary()["title"] == "Acme status"
+    make_server(charlie, name="theirs", tags=["public"])
+    with CaptureQueriesContext(connection) as captured:
+        assert summary()["title"] == "Acme status"
+    assert len(captured) == 0, [q["sql"] for q in captured]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_page_and_its_badges_are_cached_where_every_web_process_reads_them(alice, alice_client):
+    """The production caches (database, Redis) are shared: a change made by one process (here
+    another thread, on its own connection) is what the next reader of any process sees."""
+    import threading
+
+    from django.core.cache import caches
+    from django.test import override_settings
+
+    database_cache = {
+        "default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "pulseguard_cache"}
+    }
+    with override_settings(CACHES=database_cache):
+        caches["default"].clear()
+        server = make_server(alice, name="Shop")
+        page = StatusPage.objects.create(owner=alice, slug="shared", title="T", is_public=True)
+        page.servers.add(server)
+        assert Client().get("/api/status-pages/shared/summary/").status_code == 200
+        assert Client().get(f"/badge/{server.badge_key}/status.svg").status_code == 200
+
+        def elsewhere() -> None:
+            try:
+                stored = StatusPage.objects.get(pk=page.pk)
+                stored.is_public = False
+                stored.save()
+            finally:
+                connection.close()
+
+        worker = threading.Thread(target=elsewhere)
+        worker.start()
+        worker.join()
+        assert Client().get("/api/status-pages/shared/summary/").status_code == 404
+        assert Client().get(f"/badge/{server.badge_key}/status.svg").status_code == 404
+        caches["default"].clear()
