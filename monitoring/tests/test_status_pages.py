@@ -371,3 +371,27 @@ def test_the_page_and_its_badges_are_cached_where_every_web_process_reads_them(a
         assert Client().get("/api/status-pages/shared/summary/").status_code == 404
         assert Client().get(f"/badge/{server.badge_key}/status.svg").status_code == 404
         caches["default"].clear()
+
+
+def test_the_page_counts_uptime_as_the_uptime_endpoint_does_after_pruning_too(public_page, alice_client):
+    """SPEC §23: the same checks everywhere: checks in maintenance do not count, and hours
+    already pruned are read from their rollups (the 90d figure and bars outlive raw retention)."""
+    from monitoring.services.retention import prune
+
+    shop = public_page.servers.get()
+    now = timezone.now()
+    make_ping(shop, PingStatus.FAILURE, maintenance=True, check_timestamp=now - timedelta(minutes=5))
+    old = (now - timedelta(days=40)).replace(hour=12, minute=0, second=0, microsecond=0)
+    make_ping(shop, PingStatus.FAILURE, check_timestamp=old)
+    make_ping(shop, check_timestamp=old + timedelta(minutes=10))
+    before = next(s for s in summary()["servers"] if s["name"] == "Shop")
+    prune(30, now=now)
+    public_page.save()
+    after = next(s for s in summary()["servers"] if s["name"] == "Shop")
+    assert after == before
+    for window in ("24h", "30d", "90d"):
+        up = alice_client.get(f"/api/servers/{shop.pk}/uptime/?window={window}").json()
+        assert after["uptime"][window] == up["uptime_percentage"], window
+    assert after["uptime"]["24h"] == 100.0 and after["uptime"]["90d"] == pytest.approx(200 / 3, abs=0.001)
+    day = timezone.localdate(old).isoformat()
+    assert [(d["checks"], d["uptime_percentage"]) for d in after["days"] if d["date"] == day] == [(2, 50.0)]
