@@ -395,3 +395,21 @@ def test_the_page_counts_uptime_as_the_uptime_endpoint_does_after_pruning_too(pu
     assert after["uptime"]["24h"] == 100.0 and after["uptime"]["90d"] == pytest.approx(200 / 3, abs=0.001)
     day = timezone.localdate(old).isoformat()
     assert [(d["checks"], d["uptime_percentage"]) for d in after["days"] if d["date"] == day] == [(2, 50.0)]
+
+
+def test_deleting_an_account_renews_its_pages_once_not_once_per_server(public_page, alice, monkeypatch):
+    from django.db import transaction
+
+    from monitoring.models import statuspages
+
+    for n in range(30):
+        make_server(alice, name=f"extra-{n}")
+    summary()  # built: the next change renews again
+    renewals: list[set[int]] = []
+    renew = statuspages._renew
+    monkeypatch.setattr(statuspages, "_renew", lambda owners: renewals.append(set(owners)) or renew(owners))
+    owner = alice.pk
+    with transaction.atomic():
+        alice.delete()
+    assert owner in set().union(*renewals) <= {owner, statuspages.NOBODY} and len(renewals) <= 2, renewals
+    assert Client().get("/api/status-pages/acme/summary/").status_code == 404
