@@ -18,7 +18,8 @@ hands it here as a ``CheckResult``; "check now" is a batch of one. Per batch:
 5. Write the ServerStatus rows, one prepared UPDATE per row, then count the batch's checks for
    /metrics (``services.metrics``).
 6. After commit, publish the whole batch to the live feeds once (a ``WindowStart`` that
-   changed the status as a status event).
+   changed the status as a status event), and renew the public pages of the owners whose
+   servers changed status (``models.statuspages.public_pages_changed``).
 
 The rows are exactly those that recording each result alone, in order, would write
 (``test_recording`` holds it to that).
@@ -157,13 +158,18 @@ def record(batch: Sequence[CheckResult]) -> list[CheckRecord]:
         ]
         published = [(r.server, rec.ping, rec.state) for r, rec in zip(batch, records, strict=True) if rec.ping]
         entered = [(r.server, rec.state) for r, rec in zip(batch, records, strict=True) if not rec.ping and rec.change]
-        transaction.on_commit(lambda: _publish(published, entered))
+        changed = {r.server.owner_id for r, rec in zip(batch, records, strict=True) if rec.change}
+        transaction.on_commit(lambda: _publish(published, entered, changed))
     return records
 
 
 def _publish(
-    checks: list[tuple[Server, PingResult | None, ServerStatus]], entered: list[tuple[Server, ServerStatus]]
+    checks: list[tuple[Server, PingResult | None, ServerStatus]],
+    entered: list[tuple[Server, ServerStatus]],
+    changed_owners: set[int],
 ) -> None:
+    if changed_owners:  # public pages and badges show statuses: renewed outside the row locks
+        public_pages_changed(*changed_owners)
     if checks:
         live.publish_checks(checks)  # type: ignore[arg-type]
     for server, state in entered:
@@ -269,9 +275,6 @@ def _write_changes(batch: Sequence[CheckResult], changes: list[StatusChange | No
         by_status[status].append(server_id)
     for status, server_ids in by_status.items():
         Server.objects.filter(pk__in=server_ids).update(status=status)
-    # Public pages and badges show statuses: after commit, outside this transaction's row locks.
-    owners = {result.server.owner_id for result in batch if result.server.pk in final}
-    transaction.on_commit(lambda: public_pages_changed(*owners))
     for change in changes:
         if change is not None:
             log.info(
