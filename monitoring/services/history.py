@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TypedDict
 
+from django.db.models import Q
 from django.utils import timezone
 
 from monitoring.choices import PingStatus
@@ -24,6 +25,9 @@ from monitoring.services.rollups import HOUR, is_final, nearest_rank
 WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30), "90d": timedelta(days=90)}
 BUCKET_SECONDS = {"24h": 300, "7d": 3600, "30d": 3600, "90d": 86400}
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Unfinished rollups among final ones (a rollup job that stopped mid-hour) read one hour of raw
+# rows each; beyond this many, one range from the first of them is the cheaper query.
+MAX_UNFINISHED = 24
 # What a bucket reads of each hourly rollup, as plain tuples (no model instances: 2,160 for 90d).
 ROLLUP_FIELDS = (
     "checks",
@@ -146,13 +150,14 @@ def history(server: Server, window: str, now: datetime | None = None) -> History
     """``server``'s checks over ``window`` in buckets (BUCKET_SECONDS), empty ones included.
 
     1. Lay out the buckets, oldest first.
-    2. Read the window's hourly rollups, oldest first, and find where the raw rows take over:
-       after the leading run of rollups that need no raw rows — those of hours pruned already
+    2. Read the window's hourly rollups, oldest first. Usable are those of hours pruned already
        (before the raw-history horizon) and, for hourly or daily buckets, final ones (made
-       after their hour was over, ``rollups.is_final``). Never before the horizon.
-    3. Add the rollups before that point, each into the bucket of its hour's start.
-    4. Add the raw rows from that point on, one by one (exact p95 per bucket): checks not yet
-       rolled up count as soon as they are recorded, as in ``uptime``.
+       after their hour was over, ``rollups.is_final``). The raw rows take over after the last
+       usable one (never before the horizon); the hours of unusable rollups before that point
+       are read from raw rows too (all from the first of them when there are many).
+    3. Add the usable rollups before that point, each into the bucket of its hour's start.
+    4. Add those raw rows one by one (exact p95 per bucket): checks not yet rolled up count
+       as soon as they are recorded, as in ``uptime``.
     """
     now = now or timezone.now()
     step = BUCKET_SECONDS[window]
@@ -170,21 +175,25 @@ def history(server: Server, window: str, now: datetime | None = None) -> History
         .order_by("hour")
         .values_list("hour", "updated_at", *ROLLUP_FIELDS)
     )
-    raw_start = first
-    for hour, updated_at, *_ in rollups:
-        pruned = raw_from is not None and hour < raw_from
-        if not (pruned or (step >= HOUR.total_seconds() and is_final(hour, updated_at))):
-            break
-        raw_start = hour + HOUR
-    if raw_from is not None:
-        raw_start = max(raw_start, raw_from)
-    for hour, _, *figures in rollups:
-        if hour >= raw_start:
-            break
-        target = bucket_of(hour)
+    hourly = step >= HOUR.total_seconds()
+
+    def usable(hour: datetime, updated_at: datetime) -> bool:
+        return (raw_from is not None and hour < raw_from) or (hourly and is_final(hour, updated_at))
+
+    used = [(hour, figures) for hour, updated_at, *figures in rollups if usable(hour, updated_at)]
+    raw_start = max(first, used[-1][0] + HOUR if used else first, raw_from or first)
+    # Rollups made before their hour was over, among final ones: those hours from raw rows too.
+    unfinished = [hour for hour, updated_at, *_ in rollups if hour < raw_start and not usable(hour, updated_at)]
+    if len(unfinished) > MAX_UNFINISHED:
+        raw_start, unfinished = unfinished[0], []
+    for hour, figures in used:
+        target = bucket_of(hour) if hour < raw_start else None
         if target is not None:
             target.add_rollup(*figures)
-    pings = PingResult.objects.filter(server=server, check_timestamp__gte=raw_start, check_timestamp__lte=now)
+    raw = Q(check_timestamp__gte=raw_start)
+    for hour in unfinished:
+        raw |= Q(check_timestamp__gte=hour, check_timestamp__lt=hour + HOUR)
+    pings = PingResult.objects.filter(raw, server=server, check_timestamp__lte=now)
     for moment, status, response_time, maintenance in pings.values_list(
         "check_timestamp", "status", "response_time", "maintenance"
     ):

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
+from monitoring.models import HourlyRollup
 from monitoring.services.retention import first_hour, prune
 from monitoring.services.rollups import FINAL_AFTER, HOUR, floor_hour, recompute
 
@@ -22,10 +23,25 @@ log = logging.getLogger(__name__)
 ROLLUP_STEP_SECONDS = 60
 # Pruning is due once a day (``prune_due``); the scheduler asks every hour.
 PRUNE_STEP_SECONDS = 3600
-# The first hour not rolled up yet, in the shared cache. Without it (a first run, an evicted
-# entry) the step goes back this far; a run rolls up at most this many hours, oldest first.
+# The first hour not rolled up yet, in the shared cache (``next_hour``). A run rolls up at most
+# this many hours, oldest first (after a long outage the next runs go on from there).
 NEXT_HOUR_KEY = "housekeeping:rollups:next-hour"
 CATCH_UP = timedelta(hours=24)
+
+
+def next_hour(end: datetime) -> datetime:
+    """The first hour to roll up: where the last run stopped, kept in the shared cache.
+
+    Without it (a first run, or the database cache culled the entry) the hour of the newest
+    rollup row (rows are inserted hour by hour, so the highest id is the latest hour rolled up),
+    done once more in case it was rolled up unfinished; CATCH_UP back when there is none. An
+    evicted entry costs an hour's recompute, not a day's.
+    """
+    start = cache.get(NEXT_HOUR_KEY)
+    if start is None:
+        last = HourlyRollup.objects.order_by("-pk").values_list("hour", flat=True).first()
+        start = end - CATCH_UP if last is None else max(min(last, end - HOUR), end - CATCH_UP)
+    return start
 
 
 def rollup_step(now: datetime | None = None) -> int:
@@ -37,7 +53,7 @@ def rollup_step(now: datetime | None = None) -> int:
     """
     now = now or timezone.now()
     end = floor_hour(now - FINAL_AFTER)  # hours before it are final
-    start = cache.get(NEXT_HOUR_KEY) or end - CATCH_UP
+    start = next_hour(end)
     hours = []
     while start < end and len(hours) < CATCH_UP / HOUR:
         hours.append(start)

@@ -291,3 +291,18 @@ def test_history_takes_finished_hours_from_their_rollups(alice):
     HourlyRollup.objects.filter(hour=ten).update(checks=7)  # tell the rollup from the raw rows
     week = {b["start"]: b for b in history(server, "7d", now=now)["buckets"]}
     assert week[ten]["checks"] == 7 and week[datetime(2026, 12, 1, 12, tzinfo=UTC)]["checks"] == 1
+
+
+def test_an_unfinished_rollup_before_final_ones_is_read_from_its_raw_rows(alice):
+    server = make_server(alice)
+    now = datetime(2026, 12, 1, 12, 30, tzinfo=UTC)
+    eight, ten = datetime(2026, 12, 1, 8, tzinfo=UTC), datetime(2026, 12, 1, 10, tzinfo=UTC)
+    make_ping(server, check_timestamp=eight + timedelta(minutes=5))
+    make_ping(server, check_timestamp=ten + timedelta(minutes=5))
+    recompute([eight, ten])
+    HourlyRollup.objects.filter(hour=eight).update(updated_at=eight + timedelta(minutes=10))  # made mid-hour
+    make_ping(server, PingStatus.FAILURE, check_timestamp=eight + timedelta(minutes=50))
+    HourlyRollup.objects.filter(hour=ten).update(checks=7)  # final: read, not its raw rows
+    week = {b["start"]: b for b in history(server, "7d", now=now)["buckets"]}
+    assert (week[eight]["checks"], week[eight]["failures"]) == (2, 1)
+    assert week[ten]["checks"] == 7

@@ -84,6 +84,23 @@ def test_the_rollup_step_catches_up_a_day_then_does_each_hour_once_it_is_final(a
     assert HourlyRollup.objects.filter(server=server).count() == 1
 
 
+def test_a_lost_place_costs_the_rollup_step_an_hour_not_a_day(alice):
+    from django.core.cache import cache
+
+    from monitoring.tasks.rollups import NEXT_HOUR_KEY
+
+    server = make_server(alice)
+    now = HOUR + timedelta(hours=2, minutes=10)  # 12:10: 11:00–12:00 is final
+    make_ping(server, check_timestamp=HOUR + timedelta(hours=1, minutes=30))
+    assert rollup_step(now) == 24
+    cache.delete(NEXT_HOUR_KEY)  # the database cache culled it
+    make_ping(server, check_timestamp=HOUR + timedelta(hours=2, minutes=30))
+    assert rollup_step(now + timedelta(hours=1)) == 2, "the last hour rolled up, once more, and the new one"
+    assert HourlyRollup.objects.get(server=server, hour=HOUR + timedelta(hours=2)).checks == 1
+    assert rollup_step(now + timedelta(days=3)) == 24, "after an outage: a day per run, from where it stopped"
+    assert rollup_step(now + timedelta(days=3)) == 24
+
+
 def test_the_scheduler_registers_the_rollup_and_prune_jobs():
     jobs = {job_id: seconds for job_id, _, seconds in Scheduler().jobs()}
     assert jobs["rollups"] == 60 and jobs["prune"] == 3600  # asks hourly; prunes once a day
