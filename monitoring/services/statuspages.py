@@ -9,6 +9,7 @@ text, message, tag or owner.
 
 from __future__ import annotations
 
+import math
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
@@ -236,14 +237,17 @@ class CachedPage(TypedDict):
     summary: PageSummary
 
 
-def cached_public(key: str, owner_of: Callable[[], int | None], build: Callable[[], T], timeout: int) -> T | None:
+def cached_public(
+    key: str, owner_of: Callable[[], int | None], build: Callable[[], T], timeout: int | Callable[[T], int]
+) -> T | None:
     """The value at ``key`` in the shared cache while its owner's version holds, else ``build()``.
 
     Pages and badges both read through here. An entry is (owner, owner's version, value): any
     change of what that owner's pages show renews the version (``public_pages_changed``), so
-    every web process rebuilds the entry at its next read; ``timeout`` only bounds how stale
-    the figures that move with time (uptime, response times) get. The version is read before
-    the rows, so a change committed meanwhile leaves the new entry stale, never lost.
+    every web process rebuilds the entry at its next read; ``timeout`` (seconds, or a function
+    of the value) only bounds what the clock changes: uptime, response times, a maintenance
+    window starting or ending. The version is read before the rows, so a change committed
+    meanwhile leaves the new entry stale, never lost.
     """
     entry = cache.get(key)
     if entry is not None:
@@ -255,14 +259,29 @@ def cached_public(key: str, owner_of: Callable[[], int | None], build: Callable[
         owner_id, build = NOBODY, lambda: None
     version = owner_version(owner_id)
     value = build()
-    cache.set(key, (owner_id, version, value), timeout)
+    cache.set(key, (owner_id, version, value), timeout if isinstance(timeout, int) else timeout(value))
     entry_built(owner_id)
     return value
 
 
+def page_seconds(page: CachedPage | None) -> int:
+    """How long a summary may be served: STATUS_PAGE_CACHE_SECONDS, and not past the next start or
+    end of a maintenance window it lists, which no write announces (SPEC §23: within 2 s)."""
+    seconds = settings.STATUS_PAGE_CACHE_SECONDS
+    if page is None:
+        return seconds
+    built = datetime.fromisoformat(page["summary"]["generated_at"])
+    for window in page["summary"]["maintenance"]:
+        for moment in (window["starts_at"], window["ends_at"]):
+            left = (datetime.fromisoformat(moment) - built).total_seconds()
+            if left > 0:
+                seconds = min(seconds, max(1, math.ceil(left)))
+    return seconds
+
+
 def cached_page(slug: str) -> CachedPage | None:
     """The page's summary from the cache: built once per change of its owner's pages, and at
-    least every STATUS_PAGE_CACHE_SECONDS, so a burst of anonymous visitors reads the cache."""
+    least every ``page_seconds``, so a burst of anonymous visitors reads the cache."""
 
     def build() -> CachedPage | None:
         page = StatusPage.objects.filter(slug=slug).first()
@@ -274,7 +293,7 @@ def cached_page(slug: str) -> CachedPage | None:
         summary_cache_key(slug),
         lambda: StatusPage.objects.filter(slug=slug).values_list("owner_id", flat=True).first(),
         build,
-        settings.STATUS_PAGE_CACHE_SECONDS,
+        page_seconds,
     )
 
 

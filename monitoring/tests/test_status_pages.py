@@ -413,3 +413,18 @@ def test_deleting_an_account_renews_its_pages_once_not_once_per_server(public_pa
         alice.delete()
     assert owner in set().union(*renewals) <= {owner, statuspages.NOBODY} and len(renewals) <= 2, renewals
     assert Client().get("/api/status-pages/acme/summary/").status_code == 404
+
+
+def test_a_window_that_ends_by_the_clock_leaves_the_cached_page_within_2_s(public_page, alice):
+    import time
+
+    from monitoring.models import MaintenanceWindow
+
+    now = timezone.now()
+    window = MaintenanceWindow.objects.create(
+        owner=alice, name="Short", starts_at=now - timedelta(minutes=5), ends_at=now + timedelta(seconds=1)
+    )
+    window.servers.add(public_page.servers.get())
+    assert [m["active"] for m in summary()["maintenance"]] == [True]
+    time.sleep(2.1)  # nothing was written meanwhile: only the clock moved
+    assert summary()["maintenance"] == []
