@@ -306,3 +306,17 @@ def test_an_unfinished_rollup_before_final_ones_is_read_from_its_raw_rows(alice)
     week = {b["start"]: b for b in history(server, "7d", now=now)["buckets"]}
     assert (week[eight]["checks"], week[eight]["failures"]) == (2, 1)
     assert week[ten]["checks"] == 7
+
+
+def test_an_hour_another_pruner_rolled_up_is_not_rolled_up_again_from_what_is_left(alice):
+    server = make_server(alice)
+    old = datetime(2026, 1, 5, 8, tzinfo=UTC)
+    for minute in (1, 20, 40):
+        make_ping(server, check_timestamp=old.replace(minute=minute))
+    recompute([old])
+    RawHistoryHorizon.advance(old + timedelta(hours=1))  # the other pruner's rollup and horizon
+    PingResult.objects.filter(check_timestamp=old.replace(minute=1)).delete()  # …and its first batch
+    summary = prune(30, now=datetime(2026, 12, 1, tzinfo=UTC))
+    assert summary.deleted == 2 and not PingResult.objects.exists()
+    assert HourlyRollup.objects.get(server=server, hour=old).checks == 3, "not recounted from the two left"
+    assert RawHistoryHorizon.current() == old + timedelta(hours=1)
