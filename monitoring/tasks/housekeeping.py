@@ -2,8 +2,8 @@
 
 ``manage.py check_servers`` calls ``run_all()`` after its checks: a crontab with only that
 command every minute still records missed push deadlines and maintenance windows starting,
-rolls up finished hours, prunes raw rows once a day and sends the alerts that are due, retries
-included. A window's end needs no step: each server's next check leaves it (SPEC §12).
+sends the alerts that are due (retries included), rolls up finished hours and prunes raw rows
+once a day. A window's end needs no step: each server's next check leaves it (SPEC §12).
 
 The scheduler runs the same steps as APScheduler jobs, each at its own pace
 (``tasks.scheduler``). Every step is idempotent and safe beside another process doing the same
@@ -35,22 +35,23 @@ class Housekeeping:
 
     missed_pushes: int = 0
     entered_maintenance: int = 0
+    sent: int = 0
     hours_rolled_up: int = 0
     pruned: int = 0
-    sent: int = 0
     failed: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
         line = (
             f"Housekeeping: {self.missed_pushes} missed push(es), {self.entered_maintenance} server(s) into "
-            f"maintenance, {self.hours_rolled_up} hour(s) rolled up, {self.pruned} old result(s) pruned. "
-            f"Sent {self.sent} notification(s)."
+            f"maintenance. Sent {self.sent} notification(s). {self.hours_rolled_up} hour(s) rolled up, "
+            f"{self.pruned} old result(s) pruned."
         )
         return line + (f" Steps failed: {', '.join(self.failed)}." if self.failed else "")
 
 
 def run_all(now: datetime | None = None) -> Housekeeping:
-    """Run each slow step once, in the order that lets the last send what the others queued."""
+    """Run each slow step once: the alerts go out after the steps that queue them and before
+    the history steps, which may take a while (the first pruning of a large backlog)."""
     now = now or timezone.now()
     done = Housekeeping()
 
@@ -64,7 +65,7 @@ def run_all(now: datetime | None = None) -> Housekeeping:
 
     done.missed_pushes = step("push-deadlines", lambda: len(push_step(now)))
     done.entered_maintenance = step("maintenance", lambda: len(maintenance_step(now)))
+    done.sent = step("notifications", lambda: send_pending(limit=SEND_LIMIT, now=now))
     done.hours_rolled_up = step("rollups", lambda: rollup_step(now))
     done.pruned = step("prune", lambda: prune_step(now))
-    done.sent = step("notifications", lambda: send_pending(limit=SEND_LIMIT, now=now))
     return done
