@@ -11,7 +11,6 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import EmailValidator, URLValidator
 from django.urls import reverse
@@ -34,7 +33,6 @@ from monitoring.models import (
     StatusPage,
 )
 from monitoring.models.maintenance import MAX_DURATION_MINUTES
-from monitoring.models.statuspages import summary_cache_key
 from monitoring.services import checks, net
 from monitoring.services.history import WINDOWS
 from monitoring.services.push import MAX_MESSAGE
@@ -610,16 +608,6 @@ class StatusPageSerializer(FormBooleansMixin, serializers.ModelSerializer):
 
     def get_url(self, page: StatusPage) -> str:
         return f"/status/{page.slug}/"
-
-    def update(self, instance: StatusPage, validated_data: dict[str, Any]) -> StatusPage:
-        instance = super().update(instance, validated_data)
-        cache.delete(summary_cache_key(instance.slug))  # the servers changed after save() cleared it
-        return instance
-
-    def create(self, validated_data: dict[str, Any]) -> StatusPage:
-        instance = super().create(validated_data)
-        cache.delete(summary_cache_key(instance.slug))
-        return instance
 
 
 class PushSerializer(serializers.Serializer):

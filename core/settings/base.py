@@ -270,8 +270,9 @@ CHECK_SSL_TIMEOUT = envint("CHECK_SSL_TIMEOUT", 10, minimum=1)
 # GET /metrics (SPEC §14): with a token, scrapers send `Authorization: Bearer <token>`;
 # without one, only loopback clients are answered.
 METRICS_TOKEN = envstr("METRICS_TOKEN", "").strip()
-# Public status pages and badges (SPEC §15) are served from the cache for this long, so a
-# burst of anonymous visitors does not reach the database per request.
+# Public status pages and badges (SPEC §15) are served from the cache, so a burst of anonymous
+# visitors does not reach the database per request: rebuilt at once after a change of what
+# they show, and at least this often for figures that move with time (uptime, response times).
 STATUS_PAGE_CACHE_SECONDS = envint("STATUS_PAGE_CACHE_SECONDS", 10, minimum=1)
 
 # --- Logging: console and logs/pulseguard.log rotated at 10 MB, one key=value line per event.

@@ -231,16 +231,6 @@ class Server(models.Model):
         if errors:
             raise ValidationError(errors)
 
-    def on_public_page(self) -> bool:
-        """Whether a public status page of its owner shows it (by id or by one of its tags)."""
-        from monitoring.models.statuspages import StatusPage  # statuspages imports this module
-
-        for page in StatusPage.objects.filter(owner_id=self.owner_id, is_public=True).prefetch_related("servers"):
-            ids = [s.pk for s in page.servers.all()]
-            if self.pk in ids or set(self.tags) & set(page.tags):
-                return True
-        return False
-
     @property
     def effective_port(self) -> int | None:
         return self.port or DEFAULT_PORTS.get(self.protocol)

@@ -1,18 +1,31 @@
-"""Public status pages (SPEC §15): a chosen set of one owner's servers, shown without a login."""
+"""Public status pages (SPEC §15): a chosen set of one owner's servers, shown without a login.
+
+What a public page or badge shows is cached (``services.statuspages``) in the shared cache
+(``default``: the database or Redis), tagged with its owner's *version*. Whatever can change
+what an owner's pages or badges show calls ``public_pages_changed(owner_id)``: the receivers
+at the end of this module, and ``services.recording`` after committing status changes (which
+are UPDATEs, no signal). The owner gets a new version, and every web process rebuilds those
+entries at their next read (SPEC §23: within 2 s, not after the cache's timeout).
+"""
 
 from __future__ import annotations
 
 import json
+import secrets
+import threading
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
 from django.core.validators import RegexValidator
-from django.db import connection, models
+from django.db import connection, models, transaction
 from django.db.models import Q, TextField
 from django.db.models.functions import Cast
+from django.db.models.signals import m2m_changed, post_delete, post_save
+from django.dispatch import receiver
 
 from monitoring.models.base import OwnedQuerySet
+from monitoring.models.maintenance import MaintenanceWindow
 from monitoring.models.servers import Server, ServerQuerySet
 from monitoring.validators import validate_tags
 
@@ -22,6 +35,77 @@ SLUG_RULE = RegexValidator(r"^[a-z0-9-]{1,60}$", "Use 1–60 lower-case letters,
 def summary_cache_key(slug: str) -> str:
     """The Django cache key of a page's public summary (services.statuspages reads and fills it)."""
     return f"statuspage:summary:{slug}"
+
+
+# The owner of what names nothing: slugs and badge keys cached as unknown (so that guessing them
+# reaches the database once each) are renewed when a page is created, renamed or deleted.
+NOBODY = 0
+
+
+def version_cache_key(owner_id: int) -> str:
+    return f"statuspage:version:{owner_id}"
+
+
+def owner_version(owner_id: int) -> str:
+    """The owner's current version; a first one when there is none (never set, or evicted)."""
+    key = version_cache_key(owner_id)
+    version = cache.get(key)
+    if version is None:
+        cache.add(key, secrets.token_hex(8), timeout=None)
+        version = cache.get(key)
+    return version
+
+
+_local = threading.local()
+
+
+def _renewed() -> set[int]:
+    """Owners this thread renewed in its transaction and built no entry for since."""
+    owners = getattr(_local, "renewed", None)
+    if owners is None:
+        owners = _local.renewed = set()
+    return owners
+
+
+def public_pages_changed(*owner_ids: int) -> None:
+    """What these owners' public pages and badges show has changed: renew their versions.
+
+    1. Now: this transaction's own readers see the change (and the database cache, which writes
+       on the same connection, commits the new version with the change itself). Once per
+       owner until this thread builds an entry of theirs again: deleting an account deletes
+       thousands of servers, and one renewal covers them all.
+    2. Again after commit: a process that rebuilt an entry from the old rows under the version
+       of step 1 (Redis is not transactional) sees it stale.
+    A version is a random token, not a counter, so two processes renewing at once still change it.
+    """
+    if not transaction.get_connection().in_atomic_block:  # autocommit: the change is committed
+        _renew(set(owner_ids))
+        return
+    renewed = _renewed()
+    fresh = set(owner_ids) - renewed
+    if fresh:
+        _renew(fresh)
+        renewed |= fresh
+    transaction.on_commit(_renew_after_commit)
+
+
+def entry_built(owner_id: int) -> None:
+    """An entry of ``owner_id`` was built in this thread: its next change renews the version again."""
+    _renewed().discard(owner_id)
+
+
+def _renew_after_commit() -> None:
+    renewed = _renewed()
+    if renewed:  # the first of this transaction's callbacks renews, the rest find nothing
+        _renew(renewed)
+        renewed.clear()
+
+
+def _renew(owner_ids: set[int]) -> None:
+    # In owner order: the database cache locks each row it writes until commit, so two
+    # transactions renewing the same owners take those locks in one order and cannot deadlock.
+    versions = {version_cache_key(owner): secrets.token_hex(8) for owner in sorted(owner_ids)}
+    cache.set_many(versions, timeout=None)
 
 
 def servers_matching(owner_id: int, server_ids: list[int], tags: list[str]) -> ServerQuerySet:
@@ -38,6 +122,18 @@ def servers_matching(owner_id: int, server_ids: list[int], tags: list[str]) -> S
     return servers.filter(match)
 
 
+class StatusPageQuerySet(OwnedQuerySet):
+    def public(self) -> StatusPageQuerySet:
+        return self.filter(is_public=True)
+
+    def shows(self, server: Server) -> bool:
+        """Whether one of these pages of ``server``'s owner shows it (by id or by one of its tags)."""
+        for page in self.filter(owner_id=server.owner_id).prefetch_related("servers"):
+            if server.pk in {s.pk for s in page.servers.all()} or set(server.tags) & set(page.tags):
+                return True
+        return False
+
+
 class StatusPage(models.Model):
     """A page at ``/status/<slug>/`` listing servers picked by id and/or tag, public when ``is_public``."""
 
@@ -52,7 +148,7 @@ class StatusPage(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    objects = OwnedQuerySet.as_manager()
+    objects = StatusPageQuerySet.as_manager()
 
     class Meta:
         ordering = ["slug"]
@@ -60,19 +156,30 @@ class StatusPage(models.Model):
     def __str__(self) -> str:
         return self.slug
 
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        if self.pk:
-            old = StatusPage.objects.filter(pk=self.pk).values_list("slug", flat=True).first()
-            if old:
-                cache.delete(summary_cache_key(old))
-        super().save(*args, **kwargs)
-        cache.delete(summary_cache_key(self.slug))
-
-    def delete(self, *args: Any, **kwargs: Any) -> Any:
-        cache.delete(summary_cache_key(self.slug))
-        return super().delete(*args, **kwargs)
-
     def shown_servers(self) -> ServerQuerySet:
         """The servers this page shows: those picked by id, and the owner's with any of its tags."""
         ids = list(self.servers.values_list("pk", flat=True))
         return servers_matching(self.owner_id, ids, self.tags).order_by("name", "id")
+
+
+# Every save, delete and change of servers of the models a page or badge shows, from any path
+# (API, web, admin, import): all are owned, so the owner names what changed.
+@receiver(post_save, sender=StatusPage)
+@receiver(post_delete, sender=StatusPage)
+def _page_changed(sender: type[models.Model], instance: StatusPage, **kwargs: Any) -> None:
+    public_pages_changed(instance.owner_id, NOBODY)  # its slug may have been cached as unknown
+
+
+@receiver(post_save, sender=MaintenanceWindow)
+@receiver(post_delete, sender=MaintenanceWindow)
+@receiver(post_save, sender=Server)
+@receiver(post_delete, sender=Server)
+def _owned_row_changed(sender: type[models.Model], instance: Any, **kwargs: Any) -> None:
+    public_pages_changed(instance.owner_id)
+
+
+@receiver(m2m_changed, sender=StatusPage.servers.through)
+@receiver(m2m_changed, sender=MaintenanceWindow.servers.through)
+def _servers_changed(sender: type[models.Model], instance: Any, action: str, **kwargs: Any) -> None:
+    if action.startswith("post_"):  # either side: a page or window, or a server; both are owned
+        public_pages_changed(instance.owner_id)

@@ -1,8 +1,10 @@
 """A server's history in buckets for charts: raw rows for 5-minute buckets, rollups beyond.
 
-``GET /api/servers/{id}/history/?window=`` (SPEC §9). The 24h window reads the raw rows
-(and the hourly rollups of any part already pruned); 7d, 30d and 90d read only rollups, at
-most 2,160 rows of one server through its (server, hour) index.
+``GET /api/servers/{id}/history/?window=`` (SPEC §9). Every window counts the same checks as
+``services.uptime`` (SPEC §23): hours already pruned from their rollups, the rest from the raw
+rows, except that 7d, 30d and 90d also take each finished hour from its final rollup (at most
+2,160 rows of one server through its (server, hour) index) and read raw rows only after the
+last of them, usually the current hour.
 """
 
 from __future__ import annotations
@@ -13,15 +15,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TypedDict
 
+from django.db.models import Q
 from django.utils import timezone
 
 from monitoring.choices import PingStatus
 from monitoring.models import HourlyRollup, PingResult, RawHistoryHorizon, Server
-from monitoring.services.rollups import nearest_rank
+from monitoring.services.rollups import HOUR, is_final, nearest_rank
 
 WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30), "90d": timedelta(days=90)}
 BUCKET_SECONDS = {"24h": 300, "7d": 3600, "30d": 3600, "90d": 86400}
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Unfinished rollups among final ones (a rollup job that stopped mid-hour) read one hour of raw
+# rows each; beyond this many, one range from the first of them is the cheaper query.
+MAX_UNFINISHED = 24
 # What a bucket reads of each hourly rollup, as plain tuples (no model instances: 2,160 for 90d).
 ROLLUP_FIELDS = (
     "checks",
@@ -144,9 +150,14 @@ def history(server: Server, window: str, now: datetime | None = None) -> History
     """``server``'s checks over ``window`` in buckets (BUCKET_SECONDS), empty ones included.
 
     1. Lay out the buckets, oldest first.
-    2. Add every hourly rollup of the window that falls into a bucket; for 24h only the hours
-       before the raw-history horizon (pruned hours), each into the bucket of its start.
-    3. For 24h add the raw rows from the horizon on, one by one (exact p95 per bucket).
+    2. Read the window's hourly rollups, oldest first. Usable are those of hours pruned already
+       (before the raw-history horizon) and, for hourly or daily buckets, final ones (made
+       after their hour was over, ``rollups.is_final``). The raw rows take over after the last
+       usable one (never before the horizon); the hours of unusable rollups before that point
+       are read from raw rows too (all from the first of them when there are many).
+    3. Add the usable rollups before that point, each into the bucket of its hour's start.
+    4. Add those raw rows one by one (exact p95 per bucket): checks not yet rolled up count
+       as soon as they are recorded, as in ``uptime``.
     """
     now = now or timezone.now()
     step = BUCKET_SECONDS[window]
@@ -158,21 +169,37 @@ def history(server: Server, window: str, now: datetime | None = None) -> History
         offset = int((moment - first).total_seconds()) // step
         return buckets.get(first + timedelta(seconds=offset * step)) if offset >= 0 else None
 
-    rollups = HourlyRollup.objects.filter(server=server, hour__gte=first, hour__lte=now)
     raw_from = RawHistoryHorizon.current()
-    if window == "24h":
-        rollups = rollups.filter(hour__lt=raw_from) if raw_from else rollups.none()
-        pings = PingResult.objects.filter(server=server, check_timestamp__gte=max(first, raw_from or first))
-        for moment, status, response_time, maintenance in pings.filter(check_timestamp__lte=now).values_list(
-            "check_timestamp", "status", "response_time", "maintenance"
-        ):
-            target = bucket_of(moment)
-            if target is not None:
-                target.add_ping(status, response_time, maintenance)
-    for hour, *figures in rollups.order_by("hour").values_list("hour", *ROLLUP_FIELDS):
-        target = bucket_of(hour)
+    rollups = list(
+        HourlyRollup.objects.filter(server=server, hour__gte=first, hour__lte=now)
+        .order_by("hour")
+        .values_list("hour", "updated_at", *ROLLUP_FIELDS)
+    )
+    hourly = step >= HOUR.total_seconds()
+
+    def usable(hour: datetime, updated_at: datetime) -> bool:
+        return (raw_from is not None and hour < raw_from) or (hourly and is_final(hour, updated_at))
+
+    used = [(hour, figures) for hour, updated_at, *figures in rollups if usable(hour, updated_at)]
+    raw_start = max(first, used[-1][0] + HOUR if used else first, raw_from or first)
+    # Rollups made before their hour was over, among final ones: those hours from raw rows too.
+    unfinished = [hour for hour, updated_at, *_ in rollups if hour < raw_start and not usable(hour, updated_at)]
+    if len(unfinished) > MAX_UNFINISHED:
+        raw_start, unfinished = unfinished[0], []
+    for hour, figures in used:
+        target = bucket_of(hour) if hour < raw_start else None
         if target is not None:
             target.add_rollup(*figures)
+    raw = Q(check_timestamp__gte=raw_start)
+    for hour in unfinished:
+        raw |= Q(check_timestamp__gte=hour, check_timestamp__lt=hour + HOUR)
+    pings = PingResult.objects.filter(raw, server=server, check_timestamp__lte=now)
+    for moment, status, response_time, maintenance in pings.values_list(
+        "check_timestamp", "status", "response_time", "maintenance"
+    ):
+        target = bucket_of(moment)
+        if target is not None:
+            target.add_ping(status, response_time, maintenance)
     return HistoryReport(
         window=window, bucket_seconds=step, buckets=[buckets[start].as_dict(start) for start in starts]
     )

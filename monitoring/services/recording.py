@@ -18,7 +18,8 @@ hands it here as a ``CheckResult``; "check now" is a batch of one. Per batch:
 5. Write the ServerStatus rows, one prepared UPDATE per row, then count the batch's checks for
    /metrics (``services.metrics``).
 6. After commit, publish the whole batch to the live feeds once (a ``WindowStart`` that
-   changed the status as a status event).
+   changed the status as a status event), and renew the public pages of the owners whose
+   servers changed status (``models.statuspages.public_pages_changed``).
 
 The rows are exactly those that recording each result alone, in order, would write
 (``test_recording`` holds it to that).
@@ -36,6 +37,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from monitoring.models import MaintenanceWindow, PingResult, Server, ServerStatus, StatusChange
+from monitoring.models.statuspages import public_pages_changed
 from monitoring.services import alerts, live, maintenance, metrics
 from monitoring.services.transitions import Outcome, Policy, ProbeOutcome, State, WindowStart, evaluate
 
@@ -156,13 +158,18 @@ def record(batch: Sequence[CheckResult]) -> list[CheckRecord]:
         ]
         published = [(r.server, rec.ping, rec.state) for r, rec in zip(batch, records, strict=True) if rec.ping]
         entered = [(r.server, rec.state) for r, rec in zip(batch, records, strict=True) if not rec.ping and rec.change]
-        transaction.on_commit(lambda: _publish(published, entered))
+        changed = {r.server.owner_id for r, rec in zip(batch, records, strict=True) if rec.change}
+        transaction.on_commit(lambda: _publish(published, entered, changed))
     return records
 
 
 def _publish(
-    checks: list[tuple[Server, PingResult | None, ServerStatus]], entered: list[tuple[Server, ServerStatus]]
+    checks: list[tuple[Server, PingResult | None, ServerStatus]],
+    entered: list[tuple[Server, ServerStatus]],
+    changed_owners: set[int],
 ) -> None:
+    if changed_owners:  # public pages and badges show statuses: renewed outside the row locks
+        public_pages_changed(*changed_owners)
     if checks:
         live.publish_checks(checks)  # type: ignore[arg-type]
     for server, state in entered:
@@ -287,6 +294,7 @@ def change_status(server: Server, state: ServerStatus, new: str, message: str, n
     state.last_status_change = now
     Server.objects.filter(pk=server.pk).update(status=new)
     server.status = new
+    transaction.on_commit(lambda: public_pages_changed(server.owner_id))
     log.info("status_change server_id=%s from=%s to=%s", server.pk, change.previous_status, new)
     alerts.on_status_change(change)
     return change

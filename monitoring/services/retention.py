@@ -43,6 +43,23 @@ def _delete_batch(ids: list[int]) -> int:
             return cursor.rowcount
 
 
+def _roll_up_before_pruning(hour: datetime) -> bool:
+    """Recompute ``hour``'s rollups and move the horizon past it, unless another pruner has.
+
+    One short transaction holding the horizon row's lock: two processes pruning at once (a
+    scheduler and ``check_servers``, or a long run and the next cron run) roll each hour up
+    once, before any of its rows go; the later one would count only the rows left.
+    """
+    with transaction.atomic():
+        horizon, _ = RawHistoryHorizon.objects.select_for_update().get_or_create(pk=1, defaults={"raw_from": hour})
+        if horizon.raw_from >= hour + HOUR:
+            return False
+        recompute([hour])
+        horizon.raw_from = hour + HOUR
+        horizon.save(update_fields=["raw_from"])
+    return True
+
+
 def first_hour(after: datetime | None, before: datetime) -> datetime | None:
     """The hour of the oldest raw row in [after, before), or None.
 
@@ -66,8 +83,9 @@ def prune(
 ) -> PruneSummary:
     """Delete raw results from before the UTC hour ``days`` ago (rolled up first).
 
-    1. For each hour with raw rows before the cutoff hour, oldest first: recompute its rollups,
-       move RawHistoryHorizon to the end of it, then delete its rows ``batch_size`` at a time.
+    1. For each hour with raw rows before the cutoff hour, oldest first: recompute its rollups
+       and move RawHistoryHorizon to the end of it (unless another pruner already has), then
+       delete its rows ``batch_size`` at a time.
     2. With ``rollup_days`` > 0, delete rollups older than that too (0 keeps them for ever).
     """
     if days < 1:
@@ -80,8 +98,7 @@ def prune(
         if not rows.exists():  # a gap (the server paused, the scheduler stopped): on to the next row's hour
             hour = first_hour(hour + HOUR, summary.cutoff)
             continue
-        recompute([hour])
-        RawHistoryHorizon.advance(hour + HOUR)
+        _roll_up_before_pruning(hour)
         deleted_in_hour = 0
         while ids := list(rows.values_list("id", flat=True)[:batch_size]):
             deleted_in_hour += _delete_batch(ids)

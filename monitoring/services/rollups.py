@@ -2,9 +2,10 @@
 
 A rollup is never incremented, only recomputed from the hour's committed rows and written
 with an upsert (INSERT … ON CONFLICT DO UPDATE), so running it twice, late, or in two
-scheduler processes at once counts each result exactly once. The scheduler re-runs the
-current and previous hour every minute (``tasks.rollups``), which also picks up results
-committed a little late; pruning rolls an hour up again right before deleting its rows.
+scheduler processes at once counts each result exactly once. The scheduler and
+``check_servers`` roll up each hour once it is final (``is_final``, ``tasks.rollups``), when
+results committed a little late are in; readers take the raw rows of the hours after the last
+final rollup. Pruning rolls an hour up again right before deleting its rows.
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ from monitoring.choices import PingStatus
 from monitoring.models import HourlyRollup, PingResult
 
 HOUR = timedelta(hours=1)
+# A check's row carries the time it started and is committed when it ends (timeouts are at most
+# 300 s), so an hour's rows are all in some minutes after it: a rollup made this long after its
+# hour ended is final (``is_final``); readers take the raw rows of an hour until it is.
+FINAL_AFTER = timedelta(minutes=6)
 # Which checks count where: failures and response times leave maintenance out (SPEC §12).
 COUNTED = Q(maintenance=False)
 FAILED = COUNTED & ~Q(status=PingStatus.SUCCESS)
@@ -54,6 +59,11 @@ class PercentileDisc(Aggregate):
 
 def floor_hour(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def is_final(hour: datetime, updated_at: datetime) -> bool:
+    """Whether a rollup of ``hour`` written at ``updated_at`` counts every row its hour will have."""
+    return updated_at >= hour + HOUR + FINAL_AFTER
 
 
 def nearest_rank(ordered: Sequence[float], q: float) -> float | None:

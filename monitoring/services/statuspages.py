@@ -9,19 +9,31 @@ text, message, tag or owner.
 
 from __future__ import annotations
 
+import math
+from collections import Counter, defaultdict
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from typing import Any, TypedDict
+from typing import Any, TypedDict, TypeVar
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from monitoring.choices import PingStatus, Status
-from monitoring.models import Incident, MaintenanceWindow, PingResult, Server, StatusPage
-from monitoring.models.statuspages import summary_cache_key
+from monitoring.choices import Status
+from monitoring.models import (
+    HourlyRollup,
+    Incident,
+    MaintenanceWindow,
+    PingResult,
+    RawHistoryHorizon,
+    Server,
+    StatusPage,
+)
+from monitoring.models.statuspages import NOBODY, entry_built, owner_version, summary_cache_key
 from monitoring.services.maintenance import windows_for
+from monitoring.services.rollups import COUNTED, FAILED
 
 UPTIME_WINDOWS = {
     "24h": timedelta(hours=24),
@@ -30,6 +42,7 @@ UPTIME_WINDOWS = {
     "90d": timedelta(days=90),
 }
 BAR_DAYS = 90
+T = TypeVar("T")
 
 
 class DayBar(TypedDict):
@@ -86,42 +99,74 @@ def overall_status(statuses: list[str]) -> str:
 
 
 def uptime_by_server(server_ids: list[int], now: datetime) -> dict[int, dict[str, float | None]]:
-    """Each server's uptime over every window, in one grouped query on ping_server_time_idx."""
-    failed = ~Q(status=PingStatus.SUCCESS)
+    """Each server's uptime over every window, counted as ``services.uptime`` counts (SPEC §23):
+    checks in maintenance left out; raw rows from the raw-history horizon on (one grouped query
+    on ping_server_time_idx), the hourly rollups of pruned hours before it (one more)."""
+    longest = now - max(UPTIME_WINDOWS.values())
+    raw_from = RawHistoryHorizon.current()
+    counted: Counter[tuple[int, str]] = Counter()
+    failed: Counter[tuple[int, str]] = Counter()
     counts: dict[str, Any] = {}
     for window, span in UPTIME_WINDOWS.items():
-        counts[f"c_{window}"] = Count("id", filter=Q(check_timestamp__gte=now - span))
-        counts[f"f_{window}"] = Count("id", filter=Q(check_timestamp__gte=now - span) & failed)
-    rows = (
-        PingResult.objects.filter(server_id__in=server_ids, check_timestamp__gte=now - max(UPTIME_WINDOWS.values()))
-        .values("server_id")
-        .annotate(**counts)
-    )
-    result = {pk: dict.fromkeys(UPTIME_WINDOWS) for pk in server_ids}
-    for row in rows:
-        result[row["server_id"]] = {w: _percent(row[f"c_{w}"], row[f"f_{w}"]) for w in UPTIME_WINDOWS}
-    return result
+        counts[f"c_{window}"] = Count("id", filter=Q(check_timestamp__gte=now - span) & COUNTED)
+        counts[f"f_{window}"] = Count("id", filter=Q(check_timestamp__gte=now - span) & FAILED)
+    pings = PingResult.objects.filter(server_id__in=server_ids, check_timestamp__gte=max(longest, raw_from or longest))
+    for row in pings.values("server_id").annotate(**counts):
+        for window in UPTIME_WINDOWS:
+            counted[row["server_id"], window] += row[f"c_{window}"]
+            failed[row["server_id"], window] += row[f"f_{window}"]
+    if raw_from is not None and raw_from > longest:
+        sums: dict[str, Any] = {}
+        for window, span in UPTIME_WINDOWS.items():
+            since = Q(hour__gte=now - span)
+            sums[f"c_{window}"] = Sum(F("checks") - F("maintenance"), filter=since)
+            sums[f"f_{window}"] = Sum("failures", filter=since)
+        rollups = HourlyRollup.objects.filter(server_id__in=server_ids, hour__gte=longest, hour__lt=raw_from)
+        for row in rollups.values("server_id").annotate(**sums):
+            for window in UPTIME_WINDOWS:
+                counted[row["server_id"], window] += row[f"c_{window}"] or 0
+                failed[row["server_id"], window] += row[f"f_{window}"] or 0
+    return {pk: {w: _percent(counted[pk, w], failed[pk, w]) for w in UPTIME_WINDOWS} for pk in server_ids}
 
 
 def daily_bars(server_ids: list[int], today: date) -> dict[int, list[DayBar]]:
-    """The last BAR_DAYS days of uptime per server, oldest first, days with no checks included."""
+    """The last BAR_DAYS days per server, oldest first, days with no checks included: every check
+    of the day, and uptime without those in maintenance; pruned hours from their rollups."""
     first = today - timedelta(days=BAR_DAYS - 1)
-    rows = (
-        PingResult.objects.filter(server_id__in=server_ids, check_timestamp__date__gte=first)
-        .annotate(day=TruncDate("check_timestamp"))
+    raw_from = RawHistoryHorizon.current()
+    seen: dict[tuple[int, date], list[int]] = defaultdict(lambda: [0, 0, 0])  # checks, maintenance, failures
+    pings = PingResult.objects.filter(server_id__in=server_ids, check_timestamp__date__gte=first)
+    if raw_from is not None:
+        pings = pings.filter(check_timestamp__gte=raw_from)
+    for r in (
+        pings.annotate(day=TruncDate("check_timestamp"))
         .values("server_id", "day")
-        .annotate(checks=Count("id"), failures=Count("id", filter=~Q(status=PingStatus.SUCCESS)))
-    )
-    seen: dict[tuple[int, date], tuple[int, int]] = {
-        (r["server_id"], r["day"]): (r["checks"], r["failures"]) for r in rows
-    }
+        .annotate(
+            checks=Count("id"),
+            in_maintenance=Count("id", filter=Q(maintenance=True)),
+            failures=Count("id", filter=FAILED),
+        )
+    ):
+        seen[r["server_id"], r["day"]] = [r["checks"], r["in_maintenance"], r["failures"]]
+    if raw_from is not None and timezone.localdate(raw_from) >= first:
+        rollups = HourlyRollup.objects.filter(server_id__in=server_ids, hour__date__gte=first, hour__lt=raw_from)
+        for r in (
+            rollups.annotate(day=TruncDate("hour"))
+            .values("server_id", "day")
+            .annotate(checks=Sum("checks"), in_maintenance=Sum("maintenance"), failures=Sum("failures"))
+        ):
+            totals = seen[r["server_id"], r["day"]]
+            totals[0] += r["checks"]
+            totals[1] += r["in_maintenance"]
+            totals[2] += r["failures"]
     days = [first + timedelta(days=i) for i in range(BAR_DAYS)]
     bars: dict[int, list[DayBar]] = {}
     for pk in server_ids:
         bars[pk] = []
         for day in days:
-            checks, failures = seen.get((pk, day), (0, 0))
-            bars[pk].append(DayBar(date=day.isoformat(), checks=checks, uptime_percentage=_percent(checks, failures)))
+            checks, maintenance, failures = seen.get((pk, day), (0, 0, 0))
+            uptime = _percent(checks - maintenance, failures)
+            bars[pk].append(DayBar(date=day.isoformat(), checks=checks, uptime_percentage=uptime))
     return bars
 
 
@@ -192,24 +237,64 @@ class CachedPage(TypedDict):
     summary: PageSummary
 
 
-def cached_page(slug: str) -> CachedPage | None:
-    """The page's summary from the cache, built at most once per STATUS_PAGE_CACHE_SECONDS.
+def cached_public(
+    key: str, owner_of: Callable[[], int | None], build: Callable[[], T], timeout: int | Callable[[T], int]
+) -> T | None:
+    """The value at ``key`` in the shared cache while its owner's version holds, else ``build()``.
 
-    A burst of anonymous visitors reads the cache, not the database; an unknown slug is cached
-    as ``None`` too, so guessing slugs does not reach the database either.
+    Pages and badges both read through here. An entry is (owner, owner's version, value): any
+    change of what that owner's pages show renews the version (``public_pages_changed``), so
+    every web process rebuilds the entry at its next read; ``timeout`` (seconds, or a function
+    of the value) only bounds what the clock changes: uptime, response times, a maintenance
+    window starting or ending. The version is read before the rows, so a change committed
+    meanwhile leaves the new entry stale, never lost.
     """
-    key = summary_cache_key(slug)
-    hit = cache.get(key, default=False)
-    if hit is not False:
-        return hit
-    page = StatusPage.objects.filter(slug=slug).first()
-    value = (
-        None
-        if page is None
-        else CachedPage(owner_id=page.owner_id, is_public=page.is_public, summary=build_summary(page))
-    )
-    cache.set(key, value, settings.STATUS_PAGE_CACHE_SECONDS)
+    entry = cache.get(key)
+    if entry is not None:
+        owner_id, version, value = entry
+        if version == owner_version(owner_id):
+            return value
+    owner_id = owner_of()
+    if owner_id is None:  # a slug or key that names nothing: until a page is created or renamed
+        owner_id, build = NOBODY, lambda: None
+    version = owner_version(owner_id)
+    value = build()
+    cache.set(key, (owner_id, version, value), timeout if isinstance(timeout, int) else timeout(value))
+    entry_built(owner_id)
     return value
+
+
+def page_seconds(page: CachedPage | None) -> int:
+    """How long a summary may be served: STATUS_PAGE_CACHE_SECONDS, and not past the next start or
+    end of a maintenance window it lists, which no write announces (SPEC §23: within 2 s)."""
+    seconds = settings.STATUS_PAGE_CACHE_SECONDS
+    if page is None:
+        return seconds
+    built = datetime.fromisoformat(page["summary"]["generated_at"])
+    for window in page["summary"]["maintenance"]:
+        for moment in (window["starts_at"], window["ends_at"]):
+            left = (datetime.fromisoformat(moment) - built).total_seconds()
+            if left > 0:
+                seconds = min(seconds, max(1, math.ceil(left)))
+    return seconds
+
+
+def cached_page(slug: str) -> CachedPage | None:
+    """The page's summary from the cache: built once per change of its owner's pages, and at
+    least every ``page_seconds``, so a burst of anonymous visitors reads the cache."""
+
+    def build() -> CachedPage | None:
+        page = StatusPage.objects.filter(slug=slug).first()
+        if page is None:
+            return None
+        return CachedPage(owner_id=page.owner_id, is_public=page.is_public, summary=build_summary(page))
+
+    return cached_public(
+        summary_cache_key(slug),
+        lambda: StatusPage.objects.filter(slug=slug).values_list("owner_id", flat=True).first(),
+        build,
+        page_seconds,
+    )
 
 
 def visible_summary(slug: str, user: Any) -> PageSummary | None:
@@ -224,9 +309,14 @@ def visible_summary(slug: str, user: Any) -> PageSummary | None:
     return None
 
 
+def badge_owner(key: str) -> int | None:
+    """The owner of the server behind a badge key (None for a key that names no server)."""
+    return Server.objects.filter(badge_key=key).values_list("owner_id", flat=True).first()
+
+
 def badge_server(key: str) -> Server | None:
     """The server behind a badge key, if a public page of its owner shows it."""
     server = Server.objects.select_related("server_status").filter(badge_key=key).first()
-    if server is None or not server.on_public_page():
+    if server is None or not StatusPage.objects.public().shows(server):
         return None
     return server

@@ -4,10 +4,12 @@ the slower steps, in one process.
 * Checks: ``tasks.engine.Engine`` on a thread of its own — per server, at a fixed rate, claimed
   with a lease so several scheduler processes on one PostgreSQL database share the servers.
 * Alerts (every NOTIFICATION_SEND_INTERVAL), certificates (every CERTIFICATE_STEP_SECONDS),
-  missed push deadlines (PUSH_STEP_SECONDS) and maintenance windows starting
-  (MAINTENANCE_STEP_SECONDS): APScheduler jobs that each do one small step and say whether
-  they found work, so tests call the steps directly. Each run schedules the next one when it ends, so a long run never
-  overlaps the next (no "maximum number of running instances reached").
+  missed push deadlines (PUSH_STEP_SECONDS), maintenance windows starting
+  (MAINTENANCE_STEP_SECONDS), rollups and pruning (``tasks.rollups``): APScheduler jobs that
+  each do one small step and say whether they found work, so tests call the steps directly.
+  ``check_servers`` runs the same steps once per run (``tasks.housekeeping``). Each run
+  schedules the next one when it ends, so a long run never overlaps the next (no "maximum
+  number of running instances reached").
 
 ``start()``/``stop()`` run it inside another process (the web process of the embedded default,
 ``core.embedded``); ``run()`` is ``start_scheduler``'s dull loop.
@@ -31,7 +33,7 @@ from monitoring.tasks.certificates import certificate_step
 from monitoring.tasks.engine import Engine, run_forever
 from monitoring.tasks.maintenance import maintenance_step
 from monitoring.tasks.push import push_step
-from monitoring.tasks.rollups import PRUNE_STEP_SECONDS, ROLLUP_STEP_SECONDS, RollupStep, prune_step
+from monitoring.tasks.rollups import PRUNE_STEP_SECONDS, ROLLUP_STEP_SECONDS, prune_step, rollup_step
 from monitoring.tasks.runner import run_due
 
 log = logging.getLogger(__name__)
@@ -88,7 +90,7 @@ class Scheduler:
         """Put servers whose maintenance window has started into maintenance; True if any went."""
         return self._step(maintenance_step)
 
-    def _step(self, step: Callable[[], list[object]]) -> bool:
+    def _step(self, step: Callable[[], object]) -> bool:
         close_old_connections()
         try:
             return bool(step())
@@ -105,8 +107,8 @@ class Scheduler:
                 partial(certificate_step, concurrency=min(self.concurrency, 10)),
                 CERTIFICATE_STEP_SECONDS,
             ),
-            ("rollups", RollupStep(), ROLLUP_STEP_SECONDS),
-            ("prune", prune_step, PRUNE_STEP_SECONDS),
+            ("rollups", partial(self._step, rollup_step), ROLLUP_STEP_SECONDS),
+            ("prune", partial(self._step, prune_step), PRUNE_STEP_SECONDS),
             ("push-deadlines", self.push_step, PUSH_STEP_SECONDS),
             ("maintenance", self.maintenance_step, MAINTENANCE_STEP_SECONDS),
         ]

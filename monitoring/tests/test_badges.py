@@ -84,3 +84,31 @@ def test_the_message_box_grows_with_its_text():
         badges.text_width("maintenance") - badges.text_width("up"), abs=2
     )
     assert "&lt;b&gt;" in badges.render_svg("x", "<b>", "red")
+
+
+def test_a_badge_answers_404_at_once_when_its_page_is_made_private(shown, alice_client):
+    assert Client().get(f"/badge/{shown.badge_key}/status.svg").status_code == 200  # cached now
+    page = StatusPage.objects.get(slug="acme")
+    r = alice_client.patch(f"/api/status-pages/{page.pk}/", {"is_public": False}, format="json")
+    assert r.status_code == 200
+    assert Client().get(f"/badge/{shown.badge_key}/status.svg").status_code == 404
+    assert Client().get(f"/badge/{shown.badge_key}/shields.json").status_code == 404
+
+
+def test_a_badge_follows_the_server_off_and_onto_a_page_at_once(shown, alice):
+    page = StatusPage.objects.get(slug="acme")
+    assert Client().get(f"/badge/{shown.badge_key}/status.svg").status_code == 200
+    page.servers.remove(shown)
+    assert Client().get(f"/badge/{shown.badge_key}/status.svg").status_code == 404
+    shown.tags = ["public"]
+    shown.save()
+    page.tags = ["public"]
+    page.save()
+    assert Client().get(f"/badge/{shown.badge_key}/status.svg").status_code == 200
+
+
+def test_the_status_badge_follows_a_status_change_at_once(shown, django_capture_on_commit_callbacks):
+    assert ">up</text>" in Client().get(f"/badge/{shown.badge_key}/status.svg").content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        checks.record_outcome(shown, make_outcome(ok=False))
+    assert ">down</text>" in Client().get(f"/badge/{shown.badge_key}/status.svg").content.decode()

@@ -247,3 +247,76 @@ def test_history_answers_400_for_an_unknown_window_and_404_for_another_users_ser
     assert r.status_code == 400 and "window" in r.json()
     assert charlie_client.get(f"/api/servers/{server.pk}/history/?window=24h").status_code == 404
     assert alice_client.get(f"/api/servers/{server.pk}/history/").json()["window"] == "24h"
+
+
+def test_every_windows_history_counts_checks_not_yet_rolled_up_as_uptime_does(alice, alice_client):
+    """SPEC §23: four checks made just now, no rollup run: every window's chart counts them."""
+    server = make_server(alice)
+    now = timezone.now()
+    make_ping(server, check_timestamp=now - timedelta(seconds=40))
+    make_ping(server, PingStatus.FAILURE, check_timestamp=now - timedelta(seconds=30))
+    make_ping(server, check_timestamp=now - timedelta(seconds=20))
+    make_ping(server, PingStatus.FAILURE, maintenance=True, check_timestamp=now - timedelta(seconds=10))
+    assert not HourlyRollup.objects.exists()
+    for window in ("24h", "7d", "30d", "90d"):
+        buckets = alice_client.get(f"/api/servers/{server.pk}/history/?window={window}").json()["buckets"]
+        counted = sum(b["checks"] - b["maintenance"] for b in buckets)
+        up = alice_client.get(f"/api/servers/{server.pk}/uptime/?window={window}").json()
+        assert (sum(b["checks"] for b in buckets), counted) == (4, 3), window
+        assert (counted, sum(b["failures"] for b in buckets)) == (up["checks"], up["failures"]), window
+
+
+def test_history_reads_an_hour_rolled_up_before_it_ended_from_its_raw_rows(alice):
+    """A rollup made while its hour was still running misses the checks after it: until it is
+    recomputed once the hour is over, the chart counts that hour's raw rows."""
+    server = make_server(alice)
+    hour = timezone.now().replace(minute=0, second=0, microsecond=0)
+    now = hour + timedelta(minutes=30)
+    make_ping(server, check_timestamp=hour + timedelta(minutes=5))
+    recompute([hour])  # made mid-hour, at real time (after ``now``): not yet final
+    HourlyRollup.objects.update(updated_at=hour + timedelta(minutes=10))
+    make_ping(server, PingStatus.FAILURE, check_timestamp=hour + timedelta(minutes=20))
+    for window in ("7d", "30d", "90d"):
+        buckets = history(server, window, now=now)["buckets"]
+        assert (sum(b["checks"] for b in buckets), sum(b["failures"] for b in buckets)) == (2, 1), window
+
+
+def test_history_takes_finished_hours_from_their_rollups(alice):
+    server = make_server(alice)
+    now = datetime(2026, 12, 1, 12, 30, tzinfo=UTC)
+    ten = datetime(2026, 12, 1, 10, tzinfo=UTC)
+    make_ping(server, check_timestamp=ten + timedelta(minutes=5))
+    make_ping(server, check_timestamp=now - timedelta(minutes=1))
+    recompute([ten])  # done now, long after 11:00: final
+    HourlyRollup.objects.filter(hour=ten).update(checks=7)  # tell the rollup from the raw rows
+    week = {b["start"]: b for b in history(server, "7d", now=now)["buckets"]}
+    assert week[ten]["checks"] == 7 and week[datetime(2026, 12, 1, 12, tzinfo=UTC)]["checks"] == 1
+
+
+def test_an_unfinished_rollup_before_final_ones_is_read_from_its_raw_rows(alice):
+    server = make_server(alice)
+    now = datetime(2026, 12, 1, 12, 30, tzinfo=UTC)
+    eight, ten = datetime(2026, 12, 1, 8, tzinfo=UTC), datetime(2026, 12, 1, 10, tzinfo=UTC)
+    make_ping(server, check_timestamp=eight + timedelta(minutes=5))
+    make_ping(server, check_timestamp=ten + timedelta(minutes=5))
+    recompute([eight, ten])
+    HourlyRollup.objects.filter(hour=eight).update(updated_at=eight + timedelta(minutes=10))  # made mid-hour
+    make_ping(server, PingStatus.FAILURE, check_timestamp=eight + timedelta(minutes=50))
+    HourlyRollup.objects.filter(hour=ten).update(checks=7)  # final: read, not its raw rows
+    week = {b["start"]: b for b in history(server, "7d", now=now)["buckets"]}
+    assert (week[eight]["checks"], week[eight]["failures"]) == (2, 1)
+    assert week[ten]["checks"] == 7
+
+
+def test_an_hour_another_pruner_rolled_up_is_not_rolled_up_again_from_what_is_left(alice):
+    server = make_server(alice)
+    old = datetime(2026, 1, 5, 8, tzinfo=UTC)
+    for minute in (1, 20, 40):
+        make_ping(server, check_timestamp=old.replace(minute=minute))
+    recompute([old])
+    RawHistoryHorizon.advance(old + timedelta(hours=1))  # the other pruner's rollup and horizon
+    PingResult.objects.filter(check_timestamp=old.replace(minute=1)).delete()  # …and its first batch
+    summary = prune(30, now=datetime(2026, 12, 1, tzinfo=UTC))
+    assert summary.deleted == 2 and not PingResult.objects.exists()
+    assert HourlyRollup.objects.get(server=server, hour=old).checks == 3, "not recounted from the two left"
+    assert RawHistoryHorizon.current() == old + timedelta(hours=1)

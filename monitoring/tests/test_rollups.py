@@ -12,7 +12,7 @@ from django.utils import timezone
 from monitoring.choices import PingStatus
 from monitoring.models import HourlyRollup, PingResult
 from monitoring.services.rollups import hours_between, nearest_rank, recompute
-from monitoring.tasks.rollups import RollupStep, prune_step
+from monitoring.tasks.rollups import prune_step, rollup_step
 from monitoring.tasks.scheduler import Scheduler
 from monitoring.tests.factories import make_ping, make_server
 
@@ -69,33 +69,50 @@ def test_each_server_gets_its_own_rollup(alice, charlie):
     assert (rb.checks, rb.failures, rb.timed, rb.response_time_p95) == (1, 1, 0, None)
 
 
-@pytest.mark.django_db(transaction=True)  # the step closes stale connections, as a worker must
-def test_the_scheduler_step_recomputes_the_last_day_first_then_the_last_two_hours(alice):
+def test_the_rollup_step_catches_up_a_day_then_does_each_hour_once_it_is_final(alice):
+    # Changed with SPEC §23: history reads an unfinished hour's raw rows, so the step rolls up
+    # finished hours only, remembering where it got to in the shared cache (cron runs share it).
     server = make_server(alice)
-    now = timezone.now()
+    now = HOUR + timedelta(hours=2, minutes=3)  # 12:03: 11:00–12:00 is over but not final yet
     make_ping(server, check_timestamp=now - timedelta(hours=20))
-    make_ping(server, check_timestamp=now - timedelta(minutes=1))
-    step = RollupStep()
-    assert step(now) is True
-    assert HourlyRollup.objects.filter(server=server).count() == 2
+    make_ping(server, check_timestamp=HOUR + timedelta(hours=1, minutes=30))
+    assert rollup_step(now) == 24
+    assert HourlyRollup.objects.filter(server=server).count() == 1, "the current hour is not over"
     HourlyRollup.objects.all().delete()
-    step(now)
-    assert HourlyRollup.objects.filter(server=server).count() == 1, "later runs only redo the last two hours"
+    assert rollup_step(now) == 0, "later runs do only the hours finished since"
+    assert rollup_step(now + timedelta(hours=1)) == 1
+    assert HourlyRollup.objects.filter(server=server).count() == 1
+
+
+def test_a_lost_place_costs_the_rollup_step_an_hour_not_a_day(alice):
+    from django.core.cache import cache
+
+    from monitoring.tasks.rollups import NEXT_HOUR_KEY
+
+    server = make_server(alice)
+    now = HOUR + timedelta(hours=2, minutes=10)  # 12:10: 11:00–12:00 is final
+    make_ping(server, check_timestamp=HOUR + timedelta(hours=1, minutes=30))
+    assert rollup_step(now) == 24
+    cache.delete(NEXT_HOUR_KEY)  # the database cache culled it
+    make_ping(server, check_timestamp=HOUR + timedelta(hours=2, minutes=30))
+    assert rollup_step(now + timedelta(hours=1)) == 2, "the last hour rolled up, once more, and the new one"
+    assert HourlyRollup.objects.get(server=server, hour=HOUR + timedelta(hours=2)).checks == 1
+    assert rollup_step(now + timedelta(days=3)) == 24, "after an outage: a day per run, from where it stopped"
+    assert rollup_step(now + timedelta(days=3)) == 24
 
 
 def test_the_scheduler_registers_the_rollup_and_prune_jobs():
     jobs = {job_id: seconds for job_id, _, seconds in Scheduler().jobs()}
-    assert jobs["rollups"] == 60 and jobs["prune"] == 86400
+    assert jobs["rollups"] == 60 and jobs["prune"] == 3600  # asks hourly; prunes once a day
 
 
-@pytest.mark.django_db(transaction=True)  # the step closes stale connections, as a worker must
 def test_prune_step_keeps_everything_when_retention_is_zero(alice):
     server = make_server(alice)
     make_ping(server, check_timestamp=timezone.now() - timedelta(days=400))
     with override_settings(RAW_RESULT_RETENTION_DAYS=0):
-        assert prune_step() is False and PingResult.objects.count() == 1
+        assert prune_step() == 0 and PingResult.objects.count() == 1
     with override_settings(RAW_RESULT_RETENTION_DAYS=30):
-        assert prune_step() is True and PingResult.objects.count() == 0
+        assert prune_step() == 1 and PingResult.objects.count() == 0
 
 
 def test_hours_between_names_every_hour_once():

@@ -247,3 +247,184 @@ def test_the_page_shows_active_and_upcoming_maintenance_of_its_servers_only(publ
 def test_a_page_with_no_maintenance_hides_the_section(public_page):
     html = Client().get("/status/acme/").content.decode()
     assert '<section id="maintenance-section" hidden>' in html
+
+
+# --- what changes a page shows at once (SPEC §23) ------------------------------------------
+
+
+def summary() -> dict:
+    return Client().get("/api/status-pages/acme/summary/").json()
+
+
+def test_a_window_created_for_a_shown_server_is_on_the_cached_page_at_once(public_page, alice_client):
+    assert summary()["maintenance"] == []  # cached now
+    shop = public_page.servers.get()
+    now = timezone.now()
+    r = alice_client.post(
+        "/api/maintenance-windows/",
+        {
+            "name": "Database upgrade",
+            "servers": [shop.pk],
+            "starts_at": (now + timedelta(hours=1)).isoformat(),
+            "ends_at": (now + timedelta(hours=2)).isoformat(),
+        },
+        format="json",
+    )
+    assert r.status_code == 201, r.content
+    assert [m["name"] for m in summary()["maintenance"]] == ["Database upgrade"]
+    later = {"ends_at": (now + timedelta(hours=3)).isoformat()}
+    assert alice_client.patch(f"/api/maintenance-windows/{r.json()['id']}/", later, format="json").status_code == 200
+    assert summary()["maintenance"][0]["ends_at"] == (now + timedelta(hours=3)).isoformat()
+
+
+def test_a_window_ended_or_deleted_leaves_the_cached_page_at_once(public_page, alice):
+    from monitoring.models import MaintenanceWindow
+
+    now = timezone.now()
+    window = MaintenanceWindow.objects.create(
+        owner=alice, name="Upgrade", starts_at=now - timedelta(minutes=5), ends_at=now + timedelta(hours=1)
+    )
+    window.servers.add(public_page.servers.get())
+    assert [m["name"] for m in summary()["maintenance"]] == ["Upgrade"]
+    window.ends_at = now - timedelta(seconds=1)
+    window.save()
+    assert summary()["maintenance"] == []
+    window.ends_at = now + timedelta(hours=1)
+    window.save()
+    assert len(summary()["maintenance"]) == 1
+    window.delete()
+    assert summary()["maintenance"] == []
+
+
+def test_a_server_removed_renamed_or_deleted_shows_on_the_cached_page_at_once(public_page, alice, alice_client):
+    assert [s["name"] for s in summary()["servers"]] == ["API", "Shop"]
+    shop = public_page.servers.get()
+    public_page.servers.remove(shop)
+    assert [s["name"] for s in summary()["servers"]] == ["API"]
+    api = next(s for s in public_page.shown_servers())
+    assert alice_client.patch(f"/api/servers/{api.pk}/", {"name": "Public API"}, format="json").status_code == 200
+    assert [s["name"] for s in summary()["servers"]] == ["Public API"]
+    assert alice_client.delete(f"/api/servers/{api.pk}/").status_code == 204
+    assert summary()["servers"] == []
+
+
+def test_a_status_change_shows_on_the_cached_page_at_once(public_page, django_capture_on_commit_callbacks):
+    assert summary()["status"] == "down"
+    tagged = next(s for s in public_page.shown_servers() if s.name == "API")
+    with django_capture_on_commit_callbacks(execute=True):
+        checks.record_outcome(tagged, make_outcome(ok=True))
+    body = summary()
+    assert body["status"] == "up" and {s["status"] for s in body["servers"]} == {"up"}
+
+
+def test_a_page_made_private_or_created_shows_at_once(public_page, alice_client):
+    assert Client().get("/api/status-pages/new-page/summary/").status_code == 404  # cached as unknown
+    r = alice_client.post("/api/status-pages/", {"slug": "new-page", "title": "New", "is_public": True}, format="json")
+    assert r.status_code == 201
+    assert Client().get("/api/status-pages/new-page/summary/").status_code == 200
+    assert Client().get("/status/acme/").status_code == 200
+    r = alice_client.patch(f"/api/status-pages/{public_page.pk}/", {"is_public": False}, format="json")
+    assert r.status_code == 200
+    assert Client().get("/status/acme/").status_code == 404
+    assert Client().get("/api/status-pages/acme/summary/").status_code == 404
+
+
+def test_another_owners_changes_leave_a_cached_page_cached(public_page, charlie):
+    assert summary()["title"] == "Acme status"
+    make_server(charlie, name="theirs", tags=["public"])
+    with CaptureQueriesContext(connection) as captured:
+        assert summary()["title"] == "Acme status"
+    assert len(captured) == 0, [q["sql"] for q in captured]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_page_and_its_badges_are_cached_where_every_web_process_reads_them(alice, alice_client):
+    """The production caches (database, Redis) are shared: a change made by one process (here
+    another thread, on its own connection) is what the next reader of any process sees."""
+    import threading
+
+    from django.core.cache import caches
+    from django.test import override_settings
+
+    database_cache = {
+        "default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "pulseguard_cache"}
+    }
+    with override_settings(CACHES=database_cache):
+        caches["default"].clear()
+        server = make_server(alice, name="Shop")
+        page = StatusPage.objects.create(owner=alice, slug="shared", title="T", is_public=True)
+        page.servers.add(server)
+        assert Client().get("/api/status-pages/shared/summary/").status_code == 200
+        assert Client().get(f"/badge/{server.badge_key}/status.svg").status_code == 200
+
+        def elsewhere() -> None:
+            try:
+                stored = StatusPage.objects.get(pk=page.pk)
+                stored.is_public = False
+                stored.save()
+            finally:
+                connection.close()
+
+        worker = threading.Thread(target=elsewhere)
+        worker.start()
+        worker.join()
+        assert Client().get("/api/status-pages/shared/summary/").status_code == 404
+        assert Client().get(f"/badge/{server.badge_key}/status.svg").status_code == 404
+        caches["default"].clear()
+
+
+def test_the_page_counts_uptime_as_the_uptime_endpoint_does_after_pruning_too(public_page, alice_client):
+    """SPEC §23: the same checks everywhere: checks in maintenance do not count, and hours
+    already pruned are read from their rollups (the 90d figure and bars outlive raw retention)."""
+    from monitoring.services.retention import prune
+
+    shop = public_page.servers.get()
+    now = timezone.now()
+    make_ping(shop, PingStatus.FAILURE, maintenance=True, check_timestamp=now - timedelta(minutes=5))
+    old = (now - timedelta(days=40)).replace(hour=12, minute=0, second=0, microsecond=0)
+    make_ping(shop, PingStatus.FAILURE, check_timestamp=old)
+    make_ping(shop, check_timestamp=old + timedelta(minutes=10))
+    before = next(s for s in summary()["servers"] if s["name"] == "Shop")
+    prune(30, now=now)
+    public_page.save()
+    after = next(s for s in summary()["servers"] if s["name"] == "Shop")
+    assert after == before
+    for window in ("24h", "30d", "90d"):
+        up = alice_client.get(f"/api/servers/{shop.pk}/uptime/?window={window}").json()
+        assert after["uptime"][window] == up["uptime_percentage"], window
+    assert after["uptime"]["24h"] == 100.0 and after["uptime"]["90d"] == pytest.approx(200 / 3, abs=0.001)
+    day = timezone.localdate(old).isoformat()
+    assert [(d["checks"], d["uptime_percentage"]) for d in after["days"] if d["date"] == day] == [(2, 50.0)]
+
+
+def test_deleting_an_account_renews_its_pages_once_not_once_per_server(public_page, alice, monkeypatch):
+    from django.db import transaction
+
+    from monitoring.models import statuspages
+
+    for n in range(30):
+        make_server(alice, name=f"extra-{n}")
+    summary()  # built: the next change renews again
+    renewals: list[set[int]] = []
+    renew = statuspages._renew
+    monkeypatch.setattr(statuspages, "_renew", lambda owners: renewals.append(set(owners)) or renew(owners))
+    owner = alice.pk
+    with transaction.atomic():
+        alice.delete()
+    assert owner in set().union(*renewals) <= {owner, statuspages.NOBODY} and len(renewals) <= 2, renewals
+    assert Client().get("/api/status-pages/acme/summary/").status_code == 404
+
+
+def test_a_window_that_ends_by_the_clock_leaves_the_cached_page_within_2_s(public_page, alice):
+    import time
+
+    from monitoring.models import MaintenanceWindow
+
+    now = timezone.now()
+    window = MaintenanceWindow.objects.create(
+        owner=alice, name="Short", starts_at=now - timedelta(minutes=5), ends_at=now + timedelta(seconds=1)
+    )
+    window.servers.add(public_page.servers.get())
+    assert [m["active"] for m in summary()["maintenance"]] == [True]
+    time.sleep(2.1)  # nothing was written meanwhile: only the clock moved
+    assert summary()["maintenance"] == []

@@ -1,13 +1,13 @@
 """What anyone may see without a login (SPEC §15): status pages, their summary JSON, and badges.
 
-Every response here is built from ``services.statuspages`` (safe fields only) and is cached,
-so a burst of anonymous visitors does not reach the database per request.
+Every response here is built from ``services.statuspages`` (safe fields only) and is cached
+until what it shows changes (``services.statuspages.cached_public``), so a burst of anonymous
+visitors does not reach the database per request.
 """
 
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.cache import cache
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -20,7 +20,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from monitoring import badges
-from monitoring.services.statuspages import UPTIME_WINDOWS, badge_server, uptime_by_server, visible_summary
+from monitoring.services.statuspages import (
+    UPTIME_WINDOWS,
+    badge_owner,
+    badge_server,
+    cached_public,
+    uptime_by_server,
+    visible_summary,
+)
 
 BADGE_MAX_AGE = 30  # seconds; SPEC §15 allows at most 60
 
@@ -53,25 +60,27 @@ class StatusPageSummaryView(APIView):
 
 
 def _badge_data(key: str, kind: str, window: str) -> tuple[str, str, str] | None:
-    """(label, message, colour) for a badge, cached per key, kind and window."""
-    cache_key = f"badge:{key}:{kind}:{window}"
-    hit = cache.get(cache_key, default=False)
-    if hit is not False:
-        return hit
-    server = badge_server(key)
-    value = None
-    if server is not None:
+    """(label, message, colour) for a badge, cached per key, kind and window like the pages are."""
+
+    def build() -> tuple[str, str, str] | None:
+        server = badge_server(key)
+        if server is None:
+            return None
         if kind == "status":
-            value = ("status", server.status, badges.STATUS_COLOURS.get(server.status, "lightgrey"))
-        elif kind == "uptime":
+            return ("status", server.status, badges.STATUS_COLOURS.get(server.status, "lightgrey"))
+        if kind == "uptime":
             percent = uptime_by_server([server.pk], timezone.now())[server.pk][window]
             message = "no data" if percent is None else f"{percent:.2f}%".replace(".00%", "%")
-            value = (f"uptime {window}", message, badges.uptime_colour(percent))
-        else:
-            ms = server.server_status.last_response_time
-            value = ("response", "no data" if ms is None else f"{ms:.0f} ms", badges.response_colour(ms))
-    cache.set(cache_key, value, min(BADGE_MAX_AGE, settings.STATUS_PAGE_CACHE_SECONDS))
-    return value
+            return (f"uptime {window}", message, badges.uptime_colour(percent))
+        ms = server.server_status.last_response_time
+        return ("response", "no data" if ms is None else f"{ms:.0f} ms", badges.response_colour(ms))
+
+    return cached_public(
+        f"badge:{key}:{kind}:{window}",
+        lambda: badge_owner(key),
+        build,
+        min(BADGE_MAX_AGE, settings.STATUS_PAGE_CACHE_SECONDS),
+    )
 
 
 def _window(request: HttpRequest) -> str:
