@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import ipaddress
+from collections.abc import Iterator
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -69,7 +72,27 @@ from monitoring.services import certificates, checks, delivery, metrics, net, pu
 from monitoring.services.certificates import NOT_HTTPS, check_certificate, checks_certificate
 from monitoring.services.history import history
 from monitoring.services.uptime import uptime
-from monitoring.tasks.runner import claim_servers, run_pass
+from monitoring.tasks import engine
+
+
+@contextlib.contextmanager
+def check_now_slot(user: Any, server: Server) -> Iterator[bool]:
+    """Hold one of the user's CHECK_NOW_PER_USER slots for a check now, or yield False when all are
+    taken (SPEC §23: a user's check-nows against silent targets must not take every worker).
+
+    A slot is a cache key, taken with ``add`` (atomic in every cache backend) and kept no longer
+    than the check can take, so the slots of a process that dies come free on their own.
+    """
+    hold = int(server.timeout) + 30
+    for n in range(settings.CHECK_NOW_PER_USER):
+        key = f"check-now:{user.pk}:{n}"
+        if cache.add(key, 1, timeout=hold):
+            try:
+                yield True
+            finally:
+                cache.delete(key)
+            return
+    yield False
 
 
 class ServerViewSet(OwnedModelViewSet):
@@ -85,8 +108,19 @@ class ServerViewSet(OwnedModelViewSet):
         server = self.get_object()
         if server.is_push:
             return Response({"detail": checks.NOT_PROBED}, status=status.HTTP_400_BAD_REQUEST)
-        record = checks.run_check(server)
+        with check_now_slot(request.user, server) as slot:
+            if not slot:
+                detail = f"At most {settings.CHECK_NOW_PER_USER} checks now at once; try again when one has finished."
+                return Response(
+                    {"detail": detail}, status=status.HTTP_429_TOO_MANY_REQUESTS, headers={"Retry-After": "5"}
+                )
+            record = engine.run_check(server)
+        if record is None:
+            return Response({"detail": "The server was deleted while it was checked."}, status=404)
         return Response(PingResultSerializer(record.ping).data)
+
+    def perform_destroy(self, instance: Server) -> None:
+        checks.delete_servers(Server.objects.filter(pk=instance.pk))
 
     @extend_schema(request=None, responses=ServerSerializer)
     @action(detail=True, methods=["post"], url_path="push-token")
@@ -202,9 +236,8 @@ class RunChecksView(APIView):
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         params = RunChecksSerializer(data=request.data)
         params.is_valid(raise_exception=True)
-        servers = claim_servers(params.servers_to_check())
-        summary = run_pass(servers, concurrency=settings.CHECK_CONCURRENCY)
-        return Response(summary.as_dict())
+        servers = Server.objects.filter(pk__in=params.servers_to_check()).exclude(protocol=Protocol.PUSH).order_by("id")
+        return Response(engine.run_once(list(servers)).as_dict())
 
 
 class CheckSslView(APIView):

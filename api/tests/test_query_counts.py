@@ -1,4 +1,6 @@
-"""No N+1: every list endpoint costs the same number of queries for one server's rows or many."""
+"""No N+1: the list endpoints in ``LISTS`` cost the same number of queries for one server's rows or
+many, and history and uptime a fixed number however long the history (relative checks; the
+outages are recorded through ``services.recording.record``, as the engine records checks)."""
 
 from __future__ import annotations
 

@@ -17,7 +17,6 @@ before it is taken. SQLite's IMMEDIATE transactions serialise claimers instead.
 
 from __future__ import annotations
 
-import math
 import uuid
 from datetime import datetime, timedelta
 
@@ -87,15 +86,3 @@ def release(owner: str, server_ids: list[int]) -> int:
     if not server_ids:
         return 0
     return Server.objects.filter(pk__in=server_ids, lease_owner=owner).update(lease_owner="", lease_until=None)
-
-
-def next_due(due: datetime, interval: float, now: datetime) -> datetime:
-    """The due time after ``due`` at a fixed rate: ``due + interval``, or, when that has already
-    passed (the scheduler was down or the check ran past a whole interval), the first later point
-    on the same grid, so a backlog is not run in a burst."""
-    step = timedelta(seconds=interval)
-    following = due + step
-    if following > now:
-        return following
-    behind = math.floor((now - due) / step) + 1
-    return due + behind * step

@@ -4,8 +4,10 @@ target that delays no other server's check."""
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
-from datetime import timedelta
+from collections import Counter
+from datetime import datetime, timedelta
 
 import pytest
 from django.utils import timezone
@@ -23,24 +25,63 @@ OK = ProbeOutcome(PingStatus.SUCCESS, response_time=1.0, status_code=200)
 
 def test_next_due_is_the_previous_due_plus_the_interval_not_the_end_of_the_check():
     due = timezone.now()
-    assert claims.next_due(due, 20, due + timedelta(seconds=3)) == due + timedelta(seconds=20)
+    assert Server(check_interval=20).next_due(due, due + timedelta(seconds=3)) == due + timedelta(seconds=20)
 
 
 def test_next_due_after_a_whole_missed_interval_stays_on_the_grid():
     due = timezone.now()
-    assert claims.next_due(due, 20, due + timedelta(seconds=45)) == due + timedelta(seconds=60)
-    assert claims.next_due(due, 20, due + timedelta(seconds=20)) == due + timedelta(seconds=40)
+    server = Server(check_interval=20)
+    assert server.next_due(due, due + timedelta(seconds=45)) == due + timedelta(seconds=60)
+    assert server.next_due(due, due + timedelta(seconds=20)) == due + timedelta(seconds=40)
+
+
+def later_checks(servers: list[Server]) -> list[datetime]:
+    """When each server's check after its first is due, its first having run on time."""
+    rows = Server.objects.filter(pk__in=[s.pk for s in servers])
+    return [row.next_due(row.next_check_at, row.next_check_at) for row in rows]
 
 
 @pytest.mark.django_db
-def test_servers_created_together_have_their_first_checks_spread_over_one_interval(alice):
+def test_servers_created_together_are_checked_at_once_and_spread_after(alice):
+    """SPEC §23 (issue 14 C.10): no first check waits for the golden-ratio offset; the later
+    checks are spread over the interval, never two in one second."""
     before = timezone.now()
     servers = [make_server(alice, name=f"s{n}", check_interval=60) for n in range(12)]
-    offsets = sorted((Server.objects.get(pk=s.pk).next_check_at - before).total_seconds() for s in servers)
-    assert offsets[0] < 1, "the first of a burst is checked at once"
-    assert offsets[-1] < 61, "all within one interval"
+    firsts = Server.objects.filter(pk__in=[s.pk for s in servers]).values_list("next_check_at", flat=True)
+    assert all((first - before).total_seconds() < 1 for first in firsts), "every first check is due at once"
+    offsets = sorted((due - before).total_seconds() for due in later_checks(servers))
+    assert offsets[0] >= 60 and offsets[-1] < 121, "within one interval after the first"
     assert min(b - a for a, b in zip(offsets, offsets[1:], strict=False)) >= 1, "never two in the same second"
     assert offsets[-1] - offsets[0] > 45, "spread over the interval, not bunched"
+
+
+@pytest.mark.django_db
+def test_a_burst_of_n_never_puts_more_than_n_over_interval_plus_one_in_a_second(alice):
+    servers = [make_server(alice, name=f"s{n}", check_interval=10) for n in range(35)]
+    per_second = Counter(math.floor(due.timestamp()) for due in later_checks(servers))
+    assert max(per_second.values()) <= math.ceil(35 / 10) + 1
+
+
+@pytest.mark.django_db
+def test_another_users_burst_neither_delays_nor_offsets_a_new_server(alice, bob):
+    for n in range(20):
+        make_server(bob, name=f"b{n}", check_interval=3600)
+    before = timezone.now()
+    mine = make_server(alice, name="mine", check_interval=3600)
+    row = Server.objects.get(pk=mine.pk)
+    assert (row.next_check_at - before).total_seconds() < 1
+    assert row.spread_seconds == 0, "alone among alice's servers: a plain fixed rate from its first check"
+    assert later_checks([mine]) == [row.next_check_at + timedelta(hours=1)]
+
+
+def test_a_check_far_behind_is_not_followed_by_another_seconds_later():
+    """Issue 14 D.30: a server due 57 s ago (the scheduler was down) checked at start is next due
+    on its grid at least half an interval on, not 3 s later."""
+    due = timezone.now()
+    server = Server(check_interval=60)
+    ran = due + timedelta(seconds=57)
+    assert server.next_due(due, ran) == due + timedelta(seconds=120)
+    assert server.next_due(due, due + timedelta(seconds=20)) == due + timedelta(seconds=60)
 
 
 @pytest.mark.django_db

@@ -22,7 +22,8 @@ from monitoring.models import PingResult, Server
 from monitoring.services import checks
 from monitoring.services.live import CHECKED, STAFF_GROUP, STATUS, owner_group, server_group
 from monitoring.services.transitions import ProbeOutcome
-from monitoring.tasks.runner import run_due
+from monitoring.tasks import claims
+from monitoring.tasks.engine import run_check, run_once
 from tests.live import fresh_channel_layer
 from tests.targets import closed_port
 
@@ -88,7 +89,7 @@ def ok() -> ProbeOutcome:
 def test_a_check_publishes_its_ping_and_status_once_after_commit(web, django_capture_on_commit_callbacks, listen):
     channel = listen(server_group(web.pk))
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        record = checks.run_check(web)
+        record = run_check(web)
     assert len(callbacks) == 1
     callbacks[0]()
     # Exactly one event after running only the on-commit callback: nothing went out before it.
@@ -130,7 +131,7 @@ def test_a_failed_publish_is_logged_and_the_check_is_kept(web, caplog, django_ca
     }
     caplog.set_level(logging.WARNING, logger="monitoring.services.live")
     with override_settings(CHANNEL_LAYERS=dead_redis), django_capture_on_commit_callbacks(execute=True):
-        record = checks.run_check(web)
+        record = run_check(web)
     assert PingResult.objects.filter(pk=record.ping.pk, server=web).exists()
     assert Server.objects.get(pk=web.pk).status == Status.UP
     assert any(
@@ -170,7 +171,8 @@ def test_check_servers_publishes_each_check(web, django_capture_on_commit_callba
 def test_a_scheduler_step_publishes_what_it_checks(web, django_capture_on_commit_callbacks, listen):
     channel = listen(server_group(web.pk))
     with django_capture_on_commit_callbacks(execute=True):
-        summary = run_due(now=timezone.now(), concurrency=1)
+        owner = claims.new_owner()
+        summary = run_once(claims.claim_due(timezone.now(), owner=owner), concurrency=1, claimed_by=owner)
     assert summary.checked == 1
     [event] = drain(channel)
     assert event["ping"]["id"] == summary.records[0].ping.pk
