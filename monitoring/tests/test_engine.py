@@ -10,13 +10,14 @@ from collections import Counter
 from datetime import datetime, timedelta
 
 import pytest
+from django.db import connections
 from django.utils import timezone
 
 from monitoring.choices import PingStatus
-from monitoring.models import PingResult, Server
+from monitoring.models import PingResult, Server, StatusChange
 from monitoring.services.recording import CheckResult, record
 from monitoring.services.transitions import ProbeOutcome
-from monitoring.tasks import claims
+from monitoring.tasks import claims, engine
 from monitoring.tasks.engine import Engine, run_forever
 from monitoring.tests.factories import make_server
 
@@ -161,7 +162,8 @@ def test_a_hanging_target_delays_no_other_servers_check(alice, http_target, tcp_
         for n in range(5)
     ]
     due = timezone.now()
-    Server.objects.update(next_check_at=due)
+    # On their grid (not the spread check after the first of servers created together, SPEC §23).
+    Server.objects.update(next_check_at=due, spread_seconds=0)
     fast_ids = {s.pk for s in fast}
     seen: list[CheckResult] = []
     all_fast = threading.Event()
@@ -190,3 +192,94 @@ def test_a_hanging_target_delays_no_other_servers_check(alice, http_target, tcp_
     assert not thread.is_alive()
     hung = PingResult.objects.get(server=hanging)
     assert hung.status == PingStatus.TIMEOUT
+
+
+# --- one-off passes (run_once): check-now, the admin action, check_servers, /api/checks/run/
+
+
+@pytest.mark.django_db
+def test_a_check_now_whose_probe_raises_is_recorded_as_an_error(alice, monkeypatch):
+    """Issue 14 A.1: every path shares the engine's error path (check-now raised through)."""
+    server = make_server(alice, protocol="http", host="127.0.0.1", port=9)
+
+    async def broken(server: Server, client: object) -> ProbeOutcome:
+        raise RuntimeError("probe exploded")
+
+    monkeypatch.setattr(engine, "probe_async", broken)
+    rec = engine.run_check(server)
+    assert rec is not None and rec.ping is not None
+    assert (rec.ping.status, rec.ping.error_message) == (PingStatus.ERROR, "RuntimeError: probe exploded")
+    assert PingResult.objects.get(server=server).status == PingStatus.ERROR
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_check_now_holds_no_database_connection_while_it_probes(alice, monkeypatch):
+    """Issue 14 D.21: 110 check-nows against a silent target took every PostgreSQL connection."""
+    server = make_server(alice, protocol="http", host="127.0.0.1", port=9)
+    mine = connections["default"]  # this thread's: the request's connection
+    seen: list[bool] = []
+
+    async def silent(server: Server, client: object) -> ProbeOutcome:
+        await asyncio.sleep(engine.IDLE_CONNECTION_SECONDS + 0.5)
+        seen.append(mine.connection is None)
+        return OK
+
+    monkeypatch.setattr(engine, "probe_async", silent)
+    assert Server.objects.count() == 1 and mine.connection is not None
+    rec = engine.run_check(server)
+    assert seen == [True], "the connection was given back while the probe waited"
+    assert rec is not None and rec.ping is not None and rec.ping.status == PingStatus.SUCCESS
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deleting_a_server_while_its_check_runs_leaves_nothing_of_it(alice, alice_client, monkeypatch):
+    """Issue 14 D.25: the delete answers 204, the check-now 404, and no row of the server remains."""
+    server = make_server(alice, protocol="http", host="127.0.0.1", port=9)
+    answers: list[int] = []
+
+    async def deleted_meanwhile(server: Server, client: object) -> ProbeOutcome:
+        def delete() -> None:
+            try:
+                answers.append(alice_client.delete(f"/api/servers/{server.pk}/").status_code)
+            finally:
+                connections.close_all()
+
+        await asyncio.to_thread(delete)
+        return ProbeOutcome(PingStatus.FAILURE, error_message="HTTP 500")
+
+    monkeypatch.setattr(engine, "probe_async", deleted_meanwhile)
+    r = alice_client.post(f"/api/servers/{server.pk}/check/")
+    assert answers == [204] and r.status_code == 404
+    assert not Server.objects.exists() and not PingResult.objects.exists() and not StatusChange.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deleting_an_account_while_its_checks_run_answers_2xx(alice, alice_client, monkeypatch):
+    servers = [make_server(alice, name=f"s{n}", protocol="http", host="127.0.0.1", port=9) for n in range(3)]
+    answers: list[int] = []
+
+    async def account_deleted(server: Server, client: object) -> ProbeOutcome:
+        if server.pk == servers[0].pk:
+            def delete() -> None:
+                try:
+                    answers.append(alice_client.delete("/api/auth/me/").status_code)
+                finally:
+                    connections.close_all()
+
+            await asyncio.to_thread(delete)
+        return OK
+
+    monkeypatch.setattr(engine, "probe_async", account_deleted)
+    summary = engine.run_once(servers, concurrency=3)
+    assert answers == [204] and summary.records == [] and len(summary.errors) == 3
+    assert not Server.objects.exists() and not PingResult.objects.exists()
+
+
+@pytest.mark.django_db
+def test_recording_for_a_deleted_server_skips_it_quietly(alice):
+    gone, kept = make_server(alice, name="gone"), make_server(alice, name="kept")
+    stale = Server.objects.get(pk=gone.pk)
+    gone.delete()
+    records = record([CheckResult(stale, OK, timezone.now()), CheckResult(kept, OK, timezone.now())])
+    assert [r.state.server_id for r in records] == [kept.pk]
+    assert list(PingResult.objects.values_list("server_id", flat=True)) == [kept.pk]
