@@ -244,9 +244,10 @@ class Server(models.Model):
 
         1. A fixed rate: ``due + interval`` (``start_scheduler --interval`` overrides the server's
            own), plus the ``spread_seconds`` its check at once was given.
-        2. Should that come less than half an interval after ``now`` (the scheduler was away, or
-           the check ran long), the first later point on the same grid that does not: a backlog
-           is not caught up in a burst, and no server is checked twice seconds apart.
+        2. Should that come less than half an interval after ``now``, when the check started
+           (the scheduler was away and it ran late), the first later point on the same grid
+           that does not: a backlog is not caught up in a burst, and no server is checked twice
+           seconds apart.
         """
         step = timedelta(seconds=interval or self.check_interval)
         following = due + step + timedelta(seconds=self.spread_seconds)

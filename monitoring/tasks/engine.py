@@ -229,7 +229,7 @@ class Engine:
                 due_at=due,
                 started_at=started,
                 lease_owner=self.owner if claimed else "",
-                next_due_at=server.next_due(due, timezone.now(), self.interval) if due is not None else None,
+                next_due_at=server.next_due(due, started, self.interval) if due is not None else None,
             )
         )
         self.slot_freed.set()
