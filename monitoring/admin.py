@@ -27,7 +27,7 @@ from monitoring.models import (
     StatusPage,
 )
 from monitoring.services import checks
-from monitoring.services.certificates import check_certificate, checks_certificate
+from monitoring.services.certificates import checks_certificate
 from monitoring.services.recording import CheckRecord
 from monitoring.tasks import engine
 
@@ -217,15 +217,23 @@ class ServerAdmin(admin.ModelAdmin):
 
     @admin.action(description="Check TLS certificate now")
     def check_certificate_now(self, request: HttpRequest, queryset: QuerySet[Server]) -> None:
-        for server in queryset:
-            if not checks_certificate(server):
+        jobs = []
+        for server in queryset.order_by("id"):
+            if checks_certificate(server):
+                jobs.append((server, None))
+            else:
                 self.message_user(request, f"{server.name}: not https, no certificate to check", messages.WARNING)
-                continue
-            check = check_certificate(server)
+
+        def done(server: Server, check: CertificateCheck | None, error: str) -> None:
+            if check is None:
+                self.message_user(request, f"{server.name}: {error}", messages.WARNING)
+                return
             level = messages.SUCCESS if check.valid and not check.needs_renewal else messages.WARNING
             days = f"{check.days_remaining} day(s) left" if check.days_remaining is not None else ""
             detail = "; ".join(p for p in (check.error, days) if p)
             self.message_user(request, f"{server.name}: {'valid' if check.valid else 'invalid'} ({detail})", level)
+
+        engine.run_certificate_checks(jobs, on_done=done)
 
 
 @admin.register(PingResult)

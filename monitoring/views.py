@@ -69,7 +69,7 @@ from monitoring.serializers import (
     UptimeSerializer,
 )
 from monitoring.services import certificates, checks, delivery, metrics, net, push
-from monitoring.services.certificates import NOT_HTTPS, check_certificate, checks_certificate
+from monitoring.services.certificates import NOT_HTTPS, checks_certificate
 from monitoring.services.history import history
 from monitoring.services.uptime import uptime
 from monitoring.tasks import engine
@@ -176,7 +176,11 @@ class ServerViewSet(OwnedModelViewSet):
         if request.method == "POST" or params.validated_data["refresh"]:
             if not checks_certificate(server):
                 return Response({"detail": NOT_HTTPS}, status=status.HTTP_400_BAD_REQUEST)
-            return Response(CertificateCheckSerializer(check_certificate(server)).data)
+            # On the engine: no database connection is held while the handshake waits.
+            [check] = engine.run_certificate_checks([(server, None)], concurrency=1) or [None]
+            if check is None:
+                return Response({"detail": "The server was deleted while it was checked."}, status=404)
+            return Response(CertificateCheckSerializer(check).data)
         latest = CertificateCheck.objects.latest_for(server)
         if latest is None:
             return Response({"detail": "No certificate check yet."}, status=status.HTTP_404_NOT_FOUND)

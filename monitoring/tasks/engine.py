@@ -1,8 +1,9 @@
 """The check engine, the one driver of every check (SPEC §9): the scheduler's per-server,
 fixed-rate checks (``Engine.run``) and every one-off pass — check-now, the admin action,
-``check_servers``, ``POST /api/checks/run/`` (``run_once``) — on one asyncio loop, sharing the
-probe, its error path (a probe that raises is an ERROR result, recorded like any other) and
-the next due time (``Server.next_due``).
+``check_servers``, ``POST /api/checks/run/`` (``run_once``), certificate checks for
+``check_certificates`` and the scheduler's certificate step (``run_certificate_checks``) — on
+one asyncio loop, sharing the probe, its error path (a probe that raises is an ERROR result,
+recorded like any other) and the next due time (``Server.next_due``).
 
 The scheduler (``run``):
 
@@ -32,7 +33,7 @@ import contextlib
 import logging
 import queue
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -42,8 +43,8 @@ from django.db import connection
 from django.utils import timezone
 
 from monitoring.choices import PingStatus, Status
-from monitoring.models import Server
-from monitoring.services import aionet
+from monitoring.models import CertificateCheck, Server
+from monitoring.services import aionet, certificates
 from monitoring.services.checks import NOT_PROBED, NotProbed
 from monitoring.services.probes import probe_async
 from monitoring.services.recording import CheckRecord, CheckResult, record
@@ -122,8 +123,11 @@ class PassSummary:
         }
 
 
-#: Called as each server of a one-off pass is recorded: its record, or None and why not.
-OnDone = Callable[[Server, CheckRecord | None, str], None]
+#: Called as each server of a one-off pass is recorded: its record (a CheckRecord, or a
+#: CertificateCheck for a certificate pass), or None and why not.
+OnDone = Callable[[Server, Any, str], None]
+#: A certificate check to run: the server, and the claim row to fill (None: a new row).
+CertificateJob = tuple[Server, CertificateCheck | None]
 
 
 class Engine:
@@ -163,6 +167,8 @@ class Engine:
         #: Checks claimed that wait for their due time, by server id (given back on stop).
         self.waiting: dict[int, asyncio.Task[None]] = {}
         self.results: list[CheckResult] = []
+        #: Threads for certificate handshakes (ssl blocks), made by a certificate pass.
+        self.handshakes: ThreadPoolExecutor | None = None
         self.stopping = asyncio.Event()
         self.slot_freed = asyncio.Event()
         self.results_ready = asyncio.Event()
@@ -235,6 +241,45 @@ class Engine:
         self.slot_freed.set()
         if len(self.results) >= self.batch_max:
             self.results_ready.set()
+
+    async def check_certificate(self, server: Server, claim: CertificateCheck | None) -> None:
+        """Handshake with ``server`` on a thread (ssl blocks), then store what was seen on the
+        database thread. A probe that raises is an invalid outcome naming the error, stored like
+        any other; a claim whose storing failed is completed with the error, so the server waits
+        its interval instead of being retried at every step."""
+        loop = asyncio.get_running_loop()
+        try:
+            outcome = await loop.run_in_executor(self.handshakes, certificates.probe_certificate, server)
+        except Exception as exc:
+            log.exception("certificate_probe_failed server_id=%s", server.pk)
+            outcome = certificates.CertificateOutcome(valid=False, error=f"{exc.__class__.__name__}: {exc}"[:2000])
+        try:
+            check = await self.call_db(certificates.store_certificate, server, outcome, claim)
+        except Exception as exc:
+            log.exception("certificate_check_failed server_id=%s", server.pk)
+            error = f"{exc.__class__.__name__}: {exc}"
+            if claim is not None:
+                await self.call_db(_fail_claim, claim.pk, error)
+            if self.on_done is not None:
+                await self.call_db(self.on_done, server, None, error)
+            return
+        if self.on_done is not None:
+            await self.call_db(self.on_done, server, check, "")
+
+    async def run_certificates(self, jobs: Sequence[CertificateJob]) -> None:
+        """Check the certificates of ``jobs``, ``concurrency`` handshakes at a time."""
+        self.handshakes = ThreadPoolExecutor(self.concurrency, thread_name_prefix="tls-handshake")
+        slots = asyncio.Semaphore(self.concurrency)
+
+        async def one(job: CertificateJob) -> None:
+            async with slots:
+                await self.check_certificate(*job)
+
+        try:
+            await asyncio.gather(*(one(job) for job in jobs))
+        finally:
+            self.handshakes.shutdown(wait=False)
+            await self.client.close()
 
     async def probe(self, server: Server) -> ProbeOutcome:
         """What a check of ``server`` saw; a probe that raises (a bug, not the network) is an ERROR."""
@@ -357,6 +402,10 @@ class Engine:
             await self.client.close()
 
 
+def _fail_claim(claim_id: int, error: str) -> None:
+    CertificateCheck.objects.filter(pk=claim_id).update(in_progress=False, error=error[:2000])
+
+
 def _close_connection() -> None:
     connection.close()  # looked up on the calling (database) thread: its own connection
 
@@ -388,18 +437,47 @@ def run_once(
         if on_done is not None:
             on_done(server, rec, error)
 
-    db = CallerThread()
     engine = Engine(
         concurrency=concurrency or settings.CHECK_CONCURRENCY,
         interval=interval,
         owner=claimed_by or None,
-        db=db,
+        db=CallerThread(),
     )
     engine.on_done = done
+    _drive(engine, engine.run_once(servers, claimed=bool(claimed_by)))
+    return summary
+
+
+def run_certificate_checks(
+    jobs: Sequence[CertificateJob], *, concurrency: int = 10, on_done: OnDone | None = None
+) -> list[CertificateCheck]:
+    """Check the certificates of ``jobs`` once from synchronous code (``check_certificates``, the
+    scheduler's certificate step); the checks stored, in completion order. One failure never
+    stops the rest."""
+    stored: list[CertificateCheck] = []
+
+    def done(server: Server, check: CertificateCheck | None, error: str) -> None:
+        if check is not None:
+            stored.append(check)
+        if on_done is not None:
+            on_done(server, check, error)
+
+    if not jobs:
+        return stored
+    engine = Engine(concurrency=concurrency, db=CallerThread())
+    engine.on_done = done
+    _drive(engine, engine.run_certificates(jobs))
+    return stored
+
+
+def _drive(engine: Engine, work: Awaitable[None]) -> None:
+    """Run ``work`` on a loop on a helper thread while this thread does its database work."""
+    assert isinstance(engine.db, CallerThread)
+    db = engine.db
 
     def probing() -> None:
         try:
-            asyncio.run(engine.run_once(servers, claimed=bool(claimed_by)))
+            asyncio.run(work)  # type: ignore[arg-type]
         finally:
             db.shutdown()
 
@@ -407,7 +485,6 @@ def run_once(
     thread.start()
     db.serve()
     thread.join()
-    return summary
 
 
 def run_check(server: Server) -> CheckRecord | None:
