@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import math
 import threading
+import time
 from collections import Counter
 from datetime import datetime, timedelta
 
@@ -283,3 +284,37 @@ def test_recording_for_a_deleted_server_skips_it_quietly(alice):
     records = record([CheckResult(stale, OK, timezone.now()), CheckResult(kept, OK, timezone.now())])
     assert [r.state.server_id for r in records] == [kept.pk]
     assert list(PingResult.objects.values_list("server_id", flat=True)) == [kept.pk]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_running_scheduler_checks_new_and_edited_servers_within_2_seconds(alice, alice_client, http_target):
+    """SPEC §23 (issue 14 C.10): a new hourly server waited up to an hour on a busy install."""
+    http_target.set("/", 200, "ok")
+    http_target.set("/other", 200, "ok")
+    for n in range(30):  # a busy install: another user's burst just before
+        make_server(alice, name=f"busy{n}", check_interval=3600, is_active=False)
+    engine_ = Engine(concurrency=20, tick=0.1, flush=0.05)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=run_forever, args=(engine_, loop), daemon=True)
+    thread.start()
+
+    def checked_within(server_ids: list[int], count: int, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if PingResult.objects.filter(server_id__in=server_ids).count() >= count:
+                return True
+            time.sleep(0.05)
+        return False
+
+    try:
+        body = {"name": "new", "protocol": "http", "host": "127.0.0.1", "port": http_target.port}
+        created = [alice_client.post("/api/servers/", dict(body, name=f"new{n}", check_interval=3600), format="json")
+                   for n in range(20)]  # fmt: skip
+        ids = [r.json()["id"] for r in created]
+        assert checked_within(ids, 20, 2 + 20 / 50), "every new server is checked at once"
+        r = alice_client.patch(f"/api/servers/{ids[0]}/", {"path": "/other"}, format="json")
+        assert r.status_code == 200
+        assert checked_within([ids[0]], 2, 2), "an edit of the target is checked at once"
+    finally:
+        loop.call_soon_threadsafe(engine_.stop)
+        thread.join(10)
