@@ -151,7 +151,6 @@ class Server(models.Model):
     # Names the server in /badge/<key>/… URLs; served only while the server is on a public page.
     badge_key = models.CharField(max_length=40, unique=True, default=new_badge_key, editable=False)
 
-
     # Push monitors (SPEC §11): the secret part of the push URL, and the silence allowed past
     # check_interval. ``push_deadline_at`` is when the next push is due at the latest; the
     # scheduler's push step claims it like a due check (tasks.push). Null on other protocols.

@@ -22,7 +22,6 @@ log = logging.getLogger(__name__)
 BATCH = 50
 
 
-
 def claim_due_certificates(now: datetime, *, limit: int = BATCH) -> list[CertificateCheck]:
     """Claim up to ``limit`` servers whose certificate check is due; the claim rows, server attached.
 

@@ -261,6 +261,7 @@ def test_deleting_an_account_while_its_checks_run_answers_2xx(alice, alice_clien
 
     async def account_deleted(server: Server, client: object) -> ProbeOutcome:
         if server.pk == servers[0].pk:
+
             def delete() -> None:
                 try:
                     answers.append(alice_client.delete("/api/auth/me/").status_code)
