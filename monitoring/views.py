@@ -16,6 +16,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from prometheus_client import CONTENT_TYPE_LATEST
 from rest_framework import permissions, status
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
@@ -156,15 +157,21 @@ class ServerViewSet(OwnedModelViewSet):
     @action(detail=True, methods=["post"])
     def pause(self, request: Request, pk: str | None = None) -> Response:
         server = self.get_object()
-        checks.pause(server)
-        return Response(self.get_serializer(self.get_queryset().get(pk=server.pk)).data)
+        try:
+            checks.pause(server)
+            return Response(self.get_serializer(self.get_queryset().get(pk=server.pk)).data)
+        except Server.DoesNotExist:
+            raise NotFound("The server was deleted meanwhile.") from None
 
     @extend_schema(request=None, responses=ServerSerializer)
     @action(detail=True, methods=["post"])
     def resume(self, request: Request, pk: str | None = None) -> Response:
         server = self.get_object()
-        checks.resume(server)
-        return Response(self.get_serializer(self.get_queryset().get(pk=server.pk)).data)
+        try:
+            checks.resume(server)
+            return Response(self.get_serializer(self.get_queryset().get(pk=server.pk)).data)
+        except Server.DoesNotExist:
+            raise NotFound("The server was deleted meanwhile.") from None
 
     @extend_schema(parameters=[CertificateQuerySerializer], request=None, responses=CertificateCheckSerializer)
     @action(detail=True, methods=["get", "post"])
