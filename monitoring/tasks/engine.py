@@ -81,7 +81,10 @@ class CallerThread(Executor):
         self.work.put(None)
 
     def serve(self) -> None:
-        """Run submitted work on this thread until ``shutdown()``."""
+        """Run submitted work on this thread until ``shutdown()``; the caller's own database work
+        is done, so its connection is given back before the first probe waits."""
+        if not connection.in_atomic_block:
+            connection.close()
         while True:
             try:
                 item = self.work.get(timeout=IDLE_CONNECTION_SECONDS)
