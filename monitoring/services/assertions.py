@@ -13,6 +13,7 @@ import math
 import re
 import re._constants as sre
 import re._parser as sre_parser
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -146,10 +147,16 @@ def check_pattern(pattern: str) -> None:
     repetitions (``(a+)+``: exponential time in a backtracking engine, SPEC §23), or that RE2
     cannot run (lookarounds, backreferences)."""
     try:
-        parsed = sre_parser.parse(pattern)
-    except re.error as exc:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "possible nested set" and the like: not errors
+            parsed = sre_parser.parse(pattern)
+    except (re.error, OverflowError, RecursionError) as exc:  # a{4294967296}; 400 nested groups
         raise ValueError(f"bad regular expression {pattern!r}: {exc}") from exc
-    if _nests_repeats(parsed.data):
+    try:
+        nested = _nests_repeats(parsed.data)
+    except RecursionError:
+        raise ValueError(f"regular expression {pattern[:40]!r}… nests its groups too deeply") from None
+    if nested:
         raise ValueError(
             f"regular expression {pattern!r} repeats a repetition (like (a+)+), which can take "
             "exponential time; repeat it once (a+)"
@@ -159,8 +166,8 @@ def check_pattern(pattern: str) -> None:
     except re2.error as exc:
         reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else str(exc)
         raise ValueError(
-            f"regular expression {pattern!r} is not supported ({reason}): lookarounds and "
-            "backreferences are not, so that a match always runs in linear time"
+            f"regular expression {pattern!r} cannot run in linear time ({reason}): lookarounds, "
+            "backreferences and some flags are not supported"
         ) from exc
 
 

@@ -225,3 +225,9 @@ def test_a_catastrophic_pattern_stored_before_the_rule_runs_in_linear_time():
     assert not holds(Assertion("body", "matches", CATASTROPHIC), "a" * 27 + "!")
     assert holds(Assertion("body", "matches", CATASTROPHIC), "a" * 27)
     assert time.monotonic() - started < 0.5
+
+
+@pytest.mark.parametrize("pattern", ["a{4294967296}", "(" * 400 + ")" * 400])
+def test_a_pattern_that_breaks_the_parser_is_a_field_error_not_a_crash(pattern):
+    [problem] = errors([{"source": "body", "op": "matches", "value": pattern}])
+    assert problem.startswith("item 0:")
