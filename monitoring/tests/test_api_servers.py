@@ -208,3 +208,28 @@ def test_check_now_beyond_the_users_limit_answers_429_and_probes_nothing(alice, 
     cache.delete(f"check-now:{alice.pk}:0")
     assert alice_client.post(f"/api/servers/{server.pk}/check/").status_code == 200
     assert alice_client.post(f"/api/servers/{server.pk}/check/").status_code == 200, "each check gave its slot back"
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(CHECK_NOW_PER_USER=2)
+def test_concurrent_check_nows_beyond_the_limit_answer_429_at_once(alice, http_target):
+    """Five check-nows of one user against a slow target: two run, three answer 429 at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connections
+
+    from conftest import client_for
+
+    http_target.set("/", 200, "ok", delay=1.5)
+    server = make_server(alice, protocol="http", host="127.0.0.1", port=http_target.port, timeout=5)
+
+    def check_now(_: int) -> int:
+        try:
+            return client_for(alice).post(f"/api/servers/{server.pk}/check/").status_code
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(5) as pool:
+        codes = sorted(pool.map(check_now, range(5)))
+    assert codes == [200, 200, 429, 429, 429]
+    assert PingResult.objects.filter(server=server).count() == 2
