@@ -228,3 +228,12 @@ def test_the_fanout_hands_each_event_of_a_batch_to_the_groups_subscribers_in_ord
     got = async_to_sync(scenario)()
     assert [e["server_id"] for e in got] == [1, 2, 3]
     assert all(e["group"] == "owner.7" for e in got)
+
+
+def test_an_edit_that_unticks_is_active_publishes_the_pause(web, django_capture_on_commit_callbacks, listen):
+    """Issue 14 A.2: the admin form's edit of ``is_active`` sent no live event."""
+    channel = listen(server_group(web.pk))
+    web.is_active = False
+    with django_capture_on_commit_callbacks(execute=True):
+        checks.save_edit(web, {"is_active"})
+    assert [(e["type"], e["status"]["status"]) for e in drain(channel)] == [(STATUS, Status.PAUSED)]
