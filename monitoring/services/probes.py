@@ -1,13 +1,14 @@
 """Probes: look at a target once and say what was seen. No database writes here.
 
 Asynchronous, on the check engine's event loop with its one ``aionet.Client`` (``tasks.engine``
-runs every check). The HTTP probe is two small steps around the request:
-``http_check.build_request`` builds it from the server, ``judge_http`` turns the response into
-an outcome.
+runs every check); ``probe()`` runs one from synchronous code for the probes' own tests. The
+HTTP probe is two small steps around the request: ``http_check.build_request`` builds it from
+the server, ``judge_http`` turns the response into an outcome.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import ssl
 
@@ -76,6 +77,20 @@ PROBES = {Protocol.HTTP: probe_http, Protocol.HTTPS: probe_http, Protocol.TCP: p
 async def probe_async(server: Server, client: aionet.Client) -> ProbeOutcome:
     """Run the probe for the server's protocol; never raises for network trouble."""
     return await PROBES[Protocol(server.protocol)](server, client)
+
+
+def probe(server: Server) -> ProbeOutcome:
+    """One probe from synchronous code, on a loop and a client of its own, recording nothing
+    (tests of the probes). Every check that is recorded runs on the check engine."""
+
+    async def once() -> ProbeOutcome:
+        client = aionet.Client()
+        try:
+            return await probe_async(server, client)
+        finally:
+            await client.close()
+
+    return asyncio.run(once())
 
 
 def _reason(exc: BaseException) -> str:

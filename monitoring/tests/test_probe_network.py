@@ -3,7 +3,6 @@ connected to (no DNS rebinding), the name stays for Host and SNI, CERT_CA_BUNDLE
 
 from __future__ import annotations
 
-import asyncio
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -13,24 +12,11 @@ import pytest
 from django.test import override_settings
 
 from monitoring.choices import PingStatus
-from monitoring.services import aionet, net, probes
+from monitoring.services import net, probes
 from monitoring.tests.factories import make_server
 from tests.targets import LocalHTTPSServer, self_signed_cert
 
 REAL_GETADDRINFO = socket.getaddrinfo
-
-
-def probe(server: Any) -> Any:
-    """One probe on a loop and a client of its own (the engine runs them on its loop)."""
-
-    async def once() -> Any:
-        client = aionet.Client()
-        try:
-            return await probes.probe_async(server, client)
-        finally:
-            await client.close()
-
-    return asyncio.run(once())
 
 
 @pytest.fixture
@@ -62,7 +48,7 @@ def test_a_name_that_rebinds_to_loopback_after_vetting_never_reaches_loopback(al
     real_is_private = net.is_private
     server = make_server(alice, protocol="http", host="rebind.test", port=http_target.port, timeout=2)
     with mock.patch.object(net, "is_private", side_effect=lambda ip: str(ip) != "127.0.0.2" and real_is_private(ip)):
-        outcome = probe(server)
+        outcome = probes.probe(server)
     assert http_target.requests == [], "nothing reached the loopback target"
     assert outcome.status == PingStatus.ERROR and "refused" in outcome.error_message.lower()
     assert dns["_lookups"]["rebind.test"] == 1, "the name was resolved once, and that answer was used"
@@ -74,7 +60,7 @@ def test_a_name_that_resolves_to_loopback_is_refused_before_connecting(alice, ht
     http_target.set("/", 200)
     dns["inside.test"] = ["127.0.0.1"]
     server = make_server(alice, protocol="http", host="inside.test", port=http_target.port, timeout=2)
-    outcome = probe(server)
+    outcome = probes.probe(server)
     assert outcome.status == PingStatus.ERROR and "MONITOR_ALLOW_PRIVATE_TARGETS" in outcome.error_message
     assert http_target.requests == []
 
@@ -88,7 +74,7 @@ def test_a_redirect_to_a_private_address_is_refused(alice, http_target, dns):
     real_is_private = net.is_private
     server = make_server(alice, protocol="http", host="public.test", port=http_target.port, timeout=2)
     with mock.patch.object(net, "is_private", side_effect=lambda ip: str(ip) != "127.0.0.1" and real_is_private(ip)):
-        outcome = probe(server)
+        outcome = probes.probe(server)
     assert [r.path for r in http_target.requests] == ["/"]
     assert outcome.status == PingStatus.ERROR and "127.0.0.5" in outcome.error_message
     assert "MONITOR_ALLOW_PRIVATE_TARGETS" in outcome.error_message
@@ -100,7 +86,7 @@ def test_the_name_is_kept_for_the_host_header(alice, http_target, dns):
     http_target.set("/", 200, "ok")
     dns["named.test"] = ["127.0.0.1"]
     server = make_server(alice, protocol="http", host="named.test", port=http_target.port, timeout=2)
-    assert probe(server).status == PingStatus.SUCCESS
+    assert probes.probe(server).status == PingStatus.SUCCESS
     assert http_target.requests[-1].headers["Host"] == f"named.test:{http_target.port}"
 
 
@@ -112,8 +98,8 @@ def test_https_checks_verify_against_cert_ca_bundle_with_the_name_for_sni(alice,
         target.set("/", 200, "ok")
         server = make_server(alice, protocol="https", host="private-ca.test", port=target.port, timeout=3)
         with override_settings(MONITOR_ALLOW_PRIVATE_TARGETS=True, CERT_CA_BUNDLE=""):
-            untrusted = probe(server)
+            untrusted = probes.probe(server)
         with override_settings(MONITOR_ALLOW_PRIVATE_TARGETS=True, CERT_CA_BUNDLE=cert):
-            trusted = probe(server)
+            trusted = probes.probe(server)
     assert untrusted.status == PingStatus.ERROR and "TLS error" in untrusted.error_message
     assert trusted.status == PingStatus.SUCCESS, trusted.error_message
