@@ -319,3 +319,20 @@ def test_a_running_scheduler_checks_new_and_edited_servers_within_2_seconds(alic
     finally:
         loop.call_soon_threadsafe(engine_.stop)
         thread.join(10)
+
+
+@pytest.mark.django_db
+def test_a_scheduler_starting_late_does_not_check_a_server_again_seconds_later(alice, monkeypatch):
+    """Issue 14 D.30: due 57 s ago (interval 60), checked at start, then next due 3 s later."""
+    server = make_server(alice, protocol="http", host="127.0.0.1", port=9, check_interval=60)
+    due = timezone.now() - timedelta(seconds=57)
+    Server.objects.filter(pk=server.pk).update(next_check_at=due, spread_seconds=0)
+
+    async def ok(server: Server, client: object) -> ProbeOutcome:
+        return OK
+
+    monkeypatch.setattr(engine, "probe_async", ok)
+    owner = claims.new_owner()
+    summary = engine.run_once(claims.claim_due(timezone.now(), owner=owner), claimed_by=owner)
+    assert summary.checked == 1
+    assert Server.objects.get(pk=server.pk).next_check_at == due + timedelta(seconds=120)
