@@ -5,12 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model, update_session_auth_hash
+from django.db import transaction
 from rest_framework import generics, permissions
 from rest_framework.authentication import SessionAuthentication
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView, TokenVerifyView
 
 from authentication.serializers import RegisterSerializer, UserSerializer
 from authentication.throttle import AuthRateThrottle
+from monitoring.models import Server
+from monitoring.services.checks import delete_servers
 
 
 class AuthThrottleMixin:
@@ -41,6 +44,13 @@ class MeView(generics.RetrieveUpdateDestroyAPIView):
 
     def get_object(self) -> Any:
         return self.request.user
+
+    def perform_destroy(self, instance: Any) -> None:
+        """Delete the account and all of it, even while its checks run: its servers first, locked
+        as a running check's record locks them (``checks.delete_servers``), so neither fails."""
+        with transaction.atomic():
+            delete_servers(Server.objects.filter(owner=instance))
+            instance.delete()
 
     def perform_update(self, serializer: Any) -> None:
         user = serializer.save()

@@ -59,7 +59,8 @@ def main() -> None:
     from django.utils import timezone
 
     from monitoring.models import PingResult, Server
-    from monitoring.tasks.runner import claim_due, run_pass
+    from monitoring.tasks.claims import claim_due
+    from monitoring.tasks.engine import run_once
 
     call_command("migrate", verbosity=0)
     User.objects.filter(username="bench").delete()  # a reused PostgreSQL database starts empty
@@ -92,7 +93,7 @@ def main() -> None:
             owner = f"bench-{n}"
             servers = claim_due(timezone.now(), owner=owner, limit=args.servers)
             claimed = time.perf_counter()
-            summary = run_pass(servers, concurrency=args.concurrency, lease_owner=owner)
+            summary = run_once(servers, concurrency=args.concurrency, claimed_by=owner)
             done = time.perf_counter()
             assert summary.checked == args.servers and not summary.errors, summary.errors[:3]
             claims.append(claimed - started)

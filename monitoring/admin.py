@@ -27,7 +27,9 @@ from monitoring.models import (
     StatusPage,
 )
 from monitoring.services import checks
-from monitoring.services.certificates import check_certificate, checks_certificate
+from monitoring.services.certificates import checks_certificate
+from monitoring.services.recording import CheckRecord
+from monitoring.tasks import engine
 
 
 class TagListField(forms.CharField):
@@ -155,16 +157,39 @@ class ServerAdmin(admin.ModelAdmin):
     def last_check(self, obj: Server) -> object:
         return obj.server_status.last_check
 
+    def save_model(self, request: HttpRequest, obj: Server, form: forms.ModelForm, change: bool) -> None:
+        """An edit goes through ``checks.save_edit``: unticking "is active" pauses the server (a
+        status change, a live event) and an edit of what or how often it checks is checked at once."""
+        if change:
+            checks.save_edit(obj, form.changed_data)
+        else:
+            obj.save()
+
+    def delete_model(self, request: HttpRequest, obj: Server) -> None:
+        checks.delete_servers(Server.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Server]) -> None:
+        checks.delete_servers(queryset)
+
     @admin.action(description="Check now")
     def check_now(self, request: HttpRequest, queryset: QuerySet[Server]) -> None:
-        for server in queryset:
+        """Check the selected servers at once, concurrently, on the check engine."""
+        probed = []
+        for server in queryset.order_by("id"):
             if server.is_push:
                 self.message_user(request, f"{server.name}: {checks.NOT_PROBED}", messages.WARNING)
-                continue
-            record = checks.run_check(server)
+            else:
+                probed.append(server)
+
+        def done(server: Server, record: CheckRecord | None, error: str) -> None:
+            if record is None or record.ping is None:
+                self.message_user(request, f"{server.name}: {error}", messages.WARNING)
+                return
             level = messages.SUCCESS if not record.ping.failed else messages.WARNING
             detail = record.ping.error_message or f"{record.ping.response_time} ms"
             self.message_user(request, f"{server.name}: {record.state.status} ({detail})", level)
+
+        engine.run_once(probed, on_done=done)
 
     @admin.action(description="Pause checking")
     def pause(self, request: HttpRequest, queryset: QuerySet[Server]) -> None:
@@ -192,15 +217,23 @@ class ServerAdmin(admin.ModelAdmin):
 
     @admin.action(description="Check TLS certificate now")
     def check_certificate_now(self, request: HttpRequest, queryset: QuerySet[Server]) -> None:
-        for server in queryset:
-            if not checks_certificate(server):
+        jobs = []
+        for server in queryset.order_by("id"):
+            if checks_certificate(server):
+                jobs.append((server, None))
+            else:
                 self.message_user(request, f"{server.name}: not https, no certificate to check", messages.WARNING)
-                continue
-            check = check_certificate(server)
+
+        def done(server: Server, check: CertificateCheck | None, error: str) -> None:
+            if check is None:
+                self.message_user(request, f"{server.name}: {error}", messages.WARNING)
+                return
             level = messages.SUCCESS if check.valid and not check.needs_renewal else messages.WARNING
             days = f"{check.days_remaining} day(s) left" if check.days_remaining is not None else ""
             detail = "; ".join(p for p in (check.error, days) if p)
             self.message_user(request, f"{server.name}: {'valid' if check.valid else 'invalid'} ({detail})", level)
+
+        engine.run_certificate_checks(jobs, on_done=done)
 
 
 @admin.register(PingResult)

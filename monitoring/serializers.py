@@ -275,18 +275,13 @@ class ServerSerializer(FormBooleansMixin, serializers.ModelSerializer):
         return Server.objects.create(**validated_data)
 
     def update(self, instance: Server, validated_data: dict[str, Any]) -> Server:
-        """Pausing or resuming through ``is_active`` goes through the check engine's rules."""
-        active = validated_data.pop("is_active", instance.is_active)
-        rescheduled = {"check_interval", "grace_seconds"} & set(validated_data)
-        instance = super().update(instance, validated_data)
-        if rescheduled and instance.is_push and instance.is_active and active:
-            # A new interval or grace counts from the last push (or from now, before the first).
-            since = instance.server_status.last_check or timezone.now()
-            instance.push_deadline_at = instance.next_push_deadline(since)
-            Server.objects.filter(pk=instance.pk).update(push_deadline_at=instance.push_deadline_at)
-        if active != instance.is_active:
-            (checks.resume if active else checks.pause)(instance)
-            instance.refresh_from_db()
+        """An edit goes through ``checks.save_edit``: pausing, resuming and a change of what or how
+        often it checks are recorded like every change of status and schedule."""
+        changed = {name for name, value in validated_data.items() if getattr(instance, name) != value}
+        for name, value in validated_data.items():
+            setattr(instance, name, value)
+        checks.save_edit(instance, changed)
+        instance.refresh_from_db()
         return instance
 
 

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import ipaddress
+from collections.abc import Iterator
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from prometheus_client import CONTENT_TYPE_LATEST
 from rest_framework import permissions, status
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
@@ -66,10 +70,30 @@ from monitoring.serializers import (
     UptimeSerializer,
 )
 from monitoring.services import certificates, checks, delivery, metrics, net, push
-from monitoring.services.certificates import NOT_HTTPS, check_certificate, checks_certificate
+from monitoring.services.certificates import NOT_HTTPS, checks_certificate
 from monitoring.services.history import history
 from monitoring.services.uptime import uptime
-from monitoring.tasks.runner import claim_servers, run_pass
+from monitoring.tasks import engine
+
+
+@contextlib.contextmanager
+def check_now_slot(user: Any, server: Server) -> Iterator[bool]:
+    """Hold one of the user's CHECK_NOW_PER_USER slots for a check now, or yield False when all are
+    taken (SPEC §23: a user's check-nows against silent targets must not take every worker).
+
+    A slot is a cache key, taken with ``add`` (atomic in every cache backend) and kept no longer
+    than the check can take, so the slots of a process that dies come free on their own.
+    """
+    hold = int(server.timeout) + 30
+    for n in range(settings.CHECK_NOW_PER_USER):
+        key = f"check-now:{user.pk}:{n}"
+        if cache.add(key, 1, timeout=hold):
+            try:
+                yield True
+            finally:
+                cache.delete(key)
+            return
+    yield False
 
 
 class ServerViewSet(OwnedModelViewSet):
@@ -85,8 +109,19 @@ class ServerViewSet(OwnedModelViewSet):
         server = self.get_object()
         if server.is_push:
             return Response({"detail": checks.NOT_PROBED}, status=status.HTTP_400_BAD_REQUEST)
-        record = checks.run_check(server)
+        with check_now_slot(request.user, server) as slot:
+            if not slot:
+                detail = f"At most {settings.CHECK_NOW_PER_USER} checks now at once; try again when one has finished."
+                return Response(
+                    {"detail": detail}, status=status.HTTP_429_TOO_MANY_REQUESTS, headers={"Retry-After": "5"}
+                )
+            record = engine.run_check(server)
+        if record is None:
+            return Response({"detail": "The server was deleted while it was checked."}, status=404)
         return Response(PingResultSerializer(record.ping).data)
+
+    def perform_destroy(self, instance: Server) -> None:
+        checks.delete_servers(Server.objects.filter(pk=instance.pk))
 
     @extend_schema(request=None, responses=ServerSerializer)
     @action(detail=True, methods=["post"], url_path="push-token")
@@ -122,15 +157,21 @@ class ServerViewSet(OwnedModelViewSet):
     @action(detail=True, methods=["post"])
     def pause(self, request: Request, pk: str | None = None) -> Response:
         server = self.get_object()
-        checks.pause(server)
-        return Response(self.get_serializer(self.get_queryset().get(pk=server.pk)).data)
+        try:
+            checks.pause(server)
+            return Response(self.get_serializer(self.get_queryset().get(pk=server.pk)).data)
+        except Server.DoesNotExist:
+            raise NotFound("The server was deleted meanwhile.") from None
 
     @extend_schema(request=None, responses=ServerSerializer)
     @action(detail=True, methods=["post"])
     def resume(self, request: Request, pk: str | None = None) -> Response:
         server = self.get_object()
-        checks.resume(server)
-        return Response(self.get_serializer(self.get_queryset().get(pk=server.pk)).data)
+        try:
+            checks.resume(server)
+            return Response(self.get_serializer(self.get_queryset().get(pk=server.pk)).data)
+        except Server.DoesNotExist:
+            raise NotFound("The server was deleted meanwhile.") from None
 
     @extend_schema(parameters=[CertificateQuerySerializer], request=None, responses=CertificateCheckSerializer)
     @action(detail=True, methods=["get", "post"])
@@ -142,7 +183,11 @@ class ServerViewSet(OwnedModelViewSet):
         if request.method == "POST" or params.validated_data["refresh"]:
             if not checks_certificate(server):
                 return Response({"detail": NOT_HTTPS}, status=status.HTTP_400_BAD_REQUEST)
-            return Response(CertificateCheckSerializer(check_certificate(server)).data)
+            # On the engine: no database connection is held while the handshake waits.
+            [check] = engine.run_certificate_checks([(server, None)], concurrency=1) or [None]
+            if check is None:
+                return Response({"detail": "The server was deleted while it was checked."}, status=404)
+            return Response(CertificateCheckSerializer(check).data)
         latest = CertificateCheck.objects.latest_for(server)
         if latest is None:
             return Response({"detail": "No certificate check yet."}, status=status.HTTP_404_NOT_FOUND)
@@ -202,9 +247,8 @@ class RunChecksView(APIView):
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         params = RunChecksSerializer(data=request.data)
         params.is_valid(raise_exception=True)
-        servers = claim_servers(params.servers_to_check())
-        summary = run_pass(servers, concurrency=settings.CHECK_CONCURRENCY)
-        return Response(summary.as_dict())
+        servers = Server.objects.filter(pk__in=params.servers_to_check()).exclude(protocol=Protocol.PUSH).order_by("id")
+        return Response(engine.run_once(list(servers)).as_dict())
 
 
 class CheckSslView(APIView):

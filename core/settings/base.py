@@ -251,6 +251,8 @@ MONITOR_MAX_REDIRECTS = envint("MONITOR_MAX_REDIRECTS", 10, minimum=0)
 MONITOR_MAX_BODY_BYTES = envint("MONITOR_MAX_BODY_BYTES", 1_048_576, minimum=1024)
 # Checks in flight per scheduler process (asyncio: a slot is a socket, not a thread).
 CHECK_CONCURRENCY = envint("CHECK_CONCURRENCY", 100, minimum=1)
+# Check-nows one user may have running at once (POST /api/servers/{id}/check/; 429 beyond).
+CHECK_NOW_PER_USER = envint("CHECK_NOW_PER_USER", 4, minimum=1)
 # How long a claimed check is held by its scheduler before another may take it (SPEC §9: ≤ 30 s);
 # a running scheduler renews the leases of its checks in flight every third of it.
 CHECK_LEASE_SECONDS = min(envint("CHECK_LEASE_SECONDS", 30, minimum=3), 30)

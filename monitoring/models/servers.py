@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import secrets
 from datetime import datetime, timedelta
 
@@ -9,6 +10,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, transaction
+from django.db.models import Count, Min
 from django.utils import timezone
 
 from monitoring.choices import HttpMethod, Protocol, Status
@@ -32,8 +34,17 @@ MIN_INTERVAL = 10
 MAX_INTERVAL = 86_400
 DEFAULT_PORTS = {Protocol.HTTP: 80, Protocol.HTTPS: 443}
 GOLDEN = 0.6180339887498949
-# Written only by the scheduler's claims (tasks.claims) and pause/resume, never by a plain save().
-SCHEDULER_FIELDS = frozenset({"next_check_at", "lease_owner", "lease_until"})
+# Written only by the scheduler's claims (tasks.claims) and ``services.recording.record`` (checks,
+# pushes, pause, resume, edits that reschedule), never by a save() of an edit: a stale copy
+# would drop a running check's lease, move a due time the scheduler just set, or flip
+# ``is_active`` without the status change, the alerts and the live event that go with it.
+SCHEDULER_FIELDS = frozenset(
+    {"next_check_at", "spread_seconds", "lease_owner", "lease_until", "push_deadline_at", "is_active", "status"}
+)
+# An edit of one of these is checked at once (SPEC §23), and a push monitor's deadline recounted.
+RESCHEDULING_FIELDS = frozenset(
+    {"protocol", "host", "port", "path", "timeout", "check_interval", "grace_seconds", "is_active"}
+)
 
 
 class ServerQuerySet(OwnedQuerySet):
@@ -132,11 +143,14 @@ class Server(models.Model):
     )
     is_active = models.BooleanField(default=True)
     # When its next check is due (SPEC §9: a fixed rate; the scheduler adds check_interval to the
-    # due time it ran, never to the time it finished). Moved only by tasks.claims and pause/resume.
+    # due time it ran, never to the time it finished; ``next_due``). Moved only by ``record``.
     next_check_at = models.DateTimeField(default=_now, editable=False)
+    # Seconds added once to the interval after the check at once that follows a creation, resume
+    # or edit: servers changed together are all checked at once, then spread over their interval
+    # (SPEC §23; ``burst_spread``). Consumed (back to 0) by that check.
+    spread_seconds = models.FloatField(default=0, editable=False)
     # Names the server in /badge/<key>/… URLs; served only while the server is on a public page.
     badge_key = models.CharField(max_length=40, unique=True, default=new_badge_key, editable=False)
-
 
     # Push monitors (SPEC §11): the secret part of the push URL, and the silence allowed past
     # check_interval. ``push_deadline_at`` is when the next push is due at the latest; the
@@ -183,41 +197,83 @@ class Server(models.Model):
         return self.name
 
     def save(self, *args: object, **kwargs: object) -> None:
+        """Create with the initial state (due at once, UNKNOWN or PAUSED), or write an edit's own
+        fields only: ``SCHEDULER_FIELDS`` change through ``services.recording.record`` (an edit goes
+        through ``services.checks.save_edit``)."""
         creating = self._state.adding
-        moved = self._prepare_push()
+        self._prepare_push()
         if not creating and not args and kwargs.get("update_fields") is None:
-            # An edit (API, admin) never writes the scheduler's columns back from a stale copy:
-            # it would drop a running check's lease or move a due time the scheduler just set.
-            # Pushes move the deadline with their own UPDATE too, so the deadline is written only
-            # when this save moved it (writing back the value it read could bring it forward).
-            skipped = SCHEDULER_FIELDS if moved else SCHEDULER_FIELDS | {"push_deadline_at"}
             kwargs["update_fields"] = [
-                f.name for f in self._meta.concrete_fields if not f.primary_key and f.name not in skipped
+                f.name for f in self._meta.concrete_fields if not f.primary_key and f.name not in SCHEDULER_FIELDS
             ]
         with transaction.atomic():
+            if creating:
+                now = timezone.now()
+                self.next_check_at = now
+                self.push_deadline_at = self.next_push_deadline(now)
+                self.status = Status.UNKNOWN if self.is_active else Status.PAUSED
             super().save(*args, **kwargs)  # type: ignore[arg-type]
             if creating:
-                self._spread_first_check()
-                initial = Status.UNKNOWN if self.is_active else Status.PAUSED
-                if self.status != initial:
-                    Server.objects.filter(pk=self.pk).update(status=initial)
-                    self.status = initial
-                ServerStatus.objects.create(server=self, status=initial, last_status_change=timezone.now())
+                self.spread_seconds = self.burst_spread(now)
+                if self.spread_seconds:
+                    Server.objects.filter(pk=self.pk).update(spread_seconds=self.spread_seconds)
+                ServerStatus.objects.create(server=self, status=self.status, last_status_change=now)
 
-    def _spread_first_check(self) -> None:
-        """Servers created together get their first checks spread over one interval (SPEC §9).
+    def burst_spread(self, now: datetime) -> float:
+        """The ``spread_seconds`` of a server checked at once at ``now`` (created, resumed, edited).
 
-        The n-th server created within one interval of the others (n from 0) is offset by the
-        golden-ratio sequence ``n × 0.618… mod 1`` of its interval: the first of a burst (and a
-        server created alone) is checked at once, and any run of them fills the interval evenly.
+        Servers changed together are all checked at once; their later checks must not share a
+        second (SPEC §23). The n-th of the owner's servers changed within one interval (n from 0,
+        other owners never counted) takes the golden-ratio point ``n × 0.618… mod 1`` of the
+        interval, counted from the first of them: any run of them fills the interval evenly, and
+        a server changed alone (n = 0) keeps a plain fixed rate from its check at once.
         """
-        since = self.created_at - timedelta(seconds=self.check_interval)
-        n = Server.objects.filter(created_at__gte=since, pk__lt=self.pk).count()
-        if not n:
-            return
-        fraction = (n * GOLDEN) % 1.0
-        self.next_check_at = self.next_check_at + timedelta(seconds=fraction * self.check_interval)
-        Server.objects.filter(pk=self.pk).update(next_check_at=self.next_check_at)
+        interval = timedelta(seconds=self.check_interval)
+        recent = (
+            Server.objects.filter(owner_id=self.owner_id, updated_at__gte=now - interval)
+            .exclude(pk=self.pk)
+            .aggregate(n=Count("id"), first=Min("updated_at"))
+        )
+        if not recent["n"]:
+            return 0.0
+        target = recent["first"] + (recent["n"] * GOLDEN % 1.0) * interval
+        return (target - now).total_seconds() % self.check_interval
+
+    def next_due(self, due: datetime, now: datetime, interval: int | None = None) -> datetime:
+        """When the check after the one due at ``due`` is due: the one rule for every check.
+
+        1. A fixed rate: ``due + interval`` (``start_scheduler --interval`` overrides the server's
+           own), plus the ``spread_seconds`` its check at once was given.
+        2. Should that come less than half an interval after ``now``, when the check started
+           (the scheduler was away and it ran late), the first later point on the same grid
+           that does not: a backlog is not caught up in a burst, and no server is checked twice
+           seconds apart.
+        """
+        step = timedelta(seconds=interval or self.check_interval)
+        following = due + step + timedelta(seconds=self.spread_seconds)
+        earliest = now + step / 2
+        if following >= earliest:
+            return following
+        return following + math.ceil((earliest - following) / step) * step
+
+    def next_push_deadline(
+        self, since: datetime, *, missed: bool = False, now: datetime | None = None
+    ) -> datetime | None:
+        """When the next push must have come at the latest (SPEC §11): the one rule for every deadline.
+
+        ``since`` is the last push, or the creation, resume or edit of the monitor: the deadline
+        is ``check_interval + grace_seconds`` later. After a deadline ``since`` that was just
+        missed (``missed``), each further ``check_interval`` of silence is one more failure, but a
+        scheduler away for hours records one, not a burst: never before ``now`` + the interval.
+        None for a server that awaits no push (not a push monitor, or paused).
+        """
+        if not self.is_push or not self.is_active:
+            return None
+        if not missed:
+            return since + timedelta(seconds=self.push_window)
+        step = timedelta(seconds=self.check_interval)
+        now = now or since
+        return since + step if since + step > now else now + step
 
     def clean(self) -> None:
         errors = server_errors(
@@ -254,22 +310,13 @@ class Server(models.Model):
         """Seconds of silence after which a push monitor's check fails (check_interval + grace)."""
         return self.check_interval + self.grace_seconds
 
-    def next_push_deadline(self, since: datetime) -> datetime:
-        return since + timedelta(seconds=self.push_window)
-
-    def _prepare_push(self) -> bool:
-        """A push server has a token and, while active, a deadline; other servers neither.
-        True if the deadline was changed here."""
-        before = self.push_deadline_at
+    def _prepare_push(self) -> None:
+        """A push server has a token, other servers none."""
         if self.is_push:
             if not self.push_token:
                 self.push_token = new_push_token()
-            if self.push_deadline_at is None and self.is_active:
-                self.push_deadline_at = self.next_push_deadline(timezone.now())
         else:
             self.push_token = None
-            self.push_deadline_at = None
-        return self.push_deadline_at != before
 
 
 class ServerStatusQuerySet(OwnedQuerySet):

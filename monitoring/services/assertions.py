@@ -7,12 +7,18 @@ Used by the server's model validation (admin forms), the API serializer and
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
+import re._constants as sre
+import re._parser as sre_parser
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import re2
 
 MAX_ASSERTIONS = 20
 MAX_SOURCE_LENGTH = 300
@@ -27,6 +33,11 @@ PLAIN_SOURCES = ("status_code", "response_time", "body")
 PREFIXED_SOURCES = ("header:", "json:", "json_len:")
 HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$")
 PATH_STEP = re.compile(r"\.([^.\[\]]+)|\[(\d+)\]")
+# ``matches`` runs on RE2 (google-re2): linear in the text, whatever the pattern, so a pattern
+# that would backtrack for seconds in Python's engine never holds up the check engine's loop.
+RE2_OPTIONS = re2.Options()
+RE2_OPTIONS.log_errors = False
+REPEATS = (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT)
 
 MISSING = object()  # a header or JSON path the response does not have
 
@@ -126,11 +137,65 @@ def _parse_item(item: object) -> Assertion:
     if op == "matches":
         if not isinstance(value, str):
             raise ValueError("op 'matches' needs a regular expression as a string")
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"bad regular expression {value!r}: {exc}") from exc
+        check_pattern(value)
     return Assertion(source, op, value, path)
+
+
+@functools.lru_cache(maxsize=1024)
+def check_pattern(pattern: str) -> None:
+    """Refuse a ``matches`` pattern that is no Python regular expression, that nests unbounded
+    repetitions (``(a+)+``: exponential time in a backtracking engine, SPEC §23), or that RE2
+    cannot run (lookarounds, backreferences)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "possible nested set" and the like: not errors
+            parsed = sre_parser.parse(pattern)
+    except (re.error, OverflowError, RecursionError) as exc:  # a{4294967296}; 400 nested groups
+        raise ValueError(f"bad regular expression {pattern!r}: {exc}") from exc
+    try:
+        nested = _nests_repeats(parsed.data)
+    except RecursionError:
+        raise ValueError(f"regular expression {pattern[:40]!r}… nests its groups too deeply") from None
+    if nested:
+        raise ValueError(
+            f"regular expression {pattern!r} repeats a repetition (like (a+)+), which can take "
+            "exponential time; repeat it once (a+)"
+        )
+    try:
+        _compiled(pattern)
+    except re2.error as exc:
+        reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        raise ValueError(
+            f"regular expression {pattern!r} cannot run in linear time ({reason}): lookarounds, "
+            "backreferences and some flags are not supported"
+        ) from exc
+
+
+def _nests_repeats(items: list[tuple[Any, Any]], inside: bool = False) -> bool:
+    """Whether an unbounded repetition holds another one (``inside``: we are in one already)."""
+    for op, av in items:
+        deeper = inside
+        if op in REPEATS:
+            unbounded = av[1] == sre.MAXREPEAT
+            if unbounded and inside:
+                return True
+            children, deeper = [av[2]], inside or unbounded
+        elif op is sre.SUBPATTERN:
+            children = [av[-1]]
+        elif op is sre.BRANCH:
+            children = av[1]
+        elif op is sre.ATOMIC_GROUP:
+            children = [av]
+        else:
+            continue
+        if any(_nests_repeats(child.data, deeper) for child in children):
+            return True
+    return False
+
+
+@functools.lru_cache(maxsize=1024)
+def _compiled(pattern: str) -> Any:
+    return re2.compile(pattern, RE2_OPTIONS)
 
 
 def parse(items: object) -> list[Assertion]:
@@ -287,7 +352,7 @@ def holds(assertion: Assertion, seen: Any) -> bool:
     if op == "not_contains":
         return not _contains(seen, assertion.value)
     if op == "matches":
-        return re.search(assertion.value, _text(seen)) is not None
+        return _compiled(assertion.value).search(_text(seen)) is not None
     return _compare(op, seen, assertion.value)
 
 

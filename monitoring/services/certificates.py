@@ -1,5 +1,7 @@
-"""TLS certificate checks: the renewal rule, reading a certificate, and the one
-``check_certificate()`` that the API, admin, ``check_certificates`` and the scheduler call."""
+"""TLS certificate checks: the renewal rule, reading a certificate, ``probe_certificate()`` and
+``store_certificate()``, which the check engine runs for ``check_certificates`` and the scheduler
+(``tasks.engine.run_certificate_checks``), and ``check_certificate()``, both at once, for the
+API's and the admin's check of one certificate now."""
 
 from __future__ import annotations
 
@@ -146,9 +148,15 @@ def record(server: Server, outcome: CertificateOutcome, claim: CertificateCheck 
 
 
 def check_certificate(server: Server, claim: CertificateCheck | None = None) -> CertificateCheck:
-    """Probe the server's certificate (outside any transaction), then store what was seen and
-    queue its alerts (``services.certificate_alerts``) in one transaction."""
-    outcome = probe_certificate(server)
+    """Probe the server's certificate (outside any transaction), then ``store_certificate``."""
+    return store_certificate(server, probe_certificate(server), claim)
+
+
+def store_certificate(
+    server: Server, outcome: CertificateOutcome, claim: CertificateCheck | None = None
+) -> CertificateCheck:
+    """Store what a certificate check saw and queue its alerts (``services.certificate_alerts``)
+    in one transaction."""
     with transaction.atomic():
         check = record(server, outcome, claim)
         certificate_alerts.on_certificate_check(server, check)

@@ -1,22 +1,25 @@
-"""The check engine's front door: ``run_check()`` (the API's check-now, the admin action) is a
-probe and a batch of one for ``services.recording.record``; pause and resume move the status
-by hand. Every status change is a StatusChange row written in the same transaction as the new
-ServerStatus."""
+"""Changing how a server is checked, through the one writer of status and schedule
+(``services.recording.record``): pause, resume, an edit, and recording one outcome by hand.
+
+Checks themselves run on the check engine (``tasks.engine``: the scheduler, check-now, the
+admin action, ``check_servers``); deletes lock what a running check would write first.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from datetime import datetime
+from typing import Any
 
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
-from monitoring.choices import Protocol, Status
 from monitoring.models import Server, ServerStatus
-from monitoring.services import live
-from monitoring.services.probes import probe
-from monitoring.services.recording import CheckRecord, CheckResult, change_status, record
-from monitoring.services.transitions import ProbeOutcome
+from monitoring.models.servers import RESCHEDULING_FIELDS
+from monitoring.services.recording import CheckRecord, CheckResult, record
+from monitoring.services.transitions import Outcome, Pause, ProbeOutcome, Reschedule, Resume
 
 log = logging.getLogger(__name__)
 
@@ -28,55 +31,59 @@ class NotProbed(ValueError):
 NOT_PROBED = "A push monitor is never checked: its job calls its push URL instead."
 
 
-def run_check(server: Server) -> CheckRecord:
-    """Probe ``server`` once (outside any transaction), then record what was seen."""
-    if server.protocol == Protocol.PUSH:
-        raise NotProbed(NOT_PROBED)
-    started = timezone.now()
-    rec = record_outcome(server, probe(server), now=started)
-    log.info(
-        "check server_id=%s status=%s ping=%s response_ms=%s code=%s error=%r",
-        server.pk,
-        rec.state.status,
-        rec.ping.status,
-        rec.ping.response_time,
-        rec.ping.status_code,
-        rec.ping.error_message,
-    )
-    return rec
-
-
 def record_outcome(server: Server, outcome: ProbeOutcome, now: datetime | None = None) -> CheckRecord:
     """Record one outcome of a check started at ``now`` (default: this instant) as a batch of one."""
     return record([CheckResult(server, outcome, now or timezone.now())])[0]
 
 
 def pause(server: Server) -> ServerStatus:
-    """Stop checking a server; its status becomes PAUSED."""
-    return _set_active(server, active=False, status=Status.PAUSED, message="paused")
+    """Stop checking a server; its status becomes PAUSED (pausing twice changes nothing)."""
+    return _apply(server, Pause())
 
 
 def resume(server: Server) -> ServerStatus:
-    """Start checking again: UNKNOWN until the next check, which is due at once."""
-    return _set_active(server, active=True, status=Status.UNKNOWN, message="resumed, waiting for a check")
+    """Start checking again: UNKNOWN until the check, which is due at once."""
+    return _apply(server, Resume())
 
 
-def _set_active(server: Server, *, active: bool, status: str, message: str) -> ServerStatus:
-    """Flip ``is_active``; only a real flip changes the status (pausing twice is a no-op)."""
-    now = timezone.now()
+def _apply(server: Server, outcome: Outcome) -> ServerStatus:
+    records = record([CheckResult(server, outcome, timezone.now())])
+    if not records:  # deleted meanwhile
+        raise Server.DoesNotExist(f"Server {server.pk} no longer exists.")
+    return records[0].state
+
+
+def save_edit(server: Server, changed: Collection[str]) -> None:
+    """Save an edit of ``server`` whose fields ``changed`` (the API, the web, an import, the admin
+    form): its own fields with ``save()``, then, in the same transaction, a change of
+    ``is_active`` as a pause or resume, and a change of what or how often it checks as a
+    ``Reschedule`` (checked at once, SPEC §23), through ``record`` like every change of status
+    and schedule."""
+    changed = set(changed)
+    outcome: Outcome | None = None
+    if "is_active" in changed:
+        outcome = Resume() if server.is_active else Pause()
+    elif changed & RESCHEDULING_FIELDS:
+        outcome = Reschedule()
     with transaction.atomic():
-        state = ServerStatus.objects.select_for_update().get(server_id=server.pk)
-        was_active = Server.objects.filter(pk=server.pk).values_list("is_active", flat=True).get()
-        # A resumed push monitor has a full interval and grace for its first push (SPEC §11).
-        deadline = server.next_push_deadline(now) if server.is_push and active else server.push_deadline_at
-        Server.objects.filter(pk=server.pk).update(is_active=active, next_check_at=now, push_deadline_at=deadline)
-        server.is_active = active
-        server.next_check_at = now
-        server.push_deadline_at = deadline
-        if was_active != active:
-            state.consecutive_failures = 0
-            state.message = message
-            change_status(server, state, status, message, now)
-            state.save()
-            transaction.on_commit(lambda: live.publish_status(server, state))
-    return state
+        server.save()
+        if outcome is not None:
+            record([CheckResult(server, outcome, timezone.now())])
+
+
+def delete_servers(servers: QuerySet[Server, Any]) -> int:
+    """Delete ``servers`` and everything of theirs, even while their checks run; how many.
+
+    The rows are locked first, in id order, as ``record`` locks them: a record under way ends
+    before the delete reads what to cascade (so nothing it wrote is left behind), and a record
+    that comes after finds them gone and skips them quietly. Without the lock, a result written
+    between the cascade and the delete of the row failed the delete with an integrity error, or
+    the two deadlocked.
+    """
+    with transaction.atomic():
+        wanted = list(servers.values_list("pk", flat=True))
+        ids = list(Server.objects.select_for_update().filter(pk__in=wanted).order_by("pk").values_list("pk", flat=True))
+        if not ids:
+            return 0
+        Server.objects.filter(pk__in=ids).delete()
+    return len(ids)

@@ -1,7 +1,8 @@
 """What an HTTP check sends and how its answer is judged (SPEC §6, §10), independent of the
 HTTP client: ``build_request(server)`` gives the request options, ``judge(server, response)``
-the verdict on a plain ``Response``. ``probes.probe_http`` (requests) uses both; an async
-client needs only to send ``RequestOptions`` and hand back a ``Response``.
+the verdict on a plain ``Response``. ``probes.probe_http`` sends the request with
+``aionet.Client`` and judges what came back; another client needs only to send
+``RequestOptions`` and hand back a ``Response``.
 """
 
 from __future__ import annotations

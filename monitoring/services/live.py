@@ -76,11 +76,6 @@ def check_event(server: Server, ping: PingResult, state: ServerStatus) -> LiveEv
     return LiveEvent(type=CHECKED, server_id=server.pk, frame=frame, **payload)  # type: ignore[typeddict-item]
 
 
-def publish_check(server: Server, ping: PingResult, state: ServerStatus) -> None:
-    """Send one finished check to its subscribers; never raises."""
-    publish_checks([(server, ping, state)])
-
-
 def publish_checks(checks: Iterable[tuple[Server, PingResult, ServerStatus]]) -> None:
     """Send a recorded batch of checks to their subscribers, one message per group; never raises."""
     events: list[tuple[Server, LiveEvent]] = []

@@ -1,10 +1,9 @@
 """Prometheus metrics (SPEC §14): counting checks in the database, and the collector
 ``GET /metrics`` renders from it in two queries, however many servers there are.
 
-The engine calls ``count_checks(outcomes, lateness_seconds)`` inside the transaction that
-records those checks (today ``checks.record_outcome``, one check at a time; a batch
-recorder passes a whole batch at once), so the counts commit with the results or not at all
-and every scheduler process counts into the same rows.
+``services.recording.record`` calls ``count_checks(outcomes, lateness_seconds)`` once per
+batch, inside the transaction that records those checks, so the counts commit with the
+results or not at all and every scheduler process counts into the same rows.
 """
 
 from __future__ import annotations

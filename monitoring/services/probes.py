@@ -1,15 +1,14 @@
 """Probes: look at a target once and say what was seen. No database writes here.
 
-Asynchronous, on the caller's event loop with one ``aionet.Client`` (the scheduler keeps one
-per process); ``probe()`` runs one on a fresh loop for synchronous callers (check-now). The
-HTTP probe is two small steps around the request: ``http_request_options`` builds the request
-from the server, ``judge_http`` turns the response into an outcome.
+Asynchronous, on the check engine's event loop with its one ``aionet.Client`` (``tasks.engine``
+runs every check); ``probe()`` runs one from synchronous code for the probes' own tests. The
+HTTP probe is two small steps around the request: ``http_check.build_request`` builds it from
+the server, ``judge_http`` turns the response into an outcome.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import aiohttp
 
@@ -18,21 +17,6 @@ from monitoring.models import Server
 from monitoring.services import aionet, http_check, net
 from monitoring.services.assertions import Response
 from monitoring.services.transitions import ProbeOutcome
-
-
-def http_request_options(server: Server) -> dict[str, Any]:
-    """The keyword arguments of ``Client.http_request`` for ``server`` (``http_check.build_request``)."""
-    options = http_check.build_request(server)
-    return {
-        "method": options.method,
-        "url": options.url,
-        "timeout": options.timeout,
-        "verify": options.verify_tls,
-        "max_redirects": options.max_redirects,
-        "headers": options.headers or None,
-        "data": options.body,
-        "basic_auth": options.basic_auth,
-    }
 
 
 def judge_http(server: Server, response: net.HttpResponse) -> ProbeOutcome:
@@ -46,8 +30,18 @@ def judge_http(server: Server, response: net.HttpResponse) -> ProbeOutcome:
 
 
 async def probe_http(server: Server, client: aionet.Client) -> ProbeOutcome:
+    options = http_check.build_request(server)
     try:
-        response = await client.http_request(**http_request_options(server))
+        response = await client.http_request(
+            method=options.method,
+            url=options.url,
+            timeout=options.timeout,
+            verify=options.verify_tls,
+            max_redirects=options.max_redirects,
+            headers=options.headers or None,
+            data=options.body,
+            basic_auth=options.basic_auth,
+        )
     except TimeoutError:
         return ProbeOutcome(PingStatus.TIMEOUT, error_message=f"no response within {server.timeout:g}s")
     except aiohttp.ClientSSLError as exc:
@@ -84,7 +78,8 @@ async def probe_async(server: Server, client: aionet.Client) -> ProbeOutcome:
 
 
 def probe(server: Server) -> ProbeOutcome:
-    """One probe from synchronous code (check-now): a loop and a client of its own."""
+    """One probe from synchronous code, on a loop and a client of its own, recording nothing
+    (tests of the probes). Every check that is recorded runs on the check engine."""
 
     async def once() -> ProbeOutcome:
         client = aionet.Client()

@@ -30,13 +30,15 @@ def push_outcome(*, up: bool, msg: str = "", ping: float | None = None) -> Probe
 
 def record_push(
     server: Server, *, up: bool = True, msg: str = "", ping: float | None = None, now: datetime | None = None
-) -> CheckRecord:
-    """Record one push at ``now``; the next deadline is ``check_interval + grace_seconds`` later."""
+) -> CheckRecord | None:
+    """Record one push at ``now``, moving the deadline on (``Server.next_push_deadline``); None
+    when the server was deleted meanwhile."""
     now = now or timezone.now()
     result = CheckResult(
         server, push_outcome(up=up, msg=msg, ping=ping), now, push_deadline_at=server.next_push_deadline(now)
     )
-    return record([result])[0]
+    records = record([result])
+    return records[0] if records else None
 
 
 def missed_outcome(server: Server) -> ProbeOutcome:

@@ -1,15 +1,20 @@
-"""Recording finished checks: one ``record(batch)`` writes many in one transaction (SPEC §9).
+"""Recording results: one ``record(batch)`` writes many in one transaction (SPEC §9), and is the only
+writer of a server's status and schedule.
 
-Whatever produced a result (the scheduler, ``check_servers``, the API's check-now, the admin)
-hands it here as a ``CheckResult``; "check now" is a batch of one. Per batch:
+Whatever produced a result (the engine's checks, check-now, a push, a missed push deadline, a
+maintenance window starting) or changed how a server is checked (pause, resume, an edit) hands
+it here as a ``CheckResult``; "check now" is a batch of one. Per batch:
 
-0. For results of claimed checks, move each server to its next due time and end its lease,
-   only where that lease is still the claimer's; the others are dropped (``_complete_claims``).
+0. Lock the batch's Server rows, in id order (``_lock_servers``). A server deleted meanwhile is
+   left out quietly (a delete locks the same rows first, so it waits for us or we for it); so is
+   a claimed result whose lease another process has taken over (it re-runs that check). Move
+   the schedule: a claimed check's server to its next due time, ending its lease; a pause,
+   resume or rescheduling edit as ``_schedule`` says.
 1. Lock the batch's ServerStatus rows (ordered by server id, so two batches never deadlock);
    a check-now racing the scheduler for one server applies after it, not over it.
    Read the maintenance windows reaching the batch's servers (``services.maintenance``).
-2. Bulk insert the PingResults (a ``WindowStart`` has none), each marked ``maintenance``
-   when a window covered its server at its time; move push deadlines (``push_deadline_at``).
+2. Bulk insert the PingResults (an ``Event`` has none), each marked ``maintenance`` when a
+   window covered its server at its time; move push deadlines (``push_deadline_at``).
 3. Run each result through ``transitions.evaluate`` in batch order (a server twice in one
    batch is evaluated twice, as one-at-a-time recording would), with its window as input.
    Checks in a window do not count toward ``ServerStatus.uptime_percentage``.
@@ -17,9 +22,9 @@ hands it here as a ``CheckResult``; "check now" is a batch of one. Per batch:
    ``Server.status``, and let ``services.alerts`` open or close incidents and queue deliveries.
 5. Write the ServerStatus rows, one prepared UPDATE per row, then count the batch's checks for
    /metrics (``services.metrics``).
-6. After commit, publish the whole batch to the live feeds once (a ``WindowStart`` that
-   changed the status as a status event), and renew the public pages of the owners whose
-   servers changed status (``models.statuspages.public_pages_changed``).
+6. After commit, publish the whole batch to the live feeds once (an ``Event`` that changed the
+   status as a status event), and renew the public pages of the owners whose servers changed
+   status (``models.statuspages.public_pages_changed``).
 
 The rows are exactly those that recording each result alone, in order, would write
 (``test_recording`` holds it to that).
@@ -39,7 +44,16 @@ from django.utils import timezone
 from monitoring.models import MaintenanceWindow, PingResult, Server, ServerStatus, StatusChange
 from monitoring.models.statuspages import public_pages_changed
 from monitoring.services import alerts, live, maintenance, metrics
-from monitoring.services.transitions import Outcome, Policy, ProbeOutcome, State, WindowStart, evaluate
+from monitoring.services.transitions import (
+    Outcome,
+    Pause,
+    Policy,
+    ProbeOutcome,
+    Reschedule,
+    Resume,
+    State,
+    evaluate,
+)
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +79,10 @@ class CheckResult:
     ``due_at`` and ``started_at`` are set by the scheduler (start − due is the lateness).
     A result of a claimed check (``tasks.claims``) names its ``lease_owner`` and the
     ``next_due_at`` to move the server to; it is recorded only while that lease still holds.
-    Results with no lease (a push, a ``WindowStart``, check-now) never touch ``next_check_at``
-    or the lease. ``push_deadline_at``, set for a push, is the server's next push deadline,
-    written in the same transaction (SPEC §11).
+    Other checks (a push, a ``WindowStart``, check-now) never touch ``next_check_at`` or the
+    lease; a ``Pause``, ``Resume`` or ``Reschedule`` moves both (``_schedule``).
+    ``push_deadline_at``, set for a push, is the server's next push deadline, written in the
+    same transaction (SPEC §11).
     """
 
     server: Server
@@ -89,7 +104,7 @@ class CheckResult:
 
 @dataclass(frozen=True)
 class CheckRecord:
-    """What ``record`` wrote for one result (``ping`` is None for a ``WindowStart``)."""
+    """What ``record`` wrote for one result (``ping`` is None for an ``Event``)."""
 
     ping: PingResult | None
     state: ServerStatus
@@ -98,21 +113,24 @@ class CheckRecord:
 
 def record(batch: Sequence[CheckResult]) -> list[CheckRecord]:
     """Write ``batch`` in one transaction (steps in the module docstring); one record per result, in
-    order, leaving out claimed results whose lease another process has taken over (it re-runs them)."""
+    order, leaving out the results of deleted servers and claimed results whose lease another
+    process has taken over (it re-runs them)."""
     if not batch:
         return []
     with transaction.atomic():
-        batch = _complete_claims(batch)
-        if not batch:
-            return []
+        batch = _lock_servers(batch)
         ids = sorted({r.server.pk for r in batch})
         states = {
             s.server_id: s
             for s in ServerStatus.objects.select_for_update().filter(server_id__in=ids).order_by("server_id")
         }
+        batch = [r for r in batch if r.server.pk in states]
+        if not batch:
+            return []
+        _schedule(batch, states)
         reaching = maintenance.windows_for({r.server.pk: r.server for r in batch}.values())
         windows = [maintenance.active_window(reaching.get(r.server.pk, ()), r.checked_at) for r in batch]
-        checked = [(r, w) for r, w in zip(batch, windows, strict=True) if not isinstance(r.outcome, WindowStart)]
+        checked = [(r, w) for r, w in zip(batch, windows, strict=True) if isinstance(r.outcome, ProbeOutcome)]
         created = iter(
             PingResult.objects.bulk_create(
                 PingResult(
@@ -127,7 +145,7 @@ def record(batch: Sequence[CheckResult]) -> list[CheckRecord]:
                 for r, w in checked
             )
         )
-        pings = [None if isinstance(r.outcome, WindowStart) else next(created) for r in batch]
+        pings = [next(created) if isinstance(r.outcome, ProbeOutcome) else None for r in batch]
         for result in batch:
             if result.push_deadline_at is not None:
                 Server.objects.filter(pk=result.server.pk).update(push_deadline_at=result.push_deadline_at)
@@ -147,7 +165,7 @@ def record(batch: Sequence[CheckResult]) -> list[CheckRecord]:
             state.updated_at = updated
         _update_states(list(states.values()))
         # Last write of the transaction: it holds a counter shard's lock row until commit.
-        # Only checks count (a WindowStart is none); push results have no due time, so no lateness.
+        # Only checks count (an Event is none); push results have no due time, so no lateness.
         checked = [r for r in batch if isinstance(r.outcome, ProbeOutcome)]
         lateness = [r.lateness for r in checked if r.lateness is not None]
         metrics.count_checks([r.outcome.status for r in checked], lateness)  # type: ignore[union-attr]
@@ -176,22 +194,23 @@ def _publish(
         live.publish_status(server, state)
 
 
-def _complete_claims(batch: Sequence[CheckResult]) -> Sequence[CheckResult]:
-    """Step 0: for claimed results, move each server to its next due time and end the lease, only
-    where the lease is still this owner's (locked, so no claimer takes it meanwhile); the rest of
-    those results are dropped."""
-    claimed = [r for r in batch if r.lease_owner]
-    if not claimed:
-        return batch
-    held = set(
-        Server.objects.select_for_update(of=("self",))
-        .filter(pk__in={r.server.pk for r in claimed}, lease_owner__in={r.lease_owner for r in claimed})
-        .values_list("pk", "lease_owner")
-    )
-    won = [r for r in claimed if (r.server.pk, r.lease_owner) in held]
-    for result in claimed:
-        if (result.server.pk, result.lease_owner) not in held:
+def _lock_servers(batch: Sequence[CheckResult]) -> list[CheckResult]:
+    """Step 0: lock the batch's servers (id order) and keep the results still to record: not those
+    of a server deleted meanwhile, nor a claimed result whose lease is no longer its owner's. Move
+    each kept claimed check's server to its next due time and end the lease."""
+    ids = sorted({r.server.pk for r in batch})
+    rows = Server.objects.select_for_update(no_key=True).filter(pk__in=ids).order_by("pk")
+    leases = {pk: (owner, active) for pk, owner, active in rows.values_list("pk", "lease_owner", "is_active")}
+    kept = []
+    for result in batch:
+        if result.server.pk not in leases:
+            log.info("record_skipped server_id=%s (deleted)", result.server.pk)
+        elif result.lease_owner and leases[result.server.pk][0] != result.lease_owner:
             log.warning("claim_lost server_id=%s due=%s (lease taken over)", result.server.pk, result.due_at)
+        else:
+            result.server.is_active = leases[result.server.pk][1]
+            kept.append(result)
+    won = [r for r in kept if r.lease_owner]
     if won:
         # One prepared UPDATE run for every row (executemany): Django's bulk_update builds a CASE
         # expression per row and field, and cost more CPU than the probes themselves.
@@ -199,15 +218,47 @@ def _complete_claims(batch: Sequence[CheckResult]) -> Sequence[CheckResult]:
         adapt = connection.ops.adapt_datetimefield_value
         sql = (
             f"UPDATE {q(table)} SET {q('next_check_at')} = COALESCE(%s, {q('next_check_at')}), "
-            f"{q('lease_owner')} = '', {q('lease_until')} = NULL WHERE {q('id')} = %s"
+            f"{q('spread_seconds')} = 0, {q('lease_owner')} = '', {q('lease_until')} = NULL WHERE {q('id')} = %s"
         )
         with connection.cursor() as cursor:
             cursor.executemany(sql, [(adapt(r.next_due_at), r.server.pk) for r in won])
         for r in won:
             r.server.lease_owner, r.server.lease_until = "", None
             if r.next_due_at is not None:
-                r.server.next_check_at = r.next_due_at
-    return [r for r in batch if not r.lease_owner or (r.server.pk, r.lease_owner) in held]
+                r.server.next_check_at, r.server.spread_seconds = r.next_due_at, 0.0
+    return kept
+
+
+def _schedule(batch: Sequence[CheckResult], states: dict[int, ServerStatus]) -> None:
+    """Step 0, continued: what a pause, resume or rescheduling edit does to the schedule.
+
+    A pause stops checking and awaits no push. A resume and an edit of what or how often it
+    checks make the server due at once (a check in flight for it is dropped as a lost claim:
+    it checked the old target), spread for the checks after (``Server.burst_spread``); a push
+    monitor's deadline counts from then, or for an edit from its last push.
+    """
+    for result in batch:
+        outcome, server, now = result.outcome, result.server, result.checked_at
+        if not isinstance(outcome, Pause | Resume | Reschedule):
+            continue
+        if isinstance(outcome, Pause | Resume):
+            server.is_active = isinstance(outcome, Resume)
+        elif not server.is_active:
+            continue  # a paused server is rescheduled when it is resumed
+        fields: dict[str, object] = {"is_active": server.is_active, "lease_owner": "", "lease_until": None}
+        if server.is_active:
+            since = states[server.pk].last_check if isinstance(outcome, Reschedule) else None
+            fields.update(
+                next_check_at=now,
+                spread_seconds=server.burst_spread(now),
+                updated_at=now,
+                push_deadline_at=server.next_push_deadline(since or now),
+            )
+        else:
+            fields["push_deadline_at"] = None
+        Server.objects.filter(pk=server.pk).update(**fields)
+        for name, value in fields.items():
+            setattr(server, name, value)
 
 
 def _update_states(states: list[ServerStatus]) -> None:
@@ -232,7 +283,7 @@ def _apply(
 ) -> StatusChange | None:
     """Move ``state`` by one result; the unsaved StatusChange if its status changed."""
     outcome, now = result.outcome, result.checked_at
-    if not isinstance(outcome, WindowStart):
+    if isinstance(outcome, ProbeOutcome):
         state.last_check = now
         state.last_response_time = outcome.response_time
         if window is None:  # checks in a maintenance window do not count in uptime (SPEC §12)
@@ -282,19 +333,3 @@ def _write_changes(batch: Sequence[CheckResult], changes: list[StatusChange | No
             )
     # Incidents and alert rows commit with the changes, or not at all (services.alerts).
     alerts.on_status_changes([c for c in changes if c is not None])
-
-
-def change_status(server: Server, state: ServerStatus, new: str, message: str, now: datetime) -> StatusChange:
-    """Record a transition no check caused (pause, resume); the caller holds the ServerStatus lock
-    and saves ``state``."""
-    change = StatusChange.objects.create(
-        server=server, previous_status=state.status, status=new, message=message, changed_at=now
-    )
-    state.status = new
-    state.last_status_change = now
-    Server.objects.filter(pk=server.pk).update(status=new)
-    server.status = new
-    transaction.on_commit(lambda: public_pages_changed(server.owner_id))
-    log.info("status_change server_id=%s from=%s to=%s", server.pk, change.previous_status, new)
-    alerts.on_status_change(change)
-    return change

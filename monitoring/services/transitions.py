@@ -2,8 +2,10 @@
 
 Every source of a result — a probe, a push, a missed push deadline, "check now" — becomes a
 ``ProbeOutcome``; a maintenance window starting for a server with no check is a
-``WindowStart``. Both go through ``evaluate()``, with whether a maintenance window covers the
-server at that instant as one more input; ``services.recording`` writes what it decides.
+``WindowStart``; pausing, resuming and an edit that reschedules are ``Pause``, ``Resume`` and
+``Reschedule``. All go through ``evaluate()``, with whether a maintenance window covers the
+server at that instant as one more input; ``services.recording`` writes what it decides (and,
+for the last three, the schedule and ``is_active`` that go with them).
 """
 
 from __future__ import annotations
@@ -38,7 +40,24 @@ class WindowStart:
     step): an input of ``evaluate()`` with no PingResult to store (SPEC §12)."""
 
 
-Outcome = ProbeOutcome | WindowStart
+@dataclass(frozen=True)
+class Pause:
+    """Checking stopped (``is_active`` set to false): PAUSED, its failures forgotten."""
+
+
+@dataclass(frozen=True)
+class Resume:
+    """Checking started again: UNKNOWN until the check, which is due at once."""
+
+
+@dataclass(frozen=True)
+class Reschedule:
+    """What or how often it checks was edited: due at once, its status unchanged until then."""
+
+
+#: Outcomes that are no check: no PingResult is stored for them.
+Event = WindowStart | Pause | Resume | Reschedule
+Outcome = ProbeOutcome | Event
 
 
 @dataclass(frozen=True)
@@ -81,6 +100,8 @@ def evaluate(
     ``maintenance`` is the name of a maintenance window covering the server at ``now`` (the
     outcome's time), None when none does.
 
+    0. ``Pause`` makes it PAUSED; ``Resume`` makes a paused server UNKNOWN; a ``Reschedule``
+       changes no status. Each is a transition only when the status changes (pausing twice is none).
     1. A held status (paused) stays as it is, failures uncounted.
     2. Inside a window the status is MAINTENANCE whatever was seen, failures uncounted.
     3. A ``WindowStart`` outside a window (it ended before it was recorded) changes nothing.
@@ -92,6 +113,16 @@ def evaluate(
     7. Below that the previous status stays and the message says "failing (n of r)".
     """
     del now  # windows are judged by the caller at ``now``; no rule here reads the clock
+    if isinstance(outcome, Pause):
+        if state.status == Status.PAUSED:
+            return Transition(state.status, state.consecutive_failures, state.message, False)
+        return Transition(Status.PAUSED, 0, "paused", True)
+    if isinstance(outcome, Resume):
+        if state.status != Status.PAUSED:
+            return Transition(state.status, state.consecutive_failures, state.message, False)
+        return Transition(Status.UNKNOWN, 0, "resumed, waiting for a check", True)
+    if isinstance(outcome, Reschedule):
+        return Transition(state.status, state.consecutive_failures, state.message, False)
     if state.status in HELD_STATUSES:
         return Transition(state.status, state.consecutive_failures, state.message, False)
     if maintenance is not None:

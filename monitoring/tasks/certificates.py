@@ -1,13 +1,12 @@
 """Claiming https servers whose certificate check is due, and checking a batch of them.
 
 Used by the scheduler's ``certificate_step`` (every CERTIFICATE_STEP_SECONDS) and ``check_certificates``
-(cron); every check goes through ``services.certificates.check_certificate``.
+(cron); every check runs on the check engine (``tasks.engine.run_certificate_checks``).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import datetime
 
 from django.db import close_old_connections, transaction
@@ -15,16 +14,12 @@ from django.utils import timezone
 
 from monitoring.models import CertificateCheck, Server
 from monitoring.models.certificates import certificate_check_due
-from monitoring.services.certificates import check_certificate
-from monitoring.tasks.pool import run_concurrently
+from monitoring.tasks.engine import OnDone, run_certificate_checks
 
 log = logging.getLogger(__name__)
 
 #: Servers one step claims; the rest wait for the next step.
 BATCH = 50
-
-Job = tuple[Server, CertificateCheck | None]  # a server and the claim row to fill (None: a new row)
-OnDone = Callable[[Server, CertificateCheck | None, str], None]
 
 
 def claim_due_certificates(now: datetime, *, limit: int = BATCH) -> list[CertificateCheck]:
@@ -55,35 +50,6 @@ def claim_servers(candidates: list[Server], now: datetime) -> list[CertificateCh
             log.debug("certificate_claim_lost server_id=%s", server.pk)
     claims = [CertificateCheck(server=s, checked_at=now, in_progress=True) for s in candidates if s.pk in still_due]
     return CertificateCheck.objects.bulk_create(claims)
-
-
-def run_certificate_checks(
-    jobs: list[Job], *, concurrency: int = 10, on_done: OnDone | None = None
-) -> list[CertificateCheck]:
-    """Check each job's server, ``concurrency`` at a time; one failure never stops the batch.
-
-    A check that raises (a database error, a bug) still completes its claim with the error, so
-    the operator sees it and the server waits its interval instead of being retried at every step.
-    """
-
-    def check(job: Job) -> CertificateCheck:
-        server, claim = job
-        try:
-            return check_certificate(server, claim)
-        except Exception as exc:
-            log.exception("certificate_check_failed server_id=%s", server.pk)
-            if claim is not None:
-                error = f"{exc.__class__.__name__}: {exc}"
-                CertificateCheck.objects.filter(pk=claim.pk).update(in_progress=False, error=error[:2000])
-            raise
-
-    done: list[CertificateCheck] = []
-    for (server, _), result, error in run_concurrently(jobs, check, concurrency=concurrency):
-        if result is not None:
-            done.append(result)
-        if on_done is not None:
-            on_done(server, result, error)
-    return done
 
 
 def run_due_certificates(

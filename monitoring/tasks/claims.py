@@ -17,7 +17,6 @@ before it is taken. SQLite's IMMEDIATE transactions serialise claimers instead.
 
 from __future__ import annotations
 
-import math
 import uuid
 from datetime import datetime, timedelta
 
@@ -75,11 +74,17 @@ def claim_due(
 
 
 def renew(owner: str, server_ids: list[int], now: datetime, lease: float | None = None) -> int:
-    """Extend the leases ``owner`` still holds on ``server_ids`` (checks in flight); how many."""
+    """Extend the leases ``owner`` still holds on ``server_ids`` (checks in flight); how many.
+
+    Rows locked by a ``record`` or a delete under way are skipped, not waited for: never a
+    deadlock with them, and a lease skipped once is renewed at the next third of it."""
     if not server_ids:
         return 0
     until = now + timedelta(seconds=lease or settings.CHECK_LEASE_SECONDS)
-    return Server.objects.filter(pk__in=server_ids, lease_owner=owner).update(lease_until=until)
+    with transaction.atomic():
+        held = Server.objects.select_for_update(skip_locked=True).filter(pk__in=server_ids, lease_owner=owner)
+        ids = list(held.order_by("pk").values_list("pk", flat=True))
+        return Server.objects.filter(pk__in=ids).update(lease_until=until)
 
 
 def release(owner: str, server_ids: list[int]) -> int:
@@ -87,15 +92,3 @@ def release(owner: str, server_ids: list[int]) -> int:
     if not server_ids:
         return 0
     return Server.objects.filter(pk__in=server_ids, lease_owner=owner).update(lease_owner="", lease_until=None)
-
-
-def next_due(due: datetime, interval: float, now: datetime) -> datetime:
-    """The due time after ``due`` at a fixed rate: ``due + interval``, or, when that has already
-    passed (the scheduler was down or the check ran past a whole interval), the first later point
-    on the same grid, so a backlog is not run in a burst."""
-    step = timedelta(seconds=interval)
-    following = due + step
-    if following > now:
-        return following
-    behind = math.floor((now - due) / step) + 1
-    return due + behind * step

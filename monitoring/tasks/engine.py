@@ -1,4 +1,11 @@
-"""The scheduler's check engine: per-server, fixed-rate checks on one asyncio loop (SPEC §9).
+"""The check engine, the one driver of every check (SPEC §9): the scheduler's per-server,
+fixed-rate checks (``Engine.run``) and every one-off pass — check-now, the admin action,
+``check_servers``, ``POST /api/checks/run/`` (``run_once``), certificate checks for
+``check_certificates`` and the scheduler's certificate step (``run_certificate_checks``) — on
+one asyncio loop, sharing the probe, its error path (a probe that raises is an ERROR result,
+recorded like any other) and the next due time (``Server.next_due``).
+
+The scheduler (``run``):
 
 1. Claim: every ``tick`` (and whenever a slot frees), claim up to the free slots' worth of
    servers due within ``horizon`` seconds (``tasks.claims``: one statement, with a lease).
@@ -11,9 +18,12 @@
    long timeout never loses its claim, while a process that dies holds nothing longer than the
    lease.
 
-All database work runs on one thread of its own (``db``): the loop never blocks on it, and the
-process keeps one connection. Outcomes and lateness (start − due) are counted for /metrics by
-``record`` itself, in the database, so every process's checks show on every web process.
+All database work runs on one thread (``db``): the loop never blocks on it. The scheduler's is
+a thread of its own that keeps one connection; a one-off pass's is the calling thread
+(``CallerThread``), so it writes on the caller's connection and transaction, and gives that
+connection back while the probes wait on the network (a request must not hold one meanwhile).
+Outcomes and lateness (start − due) are counted for /metrics by ``record`` itself, in the
+database, so every process's checks show on every web process.
 """
 
 from __future__ import annotations
@@ -21,24 +31,107 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+import queue
+import threading
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from monitoring.choices import PingStatus
-from monitoring.models import Server
-from monitoring.services import aionet
+from monitoring.choices import PingStatus, Status
+from monitoring.models import CertificateCheck, Server
+from monitoring.services import aionet, certificates
+from monitoring.services.checks import NOT_PROBED, NotProbed
 from monitoring.services.probes import probe_async
-from monitoring.services.recording import CheckResult, record
+from monitoring.services.recording import CheckRecord, CheckResult, record
 from monitoring.services.transitions import ProbeOutcome
 from monitoring.tasks import claims
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+#: Seconds the calling thread of a one-off pass keeps its database connection with no work.
+IDLE_CONNECTION_SECONDS = 0.25
+
+
+class CallerThread(Executor):
+    """An executor whose work runs on the thread that calls ``serve()`` (a one-off pass's caller).
+
+    The pass's loop runs on a helper thread and submits its database work here; the caller runs
+    it on its own connection and transaction. With no work for ``IDLE_CONNECTION_SECONDS`` the
+    connection is closed (outside a transaction), so a check-now that waits minutes on a silent
+    target holds none meanwhile (SPEC §23); the next record opens one again.
+    """
+
+    def __init__(self) -> None:
+        self.work: queue.SimpleQueue[tuple[Future[Any], Callable[..., Any], tuple[Any, ...]] | None] = (
+            queue.SimpleQueue()
+        )
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        future: Future[T] = Future()
+        self.work.put((future, lambda: fn(*args, **kwargs), ()))
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self.work.put(None)
+
+    def serve(self) -> None:
+        """Run submitted work on this thread until ``shutdown()``; the caller's own database work
+        is done, so its connection is given back before the first probe waits."""
+        if not connection.in_atomic_block:
+            connection.close()
+        while True:
+            try:
+                item = self.work.get(timeout=IDLE_CONNECTION_SECONDS)
+            except queue.Empty:
+                if not connection.in_atomic_block:
+                    connection.close()
+                item = self.work.get()
+            if item is None:
+                return
+            future, fn, _ = item
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn())
+            except BaseException as exc:  # noqa: BLE001 — handed to the awaiting coroutine
+                future.set_exception(exc)
+
+
+@dataclass
+class PassSummary:
+    """What a one-off pass did: a record per checked server, and the servers it could not record."""
+
+    records: list[CheckRecord] = field(default_factory=list)
+    errors: list[tuple[Server, str]] = field(default_factory=list)
+
+    @property
+    def checked(self) -> int:
+        return len(self.records)
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.records if r.state.status == status)
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "checked": self.checked,
+            "up": self.count(Status.UP),
+            "down": self.count(Status.DOWN),
+            "degraded": self.count(Status.DEGRADED),
+        }
+
+
+#: Called as each server of a one-off pass is recorded: its record (a CheckRecord, or a
+#: CertificateCheck for a certificate pass), or None and why not.
+OnDone = Callable[[Server, Any, str], None]
+#: A certificate check to run: the server, and the claim row to fill (None: a new row).
+CertificateJob = tuple[Server, CertificateCheck | None]
+
 
 class Engine:
     def __init__(
@@ -53,6 +146,7 @@ class Engine:
         lease: float | None = None,
         owner: str | None = None,
         on_recorded: Callable[[list[CheckResult]], None] | None = None,
+        db: Executor | None = None,
     ) -> None:
         self.concurrency = concurrency
         self.interval = interval
@@ -63,7 +157,11 @@ class Engine:
         self.lease = float(lease or settings.CHECK_LEASE_SECONDS)
         self.owner = owner or claims.new_owner()
         self.on_recorded = on_recorded
-        self.db = ThreadPoolExecutor(1, thread_name_prefix="engine-db")
+        self.db = db or ThreadPoolExecutor(1, thread_name_prefix="engine-db")
+        #: A one-off pass: results are recorded once (a failure is reported, not retried) and
+        #: each outcome goes to ``on_done``.
+        self.once = False
+        self.on_done: OnDone | None = None
         self.client = aionet.Client()
         #: Claimed and not yet recorded (their leases are renewed), by server id.
         self.held: dict[int, Server] = {}
@@ -72,6 +170,8 @@ class Engine:
         #: Checks claimed that wait for their due time, by server id (given back on stop).
         self.waiting: dict[int, asyncio.Task[None]] = {}
         self.results: list[CheckResult] = []
+        #: Threads for certificate handshakes (ssl blocks), made by a certificate pass.
+        self.handshakes: ThreadPoolExecutor | None = None
         self.stopping = asyncio.Event()
         self.slot_freed = asyncio.Event()
         self.results_ready = asyncio.Event()
@@ -84,7 +184,8 @@ class Engine:
             try:
                 return fn(*args, **kwargs)
             except Exception:
-                connection.close()
+                if not connection.in_atomic_block:
+                    connection.close()
                 raise
 
         return await loop.run_in_executor(self.db, run)
@@ -119,19 +220,16 @@ class Engine:
                 await asyncio.wait_for(self.slot_freed.wait(), self.tick)
 
     # --- 2. one check, at its due time
-    async def check(self, server: Server) -> None:
-        due = server.next_check_at
-        delay = (due - timezone.now()).total_seconds()
-        if delay > 0:
-            await asyncio.sleep(delay)
+    async def check(self, server: Server, *, claimed: bool = True) -> None:
+        """Probe ``server`` at its due time (a claimed check) or now, and queue its result."""
+        due = server.next_check_at if claimed else None
+        if due is not None:
+            delay = (due - timezone.now()).total_seconds()
+            if delay > 0:
+                await asyncio.sleep(delay)
         self.waiting.pop(server.pk, None)
         started = timezone.now()
-        try:
-            outcome = await probe_async(server, self.client)
-        except Exception as exc:
-            log.exception("probe_failed server_id=%s", server.pk)
-            outcome = ProbeOutcome(PingStatus.ERROR, error_message=f"{exc.__class__.__name__}: {exc}"[:400])
-        interval = self.interval or server.check_interval
+        outcome = await self.probe(server)
         self.results.append(
             CheckResult(
                 server,
@@ -139,13 +237,60 @@ class Engine:
                 checked_at=started,
                 due_at=due,
                 started_at=started,
-                lease_owner=self.owner,
-                next_due_at=claims.next_due(due, interval, timezone.now()),
+                lease_owner=self.owner if claimed else "",
+                next_due_at=server.next_due(due, started, self.interval) if due is not None else None,
             )
         )
         self.slot_freed.set()
         if len(self.results) >= self.batch_max:
             self.results_ready.set()
+
+    async def check_certificate(self, server: Server, claim: CertificateCheck | None) -> None:
+        """Handshake with ``server`` on a thread (ssl blocks), then store what was seen on the
+        database thread. A probe that raises is an invalid outcome naming the error, stored like
+        any other; a claim whose storing failed is completed with the error, so the server waits
+        its interval instead of being retried at every step."""
+        loop = asyncio.get_running_loop()
+        try:
+            outcome = await loop.run_in_executor(self.handshakes, certificates.probe_certificate, server)
+        except Exception as exc:
+            log.exception("certificate_probe_failed server_id=%s", server.pk)
+            outcome = certificates.CertificateOutcome(valid=False, error=f"{exc.__class__.__name__}: {exc}"[:2000])
+        try:
+            check = await self.call_db(certificates.store_certificate, server, outcome, claim)
+        except Exception as exc:
+            log.exception("certificate_check_failed server_id=%s", server.pk)
+            error = f"{exc.__class__.__name__}: {exc}"
+            if claim is not None:
+                await self.call_db(_fail_claim, claim.pk, error)
+            if self.on_done is not None:
+                await self.call_db(self.on_done, server, None, error)
+            return
+        if self.on_done is not None:
+            await self.call_db(self.on_done, server, check, "")
+
+    async def run_certificates(self, jobs: Sequence[CertificateJob]) -> None:
+        """Check the certificates of ``jobs``, ``concurrency`` handshakes at a time."""
+        self.handshakes = ThreadPoolExecutor(self.concurrency, thread_name_prefix="tls-handshake")
+        slots = asyncio.Semaphore(self.concurrency)
+
+        async def one(job: CertificateJob) -> None:
+            async with slots:
+                await self.check_certificate(*job)
+
+        try:
+            await asyncio.gather(*(one(job) for job in jobs))
+        finally:
+            self.handshakes.shutdown(wait=False)
+            await self.client.close()
+
+    async def probe(self, server: Server) -> ProbeOutcome:
+        """What a check of ``server`` saw; a probe that raises (a bug, not the network) is an ERROR."""
+        try:
+            return await probe_async(server, self.client)
+        except Exception as exc:
+            log.exception("probe_failed server_id=%s", server.pk)
+            return ProbeOutcome(PingStatus.ERROR, error_message=f"{exc.__class__.__name__}: {exc}"[:400])
 
     # --- 3. recording in batches
     async def record_loop(self) -> None:
@@ -162,16 +307,32 @@ class Engine:
             return
         batch, self.results = self.results[: self.batch_max], self.results[self.batch_max :]
         try:
-            await self.call_db(record, batch)
-        except Exception:
-            log.exception("record_failed checks=%d (retried)", len(batch))
-            self.results[:0] = batch
-            await asyncio.sleep(1.0)
+            records = await self.call_db(record, batch)
+        except Exception as exc:
+            if not self.once:
+                log.exception("record_failed checks=%d (retried)", len(batch))
+                self.results[:0] = batch
+                await asyncio.sleep(1.0)
+                return
+            log.exception("record_failed checks=%d", len(batch))
+            await self._done(batch, [], f"{exc.__class__.__name__}: {exc}")
             return
         for result in batch:
             self.held.pop(result.server.pk, None)
+        await self._done(batch, records, "")
         if self.on_recorded is not None:
             self.on_recorded(batch)
+
+    async def _done(self, batch: list[CheckResult], records: list[CheckRecord], error: str) -> None:
+        """Hand each result of a one-off pass to ``on_done`` with its record (a server appears once),
+        on the database thread: the caller's own, for a pass run from synchronous code."""
+        if self.on_done is None:
+            return
+        by_server = {rec.state.server_id: rec for rec in records}
+        for result in batch:
+            rec = by_server.get(result.server.pk)
+            why = error or ("" if rec else "not recorded: the server was deleted, or another scheduler took it over")
+            await self.call_db(self.on_done, result.server, rec, why)
 
     # --- 4. leases
     async def renew_loop(self) -> None:
@@ -217,9 +378,137 @@ class Engine:
     def stop(self) -> None:
         self.stopping.set()
 
+    async def run_once(self, servers: Sequence[Server], *, claimed: bool = False) -> None:
+        """Check each of ``servers`` once, ``concurrency`` at a time, and record them in batches.
+
+        ``claimed``: the servers were claimed with this engine's ``owner`` (``claims.claim_due``):
+        each is checked at its due time, its lease renewed meanwhile, and moved on to its next
+        due time as it is recorded. Otherwise each is checked now and its schedule is untouched.
+        """
+        self.once = True
+        slots = asyncio.Semaphore(self.concurrency)
+        if claimed:
+            self.held.update((s.pk, s) for s in servers)
+
+        async def one(server: Server) -> None:
+            async with slots:
+                await self.check(server, claimed=claimed)
+
+        recorder = asyncio.ensure_future(self.record_loop())
+        renewer = asyncio.ensure_future(self.renew_loop())
+        try:
+            await asyncio.gather(*(one(s) for s in servers))
+        finally:
+            self.stopping.set()
+            await recorder
+            renewer.cancel()
+            await self.client.close()
+
+
+def _fail_claim(claim_id: int, error: str) -> None:
+    CertificateCheck.objects.filter(pk=claim_id).update(in_progress=False, error=error[:2000])
+
 
 def _close_connection() -> None:
     connection.close()  # looked up on the calling (database) thread: its own connection
+
+
+def run_once(
+    servers: Sequence[Server],
+    *,
+    concurrency: int | None = None,
+    claimed_by: str = "",
+    interval: int | None = None,
+    on_done: OnDone | None = None,
+) -> PassSummary:
+    """Check ``servers`` once from synchronous code: check-now, the admin action, ``check_servers``
+    and ``POST /api/checks/run/``. One failure never stops the pass.
+
+    The engine's loop runs on a helper thread; its database work runs here (``CallerThread``).
+    ``claimed_by``: the lease owner that claimed them (``claims.claim_due``), whose due checks
+    then move on to their next due time; empty, they are checked now, their schedule untouched.
+    """
+    summary = PassSummary()
+    if not servers:
+        return summary
+
+    def done(server: Server, rec: CheckRecord | None, error: str) -> None:
+        if rec is None:
+            summary.errors.append((server, error))
+        else:
+            summary.records.append(rec)
+        if on_done is not None:
+            on_done(server, rec, error)
+
+    engine = Engine(
+        concurrency=concurrency or settings.CHECK_CONCURRENCY,
+        interval=interval,
+        owner=claimed_by or None,
+        db=CallerThread(),
+    )
+    engine.on_done = done
+    _drive(engine, engine.run_once(servers, claimed=bool(claimed_by)))
+    return summary
+
+
+def run_certificate_checks(
+    jobs: Sequence[CertificateJob], *, concurrency: int = 10, on_done: OnDone | None = None
+) -> list[CertificateCheck]:
+    """Check the certificates of ``jobs`` once from synchronous code (``check_certificates``, the
+    scheduler's certificate step); the checks stored, in completion order. One failure never
+    stops the rest."""
+    stored: list[CertificateCheck] = []
+
+    def done(server: Server, check: CertificateCheck | None, error: str) -> None:
+        if check is not None:
+            stored.append(check)
+        if on_done is not None:
+            on_done(server, check, error)
+
+    if not jobs:
+        return stored
+    engine = Engine(concurrency=concurrency, db=CallerThread())
+    engine.on_done = done
+    _drive(engine, engine.run_certificates(jobs))
+    return stored
+
+
+def _drive(engine: Engine, work: Awaitable[None]) -> None:
+    """Run ``work`` on a loop on a helper thread while this thread does its database work."""
+    assert isinstance(engine.db, CallerThread)
+    db = engine.db
+
+    def probing() -> None:
+        try:
+            asyncio.run(work)  # type: ignore[arg-type]
+        finally:
+            db.shutdown()
+
+    thread = threading.Thread(target=probing, name="check-pass", daemon=True)
+    thread.start()
+    db.serve()
+    thread.join()
+
+
+def run_check(server: Server) -> CheckRecord | None:
+    """Check one server now (the API's check action): a pass of one. None when it was deleted
+    while its check ran. A push monitor has nothing to check (``NotProbed``)."""
+    if server.is_push:
+        raise NotProbed(NOT_PROBED)
+    summary = run_once([server], concurrency=1)
+    if summary.records:
+        rec = summary.records[0]
+        log.info(
+            "check server_id=%s status=%s ping=%s response_ms=%s code=%s error=%r",
+            server.pk,
+            rec.state.status,
+            rec.ping.status if rec.ping else None,
+            rec.ping.response_time if rec.ping else None,
+            rec.ping.status_code if rec.ping else None,
+            rec.ping.error_message if rec.ping else None,
+        )
+        return rec
+    return None
 
 
 def run_forever(engine: Engine, loop: asyncio.AbstractEventLoop) -> None:

@@ -10,7 +10,7 @@ the deadline one ``check_interval`` on: each further interval of silence is one 
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.db import transaction
 from django.utils import timezone
@@ -34,12 +34,7 @@ def claim_overdue(now: datetime, *, limit: int = 500) -> list[tuple[Server, date
         for server in overdue:
             missed = server.push_deadline_at
             assert missed is not None
-            interval = timedelta(seconds=server.check_interval)
-            # One more failure per interval of silence, but a scheduler that was away for hours
-            # does not record each missed interval at once: the next one is an interval from now.
-            next_at = missed + interval
-            if next_at <= now:
-                next_at = now + interval
+            next_at = server.next_push_deadline(missed, missed=True, now=now)
             won = Server.objects.filter(pk=server.pk, push_deadline_at=missed).update(push_deadline_at=next_at)
             if won:
                 server.push_deadline_at = next_at

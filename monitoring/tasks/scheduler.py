@@ -34,7 +34,6 @@ from monitoring.tasks.engine import Engine, run_forever
 from monitoring.tasks.maintenance import maintenance_step
 from monitoring.tasks.push import push_step
 from monitoring.tasks.rollups import PRUNE_STEP_SECONDS, ROLLUP_STEP_SECONDS, prune_step, rollup_step
-from monitoring.tasks.runner import run_due
 
 log = logging.getLogger(__name__)
 
@@ -57,21 +56,6 @@ class Scheduler:
         self._engine_loop: asyncio.AbstractEventLoop | None = None
         self._engine_thread: threading.Thread | None = None
         self._jobs: BackgroundScheduler | None = None
-
-    def check_step(self) -> bool:
-        """One synchronous pass: claim and check what is due now; True if anything was checked."""
-        close_old_connections()
-        try:
-            summary = run_due(concurrency=self.concurrency, interval=self.interval)
-        finally:
-            close_old_connections()
-        if summary.checked or summary.errors:
-            log.info(
-                "scheduler_pass %s errors=%d",
-                " ".join(f"{k}={v}" for k, v in summary.as_dict().items()),
-                len(summary.errors),
-            )
-        return bool(summary.checked)
 
     def send_step(self) -> bool:
         """Send the alerts that are due now; True if any was handled."""

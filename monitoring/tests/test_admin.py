@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
+from django.utils import timezone
 
 from monitoring.choices import Status
-from monitoring.models import NotificationConfig, PingResult, Server
+from monitoring.models import NotificationConfig, PingResult, Server, StatusChange
 from monitoring.tests.factories import make_ping, make_server
 
 pytestmark = pytest.mark.django_db
@@ -153,3 +156,40 @@ def test_adding_a_push_server_in_the_admin_needs_no_host_and_gives_it_a_token(ad
     assert len(server.push_token) >= 32 and server.push_deadline_at is not None
     r = admin_client.post("/admin/monitoring/server/add/", add_form(alice, name="nohost", host=""))
     assert r.status_code == 200 and "host" in r.context["adminform"].form.errors
+
+
+def test_unticking_is_active_in_the_change_form_pauses_the_server_like_the_action(admin_client, alice):
+    """Issue 14 A.2: the change form went around the engine: an "up" server was left up, never
+    checked again, with no status change (and no live event)."""
+    server = make_server(alice, name="from-admin", host="example.org")
+    Server.objects.filter(pk=server.pk).update(status=Status.UP)
+    server.server_status.status = Status.UP
+    server.server_status.save()
+    edit = add_form(alice)
+    del edit["is_active"]  # an unticked box is not sent
+    assert admin_client.post(f"/admin/monitoring/server/{server.pk}/change/", edit).status_code == 302
+    server.refresh_from_db()
+    assert (server.is_active, server.status, server.server_status.status) == (False, Status.PAUSED, Status.PAUSED)
+    change = StatusChange.objects.get(server=server)
+    assert (change.previous_status, change.status) == (Status.UP, Status.PAUSED)
+
+    edit["is_active"] = "on"
+    before = timezone.now()
+    assert admin_client.post(f"/admin/monitoring/server/{server.pk}/change/", edit).status_code == 302
+    server.refresh_from_db()
+    assert server.is_active and server.status == Status.UNKNOWN
+    assert before <= server.next_check_at <= timezone.now(), "resumed: due at once"
+
+
+def test_an_edit_of_the_target_in_the_change_form_is_checked_at_once(admin_client, alice):
+    server = make_server(alice, name="from-admin", host="example.org")
+    Server.objects.filter(pk=server.pk).update(next_check_at=timezone.now() + timedelta(minutes=1))
+    before = timezone.now()
+    edit = add_form(alice, host="example.net")
+    assert admin_client.post(f"/admin/monitoring/server/{server.pk}/change/", edit).status_code == 302
+    server.refresh_from_db()
+    assert server.host == "example.net" and before <= server.next_check_at <= timezone.now()
+    # A rename alone leaves the schedule alone.
+    Server.objects.filter(pk=server.pk).update(next_check_at=before + timedelta(minutes=1))
+    admin_client.post(f"/admin/monitoring/server/{server.pk}/change/", add_form(alice, host="example.net", name="b"))
+    assert Server.objects.get(pk=server.pk).next_check_at == before + timedelta(minutes=1)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from monitoring.choices import PingStatus, Status
 from monitoring.models import PingResult, Server, StatusChange
@@ -174,3 +178,67 @@ def test_private_ip_hosts_are_refused_when_private_targets_are_off(alice_client,
     r = alice_client.post("/api/servers/", dict(VALID, host=host), format="json")
     assert r.status_code == 400 and "MONITOR_ALLOW_PRIVATE_TARGETS" in r.json()["host"][0]
     assert alice_client.post("/api/servers/", dict(VALID, host="93.184.216.34"), format="json").status_code == 201
+
+
+def test_an_edit_from_60_to_15_seconds_is_checked_at_once_then_every_15(alice, alice_client):
+    """Issue 14 C.10: the edit waited for the old due time (51 s)."""
+    server = make_server(alice, check_interval=60)
+    Server.objects.filter(pk=server.pk).update(next_check_at=timezone.now() + timedelta(seconds=51))
+    before = timezone.now()
+    r = alice_client.patch(f"/api/servers/{server.pk}/", {"check_interval": 15, "timeout": 5}, format="json")
+    assert r.status_code == 200, r.content
+    row = Server.objects.get(pk=server.pk)
+    assert before <= row.next_check_at <= timezone.now()
+    assert row.next_due(row.next_check_at, row.next_check_at) == row.next_check_at + timedelta(seconds=15)
+
+
+def test_a_resume_through_is_active_is_due_at_once_and_a_rename_moves_nothing(alice, alice_client):
+    server = make_server(alice)
+    alice_client.post(f"/api/servers/{server.pk}/pause/")
+    later = timezone.now() + timedelta(minutes=5)
+    Server.objects.filter(pk=server.pk).update(next_check_at=later)
+    assert alice_client.patch(f"/api/servers/{server.pk}/", {"name": "renamed"}, format="json").status_code == 200
+    assert Server.objects.get(pk=server.pk).next_check_at == later
+    before = timezone.now()
+    r = alice_client.patch(f"/api/servers/{server.pk}/", {"is_active": True}, format="json")
+    assert r.json()["status"] == "unknown"
+    assert before <= Server.objects.get(pk=server.pk).next_check_at <= timezone.now()
+
+
+@override_settings(CHECK_NOW_PER_USER=1)
+def test_check_now_beyond_the_users_limit_answers_429_and_probes_nothing(alice, alice_client, http_target):
+    """Issue 14 D.21: check-nows of one user running at once are bounded (SPEC §23)."""
+    http_target.set("/", 200, "ok")
+    server = make_server(alice, protocol="http", host="127.0.0.1", port=http_target.port)
+    cache.add(f"check-now:{alice.pk}:0", 1)  # one of alice's check-nows is running
+    r = alice_client.post(f"/api/servers/{server.pk}/check/")
+    assert r.status_code == 429 and r.headers["Retry-After"]
+    assert http_target.requests == [] and not PingResult.objects.exists()
+    cache.delete(f"check-now:{alice.pk}:0")
+    assert alice_client.post(f"/api/servers/{server.pk}/check/").status_code == 200
+    assert alice_client.post(f"/api/servers/{server.pk}/check/").status_code == 200, "each check gave its slot back"
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(CHECK_NOW_PER_USER=2)
+def test_concurrent_check_nows_beyond_the_limit_answer_429_at_once(alice, http_target):
+    """Five check-nows of one user against a slow target: two run, three answer 429 at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connections
+
+    from conftest import client_for
+
+    http_target.set("/", 200, "ok", delay=1.5)
+    server = make_server(alice, protocol="http", host="127.0.0.1", port=http_target.port, timeout=5)
+
+    def check_now(_: int) -> int:
+        try:
+            return client_for(alice).post(f"/api/servers/{server.pk}/check/").status_code
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(5) as pool:
+        codes = sorted(pool.map(check_now, range(5)))
+    assert codes == [200, 200, 429, 429, 429]
+    assert PingResult.objects.filter(server=server).count() == 2

@@ -197,3 +197,37 @@ def test_all_must_hold_and_the_first_that_does_not_is_reported():
 def test_long_seen_values_are_shortened_in_the_message():
     message = check([{"source": "body", "op": "contains", "value": "needle"}], response("x" * 5000))
     assert message is not None and len(message) < 200 and message.endswith("…)")
+
+
+# --- regular expressions that backtrack (issue 14 D.19, SPEC §23) ---------------------------
+
+CATASTROPHIC = r"^(a+)+$"
+
+
+@pytest.mark.parametrize("pattern", [CATASTROPHIC, r"(a*)*b", r"^(\w+\s?)*$"])
+def test_a_pattern_that_nests_repetitions_is_refused_at_save(pattern):
+    [problem] = errors([{"source": "body", "op": "matches", "value": pattern}])
+    assert problem.startswith("item 0:") and "exponential" in problem
+
+
+def test_a_pattern_that_needs_backtracking_to_run_is_refused_at_save():
+    [problem] = errors([{"source": "body", "op": "matches", "value": r"(?<!no )ok"}])
+    assert "lookaround" in problem
+
+
+def test_a_catastrophic_pattern_stored_before_the_rule_runs_in_linear_time():
+    """``^(a+)+$`` against 27 × "a" + "!" took Python's engine about 10 s, on the engine's loop."""
+    import time
+
+    from monitoring.services.assertions import Assertion, holds
+
+    started = time.monotonic()
+    assert not holds(Assertion("body", "matches", CATASTROPHIC), "a" * 27 + "!")
+    assert holds(Assertion("body", "matches", CATASTROPHIC), "a" * 27)
+    assert time.monotonic() - started < 0.5
+
+
+@pytest.mark.parametrize("pattern", ["a{4294967296}", "(" * 400 + ")" * 400])
+def test_a_pattern_that_breaks_the_parser_is_a_field_error_not_a_crash(pattern):
+    [problem] = errors([{"source": "body", "op": "matches", "value": pattern}])
+    assert problem.startswith("item 0:")

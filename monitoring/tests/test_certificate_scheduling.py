@@ -19,7 +19,7 @@ from django.utils import timezone
 from conftest import subprocess_env
 from monitoring.models import CertificateCheck
 from monitoring.models.certificates import certificate_check_due
-from monitoring.tasks import certificates as tasks
+from monitoring.services import certificates
 from monitoring.tasks.certificates import certificate_step, claim_due_certificates, claim_servers
 from monitoring.tasks.scheduler import CERTIFICATE_STEP_SECONDS, Scheduler
 from monitoring.tests.factories import make_server
@@ -112,14 +112,14 @@ def test_a_server_another_process_claimed_first_is_dropped(servers):
 
 @pytest.mark.django_db(transaction=True)  # the step closes stale connections, as a worker must
 def test_a_check_that_raises_completes_its_claim_with_the_error_and_the_step_goes_on(servers):
-    real = tasks.check_certificate
+    real = certificates.store_certificate  # the engine stores each check with it
 
-    def broken_for_one(server, claim=None):
+    def broken_for_one(server, outcome, claim=None):
         if server.pk == servers["never"].pk:
             raise RuntimeError("boom")
-        return real(server, claim)
+        return real(server, outcome, claim)
 
-    with mock.patch.object(tasks, "check_certificate", side_effect=broken_for_one):
+    with mock.patch.object(certificates, "store_certificate", side_effect=broken_for_one):
         assert certificate_step(concurrency=1) is True
     failed = CertificateCheck.objects.get(server=servers["never"])
     assert failed.in_progress is False and failed.error == "RuntimeError: boom"

@@ -10,9 +10,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from monitoring.choices import Status
+from monitoring.choices import PingStatus, Status
 from monitoring.models import PingResult, Server
-from monitoring.tasks import runner
+from monitoring.tasks import engine
 from monitoring.tests.factories import make_server
 
 
@@ -76,27 +76,32 @@ def test_fail_on_down_exits_2_only_with_a_down_server(targets):
 
 
 @pytest.mark.django_db
-def test_a_broken_check_does_not_stop_the_pass(targets):
+def test_a_broken_probe_is_recorded_as_an_error_and_does_not_stop_the_pass(targets):
+    """Issue 14 A.1: the pass shares the engine's error path, so a probe that raises is an ERROR
+    check like the scheduler's (the old runner dropped it without a PingResult)."""
     up, down = targets
-    real = runner.probe_async
+    real = engine.probe_async
 
     async def flaky(server, client):
         if server.pk == up.pk:
             raise RuntimeError("probe exploded")
         return await real(server, client)
 
-    with mock.patch.object(runner, "probe_async", side_effect=flaky):
+    with mock.patch.object(engine, "probe_async", side_effect=flaky):
         output = run("--all", "--concurrency", "1")
-    assert "1 error(s)" in output and "probe exploded" in output
+    assert "0 error(s)" in output and "probe exploded" in output
     assert PingResult.objects.filter(server=down).count() == 1
-    assert PingResult.objects.filter(server=up).count() == 0
+    broken = PingResult.objects.get(server=up)
+    assert broken.status == PingStatus.ERROR and broken.error_message == "RuntimeError: probe exploded"
 
 
 @pytest.mark.django_db
 def test_a_pass_of_due_servers_moves_each_on_from_its_due_time_not_from_when_it_ran(targets):
     up, down = targets
     due = timezone.now() - timedelta(seconds=7)
-    Server.objects.update(next_check_at=due, check_interval=60)
+    # Servers on their grid: not the first check of two created together, which is followed by
+    # a spread one (SPEC §23, issue 14 C.10).
+    Server.objects.update(next_check_at=due, check_interval=60, spread_seconds=0)
     run("--concurrency", "2")
     for server in (up, down):
         server.refresh_from_db()

@@ -8,6 +8,7 @@ from django.test import override_settings
 from monitoring.choices import PingStatus, Protocol, Status
 from monitoring.models import PingResult, Server, ServerStatus, StatusChange
 from monitoring.services import checks
+from monitoring.tasks.engine import run_check
 
 
 def http_server(owner, target, path="/", **fields) -> Server:
@@ -32,7 +33,7 @@ def test_a_new_server_is_unknown_with_a_status_row(alice):
 def test_http_200_makes_it_up_and_records_the_change(alice, http_target):
     http_target.set("/", 200, "hello")
     server = http_server(alice, http_target)
-    record = checks.run_check(server)
+    record = run_check(server)
     assert record.ping.status == PingStatus.SUCCESS
     assert record.ping.status_code == 200 and record.ping.response_time > 0
     server.refresh_from_db()
@@ -44,7 +45,7 @@ def test_http_200_makes_it_up_and_records_the_change(alice, http_target):
 def test_http_500_is_a_failure_and_down(alice, http_target):
     http_target.set("/", 500, "oops")
     server = http_server(alice, http_target)
-    record = checks.run_check(server)
+    record = run_check(server)
     assert record.ping.status == PingStatus.FAILURE and record.ping.status_code == 500
     assert "HTTP 500" in record.ping.error_message
     assert Server.objects.get(pk=server.pk).status == Status.DOWN
@@ -53,30 +54,30 @@ def test_http_500_is_a_failure_and_down(alice, http_target):
 def test_keyword_missing_is_a_failure(alice, http_target):
     http_target.set("/", 200, "all systems nominal")
     server = http_server(alice, http_target, keyword="healthy")
-    assert checks.run_check(server).ping.status == PingStatus.FAILURE
+    assert run_check(server).ping.status == PingStatus.FAILURE
     server.keyword = "nominal"
-    assert checks.run_check(server).ping.status == PingStatus.SUCCESS
+    assert run_check(server).ping.status == PingStatus.SUCCESS
 
 
 def test_slow_response_times_out(alice, http_target):
     http_target.set("/slow", 200, "late", delay=1.5)
     server = http_server(alice, http_target, path="/slow")
     server.timeout = 0.5
-    record = checks.run_check(server)
+    record = run_check(server)
     assert record.ping.status == PingStatus.TIMEOUT
 
 
 def test_slow_success_is_degraded(alice, http_target):
     http_target.set("/", 200, "ok", delay=0.3)
     server = http_server(alice, http_target, degraded_threshold_ms=100)
-    assert checks.run_check(server).state.status == Status.DEGRADED
+    assert run_check(server).state.status == Status.DEGRADED
 
 
 def test_expected_codes_accept_a_redirect_target(alice, http_target):
     http_target.set("/old", 301, "", Location="/new")
     http_target.set("/new", 200, "moved here")
     server = http_server(alice, http_target, path="/old", keyword="moved here")
-    assert checks.run_check(server).ping.status == PingStatus.SUCCESS
+    assert run_check(server).ping.status == PingStatus.SUCCESS
 
 
 def test_tcp_open_port_is_up_and_closed_port_is_down(alice, tcp_open_port, tcp_closed_port):
@@ -84,8 +85,8 @@ def test_tcp_open_port_is_up_and_closed_port_is_down(alice, tcp_open_port, tcp_c
     down = Server.objects.create(
         owner=alice, name="gone", protocol=Protocol.TCP, host="127.0.0.1", port=tcp_closed_port
     )
-    assert checks.run_check(up).state.status == Status.UP
-    record = checks.run_check(down)
+    assert run_check(up).state.status == Status.UP
+    record = run_check(down)
     assert record.ping.status == PingStatus.ERROR and "refused" in record.ping.error_message.lower()
     assert record.state.status == Status.DOWN
 
@@ -93,12 +94,12 @@ def test_tcp_open_port_is_up_and_closed_port_is_down(alice, tcp_open_port, tcp_c
 def test_retries_keep_status_until_enough_failures(alice, http_target):
     http_target.set("/", 200)
     server = http_server(alice, http_target, retries=3)
-    checks.run_check(server)
+    run_check(server)
     http_target.set("/", 503)
     for n in (1, 2):
-        state = checks.run_check(server).state
+        state = run_check(server).state
         assert state.status == Status.UP and state.message.startswith(f"failing ({n} of 3)")
-    state = checks.run_check(server).state
+    state = run_check(server).state
     assert state.status == Status.DOWN and state.consecutive_failures == 3
     assert list(StatusChange.objects.filter(server=server).values_list("status", flat=True)) == [Status.DOWN, Status.UP]
     assert state.uptime_percentage == 25.0
@@ -107,7 +108,7 @@ def test_retries_keep_status_until_enough_failures(alice, http_target):
 @override_settings(MONITOR_ALLOW_PRIVATE_TARGETS=False)
 def test_private_targets_are_refused_when_not_allowed(alice, http_target):
     http_target.set("/", 200)
-    record = checks.run_check(http_server(alice, http_target))
+    record = run_check(http_server(alice, http_target))
     assert record.ping.status == PingStatus.ERROR
     assert "MONITOR_ALLOW_PRIVATE_TARGETS" in record.ping.error_message
     assert http_target.requests == []
@@ -129,7 +130,7 @@ def test_a_check_landing_on_a_paused_server_keeps_it_paused(alice, http_target):
     http_target.set("/", 500)
     server = http_server(alice, http_target)
     checks.pause(server)
-    checks.run_check(server)
+    run_check(server)
     assert Server.objects.get(pk=server.pk).status == Status.PAUSED
     assert PingResult.objects.filter(server=server).count() == 1
 
@@ -151,11 +152,11 @@ def test_https_with_an_untrusted_certificate_fails_unless_verification_is_off(al
     server = Server.objects.create(
         owner=alice, name="tls", protocol=Protocol.HTTPS, host="127.0.0.1", port=https_target.port, timeout=10
     )
-    record = checks.run_check(server)
+    record = run_check(server)
     assert record.ping.status == PingStatus.ERROR
     assert "TLS error" in record.ping.error_message and "certificate" in record.ping.error_message.lower()
     server.verify_tls = False
-    record = checks.run_check(server)
+    record = run_check(server)
     assert record.ping.status == PingStatus.SUCCESS and record.ping.status_code == 200
 
 
@@ -165,17 +166,17 @@ def test_an_ipv6_target_is_checked(alice, http6_target):
         owner=alice, name="v6", protocol=Protocol.HTTP, host="::1", port=http6_target.port, timeout=10, keyword="v6"
     )
     assert server.url == f"http://[::1]:{http6_target.port}/"
-    assert checks.run_check(server).ping.status == PingStatus.SUCCESS
+    assert run_check(server).ping.status == PingStatus.SUCCESS
 
 
 def test_a_head_check_and_a_custom_expected_code(alice, http_target):
     http_target.set("/gone", 410, "")
     server = http_server(alice, http_target, path="/gone", method="HEAD", expected_status_codes="410")
-    assert checks.run_check(server).ping.status == PingStatus.SUCCESS
+    assert run_check(server).ping.status == PingStatus.SUCCESS
     assert http_target.requests[-1].method == "HEAD"
 
 
 def test_the_probe_sends_our_user_agent(alice, http_target):
     http_target.set("/", 200)
-    checks.run_check(http_server(alice, http_target))
+    run_check(http_server(alice, http_target))
     assert http_target.requests[-1].headers["User-Agent"].startswith("PulseGuard/")

@@ -18,9 +18,10 @@ from django.utils import timezone
 from conftest import require_postgres
 from monitoring.choices import AlertEvent, DeliveryStatus, NotificationType, Protocol
 from monitoring.models import NotificationDelivery, Server
-from monitoring.services import checks, delivery
+from monitoring.services import delivery
 from monitoring.services.delivery import backoff, send_pending
 from monitoring.services.notifiers.webhook import SIGNATURE_HEADER, WebhookNotifier
+from monitoring.tasks.engine import run_check
 from monitoring.tests.alerting import SECRET, go_down, go_up, make_config, make_server, signature_ok
 from tests.targets import LocalHTTPServer, SilentListener
 
@@ -42,14 +43,14 @@ def test_down_then_up_delivers_exactly_one_alert_each_with_a_valid_signature(ali
         server = watched(alice, target)
         config = make_config(server, recipient=receiver.url("/hook"))
         target.set("/health", 200)
-        checks.run_check(server)
+        run_check(server)
         target.set("/health", 500)
-        checks.run_check(server)
-        checks.run_check(server)  # still down: no new alert
+        run_check(server)
+        run_check(server)  # still down: no new alert
         assert send_pending() == 1
         target.set("/health", 200)
-        checks.run_check(server)
-        checks.run_check(server)
+        run_check(server)
+        run_check(server)
         assert send_pending() == 1
         assert send_pending() == 0
 

@@ -4,17 +4,21 @@ target that delays no other server's check."""
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
-from datetime import timedelta
+import time
+from collections import Counter
+from datetime import datetime, timedelta
 
 import pytest
+from django.db import connections
 from django.utils import timezone
 
 from monitoring.choices import PingStatus
-from monitoring.models import PingResult, Server
+from monitoring.models import PingResult, Server, StatusChange
 from monitoring.services.recording import CheckResult, record
 from monitoring.services.transitions import ProbeOutcome
-from monitoring.tasks import claims
+from monitoring.tasks import claims, engine
 from monitoring.tasks.engine import Engine, run_forever
 from monitoring.tests.factories import make_server
 
@@ -23,24 +27,63 @@ OK = ProbeOutcome(PingStatus.SUCCESS, response_time=1.0, status_code=200)
 
 def test_next_due_is_the_previous_due_plus_the_interval_not_the_end_of_the_check():
     due = timezone.now()
-    assert claims.next_due(due, 20, due + timedelta(seconds=3)) == due + timedelta(seconds=20)
+    assert Server(check_interval=20).next_due(due, due + timedelta(seconds=3)) == due + timedelta(seconds=20)
 
 
 def test_next_due_after_a_whole_missed_interval_stays_on_the_grid():
     due = timezone.now()
-    assert claims.next_due(due, 20, due + timedelta(seconds=45)) == due + timedelta(seconds=60)
-    assert claims.next_due(due, 20, due + timedelta(seconds=20)) == due + timedelta(seconds=40)
+    server = Server(check_interval=20)
+    assert server.next_due(due, due + timedelta(seconds=45)) == due + timedelta(seconds=60)
+    assert server.next_due(due, due + timedelta(seconds=20)) == due + timedelta(seconds=40)
+
+
+def later_checks(servers: list[Server]) -> list[datetime]:
+    """When each server's check after its first is due, its first having run on time."""
+    rows = Server.objects.filter(pk__in=[s.pk for s in servers])
+    return [row.next_due(row.next_check_at, row.next_check_at) for row in rows]
 
 
 @pytest.mark.django_db
-def test_servers_created_together_have_their_first_checks_spread_over_one_interval(alice):
+def test_servers_created_together_are_checked_at_once_and_spread_after(alice):
+    """SPEC §23 (issue 14 C.10): no first check waits for the golden-ratio offset; the later
+    checks are spread over the interval, never two in one second."""
     before = timezone.now()
     servers = [make_server(alice, name=f"s{n}", check_interval=60) for n in range(12)]
-    offsets = sorted((Server.objects.get(pk=s.pk).next_check_at - before).total_seconds() for s in servers)
-    assert offsets[0] < 1, "the first of a burst is checked at once"
-    assert offsets[-1] < 61, "all within one interval"
+    firsts = Server.objects.filter(pk__in=[s.pk for s in servers]).values_list("next_check_at", flat=True)
+    assert all((first - before).total_seconds() < 1 for first in firsts), "every first check is due at once"
+    offsets = sorted((due - before).total_seconds() for due in later_checks(servers))
+    assert offsets[0] >= 60 and offsets[-1] < 121, "within one interval after the first"
     assert min(b - a for a, b in zip(offsets, offsets[1:], strict=False)) >= 1, "never two in the same second"
     assert offsets[-1] - offsets[0] > 45, "spread over the interval, not bunched"
+
+
+@pytest.mark.django_db
+def test_a_burst_of_n_never_puts_more_than_n_over_interval_plus_one_in_a_second(alice):
+    servers = [make_server(alice, name=f"s{n}", check_interval=10) for n in range(35)]
+    per_second = Counter(math.floor(due.timestamp()) for due in later_checks(servers))
+    assert max(per_second.values()) <= math.ceil(35 / 10) + 1
+
+
+@pytest.mark.django_db
+def test_another_users_burst_neither_delays_nor_offsets_a_new_server(alice, bob):
+    for n in range(20):
+        make_server(bob, name=f"b{n}", check_interval=3600)
+    before = timezone.now()
+    mine = make_server(alice, name="mine", check_interval=3600)
+    row = Server.objects.get(pk=mine.pk)
+    assert (row.next_check_at - before).total_seconds() < 1
+    assert row.spread_seconds == 0, "alone among alice's servers: a plain fixed rate from its first check"
+    assert later_checks([mine]) == [row.next_check_at + timedelta(hours=1)]
+
+
+def test_a_check_far_behind_is_not_followed_by_another_seconds_later():
+    """Issue 14 D.30: a server due 57 s ago (the scheduler was down) checked at start is next due
+    on its grid at least half an interval on, not 3 s later."""
+    due = timezone.now()
+    server = Server(check_interval=60)
+    ran = due + timedelta(seconds=57)
+    assert server.next_due(due, ran) == due + timedelta(seconds=120)
+    assert server.next_due(due, due + timedelta(seconds=20)) == due + timedelta(seconds=60)
 
 
 @pytest.mark.django_db
@@ -120,7 +163,8 @@ def test_a_hanging_target_delays_no_other_servers_check(alice, http_target, tcp_
         for n in range(5)
     ]
     due = timezone.now()
-    Server.objects.update(next_check_at=due)
+    # On their grid (not the spread check after the first of servers created together, SPEC §23).
+    Server.objects.update(next_check_at=due, spread_seconds=0)
     fast_ids = {s.pk for s in fast}
     seen: list[CheckResult] = []
     all_fast = threading.Event()
@@ -149,3 +193,146 @@ def test_a_hanging_target_delays_no_other_servers_check(alice, http_target, tcp_
     assert not thread.is_alive()
     hung = PingResult.objects.get(server=hanging)
     assert hung.status == PingStatus.TIMEOUT
+
+
+# --- one-off passes (run_once): check-now, the admin action, check_servers, /api/checks/run/
+
+
+@pytest.mark.django_db
+def test_a_check_now_whose_probe_raises_is_recorded_as_an_error(alice, monkeypatch):
+    """Issue 14 A.1: every path shares the engine's error path (check-now raised through)."""
+    server = make_server(alice, protocol="http", host="127.0.0.1", port=9)
+
+    async def broken(server: Server, client: object) -> ProbeOutcome:
+        raise RuntimeError("probe exploded")
+
+    monkeypatch.setattr(engine, "probe_async", broken)
+    rec = engine.run_check(server)
+    assert rec is not None and rec.ping is not None
+    assert (rec.ping.status, rec.ping.error_message) == (PingStatus.ERROR, "RuntimeError: probe exploded")
+    assert PingResult.objects.get(server=server).status == PingStatus.ERROR
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_check_now_holds_no_database_connection_while_it_probes(alice, monkeypatch):
+    """Issue 14 D.21: 110 check-nows against a silent target took every PostgreSQL connection."""
+    server = make_server(alice, protocol="http", host="127.0.0.1", port=9)
+    mine = connections["default"]  # this thread's: the request's connection
+    seen: list[bool] = []
+
+    async def silent(server: Server, client: object) -> ProbeOutcome:
+        await asyncio.sleep(engine.IDLE_CONNECTION_SECONDS + 0.5)
+        seen.append(mine.connection is None)
+        return OK
+
+    monkeypatch.setattr(engine, "probe_async", silent)
+    assert Server.objects.count() == 1 and mine.connection is not None
+    rec = engine.run_check(server)
+    assert seen == [True], "the connection was given back while the probe waited"
+    assert rec is not None and rec.ping is not None and rec.ping.status == PingStatus.SUCCESS
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deleting_a_server_while_its_check_runs_leaves_nothing_of_it(alice, alice_client, monkeypatch):
+    """Issue 14 D.25: the delete answers 204, the check-now 404, and no row of the server remains."""
+    server = make_server(alice, protocol="http", host="127.0.0.1", port=9)
+    answers: list[int] = []
+
+    async def deleted_meanwhile(server: Server, client: object) -> ProbeOutcome:
+        def delete() -> None:
+            try:
+                answers.append(alice_client.delete(f"/api/servers/{server.pk}/").status_code)
+            finally:
+                connections.close_all()
+
+        await asyncio.to_thread(delete)
+        return ProbeOutcome(PingStatus.FAILURE, error_message="HTTP 500")
+
+    monkeypatch.setattr(engine, "probe_async", deleted_meanwhile)
+    r = alice_client.post(f"/api/servers/{server.pk}/check/")
+    assert answers == [204] and r.status_code == 404
+    assert not Server.objects.exists() and not PingResult.objects.exists() and not StatusChange.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deleting_an_account_while_its_checks_run_answers_2xx(alice, alice_client, monkeypatch):
+    servers = [make_server(alice, name=f"s{n}", protocol="http", host="127.0.0.1", port=9) for n in range(3)]
+    answers: list[int] = []
+
+    async def account_deleted(server: Server, client: object) -> ProbeOutcome:
+        if server.pk == servers[0].pk:
+
+            def delete() -> None:
+                try:
+                    answers.append(alice_client.delete("/api/auth/me/").status_code)
+                finally:
+                    connections.close_all()
+
+            await asyncio.to_thread(delete)
+        return OK
+
+    monkeypatch.setattr(engine, "probe_async", account_deleted)
+    summary = engine.run_once(servers, concurrency=3)
+    assert answers == [204] and summary.records == [] and len(summary.errors) == 3
+    assert not Server.objects.exists() and not PingResult.objects.exists()
+
+
+@pytest.mark.django_db
+def test_recording_for_a_deleted_server_skips_it_quietly(alice):
+    gone, kept = make_server(alice, name="gone"), make_server(alice, name="kept")
+    stale = Server.objects.get(pk=gone.pk)
+    gone.delete()
+    records = record([CheckResult(stale, OK, timezone.now()), CheckResult(kept, OK, timezone.now())])
+    assert [r.state.server_id for r in records] == [kept.pk]
+    assert list(PingResult.objects.values_list("server_id", flat=True)) == [kept.pk]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_running_scheduler_checks_new_and_edited_servers_within_2_seconds(alice, alice_client, http_target):
+    """SPEC §23 (issue 14 C.10): a new hourly server waited up to an hour on a busy install."""
+    http_target.set("/", 200, "ok")
+    http_target.set("/other", 200, "ok")
+    for n in range(30):  # a busy install: another user's burst just before
+        make_server(alice, name=f"busy{n}", check_interval=3600, is_active=False)
+    engine_ = Engine(concurrency=20, tick=0.1, flush=0.05)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=run_forever, args=(engine_, loop), daemon=True)
+    thread.start()
+
+    def checked_within(server_ids: list[int], count: int, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if PingResult.objects.filter(server_id__in=server_ids).count() >= count:
+                return True
+            time.sleep(0.05)
+        return False
+
+    try:
+        body = {"name": "new", "protocol": "http", "host": "127.0.0.1", "port": http_target.port}
+        created = [alice_client.post("/api/servers/", dict(body, name=f"new{n}", check_interval=3600), format="json")
+                   for n in range(20)]  # fmt: skip
+        ids = [r.json()["id"] for r in created]
+        assert checked_within(ids, 20, 2 + 20 / 50), "every new server is checked at once"
+        r = alice_client.patch(f"/api/servers/{ids[0]}/", {"path": "/other"}, format="json")
+        assert r.status_code == 200
+        assert checked_within([ids[0]], 2, 2), "an edit of the target is checked at once"
+    finally:
+        loop.call_soon_threadsafe(engine_.stop)
+        thread.join(10)
+
+
+@pytest.mark.django_db
+def test_a_scheduler_starting_late_does_not_check_a_server_again_seconds_later(alice, monkeypatch):
+    """Issue 14 D.30: due 57 s ago (interval 60), checked at start, then next due 3 s later."""
+    server = make_server(alice, protocol="http", host="127.0.0.1", port=9, check_interval=60)
+    due = timezone.now() - timedelta(seconds=57)
+    Server.objects.filter(pk=server.pk).update(next_check_at=due, spread_seconds=0)
+
+    async def ok(server: Server, client: object) -> ProbeOutcome:
+        return OK
+
+    monkeypatch.setattr(engine, "probe_async", ok)
+    owner = claims.new_owner()
+    summary = engine.run_once(claims.claim_due(timezone.now(), owner=owner), claimed_by=owner)
+    assert summary.checked == 1
+    assert Server.objects.get(pk=server.pk).next_check_at == due + timedelta(seconds=120)

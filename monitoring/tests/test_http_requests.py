@@ -13,7 +13,8 @@ from django.test import override_settings
 
 from monitoring.choices import PingStatus, Protocol, Status
 from monitoring.models import Server
-from monitoring.services import checks, http_check, net
+from monitoring.services import http_check, net
+from monitoring.tasks.engine import run_check
 
 HEALTH_OK = json.dumps({"status": "ok", "data": {"items": [{"state": "up"}]}, "queue": [1, 2, 3]})
 
@@ -163,7 +164,7 @@ def test_headers_body_and_basic_auth_are_sent(alice, http_target):
         basic_auth_username="monitor",
         basic_auth_password="p@ss:word",
     )
-    record = checks.run_check(server)
+    record = run_check(server)
     assert record.ping.status == PingStatus.SUCCESS, record.ping.error_message
     seen = http_target.requests[-1]
     assert seen.method == "POST" and seen.body == b'{"probe": true}'
@@ -174,7 +175,7 @@ def test_headers_body_and_basic_auth_are_sent(alice, http_target):
 
 def test_no_auth_header_without_a_username(alice, http_target):
     http_target.set("/", 200, "ok")
-    checks.run_check(http_server(alice, http_target))
+    run_check(http_server(alice, http_target))
     assert "Authorization" not in http_target.requests[-1].headers
 
 
@@ -212,11 +213,11 @@ def test_build_request_gathers_the_options_of_a_server(alice):
 def test_keyword_absent_fails_when_the_keyword_is_there(alice, http_target):
     http_target.set("/", 200, "Down for maintenance")
     server = http_server(alice, http_target, keyword="maintenance", keyword_absent=True)
-    record = checks.run_check(server)
+    record = run_check(server)
     assert record.ping.status == PingStatus.FAILURE
     assert record.ping.error_message == "keyword 'maintenance' found, expected it absent"
     http_target.set("/", 200, "all fine")
-    assert checks.run_check(server).ping.status == PingStatus.SUCCESS
+    assert run_check(server).ping.status == PingStatus.SUCCESS
 
 
 # --- Redirects.
@@ -227,10 +228,10 @@ def test_redirects_are_followed_up_to_max_redirects(alice, http_target):
     http_target.set("/b", 301, "", Location="/c")
     http_target.set("/c", 200, "final")
     server = http_server(alice, http_target, "/a", keyword="final", max_redirects=2)
-    record = checks.run_check(server)
+    record = run_check(server)
     assert record.ping.status == PingStatus.SUCCESS and record.ping.status_code == 200
     server.max_redirects = 1
-    record = checks.run_check(server)
+    record = run_check(server)
     assert record.ping.status == PingStatus.ERROR and "more than 1 redirects" in record.ping.error_message
 
 
@@ -238,11 +239,11 @@ def test_max_redirects_zero_judges_the_3xx_itself(alice, http_target):
     http_target.set("/old", 301, "", Location="/new")
     http_target.set("/new", 200, "new")
     server = http_server(alice, http_target, "/old", max_redirects=0)
-    record = checks.run_check(server)
+    record = run_check(server)
     assert record.ping.status == PingStatus.SUCCESS and record.ping.status_code == 301  # 200-399 expected
     assert [r.path for r in http_target.requests] == ["/old"]
     server.expected_status_codes = "200"
-    record = checks.run_check(server)
+    record = run_check(server)
     assert record.ping.status == PingStatus.FAILURE and record.ping.error_message == "HTTP 301, expected 200"
 
 
@@ -252,7 +253,7 @@ def test_a_307_keeps_the_method_body_and_headers(alice, http_target):
     server = http_server(
         alice, http_target, "/submit", method="POST", request_body="payload", request_headers={"X-Trace": "t1"}
     )
-    assert checks.run_check(server).ping.status == PingStatus.SUCCESS
+    assert run_check(server).ping.status == PingStatus.SUCCESS
     hop = http_target.requests[-1]
     assert (hop.path, hop.method, hop.body, hop.headers["X-Trace"]) == ("/submit2", "POST", b"payload", "t1")
 
@@ -270,7 +271,7 @@ def test_a_redirect_to_a_private_address_is_refused_by_the_guard(alice, http_tar
         override_settings(MONITOR_ALLOW_PRIVATE_TARGETS=False),
         mock.patch.object(net, "is_private", loopback_v4_is_public),
     ):
-        record = checks.run_check(server)
+        record = run_check(server)
     assert record.ping.status == PingStatus.ERROR
     assert "refused: ::1 is a private or reserved address" in record.ping.error_message
     assert len(http_target.requests) == 1
@@ -280,7 +281,7 @@ def test_a_name_that_resolves_to_a_private_address_is_refused_at_check_time(alic
     http_target.set("/", 200, "ok")
     server = http_server(alice, http_target, host="localhost")
     with override_settings(MONITOR_ALLOW_PRIVATE_TARGETS=False):
-        record = checks.run_check(server)
+        record = run_check(server)
     assert record.ping.status == PingStatus.ERROR
     assert (
         record.ping.error_message.startswith("refused: localhost resolves to")
@@ -305,7 +306,7 @@ def test_each_assertion_source_against_a_real_answer(alice, http_target):
         {"source": "json_len:$.queue", "op": "<=", "value": 3},
     ]
     server = http_server(alice, http_target, "/health", assertions=items)
-    record = checks.run_check(server)
+    record = run_check(server)
     assert record.ping.status == PingStatus.SUCCESS, record.ping.error_message
     assert Server.objects.get(pk=server.pk).status == Status.UP
 
@@ -327,7 +328,7 @@ def test_each_assertion_source_against_a_real_answer(alice, http_target):
 )
 def test_a_failed_assertion_is_a_failure_naming_it_and_what_was_seen(alice, http_target, item, message):
     http_target.set("/health", 200, HEALTH_OK, X_Build="1234")
-    record = checks.run_check(http_server(alice, http_target, "/health", assertions=[item]))
+    record = run_check(http_server(alice, http_target, "/health", assertions=[item]))
     assert record.ping.status == PingStatus.FAILURE
     assert record.ping.error_message.startswith(message), record.ping.error_message
 
@@ -358,7 +359,7 @@ def test_a_json_health_endpoint_reporting_degraded_fails_its_assertion(alice, ht
 
 def test_an_html_answer_fails_a_json_assertion_with_not_json(alice, http_target):
     http_target.set("/", 200, "<html>login</html>", Content_Type="text/html")
-    record = checks.run_check(
+    record = run_check(
         http_server(alice, http_target, assertions=[{"source": "json:$.status", "op": "==", "value": "ok"}])
     )
     assert record.ping.status == PingStatus.FAILURE
@@ -367,7 +368,7 @@ def test_an_html_answer_fails_a_json_assertion_with_not_json(alice, http_target)
 
 def test_status_codes_and_keyword_are_judged_before_assertions(alice, http_target):
     http_target.set("/", 500, json.dumps({"status": "ok"}))
-    record = checks.run_check(
+    record = run_check(
         http_server(alice, http_target, assertions=[{"source": "json:$.status", "op": "==", "value": "ok"}])
     )
     assert record.ping.error_message == "HTTP 500, expected 200-399"

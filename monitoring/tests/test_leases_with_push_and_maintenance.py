@@ -62,7 +62,7 @@ def test_a_window_start_keeps_a_running_checks_lease_and_its_result_is_a_mainten
     assert (server.next_check_at, server.lease_owner) == (due, "engine"), "the window start kept the lease"
 
     outcome = ProbeOutcome(PingStatus.FAILURE, response_time=3.0, status_code=500, error_message="HTTP 500")
-    next_due = claims.next_due(due, 60, now)
+    next_due = claimed.next_due(due, now, 60)
     [rec] = record([CheckResult(claimed, outcome, now, due_at=due, lease_owner="engine", next_due_at=next_due)])
     assert rec.ping is not None and rec.ping.maintenance
     assert rec.state.status == Status.MAINTENANCE

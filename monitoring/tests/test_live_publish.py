@@ -22,7 +22,8 @@ from monitoring.models import PingResult, Server
 from monitoring.services import checks
 from monitoring.services.live import CHECKED, STAFF_GROUP, STATUS, owner_group, server_group
 from monitoring.services.transitions import ProbeOutcome
-from monitoring.tasks.runner import run_due
+from monitoring.tasks import claims
+from monitoring.tasks.engine import run_check, run_once
 from tests.live import PATIENCE, eventually, fresh_channel_layer
 from tests.targets import closed_port
 
@@ -92,7 +93,7 @@ def ok() -> ProbeOutcome:
 def test_a_check_publishes_its_ping_and_status_once_after_commit(web, django_capture_on_commit_callbacks, listen):
     channel = listen(server_group(web.pk))
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        record = checks.run_check(web)
+        record = run_check(web)
     assert len(callbacks) == 1
     callbacks[0]()
     # Exactly one event after running only the on-commit callback: nothing went out before it.
@@ -134,7 +135,7 @@ def test_a_failed_publish_is_logged_and_the_check_is_kept(web, caplog, django_ca
     }
     caplog.set_level(logging.WARNING, logger="monitoring.services.live")
     with override_settings(CHANNEL_LAYERS=dead_redis), django_capture_on_commit_callbacks(execute=True):
-        record = checks.run_check(web)
+        record = run_check(web)
     assert PingResult.objects.filter(pk=record.ping.pk, server=web).exists()
     assert Server.objects.get(pk=web.pk).status == Status.UP
     assert any(
@@ -174,7 +175,8 @@ def test_check_servers_publishes_each_check(web, django_capture_on_commit_callba
 def test_a_scheduler_step_publishes_what_it_checks(web, django_capture_on_commit_callbacks, listen):
     channel = listen(server_group(web.pk))
     with django_capture_on_commit_callbacks(execute=True):
-        summary = run_due(now=timezone.now(), concurrency=1)
+        owner = claims.new_owner()
+        summary = run_once(claims.claim_due(timezone.now(), owner=owner), concurrency=1, claimed_by=owner)
     assert summary.checked == 1
     [event] = drain(channel, expect=1)
     assert event["ping"]["id"] == summary.records[0].ping.pk
@@ -227,3 +229,12 @@ def test_the_fanout_hands_each_event_of_a_batch_to_the_groups_subscribers_in_ord
     got = async_to_sync(scenario)()
     assert [e["server_id"] for e in got] == [1, 2, 3]
     assert all(e["group"] == "owner.7" for e in got)
+
+
+def test_an_edit_that_unticks_is_active_publishes_the_pause(web, django_capture_on_commit_callbacks, listen):
+    """Issue 14 A.2: the admin form's edit of ``is_active`` sent no live event."""
+    channel = listen(server_group(web.pk))
+    web.is_active = False
+    with django_capture_on_commit_callbacks(execute=True):
+        checks.save_edit(web, {"is_active"})
+    assert [(e["type"], e["status"]["status"]) for e in drain(channel, expect=1)] == [(STATUS, Status.PAUSED)]

@@ -14,9 +14,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from monitoring.choices import DeliveryStatus, PingStatus, Status
 from monitoring.models import CertificateCheck, MetricCounter, NotificationDelivery, Server, ServerStatus
-from monitoring.services import checks, metrics
-from monitoring.tasks.claims import new_owner
-from monitoring.tasks.runner import claim_due, run_pass
+from monitoring.services import metrics
+from monitoring.tasks.claims import claim_due, new_owner
+from monitoring.tasks.engine import run_check, run_once
 from monitoring.tests.alerting import go_down, go_up, make_config, make_server
 
 pytestmark = pytest.mark.django_db
@@ -150,8 +150,8 @@ def test_a_scheduled_check_records_how_late_it_started(alice, http_target):
     server = make_server(alice, port=http_target.port)
     Server.objects.filter(pk=server.pk).update(next_check_at=timezone.now() - timedelta(seconds=12))
     owner = new_owner()
-    run_pass(claim_due(timezone.now(), owner=owner), lease_owner=owner)
-    checks.run_check(Server.objects.get(pk=server.pk))  # "check now": counted, but no lateness
+    run_once(claim_due(timezone.now(), owner=owner), claimed_by=owner)
+    run_check(Server.objects.get(pk=server.pk))  # "check now": counted, but no lateness
     samples = scrape()
     assert samples[("pulseguard_checks_total", labels(outcome="success"))] == 2
     assert samples[("pulseguard_check_lateness_seconds_count", ())] == 1

@@ -17,6 +17,8 @@ from monitoring.choices import DeliveryStatus, NotificationType, Protocol, Statu
 from monitoring.models import Incident, NotificationDelivery, Server
 from monitoring.services import checks, delivery
 from monitoring.services.notifiers.messages import humanize_seconds
+from monitoring.tasks import claims
+from monitoring.tasks.engine import run_once
 from monitoring.tasks.scheduler import Scheduler
 from monitoring.tests.alerting import SECRET, go_down, make_config, make_server, signature_ok
 from tests.targets import LocalHTTPServer
@@ -113,7 +115,8 @@ class Running:
             if time.monotonic() > deadline:
                 raise AssertionError(f"timed out after {timeout}s waiting for {condition.__doc__}")
             if not self.background:
-                self.scheduler.check_step()
+                owner = claims.new_owner()
+                run_once(claims.claim_due(timezone.now(), owner=owner), claimed_by=owner)
                 self.scheduler.send_step()
             time.sleep(0.2)
 

@@ -1,4 +1,4 @@
-"""The scheduler: its step checks what is due; the command runs and stops cleanly on SIGTERM."""
+"""The scheduler: its jobs, and the command that checks on its own and stops cleanly on SIGTERM."""
 
 from __future__ import annotations
 
@@ -18,16 +18,6 @@ from monitoring.tasks.scheduler import Scheduler
 from monitoring.tests.factories import make_server
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.mark.django_db(transaction=True)  # the step closes stale connections, as a worker must
-def test_a_step_checks_due_servers_and_says_whether_it_found_work(alice, http_target):
-    http_target.set("/", 200)
-    make_server(alice, protocol="http", host="127.0.0.1", port=http_target.port)
-    scheduler = Scheduler(concurrency=1)
-    assert scheduler.check_step() is True
-    assert PingResult.objects.count() == 1
-    assert scheduler.check_step() is False
 
 
 @pytest.mark.django_db

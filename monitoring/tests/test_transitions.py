@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from monitoring.choices import PingStatus, Status
-from monitoring.services.transitions import Policy, ProbeOutcome, State, evaluate
+from monitoring.services.transitions import Pause, Policy, ProbeOutcome, Reschedule, Resume, State, evaluate
 
 
 def step(
@@ -97,3 +97,28 @@ def test_degraded_message_names_the_time_and_threshold():
 def step_state(state: State, ok: bool):
     outcome = ProbeOutcome(PingStatus.SUCCESS, 5.0) if ok else ProbeOutcome(PingStatus.FAILURE, error_message="boom")
     return evaluate(state, outcome, Policy(retries=1))
+
+
+# --- pause, resume and edits are outcomes too (issue 14 A.2) ---------------------------------
+
+
+@pytest.mark.parametrize("status", [Status.UP, Status.DOWN, Status.DEGRADED, Status.MAINTENANCE, Status.UNKNOWN])
+def test_a_pause_makes_any_status_paused_and_forgets_failures(status):
+    t = evaluate(State(status, 2, "failing"), Pause(), Policy(retries=3))
+    assert (t.status, t.consecutive_failures, t.message, t.changed) == (Status.PAUSED, 0, "paused", True)
+
+
+def test_pausing_a_paused_server_is_no_change():
+    assert not evaluate(State(Status.PAUSED, 0, "paused"), Pause(), Policy()).changed
+
+
+def test_a_resume_makes_a_paused_server_unknown_and_an_active_one_stays():
+    t = evaluate(State(Status.PAUSED, 0, "paused"), Resume(), Policy())
+    assert (t.status, t.changed) == (Status.UNKNOWN, True) and t.message.startswith("resumed")
+    assert evaluate(State(Status.UP), Resume(), Policy()) == evaluate(State(Status.UP), Reschedule(), Policy())
+    assert not evaluate(State(Status.UP), Resume(), Policy()).changed
+
+
+def test_an_edit_changes_no_status_even_inside_a_window():
+    t = evaluate(State(Status.DOWN, 3, "HTTP 500"), Reschedule(), Policy(), maintenance="deploy")
+    assert (t.status, t.consecutive_failures, t.changed) == (Status.DOWN, 3, False)

@@ -12,7 +12,8 @@ from monitoring.management.commands._targets import add_target_arguments, check_
 from monitoring.models import CertificateCheck, Server
 from monitoring.services.certificates import NOT_HTTPS, checks_certificate
 from monitoring.services.delivery import send_pending
-from monitoring.tasks.certificates import Job, claim_due_certificates, run_certificate_checks
+from monitoring.tasks.certificates import claim_due_certificates
+from monitoring.tasks.engine import CertificateJob, run_certificate_checks
 
 
 class Command(BaseCommand):
@@ -26,7 +27,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         check_concurrency(options["concurrency"])
-        jobs: list[Job]
+        jobs: list[CertificateJob]
         if options["server_ids"]:
             wanted = set(options["server_ids"])
             servers = list(Server.objects.filter(pk__in=wanted).order_by("id"))

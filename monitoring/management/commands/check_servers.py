@@ -12,8 +12,8 @@ from monitoring.management.commands._targets import add_target_arguments, check_
 from monitoring.models import Server
 from monitoring.services.recording import CheckRecord
 from monitoring.tasks import housekeeping
-from monitoring.tasks.claims import new_owner
-from monitoring.tasks.runner import claim_due, claim_servers, run_pass
+from monitoring.tasks.claims import claim_due, new_owner
+from monitoring.tasks.engine import run_once
 
 
 class Command(BaseCommand):
@@ -29,7 +29,7 @@ class Command(BaseCommand):
         owner = ""
         if options["server_ids"]:
             wanted = set(options["server_ids"])
-            servers = claim_servers(wanted)
+            servers = list(Server.objects.filter(pk__in=wanted).exclude(protocol=Protocol.PUSH).order_by("id"))
             missing = wanted - {s.pk for s in servers}
             pushed = set(Server.objects.filter(pk__in=missing, protocol=Protocol.PUSH).values_list("pk", flat=True))
             if pushed:
@@ -38,7 +38,7 @@ class Command(BaseCommand):
             if missing:
                 raise CommandError(f"No server with id {', '.join(map(str, sorted(missing)))}.")
         elif options["all"]:
-            servers = claim_servers(Server.objects.active().values_list("pk", flat=True))
+            servers = list(Server.objects.active().exclude(protocol=Protocol.PUSH).order_by("id"))
         else:
             # Claimed like the scheduler's checks: a running scheduler never checks them too, and
             # each moves on to its next due time (fixed rate) as its result is recorded.
@@ -55,7 +55,7 @@ class Command(BaseCommand):
             outcome = record.state.status if record else f"error: {error}"
             self.stdout.write(f"  [{done}/{total}] {server.name} ({server.url}): {outcome}")
 
-        summary = run_pass(servers, concurrency=options["concurrency"], on_done=progress, lease_owner=owner)
+        summary = run_once(servers, concurrency=options["concurrency"], on_done=progress, claimed_by=owner)
         self._print_table(summary.records)
         counts = summary.as_dict()
         self.stdout.write(
