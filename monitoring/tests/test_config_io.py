@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import io
 import json
+import threading
+from unittest import mock
 
 import pytest
 import yaml
 from django.core.management import CommandError, call_command
+from django.test import override_settings
 
 from monitoring.configuration import server_fields
 from monitoring.models import MaintenanceWindow, NotificationConfig, Server, StatusPage
@@ -243,3 +247,87 @@ def test_a_window_named_twice_in_the_document_is_400(setup, alice_client):
     r = alice_client.post("/api/config/import/", doc, format="json")
     assert r.status_code == 400 and "twice" in r.json()["maintenance_windows"][1]["name"][0]
     assert MaintenanceWindow.objects.count() == 1
+
+
+# --- A document is bounded by its nodes after alias expansion (issue 14, D.17) -----------------
+
+# The probe's bomb: 599 bytes that expand to 9⁹ (387 million) strings.
+ALIAS_BOMB = (
+    "version: 1\n"
+    'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
+    + "".join(
+        f"{chr(c)}: &{chr(c)} [{','.join(['*' + chr(c - 1)] * 9)}]\n" for c in range(ord("b"), ord("j"))
+    )
+    + "servers: *i\n"
+)
+
+
+def test_a_yaml_alias_bomb_is_stopped_by_the_node_counter(alice_client):
+    assert len(ALIAS_BOMB) < 700
+    r = alice_client.post("/api/config/import/?dry_run=true", ALIAS_BOMB, content_type="application/yaml")
+    assert r.status_code == 400
+    assert "more than 100,000 nodes once its aliases are expanded" in r.json()["detail"]
+    assert "line 7" in r.json()["detail"]  # the first node past the bound: f's list, 9⁵ nodes
+
+
+def test_a_merge_key_bomb_is_stopped_by_the_node_counter(alice_client):
+    # `<<` copies a mapping's pairs into another: doubling per level, whatever dicts later drop.
+    levels = ["a0: &a0 {k0: v, k1: v}"] + [f"a{i}: &a{i} {{<<: [*a{i - 1}, *a{i - 1}]}}" for i in range(1, 40)]
+    body = "version: 1\n" + "\n".join(levels) + "\n"
+    r = alice_client.post("/api/config/import/", body, content_type="application/yaml")
+    assert r.status_code == 400 and "nodes once its aliases are expanded" in r.json()["detail"]
+
+
+@override_settings(CONFIG_IMPORT_MAX_NODES=50)
+def test_the_bound_counts_every_alias_reference_as_its_whole_node(alice_client):
+    item = "- {name: Shop, protocol: tcp, host: shop.example.com, port: 22}"  # 9 nodes
+    small = f"version: 1\nservers:\n{item}\n"
+    r = alice_client.post("/api/config/import/?dry_run=true", small, content_type="application/yaml")
+    assert r.status_code == 200, r.content
+    # Six references to the same 9-node item: 57 nodes once expanded, though its text has 9.
+    aliased = "version: 1\nx: &s {name: Shop, protocol: tcp, host: shop.example.com, port: 22}\n"
+    aliased += "servers: [*s, *s, *s, *s, *s, *s]\n"
+    r = alice_client.post("/api/config/import/?dry_run=true", aliased, content_type="application/yaml")
+    assert r.status_code == 400 and "more than 50 nodes" in r.json()["detail"]
+
+
+def test_a_yaml_node_that_contains_itself_is_400(alice_client):
+    r = alice_client.post("/api/config/import/", "version: 1\nservers: &s [*s]\n", content_type="application/yaml")
+    assert r.status_code == 400 and "contains it" in r.json()["detail"]
+
+
+def test_the_import_command_is_bounded_the_same_way(alice, tmp_path):
+    path = tmp_path / "bomb.yaml"
+    path.write_text(ALIAS_BOMB)
+    with pytest.raises(CommandError, match="nodes once its aliases are expanded"):
+        call_command("import_config", str(path), "--user", "alice", "--dry-run")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_import_parses_off_the_event_loop(alice):
+    """Under ASGI the view is synchronous: Django runs it, parser included, in a thread of its
+    own request (its ThreadSensitiveContext), never on the event loop, so other requests go on."""
+    from django.test import AsyncClient
+
+    from api import parsers
+
+    seen = []
+    real = parsers.load_yaml
+
+    def spy(text):
+        try:
+            asyncio.get_running_loop()
+            seen.append("on the event loop")
+        except RuntimeError:
+            seen.append(threading.current_thread() is threading.main_thread() and "main thread" or "worker thread")
+        return real(text)
+
+    client = AsyncClient()
+    client.force_login(alice)
+
+    async def post():
+        return await client.post("/api/config/import/?dry_run=true", "version: 1\n", content_type="application/yaml")
+
+    with mock.patch.object(parsers, "load_yaml", spy):
+        r = asyncio.run(post())
+    assert r.status_code == 200 and seen == ["worker thread"]
