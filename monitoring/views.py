@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import re
 from typing import Any
 
 from django.conf import settings
@@ -13,6 +14,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from prometheus_client import CONTENT_TYPE_LATEST
 from rest_framework import permissions, status
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
@@ -294,6 +296,9 @@ class PushRateThrottle(SimpleRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": view.kwargs.get("token", "")}
 
 
+PUSH_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
 class PushView(APIView):
     """``GET``/``POST /api/push/<token>/``: a job reports that it ran (SPEC §11). No login: the
     token is the credential. Every answer is ``{"ok": …}``."""
@@ -301,6 +306,13 @@ class PushView(APIView):
     authentication_classes: list[type] = []
     permission_classes = [permissions.AllowAny]
     throttle_classes = [PushRateThrottle]
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        # A token is token_urlsafe; anything else (a NUL, which PostgreSQL refuses in a query,
+        # or a throttle cache key) is unknown before it reaches the database or the cache.
+        if not PUSH_TOKEN.fullmatch(kwargs.get("token", "")):
+            raise NotFound("No push monitor has this token.")
+        super().initial(request, *args, **kwargs)
 
     @extend_schema(
         parameters=[PushSerializer],

@@ -134,14 +134,17 @@ def test_one_bad_item_answers_every_items_errors_and_writes_nothing(setup, alice
     ]
     r = charlie_client.post("/api/config/import/", doc, format="json")
     assert r.status_code == 400
+    # Only the bad items, each by its position (from 0) and its name (SPEC §23).
     errors = r.json()["servers"]
-    assert len(errors) == 5 and errors[1] == {} and errors[2] == {}
-    assert "port" in errors[0]
-    assert errors[3]["notification_configs"][0] == {} and "recipient" in errors[3]["notification_configs"][1]
-    assert "host" in errors[4]
+    assert [(e["index"], e["name"]) for e in errors] == [(0, "DB"), (3, "Shop"), (4, "No host")]
+    assert list(errors[0]["errors"]) == ["port"]
+    configs = errors[1]["errors"]["notification_configs"]
+    assert [(c["index"], c["name"]) for c in configs] == [(1, "not a url")] and "recipient" in configs[0]["errors"]
+    assert "host" in errors[2]["errors"]
     window_errors = r.json()["maintenance_windows"]
-    assert window_errors[0] == {} and "Ghost" in window_errors[1]["servers"][0]
-    assert list(window_errors[2]) == ["ends_at"]  # DB is named by the (invalid) first server item
+    assert [(e["index"], e["name"]) for e in window_errors] == [(1, "Ghost hour"), (2, "Half a window")]
+    assert "Ghost" in window_errors[0]["errors"]["servers"][0]
+    assert list(window_errors[1]["errors"]) == ["ends_at"]  # DB is named by the (invalid) first server item
     assert not Server.objects.filter(owner=charlie).exists()
     assert not MaintenanceWindow.objects.filter(owner=charlie).exists()
 
@@ -150,10 +153,11 @@ def test_pages_name_known_servers_and_keep_slugs_of_other_accounts(setup, alice_
     doc = alice_client.get("/api/config/export/").json()
     doc["status_pages"][0]["servers"].append("Ghost")
     r = alice_client.post("/api/config/import/", doc, format="json")
-    assert r.status_code == 400 and "Ghost" in r.json()["status_pages"][0]["servers"][0]
+    assert r.status_code == 400 and "Ghost" in r.json()["status_pages"][0]["errors"]["servers"][0]
     doc["status_pages"][0]["servers"].remove("Ghost")
     r = charlie_client.post("/api/config/import/", doc, format="json")
-    assert r.status_code == 400 and "slug" in r.json()["status_pages"][0]
+    assert r.status_code == 400 and r.json()["status_pages"][0]["name"] == "acme"
+    assert "slug" in r.json()["status_pages"][0]["errors"]
     assert StatusPage.objects.get(slug="acme").owner == setup
 
 
@@ -188,7 +192,7 @@ def test_duplicate_names_in_the_account_are_reported(alice, alice_client):
     make_server(alice, name="Twin")
     doc = {"version": 1, "servers": [{"name": "Twin", "host": "x.example.com"}]}
     r = alice_client.post("/api/config/import/", doc, format="json")
-    assert r.status_code == 400 and "name" in r.json()["servers"][0]
+    assert r.status_code == 400 and "name" in r.json()["servers"][0]["errors"]
 
 
 def test_anonymous_users_cannot_export_or_import(anon_client):
@@ -245,7 +249,8 @@ def test_a_window_named_twice_in_the_document_is_400(setup, alice_client):
     doc = alice_client.get("/api/config/export/").json()
     doc["maintenance_windows"].append(dict(doc["maintenance_windows"][0]))
     r = alice_client.post("/api/config/import/", doc, format="json")
-    assert r.status_code == 400 and "twice" in r.json()["maintenance_windows"][1]["name"][0]
+    assert r.status_code == 400 and r.json()["maintenance_windows"][0]["index"] == 1
+    assert "twice" in r.json()["maintenance_windows"][0]["errors"]["name"][0]
     assert MaintenanceWindow.objects.count() == 1
 
 
@@ -255,9 +260,7 @@ def test_a_window_named_twice_in_the_document_is_400(setup, alice_client):
 ALIAS_BOMB = (
     "version: 1\n"
     'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
-    + "".join(
-        f"{chr(c)}: &{chr(c)} [{','.join(['*' + chr(c - 1)] * 9)}]\n" for c in range(ord("b"), ord("j"))
-    )
+    + "".join(f"{chr(c)}: &{chr(c)} [{','.join(['*' + chr(c - 1)] * 9)}]\n" for c in range(ord("b"), ord("j")))
     + "servers: *i\n"
 )
 
