@@ -17,6 +17,7 @@ imported with no change here. Import is all or nothing:
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -182,6 +183,35 @@ def _bad(index: int, name: Any, errors: Any) -> dict[str, Any]:
     return {"index": index, "name": _name(name), "errors": errors}
 
 
+def _pair(keys: list[Any], stored: dict[Any, list[Any]], noun: str) -> list[tuple[Any, str | None]]:
+    """For each document item's key, the stored object it updates (None: a new one), or why not.
+
+    Items are matched by key: a trimmed name, or a config's type and recipient. The API allows
+    twins (one key on several objects); they are matched in order, the n-th item to the n-th
+    object as the export lists them, so an account's own export always imports back. Otherwise
+    a document may not give a key twice (it would make twins), nor match only some of an
+    account's twins (which one was meant?).
+    """
+    wanted = Counter(key for key in keys if key is not None)
+    taken: Counter[Any] = Counter()
+    paired: list[tuple[Any, str | None]] = []
+    for key in keys:
+        if key is None:
+            paired.append((None, None))
+            continue
+        have, n = stored.get(key, []), taken[key]
+        taken[key] += 1
+        shown = " ".join(key) if isinstance(key, tuple) else key
+        if len(have) > 1 and wanted[key] != len(have):
+            reason = f"You have {len(have)} {noun} {shown!r} and the document {wanted[key]}; give each or rename them."
+            paired.append((None, reason))
+        elif n >= max(len(have), 1):
+            paired.append((None, f"{shown!r} appears twice in the document."))
+        else:
+            paired.append((have[n] if n < len(have) else None, None))
+    return paired
+
+
 def _item_list(doc: dict[str, Any], key: str, errors: dict[str, Any]) -> list[Any]:
     value = doc.get(key, [])
     if not isinstance(value, list):
@@ -197,30 +227,35 @@ def _item_list(doc: dict[str, Any], key: str, errors: dict[str, Any]) -> list[An
 def _plan_configs(server: Server | None, items: Any, ctx: dict[str, Any]) -> tuple[list[_Plan], Any]:
     if not isinstance(items, list):
         return [], ["Expected a list."]
+    stored: dict[Any, list[NotificationConfig]] = {}
     existing = server.notification_configs.all() if server else []
-    by_key = {(c.notification_type, _name(c.recipient)): c for c in existing}
+    for config in sorted(existing, key=lambda c: (c.notification_type, c.recipient, c.pk)):  # as exported
+        stored.setdefault((config.notification_type, _name(config.recipient)), []).append(config)
+    keys = [_config_key(item) for item in items]
     plans: list[_Plan] = []
     errors: list[dict[str, Any]] = []
-    seen: set[tuple[str | None, str | None]] = set()
-    for index, item in enumerate(items):
+    for index, (item, (instance, reason)) in enumerate(zip(items, _pair(keys, stored, "configs to"), strict=True)):
         if not isinstance(item, dict):
             errors.append(_bad(index, None, {"non_field_errors": ["Expected an object."]}))
             continue
-        recipient = item.get("recipient")
-        key = (_name(item.get("notification_type")), _name(recipient))
-        instance = by_key.get(key) if None not in key else None
         s = NotificationConfigSerializer(instance, data=item, context=ctx)
         s.fields.pop("server")
-        if not s.is_valid():
-            errors.append(_bad(index, recipient, s.errors))
+        item_errors = {} if s.is_valid() else dict(s.errors)
+        if reason:
+            item_errors["recipient"] = [reason]
+        if item_errors:
+            errors.append(_bad(index, item.get("recipient"), item_errors))
             continue
-        key = (s.validated_data["notification_type"], s.validated_data["recipient"])
-        if key in seen:
-            errors.append(_bad(index, recipient, {"recipient": ["This notification_type and recipient appear twice."]}))
-            continue
-        seen.add(key)
         plans.append(_Plan(s, changed=instance is None or not _is_unchanged(instance, s.validated_data)))
     return plans, errors or None
+
+
+def _config_key(item: Any) -> tuple[str, str] | None:
+    """A config item's type and recipient, trimmed; None when either is not a string."""
+    if not isinstance(item, dict):
+        return None
+    kind, recipient = _name(item.get("notification_type")), _name(item.get("recipient"))
+    return (kind, recipient) if kind is not None and recipient is not None else None
 
 
 def import_config(user: Any, doc: Any, dry_run: bool = False) -> dict[str, int]:
@@ -239,30 +274,24 @@ def import_config(user: Any, doc: Any, dry_run: bool = False) -> dict[str, int]:
     page_items = _item_list(doc, "status_pages", errors)
 
     ctx = _context(user)
-    owned: dict[str | None, list[Server]] = {}
-    for server in Server.objects.filter(owner=user).prefetch_related("notification_configs"):
+    owned: dict[Any, list[Server]] = {}
+    for server in Server.objects.filter(owner=user).prefetch_related("notification_configs").order_by("name", "id"):
         owned.setdefault(_name(server.name), []).append(server)
+    names = [_name(item.get("name")) if isinstance(item, dict) else None for item in server_items]
 
     server_plans: list[_Plan] = []
     server_errors: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    for index, item in enumerate(server_items):
+    for index, (item, (instance, reason)) in enumerate(
+        zip(server_items, _pair(names, owned, "servers named"), strict=True)
+    ):
         if not isinstance(item, dict):
             server_errors.append(_bad(index, None, {"non_field_errors": ["Expected an object."]}))
             continue
-        name = _name(item.get("name"))
-        matches = owned.get(name, []) if name else []
-        item_errors: dict[str, Any] = {}
-        if len(matches) > 1:
-            item_errors["name"] = [f"You have {len(matches)} servers named {name!r}; rename them to import by name."]
-        if name and name in seen:
-            item_errors["name"] = [f"{name!r} appears twice in the document."]
-        seen.add(name) if name else None
-        instance = matches[0] if len(matches) == 1 else None
         data = {k: v for k, v in item.items() if k != "notification_configs"}
         s = ServerSerializer(instance, data=data, context=ctx)
-        if not s.is_valid():
-            item_errors = {**s.errors, **item_errors}
+        item_errors = {} if s.is_valid() else dict(s.errors)
+        if reason:
+            item_errors["name"] = [reason]
         children, child_errors = _plan_configs(instance, item.get("notification_configs", []), ctx)
         if child_errors:
             item_errors["notification_configs"] = child_errors
@@ -276,7 +305,7 @@ def import_config(user: Any, doc: Any, dry_run: bool = False) -> dict[str, int]:
 
     # Every name the document gives counts as known, even on an invalid item: that item's own
     # errors say what is wrong, and a window or page naming it needs no second, misleading one.
-    known_names = seen | {n for n in owned if n}
+    known_names = {n for n in names if n} | {n for n in owned if n}
     window_plans, window_errors = _plan_windows(user, window_items, known_names)
     if window_errors:
         errors["maintenance_windows"] = window_errors
@@ -338,7 +367,7 @@ def _plan_pages(user: Any, items: list[Any], known_names: set[str]) -> tuple[lis
             errors.append(_bad(index, item.get("slug"), item_errors))
             continue
         changed = instance is None or not _is_unchanged(instance, s.validated_data)
-        if instance is not None and sorted(instance.servers.values_list("name", flat=True)) != names:
+        if instance is not None and _names_of(instance.servers.all()) != names:
             changed = True
         plans.append(_Plan(s, changed=changed, server_names=names))
     return plans, errors or None
@@ -347,38 +376,35 @@ def _plan_pages(user: Any, items: list[Any], known_names: set[str]) -> tuple[lis
 def _plan_windows(user: Any, items: list[Any], known_names: set[str]) -> tuple[list[_Plan], list[Any] | None]:
     """Validate each window, upserting by ``name`` among the account's windows."""
     ctx = {**_context(user), "known_names": known_names}
-    owned: dict[str | None, list[MaintenanceWindow]] = {}
-    for window in MaintenanceWindow.objects.filter(owner=user).prefetch_related("servers"):
+    owned: dict[Any, list[MaintenanceWindow]] = {}
+    for window in MaintenanceWindow.objects.filter(owner=user).prefetch_related("servers").order_by("name", "id"):
         owned.setdefault(_name(window.name), []).append(window)
+    names = [_name(item.get("name")) if isinstance(item, dict) else None for item in items]
     plans: list[_Plan] = []
     errors: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    for index, item in enumerate(items):
+    for index, (item, (instance, reason)) in enumerate(zip(items, _pair(names, owned, "windows named"), strict=True)):
         if not isinstance(item, dict):
             errors.append(_bad(index, None, {"non_field_errors": ["Expected an object."]}))
             continue
-        name = _name(item.get("name"))
-        matches = owned.get(name, []) if name else []
-        item_errors: dict[str, Any] = {}
-        if len(matches) > 1:
-            item_errors["name"] = [f"You have {len(matches)} windows named {name!r}; rename them to import by name."]
-        if name and name in seen:
-            item_errors["name"] = [f"{name!r} appears twice in the document."]
-        seen.add(name) if name else None
-        instance = matches[0] if len(matches) == 1 else None
         # Servers left out means none, as for a page (not "keep the current ones").
         s = _ImportedWindowSerializer(instance, data={**item, "servers": item.get("servers", [])}, context=ctx)
-        if not s.is_valid():
-            item_errors = {**s.errors, **item_errors}
+        item_errors = {} if s.is_valid() else dict(s.errors)
+        if reason:
+            item_errors["name"] = [reason]
         if item_errors:
             errors.append(_bad(index, item.get("name"), item_errors))
             continue
-        names = s.validated_data.pop("servers", [])
+        server_names = s.validated_data.pop("servers", [])
         changed = instance is None or not _is_unchanged(instance, s.validated_data)
-        if instance is not None and sorted(server.name for server in instance.servers.all()) != names:
+        if instance is not None and _names_of(instance.servers.all()) != server_names:
             changed = True
-        plans.append(_Plan(s, changed=changed, server_names=names))
+        plans.append(_Plan(s, changed=changed, server_names=server_names))
     return plans, errors or None
+
+
+def _names_of(servers: Any) -> list[str]:
+    """A page's or window's servers as the document names them: trimmed, sorted, each once."""
+    return sorted({_name(server.name) or "" for server in servers})
 
 
 def _count(counts: Counts, plan: _Plan) -> None:
@@ -395,13 +421,16 @@ def _write(
 ) -> dict[str, int]:
     counts = Counts()
     with transaction.atomic():
-        by_name = {_name(name): pk for name, pk in Server.objects.filter(owner=user).values_list("name", "pk")}
+        # A name stands for every server of that name (twins, which the API allows, go together).
+        by_name: dict[str | None, set[int]] = {}
+        for name, pk in Server.objects.filter(owner=user).values_list("name", "pk"):
+            by_name.setdefault(_name(name), set()).add(pk)
         for plan in server_plans:
             _count(counts, plan)
             server = plan.serializer.instance
             if plan.changed:
                 server = plan.serializer.save(owner=user) if server is None else plan.serializer.save()
-            by_name[server.name] = server.pk
+            by_name.setdefault(_name(server.name), set()).add(server.pk)
             for child in plan.children:
                 _count(counts, child)
                 if child.changed:
@@ -410,12 +439,12 @@ def _write(
             _count(counts, plan)
             if plan.changed:
                 window = plan.serializer.save(**({"owner": user} if plan.serializer.instance is None else {}))
-                window.servers.set([by_name[n] for n in plan.server_names or []])
+                window.servers.set([pk for n in plan.server_names or [] for pk in by_name[n]])
         for plan in page_plans:
             _count(counts, plan)
             if plan.changed:
                 page = plan.serializer.save(owner=user) if plan.serializer.instance is None else plan.serializer.save()
-                page.servers.set([by_name[n] for n in plan.server_names or []])
+                page.servers.set([pk for n in plan.server_names or [] for pk in by_name[n]])
         if dry_run:
             transaction.set_rollback(True)
     return counts.as_dict()

@@ -7,6 +7,7 @@ import datetime
 import io
 import json
 import threading
+from pathlib import Path
 from unittest import mock
 
 import pytest
@@ -14,7 +15,7 @@ import yaml
 from django.core.management import CommandError, call_command
 from django.test import override_settings
 
-from monitoring.configuration import server_fields
+from monitoring.configuration import export_config, server_fields
 from monitoring.models import MaintenanceWindow, NotificationConfig, Server, StatusPage
 from monitoring.tests.factories import make_server
 
@@ -334,3 +335,154 @@ def test_the_import_parses_off_the_event_loop(alice):
     with mock.patch.object(parsers, "load_yaml", spy):
         r = asyncio.run(post())
     assert r.status_code == 200 and seen == ["worker thread"]
+
+
+# --- Errors that say where (issue 14, C.13) ------------------------------------------------
+
+
+def test_a_yaml_error_gives_its_line_on_one_line(alice_client):
+    body = "version: 1\nservers:\n- name: Shop\n  host: [unclosed\n"
+    r = alice_client.post("/api/config/import/", body, content_type="application/yaml")
+    detail = r.json()["detail"]
+    assert r.status_code == 400 and "line 5, column 1" in detail and "\n" not in detail
+
+
+@pytest.mark.parametrize("version", [True, 1.0, "1", None])
+def test_version_must_be_the_whole_number_1(alice_client, version):
+    r = alice_client.post("/api/config/import/", {"version": version, "servers": []}, format="json")
+    assert r.status_code == 400 and r.json() == {"version": ["Expected the whole number 1."]}
+
+
+def test_the_readmes_example_imports(alice_client):
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("### Export and import")[1]
+    example = section.split("```yaml\n")[1].split("```")[0]
+    assert example.startswith("version: 1 ")
+    r = alice_client.post("/api/config/import/", example, content_type="application/yaml")
+    assert r.status_code == 200, r.content
+    assert r.json() == {"created": 6, "updated": 0, "unchanged": 0}
+
+
+# --- Names are compared trimmed; an export always imports back (issue 14, D.29) ------------
+
+
+def test_names_that_differ_only_by_surrounding_spaces_are_twins_in_a_document(alice, alice_client):
+    servers = [
+        {"name": name, "protocol": "tcp", "host": "db.example.com", "port": 5432} for name in ("dup", "dup ", " dup")
+    ]
+    r = alice_client.post("/api/config/import/", {"version": 1, "servers": servers}, format="json")
+    assert r.status_code == 400
+    assert [(e["index"], e["name"]) for e in r.json()["servers"]] == [(1, "dup"), (2, "dup")]
+    assert all("twice" in e["errors"]["name"][0] for e in r.json()["servers"])
+    assert not Server.objects.exists()
+
+
+def test_the_api_stores_names_trimmed(alice, alice_client):
+    server = {"protocol": "tcp", "host": "db.example.com", "port": 5432}
+    created = alice_client.post("/api/servers/", {**server, "name": " dup "}, format="json").json()
+    assert created["name"] == "dup"
+    alice_client.patch(f"/api/servers/{created['id']}/", {"name": "  db\t"}, format="json")
+    window = {"starts_at": "2026-12-24T10:00:00Z", "ends_at": "2026-12-24T12:00:00Z", "tags": ["prod"]}
+    alice_client.post("/api/maintenance-windows/", {**window, "name": " w "}, format="json")
+    alice_client.post("/api/status-pages/", {"slug": "acme", "title": " Acme "}, format="json")
+    assert list(Server.objects.values_list("name", flat=True)) == ["db"]
+    assert MaintenanceWindow.objects.get().name == "w" and StatusPage.objects.get().title == "Acme"
+
+
+def test_a_stored_name_with_spaces_is_found_by_its_trimmed_name(alice, alice_client):
+    make_server(alice, name=" db ", protocol="tcp", host="db.example.com", port=5432)  # from before trimming
+    doc = {"version": 1, "servers": [{"name": "db", "protocol": "tcp", "host": "db.example.com", "port": 5433}]}
+    r = alice_client.post("/api/config/import/", doc, format="json")
+    assert r.json() == {"created": 0, "updated": 1, "unchanged": 0}
+    assert list(Server.objects.values_list("name", "port")) == [("db", 5433)]
+
+
+def test_an_accounts_own_export_imports_back(setup, alice_client):
+    """Twins (one name on several servers, or one recipient on several configs of a server),
+    which the API allows, are matched in the order the export lists them."""
+    server = {"protocol": "tcp", "host": "db.example.com", "port": 5432}
+    for name in ("dup", "dup ", " dup", "  padded  "):
+        assert alice_client.post("/api/servers/", {**server, "name": name}, format="json").status_code == 201
+    twins = Server.objects.filter(name="dup").order_by("id")
+    alice_client.patch(f"/api/servers/{twins[1].pk}/", {"port": 5433}, format="json")
+    config = {"server": twins[0].pk, "notification_type": "email"}
+    for recipient in ("ops@example.com", " ops@example.com ", "b@example.com"):
+        alice_client.post("/api/notification-configs/", {**config, "recipient": recipient}, format="json")
+    page = StatusPage.objects.get()
+    page.servers.add(*twins)
+    exported = alice_client.get("/api/config/export/?format=yaml").content
+    r = alice_client.post("/api/config/import/", exported, content_type="application/yaml")
+    assert r.status_code == 200, r.content
+    assert r.json() == {"created": 0, "updated": 0, "unchanged": 15}
+    assert alice_client.get("/api/config/export/?format=yaml").content == exported
+
+
+def test_a_document_gives_all_of_an_accounts_twins_or_none(alice, alice_client):
+    for port in (1, 2):
+        make_server(alice, name="Twin", protocol="tcp", host="db.example.com", port=port)
+    twin = {"name": "Twin", "protocol": "tcp", "host": "db.example.com"}
+    r = alice_client.post("/api/config/import/", {"version": 1, "servers": [{**twin, "port": 3}]}, format="json")
+    assert r.status_code == 400 and "You have 2 servers named 'Twin' and the document 1" in str(r.json())
+    doc = {"version": 1, "servers": [{**twin, "port": 3}, {**twin, "port": 4}]}
+    assert alice_client.post("/api/config/import/", doc, format="json").json()["updated"] == 2
+    assert list(Server.objects.order_by("id").values_list("port", flat=True)) == [3, 4]
+
+
+# --- Export at size (issue 14, C.15) ----------------------------------------------------------
+
+
+def test_export_makes_the_same_six_queries_for_any_number_of_servers(setup, django_assert_num_queries):
+    with django_assert_num_queries(6):
+        export_config(setup)
+    page, window = StatusPage.objects.get(), MaintenanceWindow.objects.get()
+    for i in range(20):
+        server = make_server(setup, name=f"web-{i}", tags=["prod"])
+        NotificationConfig.objects.create(server=server, notification_type="email", recipient=f"{i}@example.com")
+        page.servers.add(server)
+        window.servers.add(server)
+    with django_assert_num_queries(6):
+        doc = export_config(setup)
+    assert len(doc["servers"]) == 24 and len(doc["status_pages"][0]["servers"]) == 22
+
+
+# --- Quotas (issue 14, D.30) ----------------------------------------------------------------
+
+
+@override_settings(MAX_SERVERS_PER_ACCOUNT=2, MAX_NOTIFICATION_CONFIGS_PER_ACCOUNT=1)
+def test_the_api_refuses_a_server_or_config_past_the_accounts_quota(alice, alice_client, bob, bob_client):
+    server = {"protocol": "tcp", "host": "db.example.com", "port": 5432}
+    assert alice_client.post("/api/servers/", {**server, "name": "a"}, format="json").status_code == 201
+    first = alice_client.post("/api/servers/", {**server, "name": "b"}, format="json").json()
+    r = alice_client.post("/api/servers/", {**server, "name": "c"}, format="json")
+    assert r.status_code == 403 and "at most 2 servers (MAX_SERVERS_PER_ACCOUNT); you have 2" in r.json()["detail"]
+    config = {"server": first["id"], "notification_type": "email", "recipient": "ops@example.com"}
+    assert alice_client.post("/api/notification-configs/", config, format="json").status_code == 201
+    r = alice_client.post("/api/notification-configs/", {**config, "recipient": "b@example.com"}, format="json")
+    assert r.status_code == 403 and "MAX_NOTIFICATION_CONFIGS_PER_ACCOUNT" in r.json()["detail"]
+    for name in "abc":  # staff run the install: never limited
+        assert bob_client.post("/api/servers/", {**server, "name": name}, format="json").status_code == 201
+
+
+@override_settings(MAX_SERVERS_PER_ACCOUNT=2)
+def test_an_import_past_the_quota_is_400_and_writes_nothing(alice, alice_client):
+    make_server(alice, name="old")
+    servers = [{"name": n, "protocol": "tcp", "host": "db.example.com", "port": 22} for n in ("old", "new1", "new2")]
+    r = alice_client.post("/api/config/import/", {"version": 1, "servers": servers}, format="json")
+    assert r.status_code == 400
+    assert r.json() == {
+        "non_field_errors": [
+            "An account may have at most 2 servers (MAX_SERVERS_PER_ACCOUNT); you have 1; this would add 2."
+        ]
+    }
+    assert Server.objects.count() == 1
+    r = alice_client.post("/api/config/import/", {"version": 1, "servers": servers[:2]}, format="json")
+    assert r.json() == {"created": 1, "updated": 1, "unchanged": 0}
+
+
+@override_settings(MAX_SERVERS_PER_ACCOUNT=0, MAX_IMPORT_ITEMS=2)
+def test_zero_is_unlimited_and_an_import_list_is_bounded(alice, alice_client):
+    servers = [{"name": f"s{i}", "protocol": "tcp", "host": "db.example.com", "port": 22} for i in range(3)]
+    r = alice_client.post("/api/config/import/", {"version": 1, "servers": servers}, format="json")
+    assert r.status_code == 400 and r.json()["servers"] == ["At most 2 items (MAX_IMPORT_ITEMS)."]
+    r = alice_client.post("/api/config/import/", {"version": 1, "servers": servers[:2]}, format="json")
+    assert r.status_code == 200
