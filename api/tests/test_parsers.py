@@ -1,0 +1,48 @@
+"""``api.parsers.load_yaml``: bounded by nodes after alias expansion, by depth, JSON-shaped."""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import pytest
+import yaml
+from django.test import override_settings
+
+from api.parsers import YAMLLimitError, describe_yaml_error, load_yaml
+from monitoring.tests.test_config_io import ALIAS_BOMB
+
+
+@pytest.mark.timeout(30)  # unbounded, the bomb takes minutes and gigabytes: fail instead
+def test_the_alias_bomb_is_refused_in_little_memory():
+    tracemalloc.start()
+    try:
+        with pytest.raises(YAMLLimitError, match="more than 100,000 nodes once its aliases are expanded"):
+            load_yaml(ALIAS_BOMB)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 5_000_000
+
+
+@override_settings(CONFIG_IMPORT_MAX_NODES=9)
+def test_the_bound_counts_nodes_with_aliases_expanded():
+    # The mapping, key a, the list and its two items, key b, and the alias as the whole list: 9.
+    assert load_yaml("a: &x [1, 2]\nb: *x") == {"a": [1, 2], "b": [1, 2]}
+    with pytest.raises(YAMLLimitError, match="more than 9 nodes"):
+        load_yaml("a: &x [1, 2, 3]\nb: *x")  # 11, from 6 nodes of text
+
+
+def test_depth_is_bounded_before_python_recursion_is():
+    assert load_yaml("[" * 60 + "]" * 60) is not None
+    with pytest.raises(YAMLLimitError, match="nested more than 64 deep"):
+        load_yaml("[" * 100_000 + "]" * 100_000)
+
+
+def test_keys_are_strings_and_errors_are_one_line():
+    assert load_yaml('"1": x\n') == {"1": "x"}
+    with pytest.raises(YAMLLimitError) as caught:
+        load_yaml("a:\n  1: x\n")
+    assert describe_yaml_error(caught.value) == "line 2, column 3: the key 1 is not a string; quote it"
+    with pytest.raises(yaml.YAMLError) as caught:
+        load_yaml("a: [1\n")
+    assert "\n" not in describe_yaml_error(caught.value) and describe_yaml_error(caught.value).startswith("line 2")
