@@ -70,6 +70,10 @@ class _BoundedComposer(Composer):
     whole node it names) is kept per node, so a size is known the moment its node is done and
     composition stops at the first node past the bound: the work is linear in the text, never
     in the expansion. An alias to a node still being composed would contain itself: refused.
+
+    The bound is ``max_nodes`` or the nodes written out so far, whichever is more: aliases may
+    not grow a document past it, while a document written in full may have more nodes, as its
+    JSON twin may (a 5,000-server export has 355,000; bytes bound those, at 5 MB).
     """
 
     max_nodes: int
@@ -77,6 +81,7 @@ class _BoundedComposer(Composer):
     def compose_document(self) -> Node | None:
         self._sizes: dict[Node, int] = {}
         self._depth = 0
+        self._written = 0
         return super().compose_document()
 
     def compose_node(self, parent: Node | None, index: Any) -> Node | None:
@@ -93,7 +98,8 @@ class _BoundedComposer(Composer):
                 raise YAMLLimitError("an alias refers to a node that contains it", mark)
             size = 1 + sum(self._sizes[child] for child in _children(node))
             self._sizes[node] = size
-        if size > self.max_nodes:
+            self._written += 1
+        if size > max(self.max_nodes, self._written):
             raise YAMLLimitError(
                 f"the document has more than {self.max_nodes:,} nodes once its aliases are expanded", mark
             )
@@ -129,7 +135,8 @@ class _BoundedLoader(_BoundedComposer, _Parser, SafeConstructor, Resolver):
 def load_yaml(text: str) -> Any:
     """The one YAML document in ``text``, JSON-shaped; ``YAMLLimitError``/``yaml.YAMLError`` when not.
 
-    Bounded by ``CONFIG_IMPORT_MAX_NODES`` nodes after alias expansion and ``MAX_DEPTH`` levels.
+    Bounded by ``CONFIG_IMPORT_MAX_NODES`` nodes after alias expansion (or the nodes it writes
+    out in full, if more) and ``MAX_DEPTH`` levels.
     """
     loader = _BoundedLoader(text, max_nodes=settings.CONFIG_IMPORT_MAX_NODES)
     try:

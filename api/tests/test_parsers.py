@@ -29,7 +29,16 @@ def test_the_bound_counts_nodes_with_aliases_expanded():
     # The mapping, key a, the list and its two items, key b, and the alias as the whole list: 9.
     assert load_yaml("a: &x [1, 2]\nb: *x") == {"a": [1, 2], "b": [1, 2]}
     with pytest.raises(YAMLLimitError, match="more than 9 nodes"):
-        load_yaml("a: &x [1, 2, 3]\nb: *x")  # 11, from 6 nodes of text
+        load_yaml("a: &x [1, 2, 3]\nb: *x")  # 11, from 7 nodes of text
+
+
+@override_settings(CONFIG_IMPORT_MAX_NODES=3)
+def test_a_document_written_out_in_full_may_have_more_nodes_than_the_bound():
+    """Aliases may not grow a document past the bound; without them it is JSON's equal (a
+    5,000-server export has 355,000 nodes and must import back)."""
+    assert load_yaml("a: [1, 2]\nb: [1, 2]") == {"a": [1, 2], "b": [1, 2]}  # 9 nodes, all written
+    with pytest.raises(YAMLLimitError, match="more than 3 nodes"):
+        load_yaml("a: &x [1, 2]\nb: [*x, *x]")  # 1 + 1 + 3 + 1 + 7 = 13 from 7 written
 
 
 def test_depth_is_bounded_before_python_recursion_is():
