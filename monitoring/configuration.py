@@ -17,6 +17,8 @@ imported with no change here. Import is all or nothing:
 
 from __future__ import annotations
 
+import copy
+import gc
 from collections import Counter
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -70,7 +72,36 @@ def window_fields(user: Any) -> list[str]:
     return exported_fields(MaintenanceWindowSerializer(context=_context(user)), {"servers"})
 
 
-class _ImportedWindowSerializer(MaintenanceWindowSerializer):
+class _FieldsOnce:
+    """A serializer that builds its fields once per import and copies them for each item.
+
+    A ModelSerializer derives its fields from the model for every instance it is made for
+    (7 ms for a server): two thirds of the time of importing thousands of items. The copies
+    live in the import's context, so nothing outlives one import.
+    """
+
+    context: dict[str, Any]
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        built = self.context.setdefault("built_fields", {})
+        if type(self) not in built:
+            built[type(self)] = super().get_fields()  # type: ignore[misc]
+        return copy.deepcopy(built[type(self)])
+
+
+class _ImportedServerSerializer(_FieldsOnce, ServerSerializer):
+    pass
+
+
+class _ImportedConfigSerializer(_FieldsOnce, NotificationConfigSerializer):
+    pass
+
+
+class _ImportedPageSerializer(_FieldsOnce, StatusPageSerializer):
+    pass
+
+
+class _ImportedWindowSerializer(_FieldsOnce, MaintenanceWindowSerializer):
     """A window whose ``servers`` are server names (of the account or of the same document).
 
     The names stand in for the servers in the API serializer's own rules ("servers and/or
@@ -238,7 +269,7 @@ def _plan_configs(server: Server | None, items: Any, ctx: dict[str, Any]) -> tup
         if not isinstance(item, dict):
             errors.append(_bad(index, None, {"non_field_errors": ["Expected an object."]}))
             continue
-        s = NotificationConfigSerializer(instance, data=item, context=ctx)
+        s = _ImportedConfigSerializer(instance, data=item, context=ctx)
         s.fields.pop("server")
         item_errors = {} if s.is_valid() else dict(s.errors)
         if reason:
@@ -259,7 +290,23 @@ def _config_key(item: Any) -> tuple[str, str] | None:
 
 
 def import_config(user: Any, doc: Any, dry_run: bool = False) -> dict[str, int]:
-    """Validate ``doc`` whole, then write it (or, for a dry run, only count); ConfigError when invalid."""
+    """Validate ``doc`` whole, then write it (or, for a dry run, only count); ConfigError when invalid.
+
+    Python's cycle collector is paused meanwhile: an import holds every item's serializer until
+    it writes (a million objects for 5,000 servers), and full collections over all of them, again
+    and again, were three quarters of the time (45 s of 5,000 unchanged servers; 10 s without).
+    Reference counting still frees everything that is not a cycle; cycles wait until the end.
+    """
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return _import(user, doc, dry_run)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _import(user: Any, doc: Any, dry_run: bool) -> dict[str, int]:
     if not isinstance(doc, dict):
         raise ConfigError({"non_field_errors": ["Expected an object with version, servers and status_pages."]})
     errors: dict[str, Any] = {}
@@ -288,7 +335,7 @@ def import_config(user: Any, doc: Any, dry_run: bool = False) -> dict[str, int]:
             server_errors.append(_bad(index, None, {"non_field_errors": ["Expected an object."]}))
             continue
         data = {k: v for k, v in item.items() if k != "notification_configs"}
-        s = ServerSerializer(instance, data=data, context=ctx)
+        s = _ImportedServerSerializer(instance, data=data, context=ctx)
         item_errors = {} if s.is_valid() else dict(s.errors)
         if reason:
             item_errors["name"] = [reason]
@@ -359,7 +406,7 @@ def _plan_pages(user: Any, items: list[Any], known_names: set[str]) -> tuple[lis
         if missing:
             item_errors["servers"] = [f"No server named {', '.join(map(repr, missing))}."]
         data = {k: v for k, v in item.items() if k != "servers"}
-        s = StatusPageSerializer(instance, data=data, context=ctx)
+        s = _ImportedPageSerializer(instance, data=data, context=ctx)
         s.fields.pop("servers")
         if not s.is_valid() and not item_errors.get("slug"):
             item_errors = {**s.errors, **item_errors}
