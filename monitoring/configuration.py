@@ -6,13 +6,18 @@ The exported fields are derived from the serializers — every writable field th
 secret (write-only) — so a field another feature adds to ``ServerSerializer`` is exported and
 imported with no change here. Import is all or nothing:
 
-1. Check the document's shape (``version: 1``, lists), then validate every item with its API
-   serializer, upserting by server ``name``, by ``notification_type`` + ``recipient`` within a
-   server, by ``name`` for maintenance windows and by ``slug`` for pages; windows and pages
-   name their servers by name.
-2. If any item has errors, answer them all, item by item, and write nothing.
+1. Check the document's shape (``version`` the whole number 1, lists), then validate every
+   item with its API serializer, upserting by server ``name``, by ``notification_type`` +
+   ``recipient`` within a server, by ``name`` for maintenance windows and by ``slug`` for
+   pages; windows and pages name their servers by name. Names are compared trimmed, as the
+   serializers store them; twins (``_pair``) are matched in export order.
+2. If any item has errors, answer each bad item as ``{"index", "name", "errors"}`` (SPEC §23),
+   and write nothing; past an account quota (``api.quotas``), answer that and write nothing.
 3. Otherwise write everything in one transaction (rolled back for a dry run) and count what
    was created, updated and left unchanged.
+
+Documents arrive parsed: ``api.parsers.load_yaml`` bounds a YAML one by its nodes after alias
+expansion, for the API and the ``import_config`` command alike.
 """
 
 from __future__ import annotations
