@@ -18,7 +18,7 @@ from rest_framework.parsers import BaseParser, JSONParser
 from yaml.composer import Composer
 from yaml.constructor import SafeConstructor
 from yaml.events import AliasEvent
-from yaml.nodes import MappingNode, Node, SequenceNode
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.resolver import Resolver
 
 try:  # libyaml's scanner and parser, an order of magnitude faster; composing stays in Python
@@ -73,13 +73,15 @@ class _BoundedComposer(Composer):
 
     The bound is ``max_nodes`` or the nodes written out so far, whichever is more: aliases may
     not grow a document past it, while a document written in full may have more nodes, as its
-    JSON twin may (a 5,000-server export has 355,000; bytes bound those, at 5 MB).
+    JSON twin may (a 5,000-server export has 355,000; bytes bound those, at 5 MB). Characters
+    are counted the same way, bounded by ``MAX_DOCUMENT_BYTES``: ten thousand aliases of one
+    megabyte string are few nodes, but each error message that quotes it would copy it.
     """
 
     max_nodes: int
 
     def compose_document(self) -> Node | None:
-        self._sizes: dict[Node, int] = {}
+        self._sizes: dict[Node, tuple[int, int]] = {}  # nodes, characters
         self._depth = 0
         self._written = 0
         return super().compose_document()
@@ -96,12 +98,18 @@ class _BoundedComposer(Composer):
         if size is None:
             if alias:
                 raise YAMLLimitError("an alias refers to a node that contains it", mark)
-            size = 1 + sum(self._sizes[child] for child in _children(node))
+            children = [self._sizes[child] for child in _children(node)]
+            own = len(node.value) if isinstance(node, ScalarNode) else 0
+            size = (1 + sum(n for n, _ in children), own + sum(c for _, c in children))
             self._sizes[node] = size
             self._written += 1
-        if size > max(self.max_nodes, self._written):
+        if size[0] > max(self.max_nodes, self._written):
             raise YAMLLimitError(
                 f"the document has more than {self.max_nodes:,} nodes once its aliases are expanded", mark
+            )
+        if size[1] > MAX_DOCUMENT_BYTES:
+            raise YAMLLimitError(
+                f"the document has more than {MAX_DOCUMENT_BYTES:,} characters once its aliases are expanded", mark
             )
         return node
 

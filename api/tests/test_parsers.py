@@ -55,3 +55,11 @@ def test_keys_are_strings_and_errors_are_one_line():
     with pytest.raises(yaml.YAMLError) as caught:
         load_yaml("a: [1\n")
     assert "\n" not in describe_yaml_error(caught.value) and describe_yaml_error(caught.value).startswith("line 2")
+
+
+def test_aliases_of_a_long_string_are_bounded_by_characters():
+    """Few nodes, but each error that quotes the string ('"…" is not a valid choice') would copy it."""
+    big = "x" * 1_000_000
+    assert len(load_yaml(f"a: &s {big}\nb: [*s, *s, *s]")["b"]) == 3  # 4 MB in all
+    with pytest.raises(YAMLLimitError, match="more than 5,000,000 characters once its aliases are expanded"):
+        load_yaml(f"a: &s {big}\nb: [*s, *s, *s, *s, *s]")
