@@ -9,6 +9,10 @@ to a billion nodes, and merge keys (``<<: [*a, *a]``) double a mapping per level
 
 from __future__ import annotations
 
+import contextlib
+import gc
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import yaml
@@ -40,6 +44,36 @@ except ImportError:  # pragma: no cover - PyYAML built without libyaml
 #: Deeper than any configuration needs (a document is five levels deep); the composer recurses.
 MAX_DEPTH = 64
 MAX_DOCUMENT_BYTES = 5_000_000
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause Python's cycle collector while a big document is built, read or written.
+
+    Reading, writing or importing one makes hundreds of thousands of small objects that stay
+    alive until the end, and the collector walks all of them again at every full collection:
+    a third of a 5,000-server YAML export, three quarters of its import. Reference counting
+    still frees whatever is not a cycle; cycles wait until the block ends. Nested blocks and
+    other threads' blocks leave the collector on only when the last one ends.
+    """
+    global _pauses, _was_enabled
+    with _pause_lock:
+        if not _pauses:
+            _was_enabled = gc.isenabled()
+        _pauses += 1
+        gc.disable()
+    try:
+        yield
+    finally:
+        with _pause_lock:
+            _pauses -= 1
+            if not _pauses and _was_enabled:
+                gc.enable()
+
+
+_pauses = 0
+_was_enabled = True
+_pause_lock = threading.Lock()
 
 
 class SafeJSONParser(JSONParser):
@@ -148,14 +182,16 @@ def load_yaml(text: str) -> Any:
     """
     loader = _BoundedLoader(text, max_nodes=settings.CONFIG_IMPORT_MAX_NODES)
     try:
-        return loader.get_single_data()
+        with collector_paused():
+            return loader.get_single_data()
     finally:
         loader.dispose()
 
 
 def dump_yaml(doc: Any) -> str:
     """``doc`` as YAML in its own key order, with libyaml's emitter where there is one (10× faster)."""
-    return yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True)
+    with collector_paused():
+        return yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True)
 
 
 def describe_yaml_error(exc: yaml.YAMLError) -> str:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import tracemalloc
 
 import pytest
 import yaml
 from django.test import override_settings
 
-from api.parsers import YAMLLimitError, describe_yaml_error, load_yaml
+from api.parsers import YAMLLimitError, collector_paused, describe_yaml_error, load_yaml
 from monitoring.tests.test_config_io import ALIAS_BOMB
 
 
@@ -63,3 +64,19 @@ def test_aliases_of_a_long_string_are_bounded_by_characters():
     assert len(load_yaml(f"a: &s {big}\nb: [*s, *s, *s]")["b"]) == 3  # 4 MB in all
     with pytest.raises(YAMLLimitError, match="more than 5,000,000 characters once its aliases are expanded"):
         load_yaml(f"a: &s {big}\nb: [*s, *s, *s, *s, *s]")
+
+
+def test_the_collector_resumes_when_the_last_pause_ends():
+    assert gc.isenabled()
+    with collector_paused():
+        with collector_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collector_paused():
+            pass
+        assert not gc.isenabled()  # it was off before: left off
+    finally:
+        gc.enable()
