@@ -2,7 +2,8 @@
 
 Makes a fresh SQLite database in a temporary directory (``migrate``), one user with ``--servers``
 https servers (each with one e-mail config, in bulk), a status page and a maintenance window naming
-all of them, then times ``export_config`` and both renderings, and the number of queries.
+all of them, then times ``export_config`` and both renderings, and the number of queries; then
+parsing the YAML back and importing it as a dry run (everything unchanged).
 
     .venv/bin/python bench/config_export.py --servers 5000
 """
@@ -37,8 +38,9 @@ def main() -> None:
     from django.test.utils import CaptureQueriesContext
     from rest_framework.renderers import JSONRenderer
 
+    from api.parsers import load_yaml
     from monitoring.config_views import YAMLRenderer
-    from monitoring.configuration import export_config
+    from monitoring.configuration import export_config, import_config
     from monitoring.models import MaintenanceWindow, NotificationConfig, Server, ServerStatus, StatusPage
 
     call_command("migrate", verbosity=0)
@@ -71,6 +73,12 @@ def main() -> None:
         f"JSON +{json_seconds:.2f} s ({len(as_json) / 1e6:.1f} MB), YAML +{yaml_seconds:.2f} s "
         f"({len(as_yaml) / 1e6:.1f} MB): YAML export {built + yaml_seconds:.2f} s"
     )
+    started = time.perf_counter()
+    parsed = load_yaml(as_yaml.decode())
+    parse_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    counts = import_config(user, parsed, dry_run=True)
+    print(f"YAML parse {parse_seconds:.2f} s, import (dry run) {time.perf_counter() - started:.2f} s: {counts}")
 
 
 if __name__ == "__main__":
