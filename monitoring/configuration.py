@@ -32,6 +32,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Prefetch
 from rest_framework import serializers
+from rest_framework.fields import SkipField
 
 from api import quotas
 from api.parsers import collector_paused
@@ -132,7 +133,10 @@ def _represent(serializer: serializers.Serializer, names: list[str], instance: A
     fields = serializer.fields
     out: dict[str, Any] = {}
     for name in names:
-        attribute = fields[name].get_attribute(instance)
+        try:
+            attribute = fields[name].get_attribute(instance)
+        except SkipField:
+            continue
         out[name] = None if attribute is None else fields[name].to_representation(attribute)
     return out
 
