@@ -6,14 +6,18 @@ from typing import Any
 
 from django.db.models import QuerySet
 from rest_framework import viewsets
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.reverse import reverse
+
+from api import quotas
 
 
 class OwnedViewSetMixin:
     """Scope every query to what the user may see (``for_user``), so others' ids answer 404.
 
     Resource viewsets declare ``queryset`` (whose manager has ``for_user``); the owner of a
-    new object is the requesting user where the model has an ``owner`` field.
+    new object is the requesting user where the model has an ``owner`` field, and a create past
+    the account's quota (``api.quotas``) answers 403.
     """
 
     queryset: QuerySet[Any]
@@ -24,6 +28,9 @@ class OwnedViewSetMixin:
 
     def perform_create(self, serializer: Any) -> None:
         model = serializer.Meta.model
+        refusal = quotas.over_quota(self.request.user, model)
+        if refusal:
+            raise PermissionDenied(refusal)
         if any(f.name == "owner" for f in model._meta.fields):
             serializer.save(owner=self.request.user)
         else:

@@ -549,7 +549,10 @@ class CheckSslQuerySerializer(serializers.Serializer):
     url = serializers.CharField(max_length=2000, help_text="https://host[:port]")
 
     def validate_url(self, value: str) -> dict[str, Any]:
-        parsed = urlsplit(value.strip())
+        try:
+            parsed = urlsplit(value.strip())
+        except ValueError as exc:  # "https://[::1": an unclosed IPv6 bracket
+            raise serializers.ValidationError(f"Not a URL: {exc}.") from exc
         if parsed.scheme.lower() != "https":
             raise serializers.ValidationError(
                 "Give an https:// URL, e.g. https://example.com or https://example.com:8443."

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hmac
 import ipaddress
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -338,6 +339,9 @@ class PushRateThrottle(SimpleRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": view.kwargs.get("token", "")}
 
 
+PUSH_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
 class PushView(APIView):
     """``GET``/``POST /api/push/<token>/``: a job reports that it ran (SPEC §11). No login: the
     token is the credential. Every answer is ``{"ok": …}``."""
@@ -345,6 +349,13 @@ class PushView(APIView):
     authentication_classes: list[type] = []
     permission_classes = [permissions.AllowAny]
     throttle_classes = [PushRateThrottle]
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        # A token is token_urlsafe; anything else (a NUL, which PostgreSQL refuses in a query,
+        # or a throttle cache key) is unknown before it reaches the database or the cache.
+        if not PUSH_TOKEN.fullmatch(kwargs.get("token", "")):
+            raise NotFound("No push monitor has this token.")
+        super().initial(request, *args, **kwargs)
 
     @extend_schema(
         parameters=[PushSerializer],

@@ -277,6 +277,14 @@ METRICS_TOKEN = envstr("METRICS_TOKEN", "").strip()
 # they show, and at least this often for figures that move with time (uptime, response times).
 STATUS_PAGE_CACHE_SECONDS = envint("STATUS_PAGE_CACHE_SECONDS", 10, minimum=1)
 
+# --- Per-account quotas for an install with open registration (0 = unlimited; staff are
+# never limited), and the bound of an import document: its nodes after YAML alias expansion
+# (a 600-byte alias bomb expands to a billion) and the items of each of its lists.
+MAX_SERVERS_PER_ACCOUNT = envint("MAX_SERVERS_PER_ACCOUNT", 10_000, minimum=0)
+MAX_NOTIFICATION_CONFIGS_PER_ACCOUNT = envint("MAX_NOTIFICATION_CONFIGS_PER_ACCOUNT", 20_000, minimum=0)
+MAX_IMPORT_ITEMS = envint("MAX_IMPORT_ITEMS", 10_000, minimum=0)
+CONFIG_IMPORT_MAX_NODES = envint("CONFIG_IMPORT_MAX_NODES", 100_000, minimum=1)
+
 # --- Logging: console and logs/pulseguard.log rotated at 10 MB, one key=value line per event.
 LOG_LEVEL = envchoice("LOG_LEVEL", ("debug", "info", "warning", "error", "critical"), "info").upper()
 LOG_DIR = BASE_DIR / "logs"

@@ -16,3 +16,7 @@ class OwnedQuerySet(models.QuerySet):  # type: ignore[type-arg]
         if not getattr(user, "is_authenticated", False):
             return self.none()
         return self if user.is_staff else self.filter(**{self.owner_lookup: user})
+
+    def owned_by(self, user: Any) -> OwnedQuerySet:
+        """The objects of ``user``'s account, staff or not (what a per-account quota counts)."""
+        return self.filter(**{self.owner_lookup: user})

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import io
 import json
+import threading
+from pathlib import Path
+from unittest import mock
 
 import pytest
 import yaml
 from django.core.management import CommandError, call_command
+from django.test import override_settings
 
-from monitoring.configuration import server_fields
+from monitoring.configuration import export_config, server_fields
 from monitoring.models import MaintenanceWindow, NotificationConfig, Server, StatusPage
 from monitoring.tests.factories import make_server
 
@@ -130,14 +135,17 @@ def test_one_bad_item_answers_every_items_errors_and_writes_nothing(setup, alice
     ]
     r = charlie_client.post("/api/config/import/", doc, format="json")
     assert r.status_code == 400
+    # Only the bad items, each by its position (from 0) and its name (SPEC §23).
     errors = r.json()["servers"]
-    assert len(errors) == 5 and errors[1] == {} and errors[2] == {}
-    assert "port" in errors[0]
-    assert errors[3]["notification_configs"][0] == {} and "recipient" in errors[3]["notification_configs"][1]
-    assert "host" in errors[4]
+    assert [(e["index"], e["name"]) for e in errors] == [(0, "DB"), (3, "Shop"), (4, "No host")]
+    assert list(errors[0]["errors"]) == ["port"]
+    configs = errors[1]["errors"]["notification_configs"]
+    assert [(c["index"], c["name"]) for c in configs] == [(1, "not a url")] and "recipient" in configs[0]["errors"]
+    assert "host" in errors[2]["errors"]
     window_errors = r.json()["maintenance_windows"]
-    assert window_errors[0] == {} and "Ghost" in window_errors[1]["servers"][0]
-    assert list(window_errors[2]) == ["ends_at"]  # DB is named by the (invalid) first server item
+    assert [(e["index"], e["name"]) for e in window_errors] == [(1, "Ghost hour"), (2, "Half a window")]
+    assert "Ghost" in window_errors[0]["errors"]["servers"][0]
+    assert list(window_errors[1]["errors"]) == ["ends_at"]  # DB is named by the (invalid) first server item
     assert not Server.objects.filter(owner=charlie).exists()
     assert not MaintenanceWindow.objects.filter(owner=charlie).exists()
 
@@ -146,10 +154,11 @@ def test_pages_name_known_servers_and_keep_slugs_of_other_accounts(setup, alice_
     doc = alice_client.get("/api/config/export/").json()
     doc["status_pages"][0]["servers"].append("Ghost")
     r = alice_client.post("/api/config/import/", doc, format="json")
-    assert r.status_code == 400 and "Ghost" in r.json()["status_pages"][0]["servers"][0]
+    assert r.status_code == 400 and "Ghost" in r.json()["status_pages"][0]["errors"]["servers"][0]
     doc["status_pages"][0]["servers"].remove("Ghost")
     r = charlie_client.post("/api/config/import/", doc, format="json")
-    assert r.status_code == 400 and "slug" in r.json()["status_pages"][0]
+    assert r.status_code == 400 and r.json()["status_pages"][0]["name"] == "acme"
+    assert "slug" in r.json()["status_pages"][0]["errors"]
     assert StatusPage.objects.get(slug="acme").owner == setup
 
 
@@ -184,7 +193,7 @@ def test_duplicate_names_in_the_account_are_reported(alice, alice_client):
     make_server(alice, name="Twin")
     doc = {"version": 1, "servers": [{"name": "Twin", "host": "x.example.com"}]}
     r = alice_client.post("/api/config/import/", doc, format="json")
-    assert r.status_code == 400 and "name" in r.json()["servers"][0]
+    assert r.status_code == 400 and "name" in r.json()["servers"][0]["errors"]
 
 
 def test_anonymous_users_cannot_export_or_import(anon_client):
@@ -241,5 +250,239 @@ def test_a_window_named_twice_in_the_document_is_400(setup, alice_client):
     doc = alice_client.get("/api/config/export/").json()
     doc["maintenance_windows"].append(dict(doc["maintenance_windows"][0]))
     r = alice_client.post("/api/config/import/", doc, format="json")
-    assert r.status_code == 400 and "twice" in r.json()["maintenance_windows"][1]["name"][0]
+    assert r.status_code == 400 and r.json()["maintenance_windows"][0]["index"] == 1
+    assert "twice" in r.json()["maintenance_windows"][0]["errors"]["name"][0]
     assert MaintenanceWindow.objects.count() == 1
+
+
+# --- A document is bounded by its nodes after alias expansion (issue 14, D.17) -----------------
+
+# The probe's bomb: 599 bytes that expand to 9⁹ (387 million) strings.
+ALIAS_BOMB = (
+    "version: 1\n"
+    'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
+    + "".join(f"{chr(c)}: &{chr(c)} [{','.join(['*' + chr(c - 1)] * 9)}]\n" for c in range(ord("b"), ord("j")))
+    + "servers: *i\n"
+)
+
+
+def test_a_yaml_alias_bomb_is_stopped_by_the_node_counter(alice_client):
+    assert len(ALIAS_BOMB) < 700
+    r = alice_client.post("/api/config/import/?dry_run=true", ALIAS_BOMB, content_type="application/yaml")
+    assert r.status_code == 400
+    assert "more than 100,000 nodes once its aliases are expanded" in r.json()["detail"]
+    assert "line 7" in r.json()["detail"]  # the first node past the bound: f's list, 9⁵ nodes
+
+
+def test_a_merge_key_bomb_is_stopped_by_the_node_counter(alice_client):
+    # `<<` copies a mapping's pairs into another: doubling per level, whatever dicts later drop.
+    levels = ["a0: &a0 {k0: v, k1: v}"] + [f"a{i}: &a{i} {{<<: [*a{i - 1}, *a{i - 1}]}}" for i in range(1, 40)]
+    body = "version: 1\n" + "\n".join(levels) + "\n"
+    r = alice_client.post("/api/config/import/", body, content_type="application/yaml")
+    assert r.status_code == 400 and "nodes once its aliases are expanded" in r.json()["detail"]
+
+
+@override_settings(CONFIG_IMPORT_MAX_NODES=50)
+def test_the_bound_counts_every_alias_reference_as_its_whole_node(alice_client):
+    item = "- {name: Shop, protocol: tcp, host: shop.example.com, port: 22}"  # 9 nodes
+    small = f"version: 1\nservers:\n{item}\n"
+    r = alice_client.post("/api/config/import/?dry_run=true", small, content_type="application/yaml")
+    assert r.status_code == 200, r.content
+    # Six references to the same 9-node item: 57 nodes once expanded, though its text has 9.
+    aliased = "version: 1\nx: &s {name: Shop, protocol: tcp, host: shop.example.com, port: 22}\n"
+    aliased += "servers: [*s, *s, *s, *s, *s, *s]\n"
+    r = alice_client.post("/api/config/import/?dry_run=true", aliased, content_type="application/yaml")
+    assert r.status_code == 400 and "more than 50 nodes" in r.json()["detail"]
+
+
+def test_a_yaml_node_that_contains_itself_is_400(alice_client):
+    r = alice_client.post("/api/config/import/", "version: 1\nservers: &s [*s]\n", content_type="application/yaml")
+    assert r.status_code == 400 and "contains it" in r.json()["detail"]
+
+
+def test_the_import_command_is_bounded_the_same_way(alice, tmp_path):
+    path = tmp_path / "bomb.yaml"
+    path.write_text(ALIAS_BOMB)
+    with pytest.raises(CommandError, match="nodes once its aliases are expanded"):
+        call_command("import_config", str(path), "--user", "alice", "--dry-run")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_import_parses_off_the_event_loop(alice):
+    """Under ASGI the view is synchronous: Django runs it, parser included, in a thread of its
+    own request (its ThreadSensitiveContext), never on the event loop, so other requests go on."""
+    from django.test import AsyncClient
+
+    from api import parsers
+
+    seen = []
+    real = parsers.load_yaml
+
+    def spy(text):
+        try:
+            asyncio.get_running_loop()
+            seen.append("on the event loop")
+        except RuntimeError:
+            seen.append(threading.current_thread() is threading.main_thread() and "main thread" or "worker thread")
+        return real(text)
+
+    client = AsyncClient()
+    client.force_login(alice)
+
+    async def post():
+        return await client.post("/api/config/import/?dry_run=true", "version: 1\n", content_type="application/yaml")
+
+    with mock.patch.object(parsers, "load_yaml", spy):
+        r = asyncio.run(post())
+    assert r.status_code == 200 and seen == ["worker thread"]
+
+
+# --- Errors that say where (issue 14, C.13) ------------------------------------------------
+
+
+def test_a_yaml_error_gives_its_line_on_one_line(alice_client):
+    body = "version: 1\nservers:\n- name: Shop\n  host: [unclosed\n"
+    r = alice_client.post("/api/config/import/", body, content_type="application/yaml")
+    detail = r.json()["detail"]
+    assert r.status_code == 400 and "line 5, column 1" in detail and "\n" not in detail
+
+
+@pytest.mark.parametrize("version", [True, 1.0, "1", None])
+def test_version_must_be_the_whole_number_1(alice_client, version):
+    r = alice_client.post("/api/config/import/", {"version": version, "servers": []}, format="json")
+    assert r.status_code == 400 and r.json() == {"version": ["Expected the whole number 1."]}
+
+
+def test_the_readmes_example_imports(alice_client):
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("### Export and import")[1]
+    example = section.split("```yaml\n")[1].split("```")[0]
+    assert example.startswith("version: 1 ")
+    r = alice_client.post("/api/config/import/", example, content_type="application/yaml")
+    assert r.status_code == 200, r.content
+    assert r.json() == {"created": 6, "updated": 0, "unchanged": 0}
+
+
+# --- Names are compared trimmed; an export always imports back (issue 14, D.29) ------------
+
+
+def test_names_that_differ_only_by_surrounding_spaces_are_twins_in_a_document(alice, alice_client):
+    servers = [
+        {"name": name, "protocol": "tcp", "host": "db.example.com", "port": 5432} for name in ("dup", "dup ", " dup")
+    ]
+    r = alice_client.post("/api/config/import/", {"version": 1, "servers": servers}, format="json")
+    assert r.status_code == 400
+    assert [(e["index"], e["name"]) for e in r.json()["servers"]] == [(1, "dup"), (2, "dup")]
+    assert all("twice" in e["errors"]["name"][0] for e in r.json()["servers"])
+    assert not Server.objects.exists()
+
+
+def test_the_api_stores_names_trimmed(alice, alice_client):
+    server = {"protocol": "tcp", "host": "db.example.com", "port": 5432}
+    created = alice_client.post("/api/servers/", {**server, "name": " dup "}, format="json").json()
+    assert created["name"] == "dup"
+    alice_client.patch(f"/api/servers/{created['id']}/", {"name": "  db\t"}, format="json")
+    window = {"starts_at": "2026-12-24T10:00:00Z", "ends_at": "2026-12-24T12:00:00Z", "tags": ["prod"]}
+    alice_client.post("/api/maintenance-windows/", {**window, "name": " w "}, format="json")
+    alice_client.post("/api/status-pages/", {"slug": "acme", "title": " Acme "}, format="json")
+    assert list(Server.objects.values_list("name", flat=True)) == ["db"]
+    assert MaintenanceWindow.objects.get().name == "w" and StatusPage.objects.get().title == "Acme"
+
+
+def test_a_stored_name_with_spaces_is_found_by_its_trimmed_name(alice, alice_client):
+    make_server(alice, name=" db ", protocol="tcp", host="db.example.com", port=5432)  # from before trimming
+    doc = {"version": 1, "servers": [{"name": "db", "protocol": "tcp", "host": "db.example.com", "port": 5433}]}
+    r = alice_client.post("/api/config/import/", doc, format="json")
+    assert r.json() == {"created": 0, "updated": 1, "unchanged": 0}
+    assert list(Server.objects.values_list("name", "port")) == [("db", 5433)]
+
+
+def test_an_accounts_own_export_imports_back(setup, alice_client):
+    """Twins (one name on several servers, or one recipient on several configs of a server),
+    which the API allows, are matched in the order the export lists them."""
+    server = {"protocol": "tcp", "host": "db.example.com", "port": 5432}
+    for name in ("dup", "dup ", " dup", "  padded  "):
+        assert alice_client.post("/api/servers/", {**server, "name": name}, format="json").status_code == 201
+    twins = Server.objects.filter(name="dup").order_by("id")
+    alice_client.patch(f"/api/servers/{twins[1].pk}/", {"port": 5433}, format="json")
+    config = {"server": twins[0].pk, "notification_type": "email"}
+    for recipient in ("ops@example.com", " ops@example.com ", "b@example.com"):
+        alice_client.post("/api/notification-configs/", {**config, "recipient": recipient}, format="json")
+    page = StatusPage.objects.get()
+    page.servers.add(*twins)
+    exported = alice_client.get("/api/config/export/?format=yaml").content
+    r = alice_client.post("/api/config/import/", exported, content_type="application/yaml")
+    assert r.status_code == 200, r.content
+    assert r.json() == {"created": 0, "updated": 0, "unchanged": 15}
+    assert alice_client.get("/api/config/export/?format=yaml").content == exported
+
+
+def test_a_document_gives_all_of_an_accounts_twins_or_none(alice, alice_client):
+    for port in (1, 2):
+        make_server(alice, name="Twin", protocol="tcp", host="db.example.com", port=port)
+    twin = {"name": "Twin", "protocol": "tcp", "host": "db.example.com"}
+    r = alice_client.post("/api/config/import/", {"version": 1, "servers": [{**twin, "port": 3}]}, format="json")
+    assert r.status_code == 400 and "You have 2 servers named 'Twin' and the document 1" in str(r.json())
+    doc = {"version": 1, "servers": [{**twin, "port": 3}, {**twin, "port": 4}]}
+    assert alice_client.post("/api/config/import/", doc, format="json").json()["updated"] == 2
+    assert list(Server.objects.order_by("id").values_list("port", flat=True)) == [3, 4]
+
+
+# --- Export at size (issue 14, C.15) ----------------------------------------------------------
+
+
+def test_export_makes_the_same_six_queries_for_any_number_of_servers(setup, django_assert_num_queries):
+    with django_assert_num_queries(6):
+        export_config(setup)
+    page, window = StatusPage.objects.get(), MaintenanceWindow.objects.get()
+    for i in range(20):
+        server = make_server(setup, name=f"web-{i}", tags=["prod"])
+        NotificationConfig.objects.create(server=server, notification_type="email", recipient=f"{i}@example.com")
+        page.servers.add(server)
+        window.servers.add(server)
+    with django_assert_num_queries(6):
+        doc = export_config(setup)
+    assert len(doc["servers"]) == 24 and len(doc["status_pages"][0]["servers"]) == 22
+
+
+# --- Quotas (issue 14, D.30) ----------------------------------------------------------------
+
+
+@override_settings(MAX_SERVERS_PER_ACCOUNT=2, MAX_NOTIFICATION_CONFIGS_PER_ACCOUNT=1)
+def test_the_api_refuses_a_server_or_config_past_the_accounts_quota(alice, alice_client, bob, bob_client):
+    server = {"protocol": "tcp", "host": "db.example.com", "port": 5432}
+    assert alice_client.post("/api/servers/", {**server, "name": "a"}, format="json").status_code == 201
+    first = alice_client.post("/api/servers/", {**server, "name": "b"}, format="json").json()
+    r = alice_client.post("/api/servers/", {**server, "name": "c"}, format="json")
+    assert r.status_code == 403 and "at most 2 servers (MAX_SERVERS_PER_ACCOUNT); you have 2" in r.json()["detail"]
+    config = {"server": first["id"], "notification_type": "email", "recipient": "ops@example.com"}
+    assert alice_client.post("/api/notification-configs/", config, format="json").status_code == 201
+    r = alice_client.post("/api/notification-configs/", {**config, "recipient": "b@example.com"}, format="json")
+    assert r.status_code == 403 and "MAX_NOTIFICATION_CONFIGS_PER_ACCOUNT" in r.json()["detail"]
+    for name in "abc":  # staff run the install: never limited
+        assert bob_client.post("/api/servers/", {**server, "name": name}, format="json").status_code == 201
+
+
+@override_settings(MAX_SERVERS_PER_ACCOUNT=2)
+def test_an_import_past_the_quota_is_400_and_writes_nothing(alice, alice_client):
+    make_server(alice, name="old")
+    servers = [{"name": n, "protocol": "tcp", "host": "db.example.com", "port": 22} for n in ("old", "new1", "new2")]
+    r = alice_client.post("/api/config/import/", {"version": 1, "servers": servers}, format="json")
+    assert r.status_code == 400
+    assert r.json() == {
+        "non_field_errors": [
+            "An account may have at most 2 servers (MAX_SERVERS_PER_ACCOUNT); you have 1; this would add 2."
+        ]
+    }
+    assert Server.objects.count() == 1
+    r = alice_client.post("/api/config/import/", {"version": 1, "servers": servers[:2]}, format="json")
+    assert r.json() == {"created": 1, "updated": 1, "unchanged": 0}
+
+
+@override_settings(MAX_SERVERS_PER_ACCOUNT=0, MAX_IMPORT_ITEMS=2)
+def test_zero_is_unlimited_and_an_import_list_is_bounded(alice, alice_client):
+    servers = [{"name": f"s{i}", "protocol": "tcp", "host": "db.example.com", "port": 22} for i in range(3)]
+    r = alice_client.post("/api/config/import/", {"version": 1, "servers": servers}, format="json")
+    assert r.status_code == 400 and r.json()["servers"] == ["At most 2 items (MAX_IMPORT_ITEMS)."]
+    r = alice_client.post("/api/config/import/", {"version": 1, "servers": servers[:2]}, format="json")
+    assert r.status_code == 200

@@ -19,21 +19,20 @@
       }
       result.appendChild(PG.el("p", { class: "notice bad", text: "Nothing was imported. Fix these and try again:" }));
       var ul = PG.el("ul");
+      // {"servers": [{"index": 3, "name": "db-7", "errors": {...}}], "detail": "line 4, …"}: one line per bad item.
+      function describe(v) {
+        if (Array.isArray(v)) { return v.map(describe).join(" "); }
+        if (v && typeof v === "object") {
+          if ("index" in v && "errors" in v) { return "[" + v.index + "]" + (v.name ? " " + v.name : "") + " — " + describe(v.errors); }
+          return Object.keys(v).map(function (k) { return k + ": " + describe(v[k]); }).join("; ");
+        }
+        return String(v);
+      }
       Object.keys(r.data || {}).forEach(function (kind) {
-        var v = r.data[kind];
-        if (Array.isArray(v) && v.length && typeof v[0] === "object") {
-          v.forEach(function (errs, i) {
-            // {"index": 3, "name": "db-7", "errors": {...}} (SPEC §23), or the older list of one error object per item.
-            var named = errs && errs.errors !== undefined && errs.index !== undefined;
-            var where = named ? kind + " #" + errs.index + (errs.name ? " (" + errs.name + ")" : "") : kind + " item " + (i + 1);
-            var body = named ? errs.errors : errs;
-            if (body && Object.keys(body).length) {
-              ul.appendChild(PG.el("li", { text: where + ": " + Object.keys(body).map(function (f) {
-                return f + ": " + (Array.isArray(body[f]) ? body[f].join(" ") : JSON.stringify(body[f]));
-              }).join("; ") }));
-            }
-          });
-        } else { ul.appendChild(PG.el("li", { text: kind + ": " + (Array.isArray(v) ? v.join(" ") : JSON.stringify(v)) })); }
+        var v = r.data[kind], label = kind === "detail" ? "" : kind + " ";
+        (Array.isArray(v) && v.length && typeof v[0] === "object" ? v : [v]).forEach(function (item) {
+          ul.appendChild(PG.el("li", { text: label + describe(item) }));
+        });
       });
       result.appendChild(ul);
     });

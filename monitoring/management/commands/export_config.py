@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import yaml
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from api.parsers import dump_yaml
 from monitoring.configuration import export_config
 
 
@@ -29,6 +29,6 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         doc = export_config(find_user(options["user"]))
         if options["format"] == "yaml":
-            self.stdout.write(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True), ending="")
+            self.stdout.write(dump_yaml(doc), ending="")
         else:
             self.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False))

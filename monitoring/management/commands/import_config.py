@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from api.parsers import describe_yaml_error, load_yaml
 from monitoring.configuration import ConfigError, import_config
 from monitoring.management.commands.export_config import find_user
 
@@ -26,9 +27,12 @@ class Command(BaseCommand):
         user = find_user(options["user"])
         try:
             text = sys.stdin.read() if options["file"] == "-" else Path(options["file"]).read_text("utf-8")
-            doc = yaml.safe_load(text)  # YAML is a superset of JSON
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        except (OSError, UnicodeDecodeError) as exc:
             raise CommandError(f"Cannot read {options['file']}: {exc}") from exc
+        try:
+            doc = load_yaml(text)  # YAML is a superset of JSON; bounded as the API's import is
+        except yaml.YAMLError as exc:
+            raise CommandError(f"Cannot read {options['file']}: {describe_yaml_error(exc)}") from exc
         try:
             counts = import_config(user, doc, dry_run=options["dry_run"])
         except ConfigError as exc:
