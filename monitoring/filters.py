@@ -7,16 +7,14 @@ whether that id exists for someone else.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import django_filters
 from django import forms
 from django.core.exceptions import ValidationError
-from django.db import connection, models
-from django.db.models import Q, QuerySet, TextField
-from django.db.models.functions import Cast
+from django.db import models
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django_filters.fields import IsoDateTimeField
 
@@ -130,10 +128,7 @@ class ServerFilterSet(StrictFilterSet):
         fields = ["status", "protocol", "is_active", "notifications", "keyword_absent"]
 
     def filter_tag(self, queryset: QuerySet[Server], name: str, value: str) -> QuerySet[Server]:
-        if connection.vendor == "postgresql":
-            return queryset.filter(tags__contains=[value])
-        # SQLite has no JSON containment; tags are plain tokens, so a quoted match is exact.
-        return queryset.annotate(tags_text=Cast("tags", TextField())).filter(tags_text__contains=json.dumps(value))
+        return queryset.picked([], [value])
 
     def filter_search(self, queryset: QuerySet[Server], name: str, value: str) -> QuerySet[Server]:
         value = value.strip()

@@ -12,6 +12,7 @@ from django.db import models
 
 from monitoring.choices import Recurrence
 from monitoring.models.base import OwnedQuerySet
+from monitoring.models.servers import picks
 from monitoring.validators import validate_tags
 
 MAX_DURATION_MINUTES = 7 * 24 * 60
@@ -120,4 +121,4 @@ class MaintenanceWindow(models.Model):
 
     def covers(self, server_id: int, server_tags: Iterable[str], server_ids: set[int]) -> bool:
         """Whether the window reaches a server given its id, its tags and the window's server ids."""
-        return server_id in server_ids or bool(set(self.tags) & set(server_tags))
+        return picks(server_id, server_tags, server_ids, self.tags)

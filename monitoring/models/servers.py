@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import math
 import secrets
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import models, transaction
-from django.db.models import Count, Min
+from django.db import connection, models, transaction
+from django.db.models import Count, Min, Q, TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from monitoring.choices import HttpMethod, Protocol, Status
@@ -57,9 +60,29 @@ class ServerQuerySet(OwnedQuerySet):
         Push servers are never probed: their silence is ``push_overdue`` instead."""
         return self.filter(is_active=True, next_check_at__lte=now).exclude(protocol=Protocol.PUSH)
 
+    def picked(self, server_ids: Iterable[int], tags: Iterable[str]) -> ServerQuerySet:
+        """Servers in ``server_ids`` or carrying any of ``tags``: how status pages, maintenance
+        windows and the ``?tag=`` filter pick servers (``picks`` is the same rule for one server)."""
+        tags = list(tags)
+        match = Q(pk__in=list(server_ids))
+        if connection.vendor == "postgresql":
+            for tag in tags:
+                match |= Q(tags__contains=[tag])
+            return self.filter(match)
+        # SQLite has no JSON containment; tags are plain tokens, so a quoted match is exact.
+        for tag in tags:
+            match |= Q(tags_text__contains=json.dumps(tag))
+        return self.annotate(tags_text=Cast("tags", TextField())).filter(match) if tags else self.filter(match)
+
     def push_overdue(self, now: datetime) -> ServerQuerySet:
         """Active push servers whose push deadline has passed (served by server_push_deadline_idx)."""
         return self.filter(is_active=True, protocol=Protocol.PUSH, push_deadline_at__lte=now)
+
+
+def picks(server_id: int, server_tags: Iterable[str], server_ids: Iterable[int], tags: Iterable[str]) -> bool:
+    """Whether a page or window that lists ``server_ids`` and ``tags`` reaches one server
+    (``ServerQuerySet.picked`` is the same rule in SQL)."""
+    return server_id in set(server_ids) or bool(set(tags) & set(server_tags))
 
 
 def default_cert_alert_days() -> list[int]:

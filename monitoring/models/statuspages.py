@@ -10,7 +10,6 @@ entries at their next read (SPEC §23: within 2 s, not after the cache's timeout
 
 from __future__ import annotations
 
-import json
 import secrets
 import threading
 from typing import Any
@@ -18,15 +17,13 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.core.validators import RegexValidator
-from django.db import connection, models, transaction
-from django.db.models import Q, TextField
-from django.db.models.functions import Cast
+from django.db import models, transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
 
 from monitoring.models.base import OwnedQuerySet
 from monitoring.models.maintenance import MaintenanceWindow
-from monitoring.models.servers import Server, ServerQuerySet
+from monitoring.models.servers import Server, ServerQuerySet, picks
 from monitoring.validators import validate_tags
 
 SLUG_RULE = RegexValidator(r"^[a-z0-9-]{1,60}$", "Use 1–60 lower-case letters, digits and hyphens.")
@@ -108,20 +105,6 @@ def _renew(owner_ids: set[int]) -> None:
     cache.set_many(versions, timeout=None)
 
 
-def servers_matching(owner_id: int, server_ids: list[int], tags: list[str]) -> ServerQuerySet:
-    """``owner_id``'s servers that are in ``server_ids`` or carry any of ``tags`` (status pages, windows)."""
-    match = Q(pk__in=server_ids)
-    for tag in tags:
-        if connection.vendor == "postgresql":
-            match |= Q(tags__contains=[tag])
-        else:  # SQLite has no JSON containment; tags are plain tokens, so a quoted match is exact.
-            match |= Q(tags_text__contains=json.dumps(tag))
-    servers = Server.objects.filter(owner_id=owner_id)
-    if tags and connection.vendor != "postgresql":
-        servers = servers.annotate(tags_text=Cast("tags", TextField()))
-    return servers.filter(match)
-
-
 class StatusPageQuerySet(OwnedQuerySet):
     def public(self) -> StatusPageQuerySet:
         return self.filter(is_public=True)
@@ -129,7 +112,7 @@ class StatusPageQuerySet(OwnedQuerySet):
     def shows(self, server: Server) -> bool:
         """Whether one of these pages of ``server``'s owner shows it (by id or by one of its tags)."""
         for page in self.filter(owner_id=server.owner_id).prefetch_related("servers"):
-            if server.pk in {s.pk for s in page.servers.all()} or set(server.tags) & set(page.tags):
+            if picks(server.pk, server.tags, (s.pk for s in page.servers.all()), page.tags):
                 return True
         return False
 
@@ -159,7 +142,7 @@ class StatusPage(models.Model):
     def shown_servers(self) -> ServerQuerySet:
         """The servers this page shows: those picked by id, and the owner's with any of its tags."""
         ids = list(self.servers.values_list("pk", flat=True))
-        return servers_matching(self.owner_id, ids, self.tags).order_by("name", "id")
+        return Server.objects.filter(owner_id=self.owner_id).picked(ids, self.tags).order_by("name", "id")
 
 
 # Every save, delete and change of servers of the models a page or badge shows, from any path
