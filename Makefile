@@ -27,6 +27,7 @@ test: install
 lint: install
 	$(PY) -m ruff format --check .
 	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports
 
 # With no terminal (CI, docker exec without -t): DJANGO_SUPERUSER_USERNAME=admin
 # DJANGO_SUPERUSER_EMAIL=admin@example.com DJANGO_SUPERUSER_PASSWORD=… make superuser ARGS=--noinput
