@@ -194,9 +194,10 @@ for _proxy in envlist("TRUSTED_PROXIES"):
             f"TRUSTED_PROXIES: {_proxy!r} is not an IP address or network (e.g. 10.0.0.5,192.168.0.0/24)"
         ) from None
 
-# --- Cache: the login throttle's counters, shared by every process. The database cache
-# (table pulseguard_cache, created by a migration) works everywhere; CACHE_TYPE=redis keeps
-# them in Redis at REDIS_URL instead; memory is per process (one process only).
+# --- Cache: status-page summaries, shared by every process. The database cache (table
+# pulseguard_cache, created by a migration) works everywhere; CACHE_TYPE=redis keeps them in
+# Redis at REDIS_URL instead; memory is per process (one process only). The throttles do not
+# count here: a full cache culls entries (authentication.models.RateCounter).
 CACHE_TYPE = envchoice("CACHE_TYPE", ("database", "redis", "memory"), "database")
 CACHES = {
     "database": {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "pulseguard_cache"}},
@@ -210,7 +211,7 @@ CACHES = {
     "memory": {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}},
 }[CACHE_TYPE]
 # Push monitors (SPEC §11): calls of one push URL allowed per period (DRF's "N/second|minute|
-# hour|day"), counted in the default cache; and the base of the push URLs the API shows when
+# hour|day"), counted in the database per monitor; and the base of the push URLs the API shows when
 # there is no request to build them from (e.g. https://pulseguard.example.com).
 PUSH_THROTTLE_RATE = envstr("PUSH_THROTTLE_RATE", "60/minute").strip()
 if not re.fullmatch(r"[1-9][0-9]*/(s|m|h|d|sec|second|min|minute|hour|day)", PUSH_THROTTLE_RATE):

@@ -370,3 +370,11 @@ def test_check_servers_server_id_of_a_push_monitor_says_why_it_is_not_checked(al
     with pytest.raises(CommandError, match="push monitor is never checked"):
         call_command("check_servers", "--server", str(server.pk))
     assert not PingResult.objects.filter(server=server).exists()
+
+
+def test_a_push_to_an_unknown_token_writes_no_counter(anon_client):
+    # Anyone can make up tokens: only a real monitor's pushes are counted (and stored).
+    from authentication.models import RateCounter
+
+    assert anon_client.get("/api/push/made-up-token/").status_code == 404
+    assert not RateCounter.objects.exists()
