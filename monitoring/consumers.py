@@ -1,9 +1,11 @@
 """The WebSocket feed at /ws/status/ (SPEC §5).
 
 Client → server actions ``latest``, ``subscribe`` and ``unsubscribe``; server → client
-``update`` frames after every check of a subscribed server. Authentication happened in
-``authentication.middleware.JWTAuthMiddleware``; this consumer accepts the handshake and
-closes with 4001 when it left the user anonymous, or when the token expires later.
+``update`` frames after every check of a subscribed server. The consumer accepts the handshake
+at once and then authenticates (``authentication.credentials``: batched reads, no query per
+connect in a storm); it closes with 4001 when that leaves the user anonymous, when the token
+expires later, or when the credential is revoked (logout, password change, deactivation, a
+change of staff; the credentials' gate re-reads every LIVE_REVALIDATE_SECONDS).
 Live events come through this process's fan-out (``services.fanout``), which joins one
 ``server.<id>`` layer group per process however many sockets subscribe.
 """
@@ -19,7 +21,10 @@ from typing import Any
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.contrib.auth.models import AnonymousUser
 
+from authentication.credentials import gate
+from authentication.middleware import authenticate_scope
 from monitoring.services import feeds
 from monitoring.services.fanout import LiveUnavailable, fanout
 from monitoring.services.live import LiveEvent, server_group
@@ -78,15 +83,36 @@ class StatusConsumer(AsyncWebsocketConsumer):
     # receive per socket would only cost memory and contend for channels_redis' receive lock.
     channel_layer_alias = None
 
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """channels' dispatch without its ``close_old_connections`` before every message.
+
+        That runs in asgiref's one shared thread, so in a connect storm every handshake queued
+        behind every other connect's database work and daphne dropped them after its handshake
+        deadline. The handlers here that touch the database do so through
+        ``database_sync_to_async``, which closes stale connections itself.
+        """
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
     async def connect(self) -> None:
-        self.user = self.scope.get("user")
+        self.user = AnonymousUser()
         self.subscribed: set[int] = set()
         self.expiry: asyncio.TimerHandle | None = None
-        await self.accept()
-        if not getattr(self.user, "is_authenticated", False):
+        await self.accept()  # first: a storm of connects is never held at the handshake
+        try:
+            creds = await authenticate_scope(self.scope)
+        except Exception:
+            log.exception("live_authenticate_failed")
+            await self.close(code=INTERRUPTED)  # the database is down: the client retries
+            return
+        if not creds.ok:
             await self.close(code=UNAUTHENTICATED)
             return
-        expires_at = self.scope.get("auth_expires_at")
+        self.user = creds.user
+        gate().watch(self, creds, self.on_revoked)
+        expires_at = creds.expires_at
         if expires_at is not None:
             # A token connection lives no longer than its token; the client reconnects with a fresh one.
             delay = max(0.0, expires_at - time.time())
@@ -94,6 +120,12 @@ class StatusConsumer(AsyncWebsocketConsumer):
 
     def on_token_expired(self) -> None:
         asyncio.ensure_future(self.close(code=UNAUTHENTICATED))
+
+    async def on_revoked(self) -> None:
+        """The credential no longer holds (the gate re-read it): stop answering, close with 4001."""
+        self.user = AnonymousUser()
+        await self.leave_all()
+        await self.close(code=UNAUTHENTICATED)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         """Run the consumer; however it ends (a crash skips ``disconnect()``), leave the fan-out."""
@@ -106,6 +138,7 @@ class StatusConsumer(AsyncWebsocketConsumer):
         await self.leave_all()
 
     async def leave_all(self) -> None:
+        gate().unwatch(self)
         if getattr(self, "expiry", None) is not None:
             self.expiry.cancel()
         ids, self.subscribed = sorted(getattr(self, "subscribed", ())), set()
@@ -113,7 +146,7 @@ class StatusConsumer(AsyncWebsocketConsumer):
             await fanout().leave(server_group(server_id), self)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if not getattr(self.user, "is_authenticated", False):
+        if not getattr(getattr(self, "user", None), "is_authenticated", False):
             return  # closing with 4001 already
         try:
             content = self.decode(text_data)

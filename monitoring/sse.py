@@ -31,7 +31,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET
 
-from authentication.credentials import LiveCredentials, authenticate
+from authentication.credentials import LiveCredentials, authenticate, gate
 from monitoring.choices import Status
 from monitoring.filters import as_utc
 from monitoring.services import feeds
@@ -144,6 +144,7 @@ class StatusStream:
     """One client's stream: its filter, what it already sent, and its queue of live events."""
 
     def __init__(self, creds: LiveCredentials, params: StreamParams) -> None:
+        self.creds = creds
         self.user = creds.user
         self.expires_at = creds.expires_at
         self.params = params
@@ -257,6 +258,8 @@ class StatusStream:
         Joining first means a check that commits during the snapshot is queued, not lost.
         """
         self.loop = asyncio.get_running_loop()
+        # Ends the stream like a broken layer does once the credential is revoked (logout, password, …).
+        gate().watch(self, self.creds, self.interrupted)
         for group in await database_sync_to_async(self.groups)():
             try:
                 await fanout().join(group, self)
@@ -276,15 +279,30 @@ class StatusStream:
             loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self.leave()))
 
     async def leave(self) -> None:
+        gate().unwatch(self)
         joined, self.joined = self.joined, []
         for group in joined:
             await fanout().leave(group, self)
 
 
+def unavailable(detail: str) -> HttpResponse:
+    response = JsonResponse({"detail": detail}, status=503)
+    response["Retry-After"] = str(RETRY_MS // 1000)
+    return response
+
+
 @require_GET
 async def status_events(request: HttpRequest) -> HttpResponse:
     """GET /api/events/status/: 401 without credentials, 400 on a bad query, 503 without the layer, else the stream."""
-    creds = await authenticate(request.headers.get("Authorization"), request.GET.get("token"), request.auser)
+    try:
+        creds = await authenticate(
+            request.headers.get("Authorization"),
+            request.GET.get("token"),
+            request.COOKIES.get(settings.SESSION_COOKIE_NAME),
+        )
+    except Exception:  # the database cannot be read: the client retries
+        log.exception("sse_authenticate_failed")
+        return unavailable("The live feed cannot check credentials now; retry shortly.")
     if not creds.ok:
         response = JsonResponse({"detail": creds.error}, status=401)
         response["WWW-Authenticate"] = 'Bearer realm="api"'
@@ -298,9 +316,7 @@ async def status_events(request: HttpRequest) -> HttpResponse:
         await stream.join()
     except LiveUnavailable:
         # Redis is down: say so now rather than hold a stream that would never get an event.
-        response = JsonResponse({"detail": "The live feed is unavailable; retry shortly."}, status=503)
-        response["Retry-After"] = str(RETRY_MS // 1000)
-        return response
+        return unavailable("The live feed is unavailable; retry shortly.")
     # The stream itself, not aiter(stream): Django then calls its close() when the response ends.
     response = StreamingHttpResponse(stream, content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"

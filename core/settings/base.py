@@ -136,6 +136,10 @@ SSE_HEARTBEAT_SECONDS = envint("SSE_HEARTBEAT_SECONDS", 15, minimum=1)
 # A client reconnecting with Last-Event-ID gets at most this many missed checks replayed;
 # further behind, it gets a fresh snapshot instead of an unbounded query.
 SSE_REPLAY_MAX = envint("SSE_REPLAY_MAX", 1000, minimum=1)
+# Seconds between re-reads of the users and sessions behind every open live feed: a feed ends
+# this long (at most twice this) after a logout, password change, deactivation or loss of
+# staff, and connects reuse what was read this recently (authentication.credentials).
+LIVE_REVALIDATE_SECONDS = envint("LIVE_REVALIDATE_SECONDS", 2, minimum=1)
 # How long a finished check may wait for the channel layer before the publish is given up (logged).
 LIVE_PUBLISH_TIMEOUT = envint("LIVE_PUBLISH_TIMEOUT", 2, minimum=1)
 
