@@ -29,7 +29,8 @@ def bearer(access: str) -> APIClient:
 
 
 def change_password(client: Any) -> None:
-    response = client.patch("/api/auth/me/", json.dumps({"password": NEW_PASSWORD}), content_type="application/json")
+    body = {"password": NEW_PASSWORD, "current_password": "alice-password-1"}
+    response = client.patch("/api/auth/me/", json.dumps(body), content_type="application/json")
     assert response.status_code == 200, response.content
 
 
