@@ -15,18 +15,15 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from asgiref.sync import ThreadSensitiveContext
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict, StreamingHttpResponse
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET
@@ -322,32 +319,3 @@ async def status_events(request: HttpRequest) -> HttpResponse:
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx: pass events through as they come
     return response
-
-
-class SharedThreadForStreams:
-    """ASGI wrapper: SSE requests run Django's synchronous parts on one shared thread.
-
-    Django's ASGIHandler gives every request its own ``ThreadSensitiveContext``, whose
-    executor thread (created by the first sync middleware) lives as long as the request.
-    For a stream that stays open all day that is an idle thread per client. Here an outer
-    context with a process-wide single-thread executor takes its place for the SSE path, so
-    the sessions, authentication and snapshot queries of every stream share one thread (and
-    one database connection), one call at a time, and an open stream holds no thread.
-
-    asgiref asks not to share an executor between blocks that run at the same time because a
-    sync call that bridges back with ``async_to_sync`` and waits on another block would
-    deadlock; nothing on this path does (middleware, session, ORM reads), so it stays safe
-    as long as the SSE path keeps to plain synchronous calls.
-    """
-
-    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sse")
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["path"] == reverse("events-status"):
-            async with ThreadSensitiveContext(executor=self.executor):
-                await self.app(scope, receive, send)
-        else:
-            await self.app(scope, receive, send)

@@ -44,6 +44,7 @@ from monitoring.models import (
     ServerStatus,
     StatusPage,
 )
+from monitoring.push_threads import RETRY_AFTER, waited
 from monitoring.serializers import (
     CertificateCheckSerializer,
     CertificateQuerySerializer,
@@ -319,6 +320,12 @@ class PushView(APIView):
 
     def post(self, request: Request, token: str) -> Response:
         server = self.server
+        if waited(getattr(request._request, "scope", {})) > settings.PUSH_MAX_WAIT_SECONDS:
+            # Queued so long that its client is giving up and will retry: storing it too would
+            # count the run twice (monitoring.push_threads).
+            response = Response({"ok": False, "detail": "Too many pushes right now; retry shortly."}, status=503)
+            response["Retry-After"] = str(RETRY_AFTER)
+            return response
         if server is None:
             return Response({"ok": False, "detail": "No push monitor has this token."}, status=404)
         body = request.data

@@ -223,6 +223,11 @@ if not re.fullmatch(r"[1-9][0-9]*/(s|m|h|d|sec|second|min|minute|hour|day)", PUS
 # Threads (each with its own database connection) that serve push requests in a web process
 # (monitoring.push_threads).
 PUSH_WORKER_THREADS = envint("PUSH_WORKER_THREADS", 8, minimum=1)
+# Pushes that may wait for one of those threads; beyond them a push is answered 503 with
+# Retry-After at once, and a push that still waited PUSH_MAX_WAIT_SECONDS is answered 503
+# unstored (its client is about to give up and retry).
+PUSH_QUEUE_MAX = envint("PUSH_QUEUE_MAX", 100, minimum=0)
+PUSH_MAX_WAIT_SECONDS = envint("PUSH_MAX_WAIT_SECONDS", 10, minimum=1)
 PUBLIC_BASE_URL = envstr("PUBLIC_BASE_URL", "").strip().rstrip("/")
 if PUBLIC_BASE_URL and not re.fullmatch(r"https?://[^/\s]+(/\S*)?", PUBLIC_BASE_URL):
     raise ImproperlyConfigured(f"PUBLIC_BASE_URL={PUBLIC_BASE_URL!r} is not an http(s) URL.")
