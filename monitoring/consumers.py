@@ -25,6 +25,7 @@ from django.contrib.auth.models import AnonymousUser
 
 from authentication.credentials import gate
 from authentication.middleware import authenticate_scope
+from monitoring import feed_params
 from monitoring.services import feeds
 from monitoring.services.fanout import LiveUnavailable, fanout
 from monitoring.services.live import LiveEvent, server_group
@@ -37,42 +38,20 @@ UNAUTHENTICATED = 4001
 # server send only 1000 or 3000-4999 and refuses anything else, leaving the socket open and
 # silent; 4012 is "service restart" (1012) in the private range.
 INTERRUPTED = 4012
-MAX_IDS = 1000
-MAX_QUERY = 200
 DEFAULT_LIMIT = 10
-MAX_LIMIT = 500
 
 
 class BadRequest(Exception):
     """A frame the consumer cannot act on; answered with an ``error`` frame, the socket stays open."""
 
 
-def parse_ids(content: dict[str, Any]) -> tuple[int, ...] | None:
-    """``server_ids``: a list of positive integers, or absent (None: every server in reach)."""
-    ids = content.get("server_ids")
-    if ids is None:
-        return None
-    if not isinstance(ids, list) or len(ids) > MAX_IDS:
-        raise BadRequest(f"server_ids must be a list of at most {MAX_IDS} server ids.")
-    if not all(isinstance(i, int) and not isinstance(i, bool) and 0 < i < 2**63 for i in ids):
-        raise BadRequest("server_ids must hold positive integers.")
-    return tuple(dict.fromkeys(ids))
-
-
-def parse_query(content: dict[str, Any]) -> str:
-    query = content.get("query", "")
-    if query is None:
-        return ""
-    if not isinstance(query, str) or len(query) > MAX_QUERY or "\x00" in query:
-        raise BadRequest(f"query must be text of at most {MAX_QUERY} characters.")
-    return query.strip()
-
-
-def parse_limit(content: dict[str, Any]) -> int:
-    limit = content.get("limit", DEFAULT_LIMIT)
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit <= MAX_LIMIT:
-        raise BadRequest(f"limit must be a whole number from 0 to {MAX_LIMIT}.")
-    return limit
+def parse_frame(content: dict[str, Any]) -> tuple[feeds.FeedFilter, int]:
+    """The frame's ``server_ids``, ``query`` and ``limit`` through the feeds' one parser."""
+    raw = {name: content.get(name) for name in (feed_params.SERVER_IDS, feed_params.QUERY, feed_params.LIMIT)}
+    try:
+        return feed_params.parse(raw, DEFAULT_LIMIT)
+    except feed_params.FeedParamsError as exc:
+        raise BadRequest(exc.first()) from None
 
 
 class StatusConsumer(AsyncWebsocketConsumer):
@@ -173,8 +152,7 @@ class StatusConsumer(AsyncWebsocketConsumer):
         return content
 
     async def latest(self, content: dict[str, Any]) -> None:
-        feed = feeds.FeedFilter(server_ids=parse_ids(content), query=parse_query(content))
-        limit = parse_limit(content)
+        feed, limit = parse_frame(content)
         statuses, pings = await database_sync_to_async(self._latest)(feed, limit)
         await self.send_json({"type": "latest", "statuses": statuses, "pings": pings})
 
@@ -183,7 +161,7 @@ class StatusConsumer(AsyncWebsocketConsumer):
 
     async def subscribe(self, content: dict[str, Any]) -> None:
         """Join the groups of the requested servers the user may see (all of them without ids or query)."""
-        feed = feeds.FeedFilter(server_ids=parse_ids(content), query=parse_query(content))
+        feed, _ = parse_frame(content)
         ids = await database_sync_to_async(feeds.server_ids)(self.user, feed)
         for server_id in ids:
             if server_id not in self.subscribed:
@@ -197,7 +175,7 @@ class StatusConsumer(AsyncWebsocketConsumer):
 
     async def unsubscribe(self, content: dict[str, Any]) -> None:
         """Leave the groups of ``server_ids`` (every subscription without them)."""
-        ids = parse_ids(content)
+        ids = parse_frame(content)[0].server_ids
         leaving = sorted(self.subscribed if ids is None else self.subscribed.intersection(ids))
         for server_id in leaving:
             self.subscribed.discard(server_id)
