@@ -131,6 +131,10 @@ if CHANNEL_LAYER_TYPE == "redis":
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# Seconds a client has to send a request's line and headers (core.http_limits): a slow
+# client past it is answered 408 and disconnected, instead of holding a socket for ever.
+HTTP_HEADER_TIMEOUT = envint("HTTP_HEADER_TIMEOUT", 20, minimum=1)
+
 # --- Live feeds (SPEC §5): WebSocket /ws/status/ and SSE /api/events/status/.
 # Seconds between ": heartbeat" comments on an idle SSE stream (proxies drop silent ones).
 SSE_HEARTBEAT_SECONDS = envint("SSE_HEARTBEAT_SECONDS", 15, minimum=1)
