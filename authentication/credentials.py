@@ -225,8 +225,15 @@ class Gate:
             await asyncio.sleep(settings.LIVE_REVALIDATE_SECONDS)
             try:
                 await self.revalidate()
-            except Exception:  # the database is down: keep the feeds, try again next round
-                log.exception("live_revalidate_failed feeds=%s", len(self.watched))
+            except Exception as exc:  # noqa: BLE001 — the database is down: keep the feeds, try again next round
+                log.warning("live_revalidate_failed feeds=%s error=%r", len(self.watched), exc)
+            self.forget_stale()
+
+    def forget_stale(self) -> None:
+        """Drop rows no longer fresh: the cache holds the users and sessions of recent connects and open feeds."""
+        for cache in (self.users, self.sessions):
+            for key in [key for key, (read_at, _) in cache.items() if not self.fresh(read_at)]:
+                del cache[key]
 
     async def revalidate(self) -> None:
         watched = list(self.watched.items())

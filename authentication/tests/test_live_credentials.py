@@ -76,3 +76,19 @@ async def test_a_token_of_a_deactivated_user_is_refused(alice):
 async def test_nothing_usable_says_credentials_were_not_provided():
     creds = await authenticate(None, "  ", None)
     assert not creds.ok and creds.error == NOT_PROVIDED
+
+
+async def test_a_storm_of_connects_shares_its_database_reads(alice, bob, charlie):
+    # Issue 14 D.20: a query per connect on one thread made daphne drop every handshake of a
+    # storm. Connects waiting at the same moment share one read, whatever users they are.
+    import asyncio
+    from unittest import mock
+
+    from authentication import credentials
+
+    tokens = [token_for(user) for user in (alice, bob, charlie) for _ in range(30)]
+    with mock.patch.object(credentials, "read_state", wraps=credentials.read_state) as reads:
+        results = await asyncio.gather(*(authenticate(f"Bearer {token}", None, None) for token in tokens))
+    assert all(creds.ok for creds in results)
+    assert {creds.user.username for creds in results} == {"alice", "bob", "charlie"}
+    assert reads.call_count == 1
