@@ -73,6 +73,10 @@ class UserSerializer(serializers.ModelSerializer):
                 )
             if not self.instance.check_password(current):
                 raise serializers.ValidationError({"current_password": ["The current password is wrong."]})
+        if email_changes and "password" not in attrs:
+            # The same password under a fresh salt: a new hash ends every token (their password
+            # fingerprint) and every other session (their auth hash), as a password change does.
+            attrs["password"] = current
         return attrs
 
     def validate_password(self, value: str) -> str:
