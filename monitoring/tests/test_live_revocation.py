@@ -132,3 +132,21 @@ async def test_an_unchanged_user_keeps_streaming(servers, alice):
     await asyncio.sleep(settings.LIVE_REVALIDATE_SECONDS * 2 + 0.5)  # two re-reads
     assert (await ask(ws, {"action": "subscribe"}))["type"] == "subscribed"
     await ws.disconnect()
+
+
+async def test_a_database_outage_at_connect_asks_clients_to_retry(servers, alice):
+    # The credential cannot be read: not "you are logged out" (4001, 401) but "retry shortly".
+    from unittest import mock
+
+    from django.db import OperationalError
+
+    from authentication import credentials
+    from monitoring.consumers import INTERRUPTED
+
+    with mock.patch.object(credentials, "read_state", autospec=True, side_effect=OperationalError("gone")):
+        ws = ws_client(token_for(alice))
+        assert (await ws.connect())[0]
+        assert await ws.receive_output(timeout=3) == {"type": "websocket.close", "code": INTERRUPTED}
+        await ws.disconnect()
+        async with SSEClient(headers={"Authorization": f"Bearer {token_for(alice)}"}) as sse:
+            assert sse.status == 503 and int(sse.response_headers["retry-after"]) > 0
