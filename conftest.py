@@ -58,16 +58,16 @@ def require_redis() -> str:
 
 @pytest.fixture(scope="session", autouse=True)
 def _per_process_cache() -> Iterator[None]:
-    # The installed default is the database cache (every process sees the throttle's counts);
-    # tests count in memory so a test without a database can run, and clearing it between
-    # tests touches nothing shared. authentication/tests/test_throttle.py tests the database cache.
+    # The installed default is the database cache (every process sees the same entries); tests
+    # cache in memory so a test without a database can run, and clearing it between tests
+    # touches nothing shared. authentication/tests/test_throttle.py tests the database cache.
     with override_settings(CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}):
         yield
 
 
 @pytest.fixture(autouse=True)
 def _clear_cache(_per_process_cache: None) -> Iterator[None]:
-    # The auth throttle counts in the cache; each test starts with a clean slate.
+    # Status-page summaries live in the cache; each test starts with a clean slate.
     cache.clear()
     yield
 

@@ -7,7 +7,8 @@ import logging
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.db import connection
+from django.db import connection, transaction
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import permissions, serializers
 from rest_framework.request import Request
@@ -18,11 +19,28 @@ log = logging.getLogger(__name__)
 PROBE_TIMEOUT = 2.0
 
 
+# A row of the database cache's table (created by a migration whatever CACHE_TYPE says), written
+# and committed by every health check: an expired entry, so the cache reads it as absent.
+HEARTBEAT_TABLE = "pulseguard_cache"
+HEARTBEAT_KEY = "pulseguard:health:heartbeat"
+
+
 def database_ok() -> bool:
+    """Whether the database takes a committed write, not just a read.
+
+    On a full disk (or a read-only file system or replica) ``SELECT 1`` still works while every
+    check and every change fails, so health commits a one-row upsert: a commit is what needs
+    the space (SQLite's WAL, PostgreSQL's WAL).
+    """
+    table = connection.ops.quote_name(HEARTBEAT_TABLE)
     try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-            return cursor.fetchone() == (1,)
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} (cache_key, value, expires) VALUES (%s, '', %s) "
+                "ON CONFLICT (cache_key) DO UPDATE SET expires = excluded.expires",
+                [HEARTBEAT_KEY, timezone.now()],
+            )
+        return True
     except Exception as exc:  # noqa: BLE001 — any failure means "not ready"
         log.warning("health database=failed error=%r", exc)
         return False

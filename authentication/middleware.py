@@ -1,9 +1,7 @@
-"""ASGI middleware for WebSocket connections: token authentication and the Origin rule.
-
-Stacked in ``core.asgi`` as ``WebSocketOriginValidator(AuthMiddlewareStack(JWTAuthMiddleware(…)))``:
-channels' stack puts the session user in ``scope["user"]``; this middleware replaces it with
-the token's user when the client presents a token. Like channels' own middleware it keeps
-no state on the instance (one instance serves every connection).
+"""ASGI middleware for WebSocket connections (the Origin rule) and the request helpers the
+consumer authenticates with (``monitoring.consumers``: it accepts the handshake first and then
+authenticates through ``authentication.credentials``, so a connect storm is never held at the
+handshake by database reads).
 """
 
 from __future__ import annotations
@@ -11,11 +9,11 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qs
 
-from channels.middleware import BaseMiddleware
 from channels.security.websocket import OriginValidator
 from django.conf import settings
+from django.http.cookie import parse_cookie
 
-from authentication.credentials import authenticate
+from authentication.credentials import LiveCredentials, authenticate
 
 Scope = dict[str, Any]
 
@@ -33,25 +31,10 @@ def query_param(scope: Scope, name: str) -> str | None:
     return values[0] if values else None
 
 
-class JWTAuthMiddleware(BaseMiddleware):
-    """Put the authenticated user in ``scope["user"]`` and the token expiry in ``scope["auth_expires_at"]``.
-
-    The consumer decides what to do with an anonymous user (SPEC §5: accept, then close 4001),
-    and reads ``scope["auth_error"]`` for the reason.
-    """
-
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> Any:
-        scope = dict(scope)
-        session_user = scope.get("user")
-
-        async def from_session() -> Any:
-            return session_user
-
-        creds = await authenticate(header(scope, b"authorization"), query_param(scope, "token"), from_session)
-        scope["user"] = creds.user
-        scope["auth_expires_at"] = creds.expires_at
-        scope["auth_error"] = creds.error
-        return await super().__call__(scope, receive, send)
+async def authenticate_scope(scope: Scope) -> LiveCredentials:
+    """Authenticate a WebSocket connection from its Bearer header, ``?token=`` or session cookie."""
+    session_key = parse_cookie(header(scope, b"cookie") or "").get(settings.SESSION_COOKIE_NAME)
+    return await authenticate(header(scope, b"authorization"), query_param(scope, "token"), session_key)
 
 
 class WebSocketOriginValidator(OriginValidator):

@@ -42,11 +42,42 @@ class RegisterSerializer(serializers.ModelSerializer):
 
 class UserSerializer(serializers.ModelSerializer):
     password = serializers.CharField(write_only=True, required=False, style={"input_type": "password"})
+    current_password = serializers.CharField(
+        write_only=True, required=False, allow_blank=True, trim_whitespace=False, style={"input_type": "password"}
+    )
 
     class Meta:
         model = User
-        fields = ["id", "username", "email", "first_name", "last_name", "is_staff", "date_joined", "password"]
+        fields = [
+            "id",
+            "username",
+            "email",
+            "first_name",
+            "last_name",
+            "is_staff",
+            "date_joined",
+            "password",
+            "current_password",
+        ]
         read_only_fields = ["id", "is_staff", "date_joined"]
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """A new password or e-mail needs the current password (SPEC §17): a bearer token alone,
+        stolen or left on a shared machine, must not be enough to take the account over."""
+        current = attrs.pop("current_password", "")
+        email_changes = "email" in attrs and self.instance is not None and attrs["email"] != self.instance.email
+        if ("password" in attrs or email_changes) and self.instance is not None:
+            if not current:
+                raise serializers.ValidationError(
+                    {"current_password": ["Give your current password to change the password or the e-mail."]}
+                )
+            if not self.instance.check_password(current):
+                raise serializers.ValidationError({"current_password": ["The current password is wrong."]})
+        if email_changes and "password" not in attrs:
+            # The same password under a fresh salt: a new hash ends every token (their password
+            # fingerprint) and every other session (their auth hash), as a password change does.
+            attrs["password"] = current
+        return attrs
 
     def validate_password(self, value: str) -> str:
         try:

@@ -2,8 +2,9 @@
 
 One rate (AUTH_THROTTLE_RATE) and one counter per client address cover the API's register,
 token, refresh and verify endpoints, the dashboard's /accounts/login/ and the admin's
-/admin/login/. Counts live in Django's default cache, which is the database cache (or Redis
-with CACHE_TYPE=redis), so several daphne processes share them.
+/admin/login/. Counts live in the database (``RateCounter``), so several daphne processes
+share them, and each attempt is counted by one atomic upsert (``hit()``): concurrent attempts
+cannot read the same count, and nothing else (no cache culling) can reset a counter.
 
 The client address is REMOTE_ADDR, unless the peer is one of TRUSTED_PROXIES: then
 X-Forwarded-For is read from the right, skipping trusted proxies, and the first address
@@ -14,13 +15,17 @@ so a client cannot choose its own address (nor lock out someone else's).
 from __future__ import annotations
 
 import ipaddress
+import time
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
 from django.conf import settings
+from django.db import connection
 from django.http import HttpRequest, HttpResponse
-from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.throttling import BaseThrottle
+
+from authentication.models import RateCounter
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -52,19 +57,73 @@ def client_address(meta: dict[str, Any]) -> str:
     return remote
 
 
-class AuthRateThrottle(SimpleRateThrottle):
+PERIODS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_rate(rate: str) -> tuple[int, float]:
+    """DRF's rate syntax, ``N/second|minute|hour|day`` (only the unit's first letter counts)."""
+    allowed, unit = rate.split("/", 1)
+    return int(allowed), PERIODS[unit.strip()[0]]
+
+
+def hit(key: str, period: float) -> tuple[int, float]:
+    """Count one hit on ``key``; return the count in its window and when that window ends (epoch s).
+
+    A window starts at a key's first hit and lasts ``period`` seconds. One statement (an upsert
+    with RETURNING, on SQLite and PostgreSQL alike) reads and bumps the count, so two hits at
+    the same moment get two different counts. Ended windows are pruned when a new one starts.
+    """
+    now = time.time()
+    table = connection.ops.quote_name(RateCounter._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (key, count, resets_at) VALUES (%s, 1, %s) "
+            f"ON CONFLICT (key) DO UPDATE SET "
+            f"count = CASE WHEN {table}.resets_at > %s THEN {table}.count + 1 ELSE 1 END, "
+            f"resets_at = CASE WHEN {table}.resets_at > %s THEN {table}.resets_at ELSE excluded.resets_at END "
+            "RETURNING count, resets_at",
+            [key, now + period, now, now],
+        )
+        count, resets_at = cursor.fetchone()
+    if count == 1:
+        RateCounter.objects.filter(resets_at__lt=now).delete()
+    return count, resets_at
+
+
+class CountedThrottle(BaseThrottle):
+    """A DRF throttle over ``hit()``: ``rate()`` allowed per period for each ``key()``.
+
+    ``key()`` returning None leaves the request uncounted (and allowed).
+    """
+
+    resets_at = 0.0
+
+    def rate(self) -> str:
+        raise NotImplementedError
+
+    def key(self, request: Any, view: Any) -> str | None:
+        raise NotImplementedError
+
+    def allow_request(self, request: Any, view: Any) -> bool:
+        key = self.key(request, view)
+        if key is None:
+            return True
+        allowed, period = parse_rate(self.rate())
+        count, self.resets_at = hit(key, period)
+        return count <= allowed
+
+    def wait(self) -> float:
+        return max(1.0, self.resets_at - time.time())
+
+
+class AuthRateThrottle(CountedThrottle):
     """Login and registration attempts per client address, at AUTH_THROTTLE_RATE (read per request)."""
 
-    scope = "auth"
-
-    def get_rate(self) -> str:
+    def rate(self) -> str:
         return settings.AUTH_THROTTLE_RATE
 
-    def get_ident(self, request: Any) -> str:
-        return client_address(request.META)
-
-    def get_cache_key(self, request: Any, view: Any) -> str:
-        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+    def key(self, request: Any, view: Any) -> str:
+        return f"auth:{client_address(request.META)}"
 
 
 def throttled(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -75,12 +134,10 @@ def throttled(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         if request.method == "POST":
             throttle = AuthRateThrottle()
             if not throttle.allow_request(request, None):
-                wait = throttle.wait()
                 response = HttpResponse(
                     "Too many login attempts; try again later.", status=429, content_type="text/plain"
                 )
-                if wait is not None:
-                    response["Retry-After"] = str(max(1, int(wait)))
+                response["Retry-After"] = str(max(1, int(throttle.wait())))
                 return response
         return view(request, *args, **kwargs)
 

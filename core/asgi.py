@@ -10,28 +10,27 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", settings_module())
 # Read by the settings: no persistent database connections in the web process (core.settings.base).
 os.environ["PULSEGUARD_ASGI"] = "1"
 
-from channels.auth import AuthMiddlewareStack
 from channels.routing import ProtocolTypeRouter, URLRouter
 from django.core.asgi import get_asgi_application
 
 # Django must be set up before anything imports models (the WebSocket routes do), hence E402.
 django_asgi_app = get_asgi_application()
 
-from authentication.middleware import JWTAuthMiddleware, WebSocketOriginValidator  # noqa: E402
+from authentication.middleware import WebSocketOriginValidator  # noqa: E402
 from core import embedded, http_limits  # noqa: E402
-from monitoring.push_threads import PooledThreadsForPushes  # noqa: E402
+from monitoring.push_threads import SharedThreads  # noqa: E402
 from monitoring.routing import websocket_urlpatterns  # noqa: E402
-from monitoring.sse import SharedThreadForStreams  # noqa: E402
 
 # Oversized request lines and headers are answered 414/431 by daphne's HTTP parser (core.http_limits).
 http_limits.install()
 
 application = ProtocolTypeRouter(
     {
-        "http": SharedThreadForStreams(PooledThreadsForPushes(django_asgi_app)),
-        # Origin first (a browser on a foreign site is refused before anything else), then the
-        # session user, then a token that overrides it (authentication.middleware).
-        "websocket": WebSocketOriginValidator(AuthMiddlewareStack(JWTAuthMiddleware(URLRouter(websocket_urlpatterns)))),
+        # SSE streams and pushes run on shared threads; an overload of pushes is answered 503 at once.
+        "http": SharedThreads(django_asgi_app),
+        # Origin first (a browser on a foreign site is refused before anything else); the consumer
+        # accepts the handshake, then authenticates the token or session (authentication.credentials).
+        "websocket": WebSocketOriginValidator(URLRouter(websocket_urlpatterns)),
     }
 )
 

@@ -1,9 +1,11 @@
 """The WebSocket feed at /ws/status/ (SPEC §5).
 
 Client → server actions ``latest``, ``subscribe`` and ``unsubscribe``; server → client
-``update`` frames after every check of a subscribed server. Authentication happened in
-``authentication.middleware.JWTAuthMiddleware``; this consumer accepts the handshake and
-closes with 4001 when it left the user anonymous, or when the token expires later.
+``update`` frames after every check of a subscribed server. The consumer accepts the handshake
+at once and then authenticates (``authentication.credentials``: batched reads, no query per
+connect in a storm); it closes with 4001 when that leaves the user anonymous, when the token
+expires later, or when the credential is revoked (logout, password change, deactivation, a
+change of staff; the credentials' gate re-reads every LIVE_REVALIDATE_SECONDS).
 Live events come through this process's fan-out (``services.fanout``), which joins one
 ``server.<id>`` layer group per process however many sockets subscribe.
 """
@@ -19,7 +21,11 @@ from typing import Any
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.contrib.auth.models import AnonymousUser
 
+from authentication.credentials import gate
+from authentication.middleware import authenticate_scope
+from monitoring import feed_params
 from monitoring.services import feeds
 from monitoring.services.fanout import LiveUnavailable, fanout
 from monitoring.services.live import LiveEvent, server_group
@@ -32,42 +38,20 @@ UNAUTHENTICATED = 4001
 # server send only 1000 or 3000-4999 and refuses anything else, leaving the socket open and
 # silent; 4012 is "service restart" (1012) in the private range.
 INTERRUPTED = 4012
-MAX_IDS = 1000
-MAX_QUERY = 200
 DEFAULT_LIMIT = 10
-MAX_LIMIT = 500
 
 
 class BadRequest(Exception):
     """A frame the consumer cannot act on; answered with an ``error`` frame, the socket stays open."""
 
 
-def parse_ids(content: dict[str, Any]) -> tuple[int, ...] | None:
-    """``server_ids``: a list of positive integers, or absent (None: every server in reach)."""
-    ids = content.get("server_ids")
-    if ids is None:
-        return None
-    if not isinstance(ids, list) or len(ids) > MAX_IDS:
-        raise BadRequest(f"server_ids must be a list of at most {MAX_IDS} server ids.")
-    if not all(isinstance(i, int) and not isinstance(i, bool) and 0 < i < 2**63 for i in ids):
-        raise BadRequest("server_ids must hold positive integers.")
-    return tuple(dict.fromkeys(ids))
-
-
-def parse_query(content: dict[str, Any]) -> str:
-    query = content.get("query", "")
-    if query is None:
-        return ""
-    if not isinstance(query, str) or len(query) > MAX_QUERY or "\x00" in query:
-        raise BadRequest(f"query must be text of at most {MAX_QUERY} characters.")
-    return query.strip()
-
-
-def parse_limit(content: dict[str, Any]) -> int:
-    limit = content.get("limit", DEFAULT_LIMIT)
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit <= MAX_LIMIT:
-        raise BadRequest(f"limit must be a whole number from 0 to {MAX_LIMIT}.")
-    return limit
+def parse_frame(content: dict[str, Any]) -> tuple[feeds.FeedFilter, int]:
+    """The frame's ``server_ids``, ``query`` and ``limit`` through the feeds' one parser."""
+    raw = {name: content.get(name) for name in (feed_params.SERVER_IDS, feed_params.QUERY, feed_params.LIMIT)}
+    try:
+        return feed_params.parse(raw, DEFAULT_LIMIT)
+    except feed_params.FeedParamsError as exc:
+        raise BadRequest(exc.first()) from None
 
 
 class StatusConsumer(AsyncWebsocketConsumer):
@@ -78,15 +62,36 @@ class StatusConsumer(AsyncWebsocketConsumer):
     # receive per socket would only cost memory and contend for channels_redis' receive lock.
     channel_layer_alias = None
 
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """channels' dispatch without its ``close_old_connections`` before every message.
+
+        That runs in asgiref's one shared thread, so in a connect storm every handshake queued
+        behind every other connect's database work and daphne dropped them after its handshake
+        deadline. The handlers here that touch the database do so through
+        ``database_sync_to_async``, which closes stale connections itself.
+        """
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
     async def connect(self) -> None:
-        self.user = self.scope.get("user")
+        self.user = AnonymousUser()
         self.subscribed: set[int] = set()
         self.expiry: asyncio.TimerHandle | None = None
-        await self.accept()
-        if not getattr(self.user, "is_authenticated", False):
+        await self.accept()  # first: a storm of connects is never held at the handshake
+        try:
+            creds = await authenticate_scope(self.scope)
+        except Exception:
+            log.exception("live_authenticate_failed")
+            await self.close(code=INTERRUPTED)  # the database is down: the client retries
+            return
+        if not creds.ok:
             await self.close(code=UNAUTHENTICATED)
             return
-        expires_at = self.scope.get("auth_expires_at")
+        self.user = creds.user
+        gate().watch(self, creds, self.on_revoked)
+        expires_at = creds.expires_at
         if expires_at is not None:
             # A token connection lives no longer than its token; the client reconnects with a fresh one.
             delay = max(0.0, expires_at - time.time())
@@ -94,6 +99,12 @@ class StatusConsumer(AsyncWebsocketConsumer):
 
     def on_token_expired(self) -> None:
         asyncio.ensure_future(self.close(code=UNAUTHENTICATED))
+
+    async def on_revoked(self) -> None:
+        """The credential no longer holds (the gate re-read it): stop answering, close with 4001."""
+        self.user = AnonymousUser()
+        await self.leave_all()
+        await self.close(code=UNAUTHENTICATED)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         """Run the consumer; however it ends (a crash skips ``disconnect()``), leave the fan-out."""
@@ -106,6 +117,7 @@ class StatusConsumer(AsyncWebsocketConsumer):
         await self.leave_all()
 
     async def leave_all(self) -> None:
+        gate().unwatch(self)
         if getattr(self, "expiry", None) is not None:
             self.expiry.cancel()
         ids, self.subscribed = sorted(getattr(self, "subscribed", ())), set()
@@ -113,7 +125,7 @@ class StatusConsumer(AsyncWebsocketConsumer):
             await fanout().leave(server_group(server_id), self)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if not getattr(self.user, "is_authenticated", False):
+        if not getattr(getattr(self, "user", None), "is_authenticated", False):
             return  # closing with 4001 already
         try:
             content = self.decode(text_data)
@@ -140,8 +152,7 @@ class StatusConsumer(AsyncWebsocketConsumer):
         return content
 
     async def latest(self, content: dict[str, Any]) -> None:
-        feed = feeds.FeedFilter(server_ids=parse_ids(content), query=parse_query(content))
-        limit = parse_limit(content)
+        feed, limit = parse_frame(content)
         statuses, pings = await database_sync_to_async(self._latest)(feed, limit)
         await self.send_json({"type": "latest", "statuses": statuses, "pings": pings})
 
@@ -150,7 +161,7 @@ class StatusConsumer(AsyncWebsocketConsumer):
 
     async def subscribe(self, content: dict[str, Any]) -> None:
         """Join the groups of the requested servers the user may see (all of them without ids or query)."""
-        feed = feeds.FeedFilter(server_ids=parse_ids(content), query=parse_query(content))
+        feed, _ = parse_frame(content)
         ids = await database_sync_to_async(feeds.server_ids)(self.user, feed)
         for server_id in ids:
             if server_id not in self.subscribed:
@@ -164,7 +175,7 @@ class StatusConsumer(AsyncWebsocketConsumer):
 
     async def unsubscribe(self, content: dict[str, Any]) -> None:
         """Leave the groups of ``server_ids`` (every subscription without them)."""
-        ids = parse_ids(content)
+        ids = parse_frame(content)[0].server_ids
         leaving = sorted(self.subscribed if ids is None else self.subscribed.intersection(ids))
         for server_id in leaving:
             self.subscribed.discard(server_id)

@@ -15,25 +15,17 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-from asgiref.sync import ThreadSensitiveContext
 from channels.db import database_sync_to_async
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict, StreamingHttpResponse
-from django.urls import reverse
-from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET
 
-from authentication.credentials import LiveCredentials, authenticate
-from monitoring.choices import Status
-from monitoring.filters import as_utc
+from authentication.credentials import LiveCredentials, authenticate, gate
+from monitoring import feed_params
 from monitoring.services import feeds
 from monitoring.services.fanout import LiveUnavailable, fanout
 from monitoring.services.live import CHECKED, STAFF_GROUP, STATUS, LiveEvent, owner_group, server_group
@@ -42,9 +34,8 @@ log = logging.getLogger(__name__)
 
 RETRY_MS = 5000
 DEFAULT_LIMIT = 50
-MAX_LIMIT = 500
-MAX_SERVER_IDS = 1000
-MAX_ID = 2**63 - 1
+# The query's names for feed_params' canonical ones (SPEC §5).
+QUERY_NAMES = {feed_params.SERVER_IDS: "server_id", feed_params.STATUSES: "status"}
 # Live events a stream may hold unsent; a client that far behind is cut off and reconnects
 # with Last-Event-ID, which replays from the database instead of growing memory.
 QUEUE_MAX = 1000
@@ -67,71 +58,30 @@ class StreamParams:
     @classmethod
     def parse(cls, query: QueryDict, last_event_id: str | None) -> StreamParams:
         """Read the query, collecting every problem into one 400 answer (like DRF's field errors)."""
-        errors: dict[str, list[str]] = {}
 
         def values(name: str) -> list[str]:
-            raw = [v for item in query.getlist(name) for v in item.split(",") if v.strip()]
-            if any("\x00" in v for v in raw):
-                errors[name] = ["Null characters are not allowed."]
-                return []
-            return [v.strip() for v in raw]
+            return [v.strip() for item in query.getlist(name) for v in item.split(",") if v.strip()]
 
-        statuses = values("status")
-        unknown = [s for s in statuses if s not in Status.values]
-        if unknown:
-            errors["status"] = [f"Unknown status {unknown[0]!r}: use {', '.join(Status.values)}."]
-
-        ids: tuple[int, ...] | None = None
-        raw_ids = values("server_id")
-        if raw_ids:
-            if not all(v.isdigit() and 0 < int(v) <= MAX_ID for v in raw_ids):
-                errors["server_id"] = ["Give server ids as positive whole numbers, e.g. server_id=1,2."]
-            elif len(raw_ids) > MAX_SERVER_IDS:
-                errors["server_id"] = [f"At most {MAX_SERVER_IDS} server ids."]
-            else:
-                ids = tuple(dict.fromkeys(int(v) for v in raw_ids))
-
-        since = None
-        if query.get("since"):
-            since = parse_since(query["since"])
-            if since is None:
-                errors["since"] = ["Give an ISO 8601 date and time, e.g. 2025-01-31T12:00:00Z."]
-
-        limit = DEFAULT_LIMIT
-        if query.get("limit") is not None:
-            raw = query["limit"].strip()
-            if not raw.isdigit() or int(raw) > MAX_LIMIT:
-                errors["limit"] = [f"limit must be a whole number from 0 to {MAX_LIMIT}."]
-            else:
-                limit = int(raw)
+        errors: dict[str, list[str]] = {}
+        feed, limit = feeds.FeedFilter(), DEFAULT_LIMIT
+        raw = {
+            feed_params.SERVER_IDS: values("server_id") or None,
+            feed_params.STATUSES: values("status"),
+            feed_params.SINCE: query.get("since"),
+            feed_params.LIMIT: query.get("limit"),
+        }
+        try:
+            feed, limit = feed_params.parse(raw, DEFAULT_LIMIT)
+        except feed_params.FeedParamsError as exc:
+            errors = {QUERY_NAMES.get(name, name): messages for name, messages in exc.errors.items()}
 
         last = (last_event_id or query.get("last_event_id") or "").strip()
-        if last and (not last.isdigit() or int(last) > MAX_ID):
+        if last and (not last.isdigit() or int(last) > feed_params.MAX_ID):
             errors["Last-Event-ID"] = ["Last-Event-ID must be an event id this stream sent (a whole number)."]
 
         if errors:
             raise BadParams(errors)
-        feed = feeds.FeedFilter(server_ids=ids, statuses=tuple(dict.fromkeys(statuses)), since=since)
         return cls(feed=feed, limit=limit, last_event_id=int(last) if last else None)
-
-
-def parse_since(value: str) -> datetime | None:
-    """An ISO 8601 time in UTC (naive means UTC), None if unreadable or out of range (``filters.as_utc``).
-
-    A ``+`` decoded to a space from a raw URL is put back.
-    """
-    value = value.strip()
-    for candidate in (value, value.replace(" ", "+")):
-        try:
-            parsed = parse_datetime(candidate)
-        except ValueError:
-            parsed = None
-        if parsed is not None:
-            try:
-                return as_utc(parsed if timezone.is_aware(parsed) else parsed.replace(tzinfo=UTC))
-            except ValidationError:
-                return None
-    return None
 
 
 def sse_event(name: str, event_id: int, data: list[Any]) -> str:
@@ -144,6 +94,7 @@ class StatusStream:
     """One client's stream: its filter, what it already sent, and its queue of live events."""
 
     def __init__(self, creds: LiveCredentials, params: StreamParams) -> None:
+        self.creds = creds
         self.user = creds.user
         self.expires_at = creds.expires_at
         self.params = params
@@ -257,6 +208,8 @@ class StatusStream:
         Joining first means a check that commits during the snapshot is queued, not lost.
         """
         self.loop = asyncio.get_running_loop()
+        # Ends the stream like a broken layer does once the credential is revoked (logout, password, …).
+        gate().watch(self, self.creds, self.interrupted)
         for group in await database_sync_to_async(self.groups)():
             try:
                 await fanout().join(group, self)
@@ -276,15 +229,30 @@ class StatusStream:
             loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self.leave()))
 
     async def leave(self) -> None:
+        gate().unwatch(self)
         joined, self.joined = self.joined, []
         for group in joined:
             await fanout().leave(group, self)
 
 
+def unavailable(detail: str) -> HttpResponse:
+    response = JsonResponse({"detail": detail}, status=503)
+    response["Retry-After"] = str(RETRY_MS // 1000)
+    return response
+
+
 @require_GET
 async def status_events(request: HttpRequest) -> HttpResponse:
     """GET /api/events/status/: 401 without credentials, 400 on a bad query, 503 without the layer, else the stream."""
-    creds = await authenticate(request.headers.get("Authorization"), request.GET.get("token"), request.auser)
+    try:
+        creds = await authenticate(
+            request.headers.get("Authorization"),
+            request.GET.get("token"),
+            request.COOKIES.get(settings.SESSION_COOKIE_NAME),
+        )
+    except Exception:  # the database cannot be read: the client retries
+        log.exception("sse_authenticate_failed")
+        return unavailable("The live feed cannot check credentials now; retry shortly.")
     if not creds.ok:
         response = JsonResponse({"detail": creds.error}, status=401)
         response["WWW-Authenticate"] = 'Bearer realm="api"'
@@ -298,40 +266,9 @@ async def status_events(request: HttpRequest) -> HttpResponse:
         await stream.join()
     except LiveUnavailable:
         # Redis is down: say so now rather than hold a stream that would never get an event.
-        response = JsonResponse({"detail": "The live feed is unavailable; retry shortly."}, status=503)
-        response["Retry-After"] = str(RETRY_MS // 1000)
-        return response
+        return unavailable("The live feed is unavailable; retry shortly.")
     # The stream itself, not aiter(stream): Django then calls its close() when the response ends.
     response = StreamingHttpResponse(stream, content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx: pass events through as they come
     return response
-
-
-class SharedThreadForStreams:
-    """ASGI wrapper: SSE requests run Django's synchronous parts on one shared thread.
-
-    Django's ASGIHandler gives every request its own ``ThreadSensitiveContext``, whose
-    executor thread (created by the first sync middleware) lives as long as the request.
-    For a stream that stays open all day that is an idle thread per client. Here an outer
-    context with a process-wide single-thread executor takes its place for the SSE path, so
-    the sessions, authentication and snapshot queries of every stream share one thread (and
-    one database connection), one call at a time, and an open stream holds no thread.
-
-    asgiref asks not to share an executor between blocks that run at the same time because a
-    sync call that bridges back with ``async_to_sync`` and waits on another block would
-    deadlock; nothing on this path does (middleware, session, ORM reads), so it stays safe
-    as long as the SSE path keeps to plain synchronous calls.
-    """
-
-    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sse")
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["path"] == reverse("events-status"):
-            async with ThreadSensitiveContext(executor=self.executor):
-                await self.app(scope, receive, send)
-        else:
-            await self.app(scope, receive, send)

@@ -20,11 +20,11 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
 from api.pagination import HistoryCursorPagination
 from api.viewsets import OwnedModelViewSet, OwnedReadOnlyViewSet
+from authentication.throttle import CountedThrottle
 from monitoring import payloads
 from monitoring.choices import DeliveryStatus, Protocol
 from monitoring.filters import (
@@ -49,6 +49,7 @@ from monitoring.models import (
     ServerStatus,
     StatusPage,
 )
+from monitoring.push_threads import RETRY_AFTER, waited
 from monitoring.serializers import (
     CertificateCheckSerializer,
     CertificateQuerySerializer,
@@ -313,6 +314,8 @@ def prometheus_metrics(request: HttpRequest) -> HttpResponse:
             content_type="text/plain",
         )
     return HttpResponse(metrics.render(), content_type=CONTENT_TYPE_LATEST)
+
+
 class StatusPageViewSet(OwnedModelViewSet):
     queryset = StatusPage.objects.select_related("owner").prefetch_related("servers")
     serializer_class = StatusPageSerializer
@@ -327,16 +330,15 @@ class MaintenanceWindowViewSet(OwnedModelViewSet):
     ordering_fields = ["name", "starts_at", "created_at", "id"]
 
 
-class PushRateThrottle(SimpleRateThrottle):
-    """Pushes per push token, at PUSH_THROTTLE_RATE (read per request), counted in the cache."""
+class PushRateThrottle(CountedThrottle):
+    """Pushes per push token, at PUSH_THROTTLE_RATE (read per request); made-up tokens count nothing."""
 
-    scope = "push"
-
-    def get_rate(self) -> str:
+    def rate(self) -> str:
         return settings.PUSH_THROTTLE_RATE
 
-    def get_cache_key(self, request: Request, view: APIView) -> str:
-        return self.cache_format % {"scope": self.scope, "ident": view.kwargs.get("token", "")}
+    def key(self, request: Request, view: APIView) -> str | None:
+        server = getattr(view, "server", None)
+        return f"push:{server.pk}" if server is not None else None
 
 
 PUSH_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -366,8 +368,19 @@ class PushView(APIView):
             409: OpenApiResponse(description="the monitor is paused; nothing stored"),
         },
     )
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        """Find the monitor before the throttle runs: only a real one's pushes are counted."""
+        self.server = Server.objects.filter(push_token=kwargs.get("token", ""), protocol=Protocol.PUSH).first()
+        super().initial(request, *args, **kwargs)
+
     def post(self, request: Request, token: str) -> Response:
-        server = Server.objects.filter(push_token=token, protocol=Protocol.PUSH).first()
+        server = self.server
+        if waited(getattr(request._request, "scope", {})) > settings.PUSH_MAX_WAIT_SECONDS:
+            # Queued so long that its client is giving up and will retry: storing it too would
+            # count the run twice (monitoring.push_threads).
+            response = Response({"ok": False, "detail": "Too many pushes right now; retry shortly."}, status=503)
+            response["Retry-After"] = str(RETRY_AFTER)
+            return response
         if server is None:
             return Response({"ok": False, "detail": "No push monitor has this token."}, status=404)
         body = request.data

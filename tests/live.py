@@ -64,25 +64,26 @@ async def close_worker_connections() -> None:
     """Close the database connections that live-feed code opened on its worker threads.
 
     ``database_sync_to_async`` outside a request runs on asgiref's one thread-sensitive thread,
-    the SSE path on ``SharedThreadForStreams.executor`` and pushes on ``PooledThreadsForPushes``;
-    their connections (kept for CONN_MAX_AGE) would otherwise stop pytest-django from dropping
-    the PostgreSQL test database.
+    the SSE path and pushes on the lanes of ``monitoring.push_threads``; their connections
+    (kept for CONN_MAX_AGE) would otherwise stop pytest-django from dropping the PostgreSQL
+    test database.
     """
-    from monitoring.push_threads import PooledThreadsForPushes
-    from monitoring.sse import SharedThreadForStreams
+    from monitoring.push_threads import LANES
 
     await sync_to_async(connections.close_all)()
-    await asyncio.wrap_future(SharedThreadForStreams.executor.submit(connections.close_all))
-    # Push requests under ASGI run on a pool of threads: one task per thread (held together by a
-    # barrier, so no thread takes two) closes each one's connection.
-    pool = PooledThreadsForPushes.executor()
-    together = threading.Barrier(pool._max_workers)
+    # One task per thread of each lane (held together by a barrier, so no thread takes two)
+    # closes each one's connection.
+    for lane in LANES:
+        pool = lane.executor()
+        together = threading.Barrier(pool._max_workers)
 
-    def close_on_this_thread() -> None:
-        together.wait(timeout=10)
-        connections.close_all()
+        def close_on_this_thread(together: threading.Barrier = together) -> None:
+            together.wait(timeout=10)
+            connections.close_all()
 
-    await asyncio.gather(*(asyncio.wrap_future(pool.submit(close_on_this_thread)) for _ in range(pool._max_workers)))
+        await asyncio.gather(
+            *(asyncio.wrap_future(pool.submit(close_on_this_thread)) for _ in range(pool._max_workers))
+        )
 
 
 def group_members(group: str) -> set[str]:

@@ -49,3 +49,33 @@ def test_a_request_within_the_limits_is_served(port):
         port, b"GET /accounts/login/?q=" + b"x" * 8000 + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
     )
     assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
+
+
+def test_a_client_that_sends_its_headers_too_slowly_is_cut_off():
+    # Issue 14 D.30: a byte every half second restarted Twisted's idle timeout for ever.
+    import time
+
+    with daphne(subprocess_env(LOG_LEVEL="warning", HTTP_HEADER_TIMEOUT="2")) as slow_port:
+        with socket.create_connection(("127.0.0.1", slow_port), timeout=10) as sock:
+            started = time.monotonic()
+            sock.sendall(b"GET /api/health/ HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+            received = b""
+            try:
+                while time.monotonic() - started < 8:
+                    sock.sendall(b"a")
+                    sock.settimeout(0.5)
+                    try:
+                        chunk = sock.recv(4096)
+                    except TimeoutError:
+                        continue
+                    if not chunk:
+                        break
+                    received += chunk
+            except OSError:
+                pass  # reset after the answer: cut off too
+            took = time.monotonic() - started
+        # A normal request on a fresh connection is unaffected.
+        served = exchange(slow_port, b"GET /api/health/ HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+    assert took < 6, f"still connected after {took:.1f} s"
+    assert received.startswith(b"HTTP/1.1 408 Request Timeout\r\n"), received[:200]
+    assert served.startswith(b"HTTP/1.1 200 "), served[:200]

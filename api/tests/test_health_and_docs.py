@@ -49,3 +49,24 @@ def test_the_docs_page_loads_its_assets_locally(anon_client):
 def test_the_api_root_lists_resources(alice_client):
     body = alice_client.get("/api/").json()
     assert {"servers", "ping-results", "server-status", "notification-configs"} <= set(body)
+
+
+def test_health_is_503_naming_the_database_when_it_cannot_take_writes(anon_client):
+    # A full disk (or a read-only file system) still answers reads: only a write finds out.
+    from django.db import connection
+
+    if connection.vendor == "sqlite":
+        connection.ensure_connection()
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA query_only = ON")
+        try:
+            r = anon_client.get("/api/health/")
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("PRAGMA query_only = OFF")
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute("SET transaction_read_only = on")  # the test's transaction, rolled back after it
+        r = anon_client.get("/api/health/")
+    assert r.status_code == 503
+    assert r.json() == {"status": "error", "database": "failed", "channel_layer": "ok"}

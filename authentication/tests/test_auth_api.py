@@ -67,10 +67,35 @@ def test_me_shows_and_updates_the_current_user(alice_client, alice):
 
 
 def test_me_changes_the_password_only_when_it_is_strong(alice_client, alice):
-    assert alice_client.patch("/api/auth/me/", {"password": "1"}, format="json").status_code == 400
-    assert alice_client.patch("/api/auth/me/", {"password": "a-better-passphrase-7"}, format="json").status_code == 200
+    current = {"current_password": "alice-password-1"}
+    assert alice_client.patch("/api/auth/me/", {"password": "1", **current}, format="json").status_code == 400
+    r = alice_client.patch("/api/auth/me/", {"password": "a-better-passphrase-7", **current}, format="json")
+    assert r.status_code == 200
     alice.refresh_from_db()
     assert alice.check_password("a-better-passphrase-7")
+
+
+@pytest.mark.parametrize("change", [{"password": "a-better-passphrase-7"}, {"email": "mallory@example.com"}])
+@pytest.mark.parametrize("current", [None, "", "wrong-password"])
+def test_a_password_or_email_change_needs_the_current_password(alice_client, alice, change, current):
+    # SPEC §17: a stolen bearer token alone must not take the account over.
+    body = change if current is None else {**change, "current_password": current}
+    r = alice_client.patch("/api/auth/me/", body, format="json")
+    assert r.status_code == 400 and "current_password" in r.json(), r.content
+    alice.refresh_from_db()
+    assert alice.check_password("alice-password-1") and alice.email == "alice@example.com"
+
+
+def test_an_email_change_with_the_current_password_works(alice_client, alice):
+    body = {"email": "alice@new.example.com", "current_password": "alice-password-1"}
+    assert alice_client.patch("/api/auth/me/", body, format="json").status_code == 200
+    alice.refresh_from_db()
+    assert alice.email == "alice@new.example.com"
+    # Sending the unchanged e-mail (a form posting every field) needs no password. (The change
+    # ended the old token, test_password_change.py; a fresh one is used.)
+    from conftest import client_for
+
+    assert client_for(alice).patch("/api/auth/me/", {"email": alice.email}, format="json").status_code == 200
 
 
 def test_me_delete_removes_the_account(alice_client, alice):

@@ -29,7 +29,8 @@ def bearer(access: str) -> APIClient:
 
 
 def change_password(client: Any) -> None:
-    response = client.patch("/api/auth/me/", json.dumps({"password": NEW_PASSWORD}), content_type="application/json")
+    body = {"password": NEW_PASSWORD, "current_password": "alice-password-1"}
+    response = client.patch("/api/auth/me/", json.dumps(body), content_type="application/json")
     assert response.status_code == 200, response.content
 
 
@@ -70,3 +71,20 @@ async def test_a_live_feed_refuses_a_token_from_before_the_change(alice):
     finally:
         # The worker threads' connections, or PostgreSQL's test database cannot be dropped at the end.
         await close_worker_connections()
+
+
+def test_an_email_change_ends_every_token_and_other_session_too(alice):
+    # SPEC §17: changing the e-mail (where password resets go) ends what was issued before it.
+    pair = login("alice", "alice-password-1")
+    changing, other = Client(), Client()
+    for client in (changing, other):
+        assert client.post("/accounts/login/", {"username": "alice", "password": "alice-password-1"}).status_code == 302
+    body = {"email": "alice@new.example.com", "current_password": "alice-password-1"}
+    response = changing.patch("/api/auth/me/", json.dumps(body), content_type="application/json")
+    assert response.status_code == 200, response.content
+    assert changing.get("/api/servers/").status_code == 200
+    assert other.get("/api/servers/").status_code == 401
+    assert bearer(pair["access"]).get("/api/servers/").status_code == 401
+    refresh = APIClient().post("/api/auth/token/refresh/", {"refresh": pair["refresh"]}, format="json")
+    assert refresh.status_code == 401
+    assert login("alice", "alice-password-1")["access"], "the password itself is unchanged"

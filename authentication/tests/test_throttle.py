@@ -88,11 +88,56 @@ def test_one_counter_covers_every_way_in(alice):
 @override_settings(AUTH_THROTTLE_RATE="2/minute", CACHES=DATABASE_CACHE)
 def test_counts_live_in_the_database_where_every_process_sees_them(alice):
     assert [token_attempt(), token_attempt()] == [401, 401]
+    # A table of their own (authentication.models.RateCounter), not the cache: every process
+    # reads the same row, and nothing but its own window ending resets it.
     with connection.cursor() as cursor:
-        cursor.execute("SELECT cache_key FROM pulseguard_cache")
-        keys = [row[0] for row in cursor.fetchall()]
-    assert any("throttle_auth_127.0.0.1" in key for key in keys), keys
-    # Another process has its own cache connection; it reads the same counts.
-    other_process = caches.create_connection("default")
-    assert len(other_process.get("throttle_auth_127.0.0.1")) == 2
+        cursor.execute("SELECT key, count FROM authentication_ratecounter")
+        assert cursor.fetchall() == [("auth:127.0.0.1", 2)]
     assert token_attempt() == 429
+
+
+@override_settings(
+    AUTH_THROTTLE_RATE="2/minute",
+    CACHES={"default": {**DATABASE_CACHE["default"], "OPTIONS": {"MAX_ENTRIES": 20}}},
+)
+def test_anonymous_traffic_cannot_evict_the_login_counts(alice):
+    # Pushes to made-up tokens and unknown status pages are anonymous and cost nothing to send;
+    # once they filled the cache, its culling dropped the login counter and gave fresh guesses.
+    assert [token_attempt(), token_attempt()] == [401, 401]
+    client = APIClient()
+    for n in range(30):
+        client.get(f"/api/push/made-up-token-{n}/")
+        client.get(f"/status/made-up-page-{n}/")
+    caches["default"].set("filler", "x")  # any other use of the cache culls it too
+    assert token_attempt() == 429
+
+
+@override_settings(AUTH_THROTTLE_RATE="10/minute", CACHES=DATABASE_CACHE)
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_attempts_are_counted_exactly():
+    # 40 attempts at once from one address: exactly the 10 the rate allows get through.
+    import threading
+
+    from django.db import connections
+    from django.test import RequestFactory
+
+    from authentication.throttle import AuthRateThrottle
+
+    start = threading.Barrier(40)
+    allowed: list[bool] = []
+
+    def attempt() -> None:
+        try:
+            request = RequestFactory().post("/api/auth/token/", REMOTE_ADDR="192.0.2.9")
+            start.wait(timeout=20)
+            allowed.append(AuthRateThrottle().allow_request(request, None))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=attempt) for _ in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(allowed) == 40
+    assert allowed.count(True) == 10

@@ -44,6 +44,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "core.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -130,12 +131,20 @@ if CHANNEL_LAYER_TYPE == "redis":
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# Seconds a client has to send a request's line and headers (core.http_limits): a slow
+# client past it is answered 408 and disconnected, instead of holding a socket for ever.
+HTTP_HEADER_TIMEOUT = envint("HTTP_HEADER_TIMEOUT", 20, minimum=1)
+
 # --- Live feeds (SPEC §5): WebSocket /ws/status/ and SSE /api/events/status/.
 # Seconds between ": heartbeat" comments on an idle SSE stream (proxies drop silent ones).
 SSE_HEARTBEAT_SECONDS = envint("SSE_HEARTBEAT_SECONDS", 15, minimum=1)
 # A client reconnecting with Last-Event-ID gets at most this many missed checks replayed;
 # further behind, it gets a fresh snapshot instead of an unbounded query.
 SSE_REPLAY_MAX = envint("SSE_REPLAY_MAX", 1000, minimum=1)
+# Seconds between re-reads of the users and sessions behind every open live feed: a feed ends
+# this long (at most twice this) after a logout, password change, deactivation or loss of
+# staff, and connects reuse what was read this recently (authentication.credentials).
+LIVE_REVALIDATE_SECONDS = envint("LIVE_REVALIDATE_SECONDS", 2, minimum=1)
 # How long a finished check may wait for the channel layer before the publish is given up (logged).
 LIVE_PUBLISH_TIMEOUT = envint("LIVE_PUBLISH_TIMEOUT", 2, minimum=1)
 
@@ -194,9 +203,10 @@ for _proxy in envlist("TRUSTED_PROXIES"):
             f"TRUSTED_PROXIES: {_proxy!r} is not an IP address or network (e.g. 10.0.0.5,192.168.0.0/24)"
         ) from None
 
-# --- Cache: the login throttle's counters, shared by every process. The database cache
-# (table pulseguard_cache, created by a migration) works everywhere; CACHE_TYPE=redis keeps
-# them in Redis at REDIS_URL instead; memory is per process (one process only).
+# --- Cache: status-page summaries, shared by every process. The database cache (table
+# pulseguard_cache, created by a migration) works everywhere; CACHE_TYPE=redis keeps them in
+# Redis at REDIS_URL instead; memory is per process (one process only). The throttles do not
+# count here: a full cache culls entries (authentication.models.RateCounter).
 CACHE_TYPE = envchoice("CACHE_TYPE", ("database", "redis", "memory"), "database")
 CACHES = {
     "database": {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "pulseguard_cache"}},
@@ -210,7 +220,7 @@ CACHES = {
     "memory": {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}},
 }[CACHE_TYPE]
 # Push monitors (SPEC §11): calls of one push URL allowed per period (DRF's "N/second|minute|
-# hour|day"), counted in the default cache; and the base of the push URLs the API shows when
+# hour|day"), counted in the database per monitor; and the base of the push URLs the API shows when
 # there is no request to build them from (e.g. https://pulseguard.example.com).
 PUSH_THROTTLE_RATE = envstr("PUSH_THROTTLE_RATE", "60/minute").strip()
 if not re.fullmatch(r"[1-9][0-9]*/(s|m|h|d|sec|second|min|minute|hour|day)", PUSH_THROTTLE_RATE):
@@ -218,6 +228,11 @@ if not re.fullmatch(r"[1-9][0-9]*/(s|m|h|d|sec|second|min|minute|hour|day)", PUS
 # Threads (each with its own database connection) that serve push requests in a web process
 # (monitoring.push_threads).
 PUSH_WORKER_THREADS = envint("PUSH_WORKER_THREADS", 8, minimum=1)
+# Pushes that may wait for one of those threads; beyond them a push is answered 503 with
+# Retry-After at once, and a push that still waited PUSH_MAX_WAIT_SECONDS is answered 503
+# unstored (its client is about to give up and retry).
+PUSH_QUEUE_MAX = envint("PUSH_QUEUE_MAX", 100, minimum=0)
+PUSH_MAX_WAIT_SECONDS = envint("PUSH_MAX_WAIT_SECONDS", 10, minimum=1)
 PUBLIC_BASE_URL = envstr("PUBLIC_BASE_URL", "").strip().rstrip("/")
 if PUBLIC_BASE_URL and not re.fullmatch(r"https?://[^/\s]+(/\S*)?", PUBLIC_BASE_URL):
     raise ImproperlyConfigured(f"PUBLIC_BASE_URL={PUBLIC_BASE_URL!r} is not an http(s) URL.")

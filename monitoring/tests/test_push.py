@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import time
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -370,3 +374,101 @@ def test_check_servers_server_id_of_a_push_monitor_says_why_it_is_not_checked(al
     with pytest.raises(CommandError, match="push monitor is never checked"):
         call_command("check_servers", "--server", str(server.pk))
     assert not PingResult.objects.filter(server=server).exists()
+
+
+def test_a_push_to_an_unknown_token_writes_no_counter(anon_client):
+    # Anyone can make up tokens: only a real monitor's pushes are counted (and stored).
+    from authentication.models import RateCounter
+
+    assert anon_client.get("/api/push/made-up-token/").status_code == 404
+    assert not RateCounter.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)  # the requests run on the push threads, with their own connections
+async def test_an_overloaded_web_process_sheds_pushes_at_once_and_stores_only_the_answered_ones(alice, monkeypatch):
+    # Issue 14 D.26: at 300 pushes a second most clients timed out after 30 s, yet many of
+    # those pushes were stored later (a cron job that retries then pushes twice). Past the
+    # threads and PUSH_QUEUE_MAX waiting, a push is answered 503 with Retry-After at once.
+    import threading
+
+    from asgiref.sync import sync_to_async
+    from channels.testing import HttpCommunicator
+
+    from core.asgi import application
+    from monitoring import views
+    from monitoring.push_threads import PUSHES
+    from tests.live import close_worker_connections
+
+    server = await sync_to_async(make_push)(alice)
+    release = threading.Event()
+    real = views.push.record_push
+
+    def slow(*args, **kwargs):
+        release.wait(20)  # the database is slow: every thread is busy
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(views.push, "record_push", slow)
+    overrides = override_settings(PUSH_QUEUE_MAX=2)
+    overrides.enable()
+    capacity = PUSHES.threads() + 2
+    extra = 3
+
+    def request() -> Any:
+        return HttpCommunicator(application, "GET", push_url(server), headers=[(b"host", b"127.0.0.1")])
+
+    try:
+        busy = [asyncio.ensure_future(request().get_response(timeout=30)) for _ in range(capacity)]
+        await asyncio.sleep(0.5)
+        started = time.monotonic()
+        shed = [await request().get_response(timeout=5) for _ in range(extra)]
+        assert time.monotonic() - started < 3, "overload is answered at once"
+        release.set()
+        answered = await asyncio.gather(*busy)
+        stored = await PingResult.objects.filter(server=server).acount()
+    finally:
+        release.set()
+        overrides.disable()
+        await close_worker_connections()
+    assert [r["status"] for r in shed] == [503] * extra
+    assert all(int(dict(r["headers"])[b"retry-after"]) > 0 for r in shed)
+    assert json.loads(shed[0]["body"])["ok"] is False
+    assert [r["status"] for r in answered] == [200] * capacity
+    assert stored == capacity, "only the pushes answered 200 are stored"
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_push_that_waited_too_long_for_a_thread_is_503_and_not_stored(alice, monkeypatch):
+    from asgiref.sync import sync_to_async
+    from channels.testing import HttpCommunicator
+
+    from core.asgi import application
+    from monitoring import views
+    from monitoring.push_threads import PUSHES
+    from tests.live import close_worker_connections
+
+    server = await sync_to_async(make_push)(alice)
+    real = views.push.record_push
+
+    def slow(*args, **kwargs):
+        time.sleep(1.5)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(views.push, "record_push", slow)
+    overrides = override_settings(PUSH_MAX_WAIT_SECONDS=1)
+    overrides.enable()
+
+    def request() -> Any:
+        return HttpCommunicator(application, "GET", push_url(server), headers=[(b"host", b"127.0.0.1")])
+
+    try:
+        first = [asyncio.ensure_future(request().get_response(timeout=30)) for _ in range(PUSHES.threads())]
+        await asyncio.sleep(0.2)
+        late = await request().get_response(timeout=30)
+        answered = await asyncio.gather(*first)
+        stored = await PingResult.objects.filter(server=server).acount()
+    finally:
+        overrides.disable()
+        await close_worker_connections()
+    assert late["status"] == 503 and int({k.lower(): v for k, v in late["headers"]}[b"retry-after"]) > 0
+    assert [r["status"] for r in answered] == [200] * PUSHES.threads()
+    assert stored == PUSHES.threads()

@@ -284,11 +284,14 @@
   window.addEventListener("load", function () { var f = document.getElementById("feed"); if (f && !PG.liveStarted) { f.hidden = true; } });
   PG.live = function (handlers) {
     PG.liveStarted = true;
-    var feed = document.getElementById("feed"), retryMs = 1000;
+    // Reconnects back off exponentially (1 s doubling to 30 s) with full jitter: after a restart or
+    // a Redis blip every open dashboard reconnects, and waiting a random part of the step spreads
+    // them out instead of returning as one storm. A socket that stayed up 30 s starts afresh.
+    var feed = document.getElementById("feed"), failures = 0, openedAt = 0;
     function connect() {
       var ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/status/");
       ws.onopen = function () {
-        retryMs = 1000;
+        openedAt = Date.now();
         if (feed) { feed.className = "live"; feed.textContent = "live"; }
         handlers.onOpen(ws);
       };
@@ -296,8 +299,11 @@
       ws.onclose = function (event) {
         if (feed) { feed.className = "offline"; feed.textContent = "reconnecting…"; }
         if (event.code === 4001) { location.href = "/accounts/login/?next=" + encodeURIComponent(location.pathname); return; }
-        setTimeout(connect, retryMs);
-        retryMs = Math.min(retryMs * 2, 30000);
+        if (openedAt && Date.now() - openedAt > 30000) { failures = 0; }
+        openedAt = 0;
+        var ceiling = Math.min(1000 * Math.pow(2, failures), 30000);
+        failures += 1;
+        setTimeout(connect, 250 + Math.random() * ceiling);
       };
     }
     connect();
