@@ -353,10 +353,14 @@ class PushView(APIView):
     throttle_classes = [PushRateThrottle]
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        # A token is token_urlsafe; anything else (a NUL, which PostgreSQL refuses in a query,
-        # or a throttle cache key) is unknown before it reaches the database or the cache.
-        if not PUSH_TOKEN.fullmatch(kwargs.get("token", "")):
+        """Find the monitor before the throttle runs: only a real one's pushes are counted.
+
+        A token is token_urlsafe; anything else (a NUL, which PostgreSQL refuses in a query) is
+        unknown before it reaches the database."""
+        token = kwargs.get("token", "")
+        if not PUSH_TOKEN.fullmatch(token):
             raise NotFound("No push monitor has this token.")
+        self.server = Server.objects.filter(push_token=token, protocol=Protocol.PUSH).first()
         super().initial(request, *args, **kwargs)
 
     @extend_schema(
@@ -366,13 +370,9 @@ class PushView(APIView):
             200: OpenApiResponse(description='{"ok": true}'),
             404: OpenApiResponse(description="unknown token"),
             409: OpenApiResponse(description="the monitor is paused; nothing stored"),
+            503: OpenApiResponse(description="too many pushes right now; retry after Retry-After seconds"),
         },
     )
-    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        """Find the monitor before the throttle runs: only a real one's pushes are counted."""
-        self.server = Server.objects.filter(push_token=kwargs.get("token", ""), protocol=Protocol.PUSH).first()
-        super().initial(request, *args, **kwargs)
-
     def post(self, request: Request, token: str) -> Response:
         server = self.server
         if waited(getattr(request._request, "scope", {})) > settings.PUSH_MAX_WAIT_SECONDS:
