@@ -7,9 +7,10 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from rest_framework.permissions import AllowAny
 from rest_framework.routers import DefaultRouter
 
+from api import views
+from api.config_views import ConfigExportView, ConfigImportView
 from api.health import HealthView
-from monitoring import sse, views
-from monitoring.config_views import ConfigExportView, ConfigImportView
+from monitoring import sse
 from monitoring.web.public import StatusPageSummaryView
 
 router = DefaultRouter()

@@ -13,7 +13,7 @@ from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 from authentication.serializers import RegisterSerializer, UserSerializer
 from authentication.throttle import AuthRateThrottle
 from monitoring.models import Server
-from monitoring.services.checks import delete_servers
+from monitoring.services.engine.checks import delete_servers
 
 
 class AuthThrottleMixin:

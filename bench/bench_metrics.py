@@ -50,7 +50,7 @@ def main() -> None:
 
     from monitoring.choices import PingStatus, Status
     from monitoring.models import CertificateCheck, NotificationConfig, NotificationDelivery, Server, ServerStatus
-    from monitoring.services import metrics
+    from monitoring.services.history import metrics
 
     call_command("migrate", verbosity=0)
     User.objects.filter(username="bench-metrics").delete()  # a reused PostgreSQL database starts empty

@@ -6,7 +6,7 @@ C keep-alive HTTP/1.1 connections, from one client process, push as fast as daph
 for D seconds, each to a random monitor of the N (so no single token is throttled; the
 throttle itself still runs, with PUSH_THROTTLE_RATE raised out of the way). Every push is the
 real path: token lookup, the throttle in the cache, one transaction through
-``services.recording.record`` (PingResult, ServerStatus, the push deadline), publish on commit.
+``services.engine.recording.record`` (PingResult, ServerStatus, the push deadline), publish on commit.
 
 Reported: pushes/s answered 200, errors (anything else, or a dropped connection), latency
 p50/p99/max, daphne's share of a core, and whether the database holds exactly one PingResult

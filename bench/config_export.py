@@ -38,9 +38,9 @@ def main() -> None:
     from django.test.utils import CaptureQueriesContext
     from rest_framework.renderers import JSONRenderer
 
+    from api.config_views import YAMLRenderer
+    from api.configuration import export_config, import_config
     from api.parsers import load_yaml
-    from monitoring.config_views import YAMLRenderer
-    from monitoring.configuration import export_config, import_config
     from monitoring.models import MaintenanceWindow, NotificationConfig, Server, ServerStatus, StatusPage
 
     call_command("migrate", verbosity=0)

@@ -81,7 +81,7 @@ def percentile(values: list[float], q: float) -> float:
 
 async def probe_once(server: Any, client: Any) -> Any:
     """One probe on a loop of its own (the checker measures the publish, not the engine)."""
-    from monitoring.services.probes import probe_async
+    from monitoring.services.engine.probes import probe_async
 
     try:
         return await probe_async(server, client)
@@ -97,7 +97,7 @@ def run_checker(server_ids: list[int], checks: int, interval: float) -> None:
 
     from monitoring.models import Server
     from monitoring.services.aionet import Client
-    from monitoring.services.checks import record_outcome
+    from monitoring.services.engine.checks import record_outcome
     from tests.targets import LocalHTTPServer
 
     with LocalHTTPServer() as target:

@@ -49,7 +49,7 @@ def main() -> None:
     from django.db import connection
 
     from monitoring.models import RawHistoryHorizon, Server, ServerStatus
-    from monitoring.services.rollups import floor_hour, hours_between, recompute
+    from monitoring.services.history.rollups import floor_hour, hours_between, recompute
 
     if connection.vendor != "postgresql" or "bench" not in connection.settings_dict["NAME"]:
         sys.exit("Point DATABASE_URL at a PostgreSQL database whose name contains 'bench' (it gets emptied).")

@@ -18,7 +18,7 @@ django_asgi_app = get_asgi_application()
 
 from authentication.middleware import WebSocketOriginValidator  # noqa: E402
 from core import embedded, http_limits  # noqa: E402
-from monitoring.push_threads import SharedThreads  # noqa: E402
+from core.shared_threads import SharedThreads  # noqa: E402
 from monitoring.routing import websocket_urlpatterns  # noqa: E402
 
 # Oversized request lines and headers are answered 414/431 by daphne's HTTP parser (core.http_limits).

@@ -5,7 +5,7 @@ a process of its own could never reach the web process's WebSocket and SSE clien
 ``bin/run`` sees that layer it starts no ``start_scheduler``; daphne loads ``core.asgi`` with
 ``PULSEGUARD_EMBEDDED_SCHEDULER=auto`` and this module starts the same scheduler (check engine,
 alert sender, certificate step) on threads of the web process. Its checks are published onto
-daphne's own event loop (``services.live.set_home_loop``), which the ASGI wrapper below
+daphne's own event loop (``services.live.publish.set_home_loop``), which the ASGI wrapper below
 records on the first connection. With Redis, ``start_scheduler`` processes run separately as
 before and this does nothing.
 
@@ -67,7 +67,7 @@ def start() -> None:
 
 
 class CaptureLoop:
-    """ASGI wrapper that hands the server's event loop to ``services.live`` on the first call."""
+    """ASGI wrapper that hands the server's event loop to ``services.live.publish`` on the first call."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -75,9 +75,9 @@ class CaptureLoop:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> Any:
         if not self.captured:
-            from monitoring.services import live
+            from monitoring.services.live import publish
 
-            live.set_home_loop(asyncio.get_running_loop())
+            publish.set_home_loop(asyncio.get_running_loop())
             self.captured = True
         return await self.app(scope, receive, send)
 

@@ -11,9 +11,9 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import include, path, re_path
 from django.views.decorators.cache import cache_control
 
+from api.views import prometheus_metrics
 from authentication.throttle import throttled
 from authentication.web import register
-from monitoring.views import prometheus_metrics
 from monitoring.web import pages, public
 
 

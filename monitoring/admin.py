@@ -26,9 +26,9 @@ from monitoring.models import (
     StatusChange,
     StatusPage,
 )
-from monitoring.services import checks
-from monitoring.services.certificates import checks_certificate
-from monitoring.services.recording import CheckRecord
+from monitoring.services.engine import checks
+from monitoring.services.engine.certificates import checks_certificate
+from monitoring.services.engine.recording import CheckRecord
 from monitoring.tasks import engine
 
 

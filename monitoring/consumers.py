@@ -6,7 +6,7 @@ at once and then authenticates (``authentication.credentials``: batched reads, n
 connect in a storm); it closes with 4001 when that leaves the user anonymous, when the token
 expires later, or when the credential is revoked (logout, password change, deactivation, a
 change of staff; the credentials' gate re-reads every LIVE_REVALIDATE_SECONDS).
-Live events come through this process's fan-out (``services.fanout``), which joins one
+Live events come through this process's fan-out (``services.live.fanout``), which joins one
 ``server.<id>`` layer group per process however many sockets subscribe.
 """
 
@@ -26,9 +26,9 @@ from django.contrib.auth.models import AnonymousUser
 from authentication.credentials import gate
 from authentication.middleware import authenticate_scope
 from monitoring import feed_params
-from monitoring.services import feeds
-from monitoring.services.fanout import LiveUnavailable, fanout
-from monitoring.services.live import LiveEvent, server_group
+from monitoring.services.live import feeds
+from monitoring.services.live.fanout import LiveUnavailable, fanout
+from monitoring.services.live.publish import LiveEvent, server_group
 
 log = logging.getLogger(__name__)
 

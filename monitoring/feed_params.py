@@ -17,9 +17,9 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from api.filtersets import as_utc
 from monitoring.choices import Status
-from monitoring.filters import as_utc
-from monitoring.services.feeds import FeedFilter
+from monitoring.services.live.feeds import FeedFilter
 
 MAX_IDS = 1000
 MAX_ID = 2**63 - 1

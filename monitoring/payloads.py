@@ -1,7 +1,7 @@
 """The JSON shapes of results and statuses, as plain functions of the models (STYLE "payloads").
 
 One definition for every consumer: the REST API's serializers render with these, and the live
-feeds (``services.live``, ``services.feeds``) build their events with them without DRF, so the
+feeds (``services.live.publish``, ``services.live.feeds``) build their events with them without DRF, so the
 services never import the API layer and a check's event costs a few dict lookups.
 """
 

@@ -3,7 +3,7 @@
 An async Django view: it authenticates (Bearer header, ``?token=`` or session), validates
 the query, then streams ``retry: 5000``, a snapshot (or, after ``Last-Event-ID``, a replay of
 what was missed), and live events pushed from the channel layer through this process's
-fan-out (``services.fanout``). Each open stream is a queue and one coroutine — no thread and
+fan-out (``services.live.fanout``). Each open stream is a queue and one coroutine — no thread and
 no database polling per client.
 """
 
@@ -26,9 +26,9 @@ from django.views.decorators.http import require_GET
 
 from authentication.credentials import LiveCredentials, authenticate, gate
 from monitoring import feed_params
-from monitoring.services import feeds
-from monitoring.services.fanout import LiveUnavailable, fanout
-from monitoring.services.live import CHECKED, STAFF_GROUP, STATUS, LiveEvent, owner_group, server_group
+from monitoring.services.live import feeds
+from monitoring.services.live.fanout import LiveUnavailable, fanout
+from monitoring.services.live.publish import CHECKED, STAFF_GROUP, STATUS, LiveEvent, owner_group, server_group
 
 log = logging.getLogger(__name__)
 

@@ -7,10 +7,9 @@ import re
 
 from django.core.exceptions import ValidationError
 
-from monitoring.choices import Protocol
-
 # Pure (no models): the one parser of assertion lists, shared with the probes.
-from monitoring.services.assertions import errors as assertion_errors
+from monitoring.assertions import errors as assertion_errors
+from monitoring.choices import Protocol
 
 HOSTNAME_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 MAX_TAGS = 20

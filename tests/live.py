@@ -55,7 +55,7 @@ def fresh_channel_layer() -> Iterator[None]:
 
 async def stop_fanout() -> None:
     """Stop this test loop's fan-out receiver before the loop closes (it would wait in Redis)."""
-    from monitoring.services.fanout import fanout
+    from monitoring.services.live.fanout import fanout
 
     await fanout().close()
 
@@ -64,11 +64,11 @@ async def close_worker_connections() -> None:
     """Close the database connections that live-feed code opened on its worker threads.
 
     ``database_sync_to_async`` outside a request runs on asgiref's one thread-sensitive thread,
-    the SSE path and pushes on the lanes of ``monitoring.push_threads``; their connections
+    the SSE path and pushes on the lanes of ``core.shared_threads``; their connections
     (kept for CONN_MAX_AGE) would otherwise stop pytest-django from dropping the PostgreSQL
     test database.
     """
-    from monitoring.push_threads import LANES
+    from core.shared_threads import LANES
 
     await sync_to_async(connections.close_all)()
     # One task per thread of each lane (held together by a barrier, so no thread takes two)

@@ -39,9 +39,9 @@ from monitoring.models import (
     StatusChange,
     StatusPage,
 )
-from monitoring.services import alerts
-from monitoring.services.checks import record_outcome
-from monitoring.services.rollups import recompute
+from monitoring.services.alerts import rules
+from monitoring.services.engine.checks import record_outcome
+from monitoring.services.history.rollups import recompute
 from monitoring.tests.factories import make_outcome, make_server
 
 pytestmark = pytest.mark.django_db
@@ -139,7 +139,7 @@ def test_every_endpoint_makes_its_baseline_number_of_queries_whatever_the_rows(
     assert baselines.keys() == many.keys(), "the file lists endpoints this test no longer measures"
 
 
-# --- Alerts for a batch of status changes (services.alerts.on_status_changes) ---------------
+# --- Alerts for a batch of status changes (services.alerts.rules.on_status_changes) ---------------
 # Statements for one batch, whatever its size: read the open incidents, the notification
 # switches, the configs, the last alerts (cooldown) and the DOWNs that recoveries end; suppress
 # the DOWNs of servers entering maintenance; insert the incidents, close the others; insert
@@ -175,7 +175,7 @@ def changes_of_every_kind(owner, size: int) -> list[StatusChange]:
             if kinds[n % 4][0] == Status.DOWN
         ]
     )
-    alerts.on_status_changes(earlier)
+    rules.on_status_changes(earlier)
     return StatusChange.objects.bulk_create(
         [
             StatusChange(server=s, previous_status=kinds[n % 4][0], status=kinds[n % 4][1], changed_at=now)
@@ -190,7 +190,7 @@ def test_alerts_for_a_batch_of_changes_cost_a_fixed_number_of_statements(alice, 
         require_postgres()  # SQLite splits bulk writes at 999 parameters
     changes = changes_of_every_kind(alice, size)
     with CaptureQueriesContext(connection) as captured:
-        queued = alerts.on_status_changes(changes)
+        queued = rules.on_status_changes(changes)
     assert len(captured) == ALERT_BATCH_STATEMENTS, [q["sql"][:120] for q in captured]
     # Every kind did its work: a DOWN and a recovery per server of those groups, a degraded, and
     # the DOWNs of the servers in maintenance were suppressed.

@@ -226,7 +226,7 @@ PUSH_THROTTLE_RATE = envstr("PUSH_THROTTLE_RATE", "60/minute").strip()
 if not re.fullmatch(r"[1-9][0-9]*/(s|m|h|d|sec|second|min|minute|hour|day)", PUSH_THROTTLE_RATE):
     raise ImproperlyConfigured(f"PUSH_THROTTLE_RATE={PUSH_THROTTLE_RATE!r} is not a rate like 60/minute.")
 # Threads (each with its own database connection) that serve push requests in a web process
-# (monitoring.push_threads).
+# (core.shared_threads).
 PUSH_WORKER_THREADS = envint("PUSH_WORKER_THREADS", 8, minimum=1)
 # Pushes that may wait for one of those threads; beyond them a push is answered 503 with
 # Retry-After at once, and a push that still waited PUSH_MAX_WAIT_SECONDS is answered 503

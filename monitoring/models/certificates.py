@@ -68,7 +68,7 @@ class CertificateCheck(models.Model):
     needs_renewal = models.BooleanField(default=False, help_text="Expires within CERT_RENEWAL_DAYS days.")
     error = models.TextField(blank=True, help_text="Why the handshake failed or the certificate did not verify.")
     # Which certificate this was (hex SHA-256 of its DER form): certificate alerts go once per
-    # certificate and threshold, and a renewed certificate starts afresh (services.certificate_alerts).
+    # certificate and threshold, and a renewed certificate starts afresh (services.alerts.certificates).
     fingerprint_sha256 = models.CharField(max_length=64, blank=True)
     # A scheduler's claim whose probe has not finished; every read for users skips these.
     in_progress = models.BooleanField(default=False, editable=False)

@@ -25,7 +25,7 @@ class Incident(models.Model):
     """One outage of one server, from the change to DOWN until it answers again.
 
     Opened by the StatusChange to DOWN and closed by the first later change to UP or
-    DEGRADED, in the same transactions as those changes (``services.alerts``). A pause in
+    DEGRADED, in the same transactions as those changes (``services.alerts.rules``). A pause in
     between does not close it: the outage was not seen to end.
     """
 

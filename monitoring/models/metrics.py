@@ -9,7 +9,7 @@ class MetricCounter(models.Model):
     """One shard of one counter: checks by outcome, lateness histogram buckets, lateness sum.
 
     Every scheduler process adds to these in its recording transaction
-    (``services.metrics.count_checks``), so ``/metrics`` on any web process counts every
+    (``services.history.metrics.count_checks``), so ``/metrics`` on any web process counts every
     check. A counter is split over a few shards (rows), each increment picking one at
     random, so concurrent recorders rarely wait on the same row lock; a scrape sums them.
     """

@@ -87,10 +87,10 @@ class NotificationDeliveryQuerySet(OwnedQuerySet):
 class NotificationDelivery(models.Model):
     """One alert to one destination: written with the status change that caused it, then sent.
 
-    Created in the same transaction as its StatusChange (``services.alerts``), unique on
+    Created in the same transaction as its StatusChange (``services.alerts.rules``), unique on
     (change, config) so one transition never alerts a destination twice. A sender claims it
     with a lease (``claimed_until``), sends outside any transaction, then records
-    ``delivered_at`` or schedules the next attempt with backoff (``services.delivery``).
+    ``delivered_at`` or schedules the next attempt with backoff (``services.alerts.delivery``).
     """
 
     config = models.ForeignKey(NotificationConfig, on_delete=models.CASCADE, related_name="deliveries")

@@ -40,7 +40,7 @@ class PingResultQuerySet(OwnedQuerySet):
 class PingResult(models.Model):
     """One check of one server: its outcome, response time and HTTP status code.
 
-    Raw rows are kept for RAW_RESULT_RETENTION_DAYS (``services.history.prune``); the
+    Raw rows are kept for RAW_RESULT_RETENTION_DAYS (``services.history.retention``); the
     HourlyRollup of their hour outlives them. docs/PERFORMANCE.md ("Storage per check")
     measures what a row costs with its indexes.
     """
@@ -84,7 +84,7 @@ class HourlyRollupQuerySet(OwnedQuerySet):
 
 
 class HourlyRollup(models.Model):
-    """One server's checks in one UTC hour, recomputed from the raw rows (``services.history``).
+    """One server's checks in one UTC hour, recomputed from the raw rows (``services.history.rollups``).
 
     ``checks`` counts every check, ``maintenance`` those inside a maintenance window, and
     ``failures`` the failed checks outside one. The response-time figures cover the ``timed``
@@ -121,7 +121,7 @@ class HourlyRollup(models.Model):
 class RawHistoryHorizon(models.Model):
     """Where raw history begins: before ``raw_from`` PingResults are pruned, read the rollups.
 
-    One row (pk 1), moved forward by ``services.retention.prune`` right after it has rolled up
+    One row (pk 1), moved forward by ``services.history.retention.prune`` right after it has rolled up
     an hour and before it deletes that hour's rows, so a reader never counts an hour twice or
     half. No row means nothing was ever pruned.
     """

@@ -37,7 +37,7 @@ MIN_INTERVAL = 10
 MAX_INTERVAL = 86_400
 DEFAULT_PORTS = {Protocol.HTTP: 80, Protocol.HTTPS: 443}
 GOLDEN = 0.6180339887498949
-# Written only by the scheduler's claims (tasks.claims) and ``services.recording.record`` (checks,
+# Written only by the scheduler's claims (tasks.claims) and ``services.engine.recording.record`` (checks,
 # pushes, pause, resume, edits that reschedule), never by a save() of an edit: a stale copy
 # would drop a running check's lease, move a due time the scheduler just set, or flip
 # ``is_active`` without the status change, the alerts and the live event that go with it.
@@ -221,8 +221,8 @@ class Server(models.Model):
 
     def save(self, *args: object, **kwargs: object) -> None:
         """Create with the initial state (due at once, UNKNOWN or PAUSED), or write an edit's own
-        fields only: ``SCHEDULER_FIELDS`` change through ``services.recording.record`` (an edit goes
-        through ``services.checks.save_edit``)."""
+        fields only: ``SCHEDULER_FIELDS`` change through ``services.engine.recording.record`` (an edit goes
+        through ``services.engine.checks.save_edit``)."""
         creating = self._state.adding
         self._prepare_push()
         if not creating and not args and kwargs.get("update_fields") is None:

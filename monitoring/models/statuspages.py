@@ -3,7 +3,7 @@
 What a public page or badge shows is cached (``services.statuspages``) in the shared cache
 (``default``: the database or Redis), tagged with its owner's *version*. Whatever can change
 what an owner's pages or badges show calls ``public_pages_changed(owner_id)``: the receivers
-at the end of this module, and ``services.recording`` after committing status changes (which
+at the end of this module, and ``services.engine.recording`` after committing status changes (which
 are UPDATEs, no signal). The owner gets a new version, and every web process rebuilds those
 entries at their next read (SPEC §23: within 2 s, not after the cache's timeout).
 """

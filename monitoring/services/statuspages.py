@@ -32,8 +32,8 @@ from monitoring.models import (
     StatusPage,
 )
 from monitoring.models.statuspages import NOBODY, entry_built, owner_version, summary_cache_key
-from monitoring.services.maintenance import windows_for
-from monitoring.services.rollups import COUNTED, FAILED
+from monitoring.services.engine.maintenance import windows_for
+from monitoring.services.history.rollups import COUNTED, FAILED
 
 UPTIME_WINDOWS = {
     "24h": timedelta(hours=24),
@@ -99,7 +99,7 @@ def overall_status(statuses: list[str]) -> str:
 
 
 def uptime_by_server(server_ids: list[int], now: datetime) -> dict[int, dict[str, float | None]]:
-    """Each server's uptime over every window, counted as ``services.uptime`` counts (SPEC §23):
+    """Each server's uptime over every window, counted as ``services.history.uptime`` counts (SPEC §23):
     checks in maintenance left out; raw rows from the raw-history horizon on (one grouped query
     on ping_server_time_idx), the hourly rollups of pruned hours before it (one more)."""
     longest = now - max(UPTIME_WINDOWS.values())

@@ -6,7 +6,7 @@ held by a live lease, and returns their ids. Push servers are never claimed: the
 probed, and their silence is the scheduler's push step (``Server.objects.push_overdue``).
 
 ``next_check_at`` is *not* moved by the claim: the due time stays on the row until the result
-is recorded (``services.recording.record`` moves it on, conditional on still holding the
+is recorded (``services.engine.recording.record`` moves it on, conditional on still holding the
 lease), so a process killed mid-check holds its servers only until the lease ends, and
 whoever claims them next runs that same due check.
 

@@ -12,7 +12,7 @@ The scheduler (``run``):
 2. Start each check at its own due time, as a task of its own: nothing waits for a pass or for
    another server's check, and a hanging target holds one slot for its timeout.
 3. As checks finish, their results queue up; every ``flush`` seconds (or at ``batch_max``) they
-   are recorded in one transaction (``services.recording.record``), which moves each server on
+   are recorded in one transaction (``services.engine.recording.record``), which moves each server on
    to ``due + interval`` and ends its lease.
 4. Every third of the lease, renew the leases of the checks claimed and not yet recorded, so a
    long timeout never loses its claim, while a process that dies holds nothing longer than the
@@ -44,11 +44,12 @@ from django.utils import timezone
 
 from monitoring.choices import PingStatus, Status
 from monitoring.models import CertificateCheck, Server
-from monitoring.services import aionet, certificates
-from monitoring.services.checks import NOT_PROBED, NotProbed
-from monitoring.services.probes import probe_async
-from monitoring.services.recording import CheckRecord, CheckResult, record
-from monitoring.services.transitions import ProbeOutcome
+from monitoring.services import aionet
+from monitoring.services.engine import certificates
+from monitoring.services.engine.checks import NOT_PROBED, NotProbed
+from monitoring.services.engine.probes import probe_async
+from monitoring.services.engine.recording import CheckRecord, CheckResult, record
+from monitoring.services.engine.transitions import ProbeOutcome
 from monitoring.tasks import claims
 
 log = logging.getLogger(__name__)

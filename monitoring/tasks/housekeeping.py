@@ -19,7 +19,7 @@ from datetime import datetime
 
 from django.utils import timezone
 
-from monitoring.services.delivery import send_pending
+from monitoring.services.alerts.delivery import send_pending
 from monitoring.tasks.maintenance import maintenance_step
 from monitoring.tasks.push import push_step
 from monitoring.tasks.rollups import prune_step, rollup_step

@@ -12,9 +12,9 @@ from datetime import datetime
 
 from django.utils import timezone
 
-from monitoring.services.maintenance import servers_entering
-from monitoring.services.recording import CheckRecord, CheckResult, record
-from monitoring.services.transitions import WindowStart
+from monitoring.services.engine.maintenance import servers_entering
+from monitoring.services.engine.recording import CheckRecord, CheckResult, record
+from monitoring.services.engine.transitions import WindowStart
 
 
 def maintenance_step(now: datetime | None = None) -> list[CheckRecord]:

@@ -16,8 +16,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from monitoring.models import Server
-from monitoring.services.push import missed_outcome
-from monitoring.services.recording import CheckRecord, CheckResult, record
+from monitoring.services.engine.push import missed_outcome
+from monitoring.services.engine.recording import CheckRecord, CheckResult, record
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from monitoring.models import HourlyRollup
-from monitoring.services.retention import first_hour, prune
-from monitoring.services.rollups import FINAL_AFTER, HOUR, floor_hour, recompute
+from monitoring.services.history.retention import first_hour, prune
+from monitoring.services.history.rollups import FINAL_AFTER, HOUR, floor_hour, recompute
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from django.conf import settings
 from django.db import close_old_connections
 
-from monitoring.services.delivery import send_pending
+from monitoring.services.alerts.delivery import send_pending
 from monitoring.tasks.certificates import certificate_step
 from monitoring.tasks.engine import Engine, run_forever
 from monitoring.tasks.maintenance import maintenance_step

@@ -9,9 +9,9 @@ from typing import Any
 
 from monitoring.choices import NotificationType, PingStatus, Protocol
 from monitoring.models import NotificationConfig, Server
-from monitoring.services.checks import record_outcome
-from monitoring.services.recording import CheckRecord
-from monitoring.services.transitions import ProbeOutcome
+from monitoring.services.engine.checks import record_outcome
+from monitoring.services.engine.recording import CheckRecord
+from monitoring.services.engine.transitions import ProbeOutcome
 
 SECRET = "s3cret-key-for-tests-0123456789"
 

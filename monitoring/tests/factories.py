@@ -6,7 +6,7 @@ from typing import Any
 
 from monitoring.choices import PingStatus
 from monitoring.models import PingResult, Server
-from monitoring.services.transitions import ProbeOutcome
+from monitoring.services.engine.transitions import ProbeOutcome
 
 
 def make_server(owner: Any, **fields: Any) -> Server:

@@ -11,8 +11,8 @@ from django.utils import timezone
 
 from monitoring.choices import AlertEvent, DeliveryStatus, NotificationType, Status
 from monitoring.models import Incident, NotificationDelivery, ServerStatus, StatusChange
-from monitoring.services import checks, recording
-from monitoring.services.delivery import send_pending
+from monitoring.services.alerts.delivery import send_pending
+from monitoring.services.engine import checks, recording
 from monitoring.tests.alerting import go_down, go_up, make_config, make_server
 
 
@@ -246,7 +246,7 @@ def test_a_check_that_rolls_back_leaves_no_incident_and_no_alert(alice):
     server = make_server(alice)
     make_config(server)
     with (
-        # The batch's last write (services.recording) fails: everything before it rolls back.
+        # The batch's last write (services.engine.recording) fails: everything before it rolls back.
         mock.patch.object(recording, "_update_states", side_effect=RuntimeError("disk full")),
         pytest.raises(RuntimeError),
     ):

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from monitoring.services.assertions import (
+from monitoring.assertions import (
     MAX_ASSERTIONS,
     AssertionSpecError,
     Response,
@@ -219,7 +219,7 @@ def test_a_catastrophic_pattern_stored_before_the_rule_runs_in_linear_time():
     """``^(a+)+$`` against 27 × "a" + "!" took Python's engine about 10 s, on the engine's loop."""
     import time
 
-    from monitoring.services.assertions import Assertion, holds
+    from monitoring.assertions import Assertion, holds
 
     started = time.monotonic()
     assert not holds(Assertion("body", "matches", CATASTROPHIC), "a" * 27 + "!")

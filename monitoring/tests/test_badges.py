@@ -9,7 +9,7 @@ from django.test import Client
 
 from monitoring import badges
 from monitoring.models import Server, StatusPage
-from monitoring.services import checks
+from monitoring.services.engine import checks
 from monitoring.tests.factories import make_outcome, make_server
 
 pytestmark = pytest.mark.django_db

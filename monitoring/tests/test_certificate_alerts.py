@@ -15,9 +15,9 @@ from django.utils import timezone
 
 from monitoring.choices import AlertEvent, DeliveryStatus, NotificationType
 from monitoring.models import CertificateCheck, NotificationDelivery
-from monitoring.services import certificate_alerts, delivery
-from monitoring.services.certificates import check_certificate
-from monitoring.services.notifiers.webhook import SIGNATURE_HEADER
+from monitoring.services.alerts import certificates, delivery
+from monitoring.services.alerts.notifiers.webhook import SIGNATURE_HEADER
+from monitoring.services.engine.certificates import check_certificate
 from monitoring.tests.alerting import SECRET, make_config, make_server, signature_ok
 from tests.certs import CertAuthority, make_ca
 from tests.targets import LocalHTTPSServer
@@ -45,25 +45,25 @@ DEFAULT = [30, 14, 7, 1]
     ],
 )
 def test_the_key_is_the_lowest_threshold_reached(days, expected):
-    decision = certificate_alerts.decide(fingerprint=FP, valid=True, days_remaining=days, thresholds=DEFAULT)
+    decision = certificates.decide(fingerprint=FP, valid=True, days_remaining=days, thresholds=DEFAULT)
     assert (decision[1] if decision else None) == expected
 
 
 def test_an_invalid_certificate_has_one_key_per_fingerprint_unless_verification_is_off():
-    invalid = certificate_alerts.decide(fingerprint=FP, valid=False, days_remaining=60, thresholds=DEFAULT)
+    invalid = certificates.decide(fingerprint=FP, valid=False, days_remaining=60, thresholds=DEFAULT)
     assert invalid == (AlertEvent.CERTIFICATE_INVALID, f"certificate_invalid:{FP}")
-    unverified = certificate_alerts.decide(
+    unverified = certificates.decide(
         fingerprint=FP, valid=False, days_remaining=60, thresholds=DEFAULT, verify_tls=False
     )
     assert unverified is None
-    assert certificate_alerts.decide(
+    assert certificates.decide(
         fingerprint=FP, valid=False, days_remaining=3, thresholds=DEFAULT, verify_tls=False
     ) == (AlertEvent.CERTIFICATE_EXPIRING, f"certificate_expiring:{FP}:7")
 
 
 def test_nothing_read_or_no_thresholds_means_no_alert():
-    assert certificate_alerts.decide(fingerprint="", valid=False, days_remaining=None, thresholds=DEFAULT) is None
-    assert certificate_alerts.decide(fingerprint=FP, valid=True, days_remaining=2, thresholds=[]) is None
+    assert certificates.decide(fingerprint="", valid=False, days_remaining=None, thresholds=DEFAULT) is None
+    assert certificates.decide(fingerprint=FP, valid=True, days_remaining=2, thresholds=[]) is None
 
 
 # --- Real TLS targets.
@@ -197,8 +197,8 @@ def test_two_processes_queueing_the_same_certificate_make_one_row(alice, https_t
     twin = CertificateCheck.objects.create(
         server=server, valid=False, days_remaining=29, fingerprint_sha256=check.fingerprint_sha256
     )
-    certificate_alerts.on_certificate_check(server, check)
-    certificate_alerts.on_certificate_check(server, twin)
+    certificates.on_certificate_check(server, check)
+    certificates.on_certificate_check(server, twin)
     assert NotificationDelivery.objects.filter(config=config).count() == 1
 
 

@@ -19,7 +19,7 @@ from django.utils import timezone
 from conftest import subprocess_env
 from monitoring.models import CertificateCheck
 from monitoring.models.certificates import certificate_check_due
-from monitoring.services import certificates
+from monitoring.services.engine import certificates
 from monitoring.tasks.certificates import certificate_step, claim_due_certificates, claim_servers
 from monitoring.tasks.scheduler import CERTIFICATE_STEP_SECONDS, Scheduler
 from monitoring.tests.factories import make_server

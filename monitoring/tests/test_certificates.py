@@ -13,7 +13,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from monitoring.models import CertificateCheck
-from monitoring.services.certificates import check_certificate, describe, readable_name, renewal
+from monitoring.services.engine.certificates import check_certificate, describe, readable_name, renewal
 from monitoring.tests.factories import make_server
 from tests.certs import CertAuthority, make_ca
 from tests.targets import LocalHTTPSServer

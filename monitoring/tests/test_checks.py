@@ -7,7 +7,7 @@ from django.test import override_settings
 
 from monitoring.choices import PingStatus, Protocol, Status
 from monitoring.models import PingResult, Server, ServerStatus, StatusChange
-from monitoring.services import checks
+from monitoring.services.engine import checks
 from monitoring.tasks.engine import run_check
 
 

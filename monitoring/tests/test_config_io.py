@@ -15,7 +15,7 @@ import yaml
 from django.core.management import CommandError, call_command
 from django.test import override_settings
 
-from monitoring.configuration import export_config, server_fields
+from api.configuration import export_config, server_fields
 from monitoring.models import MaintenanceWindow, NotificationConfig, Server, StatusPage
 from monitoring.tests.factories import make_server
 

@@ -7,8 +7,8 @@ from django.test import Client
 
 from monitoring.choices import PingStatus
 from monitoring.models import Server
-from monitoring.services import checks
-from monitoring.services.transitions import ProbeOutcome
+from monitoring.services.engine import checks
+from monitoring.services.engine.transitions import ProbeOutcome
 
 
 @pytest.fixture

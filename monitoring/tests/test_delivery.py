@@ -18,9 +18,9 @@ from django.utils import timezone
 from conftest import require_postgres
 from monitoring.choices import AlertEvent, DeliveryStatus, NotificationType, Protocol
 from monitoring.models import NotificationDelivery, Server
-from monitoring.services import delivery
-from monitoring.services.delivery import backoff, send_pending
-from monitoring.services.notifiers.webhook import SIGNATURE_HEADER, WebhookNotifier
+from monitoring.services.alerts import delivery
+from monitoring.services.alerts.delivery import backoff, send_pending
+from monitoring.services.alerts.notifiers.webhook import SIGNATURE_HEADER, WebhookNotifier
 from monitoring.tasks.engine import run_check
 from monitoring.tests.alerting import SECRET, go_down, go_up, make_config, make_server, signature_ok
 from tests.targets import LocalHTTPServer, SilentListener

@@ -16,8 +16,8 @@ from django.utils import timezone
 
 from monitoring.choices import PingStatus
 from monitoring.models import PingResult, Server, StatusChange
-from monitoring.services.recording import CheckResult, record
-from monitoring.services.transitions import ProbeOutcome
+from monitoring.services.engine.recording import CheckResult, record
+from monitoring.services.engine.transitions import ProbeOutcome
 from monitoring.tasks import claims, engine
 from monitoring.tasks.engine import Engine, run_forever
 from monitoring.tests.factories import make_server

@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from monitoring.choices import DeliveryStatus, PingStatus, Protocol, Status
 from monitoring.models import HourlyRollup, MaintenanceWindow, NotificationDelivery, PingResult, Server
-from monitoring.services.delivery import send_pending
-from monitoring.services.rollups import floor_hour
+from monitoring.services.alerts.delivery import send_pending
+from monitoring.services.history.rollups import floor_hour
 from monitoring.tasks import housekeeping
 from monitoring.tests.alerting import go_down, make_config, make_server
 from monitoring.tests.factories import make_ping

@@ -13,7 +13,8 @@ from django.test import override_settings
 
 from monitoring.choices import PingStatus, Protocol, Status
 from monitoring.models import Server
-from monitoring.services import http_check, net
+from monitoring.services import net
+from monitoring.services.engine import http_check
 from monitoring.tasks.engine import run_check
 
 HEALTH_OK = json.dumps({"status": "ok", "data": {"items": [{"state": "up"}]}, "queue": [1, 2, 3]})

@@ -14,9 +14,9 @@ from django.utils import timezone
 
 from monitoring.choices import PingStatus, Protocol, Status
 from monitoring.models import MaintenanceWindow, PingResult, Server
-from monitoring.services.push import record_push
-from monitoring.services.recording import CheckResult, record
-from monitoring.services.transitions import ProbeOutcome
+from monitoring.services.engine.push import record_push
+from monitoring.services.engine.recording import CheckResult, record
+from monitoring.services.engine.transitions import ProbeOutcome
 from monitoring.tasks import claims
 from monitoring.tasks.maintenance import maintenance_step
 from monitoring.tasks.push import push_step

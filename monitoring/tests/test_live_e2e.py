@@ -35,7 +35,7 @@ from django.utils import timezone
 from conftest import require_postgres, require_redis
 from monitoring.choices import Protocol, Status
 from monitoring.models import PingResult, Server
-from monitoring.services.live import server_group
+from monitoring.services.live.publish import server_group
 from tests.live import SSEEvent, parse_block, token_for
 from tests.targets import free_port
 

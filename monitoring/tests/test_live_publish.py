@@ -19,9 +19,9 @@ from django.utils import timezone
 
 from monitoring.choices import PingStatus, Protocol, Status
 from monitoring.models import PingResult, Server
-from monitoring.services import checks
-from monitoring.services.live import CHECKED, STAFF_GROUP, STATUS, owner_group, server_group
-from monitoring.services.transitions import ProbeOutcome
+from monitoring.services.engine import checks
+from monitoring.services.engine.transitions import ProbeOutcome
+from monitoring.services.live.publish import CHECKED, STAFF_GROUP, STATUS, owner_group, server_group
 from monitoring.tasks import claims
 from monitoring.tasks.engine import run_check, run_once
 from tests.live import PATIENCE, eventually, fresh_channel_layer
@@ -133,7 +133,7 @@ def test_a_failed_publish_is_logged_and_the_check_is_kept(web, caplog, django_ca
             "CONFIG": {"hosts": [f"redis://127.0.0.1:{closed_port()}/0"]},
         }
     }
-    caplog.set_level(logging.WARNING, logger="monitoring.services.live")
+    caplog.set_level(logging.WARNING, logger="monitoring.services.live.publish")
     with override_settings(CHANNEL_LAYERS=dead_redis), django_capture_on_commit_callbacks(execute=True):
         record = run_check(web)
     assert PingResult.objects.filter(pk=record.ping.pk, server=web).exists()
@@ -183,8 +183,8 @@ def test_a_scheduler_step_publishes_what_it_checks(web, django_capture_on_commit
 
 
 def test_a_recorded_batch_is_one_message_per_group(alice, django_capture_on_commit_callbacks, listen):
-    from monitoring.services.live import BATCH
-    from monitoring.services.recording import CheckResult, record
+    from monitoring.services.engine.recording import CheckResult, record
+    from monitoring.services.live.publish import BATCH
 
     servers = [
         Server.objects.create(owner=alice, name=f"b{n}", protocol=Protocol.HTTP, host="127.0.0.1", port=80)
@@ -204,7 +204,7 @@ def test_a_recorded_batch_is_one_message_per_group(alice, django_capture_on_comm
 
 
 def test_the_fanout_hands_each_event_of_a_batch_to_the_groups_subscribers_in_order():
-    from monitoring.services.fanout import Fanout
+    from monitoring.services.live.fanout import Fanout
 
     class Collect:
         def __init__(self) -> None:

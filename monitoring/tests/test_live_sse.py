@@ -16,9 +16,9 @@ from django.utils import timezone
 
 from monitoring.choices import PingStatus, Status
 from monitoring.models import PingResult, Server, ServerStatus
-from monitoring.services import checks
-from monitoring.services.fanout import fanout
-from monitoring.services.live import STAFF_GROUP, owner_group, server_group
+from monitoring.services.engine import checks
+from monitoring.services.live.fanout import fanout
+from monitoring.services.live.publish import STAFF_GROUP, owner_group, server_group
 from monitoring.tests.factories import make_outcome
 from tests.live import SSEClient, eventually, group_members, token_for
 
@@ -324,7 +324,7 @@ async def test_leaving_the_stream_empties_its_groups(servers, alice, bob):
 
 @pytest.mark.parametrize("failure", ["refused", "hangs"])
 async def test_a_request_while_the_layer_is_down_answers_503_at_once(servers, alice, monkeypatch, failure):
-    monkeypatch.setattr("monitoring.services.fanout.JOIN_TIMEOUT", 0.3)
+    monkeypatch.setattr("monitoring.services.live.fanout.JOIN_TIMEOUT", 0.3)
 
     async def hang(*args: Any) -> None:
         await asyncio.sleep(60)

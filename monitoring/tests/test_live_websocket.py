@@ -19,9 +19,9 @@ from conftest import require_redis
 from monitoring.choices import PingStatus, Status
 from monitoring.consumers import INTERRUPTED
 from monitoring.models import PingResult, Server
-from monitoring.services import checks
-from monitoring.services.fanout import fanout
-from monitoring.services.live import CHECKED, server_group
+from monitoring.services.engine import checks
+from monitoring.services.live.fanout import fanout
+from monitoring.services.live.publish import CHECKED, server_group
 from monitoring.tests.factories import make_outcome
 from tests.live import PATIENCE, group_members, token_for, ws_client
 
@@ -298,7 +298,7 @@ async def test_a_socket_has_no_channel_of_its_own_on_the_layer(servers, alice):
 async def test_a_crashed_consumer_leaves_the_fan_out(servers, alice):
     ws = await connected(token_for(alice))
     await ask(ws, {"action": "subscribe", "server_ids": [servers["prod"].pk]})
-    with mock.patch("monitoring.services.feeds.server_ids", autospec=True, side_effect=RuntimeError("db down")):
+    with mock.patch("monitoring.services.live.feeds.server_ids", autospec=True, side_effect=RuntimeError("db down")):
         await ws.send_json_to({"action": "subscribe", "server_ids": [servers["staging"].pk]})
         with pytest.raises(RuntimeError):
             await ws.receive_output(timeout=PATIENCE)
@@ -329,7 +329,7 @@ def test_the_interrupted_close_code_is_one_daphne_can_send():
 
 
 async def test_a_subscribe_while_the_layer_is_down_closes_for_a_reconnect(servers, alice, monkeypatch):
-    monkeypatch.setattr("monitoring.services.fanout.JOIN_TIMEOUT", 0.3)
+    monkeypatch.setattr("monitoring.services.live.fanout.JOIN_TIMEOUT", 0.3)
     ws = await connected(token_for(alice))
     with mock.patch.object(get_channel_layer(), "group_add", autospec=True, side_effect=ConnectionError("refused")):
         await ws.send_json_to({"action": "subscribe", "server_ids": [servers["prod"].pk]})

@@ -8,8 +8,8 @@ import pytest
 
 from monitoring.choices import AlertEvent, DeliveryStatus, PingStatus, Status
 from monitoring.models import Incident, MaintenanceWindow, NotificationDelivery, PingResult, StatusChange
-from monitoring.services import live
-from monitoring.services.uptime import uptime
+from monitoring.services.history.uptime import uptime
+from monitoring.services.live import publish
 from monitoring.tasks.maintenance import maintenance_step
 from monitoring.tests.alerting import go_down, go_up, make_config, make_server
 
@@ -76,7 +76,7 @@ def test_the_maintenance_step_enters_at_the_windows_start_once_and_publishes_a_s
     go_up(server, BEFORE)
     patch_night(alice, servers=[server])
     published = []
-    monkeypatch.setattr(live, "publish_status", lambda s, state: published.append((s.pk, state.status)))
+    monkeypatch.setattr(publish, "publish_status", lambda s, state: published.append((s.pk, state.status)))
     assert maintenance_step(START - timedelta(seconds=1)) == []
     with django_capture_on_commit_callbacks(execute=True):
         [rec] = maintenance_step(START + timedelta(seconds=1))
@@ -88,7 +88,7 @@ def test_the_maintenance_step_enters_at_the_windows_start_once_and_publishes_a_s
 
 
 def test_the_maintenance_step_leaves_paused_servers_alone(alice):
-    from monitoring.services import checks
+    from monitoring.services.engine import checks
 
     server = make_server(alice)
     patch_night(alice, servers=[server])

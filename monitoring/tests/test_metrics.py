@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from monitoring.choices import DeliveryStatus, PingStatus, Status
 from monitoring.models import CertificateCheck, MetricCounter, NotificationDelivery, Server, ServerStatus
-from monitoring.services import metrics
+from monitoring.services.history import metrics
 from monitoring.tasks.claims import claim_due, new_owner
 from monitoring.tasks.engine import run_check, run_once
 from monitoring.tests.alerting import go_down, go_up, make_config, make_server

@@ -11,7 +11,7 @@ from django.db import connection
 from conftest import require_postgres
 from monitoring.choices import PingStatus
 from monitoring.models import MetricCounter
-from monitoring.services import metrics
+from monitoring.services.history import metrics
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

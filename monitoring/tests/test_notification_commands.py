@@ -15,8 +15,9 @@ from django.utils import timezone
 
 from monitoring.choices import DeliveryStatus, NotificationType, Protocol, Status
 from monitoring.models import Incident, NotificationDelivery, Server
-from monitoring.services import checks, delivery
-from monitoring.services.notifiers.messages import humanize_seconds
+from monitoring.services.alerts import delivery
+from monitoring.services.alerts.notifiers.messages import humanize_seconds
+from monitoring.services.engine import checks
 from monitoring.tasks import claims
 from monitoring.tasks.engine import run_once
 from monitoring.tasks.scheduler import Scheduler

@@ -14,10 +14,10 @@ from django.utils import timezone
 from monitoring.choices import AlertEvent, NotificationType
 from monitoring.models import NotificationConfig, NotificationDelivery
 from monitoring.services import net
-from monitoring.services.notifiers.base import PermanentError, TransientError
-from monitoring.services.notifiers.messages import humanize_seconds
-from monitoring.services.notifiers.registry import NOTIFIERS, notifier_for
-from monitoring.services.notifiers.webhook import SIGNATURE_HEADER
+from monitoring.services.alerts.notifiers.base import PermanentError, TransientError
+from monitoring.services.alerts.notifiers.messages import humanize_seconds
+from monitoring.services.alerts.notifiers.registry import NOTIFIERS, notifier_for
+from monitoring.services.alerts.notifiers.webhook import SIGNATURE_HEADER
 from monitoring.tests.alerting import SECRET, go_down, go_up, make_config, make_server, signature_ok
 
 SMS = {

@@ -16,8 +16,9 @@ from django.test import override_settings
 
 from monitoring.choices import PingStatus
 from monitoring.models import CertificateCheck
-from monitoring.services import certificates, net, probes
-from monitoring.services.notifiers.base import PermanentError, post
+from monitoring.services import net
+from monitoring.services.alerts.notifiers.base import PermanentError, post
+from monitoring.services.engine import certificates, probes
 from monitoring.tests.factories import make_server
 
 REAL_GETADDRINFO = socket.getaddrinfo

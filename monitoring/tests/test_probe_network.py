@@ -12,7 +12,8 @@ import pytest
 from django.test import override_settings
 
 from monitoring.choices import PingStatus
-from monitoring.services import net, probes
+from monitoring.services import net
+from monitoring.services.engine import probes
 from monitoring.tests.factories import make_server
 from tests.targets import LocalHTTPSServer, self_signed_cert
 

@@ -13,11 +13,11 @@ from django.core.management import call_command
 from django.test import override_settings
 from django.utils import timezone
 
+from api.serializers import ServerSerializer
 from monitoring.choices import AlertEvent, PingStatus, Protocol, Status
 from monitoring.models import NotificationDelivery, PingResult, Server, StatusChange
-from monitoring.serializers import ServerSerializer
-from monitoring.services import checks
-from monitoring.services.push import record_push
+from monitoring.services.engine import checks
+from monitoring.services.engine.push import record_push
 from monitoring.tasks.claims import claim_due
 from monitoring.tasks.engine import run_check
 from monitoring.tasks.push import push_step
@@ -298,8 +298,8 @@ async def test_under_asgi_pushes_run_on_the_shared_push_threads(alice, monkeypat
     from asgiref.sync import sync_to_async
     from channels.testing import HttpCommunicator
 
+    from api import views
     from core.asgi import application
-    from monitoring import views
     from tests.live import close_worker_connections
 
     server = await sync_to_async(make_push)(alice)
@@ -356,11 +356,11 @@ def test_a_new_interval_or_grace_counts_from_the_last_push(alice, alice_client):
 
 
 def test_a_push_reaches_the_live_feeds_as_a_check(alice, anon_client, monkeypatch, django_capture_on_commit_callbacks):
-    from monitoring.services import live
+    from monitoring.services.live import publish
 
     server = make_push(alice)
     sent = []
-    monkeypatch.setattr(live, "publish_checks", lambda checks: sent.extend(checks))
+    monkeypatch.setattr(publish, "publish_checks", lambda checks: sent.extend(checks))
     with django_capture_on_commit_callbacks(execute=True):
         anon_client.get(push_url(server) + "?status=down&msg=late")
     [(published, ping, state)] = sent
@@ -394,9 +394,9 @@ async def test_an_overloaded_web_process_sheds_pushes_at_once_and_stores_only_th
     from asgiref.sync import sync_to_async
     from channels.testing import HttpCommunicator
 
+    from api import views
     from core.asgi import application
-    from monitoring import views
-    from monitoring.push_threads import PUSHES
+    from core.shared_threads import PUSHES
     from tests.live import close_worker_connections
 
     server = await sync_to_async(make_push)(alice)
@@ -441,9 +441,9 @@ async def test_a_push_that_waited_too_long_for_a_thread_is_503_and_not_stored(al
     from asgiref.sync import sync_to_async
     from channels.testing import HttpCommunicator
 
+    from api import views
     from core.asgi import application
-    from monitoring import views
-    from monitoring.push_threads import PUSHES
+    from core.shared_threads import PUSHES
     from tests.live import close_worker_connections
 
     server = await sync_to_async(make_push)(alice)

@@ -1,4 +1,4 @@
-"""services.recording.record: a batch writes exactly the rows one-at-a-time recording writes."""
+"""services.engine.recording.record: a batch writes exactly the rows one-at-a-time recording writes."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ from django.utils import timezone
 
 from monitoring.choices import PingStatus, Status
 from monitoring.models import Incident, NotificationDelivery, PingResult, Server, ServerStatus, StatusChange
-from monitoring.services import checks, metrics
-from monitoring.services.recording import CheckResult, record
-from monitoring.services.transitions import ProbeOutcome
+from monitoring.services.engine import checks
+from monitoring.services.engine.recording import CheckResult, record
+from monitoring.services.engine.transitions import ProbeOutcome
+from monitoring.services.history import metrics
 from monitoring.tests.alerting import make_config
 
 OK = ProbeOutcome(PingStatus.SUCCESS, response_time=20.0, status_code=200)

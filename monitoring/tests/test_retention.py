@@ -10,13 +10,13 @@ from django.core.management import CommandError, call_command
 from django.test import override_settings
 from django.utils import timezone
 
+from api.serializers import HistorySerializer
 from monitoring.choices import PingStatus, Status
 from monitoring.models import HourlyRollup, PingResult, RawHistoryHorizon, StatusChange
-from monitoring.serializers import HistorySerializer
-from monitoring.services.history import bucket_starts, history
-from monitoring.services.retention import prune
-from monitoring.services.rollups import recompute
-from monitoring.services.uptime import uptime
+from monitoring.services.history.charts import bucket_starts, history
+from monitoring.services.history.retention import prune
+from monitoring.services.history.rollups import recompute
+from monitoring.services.history.uptime import uptime
 from monitoring.tests.factories import make_ping, make_server
 
 pytestmark = pytest.mark.django_db

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from monitoring.choices import PingStatus
 from monitoring.models import HourlyRollup, PingResult
-from monitoring.services.rollups import hours_between, nearest_rank, recompute
+from monitoring.services.history.rollups import hours_between, nearest_rank, recompute
 from monitoring.tasks.rollups import prune_step, rollup_step
 from monitoring.tasks.scheduler import Scheduler
 from monitoring.tests.factories import make_ping, make_server

@@ -11,7 +11,7 @@ from django.db import DatabaseError, connection
 from conftest import require_postgres
 from monitoring.choices import PingStatus
 from monitoring.models import HourlyRollup, PingResult, Server
-from monitoring.services.rollups import hours_between, recompute
+from monitoring.services.history.rollups import hours_between, recompute
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

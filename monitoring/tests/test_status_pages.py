@@ -13,8 +13,8 @@ from django.utils import timezone
 
 from monitoring.choices import PingStatus
 from monitoring.models import Incident, StatusChange, StatusPage
-from monitoring.services import checks
-from monitoring.services.probes import ProbeOutcome
+from monitoring.services.engine import checks
+from monitoring.services.engine.probes import ProbeOutcome
 from monitoring.tests.factories import make_outcome, make_ping, make_server
 from tests.crud import CrudCases
 
@@ -376,7 +376,7 @@ def test_the_page_and_its_badges_are_cached_where_every_web_process_reads_them(a
 def test_the_page_counts_uptime_as_the_uptime_endpoint_does_after_pruning_too(public_page, alice_client):
     """SPEC §23: the same checks everywhere: checks in maintenance do not count, and hours
     already pruned are read from their rollups (the 90d figure and bars outlive raw retention)."""
-    from monitoring.services.retention import prune
+    from monitoring.services.history.retention import prune
 
     shop = public_page.servers.get()
     now = timezone.now()

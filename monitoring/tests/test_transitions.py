@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from monitoring.choices import PingStatus, Status
-from monitoring.services.transitions import Pause, Policy, ProbeOutcome, Reschedule, Resume, State, evaluate
+from monitoring.services.engine.transitions import Pause, Policy, ProbeOutcome, Reschedule, Resume, State, evaluate
 
 
 def step(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from monitoring.choices import PingStatus, Status
-from monitoring.services.transitions import Policy, ProbeOutcome, State, WindowStart, evaluate
+from monitoring.services.engine.transitions import Policy, ProbeOutcome, State, WindowStart, evaluate
 
 UP = ProbeOutcome(PingStatus.SUCCESS, 20.0)
 SLOW = ProbeOutcome(PingStatus.SUCCESS, 900.0)

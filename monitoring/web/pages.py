@@ -9,8 +9,8 @@ from django.db.models import Case, Count, F, IntegerField, QuerySet, Value, When
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
+from api.filtersets import ServerFilterSet
 from monitoring.choices import Status
-from monitoring.filters import ServerFilterSet
 from monitoring.models import Server, StatusChange
 
 PAGE_SIZE = 100

@@ -10,8 +10,8 @@ from django.utils import timezone
 from monitoring.choices import Protocol
 from monitoring.management.commands._targets import add_target_arguments, check_concurrency
 from monitoring.models import CertificateCheck, Server
-from monitoring.services.certificates import NOT_HTTPS, checks_certificate
-from monitoring.services.delivery import send_pending
+from monitoring.services.alerts.delivery import send_pending
+from monitoring.services.engine.certificates import NOT_HTTPS, checks_certificate
 from monitoring.tasks.certificates import claim_due_certificates
 from monitoring.tasks.engine import CertificateJob, run_certificate_checks
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 from monitoring.choices import Protocol, Status
 from monitoring.management.commands._targets import add_target_arguments, check_concurrency
 from monitoring.models import Server
-from monitoring.services.recording import CheckRecord
+from monitoring.services.engine.recording import CheckRecord
 from monitoring.tasks import housekeeping
 from monitoring.tasks.claims import claim_due, new_owner
 from monitoring.tasks.engine import run_once

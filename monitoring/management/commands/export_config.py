@@ -8,8 +8,8 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from api.configuration import export_config
 from api.parsers import dump_yaml
-from monitoring.configuration import export_config
 
 
 def find_user(username: str) -> Any:

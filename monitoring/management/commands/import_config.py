@@ -10,8 +10,8 @@ from typing import Any
 import yaml
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from api.configuration import ConfigError, import_config
 from api.parsers import describe_yaml_error, load_yaml
-from monitoring.configuration import ConfigError, import_config
 from monitoring.management.commands.export_config import find_user
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from monitoring.services.retention import DELETE_BATCH, prune
+from monitoring.services.history.retention import DELETE_BATCH, prune
 
 
 class Command(BaseCommand):

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from monitoring.choices import DeliveryStatus
 from monitoring.models import NotificationDelivery
-from monitoring.services.delivery import send_pending
+from monitoring.services.alerts.delivery import send_pending
 
 
 class Command(BaseCommand):

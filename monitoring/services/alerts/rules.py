@@ -1,0 +1,306 @@
+"""When to alert: status changes become incident rows and delivery rows (SPEC §7).
+
+``on_status_changes()`` runs inside the check engine's transaction (``services.engine.recording``),
+with the batch's ServerStatus rows locked, so the changes, their incidents and their
+deliveries commit together or not at all, and two checks of one server never interleave
+here. Sending happens later, from the rows (``services.alerts.delivery``).
+
+A batch costs a fixed number of statements, however many changes it holds (a query per kind,
+never per change or per config: ``api/tests/test_query_counts.py`` pins it). Servers do not
+share incidents, configs or deliveries, so a batch is applied in rounds that each hold one
+change per server — round ``k`` the ``k``-th change of every server — and each round reads
+what its rules need in bulk, decides in memory, and writes in bulk. Almost every batch is
+one round; a server checked twice in one batch costs a second round, applied after the first
+exactly as one-at-a-time recording would.
+
+The rules:
+
+1. A change to DOWN (from any status) opens an incident and queues a ``down`` alert for
+   every enabled config with ``notify_on_failure``. If the server still has an open
+   incident (it went down, was paused, and is down again), the outage goes on: no new
+   incident and no second alert.
+2. A change to UP or DEGRADED while an incident is open closes it and queues a
+   ``recovery`` (with the downtime) for every enabled config with ``notify_on_recovery``.
+   A first success of a server with no open incident (a new server) sends nothing, and a
+   config created during the outage gets no recovery (its DOWN was never alerted).
+3. UP → DEGRADED queues a ``degraded`` alert for configs with ``notify_on_degraded``.
+4. Cooldown: a ``down`` inside ``cooldown_minutes`` of the last one to that destination is
+   *deferred* to the end of the cooldown, and sent then only if the outage is still
+   going on; a ``degraded`` inside it is suppressed. A recovery is never held back by the
+   cooldown; it is suppressed only when the DOWN it ends was never sent, so a flapping
+   target costs one DOWN and one recovery per cooldown, and a long outage is never silent.
+5. Nothing is queued while the server's ``notifications`` switch is off.
+6. A change to MAINTENANCE queues nothing and opens no incident, and the server's DOWN
+   alerts not yet sent (pending, or deferred by the cooldown) are suppressed: what would
+   have gone out in the window never goes out later (SPEC §12). An incident open before
+   the window stays open, so its recovery follows when the server is first up again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db.models import Max, Q
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from monitoring.choices import AlertEvent, DeliveryStatus, Status
+from monitoring.models import Incident, NotificationConfig, NotificationDelivery, Server, StatusChange
+
+log = logging.getLogger(__name__)
+
+# The config switch each event honours.
+EVENT_FLAGS = {
+    AlertEvent.DOWN: "notify_on_failure",
+    AlertEvent.RECOVERY: "notify_on_recovery",
+    AlertEvent.DEGRADED: "notify_on_degraded",
+}
+# Deliveries that count as "alerted" for the cooldown (deferred and suppressed ones did not go out).
+COUNTED = (DeliveryStatus.PENDING, DeliveryStatus.SENT, DeliveryStatus.FAILED)
+WAITING = (DeliveryStatus.PENDING, DeliveryStatus.DEFERRED)
+
+
+@dataclass(frozen=True)
+class Alert:
+    """A change that calls for ``event`` (and the outage it belongs to): one row per config that wants it."""
+
+    change: StatusChange
+    event: str
+    incident: Incident | None
+
+
+@dataclass(frozen=True)
+class DownRow:
+    """What a recovery needs to know of the DOWN it ends (rule 4)."""
+
+    pk: int
+    status: str
+
+
+def on_status_changes(changes: Sequence[StatusChange]) -> list[NotificationDelivery]:
+    """Open or close the incidents ``changes`` imply and queue their alerts; returns the rows.
+
+    ``changes`` are saved rows in the order they happened; a server may appear more than once.
+    """
+    rounds: list[list[StatusChange]] = []
+    seen: Counter[int] = Counter()
+    for change in changes:
+        k = seen[change.server_id]
+        seen[change.server_id] += 1
+        if k == len(rounds):
+            rounds.append([])
+        rounds[k].append(change)
+    queued: list[NotificationDelivery] = []
+    for round_ in rounds:
+        queued += _apply_round(round_)
+    return queued
+
+
+def on_status_change(change: StatusChange) -> list[NotificationDelivery]:
+    """A batch of one (a pause or resume recorded on its own)."""
+    return on_status_changes([change])
+
+
+def _apply_round(changes: list[StatusChange]) -> list[NotificationDelivery]:
+    """Apply changes of distinct servers: rules 1, 2, 3 and 6 here, the rest in ``_queue``."""
+    held = [c.server_id for c in changes if c.status == Status.MAINTENANCE]
+    if held:
+        _suppress_pending_downs(held)
+    moving = [c for c in changes if c.status in (Status.DOWN, Status.UP, Status.DEGRADED)]
+    if not moving:
+        return []
+    server_ids = {c.server_id for c in moving}
+    open_incidents = {i.server_id: i for i in Incident.objects.open().filter(server_id__in=server_ids)}
+    opened: list[Incident] = []
+    closed: list[Incident] = []
+    alerts: list[Alert] = []
+    for change in moving:
+        incident = open_incidents.get(change.server_id)
+        if change.status == Status.DOWN:
+            if incident is not None:
+                log.info("incident_continues server_id=%s change_id=%s", change.server_id, change.pk)
+                continue
+            incident = Incident(
+                server_id=change.server_id,
+                started_at=change.changed_at,
+                first_error=change.message[:500],
+                opening_change=change,
+            )
+            opened.append(incident)
+            alerts.append(Alert(change, AlertEvent.DOWN, incident))
+        elif incident is not None:
+            incident.close(change.changed_at, change)
+            closed.append(incident)
+            alerts.append(Alert(change, AlertEvent.RECOVERY, incident))
+        elif change.status == Status.DEGRADED and change.previous_status == Status.UP:
+            alerts.append(Alert(change, AlertEvent.DEGRADED, None))
+    if opened:
+        Incident.objects.bulk_create(opened)
+    if closed:
+        Incident.objects.bulk_update(closed, ["ended_at", "closing_change", "duration_seconds"])
+    return _queue(alerts)
+
+
+def _suppress_pending_downs(server_ids: list[int]) -> int:
+    """Suppress the servers' DOWN deliveries that have not gone out and no sender holds now."""
+    count = (
+        NotificationDelivery.objects.filter(
+            config__server_id__in=server_ids,
+            event=AlertEvent.DOWN,
+            status__in=WAITING,
+            delivered_at__isnull=True,
+        )
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=timezone.now()))
+        .update(status=DeliveryStatus.SUPPRESSED, last_error="suppressed: the server entered a maintenance window")
+    )
+    if count:
+        log.info("alerts_suppressed server_ids=%s count=%s", server_ids, count)
+    return count
+
+
+def _queue(alerts: list[Alert]) -> list[NotificationDelivery]:
+    """One delivery row per enabled config that wants each alert, decided by the rules above."""
+    if not alerts:
+        return []
+    # Read the switch afresh: the Server object the checker holds may predate an API change.
+    loud = set(
+        Server.objects.filter(pk__in={a.change.server_id for a in alerts}, notifications=True).values_list(
+            "pk", flat=True
+        )
+    )
+    alerts = [a for a in alerts if a.change.server_id in loud]
+    if not alerts:
+        return []
+    configs: dict[int, list[NotificationConfig]] = defaultdict(list)
+    for config in NotificationConfig.objects.filter(server_id__in={a.change.server_id for a in alerts}, enabled=True):
+        configs[config.server_id].append(config)
+    wanted = [
+        (alert, config)
+        for alert in alerts
+        for config in configs[alert.change.server_id]
+        if getattr(config, EVENT_FLAGS[alert.event])
+    ]
+    if not wanted:
+        return []
+    last = _last_alerted((config.pk, alert.event) for alert, config in wanted if alert.event != AlertEvent.RECOVERY)
+    downs = _downs_ended(
+        (config.pk, alert.incident.pk)
+        for alert, config in wanted
+        if alert.event == AlertEvent.RECOVERY and alert.incident is not None
+    )
+    recovered = _take_deferred_downs([down.pk for down in downs.values() if down.status == DeliveryStatus.DEFERRED])
+    rows = []
+    for alert, config in wanted:
+        at = alert.change.changed_at
+        if alert.event == AlertEvent.RECOVERY:
+            incident = alert.incident
+            down = downs.get((config.pk, incident.pk)) if incident is not None else None
+            status, when, why = _decide_recovery(config, incident, down, recovered, at)
+        else:
+            status, when, why = _decide(config, alert.event, last.get((config.pk, alert.event)), at)
+        rows.append(
+            NotificationDelivery(
+                config=config,
+                change=alert.change,
+                incident=alert.incident,
+                event=alert.event,
+                status=status,
+                next_attempt_at=when,
+                last_error=why,
+                created_at=at,
+            )
+        )
+    created = NotificationDelivery.objects.bulk_create(rows)
+    for row in created:
+        log.info(
+            "alert_queued server_id=%s change_id=%s config_id=%s event=%s status=%s",
+            row.change.server_id,
+            row.change_id,
+            row.config_id,
+            row.event,
+            row.status,
+        )
+    return created
+
+
+def _decide(config: NotificationConfig, event: str, last: datetime | None, at: datetime) -> tuple[str, datetime, str]:
+    """(status, next_attempt_at, note) for a new ``down`` or ``degraded`` to ``config``, last alerted at ``last``."""
+    cooldown = timedelta(minutes=config.cooldown_minutes)
+    if last is None or not cooldown or at >= last + cooldown:
+        return DeliveryStatus.PENDING, at, ""
+    if event == AlertEvent.DOWN:
+        release = last + cooldown
+        note = f"held by the {config.cooldown_minutes}-minute cooldown; sent at {release:%H:%M:%S} if still down"
+        return DeliveryStatus.DEFERRED, release, note
+    return DeliveryStatus.SUPPRESSED, at, f"suppressed by the {config.cooldown_minutes}-minute cooldown"
+
+
+def _decide_recovery(
+    config: NotificationConfig, incident: Incident | None, down: DownRow | None, recovered: set[int], at: datetime
+) -> tuple[str, datetime, str]:
+    """(status, next_attempt_at, note) for a recovery to ``config`` that ends ``down``'s outage."""
+    if down is None and incident is not None and config.created_at > incident.started_at:
+        # Added while the server was already down: this destination never heard of the DOWN.
+        return DeliveryStatus.SUPPRESSED, at, "suppressed: the destination was added during the outage"
+    if down is None or down.status not in (DeliveryStatus.SUPPRESSED, DeliveryStatus.DEFERRED):
+        return DeliveryStatus.PENDING, at, ""
+    if down.status == DeliveryStatus.DEFERRED and down.pk not in recovered:
+        # A sender claimed that DOWN before we could suppress it: the recovery must follow it.
+        return DeliveryStatus.PENDING, at, ""
+    return DeliveryStatus.SUPPRESSED, at, "suppressed: the DOWN alert it ends was held back by the cooldown"
+
+
+def _last_alerted(keys: Iterable[tuple[int, str]]) -> dict[tuple[int, str], datetime]:
+    """When each (config, event) last went (or is going) out: delivered, else queued. One query."""
+    keys = set(keys)
+    if not keys:
+        return {}
+    found = (
+        NotificationDelivery.objects.filter(
+            config_id__in={c for c, _ in keys}, event__in={e for _, e in keys}, status__in=COUNTED
+        )
+        .order_by()
+        .values_list("config_id", "event")
+        .annotate(last=Max(Coalesce("delivered_at", "created_at")))
+    )
+    return {(config_id, event): last for config_id, event, last in found}
+
+
+def _downs_ended(keys: Iterable[tuple[int, int]]) -> dict[tuple[int, int], DownRow]:
+    """The DOWN delivery of each (config, incident) that recoveries end. One query."""
+    keys = set(keys)
+    if not keys:
+        return {}
+    found = (
+        NotificationDelivery.objects.filter(
+            config_id__in={c for c, _ in keys}, incident_id__in={i for _, i in keys}, event=AlertEvent.DOWN
+        )
+        .order_by("created_at", "id")
+        .values_list("config_id", "incident_id", "pk", "status")
+    )
+    # The newest wins, as a lookup of one would take (there is at most one per outage).
+    return {(c, i): DownRow(pk, status) for c, i, pk, status in found if (c, i) in keys}
+
+
+def _take_deferred_downs(pks: list[int]) -> set[int]:
+    """Suppress DOWNs still held by the cooldown whose outage ended; the ones we got.
+
+    A sender may be claiming one of them right now (its cooldown just ended); whoever changes
+    its status first wins. Those we suppress never go out and neither do their recoveries; one
+    the sender took goes out, and its recovery must follow it.
+    """
+    if not pks:
+        return set()
+    won = NotificationDelivery.objects.filter(pk__in=pks, status=DeliveryStatus.DEFERRED).update(
+        status=DeliveryStatus.SUPPRESSED, last_error="suppressed: recovered within the cooldown"
+    )
+    if won == len(pks):
+        return set(pks)
+    # Rare: a sender got some first. The rows we suppressed say so; it cannot undo that.
+    return set(
+        NotificationDelivery.objects.filter(pk__in=pks, status=DeliveryStatus.SUPPRESSED).values_list("pk", flat=True)
+    )

@@ -1,0 +1,92 @@
+"""Probes: look at a target once and say what was seen. No database writes here.
+
+Asynchronous, on the check engine's event loop with its one ``aionet.Client`` (``tasks.engine``
+runs every check); ``probe()`` runs one from synchronous code for the probes' own tests. The
+HTTP probe is two small steps around the request: ``http_check.build_request`` builds it from
+the server, ``judge_http`` turns the response into an outcome.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+
+from monitoring.assertions import Response
+from monitoring.choices import PingStatus, Protocol
+from monitoring.models import Server
+from monitoring.services import aionet, net
+from monitoring.services.engine import http_check
+from monitoring.services.engine.transitions import ProbeOutcome
+
+
+def judge_http(server: Server, response: net.HttpResponse) -> ProbeOutcome:
+    """The outcome of an HTTP response: expected code, keyword, then assertions (``http_check.judge``)."""
+    elapsed = round(response.elapsed_ms, 2)
+    seen = Response(response.status_code, response.elapsed_ms, response.headers, response.body)
+    failure = http_check.judge(server, seen)
+    if failure is not None:
+        return ProbeOutcome(PingStatus.FAILURE, elapsed, response.status_code, failure)
+    return ProbeOutcome(PingStatus.SUCCESS, elapsed, response.status_code)
+
+
+async def probe_http(server: Server, client: aionet.Client) -> ProbeOutcome:
+    options = http_check.build_request(server)
+    try:
+        response = await client.http_request(
+            method=options.method,
+            url=options.url,
+            timeout=options.timeout,
+            verify=options.verify_tls,
+            max_redirects=options.max_redirects,
+            headers=options.headers or None,
+            data=options.body,
+            basic_auth=options.basic_auth,
+        )
+    except TimeoutError:
+        return ProbeOutcome(PingStatus.TIMEOUT, error_message=f"no response within {server.timeout:g}s")
+    except aiohttp.ClientSSLError as exc:
+        return ProbeOutcome(PingStatus.ERROR, error_message=f"TLS error: {net.reason(exc)}")
+    except net.PrivateAddressError as exc:
+        return ProbeOutcome(PingStatus.ERROR, error_message=str(exc))
+    except (aiohttp.ClientConnectionError, ConnectionError) as exc:
+        return ProbeOutcome(PingStatus.ERROR, error_message=f"connection failed: {net.reason(exc)}")
+    except (aiohttp.ClientError, net.TooManyRedirects, OSError, ValueError) as exc:
+        return ProbeOutcome(PingStatus.ERROR, error_message=net.reason(exc))
+    return judge_http(server, response)
+
+
+async def probe_tcp(server: Server, client: aionet.Client) -> ProbeOutcome:
+    port = server.effective_port
+    assert port is not None, "a tcp server always has a port (validated on save)"
+    try:
+        elapsed = await client.tcp_connect(server.host, port, timeout=server.timeout)
+    except TimeoutError:
+        return ProbeOutcome(PingStatus.TIMEOUT, error_message=f"no connection within {server.timeout:g}s")
+    except net.PrivateAddressError as exc:
+        return ProbeOutcome(PingStatus.ERROR, error_message=str(exc))
+    except OSError as exc:
+        return ProbeOutcome(PingStatus.ERROR, error_message=f"connection failed: {net.reason(exc)}")
+    return ProbeOutcome(PingStatus.SUCCESS, round(elapsed, 2))
+
+
+PROBES = {Protocol.HTTP: probe_http, Protocol.HTTPS: probe_http, Protocol.TCP: probe_tcp}
+
+
+async def probe_async(server: Server, client: aionet.Client) -> ProbeOutcome:
+    """Run the probe for the server's protocol; never raises for network trouble."""
+    return await PROBES[Protocol(server.protocol)](server, client)
+
+
+def probe(server: Server) -> ProbeOutcome:
+    """One probe from synchronous code, on a loop and a client of its own, recording nothing
+    (tests of the probes). Every check that is recorded runs on the check engine."""
+
+    async def once() -> ProbeOutcome:
+        client = aionet.Client()
+        try:
+            return await probe_async(server, client)
+        finally:
+            await client.close()
+
+    return asyncio.run(once())

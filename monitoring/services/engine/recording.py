@@ -1,0 +1,338 @@
+"""Recording results: one ``record(batch)`` writes many in one transaction (SPEC §9), and is the only
+writer of a server's status and schedule.
+
+Whatever produced a result (the engine's checks, check-now, a push, a missed push deadline, a
+maintenance window starting) or changed how a server is checked (pause, resume, an edit) hands
+it here as a ``CheckResult``; "check now" is a batch of one. Per batch:
+
+0. Lock the batch's Server rows, in id order (``_lock_servers``). A server deleted meanwhile is
+   left out quietly (a delete locks the same rows first, so it waits for us or we for it); so is
+   a claimed result whose lease another process has taken over (it re-runs that check). Move
+   the schedule: a claimed check's server to its next due time, ending its lease; a pause,
+   resume or rescheduling edit as ``_schedule`` says.
+1. Lock the batch's ServerStatus rows (ordered by server id, so two batches never deadlock);
+   a check-now racing the scheduler for one server applies after it, not over it.
+   Read the maintenance windows reaching the batch's servers (``services.engine.maintenance``).
+2. Bulk insert the PingResults (an ``Event`` has none), each marked ``maintenance`` when a
+   window covered its server at its time; move push deadlines (``push_deadline_at``).
+3. Run each result through ``transitions.evaluate`` in batch order (a server twice in one
+   batch is evaluated twice, as one-at-a-time recording would), with its window as input.
+   Checks in a window do not count toward ``ServerStatus.uptime_percentage``.
+4. For the results that changed status only: bulk insert StatusChange rows, move
+   ``Server.status``, and let ``services.alerts.rules`` open or close incidents and queue deliveries.
+5. Write the ServerStatus rows, one prepared UPDATE per row, then count the batch's checks for
+   /metrics (``services.history.metrics``).
+6. After commit, publish the whole batch to the live feeds once (an ``Event`` that changed the
+   status as a status event), and renew the public pages of the owners whose servers changed
+   status (``models.statuspages.public_pages_changed``).
+
+The rows are exactly those that recording each result alone, in order, would write
+(``test_recording`` holds it to that).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from monitoring.models import MaintenanceWindow, PingResult, Server, ServerStatus, StatusChange
+from monitoring.models.statuspages import public_pages_changed
+from monitoring.services.alerts import rules
+from monitoring.services.engine import maintenance
+from monitoring.services.engine.transitions import (
+    Outcome,
+    Pause,
+    Policy,
+    ProbeOutcome,
+    Reschedule,
+    Resume,
+    State,
+    evaluate,
+)
+from monitoring.services.history import metrics
+from monitoring.services.live import publish
+
+log = logging.getLogger(__name__)
+
+STATUS_FIELDS = [
+    "status",
+    "uptime_percentage",
+    "total_checks",
+    "failed_checks",
+    "last_check",
+    "last_response_time",
+    "consecutive_failures",
+    "message",
+    "last_status_change",
+    "updated_at",
+]
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One finished check to record: the server, what was seen and when.
+
+    ``checked_at`` becomes ``PingResult.check_timestamp`` and ``ServerStatus.last_check``.
+    ``due_at`` and ``started_at`` are set by the scheduler (start − due is the lateness).
+    A result of a claimed check (``tasks.claims``) names its ``lease_owner`` and the
+    ``next_due_at`` to move the server to; it is recorded only while that lease still holds.
+    Other checks (a push, a ``WindowStart``, check-now) never touch ``next_check_at`` or the
+    lease; a ``Pause``, ``Resume`` or ``Reschedule`` moves both (``_schedule``).
+    ``push_deadline_at``, set for a push, is the server's next push deadline, written in the
+    same transaction (SPEC §11).
+    """
+
+    server: Server
+    outcome: Outcome
+    checked_at: datetime
+    due_at: datetime | None = None
+    started_at: datetime | None = None
+    push_deadline_at: datetime | None = None
+    lease_owner: str = ""
+    next_due_at: datetime | None = None
+
+    @property
+    def lateness(self) -> float | None:
+        """Seconds between when the check was due and when it started; None outside the scheduler."""
+        if self.due_at is None or self.started_at is None:
+            return None
+        return max(0.0, (self.started_at - self.due_at).total_seconds())
+
+
+@dataclass(frozen=True)
+class CheckRecord:
+    """What ``record`` wrote for one result (``ping`` is None for an ``Event``)."""
+
+    ping: PingResult | None
+    state: ServerStatus
+    change: StatusChange | None
+
+
+def record(batch: Sequence[CheckResult]) -> list[CheckRecord]:
+    """Write ``batch`` in one transaction (steps in the module docstring); one record per result, in
+    order, leaving out the results of deleted servers and claimed results whose lease another
+    process has taken over (it re-runs them)."""
+    if not batch:
+        return []
+    with transaction.atomic():
+        batch = _lock_servers(batch)
+        ids = sorted({r.server.pk for r in batch})
+        states = {
+            s.server_id: s
+            for s in ServerStatus.objects.select_for_update().filter(server_id__in=ids).order_by("server_id")
+        }
+        batch = [r for r in batch if r.server.pk in states]
+        if not batch:
+            return []
+        _schedule(batch, states)
+        reaching = maintenance.windows_for({r.server.pk: r.server for r in batch}.values())
+        windows = [maintenance.active_window(reaching.get(r.server.pk, ()), r.checked_at) for r in batch]
+        checked = [(r, w) for r, w in zip(batch, windows, strict=True) if isinstance(r.outcome, ProbeOutcome)]
+        created = iter(
+            PingResult.objects.bulk_create(
+                PingResult(
+                    server=r.server,
+                    status=r.outcome.status,
+                    response_time=r.outcome.response_time,
+                    status_code=r.outcome.status_code,
+                    error_message=r.outcome.error_message,
+                    check_timestamp=r.checked_at,
+                    maintenance=w is not None,
+                )
+                for r, w in checked
+            )
+        )
+        pings = [next(created) if isinstance(r.outcome, ProbeOutcome) else None for r in batch]
+        for result in batch:
+            if result.push_deadline_at is not None:
+                Server.objects.filter(pk=result.server.pk).update(push_deadline_at=result.push_deadline_at)
+                result.server.push_deadline_at = result.push_deadline_at
+        changes: list[StatusChange | None] = []
+        pending: list[StatusChange] = []
+        for result, ping, window in zip(batch, pings, windows, strict=True):
+            state = states[result.server.pk]
+            change = _apply(result, state, ping, window)
+            changes.append(change)
+            if change is not None:
+                pending.append(change)
+        if pending:
+            _write_changes(batch, changes)
+        updated = timezone.now()
+        for state in states.values():
+            state.updated_at = updated
+        _update_states(list(states.values()))
+        # Last write of the transaction: it holds a counter shard's lock row until commit.
+        # Only checks count (an Event is none); push results have no due time, so no lateness.
+        checked = [r for r in batch if isinstance(r.outcome, ProbeOutcome)]
+        lateness = [r.lateness for r in checked if r.lateness is not None]
+        metrics.count_checks([r.outcome.status for r in checked], lateness)  # type: ignore[union-attr]
+        # A server checked twice in one batch reports its final state for both.
+        records = [
+            CheckRecord(ping, states[r.server.pk], change)
+            for r, ping, change in zip(batch, pings, changes, strict=True)
+        ]
+        published = [(r.server, rec.ping, rec.state) for r, rec in zip(batch, records, strict=True) if rec.ping]
+        entered = [(r.server, rec.state) for r, rec in zip(batch, records, strict=True) if not rec.ping and rec.change]
+        changed = {r.server.owner_id for r, rec in zip(batch, records, strict=True) if rec.change}
+        transaction.on_commit(lambda: _publish(published, entered, changed))
+    return records
+
+
+def _publish(
+    checks: list[tuple[Server, PingResult | None, ServerStatus]],
+    entered: list[tuple[Server, ServerStatus]],
+    changed_owners: set[int],
+) -> None:
+    if changed_owners:  # public pages and badges show statuses: renewed outside the row locks
+        public_pages_changed(*changed_owners)
+    if checks:
+        publish.publish_checks(checks)  # type: ignore[arg-type]
+    for server, state in entered:
+        publish.publish_status(server, state)
+
+
+def _lock_servers(batch: Sequence[CheckResult]) -> list[CheckResult]:
+    """Step 0: lock the batch's servers (id order) and keep the results still to record: not those
+    of a server deleted meanwhile, nor a claimed result whose lease is no longer its owner's. Move
+    each kept claimed check's server to its next due time and end the lease."""
+    ids = sorted({r.server.pk for r in batch})
+    rows = Server.objects.select_for_update(no_key=True).filter(pk__in=ids).order_by("pk")
+    leases = {pk: (owner, active) for pk, owner, active in rows.values_list("pk", "lease_owner", "is_active")}
+    kept = []
+    for result in batch:
+        if result.server.pk not in leases:
+            log.info("record_skipped server_id=%s (deleted)", result.server.pk)
+        elif result.lease_owner and leases[result.server.pk][0] != result.lease_owner:
+            log.warning("claim_lost server_id=%s due=%s (lease taken over)", result.server.pk, result.due_at)
+        else:
+            result.server.is_active = leases[result.server.pk][1]
+            kept.append(result)
+    won = [r for r in kept if r.lease_owner]
+    if won:
+        # One prepared UPDATE run for every row (executemany): Django's bulk_update builds a CASE
+        # expression per row and field, and cost more CPU than the probes themselves.
+        table, q = Server._meta.db_table, connection.ops.quote_name
+        adapt = connection.ops.adapt_datetimefield_value
+        sql = (
+            f"UPDATE {q(table)} SET {q('next_check_at')} = COALESCE(%s, {q('next_check_at')}), "
+            f"{q('spread_seconds')} = 0, {q('lease_owner')} = '', {q('lease_until')} = NULL WHERE {q('id')} = %s"
+        )
+        with connection.cursor() as cursor:
+            cursor.executemany(sql, [(adapt(r.next_due_at), r.server.pk) for r in won])
+        for r in won:
+            r.server.lease_owner, r.server.lease_until = "", None
+            if r.next_due_at is not None:
+                r.server.next_check_at, r.server.spread_seconds = r.next_due_at, 0.0
+    return kept
+
+
+def _schedule(batch: Sequence[CheckResult], states: dict[int, ServerStatus]) -> None:
+    """Step 0, continued: what a pause, resume or rescheduling edit does to the schedule.
+
+    A pause stops checking and awaits no push. A resume and an edit of what or how often it
+    checks make the server due at once (a check in flight for it is dropped as a lost claim:
+    it checked the old target), spread for the checks after (``Server.burst_spread``); a push
+    monitor's deadline counts from then, or for an edit from its last push.
+    """
+    for result in batch:
+        outcome, server, now = result.outcome, result.server, result.checked_at
+        if not isinstance(outcome, Pause | Resume | Reschedule):
+            continue
+        if isinstance(outcome, Pause | Resume):
+            server.is_active = isinstance(outcome, Resume)
+        elif not server.is_active:
+            continue  # a paused server is rescheduled when it is resumed
+        fields: dict[str, object] = {"is_active": server.is_active, "lease_owner": "", "lease_until": None}
+        if server.is_active:
+            since = states[server.pk].last_check if isinstance(outcome, Reschedule) else None
+            fields.update(
+                next_check_at=now,
+                spread_seconds=server.burst_spread(now),
+                updated_at=now,
+                push_deadline_at=server.next_push_deadline(since or now),
+            )
+        else:
+            fields["push_deadline_at"] = None
+        Server.objects.filter(pk=server.pk).update(**fields)
+        for name, value in fields.items():
+            setattr(server, name, value)
+
+
+def _update_states(states: list[ServerStatus]) -> None:
+    """Step 5: write every field the engine moves, one prepared UPDATE per row (executemany)."""
+    q = connection.ops.quote_name
+    adapt = connection.ops.adapt_datetimefield_value
+    columns = ", ".join(f"{q(ServerStatus._meta.get_field(name).column)} = %s" for name in STATUS_FIELDS)
+    sql = f"UPDATE {q(ServerStatus._meta.db_table)} SET {columns} WHERE {q('id')} = %s"
+    rows = []
+    for state in states:
+        values = []
+        for name in STATUS_FIELDS:
+            value = getattr(state, name)
+            values.append(adapt(value) if isinstance(value, datetime) else value)
+        rows.append((*values, state.pk))
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
+
+
+def _apply(
+    result: CheckResult, state: ServerStatus, ping: PingResult | None, window: MaintenanceWindow | None
+) -> StatusChange | None:
+    """Move ``state`` by one result; the unsaved StatusChange if its status changed."""
+    outcome, now = result.outcome, result.checked_at
+    if isinstance(outcome, ProbeOutcome):
+        state.last_check = now
+        state.last_response_time = outcome.response_time
+        if window is None:  # checks in a maintenance window do not count in uptime (SPEC §12)
+            state.record_check(failed=not outcome.ok)
+    server = result.server
+    step = evaluate(
+        State(state.status, state.consecutive_failures, state.message),
+        outcome,
+        Policy(server.retries, server.degraded_threshold_ms),
+        now,
+        maintenance=None if window is None else window.name,
+    )
+    state.consecutive_failures = step.consecutive_failures
+    state.message = step.message
+    if not step.changed:
+        return None
+    change = StatusChange(
+        server=server,
+        previous_status=state.status,
+        status=step.status,
+        message=step.message,
+        changed_at=now,
+        ping=ping,
+    )
+    state.status = step.status
+    state.last_status_change = now
+    return change
+
+
+def _write_changes(batch: Sequence[CheckResult], changes: list[StatusChange | None]) -> None:
+    """Insert the changes, move ``Server.status`` to each server's last one, queue alerts in order."""
+    StatusChange.objects.bulk_create([c for c in changes if c is not None])
+    final: dict[int, str] = {}
+    for result, change in zip(batch, changes, strict=True):
+        if change is not None:
+            final[result.server.pk] = change.status
+            result.server.status = change.status
+    by_status: dict[str, list[int]] = defaultdict(list)
+    for server_id, status in final.items():
+        by_status[status].append(server_id)
+    for status, server_ids in by_status.items():
+        Server.objects.filter(pk__in=server_ids).update(status=status)
+    for change in changes:
+        if change is not None:
+            log.info(
+                "status_change server_id=%s from=%s to=%s", change.server_id, change.previous_status, change.status
+            )
+    # Incidents and alert rows commit with the changes, or not at all (services.alerts.rules).
+    rules.on_status_changes([c for c in changes if c is not None])

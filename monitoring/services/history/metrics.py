@@ -1,0 +1,185 @@
+"""Prometheus metrics (SPEC §14): counting checks in the database, and the collector
+``GET /metrics`` renders from it in two queries, however many servers there are.
+
+``services.engine.recording.record`` calls ``count_checks(outcomes, lateness_seconds)`` once per
+batch, inside the transaction that records those checks, so the counts commit with the
+results or not at all and every scheduler process counts into the same rows.
+"""
+
+from __future__ import annotations
+
+import bisect
+import random
+from collections import Counter
+from collections.abc import Iterable, Iterator
+
+from django.db import transaction
+from django.db.models import Case, CharField, Count, F, FloatField, OuterRef, Subquery, Sum, Value, When
+from django.db.models.functions import Cast, Concat
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+
+from monitoring.choices import DeliveryStatus, PingStatus, Status
+from monitoring.models import CertificateCheck, MetricCounter, NotificationDelivery, Server
+
+# Upper bounds (seconds) of pulseguard_check_lateness_seconds; a check starts within 1 s (p99, SPEC §9).
+LATENESS_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+SHARDS = 8
+CHECKS = "checks_total:"
+LATENESS_BUCKET = "lateness_bucket:"  # per bucket, not cumulative; "+Inf" holds the rest
+LATENESS_SUM = "lateness_sum"
+DELIVERIES = "deliveries:"
+SHARD_LOCK = "batches"  # per shard: taken first by every count_checks(); counts the batches
+UP_STATUSES = {Status.UP: 1, Status.DEGRADED: 1, Status.DOWN: 0}
+
+
+def bucket_label(seconds: float) -> str:
+    """The label of the first bucket whose bound is at or above ``seconds``."""
+    index = bisect.bisect_left(LATENESS_BUCKETS, seconds)
+    return "+Inf" if index == len(LATENESS_BUCKETS) else repr(LATENESS_BUCKETS[index])
+
+
+def increments(outcomes: Iterable[str], lateness_seconds: Iterable[float]) -> dict[str, float]:
+    """What a batch adds to each counter key (pure)."""
+    added: Counter[str] = Counter(f"{CHECKS}{outcome}" for outcome in outcomes)
+    total = 0.0
+    for seconds in lateness_seconds:
+        seconds = max(float(seconds), 0.0)
+        added[f"{LATENESS_BUCKET}{bucket_label(seconds)}"] += 1
+        total += seconds
+    result: dict[str, float] = dict(added)
+    if total:
+        result[LATENESS_SUM] = total
+    return result
+
+
+def count_checks(outcomes: Iterable[str], lateness_seconds: Iterable[float] = ()) -> None:
+    """Add a batch of finished checks to the shared counters, in the caller's transaction.
+
+    ``outcomes`` are PingStatus values, one per check; ``lateness_seconds`` one per scheduled
+    check (start − due; checks nobody scheduled, like "check now", have none). Call it as the
+    transaction's last write: it holds a shard's lock row until commit.
+
+    1. Pick one of SHARDS shards at random, so concurrent recorders seldom meet.
+    2. Take the shard's lock row first (an UPDATE of its batch count; created if missing).
+       Every other row of the shard is touched only by the holder of that lock, so two
+       recorders can wait for each other but never deadlock, whatever keys they add to.
+    3. One UPDATE adds every increment; keys the shard does not have yet are created and
+       updated after it.
+    """
+    added = increments(outcomes, lateness_seconds)
+    if not added:
+        return
+    shard = random.randrange(SHARDS)
+    with transaction.atomic(savepoint=False):
+        if not _add(shard, {SHARD_LOCK: 1}):
+            MetricCounter.objects.bulk_create([MetricCounter(key=SHARD_LOCK, shard=shard)], ignore_conflicts=True)
+            _add(shard, {SHARD_LOCK: 1})
+        if _add(shard, added) < len(added):
+            have = set(MetricCounter.objects.filter(shard=shard, key__in=list(added)).values_list("key", flat=True))
+            missing = {key: value for key, value in added.items() if key not in have}
+            MetricCounter.objects.bulk_create([MetricCounter(key=key, shard=shard) for key in missing])
+            _add(shard, missing)
+
+
+def _add(shard: int, added: dict[str, float]) -> int:
+    delta = Case(*(When(key=key, then=Value(value)) for key, value in added.items()), output_field=FloatField())
+    return MetricCounter.objects.filter(shard=shard, key__in=list(added)).update(value=F("value") + delta)
+
+
+# --- The scrape.
+
+
+def server_rows() -> list[tuple[int, str, str, float | None, int | None]]:
+    """Query 1: every server's id, name, status, last response time and certificate days left."""
+    days = (
+        CertificateCheck.objects.completed()
+        .filter(server=OuterRef("pk"))
+        .order_by("-checked_at", "-id")
+        .values("days_remaining")[:1]
+    )
+    return list(
+        Server.objects.order_by("id")
+        .annotate(cert_days=Subquery(days))
+        .values_list("id", "name", "status", "server_status__last_response_time", "cert_days")
+    )
+
+
+def counter_totals() -> dict[str, float]:
+    """Query 2: every counter summed over its shards, and deliveries counted by state."""
+    counters = MetricCounter.objects.order_by().values("key").annotate(total=Sum("value"))
+    deliveries = (
+        NotificationDelivery.objects.order_by()
+        .annotate(key=Concat(Value(DELIVERIES), "status", output_field=CharField()))
+        .values("key")
+        .annotate(total=Cast(Count("id"), FloatField()))
+    )
+    return {key: total for key, total in counters.union(deliveries, all=True).values_list("key", "total")}
+
+
+class DatabaseCollector:
+    """A prometheus-client collector whose every scrape reads the database (two queries)."""
+
+    def collect(self) -> Iterator[Metric]:
+        rows = server_rows()
+        totals = counter_totals()
+        labels = ["server_id", "name"]
+        up = GaugeMetricFamily(
+            "pulseguard_server_up", "1 when the server is up or degraded, 0 when down.", labels=labels
+        )
+        status = GaugeMetricFamily(
+            "pulseguard_server_status", "1 for the server's current status.", labels=[*labels, "status"]
+        )
+        response = GaugeMetricFamily(
+            "pulseguard_server_response_time_seconds", "Response time of the last check.", labels=labels
+        )
+        cert = GaugeMetricFamily(
+            "pulseguard_certificate_days_remaining", "Whole days until the TLS certificate expires.", labels=labels
+        )
+        per_status: Counter[str] = Counter()
+        for server_id, name, current, response_ms, cert_days in rows:
+            ids = [str(server_id), name]
+            per_status[current] += 1
+            if current in UP_STATUSES:
+                up.add_metric(ids, UP_STATUSES[current])
+            status.add_metric([*ids, current], 1)
+            if response_ms is not None:
+                response.add_metric(ids, response_ms / 1000)
+            if cert_days is not None:
+                cert.add_metric(ids, cert_days)
+        yield from (up, status, response, cert)
+
+        servers = GaugeMetricFamily("pulseguard_servers", "Servers by current status.", labels=["status"])
+        for value in Status.values:
+            servers.add_metric([value], per_status[value])
+        yield servers
+
+        checks = CounterMetricFamily("pulseguard_checks", "Checks finished, by outcome.", labels=["outcome"])
+        for outcome in PingStatus.values:
+            checks.add_metric([outcome], totals.get(f"{CHECKS}{outcome}", 0.0))
+        yield checks
+
+        cumulative, buckets = 0.0, []
+        for label in [*map(repr, LATENESS_BUCKETS), "+Inf"]:
+            cumulative += totals.get(f"{LATENESS_BUCKET}{label}", 0.0)
+            buckets.append((label, cumulative))
+        yield HistogramMetricFamily(
+            "pulseguard_check_lateness_seconds",
+            "How late scheduled checks started: start - due.",
+            buckets=buckets,
+            sum_value=totals.get(LATENESS_SUM, 0.0),
+        )
+
+        deliveries = GaugeMetricFamily(
+            "pulseguard_notification_deliveries", "Alert deliveries by state.", labels=["state"]
+        )
+        for state in DeliveryStatus.values:
+            deliveries.add_metric([state], totals.get(f"{DELIVERIES}{state}", 0.0))
+        yield deliveries
+
+
+def render() -> bytes:
+    """The Prometheus text exposition of every metric above."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(DatabaseCollector())  # type: ignore[arg-type]
+    return generate_latest(registry)
