@@ -36,12 +36,10 @@ from rest_framework.fields import SkipField
 
 from api import quotas
 from api.parsers import collector_paused
-from api.serializers import (
-    MaintenanceWindowSerializer,
-    NotificationConfigSerializer,
-    ServerSerializer,
-    StatusPageSerializer,
-)
+from api.serializers.maintenance import MaintenanceWindowSerializer
+from api.serializers.notifications import NotificationConfigSerializer
+from api.serializers.servers import ServerSerializer
+from api.serializers.statuspages import StatusPageSerializer
 from monitoring.models import MaintenanceWindow, NotificationConfig, Server, StatusPage
 
 VERSION = 1

@@ -34,27 +34,28 @@ from api.filtersets import (
     StatusPageFilterSet,
 )
 from api.pagination import HistoryCursorPagination
-from api.serializers import (
+from api.serializers.certificates import (
     CertificateCheckSerializer,
     CertificateQuerySerializer,
     CheckSslQuerySerializer,
     CheckSslSerializer,
-    HistorySerializer,
-    IncidentSerializer,
-    MaintenanceWindowSerializer,
+)
+from api.serializers.maintenance import MaintenanceWindowSerializer
+from api.serializers.notifications import (
     NotificationConfigSerializer,
     NotificationDeliverySerializer,
-    PingResultSerializer,
-    PushSerializer,
-    RunChecksResultSerializer,
-    RunChecksSerializer,
     SendTestResultSerializer,
-    ServerSerializer,
+)
+from api.serializers.results import (
+    HistorySerializer,
+    IncidentSerializer,
+    PingResultSerializer,
     ServerStatusSerializer,
-    StatusPageSerializer,
     UptimeQuerySerializer,
     UptimeSerializer,
 )
+from api.serializers.servers import PushSerializer, RunChecksResultSerializer, RunChecksSerializer, ServerSerializer
+from api.serializers.statuspages import StatusPageSerializer
 from api.viewsets import OwnedModelViewSet, OwnedReadOnlyViewSet
 from authentication.throttle import CountedThrottle
 from core.shared_threads import RETRY_AFTER, waited

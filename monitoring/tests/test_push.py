@@ -13,7 +13,7 @@ from django.core.management import call_command
 from django.test import override_settings
 from django.utils import timezone
 
-from api.serializers import ServerSerializer
+from api.serializers.servers import ServerSerializer
 from monitoring.choices import AlertEvent, PingStatus, Protocol, Status
 from monitoring.models import NotificationDelivery, PingResult, Server, StatusChange
 from monitoring.services.engine import checks

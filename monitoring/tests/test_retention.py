@@ -10,7 +10,7 @@ from django.core.management import CommandError, call_command
 from django.test import override_settings
 from django.utils import timezone
 
-from api.serializers import HistorySerializer
+from api.serializers.results import HistorySerializer
 from monitoring.choices import PingStatus, Status
 from monitoring.models import HourlyRollup, PingResult, RawHistoryHorizon, StatusChange
 from monitoring.services.history.charts import bucket_starts, history

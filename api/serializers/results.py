@@ -1,0 +1,114 @@
+"""Check results, statuses, incidents, history and uptime as the API shows them (SPEC §4, §9)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from monitoring import payloads
+from monitoring.models import (
+    Incident,
+    PingResult,
+    ServerStatus,
+)
+from monitoring.services.history.charts import WINDOWS
+
+
+class PingResultSerializer(serializers.ModelSerializer):
+    """Renders with ``payloads.ping_payload``, the live feeds' shape; Meta describes it for the schema."""
+
+    def to_representation(self, instance: PingResult) -> dict[str, Any]:
+        return dict(payloads.ping_payload(instance))
+
+    class Meta:
+        model = PingResult
+        fields = [
+            "id",
+            "server",
+            "status",
+            "response_time",
+            "status_code",
+            "error_message",
+            "check_timestamp",
+            "maintenance",
+        ]
+        read_only_fields = fields
+
+
+class ServerStatusSerializer(serializers.ModelSerializer):
+    """Renders with ``payloads.status_payload``, the live feeds' shape; Meta describes it for the schema."""
+
+    server_name = serializers.ReadOnlyField(source="server.name")
+
+    def to_representation(self, instance: ServerStatus) -> dict[str, Any]:
+        return dict(payloads.status_payload(instance))
+
+    class Meta:
+        model = ServerStatus
+        fields = [
+            "id",
+            "server",
+            "server_name",
+            "status",
+            "uptime_percentage",
+            "last_check",
+            "last_response_time",
+            "consecutive_failures",
+            "message",
+            "last_status_change",
+        ]
+        read_only_fields = fields
+
+
+class IncidentSerializer(serializers.ModelSerializer):
+    server_name = serializers.ReadOnlyField(source="server.name")
+    is_open = serializers.ReadOnlyField()
+
+    class Meta:
+        model = Incident
+        fields = [
+            "id",
+            "server",
+            "server_name",
+            "started_at",
+            "ended_at",
+            "is_open",
+            "first_error",
+            "duration_seconds",
+            "opening_change",
+            "closing_change",
+        ]
+        read_only_fields = fields
+
+
+class UptimeQuerySerializer(serializers.Serializer):
+    window = serializers.ChoiceField(choices=list(WINDOWS), default="24h")
+
+
+class HistoryBucketSerializer(serializers.Serializer):
+    start = serializers.DateTimeField()
+    checks = serializers.IntegerField()
+    failures = serializers.IntegerField()
+    maintenance = serializers.IntegerField()
+    uptime_percentage = serializers.FloatField(allow_null=True)
+    response_time_avg = serializers.FloatField(allow_null=True)
+    response_time_p95 = serializers.FloatField(allow_null=True)
+    response_time_max = serializers.FloatField(allow_null=True)
+
+
+class HistorySerializer(serializers.Serializer):
+    window = serializers.CharField()
+    bucket_seconds = serializers.IntegerField()
+    buckets = HistoryBucketSerializer(many=True)
+
+
+class UptimeSerializer(serializers.Serializer):
+    window = serializers.CharField()
+    uptime_percentage = serializers.FloatField(allow_null=True)
+    checks = serializers.IntegerField()
+    failures = serializers.IntegerField()
+    response_time_p50 = serializers.FloatField(allow_null=True)
+    response_time_p95 = serializers.FloatField(allow_null=True)
+    incidents = serializers.IntegerField()
+    mttr_seconds = serializers.FloatField(allow_null=True)

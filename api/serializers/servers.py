@@ -1,0 +1,206 @@
+"""Servers as the API reads and writes them (SPEC §4, §10, §11), and the parameters of check-now and pushes."""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+from collections.abc import Mapping
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.urls import reverse
+from rest_framework import serializers
+
+from api.serializers.fields import MAX_ID, FormBooleansMixin, TagsField, private_address_message
+from monitoring.choices import Protocol
+from monitoring.models import Server
+from monitoring.services import net
+from monitoring.services.engine import checks
+from monitoring.services.engine.push import MAX_MESSAGE
+from monitoring.validators import (
+    HTTP_ONLY_DEFAULTS,
+    default_timeout,
+    http_only_errors,
+    normalize_host,
+    server_errors,
+)
+
+
+class ServerSerializer(FormBooleansMixin, serializers.ModelSerializer):
+    owner = serializers.ReadOnlyField(source="owner.username")
+    url = serializers.ReadOnlyField()
+    uptime_percentage = serializers.ReadOnlyField(source="server_status.uptime_percentage")
+    last_check = serializers.ReadOnlyField(source="server_status.last_check")
+    status_message = serializers.ReadOnlyField(source="server_status.message")
+    tags = TagsField()
+    push_token = serializers.ReadOnlyField(help_text="Push monitors only: the secret part of the push URL.")
+    push_url = serializers.SerializerMethodField(help_text="Push monitors only: the URL their job calls.")
+
+    class Meta:
+        model = Server
+        fields = [
+            "id",
+            "name",
+            "protocol",
+            "host",
+            "port",
+            "path",
+            "url",
+            "check_interval",
+            "timeout",
+            "status",
+            "status_message",
+            "uptime_percentage",
+            "last_check",
+            "tags",
+            "notifications",
+            "owner",
+            "method",
+            "expected_status_codes",
+            "keyword",
+            "verify_tls",
+            "retries",
+            "degraded_threshold_ms",
+            "request_headers",
+            "request_body",
+            "basic_auth_username",
+            "basic_auth_password",
+            "keyword_absent",
+            "max_redirects",
+            "assertions",
+            "cert_expiry_alert_days",
+            "is_active",
+            "badge_key",
+            "grace_seconds",
+            "push_token",
+            "push_url",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["status", "badge_key", "created_at", "updated_at"]
+        extra_kwargs = {
+            # Sent with every check; never in a response (SPEC §10).
+            "basic_auth_password": {"write_only": True, "style": {"input_type": "password"}},
+        }
+
+    def get_push_url(self, obj: Server) -> str | None:
+        """Absolute: from the request when there is one, else from PUBLIC_BASE_URL."""
+        if not obj.is_push or not obj.push_token:
+            return None
+        path = reverse("push", kwargs={"token": obj.push_token})
+        request = self.context.get("request")
+        # Config export and the commands pass a stand-in request that only carries the user.
+        if request is not None and hasattr(request, "build_absolute_uri"):
+            return request.build_absolute_uri(path)
+        return f"{settings.PUBLIC_BASE_URL}{path}"
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        """A push server is never probed: a ``timeout`` sent for one is ignored, whatever it is (SPEC §23)."""
+        if isinstance(data, Mapping) and "timeout" in data:
+            protocol = data.get("protocol", self.instance.protocol if self.instance is not None else None)
+            if protocol == Protocol.PUSH:
+                data = data.copy()
+                data.pop("timeout")
+        return super().to_internal_value(data)
+
+    def validate_host(self, value: str) -> str:
+        if not value.strip():
+            return ""  # only push servers may have none (validate)
+        try:
+            host = normalize_host(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from exc
+        # An IP literal can be judged now; hostnames are resolved and judged at each check.
+        with contextlib.suppress(ValueError):
+            if not settings.MONITOR_ALLOW_PRIVATE_TARGETS and net.is_private(ipaddress.ip_address(host)):
+                raise serializers.ValidationError(private_address_message(host))
+        return host
+
+    def validate_expected_status_codes(self, value: str) -> str:
+        return value.replace(" ", "")
+
+    def validate_path(self, value: str) -> str:
+        path = value if value.startswith("/") else f"/{value}"
+        limit = Server._meta.get_field("path").max_length
+        if limit is not None and len(path) > limit:  # the slash we add must fit the column too
+            raise serializers.ValidationError(
+                f"Ensure this field has no more than {limit} characters, with its leading /."
+            )
+        return path
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        def current(name: str) -> Any:
+            if name in attrs:
+                return attrs[name]
+            if self.instance is not None:
+                return getattr(self.instance, name)
+            return Server._meta.get_field(name).get_default()
+
+        # A form's or multipart body's "null" parses to None inside a JSON field, past DRF's own
+        # null check; the columns are NOT NULL, so it must be a field error, not a 500.
+        nulls = {
+            name: ["This field may not be null."]
+            for name, field in self.fields.items()
+            if isinstance(field, serializers.JSONField) and name in attrs and attrs[name] is None
+        }
+        if nulls:
+            raise serializers.ValidationError(nulls)
+        if self.instance is None and "timeout" not in attrs:
+            attrs["timeout"] = default_timeout(current("check_interval"))
+        errors = server_errors(
+            protocol=current("protocol"),
+            port=current("port"),
+            timeout=current("timeout"),
+            check_interval=current("check_interval"),
+            host=current("host"),
+        )
+        errors.update(http_only_errors(current("protocol"), {name: current(name) for name in HTTP_ONLY_DEFAULTS}))
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
+
+    def create(self, validated_data: dict[str, Any]) -> Server:
+        return Server.objects.create(**validated_data)
+
+    def update(self, instance: Server, validated_data: dict[str, Any]) -> Server:
+        """An edit goes through ``checks.save_edit``: pausing, resuming and a change of what or how
+        often it checks are recorded like every change of status and schedule."""
+        changed = {name for name, value in validated_data.items() if getattr(instance, name) != value}
+        for name, value in validated_data.items():
+            setattr(instance, name, value)
+        checks.save_edit(instance, changed)
+        instance.refresh_from_db()
+        return instance
+
+
+class RunChecksSerializer(serializers.Serializer):
+    server_ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID), required=False, max_length=10_000
+    )
+
+    def validate_server_ids(self, value: list[int]) -> list[int]:
+        unknown = set(value) - set(Server.objects.filter(pk__in=value).values_list("pk", flat=True))
+        if unknown:
+            raise serializers.ValidationError(f"No server with id {', '.join(map(str, sorted(unknown)))}.")
+        return value
+
+    def servers_to_check(self) -> list[int]:
+        """The given ids, or every active server's."""
+        ids = self.validated_data.get("server_ids")
+        return list(Server.objects.active().values_list("pk", flat=True)) if ids is None else ids
+
+
+class RunChecksResultSerializer(serializers.Serializer):
+    checked = serializers.IntegerField()
+    up = serializers.IntegerField()
+    down = serializers.IntegerField()
+    degraded = serializers.IntegerField()
+
+
+class PushSerializer(serializers.Serializer):
+    """The parameters of one push (query string, form or JSON)."""
+
+    status = serializers.ChoiceField(choices=["up", "down"], default="up")
+    msg = serializers.CharField(max_length=MAX_MESSAGE, required=False, allow_blank=True, default="")
+    ping = serializers.FloatField(min_value=0, max_value=86_400_000, required=False, allow_null=True, default=None)
