@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -20,6 +20,8 @@ from django.test import override_settings
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from tests.live import close_worker_connections, fresh_channel_layer, stop_fanout
+from tests.smtp import LocalSMTPServer
 from tests.targets import LocalHTTPServer, LocalHTTPSServer, closed_port, open_tcp_listener, self_signed_cert
 
 REQUIRE_SERVICES = os.environ.get("PULSEGUARD_REQUIRE_SERVICES", "") in {"1", "true", "yes"}
@@ -168,3 +170,31 @@ def http6_target() -> Iterator[LocalHTTPServer]:
     """A real HTTP server on ::1."""
     with LocalHTTPServer("::1") as server:
         yield server
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[LocalSMTPServer]:
+    """An aiosmtpd server on 127.0.0.1, with Django's SMTP backend pointed at it."""
+    with (
+        LocalSMTPServer() as server,
+        override_settings(
+            EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
+            EMAIL_HOST=server.host,
+            EMAIL_PORT=server.port,
+            EMAIL_HOST_USER="",
+            EMAIL_HOST_PASSWORD="",
+            EMAIL_USE_TLS=False,
+            EMAIL_USE_SSL=False,
+            EMAIL_TIMEOUT=5,
+        ),
+    ):
+        yield server
+
+
+@pytest.fixture
+async def live_layer() -> AsyncIterator[None]:
+    """A fresh channel layer for one live-feed test; the fan-out and worker connections closed after."""
+    with fresh_channel_layer():
+        yield
+        await stop_fanout()
+    await close_worker_connections()

@@ -10,7 +10,7 @@ from django.conf import global_settings
 from django.test import override_settings
 from rest_framework_simplejwt.tokens import AccessToken
 
-from monitoring.tests.test_config_io import ALIAS_BOMB
+from api.tests.test_configuration import ALIAS_BOMB
 from tests.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS, daphne, require_browser
 
 pytestmark = pytest.mark.django_db(transaction=True)

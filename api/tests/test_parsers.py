@@ -10,7 +10,7 @@ import yaml
 from django.test import override_settings
 
 from api.parsers import YAMLLimitError, collector_paused, describe_yaml_error, load_yaml
-from monitoring.tests.test_config_io import ALIAS_BOMB
+from api.tests.test_configuration import ALIAS_BOMB
 
 
 @pytest.mark.timeout(30)  # unbounded, the bomb takes minutes and gigabytes: fail instead

@@ -17,7 +17,7 @@ from monitoring.models import PingResult, Server
 from monitoring.tasks.scheduler import Scheduler
 from monitoring.tests.factories import make_server
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.mark.django_db

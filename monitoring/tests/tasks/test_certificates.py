@@ -24,7 +24,7 @@ from monitoring.tasks.certificates import certificate_step, claim_due_certificat
 from monitoring.tasks.scheduler import CERTIFICATE_STEP_SECONDS, Scheduler
 from monitoring.tests.factories import make_server
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def run(*args: str) -> str:
