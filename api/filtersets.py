@@ -202,6 +202,8 @@ class StatusPageFilterSet(StrictFilterSet):
     class Meta:
         model = StatusPage
         fields = ["is_public", "servers"]
+
+
 class MaintenanceWindowFilterSet(StrictFilterSet):
     active = StrictBooleanFilter(method="filter_active", label="Active now")
     server = IdFilter(method="filter_server", label="Reaches this server (by id or by its tags)")

@@ -25,7 +25,12 @@ def test_the_scheduler_registers_its_jobs():
     # Checks run on the engine (tasks.engine), not as an APScheduler job.
     jobs = Scheduler().build().get_jobs()
     assert {job.id for job in jobs} == {
-        "notifications", "certificates", "rollups", "prune", "push-deadlines", "maintenance"
+        "notifications",
+        "certificates",
+        "rollups",
+        "prune",
+        "push-deadlines",
+        "maintenance",
     }
 
 

@@ -56,9 +56,10 @@ def test_an_invalid_certificate_has_one_key_per_fingerprint_unless_verification_
         fingerprint=FP, valid=False, days_remaining=60, thresholds=DEFAULT, verify_tls=False
     )
     assert unverified is None
-    assert certificates.decide(
-        fingerprint=FP, valid=False, days_remaining=3, thresholds=DEFAULT, verify_tls=False
-    ) == (AlertEvent.CERTIFICATE_EXPIRING, f"certificate_expiring:{FP}:7")
+    assert certificates.decide(fingerprint=FP, valid=False, days_remaining=3, thresholds=DEFAULT, verify_tls=False) == (
+        AlertEvent.CERTIFICATE_EXPIRING,
+        f"certificate_expiring:{FP}:7",
+    )
 
 
 def test_nothing_read_or_no_thresholds_means_no_alert():
