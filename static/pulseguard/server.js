@@ -123,7 +123,8 @@
     // Grid and labels: 0, half and the top of the scale; time ticks at round hours or days.
     [0, 0.5, 1].forEach(function (f) {
       mk("line", { class: f ? "grid" : "axis", x1: left, y1: y(niceMax * f), x2: W - right, y2: y(niceMax * f) });
-      mk("text", { x: left - 4, y: y(niceMax * f) + 3, "text-anchor": "end" }, Math.round(niceMax * f) + " ms");
+      var ms = niceMax * f;  // 0.5 ms is not rounded to a second "1 ms"
+      mk("text", { x: left - 4, y: y(ms) + 3, "text-anchor": "end" }, (ms % 1 ? ms.toFixed(1) : ms) + " ms");
     });
     if (buckets[0].start) {
       var span = t1 - t0, hour = 3600e3, day = 24 * hour;
