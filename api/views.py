@@ -11,6 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -265,6 +266,9 @@ class CheckSslView(APIView):
         params = CheckSslQuerySerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         target = params.validated_data["url"]
+        if not connection.in_atomic_block:
+            # The handshake may take CHECK_SSL_TIMEOUT: hold no database connection meanwhile (SPEC §23).
+            connection.close()
         try:
             outcome = certificates.inspect(target["host"], target["port"], timeout=settings.CHECK_SSL_TIMEOUT)
         except net.PrivateAddressError as exc:

@@ -5,10 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
 
+from conftest import require_postgres
 from monitoring.models import CertificateCheck
+from monitoring.services.engine import certificates
 from tests.certs import make_ca
 from tests.targets import LocalHTTPSServer
 
@@ -75,3 +78,18 @@ def test_the_private_address_guard_applies(alice_client, https_target):
             [message] = response.json()["url"]
             assert "a private or reserved address; set MONITOR_ALLOW_PRIVATE_TARGETS=true" in message
     assert https_target.requests == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_check_holds_no_database_connection_during_its_handshake(alice_client, https_target, monkeypatch):
+    require_postgres()  # SQLite's in-memory test database ignores close()
+    connected: list[bool] = []
+    real = certificates.inspect
+
+    def spy(*args, **kwargs):
+        connected.append(connection.connection is not None)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(certificates, "inspect", spy)
+    r = alice_client.get(f"/api/check-ssl/?url=https://127.0.0.1:{https_target.port}/")
+    assert r.status_code == 200 and connected == [False]  # given back before the handshake (SPEC §23)
