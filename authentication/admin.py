@@ -1,0 +1,37 @@
+"""The admin's user pages: deleting an account goes the way ``DELETE /api/auth/me/`` goes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from monitoring.models import Server
+from monitoring.services.engine import checks
+
+User = get_user_model()
+
+
+class AccountAdmin(UserAdmin):
+    """Django's user admin, but an account's servers go first, locked as a running check's record
+    locks them (``checks.delete_servers``): deleting an account whose checks run answers, instead
+    of failing on a result written meanwhile (SPEC §23)."""
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        with transaction.atomic():
+            checks.delete_servers(Server.objects.filter(owner=obj))
+            super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        with transaction.atomic():
+            checks.delete_servers(Server.objects.filter(owner__in=queryset))
+            super().delete_queryset(request, queryset)
+
+
+admin.site.unregister(User)
+admin.site.register(User, AccountAdmin)
