@@ -1,5 +1,5 @@
 """End-to-end benchmark of the check engine: real ``start_scheduler`` processes against a local
-fleet, this engine and the previous one (commit 4b90a01) in the same run (issue 7).
+fleet, this engine and a previous one (``--old``: a checkout of an earlier commit) in the same run.
 
     .venv/bin/python bench/engine_e2e.py --servers 1000 --interval 20 --hanging 20 --failing 20 \\
         --schedulers 1 --seconds 60 --old /tmp/i7_old
@@ -296,7 +296,8 @@ def main() -> None:
     parser.add_argument(
         "--kill-one-after", type=float, default=0, help="kill -9 one scheduler this far into the window."
     )
-    parser.add_argument("--old", default="", help="A checkout of the previous engine (e.g. git archive 4b90a01).")
+    parser.add_argument("--old", default="", help="A checkout of the previous engine (e.g. git archive 8396ba0).")
+    parser.add_argument("--old-label", default="previous", help="What the results of --old are called.")
     parser.add_argument("--only-old", action="store_true")
     args = parser.parse_args()
 
@@ -314,7 +315,7 @@ def main() -> None:
     if args.old:
         runs.append(
             (
-                "4b90a01",
+                args.old_label,
                 Path(args.old),
                 base.replace(".sqlite3", "-old.sqlite3") if base.startswith("sqlite") else base + "_old",
             )
