@@ -77,7 +77,8 @@ async def test_an_expired_token_is_closed_with_4001(servers, alice):
 
 
 async def test_a_token_that_expires_while_connected_closes_the_socket_with_4001(servers, alice):
-    ws = await connected(token_for(alice, lifetime=timedelta(seconds=1)))
+    # 4 s: long enough for the subscribe to be answered first on a loaded machine (1 s was not, in CI).
+    ws = await connected(token_for(alice, lifetime=timedelta(seconds=4)))
     assert (await ask(ws, {"action": "subscribe"}))["type"] == "subscribed"
     assert await ws.receive_output(timeout=PATIENCE) == {"type": "websocket.close", "code": 4001}
     await ws.disconnect()  # what the server does after its close frame
