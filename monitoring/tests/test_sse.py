@@ -282,7 +282,8 @@ async def test_an_idle_stream_gets_heartbeat_comments(servers, alice):
 
 
 async def test_a_stream_ends_when_its_token_expires(servers, alice):
-    headers = {"Authorization": f"Bearer {token_for(alice, lifetime=timedelta(seconds=1))}"}
+    # 4 s: the snapshot comes first even on a loaded machine.
+    headers = {"Authorization": f"Bearer {token_for(alice, lifetime=timedelta(seconds=4))}"}
     async with SSEClient(headers=headers) as sse:
         await snapshot(sse)
         with pytest.raises(EOFError):
