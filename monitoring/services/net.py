@@ -6,6 +6,7 @@ here once, as Healthchecks keeps them in ``hc/lib/curl.py``.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import socket
@@ -162,7 +163,11 @@ class PinnedConnectionMixin:
             for _, address in addresses:
                 self._dns_host = address  # what urllib3's connect dials; restored before Host/SNI use it
                 try:
-                    return super()._new_conn()  # type: ignore[misc]
+                    sock = super()._new_conn()  # type: ignore[misc]
+                    opened = getattr(_local, "opened", None)
+                    if opened is not None:
+                        opened.append(sock)  # http_request's deadline may have to cut it
+                    return sock
                 except (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError) as exc:
                     last = exc
         finally:
@@ -235,6 +240,10 @@ class HttpResponse:
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
+# The whole of an ``http_request`` may take this many times its per-operation timeout.
+DEADLINE_FACTOR = 2
+
+
 def http_request(
     method: str,
     url: str,
@@ -248,6 +257,8 @@ def http_request(
 ) -> HttpResponse:
     """One HTTP request with the guard, a timeout and a capped body read; a 3xx is the answer.
 
+    ``timeout`` bounds each connect and read, and ``DEADLINE_FACTOR`` × ``timeout`` the whole call.
+
     Raises ``requests.RequestException`` (including ``Timeout``) or ``PrivateAddressError``.
     The connection goes to an address the guard approved (``PinnedAdapter``), never to a second
     resolution of the name. Its callers (the notifiers) follow no redirect: a webhook that moved
@@ -255,23 +266,52 @@ def http_request(
     """
     sess = session()
     vetted(sess, url)
+    # ``timeout`` bounds each connect and read; a receiver that drips a byte now and then would
+    # pass every one of them and hold the caller for ever. The whole exchange gets a deadline
+    # too: when it passes, the request's sockets are shut and the call fails as a Timeout.
+    deadline = DEADLINE_FACTOR * timeout
+    opened: list[socket.socket] = []
+    expired = threading.Event()
+
+    def cut() -> None:
+        expired.set()
+        for sock in opened:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    _local.opened = opened
+    timer = threading.Timer(deadline, cut)
+    timer.daemon = True
+    timer.start()
     started = time.perf_counter()
-    response = sess.request(
-        method,
-        url,
-        timeout=timeout,
-        verify=verify,
-        allow_redirects=False,
-        json=json,
-        data=data,
-        headers=headers,
-        auth=auth,
-        stream=True,
-    )
     try:
-        raw = response.raw.read(settings.MONITOR_MAX_BODY_BYTES, decode_content=True) or b""
+        response = sess.request(
+            method,
+            url,
+            timeout=timeout,
+            verify=verify,
+            allow_redirects=False,
+            json=json,
+            data=data,
+            # A fresh connection per call (no keep-alive): the deadline can only cut sockets
+            # this call opened.
+            headers={"Connection": "close", **(headers or {})},
+            auth=auth,
+            stream=True,
+        )
+        try:
+            raw = response.raw.read(settings.MONITOR_MAX_BODY_BYTES, decode_content=True) or b""
+        finally:
+            response.close()
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+        if expired.is_set():
+            raise requests.Timeout(f"no complete answer within {deadline:g}s") from exc
+        raise
     finally:
-        response.close()
+        timer.cancel()
+        _local.opened = None
+    if expired.is_set():
+        raise requests.Timeout(f"no complete answer within {deadline:g}s")
     elapsed_ms = (time.perf_counter() - started) * 1000
     encoding = response.encoding or "utf-8"
     return HttpResponse(

@@ -7,11 +7,14 @@ import base64
 import ipaddress
 import socket
 import ssl
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 from unittest import mock
 
 import pytest
+import requests
 from django.test import override_settings
 
 from monitoring.choices import PingStatus
@@ -314,3 +317,49 @@ def test_a_notifier_says_the_same_reason_as_a_check(tcp_closed_port):
     with override_settings(MONITOR_ALLOW_PRIVATE_TARGETS=True), pytest.raises(Exception) as caught:
         post(f"http://127.0.0.1:{tcp_closed_port}/hook", json={})
     assert str(caught.value) == "connection failed: Connection refused"
+
+
+class DripReceiver:
+    """Accepts a request and answers one byte of its status line every ``every`` seconds, for
+    ``lasting`` seconds: each read of the client gets something, so no per-read timeout fires."""
+
+    def __init__(self, every: float = 0.3, lasting: float = 20.0) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.port = self.sock.getsockname()[1]
+        self.every, self.lasting = every, lasting
+        self.cut_off = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        conn, _ = self.sock.accept()
+        conn.recv(65536)
+        answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+        started = time.monotonic()
+        try:
+            for i in range(10**6):
+                if time.monotonic() - started > self.lasting:
+                    conn.sendall(answer[i % len(answer) :])  # the rest: a complete answer, late
+                    return
+                conn.sendall(b"HTTP/1.1 200 OK\r\n"[i : i + 1] or b"X-Slow: y\r\n")
+                time.sleep(self.every)
+        except OSError:
+            self.cut_off.set()  # the client shut the connection
+        finally:
+            conn.close()
+            self.sock.close()
+
+
+def test_a_receiver_that_drips_its_answer_is_cut_off_at_the_calls_deadline():
+    drip = DripReceiver()
+    with pytest.raises(requests.Timeout, match="no complete answer within 2s"):
+        net.http_request("POST", f"http://127.0.0.1:{drip.port}/hook", timeout=1, data=b"{}")
+    assert drip.cut_off.wait(10)  # the connection was shut, not left to the receiver
+
+
+def test_a_prompt_answer_is_not_affected_by_the_deadline(http_target):
+    http_target.set("/hook", 200, "ok")
+    response = net.http_request("POST", http_target.url("/hook"), timeout=1, data=b"{}")
+    assert (response.status_code, response.body) == (200, "ok")
+    assert http_target.requests[-1].headers["Connection"] == "close"
