@@ -11,29 +11,45 @@ from django.db import connection, transaction
 from django.db.models import Model
 
 
+def at_once(work: Callable[[int], object], *, threads: int, timeout: float = 60) -> list[BaseException]:
+    """Run ``work(n)`` for n in 0..threads-1 on threads released together (as several processes
+    would hit one database), each closing its own connection; the errors they raised, in order."""
+    start = threading.Barrier(threads)
+    errors: list[BaseException] = []
+
+    def one(n: int) -> None:
+        try:
+            start.wait(timeout=20)
+            work(n)
+        except BaseException as exc:  # noqa: BLE001 — reported to the caller
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    running = [threading.Thread(target=one, args=(n,)) for n in range(threads)]
+    for t in running:
+        t.start()
+    for t in running:
+        t.join(timeout=timeout)
+    assert not any(t.is_alive() for t in running), f"a thread still ran after {timeout} s"
+    return errors
+
+
 def race(claim: Callable[[], list[int]], *, claimers: int = 4, rounds: int = 40) -> tuple[Counter[int], int]:
     """Run ``claim`` (one batch; the ids it took) on ``claimers`` threads released together,
     each until it finds nothing. Returns how often each id was claimed, and how many
     claimers got any work."""
-    start = threading.Barrier(claimers)
     claimed: list[list[int]] = [[] for _ in range(claimers)]
 
     def claimer(slot: int) -> None:
-        try:
-            start.wait(timeout=10)
-            for _ in range(rounds):
-                got = claim()
-                if not got:
-                    break
-                claimed[slot].extend(got)
-        finally:
-            connection.close()
+        for _ in range(rounds):
+            got = claim()
+            if not got:
+                break
+            claimed[slot].extend(got)
 
-    threads = [threading.Thread(target=claimer, args=(n,)) for n in range(claimers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
+    errors = at_once(claimer, threads=claimers)
+    assert errors == [], errors
     return Counter(pk for part in claimed for pk in part), sum(1 for part in claimed if part)
 
 

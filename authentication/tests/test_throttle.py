@@ -12,6 +12,7 @@ from django.test import Client, override_settings
 from rest_framework.test import APIClient
 
 from authentication.throttle import client_address
+from tests.concurrency import at_once
 
 pytestmark = pytest.mark.django_db
 
@@ -116,28 +117,16 @@ def test_anonymous_traffic_cannot_evict_the_login_counts(alice):
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_attempts_are_counted_exactly():
     # 40 attempts at once from one address: exactly the 10 the rate allows get through.
-    import threading
-
-    from django.db import connections
     from django.test import RequestFactory
 
     from authentication.throttle import AuthRateThrottle
 
-    start = threading.Barrier(40)
     allowed: list[bool] = []
 
-    def attempt() -> None:
-        try:
-            request = RequestFactory().post("/api/auth/token/", REMOTE_ADDR="192.0.2.9")
-            start.wait(timeout=20)
-            allowed.append(AuthRateThrottle().allow_request(request, None))
-        finally:
-            connections.close_all()
+    def attempt(_: int) -> None:
+        request = RequestFactory().post("/api/auth/token/", REMOTE_ADDR="192.0.2.9")
+        allowed.append(AuthRateThrottle().allow_request(request, None))
 
-    threads = [threading.Thread(target=attempt) for _ in range(40)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    assert at_once(attempt, threads=40) == []
     assert len(allowed) == 40
     assert allowed.count(True) == 10

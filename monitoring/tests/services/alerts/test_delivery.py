@@ -23,6 +23,7 @@ from monitoring.services.alerts.delivery import backoff, send_pending
 from monitoring.services.alerts.notifiers.webhook import SIGNATURE_HEADER, WebhookNotifier
 from monitoring.tasks.engine import run_check
 from monitoring.tests.alerting import SECRET, go_down, go_up, make_config, make_server, signature_ok
+from tests.concurrency import at_once
 from tests.targets import LocalHTTPServer, SilentListener
 
 
@@ -248,29 +249,16 @@ def test_two_concurrent_senders_on_postgresql_deliver_each_alert_once(django_use
         receiver.set("/slack", 200, delay=0.02)
         assert NotificationDelivery.objects.filter(status=DeliveryStatus.PENDING).count() == 40
 
-        start = threading.Barrier(4)
         handled: list[int] = []
-        errors: list[BaseException] = []
 
-        def sender() -> None:
-            try:
-                start.wait(timeout=10)
-                for _ in range(50):  # bounded: each pass sends a few and returns
-                    count = send_pending(limit=3)
-                    handled.append(count)
-                    if not count and not NotificationDelivery.objects.due(timezone.now()).exists():
-                        break
-            except BaseException as exc:  # noqa: BLE001 — reported to the main thread below
-                errors.append(exc)
-            finally:
-                connection.close()
+        def sender(_: int) -> None:
+            for _ in range(50):  # bounded: each pass sends a few and returns
+                count = send_pending(limit=3)
+                handled.append(count)
+                if not count and not NotificationDelivery.objects.due(timezone.now()).exists():
+                    break
 
-        threads = [threading.Thread(target=sender) for _ in range(4)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=60)
-        assert not any(t.is_alive() for t in threads) and errors == []
+        assert at_once(sender, threads=4) == []
 
     assert sum(handled) == 40
     assert NotificationDelivery.objects.filter(status=DeliveryStatus.SENT, attempts=1).count() == 40

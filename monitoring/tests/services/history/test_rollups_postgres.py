@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import DatabaseError, connection
 
 from conftest import require_postgres
 from monitoring.choices import PingStatus
 from monitoring.models import HourlyRollup, PingResult, Server
 from monitoring.services.history.rollups import hours_between, recompute
+from tests.concurrency import at_once
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -33,24 +32,13 @@ def test_concurrent_recomputes_count_each_result_once(alice):
     ]
     PingResult.objects.bulk_create(rows, batch_size=5000)
     hours = hours_between(START, START + timedelta(hours=2))
-    start, errors = threading.Barrier(4), []
 
-    def job() -> None:
-        try:
-            start.wait(timeout=10)
-            for _ in range(3):
-                recompute(hours)
-        except DatabaseError as exc:  # a deadlock or a unique violation would land here
-            errors.append(exc)
-        finally:
-            connection.close()
+    def job(_: int) -> None:
+        for _ in range(3):
+            recompute(hours)
 
-    threads = [threading.Thread(target=job) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert errors == []
+    # A deadlock or a unique violation would be among the errors.
+    assert at_once(job, threads=4, timeout=120) == []
     assert HourlyRollup.objects.count() == 300 * 3, "one rollup per server and hour"
     totals = {(r.server_id, r.hour): (r.checks, r.failures) for r in HourlyRollup.objects.all()}
     assert set(totals.values()) == {(20, 2)}, "each hour: 20 checks, 2 failures, whatever ran at once"
