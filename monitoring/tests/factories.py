@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from monitoring.choices import PingStatus
 from monitoring.models import PingResult, Server
+from monitoring.services import aionet
+from monitoring.services.engine import probes
 from monitoring.services.engine.transitions import ProbeOutcome
 
 
@@ -26,3 +29,17 @@ def make_outcome(ok: bool = True) -> ProbeOutcome:
     if ok:
         return ProbeOutcome(status=PingStatus.SUCCESS, response_time=20.0, status_code=200)
     return ProbeOutcome(status=PingStatus.FAILURE, status_code=500, error_message="HTTP 500")
+
+
+def probe_once(server: Server) -> ProbeOutcome:
+    """One probe from synchronous code, on a loop and a client of its own, recording nothing:
+    what a check of ``server`` would see (every recorded check runs on the check engine)."""
+
+    async def once() -> ProbeOutcome:
+        client = aionet.Client()
+        try:
+            return await probes.probe_async(server, client)
+        finally:
+            await client.close()
+
+    return asyncio.run(once())

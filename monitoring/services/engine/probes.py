@@ -8,8 +8,6 @@ the server, ``judge_http`` turns the response into an outcome.
 
 from __future__ import annotations
 
-import asyncio
-
 import aiohttp
 
 from monitoring.assertions import Response
@@ -76,17 +74,3 @@ PROBES = {Protocol.HTTP: probe_http, Protocol.HTTPS: probe_http, Protocol.TCP: p
 async def probe_async(server: Server, client: aionet.Client) -> ProbeOutcome:
     """Run the probe for the server's protocol; never raises for network trouble."""
     return await PROBES[Protocol(server.protocol)](server, client)
-
-
-def probe(server: Server) -> ProbeOutcome:
-    """One probe from synchronous code, on a loop and a client of its own, recording nothing
-    (tests of the probes). Every check that is recorded runs on the check engine."""
-
-    async def once() -> ProbeOutcome:
-        client = aionet.Client()
-        try:
-            return await probe_async(server, client)
-        finally:
-            await client.close()
-
-    return asyncio.run(once())

@@ -21,8 +21,8 @@ from monitoring.choices import PingStatus
 from monitoring.models import CertificateCheck
 from monitoring.services import net
 from monitoring.services.alerts.notifiers.base import PermanentError, post
-from monitoring.services.engine import certificates, probes
-from monitoring.tests.factories import make_server
+from monitoring.services.engine import certificates
+from monitoring.tests.factories import make_server, probe_once
 
 REAL_GETADDRINFO = socket.getaddrinfo
 
@@ -100,7 +100,7 @@ def test_a_translated_webhook_url_is_refused_at_creation(alice, alice_client, ad
 @override_settings(MONITOR_ALLOW_PRIVATE_TARGETS=False)
 def test_a_stored_translated_host_is_refused_at_check_time(alice, protocol):
     server = make_server(alice, protocol=protocol, host="::ffff:0:7f00:1", port=80, timeout=2)
-    outcome = probes.probe(server)
+    outcome = probe_once(server)
     assert outcome.status == PingStatus.ERROR and "private or reserved" in outcome.error_message
 
 
@@ -115,7 +115,7 @@ def test_check_ssl_refuses_a_translated_address(alice_client):
 @override_settings(MONITOR_ALLOW_PRIVATE_TARGETS=False)
 def test_a_name_resolving_to_a_translated_address_is_refused(alice, dns):
     dns["inside.test"] = ["::ffff:0:a9fe:a9fe"]
-    outcome = probes.probe(make_server(alice, protocol="http", host="inside.test", timeout=2))
+    outcome = probe_once(make_server(alice, protocol="http", host="inside.test", timeout=2))
     assert outcome.status == PingStatus.ERROR and "private or reserved" in outcome.error_message
 
 
@@ -124,7 +124,7 @@ def test_a_name_resolving_to_a_translated_address_is_refused(alice, dns):
 @override_settings(MONITOR_ALLOW_PRIVATE_TARGETS=False)
 def test_legacy_ipv4_spellings_are_judged_by_the_address_they_resolve_to(alice, host):
     """inet_aton reads these as 127.0.0.1; the guard judges what the resolver answered."""
-    outcome = probes.probe(make_server(alice, protocol="http", host=host, port=80, timeout=2))
+    outcome = probe_once(make_server(alice, protocol="http", host=host, port=80, timeout=2))
     assert outcome.status == PingStatus.ERROR
     # The guard refuses what resolves to loopback; aiohttp refuses the rest before resolving.
     assert "private or reserved" in outcome.error_message or "not a canonical IPv4 address" in outcome.error_message
@@ -141,7 +141,7 @@ SECRET_ADDRESS = "10.77.66.55"
 def test_a_check_of_an_internal_name_does_not_say_what_it_resolves_to(alice, dns, protocol):
     dns["db.internal.test"] = [SECRET_ADDRESS]
     server = make_server(alice, protocol=protocol, host="db.internal.test", port=5432, timeout=2)
-    outcome = probes.probe(server)
+    outcome = probe_once(server)
     assert outcome.status == PingStatus.ERROR
     assert outcome.error_message.startswith("refused: db.internal.test resolves to a private or reserved address")
     assert SECRET_ADDRESS not in outcome.error_message
@@ -259,7 +259,7 @@ def test_a_check_sends_basic_auth_to_its_own_origin_only(alice, http_target, dns
         basic_auth_username="mon",
         basic_auth_password="pw",
     )
-    assert probes.probe(server).status == PingStatus.SUCCESS
+    assert probe_once(server).status == PingStatus.SUCCESS
     sent = {r.path: r.headers.get("Authorization") for r in http_target.requests}
     assert sent == {"/a": "Basic " + base64.b64encode(b"mon:pw").decode(), "/b": sent["/a"], "/c": None}
 

@@ -13,8 +13,7 @@ from django.test import override_settings
 
 from monitoring.choices import PingStatus
 from monitoring.services import net
-from monitoring.services.engine import probes
-from monitoring.tests.factories import make_server
+from monitoring.tests.factories import make_server, probe_once
 from tests.targets import LocalHTTPSServer, self_signed_cert
 
 REAL_GETADDRINFO = socket.getaddrinfo
@@ -49,7 +48,7 @@ def test_a_name_that_rebinds_to_loopback_after_vetting_never_reaches_loopback(al
     real_is_private = net.is_private
     server = make_server(alice, protocol="http", host="rebind.test", port=http_target.port, timeout=10)
     with mock.patch.object(net, "is_private", side_effect=lambda ip: str(ip) != "127.0.0.2" and real_is_private(ip)):
-        outcome = probes.probe(server)
+        outcome = probe_once(server)
     assert http_target.requests == [], "nothing reached the loopback target"
     assert outcome.status == PingStatus.ERROR and "refused" in outcome.error_message.lower()
     assert dns["_lookups"]["rebind.test"] == 1, "the name was resolved once, and that answer was used"
@@ -61,7 +60,7 @@ def test_a_name_that_resolves_to_loopback_is_refused_before_connecting(alice, ht
     http_target.set("/", 200)
     dns["inside.test"] = ["127.0.0.1"]
     server = make_server(alice, protocol="http", host="inside.test", port=http_target.port, timeout=10)
-    outcome = probes.probe(server)
+    outcome = probe_once(server)
     assert outcome.status == PingStatus.ERROR and "MONITOR_ALLOW_PRIVATE_TARGETS" in outcome.error_message
     assert http_target.requests == []
 
@@ -75,7 +74,7 @@ def test_a_redirect_to_a_private_address_is_refused(alice, http_target, dns):
     real_is_private = net.is_private
     server = make_server(alice, protocol="http", host="public.test", port=http_target.port, timeout=10)
     with mock.patch.object(net, "is_private", side_effect=lambda ip: str(ip) != "127.0.0.1" and real_is_private(ip)):
-        outcome = probes.probe(server)
+        outcome = probe_once(server)
     assert [r.path for r in http_target.requests] == ["/"]
     assert outcome.status == PingStatus.ERROR and "127.0.0.5" in outcome.error_message
     assert "MONITOR_ALLOW_PRIVATE_TARGETS" in outcome.error_message
@@ -87,7 +86,7 @@ def test_the_name_is_kept_for_the_host_header(alice, http_target, dns):
     http_target.set("/", 200, "ok")
     dns["named.test"] = ["127.0.0.1"]
     server = make_server(alice, protocol="http", host="named.test", port=http_target.port, timeout=10)
-    assert probes.probe(server).status == PingStatus.SUCCESS
+    assert probe_once(server).status == PingStatus.SUCCESS
     assert http_target.requests[-1].headers["Host"] == f"named.test:{http_target.port}"
 
 
@@ -99,8 +98,8 @@ def test_https_checks_verify_against_cert_ca_bundle_with_the_name_for_sni(alice,
         target.set("/", 200, "ok")
         server = make_server(alice, protocol="https", host="private-ca.test", port=target.port, timeout=10)
         with override_settings(MONITOR_ALLOW_PRIVATE_TARGETS=True, CERT_CA_BUNDLE=""):
-            untrusted = probes.probe(server)
+            untrusted = probe_once(server)
         with override_settings(MONITOR_ALLOW_PRIVATE_TARGETS=True, CERT_CA_BUNDLE=cert):
-            trusted = probes.probe(server)
+            trusted = probe_once(server)
     assert untrusted.status == PingStatus.ERROR and "TLS error" in untrusted.error_message
     assert trusted.status == PingStatus.SUCCESS, trusted.error_message
