@@ -387,6 +387,8 @@ def test_the_rough_edges_a_new_user_found_are_gone(alice, monkeypatch):
             page.fill("input[name=password]", "alice-password-1")
             page.click("[type=submit]")
             expect(page.locator(".counts")).to_contain_text("521")
+            # The counts are server-rendered: wait for the page's own scripts too.
+            page.wait_for_load_state("load")
 
             # One way to write times (local, with the zone) and durations, shared with status pages.
             assert page.evaluate("[30, 300, 7380].map(PG.fmtDuration)") == ["30 s", "5 min", "2 h 3 min"]
