@@ -16,6 +16,8 @@ from rest_framework.views import APIView
 
 from api.configuration import ConfigError, export_config, import_config
 from api.parsers import AltYAMLParser, SafeJSONParser, TextYAMLParser, YAMLParser, dump_yaml
+from api.permissions import named_team
+from authentication.models import Role
 
 
 class YAMLRenderer(BaseRenderer):
@@ -40,10 +42,13 @@ class FormatErrorMixin:
 class ConfigExportView(FormatErrorMixin, APIView):
     renderer_classes = [JSONRenderer, YAMLRenderer]
 
-    @extend_schema(parameters=[OpenApiParameter("format", str, enum=["json", "yaml"])], responses=OpenApiTypes.OBJECT)
+    @extend_schema(
+        parameters=[OpenApiParameter("format", str, enum=["json", "yaml"]), OpenApiParameter("team", str)],
+        responses=OpenApiTypes.OBJECT,
+    )
     def get(self, request: Request) -> Response:
         """Your servers (with their notification configs), maintenance windows and status pages."""
-        response = Response(export_config(request.user))
+        response = Response(export_config(request.user, named_team(request, Role.MEMBER)))
         extension = "yaml" if request.accepted_renderer.format == "yaml" else "json"
         response["Content-Disposition"] = f'inline; filename="pulseguard-config.{extension}"'
         return response
@@ -54,13 +59,15 @@ class ConfigImportView(APIView):
     parser_classes = [SafeJSONParser, YAMLParser, AltYAMLParser, TextYAMLParser]
 
     @extend_schema(
-        parameters=[OpenApiParameter("dry_run", bool)], request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT
+        parameters=[OpenApiParameter("dry_run", bool), OpenApiParameter("team", str)],
+        request=OpenApiTypes.OBJECT,
+        responses=OpenApiTypes.OBJECT,
     )
     def post(self, request: Request) -> Response:
         """Upsert the document's objects, all or nothing; ``?dry_run=true`` only counts."""
         dry_run = request.query_params.get("dry_run", "false").lower() in {"1", "true", "yes"}
         try:
-            counts = import_config(request.user, request.data, dry_run=dry_run)
+            counts = import_config(request.user, request.data, dry_run=dry_run, team=named_team(request, Role.MEMBER))
         except ConfigError as exc:
             return Response(exc.errors, status=status.HTTP_400_BAD_REQUEST)
         return Response(counts)

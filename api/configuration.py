@@ -40,6 +40,8 @@ from api.serializers.maintenance import MaintenanceWindowSerializer
 from api.serializers.notifications import NotificationConfigSerializer
 from api.serializers.servers import ServerSerializer
 from api.serializers.statuspages import StatusPageSerializer
+from authentication.models import Team
+from authentication.teams import default_team
 from monitoring.models import MaintenanceWindow, NotificationConfig, Server, StatusPage
 
 VERSION = 1
@@ -54,26 +56,27 @@ def exported_fields(serializer: serializers.Serializer, leave_out: set[str]) -> 
     ]
 
 
-def _context(user: Any) -> dict[str, Any]:
-    # The serializers read the user from the request; commands have no request.
-    return {"request": SimpleNamespace(user=user)}
+def _context(user: Any, team: Team | None = None) -> dict[str, Any]:
+    # The serializers read the user from the request (commands have none), and the team an
+    # import writes into from ``team``.
+    return {"request": SimpleNamespace(user=user), "team": team}
 
 
 def server_fields(user: Any) -> list[str]:
-    return exported_fields(ServerSerializer(context=_context(user)), set())
+    return exported_fields(ServerSerializer(context=_context(user)), {"team"})
 
 
 def config_fields(user: Any) -> list[str]:
     # ``secret`` is writable and not write-only (the create response shows it once), but secret.
-    return exported_fields(NotificationConfigSerializer(context=_context(user)), {"server", "secret"})
+    return exported_fields(NotificationConfigSerializer(context=_context(user)), {"server", "secret", "team"})
 
 
 def page_fields(user: Any) -> list[str]:
-    return exported_fields(StatusPageSerializer(context=_context(user)), {"servers"})
+    return exported_fields(StatusPageSerializer(context=_context(user)), {"servers", "team"})
 
 
 def window_fields(user: Any) -> list[str]:
-    return exported_fields(MaintenanceWindowSerializer(context=_context(user)), {"servers"})
+    return exported_fields(MaintenanceWindowSerializer(context=_context(user)), {"servers", "team"})
 
 
 class _FieldsOnce:
@@ -89,7 +92,9 @@ class _FieldsOnce:
     def get_fields(self) -> dict[str, serializers.Field]:
         built = self.context.setdefault("built_fields", {})
         if type(self) not in built:
-            built[type(self)] = super().get_fields()  # type: ignore[misc]
+            fields = super().get_fields()  # type: ignore[misc]
+            fields.pop("team", None)  # the whole document goes to the import's team
+            built[type(self)] = fields
         return copy.deepcopy(built[type(self)])
 
 
@@ -139,19 +144,20 @@ def _represent(serializer: serializers.Serializer, names: list[str], instance: A
     return out
 
 
-def export_config(user: Any) -> dict[str, Any]:
-    """The account's configuration as a plain document (JSON or YAML), in six queries whatever its size."""
+def export_config(user: Any, team: Team | None = None) -> dict[str, Any]:
+    """The team's configuration (default: the user's personal team) as a plain document (JSON or
+    YAML), in six queries whatever its size."""
     with collector_paused():
-        return _export(user)
+        return _export(user, team or default_team(user))
 
 
-def _export(user: Any) -> dict[str, Any]:
-    ctx = _context(user)
+def _export(user: Any, team: Team) -> dict[str, Any]:
+    ctx = _context(user, team)
     s_fields, c_fields = server_fields(user), config_fields(user)
     p_fields, w_fields = page_fields(user), window_fields(user)
     server_serializer = ServerSerializer(context=ctx)
     config_serializer = NotificationConfigSerializer(context=ctx)
-    servers = Server.objects.filter(owner=user).prefetch_related("notification_configs").order_by("name", "id")
+    servers = Server.objects.filter(team=team).prefetch_related("notification_configs").order_by("name", "id")
     names: dict[int, str] = {}
     out_servers = []
     for server in servers:
@@ -162,13 +168,13 @@ def _export(user: Any) -> dict[str, Any]:
         out_servers.append(item)
     page_serializer = StatusPageSerializer(context=ctx)
     pages = []
-    for page in StatusPage.objects.filter(owner=user).prefetch_related(_ids("servers")).order_by("slug"):
+    for page in StatusPage.objects.filter(team=team).prefetch_related(_ids("servers")).order_by("slug"):
         item = _represent(page_serializer, p_fields, page)
         item["servers"] = sorted(names[s.pk] for s in page.servers.all())
         pages.append(item)
     window_serializer = MaintenanceWindowSerializer(context=ctx)
     windows = []
-    for window in MaintenanceWindow.objects.filter(owner=user).prefetch_related(_ids("servers")).order_by("name", "id"):
+    for window in MaintenanceWindow.objects.filter(team=team).prefetch_related(_ids("servers")).order_by("name", "id"):
         item = _represent(window_serializer, w_fields, window)
         item["servers"] = sorted(names[s.pk] for s in window.servers.all())
         windows.append(item)
@@ -301,17 +307,18 @@ def _config_key(item: Any) -> tuple[str, str] | None:
     return (kind, recipient) if kind is not None and recipient is not None else None
 
 
-def import_config(user: Any, doc: Any, dry_run: bool = False) -> dict[str, int]:
-    """Validate ``doc`` whole, then write it (or, for a dry run, only count); ConfigError when invalid.
+def import_config(user: Any, doc: Any, dry_run: bool = False, team: Team | None = None) -> dict[str, int]:
+    """Validate ``doc`` whole, then write it into ``team`` (default: the user's personal team), or
+    for a dry run only count; ConfigError when invalid.
 
     An import holds every item's serializer until it writes (a million objects for 5,000
     servers): the cycle collector waits meanwhile (``collector_paused``).
     """
     with collector_paused():
-        return _import(user, doc, dry_run)
+        return _import(user, team or default_team(user), doc, dry_run)
 
 
-def _import(user: Any, doc: Any, dry_run: bool) -> dict[str, int]:
+def _import(user: Any, team: Team, doc: Any, dry_run: bool) -> dict[str, int]:
     if not isinstance(doc, dict):
         raise ConfigError({"non_field_errors": ["Expected an object with version, servers and status_pages."]})
     errors: dict[str, Any] = {}
@@ -325,9 +332,9 @@ def _import(user: Any, doc: Any, dry_run: bool) -> dict[str, int]:
     window_items = _item_list(doc, "maintenance_windows", errors)
     page_items = _item_list(doc, "status_pages", errors)
 
-    ctx = _context(user)
+    ctx = _context(user, team)
     owned: dict[Any, list[Server]] = {}
-    for server in Server.objects.filter(owner=user).prefetch_related("notification_configs").order_by("name", "id"):
+    for server in Server.objects.filter(team=team).prefetch_related("notification_configs").order_by("name", "id"):
         owned.setdefault(_name(server.name), []).append(server)
     names = [_name(item.get("name")) if isinstance(item, dict) else None for item in server_items]
 
@@ -358,32 +365,35 @@ def _import(user: Any, doc: Any, dry_run: bool) -> dict[str, int]:
     # Every name the document gives counts as known, even on an invalid item: that item's own
     # errors say what is wrong, and a window or page naming it needs no second, misleading one.
     known_names = {n for n in names if n} | {n for n in owned if n}
-    window_plans, window_errors = _plan_windows(user, window_items, known_names)
+    window_plans, window_errors = _plan_windows(user, team, window_items, known_names)
     if window_errors:
         errors["maintenance_windows"] = window_errors
-    page_plans, page_errors = _plan_pages(user, page_items, known_names)
+    page_plans, page_errors = _plan_pages(user, team, page_items, known_names)
     if page_errors:
         errors["status_pages"] = page_errors
     if not errors:
-        quota = _over_quota(user, server_plans)
+        quota = _over_quota(user, team, server_plans)
         if quota:
             errors["non_field_errors"] = quota
     if errors:
         raise ConfigError(errors)
-    return _write(user, server_plans, window_plans, page_plans, dry_run)
+    return _write(user, team, server_plans, window_plans, page_plans, dry_run)
 
 
-def _over_quota(user: Any, server_plans: list[_Plan]) -> list[str]:
-    """The account quotas (``quotas.over_quota``) for what the document would create."""
+def _over_quota(user: Any, team: Team, server_plans: list[_Plan]) -> list[str]:
+    """The team quotas (``quotas.over_quota``) for what the document would create."""
     new_servers = sum(plan.serializer.instance is None for plan in server_plans)
     new_configs = sum(child.serializer.instance is None for plan in server_plans for child in plan.children)
-    messages = [quotas.over_quota(user, Server, new_servers), quotas.over_quota(user, NotificationConfig, new_configs)]
+    messages = [
+        quotas.over_quota(user, Server, new_servers, team_id=team.pk),
+        quotas.over_quota(user, NotificationConfig, new_configs, team_id=team.pk),
+    ]
     return [message for message in messages if message]
 
 
-def _plan_pages(user: Any, items: list[Any], known_names: set[str]) -> tuple[list[_Plan], list[Any] | None]:
+def _plan_pages(user: Any, team: Team, items: list[Any], known_names: set[str]) -> tuple[list[_Plan], list[Any] | None]:
     """Validate each page, upserting by ``slug`` (unique across accounts: another's is refused)."""
-    ctx = _context(user)
+    ctx = _context(user, team)
     slugs = [_name(i.get("slug")) for i in items if isinstance(i, dict)]
     pages = {p.slug: p for p in StatusPage.objects.filter(slug__in=[s for s in slugs if s])}
     seen: set[str] = set()
@@ -399,8 +409,8 @@ def _plan_pages(user: Any, items: list[Any], known_names: set[str]) -> tuple[lis
         if slug and slug in seen:
             item_errors["slug"] = [f"{slug!r} appears twice in the document."]
         seen.add(slug) if slug else None
-        if instance is not None and instance.owner_id != user.pk:
-            item_errors["slug"] = ["Another account already uses this slug."]
+        if instance is not None and instance.team_id != team.pk:
+            item_errors["slug"] = ["Another team already uses this slug."]
             instance = None
         names = item.get("servers", [])
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
@@ -425,11 +435,13 @@ def _plan_pages(user: Any, items: list[Any], known_names: set[str]) -> tuple[lis
     return plans, errors or None
 
 
-def _plan_windows(user: Any, items: list[Any], known_names: set[str]) -> tuple[list[_Plan], list[Any] | None]:
+def _plan_windows(
+    user: Any, team: Team, items: list[Any], known_names: set[str]
+) -> tuple[list[_Plan], list[Any] | None]:
     """Validate each window, upserting by ``name`` among the account's windows."""
-    ctx = {**_context(user), "known_names": known_names}
+    ctx = {**_context(user, team), "known_names": known_names}
     owned: dict[Any, list[MaintenanceWindow]] = {}
-    for window in MaintenanceWindow.objects.filter(owner=user).prefetch_related("servers").order_by("name", "id"):
+    for window in MaintenanceWindow.objects.filter(team=team).prefetch_related("servers").order_by("name", "id"):
         owned.setdefault(_name(window.name), []).append(window)
     names = [_name(item.get("name")) if isinstance(item, dict) else None for item in items]
     plans: list[_Plan] = []
@@ -469,19 +481,19 @@ def _count(counts: Counts, plan: _Plan) -> None:
 
 
 def _write(
-    user: Any, server_plans: list[_Plan], window_plans: list[_Plan], page_plans: list[_Plan], dry_run: bool
+    user: Any, team: Team, server_plans: list[_Plan], window_plans: list[_Plan], page_plans: list[_Plan], dry_run: bool
 ) -> dict[str, int]:
     counts = Counts()
     with transaction.atomic():
         # A name stands for every server of that name (twins, which the API allows, go together).
         by_name: dict[str | None, set[int]] = {}
-        for name, pk in Server.objects.filter(owner=user).values_list("name", "pk"):
+        for name, pk in Server.objects.filter(team=team).values_list("name", "pk"):
             by_name.setdefault(_name(name), set()).add(pk)
         for plan in server_plans:
             _count(counts, plan)
             server = plan.serializer.instance
             if plan.changed:
-                server = plan.serializer.save(owner=user) if server is None else plan.serializer.save()
+                server = plan.serializer.save(owner=user, team=team) if server is None else plan.serializer.save()
             by_name.setdefault(_name(server.name), set()).add(server.pk)
             for child in plan.children:
                 _count(counts, child)
@@ -490,12 +502,18 @@ def _write(
         for plan in window_plans:
             _count(counts, plan)
             if plan.changed:
-                window = plan.serializer.save(**({"owner": user} if plan.serializer.instance is None else {}))
+                window = plan.serializer.save(
+                    **({"owner": user, "team": team} if plan.serializer.instance is None else {})
+                )
                 window.servers.set([pk for n in plan.server_names or [] for pk in by_name[n]])
         for plan in page_plans:
             _count(counts, plan)
             if plan.changed:
-                page = plan.serializer.save(owner=user) if plan.serializer.instance is None else plan.serializer.save()
+                page = (
+                    plan.serializer.save(owner=user, team=team)
+                    if plan.serializer.instance is None
+                    else plan.serializer.save()
+                )
                 page.servers.set([pk for n in plan.server_names or [] for pk in by_name[n]])
         if dry_run:
             transaction.set_rollback(True)

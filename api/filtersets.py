@@ -17,7 +17,9 @@ from django.db import models
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django_filters.fields import IsoDateTimeField
+from rest_framework import exceptions
 
+from authentication.models import Team
 from monitoring.choices import AlertEvent, DeliveryStatus, NotificationType, PingStatus, Protocol, Status
 from monitoring.models import (
     CertificateCheck,
@@ -30,6 +32,7 @@ from monitoring.models import (
     ServerStatus,
     StatusPage,
 )
+from monitoring.models.base import visible_team_ids
 
 MAX_ID = 2**63 - 1  # BigAutoField; a larger number overflows PostgreSQL's bigint
 # PostgreSQL reads UTC offsets up to ±15:59; Python would take up to ±23:59.
@@ -101,7 +104,8 @@ class TimeFilter(django_filters.IsoDateTimeFilter):
 
 
 class StrictFilterSet(django_filters.FilterSet):
-    """Booleans strict, related ids as bounded numbers, times bounded (see the classes above)."""
+    """Booleans strict, related ids as bounded numbers, times bounded (see the classes above);
+    ``team`` (a slug) keeps one of the caller's teams, and answers 400 for any other."""
 
     FILTER_DEFAULTS = {
         **django_filters.FilterSet.FILTER_DEFAULTS,
@@ -110,6 +114,19 @@ class StrictFilterSet(django_filters.FilterSet):
         models.OneToOneField: {"filter_class": IdFilter},
         models.DateTimeField: {"filter_class": TimeFilter},
     }
+
+    team = django_filters.CharFilter(method="filter_team", max_length=50, help_text="A team's slug.")
+
+    def filter_team(self, queryset: QuerySet[Any], name: str, value: str) -> QuerySet[Any]:
+        team = Team.objects.filter(slug=value).filter(pk__in=_visible_teams(self.request.user)).first()
+        if team is None:
+            raise exceptions.ValidationError({"team": [f"You are in no team with the slug {value[:50]!r}."]})
+        return queryset.in_team(team)  # type: ignore[attr-defined]
+
+
+def _visible_teams(user: Any) -> Any:
+    teams = visible_team_ids(user)
+    return Team.objects.values("pk") if teams is None else teams
 
 
 class IdInFilter(django_filters.BaseInFilter, IdFilter):
@@ -215,7 +232,7 @@ class MaintenanceWindowFilterSet(StrictFilterSet):
     def filter_active(
         self, queryset: QuerySet[MaintenanceWindow], name: str, value: bool
     ) -> QuerySet[MaintenanceWindow]:
-        # Recurrences are judged in Python (time zones, weekdays); the candidates are one user's windows.
+        # Recurrences are judged in Python (time zones, weekdays); the candidates are one team's windows.
         now = timezone.now()
         ids = [w.pk for w in queryset if w.is_active_at(now) == value]
         return queryset.filter(pk__in=ids)
@@ -223,9 +240,9 @@ class MaintenanceWindowFilterSet(StrictFilterSet):
     def filter_server(
         self, queryset: QuerySet[MaintenanceWindow], name: str, value: int
     ) -> QuerySet[MaintenanceWindow]:
-        server = Server.objects.filter(pk=value).only("id", "owner_id", "tags").first()
+        server = Server.objects.filter(pk=value).only("id", "team_id", "tags").first()
         if server is None:
             return queryset.none()
-        candidates = queryset.filter(owner_id=server.owner_id).prefetch_related("servers")
+        candidates = queryset.filter(team_id=server.team_id).prefetch_related("servers")
         ids = [w.pk for w in candidates if w.covers(server.pk, server.tags, {s.pk for s in w.servers.all()})]
         return queryset.filter(pk__in=ids)

@@ -1,7 +1,8 @@
-"""Per-account quotas for an install with open registration (issue 14, D.30).
+"""Per-team quotas for an install with open registration (issue 14, D.30; teams: SPEC §17).
 
 ``MAX_SERVERS_PER_ACCOUNT`` and ``MAX_NOTIFICATION_CONFIGS_PER_ACCOUNT`` (0 = unlimited) bound
-what one account may own; the API's create paths (``OwnedViewSetMixin.perform_create``) answer
+what one team may own (a user who never makes a team: what their account owns); the API's
+create paths (``OwnedViewSetMixin.perform_create``) answer
 403 past them and an import answers 400 with the same message, writing nothing. Staff are never
 limited: they run the install. Two creates racing past the last free place may both succeed:
 a quota is a brake on abuse, not an invariant.
@@ -23,15 +24,15 @@ LIMITS: dict[type[models.Model], str] = {
 }
 
 
-def over_quota(user: Any, model: type[models.Model], adding: int = 1) -> str | None:
-    """Why ``user`` may not have ``adding`` more ``model`` objects, or None when they may."""
+def over_quota(user: Any, model: type[models.Model], adding: int = 1, *, team_id: int | None) -> str | None:
+    """Why ``user`` may not add ``adding`` more ``model`` objects to the team, or None when they may."""
     setting = LIMITS.get(model)
     limit = getattr(settings, setting, 0) if setting else 0
     if not limit or not adding or getattr(user, "is_staff", False):
         return None
-    have = model.objects.owned_by(user).count()  # type: ignore[attr-defined]
+    have = model.objects.in_team(team_id).count()  # type: ignore[attr-defined]
     if have + adding <= limit:
         return None
     noun = model._meta.verbose_name_plural
     more = f"; this would add {adding:,}" if adding > 1 else ""
-    return f"An account may have at most {limit:,} {noun} ({setting}); you have {have:,}{more}."
+    return f"A team may have at most {limit:,} {noun} ({setting}); you have {have:,}{more}."

@@ -18,18 +18,18 @@ User = get_user_model()
 
 
 class AccountAdmin(UserAdmin):
-    """Django's user admin, but an account's servers go first, locked as a running check's record
-    locks them (``checks.delete_servers``): deleting an account whose checks run answers, instead
-    of failing on a result written meanwhile (SPEC §23)."""
+    """Django's user admin, but the servers of an account's personal team go first, locked as a
+    running check's record locks them (``checks.delete_servers``): deleting an account whose
+    checks run answers, instead of failing on a result written meanwhile (SPEC §23)."""
 
     def delete_model(self, request: HttpRequest, obj: Any) -> None:
         with transaction.atomic():
-            checks.delete_servers(Server.objects.filter(owner=obj))
+            checks.delete_servers(Server.objects.filter(team__personal_for=obj))
             super().delete_model(request, obj)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
         with transaction.atomic():
-            checks.delete_servers(Server.objects.filter(owner__in=queryset))
+            checks.delete_servers(Server.objects.filter(team__personal_for__in=queryset))
             super().delete_queryset(request, queryset)
 
 

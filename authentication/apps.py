@@ -5,3 +5,6 @@ from django.apps import AppConfig
 
 class AuthenticationConfig(AppConfig):
     name = "authentication"
+
+    def ready(self) -> None:
+        from authentication import teams  # noqa: F401  (connects the personal-team receiver)

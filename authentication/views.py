@@ -49,7 +49,7 @@ class MeView(generics.RetrieveUpdateDestroyAPIView):
         """Delete the account and all of it, even while its checks run: its servers first, locked
         as a running check's record locks them (``checks.delete_servers``), so neither fails."""
         with transaction.atomic():
-            delete_servers(Server.objects.filter(owner=instance))
+            delete_servers(Server.objects.filter(team__personal_for=instance))
             instance.delete()
 
     def perform_update(self, serializer: Any) -> None:

@@ -28,7 +28,7 @@ from authentication.credentials import LiveCredentials, authenticate, gate
 from monitoring import feed_params
 from monitoring.services.live import feeds
 from monitoring.services.live.fanout import LiveUnavailable, fanout
-from monitoring.services.live.publish import CHECKED, STAFF_GROUP, STATUS, LiveEvent, owner_group, server_group
+from monitoring.services.live.publish import CHECKED, STAFF_GROUP, STATUS, LiveEvent, server_group, team_group
 
 log = logging.getLogger(__name__)
 
@@ -120,10 +120,12 @@ class StatusStream:
             self.queue.put_nowait(None)
 
     def groups(self) -> list[str]:
-        """Per-server groups for a ``server_id`` filter, else the owner's (staff: everyone's) group."""
+        """Per-server groups for a ``server_id`` filter, else the groups of the user's teams (staff: everyone's)."""
         if self.feed.server_ids is not None:
             return [server_group(i) for i in feeds.server_ids(self.user, self.feed)]
-        return [STAFF_GROUP if self.user.is_staff else owner_group(self.user.pk)]
+        if self.user.is_staff:
+            return [STAFF_GROUP]
+        return [team_group(i) for i in feeds.team_ids(self.user)]
 
     def catch_up(self) -> list[str]:
         """The snapshot, or after ``Last-Event-ID`` the replay (a snapshot if too far behind)."""

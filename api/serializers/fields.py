@@ -8,15 +8,19 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.db import models
 from rest_framework import serializers
 from rest_framework.fields import empty
 
+from authentication.models import Team
+from authentication.teams import default_team
 from monitoring.models import (
     MaintenanceWindow,
     NotificationConfig,
     Server,
     StatusPage,
 )
+from monitoring.models.base import visible_team_ids
 from monitoring.services import net
 from monitoring.validators import (
     MAX_TAG_LENGTH,
@@ -96,21 +100,61 @@ class TagsField(serializers.ListField):
         return list(dict.fromkeys(super().to_internal_value(data)))
 
 
-class OwnedServerField(serializers.PrimaryKeyRelatedField):
-    """Ids of servers that belong to the owner of the object being written.
+class TeamField(serializers.SlugRelatedField):
+    """``team``: the slug of one of the caller's teams (staff: any). Absent on a create, the
+    object goes to the caller's default team (``teams.default_team``); an object never moves to
+    another team (export it and import it there)."""
 
-    The owner is the requesting user for a new object, and the object's owner for an edit (so
-    staff editing a user's window pick among that user's servers, never their own). Any other
-    id, another user's or one that does not exist, gets the same "does not exist" error: an id
-    tells nobody whether another account has it."""
+    default_error_messages = {
+        "does_not_exist": "You are in no team with the slug {value}.",
+        "invalid": "A team is named by its slug (text).",
+    }
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("help_text", "The slug of the team it belongs to (default: your personal team).")
+        super().__init__(slug_field="slug", **kwargs)
 
     def get_queryset(self) -> Any:
-        return Server.objects.filter(owner_id=self.owner_id())
+        teams = visible_team_ids(self.context["request"].user)
+        return Team.objects.all() if teams is None else Team.objects.filter(pk__in=teams)
 
-    def owner_id(self) -> int:
+    def to_internal_value(self, data: Any) -> Team:
+        team = super().to_internal_value(data)
         instance = self.root.instance
-        if isinstance(instance, NotificationConfig):
-            return instance.server.owner_id
-        if isinstance(instance, (StatusPage, MaintenanceWindow)):
-            return instance.owner_id
-        return self.context["request"].user.pk
+        if isinstance(instance, models.Model) and getattr(instance, "team_id", team.pk) != team.pk:
+            raise serializers.ValidationError("An object cannot move to another team: export it and import it there.")
+        return team
+
+
+def target_team_id(root: serializers.BaseSerializer[Any]) -> int | None:
+    """The team a serializer writes into: the object's for an edit, else the one the request names."""
+    instance = root.instance
+    if isinstance(instance, NotificationConfig):
+        return instance.server.team_id
+    if isinstance(instance, (StatusPage, MaintenanceWindow, Server)):
+        return instance.team_id
+    if root.context.get("team") is not None:  # an import: the whole document goes to one team
+        return root.context["team"].pk
+    user = root.context["request"].user
+    slug = root.initial_data.get("team") if isinstance(getattr(root, "initial_data", None), dict) else None
+    if isinstance(slug, str) and slug:
+        visible = Team.objects.filter(slug=slug)
+        teams = visible_team_ids(user)
+        return (visible if teams is None else visible.filter(pk__in=teams)).values_list("pk", flat=True).first()
+    team = default_team(user)
+    return team.pk if team is not None else None
+
+
+class OwnedServerField(serializers.PrimaryKeyRelatedField):
+    """Ids of servers of the team of the object being written (``target_team_id``).
+
+    A notification config names its server, and so its team: it may pick any server the caller
+    sees. Any other id, another team's or one that does not exist, gets the same "does not
+    exist" error: an id tells nobody whether another team has it."""
+
+    def get_queryset(self) -> Any:
+        root = self.root
+        if getattr(root.Meta, "model", None) is NotificationConfig and root.instance is None:
+            return Server.objects.for_user(self.context["request"].user)
+        return Server.objects.filter(team_id=target_team_id(root))

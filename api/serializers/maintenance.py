@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django.utils import timezone
 from rest_framework import serializers
 
-from api.serializers.fields import OwnedServerField, TagsField
+from api.serializers.fields import OwnedServerField, TagsField, TeamField
 from monitoring import payloads
 from monitoring.choices import Recurrence
 from monitoring.models import MaintenanceWindow
@@ -18,7 +18,8 @@ from monitoring.models.maintenance import MAX_DURATION_MINUTES
 class MaintenanceWindowSerializer(serializers.ModelSerializer):
     """A one-off window (``starts_at``/``ends_at``) or a recurring one (``recurrence`` …), not both."""
 
-    owner = serializers.ReadOnlyField(source="owner.username")
+    owner = serializers.ReadOnlyField(source="owner.username", default=None)
+    team = TeamField()
     servers = OwnedServerField(many=True, required=False)
     tags = TagsField()
     weekdays = serializers.ListField(
@@ -40,6 +41,7 @@ class MaintenanceWindowSerializer(serializers.ModelSerializer):
             "id",
             "name",
             "owner",
+            "team",
             "servers",
             "tags",
             "enabled",

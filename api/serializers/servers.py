@@ -12,7 +12,8 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.urls import reverse
 from rest_framework import serializers
 
-from api.serializers.fields import MAX_ID, FormBooleansMixin, TagsField, private_address_message
+from api.serializers.fields import MAX_ID, FormBooleansMixin, TagsField, TeamField, private_address_message
+from core.links import absolute_url
 from monitoring.choices import Protocol
 from monitoring.models import Server
 from monitoring.services import net
@@ -28,7 +29,8 @@ from monitoring.validators import (
 
 
 class ServerSerializer(FormBooleansMixin, serializers.ModelSerializer):
-    owner = serializers.ReadOnlyField(source="owner.username")
+    owner = serializers.ReadOnlyField(source="owner.username", default=None)
+    team = TeamField()
     url = serializers.ReadOnlyField()
     uptime_percentage = serializers.ReadOnlyField(source="server_status.uptime_percentage")
     last_check = serializers.ReadOnlyField(source="server_status.last_check")
@@ -56,6 +58,7 @@ class ServerSerializer(FormBooleansMixin, serializers.ModelSerializer):
             "tags",
             "notifications",
             "owner",
+            "team",
             "method",
             "expected_status_codes",
             "keyword",
@@ -85,15 +88,11 @@ class ServerSerializer(FormBooleansMixin, serializers.ModelSerializer):
         }
 
     def get_push_url(self, obj: Server) -> str | None:
-        """Absolute: from the request when there is one, else from PUBLIC_BASE_URL."""
+        """Absolute (``core.links.absolute_url``)."""
         if not obj.is_push or not obj.push_token:
             return None
-        path = reverse("push", kwargs={"token": obj.push_token})
-        request = self.context.get("request")
         # Config export and the commands pass a stand-in request that only carries the user.
-        if request is not None and hasattr(request, "build_absolute_uri"):
-            return request.build_absolute_uri(path)
-        return f"{settings.PUBLIC_BASE_URL}{path}"
+        return absolute_url(reverse("push", kwargs={"token": obj.push_token}), self.context.get("request"))
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
         """A push server is never probed: a ``timeout`` sent for one is ignored, whatever it is (SPEC §23)."""

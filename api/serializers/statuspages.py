@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from api.serializers.fields import FormBooleansMixin, OwnedServerField, TagsField
+from api.serializers.fields import FormBooleansMixin, OwnedServerField, TagsField, TeamField
 from monitoring.models import StatusPage
 
 
 class StatusPageSerializer(FormBooleansMixin, serializers.ModelSerializer):
     servers = OwnedServerField(many=True, required=False)
+    team = TeamField()
     tags = TagsField()
     url = serializers.SerializerMethodField()
 
@@ -18,6 +19,7 @@ class StatusPageSerializer(FormBooleansMixin, serializers.ModelSerializer):
         fields = [
             "id",
             "slug",
+            "team",
             "title",
             "description",
             "servers",

@@ -233,9 +233,11 @@ PUSH_WORKER_THREADS = envint("PUSH_WORKER_THREADS", 8, minimum=1)
 # unstored (its client is about to give up and retry).
 PUSH_QUEUE_MAX = envint("PUSH_QUEUE_MAX", 100, minimum=0)
 PUSH_MAX_WAIT_SECONDS = envint("PUSH_MAX_WAIT_SECONDS", 10, minimum=1)
-PUBLIC_BASE_URL = envstr("PUBLIC_BASE_URL", "").strip().rstrip("/")
-if PUBLIC_BASE_URL and not re.fullmatch(r"https?://[^/\s]+(/\S*)?", PUBLIC_BASE_URL):
-    raise ImproperlyConfigured(f"PUBLIC_BASE_URL={PUBLIC_BASE_URL!r} is not an http(s) URL.")
+# The base of every link in e-mails, webhooks and feeds (SPEC §2); PUBLIC_BASE_URL is its old name.
+PUBLIC_URL = (envstr("PUBLIC_URL", "") or envstr("PUBLIC_BASE_URL", "")).strip().rstrip("/")
+if PUBLIC_URL and not re.fullmatch(r"https?://[^/\s]+(/\S*)?", PUBLIC_URL):
+    raise ImproperlyConfigured(f"PUBLIC_URL={PUBLIC_URL!r} is not an http(s) URL.")
+PUBLIC_BASE_URL = PUBLIC_URL
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=envint("JWT_ACCESS_MINUTES", 60, minimum=1)),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=envint("JWT_REFRESH_DAYS", 7, minimum=1)),
@@ -275,6 +277,11 @@ CHECK_LEASE_SECONDS = min(envint("CHECK_LEASE_SECONDS", 30, minimum=3), 30)
 # this many (0 = for ever); the scheduler prunes once a day, `manage.py prune_results` on demand.
 RAW_RESULT_RETENTION_DAYS = envint("RAW_RESULT_RETENTION_DAYS", 30, minimum=0)
 ROLLUP_RETENTION_DAYS = envint("ROLLUP_RETENTION_DAYS", 0, minimum=0)
+# Teams (SPEC §17): audit rows are pruned with the results after this many days (0 = for ever);
+# an invitation link is valid this many days; a password-reset link this many seconds.
+AUDIT_RETENTION_DAYS = envint("AUDIT_RETENTION_DAYS", 365, minimum=0)
+INVITATION_VALID_DAYS = envint("INVITATION_VALID_DAYS", 7, minimum=1)
+PASSWORD_RESET_TIMEOUT = envint("PASSWORD_RESET_TIMEOUT", 3 * 24 * 3600, minimum=60)
 # TLS certificate checks (SPEC §6): how often each https server's certificate is looked at,
 # how many days before expiry it needs renewal, and an optional CA bundle (a PEM file) that
 # replaces the system trust store for deciding `valid` (a private CA; tests use their own).

@@ -15,7 +15,7 @@ from monitoring.models.servers import Server, ServerQuerySet
 
 
 class CertificateCheckQuerySet(OwnedQuerySet):
-    owner_lookup = "server__owner"
+    team_lookup = "server__team"
 
     def completed(self) -> CertificateCheckQuerySet:
         """Checks that have a result (not a scheduler's claim still probing)."""

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 
 class IncidentQuerySet(OwnedQuerySet):
-    owner_lookup = "server__owner"
+    team_lookup = "server__team"
 
     def open(self) -> IncidentQuerySet:
         return self.filter(ended_at__isnull=True)

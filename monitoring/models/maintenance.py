@@ -11,7 +11,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from monitoring.choices import Recurrence
-from monitoring.models.base import OwnedQuerySet
+from monitoring.models.base import OwnedQuerySet, TeamOwned
 from monitoring.models.servers import picks
 from monitoring.validators import validate_tags
 
@@ -35,17 +35,20 @@ class MaintenanceWindowQuerySet(OwnedQuerySet):
         return [w for w in self.enabled() if w.is_active_at(when)]
 
 
-class MaintenanceWindow(models.Model):
+class MaintenanceWindow(TeamOwned):
     """A span of time in which the covered servers are in maintenance.
 
-    It covers ``servers`` (the owner's) and every server of the owner with any of ``tags``.
+    It covers ``servers`` (the team's) and every server of the team with any of ``tags``.
     Either one-off (``starts_at`` … ``ends_at``) or recurring: ``recurrence`` daily or weekly
     (on ``weekdays``, 0 = Monday), from ``start_time`` local time in ``timezone`` for
     ``duration_minutes``. Local times are wall-clock times: a weekly window at 02:00
     Europe/Berlin starts at 02:00 local on both sides of a daylight-saving change.
     """
 
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="maintenance_windows")
+    #: Who created it (kept when they leave the team; null once their account is deleted).
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="maintenance_windows"
+    )
     name = models.CharField(max_length=200)
     servers = models.ManyToManyField("monitoring.Server", blank=True, related_name="maintenance_windows")
     tags = models.JSONField(default=list, blank=True, validators=[validate_tags])
@@ -67,8 +70,8 @@ class MaintenanceWindow(models.Model):
     class Meta:
         ordering = ["name", "id"]
         indexes = [
-            # MaintenanceWindow.objects.for_user(user): the API list; the recorder's windows of a batch's owners.
-            models.Index(fields=["owner", "enabled"], name="maintenance_owner_idx"),
+            # MaintenanceWindow.objects.for_user(user): the API list; the recorder's windows of a batch's teams.
+            models.Index(fields=["team", "enabled"], name="maintenance_team_idx"),
         ]
 
     def __str__(self) -> str:

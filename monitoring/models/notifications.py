@@ -25,7 +25,7 @@ def new_secret() -> str:
 
 
 class NotificationConfigQuerySet(OwnedQuerySet):
-    owner_lookup = "server__owner"
+    team_lookup = "server__team"
 
 
 class NotificationConfig(models.Model):
@@ -59,7 +59,7 @@ class NotificationConfig(models.Model):
 
 
 class NotificationDeliveryQuerySet(OwnedQuerySet):
-    owner_lookup = "config__server__owner"
+    team_lookup = "config__server__team"
 
     def due(self, now: datetime) -> NotificationDeliveryQuerySet:
         """What a sender may claim now (served by delivery_due_idx).

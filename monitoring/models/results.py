@@ -17,7 +17,7 @@ RECENT_SPANS = tuple(timedelta(minutes=m) for m in (1, 5, 15, 60, 6 * 60, 24 * 6
 
 
 class PingResultQuerySet(OwnedQuerySet):
-    owner_lookup = "server__owner"
+    team_lookup = "server__team"
 
     def recent(self, rows: int, before: datetime | None = None) -> PingResultQuerySet:
         """This queryset limited to the shortest recent window that still holds its newest ``rows``.
@@ -80,7 +80,7 @@ class PingResult(models.Model):
 
 
 class HourlyRollupQuerySet(OwnedQuerySet):
-    owner_lookup = "server__owner"
+    team_lookup = "server__team"
 
 
 class HourlyRollup(models.Model):

@@ -17,7 +17,7 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from monitoring.choices import HttpMethod, Protocol, Status
-from monitoring.models.base import OwnedQuerySet
+from monitoring.models.base import OwnedQuerySet, TeamOwned
 from monitoring.validators import (
     DEFAULT_CERT_ALERT_DAYS,
     HTTP_ONLY_DEFAULTS,
@@ -106,10 +106,13 @@ def new_push_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-class Server(models.Model):
+class Server(TeamOwned):
     """A monitored target: an HTTP(S) URL or a TCP host and port, checked every ``check_interval``."""
 
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="servers")
+    #: Who created it (kept when they leave the team; null once their account is deleted).
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="servers"
+    )
     name = models.CharField(max_length=200)
     protocol = models.CharField(max_length=5, choices=Protocol.choices, default=Protocol.HTTPS)
     host = models.CharField(
@@ -200,7 +203,7 @@ class Server(models.Model):
             # Server.objects.due(now): the scheduler's "what is due?" query every few seconds.
             models.Index(fields=["is_active", "next_check_at"], name="server_due_idx"),
             # Server.objects.for_user(user) with the default ordering: every API list.
-            models.Index(fields=["owner", "name"], name="server_owner_name_idx"),
+            models.Index(fields=["team", "name"], name="server_team_name_idx"),
             # Server.objects.push_overdue(now): the scheduler's push step every second; only push
             # servers have a deadline, so the index holds only them.
             models.Index(
@@ -246,14 +249,14 @@ class Server(models.Model):
         """The ``spread_seconds`` of a server checked at once at ``now`` (created, resumed, edited).
 
         Servers changed together are all checked at once; their later checks must not share a
-        second (SPEC §23). The n-th of the owner's servers changed within one interval (n from 0,
-        other owners never counted) takes the golden-ratio point ``n × 0.618… mod 1`` of the
+        second (SPEC §23). The n-th of the team's servers changed within one interval (n from 0,
+        other teams never counted) takes the golden-ratio point ``n × 0.618… mod 1`` of the
         interval, counted from the first of them: any run of them fills the interval evenly, and
         a server changed alone (n = 0) keeps a plain fixed rate from its check at once.
         """
         interval = timedelta(seconds=self.check_interval)
         recent = (
-            Server.objects.filter(owner_id=self.owner_id, updated_at__gte=now - interval)
+            Server.objects.filter(team_id=self.team_id, updated_at__gte=now - interval)
             .exclude(pk=self.pk)
             .aggregate(n=Count("id"), first=Min("updated_at"))
         )
@@ -343,11 +346,11 @@ class Server(models.Model):
 
 
 class ServerStatusQuerySet(OwnedQuerySet):
-    owner_lookup = "server__owner"
+    team_lookup = "server__team"
 
 
 class StatusChangeQuerySet(OwnedQuerySet):
-    owner_lookup = "server__owner"
+    team_lookup = "server__team"
 
 
 class ServerStatus(models.Model):

@@ -4,7 +4,7 @@ Everything a page shows comes from ``page_summary()``; the HTML page, the summar
 page's live refresh all read it, so there is one place that decides what leaves the building:
 server names, statuses, uptime, response times (when the page says so), incident times and
 the names and times of active or upcoming maintenance windows. Never a host, URL, port, error
-text, message, tag or owner.
+text, message, tag or team.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from monitoring.models import (
     Server,
     StatusPage,
 )
-from monitoring.models.statuspages import NOBODY, entry_built, owner_version, summary_cache_key
+from monitoring.models.statuspages import NOBODY, entry_built, summary_cache_key, team_version
 from monitoring.services.engine.maintenance import windows_for
 from monitoring.services.history.rollups import COUNTED, FAILED
 
@@ -232,18 +232,18 @@ def build_summary(page: StatusPage, now: datetime | None = None) -> PageSummary:
 
 
 class CachedPage(TypedDict):
-    owner_id: int
+    team_id: int
     is_public: bool
     summary: PageSummary
 
 
 def cached_public(
-    key: str, owner_of: Callable[[], int | None], build: Callable[[], T], timeout: int | Callable[[T], int]
+    key: str, team_of: Callable[[], int | None], build: Callable[[], T], timeout: int | Callable[[T], int]
 ) -> T | None:
-    """The value at ``key`` in the shared cache while its owner's version holds, else ``build()``.
+    """The value at ``key`` in the shared cache while its team's version holds, else ``build()``.
 
-    Pages and badges both read through here. An entry is (owner, owner's version, value): any
-    change of what that owner's pages show renews the version (``public_pages_changed``), so
+    Pages and badges both read through here. An entry is (team, team's version, value): any
+    change of what that team's pages show renews the version (``public_pages_changed``), so
     every web process rebuilds the entry at its next read; ``timeout`` (seconds, or a function
     of the value) only bounds what the clock changes: uptime, response times, a maintenance
     window starting or ending. The version is read before the rows, so a change committed
@@ -251,16 +251,16 @@ def cached_public(
     """
     entry = cache.get(key)
     if entry is not None:
-        owner_id, version, value = entry
-        if version == owner_version(owner_id):
+        team_id, version, value = entry
+        if version == team_version(team_id):
             return value
-    owner_id = owner_of()
-    if owner_id is None:  # a slug or key that names nothing: until a page is created or renamed
-        owner_id, build = NOBODY, lambda: None
-    version = owner_version(owner_id)
+    team_id = team_of()
+    if team_id is None:  # a slug or key that names nothing: until a page is created or renamed
+        team_id, build = NOBODY, lambda: None
+    version = team_version(team_id)
     value = build()
-    cache.set(key, (owner_id, version, value), timeout if isinstance(timeout, int) else timeout(value))
-    entry_built(owner_id)
+    cache.set(key, (team_id, version, value), timeout if isinstance(timeout, int) else timeout(value))
+    entry_built(team_id)
     return value
 
 
@@ -280,42 +280,42 @@ def page_seconds(page: CachedPage | None) -> int:
 
 
 def cached_page(slug: str) -> CachedPage | None:
-    """The page's summary from the cache: built once per change of its owner's pages, and at
+    """The page's summary from the cache: built once per change of its team's pages, and at
     least every ``page_seconds``, so a burst of anonymous visitors reads the cache."""
 
     def build() -> CachedPage | None:
         page = StatusPage.objects.filter(slug=slug).first()
         if page is None:
             return None
-        return CachedPage(owner_id=page.owner_id, is_public=page.is_public, summary=build_summary(page))
+        return CachedPage(team_id=page.team_id, is_public=page.is_public, summary=build_summary(page))
 
     return cached_public(
         summary_cache_key(slug),
-        lambda: StatusPage.objects.filter(slug=slug).values_list("owner_id", flat=True).first(),
+        lambda: StatusPage.objects.filter(slug=slug).values_list("team_id", flat=True).first(),
         build,
         page_seconds,
     )
 
 
 def visible_summary(slug: str, user: Any) -> PageSummary | None:
-    """The summary when the page is public or ``user`` owns it; else None (the caller answers 404)."""
+    """The summary when the page is public or ``user`` sees its team; else None (the caller answers 404)."""
     page = cached_page(slug)
     if page is None:
         return None
     if page["is_public"]:
         return page["summary"]
-    if getattr(user, "is_authenticated", False) and (user.pk == page["owner_id"] or user.is_staff):
+    if StatusPage.objects.for_user(user).filter(slug=slug).exists():
         return page["summary"]
     return None
 
 
-def badge_owner(key: str) -> int | None:
-    """The owner of the server behind a badge key (None for a key that names no server)."""
-    return Server.objects.filter(badge_key=key).values_list("owner_id", flat=True).first()
+def badge_team(key: str) -> int | None:
+    """The team of the server behind a badge key (None for a key that names no server)."""
+    return Server.objects.filter(badge_key=key).values_list("team_id", flat=True).first()
 
 
 def badge_server(key: str) -> Server | None:
-    """The server behind a badge key, if a public page of its owner shows it."""
+    """The server behind a badge key, if a public page of its team shows it."""
     server = Server.objects.select_related("server_status").filter(badge_key=key).first()
     if server is None or not StatusPage.objects.public().shows(server):
         return None

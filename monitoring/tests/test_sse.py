@@ -18,7 +18,7 @@ from monitoring.choices import PingStatus, Status
 from monitoring.models import PingResult, Server, ServerStatus
 from monitoring.services.engine import checks
 from monitoring.services.live.fanout import fanout
-from monitoring.services.live.publish import STAFF_GROUP, owner_group, server_group
+from monitoring.services.live.publish import STAFF_GROUP, server_group, team_group
 from monitoring.tests.factories import make_outcome
 from tests.live import SSEClient, eventually, group_members, token_for
 
@@ -304,7 +304,7 @@ async def test_a_stream_too_far_behind_is_cut_off(servers, alice, monkeypatch):
     monkeypatch.setattr("monitoring.sse.QUEUE_MAX", 1)
     async with stream(alice) as sse:
         await snapshot(sse)
-        [subscriber] = fanout().subscribers(owner_group(alice.pk))
+        [subscriber] = fanout().subscribers(team_group(alice.personal_team.pk))
         for _ in range(3):  # nothing reads the stream meanwhile
             await subscriber.deliver({"type": "server.status", "server_id": 0, "ping": None, "status": {}})
         with pytest.raises(EOFError):
@@ -317,10 +317,10 @@ async def test_leaving_the_stream_empties_its_groups(servers, alice, bob):
     async with stream(alice) as mine, stream(bob) as staff, stream(alice, server_id=servers["prod"].pk) as one:
         for sse in (mine, staff, one):
             await snapshot(sse)
-        assert [len(group_members(g)) for g in (owner_group(alice.pk), STAFF_GROUP, filtered)] == [1, 1, 1]
-        assert [len(fanout().subscribers(g)) for g in (owner_group(alice.pk), STAFF_GROUP, filtered)] == [1, 1, 1]
-    assert [group_members(g) for g in (owner_group(alice.pk), STAFF_GROUP, filtered)] == [set(), set(), set()]
-    assert [fanout().subscribers(g) for g in (owner_group(alice.pk), STAFF_GROUP, filtered)] == [set(), set(), set()]
+        assert [len(group_members(g)) for g in (team_group(alice.personal_team.pk), STAFF_GROUP, filtered)] == [1, 1, 1]
+        assert [len(fanout().subscribers(g)) for g in (team_group(alice.personal_team.pk), STAFF_GROUP, filtered)] == [1, 1, 1]
+    assert [group_members(g) for g in (team_group(alice.personal_team.pk), STAFF_GROUP, filtered)] == [set(), set(), set()]
+    assert [fanout().subscribers(g) for g in (team_group(alice.personal_team.pk), STAFF_GROUP, filtered)] == [set(), set(), set()]
 
 
 @pytest.mark.parametrize("failure", ["refused", "hangs"])
@@ -336,7 +336,7 @@ async def test_a_request_while_the_layer_is_down_answers_503_at_once(servers, al
             assert sse.status == 503
             assert sse.response_headers["retry-after"] == "5"
             assert "unavailable" in (await sse.json_body())["detail"]
-    assert fanout().subscribers(owner_group(alice.pk)) == set()
+    assert fanout().subscribers(team_group(alice.personal_team.pk)) == set()
     async with stream(alice) as sse:  # the layer is back: the next request streams
         await snapshot(sse)
 
@@ -349,17 +349,17 @@ async def test_a_client_gone_before_the_first_chunk_leaves_no_subscriber_behind(
 
     stream = StatusStream(LiveCredentials(alice), StreamParams())
     await stream.join()
-    assert len(fanout().subscribers(owner_group(alice.pk))) == 1
+    assert len(fanout().subscribers(team_group(alice.personal_team.pk))) == 1
     response = StreamingHttpResponse(stream, content_type="text/event-stream")  # as the view answers it
     await asyncio.to_thread(response.close)  # what Django does when the client left; the generator never ran
 
     # Left locally, and the process has left the layer's group too: the leave has finished, so no
     # half-done group_discard is left for the loop's teardown to cancel (it hung there on Redis).
     async def left() -> bool:
-        return not fanout().subscribers(owner_group(alice.pk)) and not await asyncio.to_thread(
-            group_members, owner_group(alice.pk)
+        return not fanout().subscribers(team_group(alice.personal_team.pk)) and not await asyncio.to_thread(
+            group_members, team_group(alice.personal_team.pk)
         )
 
     await eventually(left)
-    assert fanout().subscribers(owner_group(alice.pk)) == set()
-    assert await asyncio.to_thread(group_members, owner_group(alice.pk)) == set()
+    assert fanout().subscribers(team_group(alice.personal_team.pk)) == set()
+    assert await asyncio.to_thread(group_members, team_group(alice.personal_team.pk)) == set()

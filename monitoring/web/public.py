@@ -22,8 +22,8 @@ from rest_framework.views import APIView
 from monitoring import badges
 from monitoring.services.statuspages import (
     UPTIME_WINDOWS,
-    badge_owner,
     badge_server,
+    badge_team,
     cached_public,
     uptime_by_server,
     visible_summary,
@@ -77,7 +77,7 @@ def _badge_data(key: str, kind: str, window: str) -> tuple[str, str, str] | None
 
     return cached_public(
         f"badge:{key}:{kind}:{window}",
-        lambda: badge_owner(key),
+        lambda: badge_team(key),
         build,
         min(BADGE_MAX_AGE, settings.STATUS_PAGE_CACHE_SECONDS),
     )

@@ -95,9 +95,9 @@ class InFlight:
 
 
 def bound_keys(delivery: NotificationDelivery) -> tuple[int, str]:
-    """(owner id, receiver host) of a delivery: what ``InFlight`` bounds."""
+    """(owner: the team id, receiver host) of a delivery: what ``InFlight`` bounds."""
     config = delivery.config
-    return config.server.owner_id, notifier_for(config.notification_type).receiver_host(config)
+    return config.server.team_id, notifier_for(config.notification_type).receiver_host(config)
 
 
 def candidates(now: datetime, limit: int, *, skip_owners: set[int] | None = None) -> list[NotificationDelivery]:
@@ -108,7 +108,7 @@ def candidates(now: datetime, limit: int, *, skip_owners: set[int] | None = None
     """
     due = NotificationDelivery.objects.due(now)
     if skip_owners:
-        due = due.exclude(config__server__owner_id__in=skip_owners)
+        due = due.exclude(config__server__team_id__in=skip_owners)
     return list(
         due.select_for_update(skip_locked=True, of=("self",))
         .select_related("config__server", "change", "incident", "certificate_check")

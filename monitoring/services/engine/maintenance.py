@@ -21,12 +21,12 @@ Through = MaintenanceWindow.servers.through
 def windows_for(servers: Iterable[Server]) -> dict[int, list[MaintenanceWindow]]:
     """The enabled windows that reach each of ``servers`` (by id or by tag), keyed by server id.
 
-    One query for the owners' enabled windows, and one more for their server links only when
-    there are windows: a batch of servers whose owners have none costs a single query.
+    One query for the teams' enabled windows, and one more for their server links only when
+    there are windows: a batch of servers whose teams have none costs a single query.
     """
     servers = list(servers)
-    owners = {s.owner_id for s in servers}
-    windows = list(MaintenanceWindow.objects.filter(owner_id__in=owners, enabled=True))
+    teams = {s.team_id for s in servers}
+    windows = list(MaintenanceWindow.objects.filter(team_id__in=teams, enabled=True))
     if not windows:
         return {}
     ids = [s.pk for s in servers]
@@ -38,7 +38,7 @@ def windows_for(servers: Iterable[Server]) -> dict[int, list[MaintenanceWindow]]
     found: dict[int, list[MaintenanceWindow]] = {}
     for server in servers:
         reaching = [
-            w for w in windows if w.owner_id == server.owner_id and w.covers(server.pk, server.tags, linked[w.pk])
+            w for w in windows if w.team_id == server.team_id and w.covers(server.pk, server.tags, linked[w.pk])
         ]
         if reaching:
             found[server.pk] = reaching
@@ -54,7 +54,7 @@ def servers_entering(now: datetime) -> list[tuple[Server, MaintenanceWindow]]:
     """Active servers that a window covers at ``now`` and that are not in maintenance (or paused) yet.
 
     1. Read every enabled window and keep those active now (recurrences judged in Python).
-    2. Collect their servers by link and by tag, among their owners' active servers.
+    2. Collect their servers by link and by tag, among their teams' active servers.
     """
     active = [w for w in MaintenanceWindow.objects.filter(enabled=True) if w.is_active_at(now)]
     if not active:
@@ -65,14 +65,14 @@ def servers_entering(now: datetime) -> list[tuple[Server, MaintenanceWindow]]:
     ):
         linked[window_id].add(server_id)
     candidates = (
-        Server.objects.filter(owner_id__in={w.owner_id for w in active}, is_active=True)
+        Server.objects.filter(team_id__in={w.team_id for w in active}, is_active=True)
         .exclude(status__in=[Status.MAINTENANCE, Status.PAUSED])
         .order_by("id")
     )
     entering = []
     for server in candidates:
         window = next(
-            (w for w in active if w.owner_id == server.owner_id and w.covers(server.pk, server.tags, linked[w.pk])),
+            (w for w in active if w.team_id == server.team_id and w.covers(server.pk, server.tags, linked[w.pk])),
             None,
         )
         if window is not None:

@@ -23,7 +23,7 @@ it here as a ``CheckResult``; "check now" is a batch of one. Per batch:
 5. Write the ServerStatus rows, one prepared UPDATE per row, then count the batch's checks for
    /metrics (``services.history.metrics``).
 6. After commit, publish the whole batch to the live feeds once (an ``Event`` that changed the
-   status as a status event), and renew the public pages of the owners whose servers changed
+   status as a status event), and renew the public pages of the teams whose servers changed
    status (``models.statuspages.public_pages_changed``).
 
 The rows are exactly those that recording each result alone, in order, would write
@@ -179,7 +179,7 @@ def record(batch: Sequence[CheckResult]) -> list[CheckRecord]:
         ]
         published = [(r.server, rec.ping, rec.state) for r, rec in zip(batch, records, strict=True) if rec.ping]
         entered = [(r.server, rec.state) for r, rec in zip(batch, records, strict=True) if not rec.ping and rec.change]
-        changed = {r.server.owner_id for r, rec in zip(batch, records, strict=True) if rec.change}
+        changed = {r.server.team_id for r, rec in zip(batch, records, strict=True) if rec.change}
         transaction.on_commit(lambda: _publish(published, entered, changed))
     return records
 
@@ -187,10 +187,10 @@ def record(batch: Sequence[CheckResult]) -> list[CheckRecord]:
 def _publish(
     checks: list[tuple[Server, PingResult | None, ServerStatus]],
     entered: list[tuple[Server, ServerStatus]],
-    changed_owners: set[int],
+    changed_teams: set[int],
 ) -> None:
-    if changed_owners:  # public pages and badges show statuses: renewed outside the row locks
-        public_pages_changed(*changed_owners)
+    if changed_teams:  # public pages and badges show statuses: renewed outside the row locks
+        public_pages_changed(*changed_teams)
     if checks:
         publish.publish_checks(checks)  # type: ignore[arg-type]
     for server, state in entered:

@@ -2,7 +2,7 @@
 
 Blocking ORM code, called from the WebSocket consumer and the SSE view through
 ``database_sync_to_async``. Every query starts from ``for_user()``, so a user only ever
-sees their own servers (staff: all), and renders with ``monitoring.payloads`` (as the REST API does).
+sees their teams' servers (staff: all), and renders with ``monitoring.payloads`` (as the REST API does).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 from django.db.models import QuerySet
 
 from monitoring.models import PingResult, Server, ServerStatus, StatusChange
+from monitoring.models.base import visible_team_ids
 from monitoring.payloads import PingPayload, StatusPayload, ping_payload, status_payload
 
 #: One SSE event before formatting: its name (``ping``/``status``), its ``id:`` and its JSON array.
@@ -62,6 +63,12 @@ class FeedFilter:
         if self.statuses:
             qs = qs.filter(status__in=self.statuses)
         return qs
+
+
+def team_ids(user: Any) -> list[int]:
+    """The teams whose servers ``user`` (a person or a team API key) sees."""
+    teams = visible_team_ids(user)
+    return sorted(teams) if isinstance(teams, list) else sorted(teams.values_list("team_id", flat=True))
 
 
 def server_ids(user: Any, feed: FeedFilter) -> list[int]:

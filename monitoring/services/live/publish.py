@@ -8,11 +8,11 @@ Each event goes to three groups (joined per process by ``services.live.fanout``)
 joins exactly one kind, so it gets an event once:
 
 * ``server.<id>`` — WebSocket subscriptions and SSE streams filtered by ``server_id``;
-* ``owner.<user id>`` — an unfiltered SSE stream of a user (also sees servers added later);
+* ``team.<team id>`` — an unfiltered SSE stream of a member (also sees servers added later);
 * ``staff`` — an unfiltered SSE stream of a staff user (every server).
 
 A batch is sent as one layer message per group (type ``server.batch``, its ``events`` in
-order), so a batch of 200 checks of one owner costs that owner's group one message, not 200;
+order), so a batch of 200 checks of one team costs that team's group one message, not 200;
 the fan-out unpacks it. Payloads are per-server deltas built once here with
 ``monitoring.payloads`` (the REST API's shapes), so every consumer forwards the same dicts
 without touching the database.
@@ -65,8 +65,8 @@ def server_group(server_id: int) -> str:
     return f"server.{server_id}"
 
 
-def owner_group(user_id: int) -> str:
-    return f"owner.{user_id}"
+def team_group(team_id: int) -> str:
+    return f"team.{team_id}"
 
 
 def check_event(server: Server, ping: PingResult, state: ServerStatus) -> LiveEvent:
@@ -104,7 +104,7 @@ def group_messages(events: list[tuple[Server, LiveEvent]]) -> dict[str, dict[str
     """The layer message for each group: the event itself when it is alone, else a batch."""
     by_group: dict[str, list[LiveEvent]] = defaultdict(list)
     for server, event in events:
-        for group in (server_group(server.pk), owner_group(server.owner_id), STAFF_GROUP):
+        for group in (server_group(server.pk), team_group(server.team_id), STAFF_GROUP):
             by_group[group].append(event)
     messages = {}
     for group, items in by_group.items():
@@ -153,7 +153,7 @@ def publisher_loop() -> asyncio.AbstractEventLoop:
 
 
 def _publish(events: list[tuple[Server, LiveEvent]]) -> None:
-    """Send ``events`` to their servers', owners' and the staff group, within LIVE_PUBLISH_TIMEOUT.
+    """Send ``events`` to their servers', teams' and the staff group, within LIVE_PUBLISH_TIMEOUT.
 
     Runs in on_commit, after the checks are stored: a layer that is down or slow (Redis gone)
     is logged and the checks stand. Clients that miss them catch up from the database (SSE

@@ -64,8 +64,8 @@ def test_grace_seconds_out_of_range_is_400(alice_client, grace):
     assert r.status_code == 400 and "grace_seconds" in r.json()
 
 
-@override_settings(PUBLIC_BASE_URL="https://pulseguard.example.com")
-def test_without_a_request_the_push_url_is_built_from_public_base_url(alice):
+@override_settings(PUBLIC_URL="https://pulseguard.example.com")
+def test_without_a_request_the_push_url_is_built_from_public_url(alice):
     server = make_push(alice)
     assert ServerSerializer(server).data["push_url"] == f"https://pulseguard.example.com/api/push/{server.push_token}/"
 

@@ -21,7 +21,7 @@ from monitoring.choices import PingStatus, Protocol, Status
 from monitoring.models import PingResult, Server
 from monitoring.services.engine import checks
 from monitoring.services.engine.transitions import ProbeOutcome
-from monitoring.services.live.publish import CHECKED, STAFF_GROUP, STATUS, owner_group, server_group
+from monitoring.services.live.publish import CHECKED, STAFF_GROUP, STATUS, server_group, team_group
 from monitoring.tasks import claims
 from monitoring.tasks.engine import run_check, run_once
 from tests.live import PATIENCE, eventually, fresh_channel_layer
@@ -106,7 +106,7 @@ def test_a_check_publishes_its_ping_and_status_once_after_commit(web, django_cap
 
 
 def test_the_event_reaches_the_owner_and_staff_groups_too(web, django_capture_on_commit_callbacks, listen):
-    owners, staff = listen(owner_group(web.owner_id)), listen(STAFF_GROUP)
+    owners, staff = listen(team_group(web.team_id)), listen(STAFF_GROUP)
     with django_capture_on_commit_callbacks(execute=True):
         checks.record_outcome(web, ok())
     assert [e["server_id"] for e in drain(owners, expect=1)] == [web.pk]
@@ -190,13 +190,13 @@ def test_a_recorded_batch_is_one_message_per_group(alice, django_capture_on_comm
         Server.objects.create(owner=alice, name=f"b{n}", protocol=Protocol.HTTP, host="127.0.0.1", port=80)
         for n in range(3)
     ]
-    owner = listen(owner_group(alice.pk))
+    owner = listen(team_group(alice.personal_team.pk))
     single = listen(server_group(servers[1].pk))
     outcome = ProbeOutcome(PingStatus.SUCCESS, response_time=3.0, status_code=200)
     with django_capture_on_commit_callbacks(execute=True):
         records = record([CheckResult(s, outcome, timezone.now()) for s in servers])
     [batch] = drain(owner, expect=1)
-    assert batch["type"] == BATCH and batch["group"] == owner_group(alice.pk)
+    assert batch["type"] == BATCH and batch["group"] == team_group(alice.personal_team.pk)
     assert [e["ping"]["id"] for e in batch["events"]] == [r.ping.pk for r in records]
     assert all(e["type"] == CHECKED and e["status"]["status"] == Status.UP for e in batch["events"])
     [one] = drain(single, expect=1)
