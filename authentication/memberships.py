@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import smtplib
 from typing import Any
 
 from django.conf import settings
@@ -208,8 +209,11 @@ def invite(request: Any, team: Team, email: str, role: Any) -> Invitation:
             request, Action.INVITATION_CREATE, team_id=team.pk, obj=invitation, object_name=email,
             changes={"role": [None, new]},
         )  # fmt: skip
-        link = absolute_url(invitation_path(token), request)
-        transaction.on_commit(lambda: _send(invitation, link, inviter))
+        # Sent before the commit: an invitation no one could receive is not kept.
+        try:
+            _send(invitation, absolute_url(invitation_path(token), request), inviter)
+        except (OSError, smtplib.SMTPException) as exc:
+            raise Refused(f"The invitation e-mail could not be sent ({exc}); try again later.", field="email") from exc
     return invitation
 
 

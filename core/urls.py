@@ -51,6 +51,7 @@ urlpatterns = [
     path("status-pages/", pages.status_pages, name="status-pages"),
     path("maintenance/", pages.maintenance, name="maintenance"),
     path("config/", pages.config, name="config"),
+    path("", include("authentication.web_urls")),
     path("accounts/register/", register, name="register"),
     # A login page for every user; the admin's own login only admits staff.
     path("accounts/login/", throttled(auth_views.LoginView.as_view()), name="login"),

@@ -16,7 +16,7 @@ from authentication.models import Invitation, Membership
 from authentication.tests.team_helpers import Crew, audit_rows, crew_fixture  # noqa: F401 (the crew fixture)
 from conftest import client_for
 
-pytestmark = pytest.mark.django_db(transaction=True)  # the e-mail goes on commit
+pytestmark = pytest.mark.django_db
 
 LINK = re.compile(r"https?://\S+/invitations/([A-Za-z0-9_-]+)/")
 
@@ -216,3 +216,20 @@ def test_a_member_who_accepts_keeps_their_role(crew: Crew):
     assert response.status_code == 200
     assert crew.role("viewer") == "viewer"
     assert not audit_rows("member_add")
+
+
+def test_an_invitation_whose_email_cannot_be_sent_answers_400_and_is_not_kept(crew: Crew, tcp_closed_port: int):
+    backend = "django.core.mail.backends.smtp.EmailBackend"
+    with override_settings(EMAIL_BACKEND=backend, EMAIL_HOST="127.0.0.1", EMAIL_PORT=tcp_closed_port, EMAIL_TIMEOUT=2):
+        response = invite(crew)
+    assert response.status_code == 400
+    assert "could not be sent" in response.json()["email"][0]
+    assert not Invitation.objects.exists()
+    assert not audit_rows("invitation_create")
+
+
+def test_the_email_reaches_a_real_smtp_server(crew: Crew, smtp_server):
+    assert invite(crew).status_code == 201
+    [message] = smtp_server.messages
+    assert message["To"] == "new@example.com"
+    assert "/invitations/" in message.get_payload()
