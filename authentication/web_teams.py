@@ -38,7 +38,7 @@ class TeamForm(forms.Form):
 
 class InviteForm(forms.Form):
     email = forms.EmailField()
-    role = forms.ChoiceField(choices=Role.choices, initial=Role.MEMBER)
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.MEMBER, required=False)
 
 
 def _team(request: HttpRequest, slug: str) -> Team:
@@ -200,7 +200,7 @@ def invitation_send(request: HttpRequest, slug: str) -> HttpResponse:
     try:
         if not form.is_valid():
             raise _first_error(form)
-        memberships.invite(request, team, form.cleaned_data["email"], form.cleaned_data["role"])
+        memberships.invite(request, team, form.cleaned_data["email"], form.cleaned_data["role"] or Role.MEMBER)
     except Refused as refused:
         if refused.field in form.fields:
             form.add_error(refused.field, refused.message)
