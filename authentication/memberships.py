@@ -20,11 +20,12 @@ from __future__ import annotations
 import hashlib
 import secrets
 import smtplib
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -67,8 +68,22 @@ def role_from(value: Any) -> str:
     return str(value)
 
 
+def _enrolled(principal: Any) -> bool:
+    """Whether ``principal`` signs in with two-factor (a confirmed TOTP enrolment)."""
+    return TwoFactor.objects.filter(user_id=getattr(principal, "pk", None), confirmed_at__isnull=False).exists()
+
+
 def _owners(team: Team) -> int:
     return Membership.objects.filter(team=team, role=Role.OWNER).count()
+
+
+def _saved(save: Callable[[], Any], slug: str) -> Any:
+    """``save()``; a slug another request took a moment ago is the same 400 as one taken before."""
+    try:
+        with transaction.atomic():
+            return save()
+    except IntegrityError as exc:
+        raise Refused(f"The slug {slug!r} is taken; choose another.", field="slug") from exc
 
 
 # --- the team ---------------------------------------------------------------------------------
@@ -80,7 +95,7 @@ def create_team(request: Any, name: str, slug: str) -> Team:
     if Team.objects.filter(slug=slug).exists():
         raise Refused(f"The slug {slug!r} is taken; choose another.", field="slug")
     with transaction.atomic():
-        team = Team.objects.create(name=name, slug=slug)
+        team = _saved(lambda: Team.objects.create(name=name, slug=slug), slug)
         membership = Membership.objects.create(team=team, user=user, role=Role.OWNER)
         audit.record(request, Action.CREATE, team_id=team.pk, obj=team, changes={"name": [None, name]})
         audit.record(
@@ -98,12 +113,7 @@ def update_team(request: Any, team: Team, changes: dict[str, Any]) -> Team:
         return team
     if "require_two_factor" in changes:
         require_role(request.user, team, Role.OWNER, "Changing require_two_factor")
-        if (
-            changes["require_two_factor"]
-            and not TwoFactor.objects.filter(
-                user_id=getattr(request.user, "pk", None), confirmed_at__isnull=False
-            ).exists()
-        ):
+        if changes["require_two_factor"] and not _enrolled(request.user):
             raise Refused(
                 "Turn on two-factor sign-in for your own account before requiring it of the team.",
                 field="require_two_factor",
@@ -116,7 +126,7 @@ def update_team(request: Any, team: Team, changes: dict[str, Any]) -> Team:
         diff = {k: [getattr(team, k), v] for k, v in changes.items()}
         for k, v in changes.items():
             setattr(team, k, v)
-        team.save(update_fields=list(changes))
+        _saved(lambda: team.save(update_fields=list(changes)), team.slug)
         audit.record(request, Action.UPDATE, team_id=team.pk, obj=team, changes=diff)
     return team
 

@@ -105,6 +105,23 @@ def test_a_taken_slug_answers_400(crew: Crew):
     assert patched.status_code == 400 and "slug" in patched.json()
 
 
+def test_a_slug_taken_between_the_check_and_the_write_answers_400(crew: Crew, monkeypatch):
+    # Another request made "night" after this one looked: the unique constraint answers, not a 500.
+    from authentication import memberships
+
+    real = memberships.Team.objects.filter
+
+    def looked_before(*args, **kwargs):
+        found = real(*args, **kwargs)
+        return found.none() if kwargs == {"slug": "night"} else found
+
+    Team.objects.create(name="Theirs", slug="night")
+    monkeypatch.setattr(memberships.Team.objects, "filter", looked_before)
+    response = crew.client("owner").post("/api/teams/", {"name": "Mine", "slug": "night"}, format="json")
+    assert response.status_code == 400 and "taken" in response.json()["slug"][0]
+    assert Team.objects.get(slug="night").name == "Theirs"
+
+
 def test_a_missing_name_answers_400_naming_name(crew: Crew):
     response = crew.client("owner").post("/api/teams/", {"slug": "x"}, format="json")
     assert response.status_code == 400 and "name" in response.json()
