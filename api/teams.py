@@ -62,7 +62,7 @@ class TeamViewSet(viewsets.ModelViewSet):
     serializer_class = TeamSerializer
     queryset = Team.objects.all()
     lookup_field = "slug"
-    lookup_value_regex = "[^/]+"
+    lookup_value_regex = "[-a-zA-Z0-9_]+"
     filter_backends: list[Any] = []
 
     def get_queryset(self) -> QuerySet[Team]:

@@ -338,3 +338,11 @@ def test_a_role_change_to_the_same_role_writes_no_row(crew: Crew):
     response = crew.client("owner").patch(member_url(crew, "member"), {"role": "member"}, format="json")
     assert response.status_code == 200
     assert not AuditEntry.objects.filter(action="member_role").exists()
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/teams/%00/", "/api/teams/%00/members/", "/api/teams/ops/members/99999999999999999999/"]
+)
+def test_odd_paths_answer_404(crew: Crew, path: str):
+    assert crew.client("owner").get(path).status_code == 404
+    assert crew.client("owner").delete(path).status_code in {404, 405}
