@@ -120,7 +120,10 @@ class MemberViewSet(
 
     serializer_class = MemberSerializer
     queryset = Membership.objects.all()
-    lookup_field = "user_id"
+    # ``user__id``, not ``user_id``: a lookup through the relation gets Django's out-of-range
+    # guard, so an id past 64 bits is a 404 rather than an OverflowError.
+    lookup_field = "user__id"
+    lookup_url_kwarg = "user_id"
     lookup_value_regex = "[0-9]+"
     http_method_names = ["get", "patch", "delete", "head", "options"]
     filter_backends: list[Any] = []

@@ -159,7 +159,8 @@ def team_delete(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def _membership(team: Team, user_id: int) -> Membership:
-    membership = Membership.objects.filter(team=team, user_id=user_id).select_related("user", "team").first()
+    # user__id, not user_id: through the relation Django range-checks the id (past 64 bits: none).
+    membership = Membership.objects.filter(team=team, user__id=user_id).select_related("user", "team").first()
     if membership is None:
         raise Http404("No such member.")
     return membership

@@ -61,6 +61,7 @@ def test_the_team_page_shows_members_and_the_controls_a_role_allows(crew: Crew):
     viewer = web(crew.users["viewer"]).get("/teams/ops/").content.decode()
     assert "Send invitation" not in viewer and "<select" not in viewer and "Leave" in viewer
     assert web(crew.users["stranger"]).get("/teams/ops/").status_code == 404
+    assert web(crew.users["owner"]).post("/teams/ops/members/99999999999999999999/remove/").status_code == 404
 
 
 def test_the_team_page_changes_roles_removes_members_and_refuses_with_the_reason(crew: Crew):
