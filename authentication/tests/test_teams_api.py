@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
+from django.contrib.auth.models import User
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from authentication.models import AuditEntry, Membership, Role, Team, TwoFactor
+from api.teams import visible_teams
+from authentication import memberships
+from authentication.models import ApiKey, AuditEntry, Membership, Role, Team, TwoFactor
 from authentication.tests.team_helpers import Crew, audit_rows, crew_fixture  # noqa: F401 (the crew fixture)
 from monitoring.models import Server
 from monitoring.tests.factories import make_server
@@ -346,3 +353,51 @@ def test_a_role_change_to_the_same_role_writes_no_row(crew: Crew):
 def test_odd_paths_answer_404(crew: Crew, path: str):
     assert crew.client("owner").get(path).status_code == 404
     assert crew.client("owner").delete(path).status_code in {404, 405}
+
+
+# --- API keys and query counts -------------------------------------------------------------------
+
+
+def key_request(crew: Crew, scope: str):
+    """A request made with a team API key, as the key engineer's authentication will set it."""
+    key = ApiKey.objects.create(team=crew.team, name="ci", scope=scope, prefix="pgk_abcdefgh", key_hash=scope * 8)
+    principal = SimpleNamespace(api_key=key, is_authenticated=True, is_staff=False, pk=None)
+    return SimpleNamespace(user=principal, META={"REMOTE_ADDR": "127.0.0.1"})
+
+
+@pytest.mark.parametrize("scope", ["read", "write"])
+def test_an_api_key_manages_no_team_and_accepts_no_invitation(crew: Crew, scope: str):
+    request = key_request(crew, scope)
+    refusals = [
+        lambda: memberships.create_team(request, "Keys", "keys"),
+        lambda: memberships.invite(request, crew.team, "new@example.com", "viewer"),
+        lambda: memberships.change_role(request, crew.team.memberships.get(user=crew.users["member"]), "viewer"),
+        lambda: memberships.remove_member(request, crew.team.memberships.get(user=crew.users["member"])),
+        lambda: memberships.update_team(request, crew.team, {"name": "Keys"}),
+        lambda: memberships.delete_team(request, crew.team),
+        lambda: memberships.accept(request, "any-token"),
+    ]
+    for refused in refusals:
+        with pytest.raises(memberships.Refused) as caught:
+            refused()
+        assert caught.value.status in {403, 404}
+    assert list(visible_teams(request.user)) == [crew.team]
+    assert crew.role("member") == "member" and not Team.objects.filter(slug="keys").exists()
+
+
+def test_the_member_list_costs_the_same_queries_for_more_members(crew: Crew):
+    client = crew.client("viewer")
+    with CaptureQueriesContext(connection) as few:
+        assert client.get("/api/teams/ops/members/").status_code == 200
+    for i in range(10):
+        Membership.objects.create(team=crew.team, user=User.objects.create_user(f"u{i}", f"u{i}@example.com"))
+    with CaptureQueriesContext(connection) as many:
+        assert len(client.get("/api/teams/ops/members/").json()["results"]) == 14
+    assert len(many) == len(few)
+    with CaptureQueriesContext(connection) as teams_few:
+        client.get("/api/teams/")
+    for i in range(5):
+        Membership.objects.create(team=Team.objects.create(name=f"T{i}", slug=f"t{i}"), user=crew.users["viewer"])
+    with CaptureQueriesContext(connection) as teams_many:
+        assert len(client.get("/api/teams/").json()["results"]) == 7
+    assert len(teams_many) == len(teams_few)
