@@ -235,7 +235,8 @@ def _send(invitation: Invitation, link: str, inviter: Any) -> None:
         "inviter": inviter.get_username() if inviter is not None else "",
         "days": settings.INVITATION_VALID_DAYS,
     }
-    subject = f"You are invited to the team {invitation.team.name} on PulseGuard"
+    name = " ".join(invitation.team.name.split())  # a line break in a name would be a header injection
+    subject = f"You are invited to the team {name} on PulseGuard"
     message = EmailMultiAlternatives(
         subject=subject, body=render_to_string("teams/invitation_email.txt", context), to=[invitation.email]
     )

@@ -12,7 +12,7 @@ from django.core import mail
 from django.test import override_settings
 from django.utils import timezone
 
-from authentication.models import Invitation, Membership
+from authentication.models import Invitation, Membership, Team
 from authentication.tests.team_helpers import Crew, audit_rows, crew_fixture  # noqa: F401 (the crew fixture)
 from conftest import client_for
 
@@ -233,3 +233,11 @@ def test_the_email_reaches_a_real_smtp_server(crew: Crew, smtp_server):
     [message] = smtp_server.messages
     assert message["To"] == "new@example.com"
     assert "/invitations/" in message.get_payload()
+
+
+def test_a_team_name_with_a_line_break_still_makes_one_subject_line(crew: Crew):
+    Team.objects.filter(pk=crew.team.pk).update(name="Ops\r\nBcc: someone@example.com")
+    assert invite(crew).status_code == 201
+    [message] = mail.outbox
+    assert message.subject == "You are invited to the team Ops Bcc: someone@example.com on PulseGuard"
+    assert message.bcc == []
