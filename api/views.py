@@ -104,7 +104,7 @@ def check_now_slot(user: Any, server: Server) -> Iterator[bool]:
 
 
 class ServerViewSet(OwnedModelViewSet):
-    queryset = Server.objects.select_related("owner", "server_status")
+    queryset = Server.objects.select_related("team", "owner", "server_status")
     serializer_class = ServerSerializer
     filterset_class = ServerFilterSet
     ordering_fields = ["name", "status", "host", "check_interval", "created_at", "id"]
@@ -325,14 +325,14 @@ def prometheus_metrics(request: HttpRequest) -> HttpResponse:
 
 
 class StatusPageViewSet(OwnedModelViewSet):
-    queryset = StatusPage.objects.select_related("owner").prefetch_related("servers")
+    queryset = StatusPage.objects.select_related("team", "owner").prefetch_related("servers")
     serializer_class = StatusPageSerializer
     filterset_class = StatusPageFilterSet
     ordering_fields = ["slug", "title", "created_at", "id"]
 
 
 class MaintenanceWindowViewSet(OwnedModelViewSet):
-    queryset = MaintenanceWindow.objects.select_related("owner").prefetch_related("servers")
+    queryset = MaintenanceWindow.objects.select_related("team", "owner").prefetch_related("servers")
     serializer_class = MaintenanceWindowSerializer
     filterset_class = MaintenanceWindowFilterSet
     ordering_fields = ["name", "starts_at", "created_at", "id"]

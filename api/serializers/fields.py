@@ -13,7 +13,7 @@ from rest_framework import serializers
 from rest_framework.fields import empty
 
 from authentication.models import Team
-from authentication.teams import default_team
+from authentication.teams import default_team, roles
 from monitoring.models import (
     MaintenanceWindow,
     NotificationConfig,
@@ -149,12 +149,13 @@ def target_team_id(root: serializers.BaseSerializer[Any]) -> int | None:
 class OwnedServerField(serializers.PrimaryKeyRelatedField):
     """Ids of servers of the team of the object being written (``target_team_id``).
 
-    A notification config names its server, and so its team: it may pick any server the caller
-    sees. Any other id, another team's or one that does not exist, gets the same "does not
+    A new notification config names its server, and so its team: it may pick a server of any
+    team the caller is in. Any other id, another team's or one that does not exist, gets the same "does not
     exist" error: an id tells nobody whether another team has it."""
 
     def get_queryset(self) -> Any:
         root = self.root
         if getattr(root.Meta, "model", None) is NotificationConfig and root.instance is None:
-            return Server.objects.for_user(self.context["request"].user)
+            # The servers of the caller's own teams (staff too: they see others', never pick them).
+            return Server.objects.filter(team_id__in=list(roles(self.context["request"].user)))
         return Server.objects.filter(team_id=target_team_id(root))

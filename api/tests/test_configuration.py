@@ -432,8 +432,9 @@ def test_a_document_gives_all_of_an_accounts_twins_or_none(alice, alice_client):
 
 
 def test_export_makes_the_same_six_queries_for_any_number_of_servers(setup, django_assert_num_queries):
+    team = setup.personal_team
     with django_assert_num_queries(6):
-        export_config(setup)
+        export_config(setup, team)
     page, window = StatusPage.objects.get(), MaintenanceWindow.objects.get()
     for i in range(20):
         server = make_server(setup, name=f"web-{i}", tags=["prod"])
@@ -441,7 +442,7 @@ def test_export_makes_the_same_six_queries_for_any_number_of_servers(setup, djan
         page.servers.add(server)
         window.servers.add(server)
     with django_assert_num_queries(6):
-        doc = export_config(setup)
+        doc = export_config(setup, team)
     assert len(doc["servers"]) == 24 and len(doc["status_pages"][0]["servers"]) == 22
 
 
@@ -471,7 +472,7 @@ def test_an_import_past_the_quota_is_400_and_writes_nothing(alice, alice_client)
     assert r.status_code == 400
     assert r.json() == {
         "non_field_errors": [
-            "An account may have at most 2 servers (MAX_SERVERS_PER_ACCOUNT); you have 1; this would add 2."
+            "A team may have at most 2 servers (MAX_SERVERS_PER_ACCOUNT); you have 1; this would add 2."
         ]
     }
     assert Server.objects.count() == 1
