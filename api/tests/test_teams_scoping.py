@@ -61,7 +61,8 @@ def test_a_new_object_goes_to_the_personal_team_unless_a_team_is_named(alice, al
         ("/api/status-pages/", {"slug": "ops-page", "title": "Ops", "team": "ops"}),
         (
             "/api/maintenance-windows/",
-            {"name": "w", "starts_at": "2030-01-01T00:00Z", "ends_at": "2030-01-01T01:00Z", "tags": ["db"], "team": "ops"},
+            {"name": "w", "starts_at": "2030-01-01T00:00Z", "ends_at": "2030-01-01T01:00Z", "tags": ["db"]}
+            | {"team": "ops"},
         ),
     ]:
         r = alice_client.post(url, body, format="json")
