@@ -18,7 +18,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from prometheus_client import CONTENT_TYPE_LATEST
 from rest_framework import permissions, status
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -35,6 +35,7 @@ from api.filtersets import (
     StatusPageFilterSet,
 )
 from api.pagination import HistoryCursorPagination
+from api.permissions import refusal
 from api.serializers.certificates import (
     CertificateCheckSerializer,
     CertificateQuerySerializer,
@@ -188,6 +189,9 @@ class ServerViewSet(OwnedModelViewSet):
         params = CertificateQuerySerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         if request.method == "POST" or params.validated_data["refresh"]:
+            why = refusal(request.user, server.team_id)  # a check now, even by GET: a member's action
+            if why:
+                raise PermissionDenied(why)
             if not checks_certificate(server):
                 return Response({"detail": NOT_HTTPS}, status=status.HTTP_400_BAD_REQUEST)
             # On the engine: no database connection is held while the handshake waits.

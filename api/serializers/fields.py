@@ -12,8 +12,8 @@ from django.db import models
 from rest_framework import serializers
 from rest_framework.fields import empty
 
-from authentication.models import Team
-from authentication.teams import default_team, roles
+from authentication.models import Role, Team
+from authentication.teams import default_team, role_in, roles
 from monitoring.models import (
     MaintenanceWindow,
     NotificationConfig,
@@ -125,6 +125,19 @@ class TeamField(serializers.SlugRelatedField):
         if isinstance(instance, models.Model) and getattr(instance, "team_id", team.pk) != team.pk:
             raise serializers.ValidationError("An object cannot move to another team: export it and import it there.")
         return team
+
+
+REDACTED = "••••"
+
+
+def reads_only(serializer: serializers.BaseSerializer[Any], team_id: int | None) -> bool:
+    """Whether the caller is a ``viewer`` of the team (a read key is one too): it never sees a
+    secret, a push URL or an API key (SPEC §17). Staff and the team's members see them."""
+    request = serializer.context.get("request")
+    user = getattr(request, "user", None)
+    if user is None or getattr(user, "is_staff", False):
+        return False
+    return role_in(user, team_id) in (None, Role.VIEWER)
 
 
 def target_team_id(root: serializers.BaseSerializer[Any]) -> int | None:
