@@ -191,3 +191,27 @@ def test_export_and_import_are_per_team(alice, alice_client, charlie, ops):
     viewer = join(ops, User.objects.create_user("vera", password="pw-long-enough-1"), Role.VIEWER)
     assert viewer.post("/api/config/import/?team=ops", doc, format="json").status_code == 403
     assert viewer.get("/api/config/export/?team=ops").status_code == 403  # an export holds secrets
+
+
+def test_a_viewer_never_sees_a_push_url_header_values_or_a_webhook_token(alice, alice_client, ops):
+    push = Server.objects.create(owner=alice, team=ops, name="cron", protocol="push", check_interval=60)
+    web = make_server(alice, team=ops, name="api", request_headers={"Authorization": "Bearer s3cret"})
+    hook = alice_client.post(
+        "/api/notification-configs/",
+        {"server": web.pk, "notification_type": "slack", "recipient": "https://hooks.slack.com/services/T0/B0/tok3n"},
+        format="json",
+    )
+    assert hook.status_code == 201, hook.json()
+    viewer = join(ops, User.objects.create_user("vera", password="pw-long-enough-1"), Role.VIEWER)
+    seen = {s["name"]: s for s in viewer.get("/api/servers/").json()["results"]}
+    assert seen["cron"]["push_url"] is None and seen["cron"]["push_token"] is None
+    assert seen["api"]["request_headers"] == {"Authorization": "••••"}
+    [config] = viewer.get("/api/notification-configs/").json()["results"]
+    assert config["recipient"] == "https://hooks.slack.com/••••"
+    assert "tok3n" not in viewer.get(f"/api/notification-configs/{config['id']}/").content.decode()
+    assert viewer.post(f"/api/servers/{push.pk}/push-token/").status_code == 403
+    assert viewer.get(f"/api/servers/{web.pk}/certificate/?refresh=1").status_code == 403
+    # The team's members see them.
+    mine = {s["name"]: s for s in alice_client.get("/api/servers/").json()["results"]}
+    assert mine["cron"]["push_url"].endswith(f"/api/push/{push.push_token}/")
+    assert mine["api"]["request_headers"] == {"Authorization": "Bearer s3cret"}
