@@ -16,6 +16,7 @@ from django.core.management import CommandError, call_command
 from django.test import override_settings
 
 from api.configuration import export_config, server_fields
+from authentication.models import Membership, Role, Team
 from monitoring.models import MaintenanceWindow, NotificationConfig, Server, StatusPage
 from monitoring.tests.factories import make_server
 
@@ -225,6 +226,25 @@ def test_the_import_command_reports_errors_and_unknown_users(alice, tmp_path):
         call_command("import_config", str(path), "--user", "alice")
     with pytest.raises(CommandError, match="No user"):
         call_command("import_config", str(path), "--user", "nobody")
+
+
+def test_the_commands_take_a_team_of_the_users(setup, charlie, tmp_path):
+    ops = Team.objects.create(name="Ops", slug="ops")
+    Membership.objects.create(team=ops, user=charlie, role=Role.MEMBER)
+    out = io.StringIO()
+    call_command("export_config", "--user", "alice", stdout=out)
+    path = tmp_path / "config.json"
+    doc = json.loads(out.getvalue())
+    doc["status_pages"] = []  # page slugs are unique across teams
+    path.write_text(json.dumps(doc))
+    call_command("import_config", str(path), "--user", "charlie", "--team", "ops", stdout=io.StringIO())
+    assert Server.objects.filter(team=ops).count() == len(doc["servers"]) > 0
+    assert not Server.objects.filter(team=charlie.personal_team).exists()
+    again = io.StringIO()
+    call_command("export_config", "--user", "charlie", "--team", "ops", stdout=again)
+    assert json.loads(again.getvalue())["servers"] == doc["servers"]
+    with pytest.raises(CommandError, match="no team with the slug 'alice'"):
+        call_command("export_config", "--user", "charlie", "--team", "alice")
 
 
 def test_windows_upsert_by_name_and_name_their_servers(setup, alice_client):
