@@ -93,8 +93,10 @@ def check_now_slot(user: Any, server: Server) -> Iterator[bool]:
     than the check can take, so the slots of a process that dies come free on their own.
     """
     hold = int(server.timeout) + 30
+    key_of = getattr(user, "api_key", None)  # a team API key has slots of its own
+    who = f"key:{key_of.prefix}" if key_of is not None else user.pk
     for n in range(settings.CHECK_NOW_PER_USER):
-        key = f"check-now:{user.pk}:{n}"
+        key = f"check-now:{who}:{n}"
         if cache.add(key, 1, timeout=hold):
             try:
                 yield True
