@@ -24,6 +24,8 @@ from authentication.oidc import OidcUnavailable, callback_url, discovery, enable
 
 log = logging.getLogger(__name__)
 
+#: The session key holding the issuer a session was signed in through (absent: a password sign-in).
+SSO_SESSION_KEY = "sso_issuer"
 UNREACHABLE = "The single sign-on provider could not be reached; try again later."
 INCOMPLETE = "Single sign-on did not complete; try again."
 #: What went wrong on the provider's side or on the way back: shown as INCOMPLETE, logged in full.
@@ -72,6 +74,12 @@ class OidcCallbackView(OIDCAuthenticationCallbackView):
             log.warning("oidc callback failed error=%s: %s", type(exc).__name__, exc)
             request.oidc_refusal = INCOMPLETE  # type: ignore[attr-defined]
         return self.login_failure()
+
+    def login_success(self) -> HttpResponse:
+        response = super().login_success()
+        # Says this session came through the provider (which did the two-factor part, docs/SSO.md).
+        self.request.session[SSO_SESSION_KEY] = settings.OIDC_ISSUER
+        return response
 
     def login_failure(self) -> HttpResponse:
         if self.request.GET.get("error"):

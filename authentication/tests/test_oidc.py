@@ -137,6 +137,7 @@ def test_a_first_sign_in_creates_the_user_its_identity_and_personal_team(provide
     assert OidcIdentity.objects.filter(user=user, issuer=provider.issuer, sub="abc-123").exists()
     assert personal_team(user).memberships.get().role == Role.OWNER
     assert client.get("/").status_code == 200
+    assert client.session["sso_issuer"] == provider.issuer
     # The flow was the real one: PKCE verifier, the code exchanged with the secret, keys and userinfo read.
     assert "POST /token" in provider.requests and "GET /jwks" in provider.requests
     assert "GET /userinfo" in provider.requests
@@ -176,6 +177,11 @@ def test_a_username_already_taken_gets_a_suffix(provider, alice):
 def test_next_is_where_the_user_lands(provider):
     response = sign_in(Client(), provider, next_url="/servers/new/")
     assert response["Location"] == "/servers/new/"
+
+
+def test_a_next_on_another_site_is_not_followed(provider):
+    response = sign_in(Client(), provider, next_url="https://elsewhere.example.com/")
+    assert response["Location"] == "/"
 
 
 def test_an_e_mail_of_an_existing_user_is_refused_with_a_message(provider, alice):
