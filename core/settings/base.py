@@ -174,6 +174,8 @@ LOGIN_REDIRECT_URL = "/"
 # --- REST API: authentication, permissions, filtering and pagination set once here.
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        # First: a team API key (pgk_…) is never mistaken for a JWT, and a bad one is 401 at once.
+        "authentication.keys.ApiKeyAuthentication",
         "rest_framework_simplejwt.authentication.JWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
