@@ -137,17 +137,20 @@ def bearer_token(authorization: str | None) -> str | None:
 
 
 class State(NamedTuple):
-    """One batch's rows: users, their teams (both keyed by ``str(id)``), sessions, API keys (by digest)."""
+    """One batch's rows: users (by ``str(id)``, each with ``pinned_team_ids``), sessions, API keys (by digest)."""
 
     users: dict[str, Any]
     sessions: dict[str, Session | None]
-    teams: dict[str, frozenset[int]]
     keys: dict[str, ApiKey | None]
 
 
 def read_state(user_ids: set[Any], session_keys: set[str], key_hashes: set[str] = frozenset()) -> State:  # type: ignore[assignment]
     """One batch of reads (blocking): the sessions by key and the users by id, theirs included;
     the teams of those users; the API keys by digest (None: revoked), noted as used (``keys.touch``).
+
+    Each user's teams are pinned on it (``pinned_team_ids``, which ``visible_team_ids`` answers
+    for it): a feed sees exactly the teams the gate compares at every re-read, so a team joined
+    and left again between two re-reads cannot stay in a feed's scope unnoticed.
 
     Users are keyed by ``str(pk)``, the form both a token's claim and a session hold.
     """
@@ -170,16 +173,16 @@ def read_state(user_ids: set[Any], session_keys: set[str], key_hashes: set[str] 
             ids.append(field.to_python(value))
     for user in get_user_model().objects.filter(**{f"{field.attname}__in": ids}):
         users[str(getattr(user, field.attname))] = user
-    # Every person's teams, staff included (one query; a staff feed ignores them).
-    by_pk = {user.pk: name for name, user in users.items() if user is not None}
+    # The teams of everyone but staff (who see every team), in one query.
+    by_pk = {user.pk: name for name, user in users.items() if user is not None and not user.is_staff}
     teams: dict[str, set[int]] = {name: set() for name in by_pk.values()}
     for user_pk, team_id in Membership.objects.filter(user_id__in=list(by_pk)).values_list("user_id", "team_id"):
         teams[by_pk[user_pk]].add(team_id)
+    for name, team_ids in teams.items():
+        users[name].pinned_team_ids = frozenset(team_ids)
     found = keys.find_by_hashes(set(key_hashes))
     keys.touch(list(found.values()))
-    return State(
-        users, sessions, {name: frozenset(ids) for name, ids in teams.items()}, {h: found.get(h) for h in key_hashes}
-    )
+    return State(users, sessions, {h: found.get(h) for h in key_hashes})
 
 
 def detached(coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
@@ -206,7 +209,6 @@ class Gate:
 
     def __init__(self) -> None:
         self.users: dict[str, tuple[float, Any]] = {}
-        self.teams: dict[str, tuple[float, frozenset[int]]] = {}
         self.sessions: dict[str, tuple[float, Session | None]] = {}
         self.keys: dict[str, tuple[float, ApiKey | None]] = {}
         self.want_users: set[str] = set()
@@ -229,11 +231,8 @@ class Gate:
         return self.users[key][1]
 
     def team_ids(self, user: Any) -> frozenset[int] | None:
-        """The teams of a user ``user()`` just answered (None: staff, who see every team)."""
-        if user.is_staff:
-            return None
-        hit = self.teams.get(str(getattr(user, get_user_model()._meta.get_field(api_settings.USER_ID_FIELD).attname)))
-        return hit[1] if hit is not None else frozenset()
+        """The teams of a user the gate read (None: staff, who see every team)."""
+        return None if user.is_staff else user.pinned_team_ids
 
     async def key(self, key_hash: str) -> ApiKey | None:
         hit = self.keys.get(key_hash)
@@ -276,7 +275,6 @@ class Gate:
                 return
             now = time.monotonic()
             self.users.update((key, (now, user)) for key, user in found.users.items())
-            self.teams.update((key, (now, ids)) for key, ids in found.teams.items())
             self.sessions.update((key, (now, session)) for key, session in found.sessions.items())
             self.keys.update((key, (now, row)) for key, row in found.keys.items())
             done.set_result(None)
@@ -302,7 +300,7 @@ class Gate:
 
     def forget_stale(self) -> None:
         """Drop rows no longer fresh: the cache holds the rows of recent connects and open feeds."""
-        for cache in (self.users, self.teams, self.sessions, self.keys):
+        for cache in (self.users, self.sessions, self.keys):
             for key in [key for key, (read_at, _) in cache.items() if not self.fresh(read_at)]:
                 del cache[key]
 
@@ -328,8 +326,8 @@ class Gate:
             return creds.key_still_valid(self.keys[creds.key_hash][1])
         name = str(creds.user.pk)
         session = self.sessions[creds.session_key][1] if creds.session_key else None
-        teams = self.teams.get(name)
-        return creds.still_valid(self.users[name][1], session, teams[1] if teams is not None else frozenset())
+        user = self.users[name][1]
+        return creds.still_valid(user, session, getattr(user, "pinned_team_ids", None))
 
 
 _gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Gate] = weakref.WeakKeyDictionary()

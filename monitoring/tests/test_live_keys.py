@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.test import override_settings
 
 from authentication import keys
 from authentication.credentials import authenticate
@@ -230,3 +231,16 @@ async def test_a_staff_user_keeps_the_feed_whatever_their_teams(servers, bob, te
     await asyncio.sleep(settings.LIVE_REVALIDATE_SECONDS * 2 + 0.5)
     assert (await ask(ws, {"action": "subscribe"}))["type"] == "subscribed"
     await ws.disconnect()
+
+
+async def test_a_feeds_scope_is_the_teams_it_is_watched_with(servers, charlie, team):
+    """A team joined after the feed opened stays out of it until the reconnect: joined and left
+    again between two re-reads, it would otherwise stay in the feed with nothing to notice it."""
+    with override_settings(LIVE_REVALIDATE_SECONDS=60):  # no re-read during the test
+        ws = await opened(ws_client(token_for(charlie)))
+        joined = await database_sync_to_async(Membership.objects.create)(team=team, user=charlie, role=Role.MEMBER)
+        assert (await ask(ws, {"action": "subscribe"}))["servers"] == [servers["charlies"].pk]
+        latest = await ask(ws, {"action": "latest"})
+        assert [s["server"] for s in latest["statuses"]] == [servers["charlies"].pk]
+        await database_sync_to_async(joined.delete)()
+        await ws.disconnect()
