@@ -398,9 +398,7 @@ def test_metrics_with_a_token_set_take_the_token_or_a_key(alice, charlie, read_k
     with override_settings(METRICS_TOKEN="metrics-token-0123456789"):
         assert Client().get("/metrics").status_code == 401
         full = scrape(Client().get("/metrics", HTTP_AUTHORIZATION="Bearer metrics-token-0123456789"))
-        assert {("pulseguard_server_up", str(s.pk)) for s in (mine, theirs)} <= full or (
-            {("pulseguard_server_status", str(s.pk)) for s in (mine, theirs)} <= full
-        )
+        assert {("pulseguard_server_status", str(s.pk)) for s in (mine, theirs)} <= full
         scoped = scrape(Client().get("/metrics", HTTP_AUTHORIZATION=f"Bearer {read_key[1]}"))
         assert ("pulseguard_server_status", str(mine.pk)) in scoped
         assert ("pulseguard_server_status", str(theirs.pk)) not in scoped
@@ -412,3 +410,16 @@ def test_metrics_refuse_an_unknown_or_revoked_key(read_key):
     for headers in ({"HTTP_AUTHORIZATION": f"Bearer {raw}"}, {"HTTP_X_API_KEY": raw}):
         r = Client().get("/metrics", **headers)
         assert r.status_code == 401 and r["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_each_key_has_check_now_slots_of_its_own(alice, team):
+    from api.views import check_now_slot
+
+    server = make_server(alice)
+    first, second = (keys.KeyPrincipal(make_key(team)[0]) for _ in range(2))
+    with override_settings(CHECK_NOW_PER_USER=1), check_now_slot(first, server) as taken:
+        assert taken
+        with check_now_slot(second, server) as also, check_now_slot(alice, server) as hers:
+            assert also and hers, "another key's (or a person's) check now does not take this key's slot"
+        with check_now_slot(first, server) as again:
+            assert not again
