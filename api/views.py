@@ -18,7 +18,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from prometheus_client import CONTENT_TYPE_LATEST
 from rest_framework import permissions, status
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -35,6 +35,7 @@ from api.filtersets import (
     StatusPageFilterSet,
 )
 from api.pagination import HistoryCursorPagination
+from api.permissions import refusal
 from api.serializers.certificates import (
     CertificateCheckSerializer,
     CertificateQuerySerializer,
@@ -58,6 +59,7 @@ from api.serializers.results import (
 from api.serializers.servers import PushSerializer, RunChecksResultSerializer, RunChecksSerializer, ServerSerializer
 from api.serializers.statuspages import StatusPageSerializer
 from api.viewsets import OwnedModelViewSet, OwnedReadOnlyViewSet
+from authentication import keys
 from authentication.throttle import CountedThrottle
 from core.shared_threads import RETRY_AFTER, waited
 from monitoring import payloads
@@ -92,8 +94,10 @@ def check_now_slot(user: Any, server: Server) -> Iterator[bool]:
     than the check can take, so the slots of a process that dies come free on their own.
     """
     hold = int(server.timeout) + 30
+    api_key = getattr(user, "api_key", None)  # a team API key has slots of its own (it has no pk)
+    who = f"key{api_key.pk}" if api_key is not None else user.pk
     for n in range(settings.CHECK_NOW_PER_USER):
-        key = f"check-now:{user.pk}:{n}"
+        key = f"check-now:{who}:{n}"
         if cache.add(key, 1, timeout=hold):
             try:
                 yield True
@@ -104,7 +108,7 @@ def check_now_slot(user: Any, server: Server) -> Iterator[bool]:
 
 
 class ServerViewSet(OwnedModelViewSet):
-    queryset = Server.objects.select_related("owner", "server_status")
+    queryset = Server.objects.select_related("team", "owner", "server_status")
     serializer_class = ServerSerializer
     filterset_class = ServerFilterSet
     ordering_fields = ["name", "status", "host", "check_interval", "created_at", "id"]
@@ -188,6 +192,9 @@ class ServerViewSet(OwnedModelViewSet):
         params = CertificateQuerySerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         if request.method == "POST" or params.validated_data["refresh"]:
+            why = refusal(request.user, server.team_id)  # a check now, even by GET: a member's action
+            if why:
+                raise PermissionDenied(why)
             if not checks_certificate(server):
                 return Response({"detail": NOT_HTTPS}, status=status.HTTP_400_BAD_REQUEST)
             # On the engine: no database connection is held while the handshake waits.
@@ -305,11 +312,26 @@ def _is_loopback(address: str) -> bool:
 
 @require_GET
 def prometheus_metrics(request: HttpRequest) -> HttpResponse:
-    """``GET /metrics`` (SPEC §14): a bearer METRICS_TOKEN when one is set, else loopback only."""
+    """``GET /metrics`` (SPEC §14): a bearer METRICS_TOKEN when one is set, else loopback only.
+
+    A team API key (Bearer or ``X-Api-Key``, SPEC §17) scrapes its team's series, from anywhere.
+    """
     token = settings.METRICS_TOKEN
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    is_token = (
+        bool(token) and scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+    )
+    raw_key = None if is_token else keys.presented_key(request)
+    if raw_key is not None:
+        key = keys.find(raw_key)
+        if key is None:
+            response = HttpResponse(f"{keys.UNKNOWN}\n", status=401, content_type="text/plain")
+            response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+            return response
+        keys.touch([key])
+        return HttpResponse(metrics.render(team_id=key.team_id), content_type=CONTENT_TYPE_LATEST)
     if token:
-        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+        if not is_token:
             response = HttpResponse(
                 "A bearer token is required (METRICS_TOKEN).\n", status=401, content_type="text/plain"
             )
@@ -325,14 +347,14 @@ def prometheus_metrics(request: HttpRequest) -> HttpResponse:
 
 
 class StatusPageViewSet(OwnedModelViewSet):
-    queryset = StatusPage.objects.select_related("owner").prefetch_related("servers")
+    queryset = StatusPage.objects.select_related("team", "owner").prefetch_related("servers")
     serializer_class = StatusPageSerializer
     filterset_class = StatusPageFilterSet
     ordering_fields = ["slug", "title", "created_at", "id"]
 
 
 class MaintenanceWindowViewSet(OwnedModelViewSet):
-    queryset = MaintenanceWindow.objects.select_related("owner").prefetch_related("servers")
+    queryset = MaintenanceWindow.objects.select_related("team", "owner").prefetch_related("servers")
     serializer_class = MaintenanceWindowSerializer
     filterset_class = MaintenanceWindowFilterSet
     ordering_fields = ["name", "starts_at", "created_at", "id"]

@@ -59,7 +59,7 @@ def test_the_team_page_shows_members_and_the_controls_a_role_allows(crew: Crew):
     assert 'value="owner"' not in admin  # an admin cannot grant it
     assert "require_two_factor" not in admin
     viewer = web(crew.users["viewer"]).get("/teams/ops/").content.decode()
-    assert "Send invitation" not in viewer and "<select" not in viewer and "Leave" in viewer
+    assert "Send invitation" not in viewer and 'name="role"' not in viewer and "Leave" in viewer
     assert web(crew.users["stranger"]).get("/teams/ops/").status_code == 404
     assert web(crew.users["owner"]).post("/teams/ops/members/99999999999999999999/remove/").status_code == 404
 

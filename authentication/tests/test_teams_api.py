@@ -9,9 +9,10 @@ from django.contrib.auth.models import User
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from api.teams import visible_teams
-from authentication import memberships
+from authentication import keys, memberships
 from authentication.models import ApiKey, AuditEntry, Membership, Role, Team, TwoFactor
 from authentication.tests.team_helpers import Crew, audit_rows, crew_fixture  # noqa: F401 (the crew fixture)
 from monitoring.models import Server
@@ -401,3 +402,21 @@ def test_the_member_list_costs_the_same_queries_for_more_members(crew: Crew):
     with CaptureQueriesContext(connection) as teams_many:
         assert len(client.get("/api/teams/").json()["results"]) == 7
     assert len(teams_many) == len(teams_few)
+
+
+@pytest.mark.parametrize("scope", ["read", "write"])
+def test_a_real_api_key_sees_its_team_only_and_manages_nothing(crew: Crew, scope: str):
+    _key, raw = keys.create(crew.team, "ci", scope, crew.users["owner"])
+    client = APIClient()
+    client.credentials(HTTP_X_API_KEY=raw)
+    assert slugs(client.get("/api/teams/")) == ["ops"]
+    assert client.get("/api/teams/ops/members/").status_code == 200
+    assert client.get("/api/teams/alice/").status_code == 404
+    assert client.post("/api/teams/", {"name": "Keys"}, format="json").status_code == 403
+    invite = client.post("/api/teams/ops/invitations/", {"email": "n@example.com"}, format="json")
+    assert invite.status_code == 403  # a write key acts as a member
+    member = f"/api/teams/ops/members/{crew.users['member'].pk}/"
+    assert client.patch(member, {"role": "viewer"}, format="json").status_code == 403
+    assert client.delete(member).status_code == 403
+    assert client.delete("/api/teams/ops/").status_code == 403
+    assert crew.role("member") == "member" and Team.objects.filter(slug="ops").exists()
