@@ -16,6 +16,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from authentication import keys
 from authentication.models import Invitation, Membership, Team
 from conftest import client_for
 from monitoring.models import (
@@ -134,6 +135,11 @@ ROWS = [
     Row("team-invitations", "get", "/api/teams/acme/invitations/", MANAGE),
     Row("team-invitations", "post", "/api/teams/acme/invitations/", MANAGE, {"email": "new@example.com"}),
     Row("team-invitation", "delete", "/api/teams/acme/invitations/{invitation}/", MANAGE),
+    # team API keys (authentication/tests/test_api_keys.py goes deeper; a key itself is refused them)
+    Row("team-api-keys", "get", "/api/teams/acme/api-keys/", MANAGE),
+    Row("team-api-keys", "post", "/api/teams/acme/api-keys/", MANAGE, {"name": "CI", "scope": "read"}),
+    Row("team-api-key", "get", "/api/teams/acme/api-keys/{api_key}/", MANAGE),
+    Row("team-api-key", "delete", "/api/teams/acme/api-keys/{api_key}/", MANAGE),
     # configuration as code, per team
     Row("config-export", "get", "/api/config/export/?team=acme", WRITE | {"stranger": "400"}),
     Row(
@@ -189,6 +195,7 @@ def world(db: Any, http_target: Any) -> dict[str, Any]:
     page.servers.add(server)
     window = MaintenanceWindow.objects.create(owner=people["owner"], team=acme, name="Patch", tags=["web"])
     invitation = Invitation.objects.create(team=acme, email="invited@example.com", token_hash="0" * 64)
+    api_key, _ = keys.create(acme, "deploys", "write", people["owner"])
     return {
         "people": people,
         "ids": {
@@ -205,6 +212,7 @@ def world(db: Any, http_target: Any) -> dict[str, Any]:
             "viewer_user": people["viewer"].pk,
             "member_user": people["member"].pk,
             "invitation": invitation.pk,
+            "api_key": api_key.pk,
         },
     }
 

@@ -97,7 +97,8 @@ class ServerSerializer(FormBooleansMixin, serializers.ModelSerializer):
 
     def to_representation(self, instance: Server) -> dict[str, Any]:
         data = super().to_representation(instance)
-        if reads_only(self, instance.team_id):  # a viewer: no push URL, no header values (tokens)
+        hidden = data.get("push_url") or data.get("request_headers")
+        if hidden and reads_only(self, instance.team_id):  # a viewer: no push URL, no header values (tokens)
             data["push_token"] = data["push_url"] = None
             if data.get("request_headers"):
                 data["request_headers"] = dict.fromkeys(data["request_headers"], REDACTED)
