@@ -4,12 +4,15 @@ through the REST API with the session, so every rule and error message is the AP
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Case, Count, F, IntegerField, QuerySet, Value, When
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
 from api.filtersets import ServerFilterSet
+from authentication.models import Role
+from authentication.teams import may
 from monitoring.choices import Status
 from monitoring.models import Server, StatusChange
 from monitoring.web.teams import current_team
@@ -137,13 +140,16 @@ def server_new(request: HttpRequest) -> HttpResponse:
 @login_required
 def server_edit(request: HttpRequest, pk: int) -> HttpResponse:
     server = get_object_or_404(Server.objects.for_user(request.user), pk=pk)
+    if not may(request.user, server.team_id, Role.MEMBER):
+        raise PermissionDenied("You are a viewer in this server's team: you can look, not change.")
     return render(request, "server_form.html", {"nav": "servers", "server": server})
 
 
 @login_required
 def server_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    server = get_object_or_404(Server.objects.for_user(request.user).select_related("server_status"), pk=pk)
-    return render(request, "server_detail.html", {"nav": "servers", "server": server})
+    server = get_object_or_404(Server.objects.for_user(request.user).select_related("server_status", "team"), pk=pk)
+    can_change = may(request.user, server.team_id, Role.MEMBER)
+    return render(request, "server_detail.html", {"nav": "servers", "server": server, "can_change": can_change})
 
 
 @login_required

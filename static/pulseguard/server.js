@@ -4,6 +4,8 @@
   "use strict";
   var root = document.getElementById("server-page");
   var id = root.dataset.serverId, base = "/api/servers/" + id + "/";
+  // A viewer of the server's team may look, not change (SPEC §17): no buttons that would be refused.
+  var canChange = root.dataset.canChange === "true";
   var $ = function (s) { return document.getElementById(s); };
   var beats = [];
 
@@ -48,11 +50,12 @@
       });
     });
   }
-  $("pause").addEventListener("click", function () { PG.api("POST", base + "pause/").then(function (r) { if (r.ok) { setStatus({ status: r.data.status, message: r.data.status_message, last_check: r.data.last_check }); say("paused"); } }); });
-  $("resume").addEventListener("click", function () { PG.api("POST", base + "resume/").then(function (r) { if (r.ok) { setStatus({ status: r.data.status, message: r.data.status_message, last_check: r.data.last_check }); say("resumed"); } }); });
+  function refused(r) { return (r.data && r.data.detail) || ("failed (" + r.status + ")"); }
+  $("pause").addEventListener("click", function () { PG.api("POST", base + "pause/").then(function (r) { if (r.ok) { setStatus({ status: r.data.status, message: r.data.status_message, last_check: r.data.last_check }); say("paused"); } else { say(refused(r)); } }); });
+  $("resume").addEventListener("click", function () { PG.api("POST", base + "resume/").then(function (r) { if (r.ok) { setStatus({ status: r.data.status, message: r.data.status_message, last_check: r.data.last_check }); say("resumed"); } else { say(refused(r)); } }); });
   $("delete").addEventListener("click", function () {
     if (!confirm("Delete this server and its history?")) { return; }
-    PG.api("DELETE", base).then(function (r) { if (r.ok) { location.href = "/"; } else { say("delete failed"); } });
+    PG.api("DELETE", base).then(function (r) { if (r.ok) { location.href = "/"; } else { say("delete failed: " + refused(r)); } });
   });
 
   function loadUptime() {
@@ -227,7 +230,7 @@
         del.addEventListener("click", function () { PG.api("DELETE", "/api/notification-configs/" + c.id + "/").then(loadNotifications); });
         body.appendChild(PG.el("tr", { "data-config-id": c.id }, [PG.el("td", { "data-label": "Channel", text: c.notification_type }), PG.el("td", { "data-label": "Recipient", class: "message", text: c.recipient }),
           PG.el("td", { "data-label": "Enabled", class: "labelled", text: c.enabled ? "yes" : "no" }), PG.el("td", { "data-label": "Alerts on", class: "labelled", text: events(c) }),
-          PG.el("td", { class: "actions" }, [test, " ", toggle, " ", del, " ", result])]));
+          PG.el("td", { class: "actions" }, canChange ? [test, " ", toggle, " ", del, " ", result] : [])]));
       });
     });
   }

@@ -55,3 +55,17 @@ def test_leaving_the_chosen_team_falls_back_to_all_teams(client, alice, ops):
     client.post("/switch-team/", {"team": "ops"})
     Membership.objects.filter(team=ops, user=alice).delete()
     assert 'data-team=""' in client.get("/").content.decode()
+
+
+def test_a_viewer_sees_the_server_page_without_the_buttons_that_would_be_refused(client, alice, ops):
+    server = make_server(alice, team=ops)
+    Membership.objects.filter(team=ops, user=alice).update(role=Role.VIEWER)
+    client.force_login(alice)
+    page = client.get(f"/servers/{server.pk}/").content.decode()
+    assert 'data-can-change="false"' in page and "you can look, not change" in page
+    assert f'href="/servers/{server.pk}/edit/"' not in page
+    assert '<button type="button" id="delete" class="danger" disabled>' in page
+    assert client.get(f"/servers/{server.pk}/edit/").status_code == 403
+    Membership.objects.filter(team=ops, user=alice).update(role=Role.MEMBER)
+    page = client.get(f"/servers/{server.pk}/").content.decode()
+    assert 'data-can-change="true"' in page and f'href="/servers/{server.pk}/edit/"' in page
