@@ -407,8 +407,8 @@ def test_deleting_an_account_renews_its_pages_once_not_once_per_server(public_pa
     summary()  # built: the next change renews again
     renewals: list[set[int]] = []
     renew = statuspages._renew
-    monkeypatch.setattr(statuspages, "_renew", lambda owners: renewals.append(set(owners)) or renew(owners))
-    owner = alice.pk
+    monkeypatch.setattr(statuspages, "_renew", lambda teams: renewals.append(set(teams)) or renew(teams))
+    owner = alice.personal_team.pk  # versions are per team (SPEC §17)
     with transaction.atomic():
         alice.delete()
     assert owner in set().union(*renewals) <= {owner, statuspages.NOBODY} and len(renewals) <= 2, renewals
