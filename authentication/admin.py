@@ -11,6 +11,8 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from authentication.audit_admin import AuditEntryAdmin
+from authentication.models import AuditEntry
 from monitoring.models import Server
 from monitoring.services.engine import checks
 
@@ -35,3 +37,4 @@ class AccountAdmin(UserAdmin):
 
 admin.site.unregister(User)
 admin.site.register(User, AccountAdmin)
+admin.site.register(AuditEntry, AuditEntryAdmin)
