@@ -14,7 +14,7 @@ from django.views.decorators.cache import cache_control
 from api.views import prometheus_metrics
 from authentication.throttle import throttled
 from authentication.web import register
-from monitoring.web import pages, public
+from monitoring.web import audit, pages, public
 
 
 @cache_control(max_age=86400, public=True)
@@ -51,6 +51,7 @@ urlpatterns = [
     path("status-pages/", pages.status_pages, name="status-pages"),
     path("maintenance/", pages.maintenance, name="maintenance"),
     path("config/", pages.config, name="config"),
+    path("audit/", audit.audit_log, name="audit-log"),
     path("accounts/register/", register, name="register"),
     # A login page for every user; the admin's own login only admits staff.
     path("accounts/login/", throttled(auth_views.LoginView.as_view()), name="login"),
