@@ -45,6 +45,8 @@ class TeamRole(permissions.BasePermission):
         need = getattr(view, "required_roles", {}).get(getattr(view, "action", None))
         if need is None:
             need = Role.VIEWER if request.method in permissions.SAFE_METHODS else Role.MEMBER
+        if need == Role.VIEWER:  # the object was found among the caller's teams' (``for_user``)
+            return True
         why = refusal(request.user, teams.team_id_of(obj), need)
         if why:
             self.message = why

@@ -18,7 +18,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from prometheus_client import CONTENT_TYPE_LATEST
 from rest_framework import permissions, status
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -35,6 +35,7 @@ from api.filtersets import (
     StatusPageFilterSet,
 )
 from api.pagination import HistoryCursorPagination
+from api.permissions import refusal
 from api.serializers.certificates import (
     CertificateCheckSerializer,
     CertificateQuerySerializer,
@@ -93,8 +94,10 @@ def check_now_slot(user: Any, server: Server) -> Iterator[bool]:
     than the check can take, so the slots of a process that dies come free on their own.
     """
     hold = int(server.timeout) + 30
+    key_of = getattr(user, "api_key", None)  # a team API key has slots of its own
+    who = f"key:{key_of.prefix}" if key_of is not None else user.pk
     for n in range(settings.CHECK_NOW_PER_USER):
-        key = f"check-now:{user.pk}:{n}"
+        key = f"check-now:{who}:{n}"
         if cache.add(key, 1, timeout=hold):
             try:
                 yield True
@@ -105,7 +108,7 @@ def check_now_slot(user: Any, server: Server) -> Iterator[bool]:
 
 
 class ServerViewSet(OwnedModelViewSet):
-    queryset = Server.objects.select_related("owner", "server_status")
+    queryset = Server.objects.select_related("team", "owner", "server_status")
     serializer_class = ServerSerializer
     filterset_class = ServerFilterSet
     ordering_fields = ["name", "status", "host", "check_interval", "created_at", "id"]
@@ -199,6 +202,9 @@ class ServerViewSet(OwnedModelViewSet):
         params = CertificateQuerySerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         if request.method == "POST" or params.validated_data["refresh"]:
+            why = refusal(request.user, server.team_id)  # a check now, even by GET: a member's action
+            if why:
+                raise PermissionDenied(why)
             if not checks_certificate(server):
                 return Response({"detail": NOT_HTTPS}, status=status.HTTP_400_BAD_REQUEST)
             # On the engine: no database connection is held while the handshake waits.
@@ -345,14 +351,14 @@ def prometheus_metrics(request: HttpRequest) -> HttpResponse:
 
 
 class StatusPageViewSet(OwnedModelViewSet):
-    queryset = StatusPage.objects.select_related("owner").prefetch_related("servers")
+    queryset = StatusPage.objects.select_related("team", "owner").prefetch_related("servers")
     serializer_class = StatusPageSerializer
     filterset_class = StatusPageFilterSet
     ordering_fields = ["slug", "title", "created_at", "id"]
 
 
 class MaintenanceWindowViewSet(OwnedModelViewSet):
-    queryset = MaintenanceWindow.objects.select_related("owner").prefetch_related("servers")
+    queryset = MaintenanceWindow.objects.select_related("team", "owner").prefetch_related("servers")
     serializer_class = MaintenanceWindowSerializer
     filterset_class = MaintenanceWindowFilterSet
     ordering_fields = ["name", "starts_at", "created_at", "id"]

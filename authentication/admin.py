@@ -12,7 +12,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from authentication.audit_admin import AuditEntryAdmin
-from authentication.models import AuditEntry
+from authentication.models import AuditEntry, Membership, Team
 from monitoring.models import Server
 from monitoring.services.engine import checks
 
@@ -38,3 +38,21 @@ class AccountAdmin(UserAdmin):
 admin.site.unregister(User)
 admin.site.register(User, AccountAdmin)
 admin.site.register(AuditEntry, AuditEntryAdmin)
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ["user"]
+    fields = ["user", "role", "joined_at", "from_claim"]
+    readonly_fields = ["joined_at", "from_claim"]
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    list_display = ["slug", "name", "personal_for", "require_two_factor", "created_at"]
+    list_filter = ["require_two_factor"]
+    search_fields = ["slug", "name"]
+    list_select_related = ["personal_for"]
+    readonly_fields = ["personal_for", "created_at"]
+    inlines = [MembershipInline]

@@ -60,7 +60,14 @@ def main() -> None:
     seeded = time.perf_counter()
     servers = Server.objects.bulk_create(
         [
-            Server(owner=owner, name=f"bench-{n}", protocol="https", host=f"h{n}.example.com", status=words[n % 6])
+            Server(
+                owner=owner,
+                team=owner.personal_team,
+                name=f"bench-{n}",
+                protocol="https",
+                host=f"h{n}.example.com",
+                status=words[n % 6],
+            )
             for n in range(args.servers)
         ],
         batch_size=1000,

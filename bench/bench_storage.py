@@ -94,7 +94,7 @@ def main() -> None:
     owner, _ = User.objects.get_or_create(username="bench-storage")
     Server.objects.filter(owner=owner).delete()
     servers = Server.objects.bulk_create(
-        [Server(owner=owner, name=f"st{n}", host="example.com") for n in range(args.servers)]
+        [Server(owner=owner, team=owner.personal_team, name=f"st{n}", host="example.com") for n in range(args.servers)]
     )
     ids = [s.pk for s in servers]
     n = args.servers * args.rounds

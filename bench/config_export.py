@@ -46,7 +46,14 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     user = User.objects.create_user("bench", password="bench-password-1")
     servers = Server.objects.bulk_create(
-        Server(owner=user, name=f"web-{i:05d}", protocol="https", host=f"web{i}.example.com", tags=["prod"])
+        Server(
+            owner=user,
+            team=user.personal_team,
+            name=f"web-{i:05d}",
+            protocol="https",
+            host=f"web{i}.example.com",
+            tags=["prod"],
+        )
         for i in range(args.servers)
     )
     ServerStatus.objects.bulk_create(ServerStatus(server=s) for s in servers)

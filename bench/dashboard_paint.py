@@ -45,8 +45,8 @@ user = User.objects.create_user("bench", "bench@example.com", "bench-password-1"
 now = timezone.now()
 words = ["up", "up", "up", "down", "degraded"]
 rows = Server.objects.bulk_create(
-    [Server(owner=user, name=f"srv-{{i:05d}}", host=f"h{{i}}.example.com", tags=["prod"] if i % 2 else ["dev"],
-            status=words[i % 5]) for i in range({servers})], batch_size=1000)
+    [Server(owner=user, team=user.personal_team, name=f"srv-{{i:05d}}", host=f"h{{i}}.example.com",
+            tags=["prod"] if i % 2 else ["dev"], status=words[i % 5]) for i in range({servers})], batch_size=1000)
 ServerStatus.objects.bulk_create(
     [ServerStatus(server=s, status=s.status, uptime_percentage=99.5, last_check=now, last_response_time=42.0,
                   total_checks=100, failed_checks=1, last_status_change=now) for s in rows], batch_size=1000)

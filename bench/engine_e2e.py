@@ -106,8 +106,9 @@ servers = []
 for i in range(n):
     kind = "hang" if i < hanging else "fail" if i < hanging + failing else "ok"
     offset = ((i * 0.6180339887498949) % 1.0) * interval
-    servers.append(Server(owner=user, name=f"s{i}", protocol="http", host="127.0.0.1", port=ports[i % len(ports)],
-                          path=f"/{kind}/{i}", check_interval=interval, timeout=5, retries=2,
+    servers.append(Server(owner=user, team=user.personal_team, name=f"s{i}", protocol="http", host="127.0.0.1",
+                          port=ports[i % len(ports)], path=f"/{kind}/{i}", check_interval=interval, timeout=5,
+                          retries=2,
                           next_check_at=start + datetime.timedelta(seconds=offset)))
 created = Server.objects.bulk_create(servers, batch_size=1000)
 ServerStatus.objects.bulk_create([ServerStatus(server=s, status="unknown") for s in created], batch_size=1000)

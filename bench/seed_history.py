@@ -63,7 +63,12 @@ def main() -> None:
     servers = Server.objects.bulk_create(
         [
             Server(
-                owner=owner, status="up", name=f"srv-{n:05d}", host=f"host{n}.example.com", tags=["bench", f"g{n % 10}"]
+                owner=owner,
+                team=owner.personal_team,
+                status="up",
+                name=f"srv-{n:05d}",
+                host=f"host{n}.example.com",
+                tags=["bench", f"g{n % 10}"],
             )
             for n in range(args.servers)
         ],

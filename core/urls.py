@@ -12,9 +12,10 @@ from django.urls import include, path, re_path
 from django.views.decorators.cache import cache_control
 
 from api.views import prometheus_metrics
+from authentication.oidc_web import OidcCallbackView, OidcLoginView
 from authentication.throttle import throttled
 from authentication.web import register
-from monitoring.web import audit, pages, public
+from monitoring.web import audit, pages, public, teams
 
 
 @cache_control(max_age=86400, public=True)
@@ -52,9 +53,13 @@ urlpatterns = [
     path("maintenance/", pages.maintenance, name="maintenance"),
     path("config/", pages.config, name="config"),
     path("audit/", audit.audit_log, name="audit-log"),
+    path("switch-team/", teams.switch, name="switch-team"),
     path("accounts/register/", register, name="register"),
     # A login page for every user; the admin's own login only admits staff.
     path("accounts/login/", throttled(auth_views.LoginView.as_view()), name="login"),
+    # Single sign-on (OpenID Connect): 404 unless OIDC_ISSUER, OIDC_CLIENT_ID and OIDC_CLIENT_SECRET are set.
+    path("accounts/oidc/login/", OidcLoginView.as_view(), name="oidc-login"),
+    path("accounts/oidc/callback/", OidcCallbackView.as_view(), name="oidc-callback"),
     path("accounts/logout/", auth_views.LogoutView.as_view(next_page="login"), name="logout"),
     # The admin's login page, throttled like every other way in (authentication.throttle).
     path("admin/login/", throttled(admin.site.login)),

@@ -106,10 +106,10 @@ class StatusChangeInline(admin.TabularInline):
 @admin.register(Server)
 class ServerAdmin(AuditedAdminMixin, admin.ModelAdmin):
     form = ServerAdminForm
-    list_display = ["name", "url", "status", "protocol", "check_interval", "is_active", "owner", "last_check"]
-    list_filter = ["status", "protocol", "is_active", "notifications", "keyword_absent", "method", "owner"]
+    list_display = ["name", "url", "status", "protocol", "check_interval", "is_active", "team", "owner", "last_check"]
+    list_filter = ["status", "protocol", "is_active", "notifications", "keyword_absent", "method", "team"]
     search_fields = ["name", "host", "path"]
-    list_select_related = ["owner", "server_status"]
+    list_select_related = ["team", "owner", "server_status"]
     readonly_fields = [
         "status",
         "next_check_at",
@@ -123,7 +123,10 @@ class ServerAdmin(AuditedAdminMixin, admin.ModelAdmin):
     inlines = [NotificationConfigInline, StatusChangeInline]
     actions = ["check_now", "pause", "resume", "check_certificate_now"]
     fieldsets = [
-        (None, {"fields": ["name", "owner", "protocol", "host", "port", "path", "tags", "is_active", "status"]}),
+        (
+            None,
+            {"fields": ["name", "team", "owner", "protocol", "host", "port", "path", "tags", "is_active", "status"]},
+        ),
         ("Schedule", {"fields": ["check_interval", "timeout", "retries", "degraded_threshold_ms", "next_check_at"]}),
         (
             "HTTP",
@@ -393,10 +396,10 @@ class CertificateCheckAdmin(admin.ModelAdmin):
 
 @admin.register(StatusPage)
 class StatusPageAdmin(AuditedAdminMixin, admin.ModelAdmin):
-    list_display = ["slug", "title", "owner", "is_public", "show_response_times", "updated_at"]
-    list_filter = ["is_public", "owner"]
+    list_display = ["slug", "title", "team", "owner", "is_public", "show_response_times", "updated_at"]
+    list_filter = ["is_public", "team"]
     search_fields = ["slug", "title"]
-    list_select_related = ["owner"]
+    list_select_related = ["team", "owner"]
     filter_horizontal = ["servers"]
 
 
@@ -419,14 +422,14 @@ class ActiveWindowFilter(admin.SimpleListFilter):
 
 @admin.register(MaintenanceWindow)
 class MaintenanceWindowAdmin(AuditedAdminMixin, admin.ModelAdmin):
-    list_display = ["name", "owner", "enabled", "recurrence", "schedule", "timezone", "active", "next_start"]
-    list_filter = [ActiveWindowFilter, "enabled", "recurrence", "timezone", "owner"]
+    list_display = ["name", "team", "owner", "enabled", "recurrence", "schedule", "timezone", "active", "next_start"]
+    list_filter = [ActiveWindowFilter, "enabled", "recurrence", "timezone", "team"]
     search_fields = ["name"]
-    list_select_related = ["owner"]
+    list_select_related = ["team", "owner"]
     filter_horizontal = ["servers"]
     readonly_fields = ["active", "next_start", "created_at", "updated_at"]
     fieldsets = [
-        (None, {"fields": ["name", "owner", "enabled", "servers", "tags"]}),
+        (None, {"fields": ["name", "team", "owner", "enabled", "servers", "tags"]}),
         ("One-off", {"fields": ["starts_at", "ends_at"]}),
         ("Recurring", {"fields": ["recurrence", "weekdays", "start_time", "duration_minutes", "timezone"]}),
         ("Now", {"fields": ["active", "next_start", "created_at", "updated_at"]}),

@@ -355,8 +355,11 @@ def test_the_rough_edges_a_new_user_found_are_gone(alice, monkeypatch):
         alice.save()
     # A fleet bigger than any one page of the API (500): the picker must still reach every server.
     Server.objects.bulk_create(
-        [Server(owner=alice, name=f"fleet-{i:04d}", host="fleet.example.com") for i in range(520)]
-        + [Server(owner=alice, name="zz-needle", host="needle.example.com")]
+        [
+            Server(owner=alice, team=alice.personal_team, name=f"fleet-{i:04d}", host="fleet.example.com")
+            for i in range(520)
+        ]
+        + [Server(owner=alice, team=alice.personal_team, name="zz-needle", host="needle.example.com")]
     )
     needle = Server.objects.get(name="zz-needle")
     api = {"Authorization": f"Bearer {AccessToken.for_user(alice)}"}

@@ -12,8 +12,8 @@ from django.db import models
 from rest_framework import serializers
 from rest_framework.fields import empty
 
-from authentication.models import Team
-from authentication.teams import default_team
+from authentication.models import Role, Team
+from authentication.teams import default_team, role_in, roles
 from monitoring.models import (
     MaintenanceWindow,
     NotificationConfig,
@@ -127,6 +127,19 @@ class TeamField(serializers.SlugRelatedField):
         return team
 
 
+REDACTED = "••••"
+
+
+def reads_only(serializer: serializers.BaseSerializer[Any], team_id: int | None) -> bool:
+    """Whether the caller is a ``viewer`` of the team (a read key is one too): it never sees a
+    secret, a push URL or an API key (SPEC §17). Staff and the team's members see them."""
+    request = serializer.context.get("request")
+    user = getattr(request, "user", None)
+    if user is None or getattr(user, "is_staff", False):
+        return False
+    return role_in(user, team_id) in (None, Role.VIEWER)
+
+
 def target_team_id(root: serializers.BaseSerializer[Any]) -> int | None:
     """The team a serializer writes into: the object's for an edit, else the one the request names."""
     instance = root.instance
@@ -149,12 +162,13 @@ def target_team_id(root: serializers.BaseSerializer[Any]) -> int | None:
 class OwnedServerField(serializers.PrimaryKeyRelatedField):
     """Ids of servers of the team of the object being written (``target_team_id``).
 
-    A notification config names its server, and so its team: it may pick any server the caller
-    sees. Any other id, another team's or one that does not exist, gets the same "does not
+    A new notification config names its server, and so its team: it may pick a server of any
+    team the caller is in. Any other id, another team's or one that does not exist, gets the same "does not
     exist" error: an id tells nobody whether another team has it."""
 
     def get_queryset(self) -> Any:
         root = self.root
         if getattr(root.Meta, "model", None) is NotificationConfig and root.instance is None:
-            return Server.objects.for_user(self.context["request"].user)
+            # The servers of the caller's own teams (staff too: they see others', never pick them).
+            return Server.objects.filter(team_id__in=list(roles(self.context["request"].user)))
         return Server.objects.filter(team_id=target_team_id(root))

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import EmailValidator, URLValidator
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from api.serializers.fields import E164, FormBooleansMixin, OwnedServerField, refuse_private_url
+from api.serializers.fields import E164, REDACTED, FormBooleansMixin, OwnedServerField, reads_only, refuse_private_url
 from monitoring.choices import NotificationType
 from monitoring.models import (
     NotificationConfig,
     NotificationDelivery,
 )
+
+#: Types whose recipient is a URL, often with a token in it (Slack's and Discord's are secrets).
+URL_RECIPIENTS = {NotificationType.WEBHOOK, NotificationType.DISCORD, NotificationType.SLACK}
 
 
 def validate_recipient(notification_type: str, value: str) -> str:
@@ -90,6 +94,10 @@ class NotificationConfigSerializer(FormBooleansMixin, serializers.ModelSerialize
         data = super().to_representation(instance)
         if not getattr(self, "_reveal_secret", False):
             data.pop("secret", None)
+        if instance.notification_type in URL_RECIPIENTS and reads_only(self, instance.server.team_id):
+            # A viewer sees where alerts go, not the webhook URL's token (SPEC §17).
+            parts = urlsplit(data["recipient"])
+            data["recipient"] = f"{parts.scheme}://{parts.hostname}/{REDACTED}"
         return data
 
 

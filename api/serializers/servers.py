@@ -12,7 +12,15 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.urls import reverse
 from rest_framework import serializers
 
-from api.serializers.fields import MAX_ID, FormBooleansMixin, TagsField, TeamField, private_address_message
+from api.serializers.fields import (
+    MAX_ID,
+    REDACTED,
+    FormBooleansMixin,
+    TagsField,
+    TeamField,
+    private_address_message,
+    reads_only,
+)
 from core.links import absolute_url
 from monitoring.choices import Protocol
 from monitoring.models import Server
@@ -86,6 +94,14 @@ class ServerSerializer(FormBooleansMixin, serializers.ModelSerializer):
             # Sent with every check; never in a response (SPEC §10).
             "basic_auth_password": {"write_only": True, "style": {"input_type": "password"}},
         }
+
+    def to_representation(self, instance: Server) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        if reads_only(self, instance.team_id):  # a viewer: no push URL, no header values (tokens)
+            data["push_token"] = data["push_url"] = None
+            if data.get("request_headers"):
+                data["request_headers"] = dict.fromkeys(data["request_headers"], REDACTED)
+        return data
 
     def get_push_url(self, obj: Server) -> str | None:
         """Absolute (``core.links.absolute_url``)."""

@@ -16,6 +16,7 @@ from django.core.management import CommandError, call_command
 from django.test import override_settings
 
 from api.configuration import export_config, server_fields
+from authentication.models import Membership, Role, Team
 from monitoring.models import MaintenanceWindow, NotificationConfig, Server, StatusPage
 from monitoring.tests.factories import make_server
 
@@ -227,6 +228,25 @@ def test_the_import_command_reports_errors_and_unknown_users(alice, tmp_path):
         call_command("import_config", str(path), "--user", "nobody")
 
 
+def test_the_commands_take_a_team_of_the_users(setup, charlie, tmp_path):
+    ops = Team.objects.create(name="Ops", slug="ops")
+    Membership.objects.create(team=ops, user=charlie, role=Role.MEMBER)
+    out = io.StringIO()
+    call_command("export_config", "--user", "alice", stdout=out)
+    path = tmp_path / "config.json"
+    doc = json.loads(out.getvalue())
+    doc["status_pages"] = []  # page slugs are unique across teams
+    path.write_text(json.dumps(doc))
+    call_command("import_config", str(path), "--user", "charlie", "--team", "ops", stdout=io.StringIO())
+    assert Server.objects.filter(team=ops).count() == len(doc["servers"]) > 0
+    assert not Server.objects.filter(team=charlie.personal_team).exists()
+    again = io.StringIO()
+    call_command("export_config", "--user", "charlie", "--team", "ops", stdout=again)
+    assert json.loads(again.getvalue())["servers"] == doc["servers"]
+    with pytest.raises(CommandError, match="no team with the slug 'alice'"):
+        call_command("export_config", "--user", "charlie", "--team", "alice")
+
+
 def test_windows_upsert_by_name_and_name_their_servers(setup, alice_client):
     doc = alice_client.get("/api/config/export/").json()
     doc["maintenance_windows"][0]["duration_minutes"] = 120
@@ -432,8 +452,9 @@ def test_a_document_gives_all_of_an_accounts_twins_or_none(alice, alice_client):
 
 
 def test_export_makes_the_same_six_queries_for_any_number_of_servers(setup, django_assert_num_queries):
+    team = setup.personal_team
     with django_assert_num_queries(6):
-        export_config(setup)
+        export_config(setup, team)
     page, window = StatusPage.objects.get(), MaintenanceWindow.objects.get()
     for i in range(20):
         server = make_server(setup, name=f"web-{i}", tags=["prod"])
@@ -441,7 +462,7 @@ def test_export_makes_the_same_six_queries_for_any_number_of_servers(setup, djan
         page.servers.add(server)
         window.servers.add(server)
     with django_assert_num_queries(6):
-        doc = export_config(setup)
+        doc = export_config(setup, team)
     assert len(doc["servers"]) == 24 and len(doc["status_pages"][0]["servers"]) == 22
 
 
@@ -471,7 +492,7 @@ def test_an_import_past_the_quota_is_400_and_writes_nothing(alice, alice_client)
     assert r.status_code == 400
     assert r.json() == {
         "non_field_errors": [
-            "An account may have at most 2 servers (MAX_SERVERS_PER_ACCOUNT); you have 1; this would add 2."
+            "A team may have at most 2 servers (MAX_SERVERS_PER_ACCOUNT); you have 1; this would add 2."
         ]
     }
     assert Server.objects.count() == 1

@@ -152,7 +152,10 @@ def changes_of_every_kind(owner, size: int) -> list[StatusChange]:
     down → up (a recovery), down → maintenance, up → degraded. The groups that start down went
     down in an earlier batch, so they have an open incident and a pending DOWN."""
     servers = Server.objects.bulk_create(
-        [Server(owner=owner, name=f"b{n}", protocol="http", host="127.0.0.1", port=80) for n in range(size)]
+        [
+            Server(owner=owner, team=owner.personal_team, name=f"b{n}", protocol="http", host="127.0.0.1", port=80)
+            for n in range(size)
+        ]
     )
     NotificationConfig.objects.bulk_create(
         [

@@ -16,9 +16,9 @@ def personal_teams(apps, schema_editor):
     Membership = apps.get_model("authentication", "Membership")
     taken = set(Team.objects.values_list("slug", flat=True))
     for user in User.objects.order_by("pk").iterator():
-        slug = free_slug(getattr(user, User.USERNAME_FIELD), taken.__contains__, fallback=f"user-{user.pk}")
+        slug = free_slug(user.username, taken.__contains__, fallback=f"user-{user.pk}")
         taken.add(slug)
-        team = Team.objects.create(name=getattr(user, User.USERNAME_FIELD)[:100], slug=slug, personal_for=user)
+        team = Team.objects.create(name=user.username[:100], slug=slug, personal_for=user)
         Membership.objects.create(team=team, user=user, role="owner")
 
 

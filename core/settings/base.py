@@ -68,6 +68,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "monitoring.web.teams.context",
             ],
         },
     },
@@ -170,6 +171,34 @@ STORAGES = {
 }
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
+
+# --- Single sign-on with OpenID Connect (SPEC §17, docs/SSO.md): on when the issuer, the client
+# id and the client secret are all set. The provider's endpoints are read from
+# <OIDC_ISSUER>/.well-known/openid-configuration at the first sign-in (authentication.oidc),
+# never at start-up; mozilla-django-oidc does the code flow, its settings derived from these.
+OIDC_ISSUER = envstr("OIDC_ISSUER").strip()
+OIDC_CLIENT_ID = envstr("OIDC_CLIENT_ID").strip()
+OIDC_CLIENT_SECRET = envstr("OIDC_CLIENT_SECRET").strip()
+_oidc_missing = [k for k, v in (("OIDC_ISSUER", OIDC_ISSUER), ("OIDC_CLIENT_ID", OIDC_CLIENT_ID),
+                                ("OIDC_CLIENT_SECRET", OIDC_CLIENT_SECRET)) if not v]  # fmt: skip
+if 0 < len(_oidc_missing) < 3:
+    raise ImproperlyConfigured(f"Single sign-on needs OIDC_ISSUER, OIDC_CLIENT_ID and OIDC_CLIENT_SECRET: "
+                               f"{', '.join(_oidc_missing)} missing.")  # fmt: skip
+if OIDC_ISSUER and not re.fullmatch(r"https?://[^/\s]+(/\S*)?", OIDC_ISSUER):
+    raise ImproperlyConfigured(f"OIDC_ISSUER={OIDC_ISSUER!r} is not an http(s) URL.")
+OIDC_DISPLAY_NAME = envstr("OIDC_DISPLAY_NAME").strip() or "single sign-on"
+# Asked of the provider; Dex sends groups only for a `groups` scope, Keycloak and Authentik by mapper.
+OIDC_SCOPES = " ".join(envstr("OIDC_SCOPES", "openid email profile").split())
+# The claim whose values `team-slug:role` keep the user's team memberships in step (empty: none).
+OIDC_TEAMS_CLAIM = envstr("OIDC_TEAMS_CLAIM").strip()
+# A first sign-in whose e-mail is an existing user's signs in as that user only with this on
+# and the provider saying `email_verified: true`; otherwise it is refused.
+OIDC_LINK_BY_EMAIL = envbool("OIDC_LINK_BY_EMAIL", "false")
+OIDC_SIGN_ALGO = envchoice("OIDC_SIGN_ALGO", ("rs256", "rs384", "rs512", "es256", "es384", "es512"), "rs256").upper()
+# Seconds one call to the provider (discovery, token, keys, userinfo) may take.
+OIDC_TIMEOUT = envint("OIDC_TIMEOUT", 10, minimum=1)
+# Passwords first; the OpenID Connect backend only answers its own callback (and only when on).
+AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend", "authentication.oidc.OidcBackend"]
 
 # --- REST API: authentication, permissions, filtering and pagination set once here.
 REST_FRAMEWORK = {

@@ -17,7 +17,11 @@ def into_personal_teams(apps, schema_editor):
 
 def team_field():
     return models.ForeignKey(
-        on_delete=django.db.models.deletion.CASCADE, related_name="%(class)ss", to="authentication.team"
+        blank=True,
+        help_text="Default: the owner's personal team.",
+        on_delete=django.db.models.deletion.CASCADE,
+        related_name="%(class)ss",
+        to="authentication.team",
     )
 
 

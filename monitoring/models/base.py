@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from authentication.models import Membership, Team
@@ -43,7 +44,13 @@ class TeamOwned(models.Model):
     (and a user who never touches them) works as it did.
     """
 
-    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="%(class)ss")
+    team = models.ForeignKey(
+        Team,
+        on_delete=models.CASCADE,
+        blank=True,
+        related_name="%(class)ss",
+        help_text="Default: the owner's personal team.",
+    )
 
     class Meta:
         abstract = True
@@ -52,3 +59,8 @@ class TeamOwned(models.Model):
         if self.team_id is None and self.owner_id is not None:  # type: ignore[attr-defined]
             self.team_id = Team.objects.filter(personal_for_id=self.owner_id).values_list("pk", flat=True).first()  # type: ignore[attr-defined]
         super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        super().clean()
+        if self.team_id is None and self.owner_id is None:  # type: ignore[attr-defined]
+            raise ValidationError({"team": "Choose a team, or an owner whose personal team it joins."})

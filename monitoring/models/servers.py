@@ -310,6 +310,10 @@ class Server(TeamOwned):
             host=self.host,
         )
         errors.update(http_only_errors(self.protocol, {name: getattr(self, name) for name in HTTP_ONLY_DEFAULTS}))
+        try:
+            super().clean()
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
         if errors:
             raise ValidationError(errors)
 

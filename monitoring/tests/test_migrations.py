@@ -20,13 +20,18 @@ from tests.part_two import empty_database, manage, orm, part_two_database, schem
 SQUASH = "0001_squashed_part_two"
 READ_EVERYTHING = """
 from django.contrib.auth.models import User
+from authentication.models import Membership, Team
 from monitoring.models import *
 
 api = Server.objects.get(name="API")
 result = {
     "users": list(User.objects.order_by("username").values_list("username", "is_staff")),
     "alice logs in": User.objects.get(username="alice").check_password("part-two-password-1"),
-    "servers": list(Server.objects.order_by("name").values_list("owner__username", "name", "protocol", "is_active")),
+    "servers": list(Server.objects.order_by("name").values_list(
+        "owner__username", "team__slug", "name", "protocol", "is_active")),
+    # Part three (SPEC §17): every user gets a personal team, and everything of theirs goes into it.
+    "teams": list(Team.objects.order_by("slug").values_list("slug", "personal_for__username")),
+    "memberships": list(Membership.objects.order_by("team__slug").values_list("team__slug", "user__username", "role")),
     "api": [api.status, api.tags, api.request_headers, api.assertions, api.basic_auth_username,
             api.basic_auth_password, api.cert_expiry_alert_days, api.badge_key, api.degraded_threshold_ms],
     "api status": [api.server_status.status, api.server_status.uptime_percentage, api.server_status.total_checks],
@@ -47,9 +52,9 @@ result = {
     "rollups": list(HourlyRollup.objects.values_list("server__name", "checks", "failures", "response_time_p95")),
     "raw history from": RawHistoryHorizon.current(),
     "counters": list(MetricCounter.objects.values_list("key", "shard", "value")),
-    "windows": [[w.name, w.recurrence, w.weekdays, w.start_time, w.timezone, w.starts_at, w.enabled,
+    "windows": [[w.team.slug, w.name, w.recurrence, w.weekdays, w.start_time, w.timezone, w.starts_at, w.enabled,
                  [s.name for s in w.servers.all()]] for w in MaintenanceWindow.objects.all()],
-    "pages": [[p.slug, p.owner.username, p.is_public, p.tags, [s.name for s in p.servers.order_by("name")]]
+    "pages": [[p.slug, p.owner.username, p.team.slug, p.is_public, p.tags, [s.name for s in p.servers.order_by("name")]]
               for p in StatusPage.objects.all()],
 }
 """
@@ -83,11 +88,13 @@ def test_migrate_keeps_every_row_of_a_part_two_database(upgraded: tuple[str, str
         "users": [["alice", False], ["bob", True]],
         "alice logs in": True,
         "servers": [
-            ["alice", "API", "https", True],
-            ["alice", "Database", "tcp", True],
-            ["bob", "Legacy", "http", False],
-            ["alice", "Nightly backup", "push", True],
+            ["alice", "alice", "API", "https", True],
+            ["alice", "alice", "Database", "tcp", True],
+            ["bob", "bob", "Legacy", "http", False],
+            ["alice", "alice", "Nightly backup", "push", True],
         ],
+        "teams": [["alice", "alice"], ["bob", "bob"]],
+        "memberships": [["alice", "alice", "owner"], ["bob", "bob", "owner"]],
         "api": [
             "down",
             ["prod", "api"],
@@ -126,12 +133,12 @@ def test_migrate_keeps_every_row_of_a_part_two_database(upgraded: tuple[str, str
         "raw history from": "2026-11-24 12:00:00+00:00",
         "counters": [["checks_total", 0, 12345.0], ["checks_total", 1, 678.0]],
         "windows": [
-            ["Migration", "", [], None, "UTC", "2026-12-02 12:00:00+00:00", False, []],
-            ["Patch Tuesday", "weekly", [1], "02:00:00", "Europe/Berlin", None, True, ["Database"]],
+            ["alice", "Migration", "", [], None, "UTC", "2026-12-02 12:00:00+00:00", False, []],
+            ["alice", "Patch Tuesday", "weekly", [1], "02:00:00", "Europe/Berlin", None, True, ["Database"]],
         ],
         "pages": [
-            ["acme", "alice", True, ["api"], ["API", "Database"]],
-            ["internal", "bob", False, [], []],
+            ["acme", "alice", "alice", True, ["api"], ["API", "Database"]],
+            ["internal", "bob", "bob", False, [], []],
         ],
     }
 

@@ -318,9 +318,21 @@ async def test_leaving_the_stream_empties_its_groups(servers, alice, bob):
         for sse in (mine, staff, one):
             await snapshot(sse)
         assert [len(group_members(g)) for g in (team_group(alice.personal_team.pk), STAFF_GROUP, filtered)] == [1, 1, 1]
-        assert [len(fanout().subscribers(g)) for g in (team_group(alice.personal_team.pk), STAFF_GROUP, filtered)] == [1, 1, 1]
-    assert [group_members(g) for g in (team_group(alice.personal_team.pk), STAFF_GROUP, filtered)] == [set(), set(), set()]
-    assert [fanout().subscribers(g) for g in (team_group(alice.personal_team.pk), STAFF_GROUP, filtered)] == [set(), set(), set()]
+        assert [len(fanout().subscribers(g)) for g in (team_group(alice.personal_team.pk), STAFF_GROUP, filtered)] == [
+            1,
+            1,
+            1,
+        ]
+    assert [group_members(g) for g in (team_group(alice.personal_team.pk), STAFF_GROUP, filtered)] == [
+        set(),
+        set(),
+        set(),
+    ]
+    assert [fanout().subscribers(g) for g in (team_group(alice.personal_team.pk), STAFF_GROUP, filtered)] == [
+        set(),
+        set(),
+        set(),
+    ]
 
 
 @pytest.mark.parametrize("failure", ["refused", "hangs"])

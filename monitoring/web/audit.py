@@ -11,6 +11,7 @@ from rest_framework.exceptions import APIException
 from api.filtersets import AuditEntryFilterSet
 from authentication.models import AuditEntry, Team
 from authentication.models.audit import admin_team_ids
+from monitoring.web.teams import current_team
 
 PAGE_SIZE = 50
 
@@ -18,13 +19,19 @@ PAGE_SIZE = 50
 @login_required
 def audit_log(request: HttpRequest) -> HttpResponse:
     """Filtered by ``team`` and ``action`` with the API's filterset, so the rules are the API's:
-    a team the user does not admin shows its message and no rows."""
+    a team the user does not admin shows its message and no rows. Without a ``team`` parameter
+    the team chosen in the header is the filter, when the user admins it ("all my teams" sends
+    an empty one)."""
     rows = AuditEntry.objects.for_admin(request.user).select_related("team")
     teams = Team.objects.order_by("name")
     if not request.user.is_staff:
         teams = teams.filter(pk__in=admin_team_ids(request.user))
     # The filter form sends empty fields ("any"); they mean no filter, not a bad value.
     params = request.GET.copy()
+    chosen = current_team(request)
+    if "team" not in params and chosen is not None and teams.filter(pk=chosen.pk).exists():
+        params["team"] = chosen.slug
+    shown = {k: params.get(k, "") for k in ("team", "action")}
     for key in [k for k, v in params.items() if v == "" or k not in ("team", "action")]:
         params.pop(key)
     filters = AuditEntryFilterSet(params, queryset=rows, request=request)
@@ -47,9 +54,9 @@ def audit_log(request: HttpRequest) -> HttpResponse:
             "page": page,
             "entries": page.object_list,
             "query": query.urlencode(),
-            "teams": teams,
+            "audit_teams": teams,
             "actions": AuditEntry.Action.choices,
-            "filters": {k: request.GET.get(k, "") for k in ("team", "action")},
+            "filters": shown,
             "errors": errors,
             "admins_any": request.user.is_staff or teams.exists(),
         },

@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404, render
 from api.filtersets import ServerFilterSet
 from monitoring.choices import Status
 from monitoring.models import Server, StatusChange
+from monitoring.web.teams import current_team
 
 PAGE_SIZE = 100
 LATEST_CHANGES = 10
@@ -59,9 +60,13 @@ def _sorted(servers: QuerySet[Server], sort: str) -> tuple[QuerySet[Server], str
 
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    """``/``: the user's servers (staff: all), filtered and paginated server-side so that the
-    first paint stays fast at thousands of servers; the script then follows /ws/status/."""
+    """``/``: the servers of the user's teams (staff: all; with a team chosen in the header, its
+    own), filtered and paginated server-side so that the first paint stays fast at thousands of
+    servers; the script then follows /ws/status/."""
     owned = Server.objects.for_user(request.user)
+    team = current_team(request)
+    if team is not None:
+        owned = owned.in_team(team)
     servers = owned.select_related("server_status")
     # The filter form sends empty fields ("any status"); they mean no filter, not a bad value.
     params = request.GET.copy()
@@ -97,7 +102,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         for key, (label, _) in SORTS.items()
     }
     changes = (
-        StatusChange.objects.for_user(request.user)
+        (StatusChange.objects.for_user(request.user) if team is None else StatusChange.objects.in_team(team))
         .select_related("server")
         .only("server__name", "previous_status", "status", "changed_at", "message")[:LATEST_CHANGES]
     )

@@ -9,8 +9,26 @@
     return m ? decodeURIComponent(m[1]) : "";
   }
 
+  // The team chosen in the header (SPEC §17): lists of the team's objects are filtered by it and
+  // new objects go to it. Empty: all teams (new objects go to the personal team).
+  PG.team = (document.body && document.body.dataset.team) || "";
+  var TEAM_LISTS = /^\/api\/(servers|status-pages|maintenance-windows|notification-configs|incidents|ping-results|config\/export|config\/import)\/(\?|$)/;
+  var TEAM_OWNED = /^\/api\/(servers|status-pages|maintenance-windows)\/$/;
+  function inTeam(method, url, body) {
+    if (!PG.team) { return { url: url, body: body }; }
+    if (TEAM_OWNED.test(url) && method === "POST" && body && typeof body === "object" && !body.team) {
+      body = Object.assign({}, body, { team: PG.team });
+    } else if (TEAM_LISTS.test(url) && (method === "GET" || url.indexOf("/api/config/") === 0) && !/[?&]team=/.test(url)) {
+      url += (url.indexOf("?") < 0 ? "?" : "&") + "team=" + encodeURIComponent(PG.team);
+    }
+    return { url: url, body: body };
+  }
+
   // fetch() against /api/ with the session: resolves {ok, status, data}; never throws on 4xx.
   PG.api = function (method, url, body, contentType) {
+    var scoped = inTeam(method, url, body);
+    url = scoped.url;
+    body = scoped.body;
     var opts = { method: method, credentials: "same-origin", headers: { Accept: "application/json" } };
     if (method !== "GET") { opts.headers["X-CSRFToken"] = cookie("csrftoken"); }
     if (body !== undefined) {
@@ -308,4 +326,7 @@
     }
     connect();
   };
+
+  var teamSwitch = document.getElementById("team-switch");
+  if (teamSwitch) { teamSwitch.addEventListener("change", function () { teamSwitch.form.submit(); }); }
 })();

@@ -1,4 +1,4 @@
-"""``manage.py import_config FILE --user NAME [--dry-run]``: import a configuration document (SPEC §16)."""
+"""``manage.py import_config FILE --user NAME [--team SLUG] [--dry-run]``: import a configuration (SPEC §16)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from api.configuration import ConfigError, import_config
 from api.parsers import describe_yaml_error, load_yaml
-from monitoring.management.commands.export_config import find_user
+from monitoring.management.commands.export_config import find_team, find_user
 
 
 class Command(BaseCommand):
@@ -20,11 +20,13 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file", help="A JSON or YAML document as export_config writes it, or '-'.")
-        parser.add_argument("--user", required=True, help="Whose account to import into.")
+        parser.add_argument("--user", required=True, help="Who imports (the audit log's actor).")
+        parser.add_argument("--team", help="The slug of one of the user's teams (default: the personal team).")
         parser.add_argument("--dry-run", action="store_true", help="Validate and count, write nothing.")
 
     def handle(self, *args: Any, **options: Any) -> None:
         user = find_user(options["user"])
+        team = find_team(user, options["team"])
         try:
             text = sys.stdin.read() if options["file"] == "-" else Path(options["file"]).read_text("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
@@ -34,7 +36,7 @@ class Command(BaseCommand):
         except yaml.YAMLError as exc:
             raise CommandError(f"Cannot read {options['file']}: {describe_yaml_error(exc)}") from exc
         try:
-            counts = import_config(user, doc, dry_run=options["dry_run"])
+            counts = import_config(user, doc, dry_run=options["dry_run"], team=team)
         except ConfigError as exc:
             raise CommandError("Nothing was imported; fix these errors:\n" + json.dumps(exc.errors, indent=2)) from exc
         prefix = "Dry run, nothing written: would have " if options["dry_run"] else ""

@@ -19,7 +19,10 @@ def test_concurrent_certificate_claimers_never_claim_the_same_server(alice):
     require_postgres()
     # Claims only: nothing is probed, so the host is never reached.
     Server.objects.bulk_create(
-        [Server(owner=alice, name=f"s{n}", protocol="https", host="127.0.0.1", port=443) for n in range(200)]
+        [
+            Server(owner=alice, team=alice.personal_team, name=f"s{n}", protocol="https", host="127.0.0.1", port=443)
+            for n in range(200)
+        ]
     )
     now = timezone.now()
     counts, busy = race(lambda: [c.server_id for c in claim_due_certificates(now, limit=7)])

@@ -20,7 +20,12 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 def test_concurrent_claimers_never_claim_the_same_server(alice):
     require_postgres()
     Server.objects.bulk_create(
-        [Server(owner=alice, name=f"s{n}", host="example.com", next_check_at=timezone.now()) for n in range(200)]
+        [
+            Server(
+                owner=alice, team=alice.personal_team, name=f"s{n}", host="example.com", next_check_at=timezone.now()
+            )
+            for n in range(200)
+        ]
     )
     now = timezone.now() + timedelta(seconds=1)
     # Each claimer thread is its own scheduler process, with its own lease owner.
@@ -49,6 +54,7 @@ def test_concurrent_claimers_after_a_dead_claimers_lease_expired_take_each_serve
         [
             Server(
                 owner=alice,
+                team=alice.personal_team,
                 name=f"s{n}",
                 host="example.com",
                 next_check_at=now - timedelta(seconds=40),

@@ -65,7 +65,9 @@ def test_the_dashboard_filters_by_search_status_and_tag(alice):
 
 
 def test_the_dashboard_pages_large_fleets(alice):
-    Server.objects.bulk_create([Server(owner=alice, name=f"s{i:04d}", host="example.com") for i in range(250)])
+    Server.objects.bulk_create(
+        [Server(owner=alice, team=alice.personal_team, name=f"s{i:04d}", host="example.com") for i in range(250)]
+    )
     html = logged_in(alice).get("/?page=3").content.decode()
     assert html.count("data-server-id=") == 50 and "Page 3 of 3" in html
 

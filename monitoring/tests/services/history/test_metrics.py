@@ -172,7 +172,10 @@ def test_a_scrape_costs_two_queries_whatever_the_number_of_servers(alice):
     make_server(alice, name="first")
     one = queries()
     servers = Server.objects.bulk_create(
-        [Server(owner=alice, name=f"s{i}", protocol="https", host="example.com") for i in range(50)]
+        [
+            Server(owner=alice, team=alice.personal_team, name=f"s{i}", protocol="https", host="example.com")
+            for i in range(50)
+        ]
     )
     ServerStatus.objects.bulk_create([ServerStatus(server=s, status=Status.UNKNOWN) for s in servers])
     CertificateCheck.objects.bulk_create([CertificateCheck(server=s, days_remaining=9) for s in servers])

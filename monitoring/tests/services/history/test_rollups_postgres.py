@@ -19,7 +19,9 @@ START = datetime(2026, 11, 30, 0, tzinfo=UTC)
 
 def test_concurrent_recomputes_count_each_result_once(alice):
     require_postgres()
-    servers = Server.objects.bulk_create([Server(owner=alice, name=f"s{n}", host="example.com") for n in range(300)])
+    servers = Server.objects.bulk_create(
+        [Server(owner=alice, team=alice.personal_team, name=f"s{n}", host="example.com") for n in range(300)]
+    )
     rows = [
         PingResult(
             server=server,
