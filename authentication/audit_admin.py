@@ -11,8 +11,31 @@ from django.db.models import Model
 from django.http import HttpRequest
 
 from authentication import audit
-from authentication.models import AuditEntry
+from authentication.models import AuditEntry, Membership, Team
 from authentication.teams import team_id_of
+
+# A membership's rows name the member (SPEC §17's member_add, member_role, member_remove).
+MEMBER_ACTIONS = {"create": "member_add", "update": "member_role", "delete": "member_remove"}
+
+
+def _team(obj: Model) -> int | None:
+    """The team a row about ``obj`` belongs to: a team's own, or its object's team."""
+    return obj.pk if isinstance(obj, Team) else team_id_of(obj)
+
+
+def _object(obj: Model) -> dict[str, Any]:
+    if isinstance(obj, Membership):
+        return {"object_type": "member", "object_id": obj.user_id, "object_name": obj.user.get_username()}
+    return {"object_type": obj._meta.model_name or "", "object_id": obj.pk, "object_name": str(obj)}
+
+
+def _record(request: HttpRequest, action: str, obj: Model, changes: dict[str, list[Any]], **where: Any) -> None:
+    if isinstance(obj, Membership):
+        action = MEMBER_ACTIONS[action]
+        changes = {k: v for k, v in changes.items() if k == "role"}
+        if not changes:
+            return  # an unchanged role: nothing a member row would say
+    audit.record(request, action, **{"team_id": _team(obj), **_object(obj), **where}, changes=changes)
 
 
 class AuditedAdminMixin:
@@ -32,7 +55,7 @@ class AuditedAdminMixin:
         return super().save_form(request, form, change)  # type: ignore[misc]
 
     def log_addition(self, request: HttpRequest, obj: Model, message: Any) -> Any:
-        audit.record(request, "create", team_id=team_id_of(obj), obj=obj, changes=audit.created(obj))
+        _record(request, "create", obj, audit.created(obj))
         return super().log_addition(request, obj, message)  # type: ignore[misc]
 
     def log_change(self, request: HttpRequest, obj: Model, message: Any) -> Any:
@@ -40,36 +63,36 @@ class AuditedAdminMixin:
         if before is not None:
             changes = audit.diff(before, audit.snapshot(obj))
             if changes:
-                audit.record(request, "update", team_id=team_id_of(obj), obj=obj, changes=changes)
+                _record(request, "update", obj, changes)
         return super().log_change(request, obj, message)  # type: ignore[misc]
 
     def log_deletions(self, request: HttpRequest, queryset: Any) -> Any:
         for obj in queryset:
-            audit.record(request, "delete", team_id=team_id_of(obj), obj=obj)
+            # A team's rows go with it (AuditEntry.team cascades): its own delete belongs to no team.
+            _record(request, "delete", obj, {}, **({"team_id": None} if isinstance(obj, Team) else {}))
         return super().log_deletions(request, queryset)  # type: ignore[misc]
 
     def save_formset(self, request: HttpRequest, form: forms.ModelForm, formset: Any, change: bool) -> None:
         model = formset.model
         changed = [f.instance.pk for f in formset.initial_forms if f.instance.pk is not None and f.has_changed()]
         before = {o.pk: audit.snapshot(o) for o in model._default_manager.filter(pk__in=changed)}
-        doomed = [(team_id_of(f.instance), f.instance.pk, str(f.instance), f.instance) for f in formset.deleted_forms]
+        # What a deleted row was is read before it goes (a deleted instance loses its pk).
+        doomed = [(f.instance, _object(f.instance), audit.snapshot(f.instance)) for f in formset.deleted_forms]
         super().save_formset(request, form, formset, change)  # type: ignore[misc]
         for obj in formset.new_objects:
-            audit.record(request, "create", team_id=team_id_of(obj), obj=obj, changes=audit.created(obj))
+            _record(request, "create", obj, audit.created(obj))
         for obj, _fields in formset.changed_objects:
             changes = audit.diff(before.get(obj.pk, {}), audit.snapshot(obj))
             if changes:
-                audit.record(request, "update", team_id=team_id_of(obj), obj=obj, changes=changes)
-        for team_id, pk, name, obj in doomed:
-            if pk is not None:
-                object_type = obj._meta.model_name or ""
-                audit.record(
-                    request, "delete", team_id=team_id, object_type=object_type, object_id=pk, object_name=name
-                )
+                _record(request, "update", obj, changes)
+        for obj, what, values in doomed:
+            if what["object_id"] is not None:
+                gone = audit.diff(values, {k: None for k in values}) if isinstance(obj, Membership) else {}
+                _record(request, "delete", obj, gone, **what)
 
     def audit_each(self, request: HttpRequest, action: str, objects: Any) -> None:
         """A row per object for an admin action (pause, resume, check now)."""
-        audit.record_many(request, action, [(team_id_of(obj), obj) for obj in objects])
+        audit.record_many(request, action, [(_team(obj), obj) for obj in objects])
 
 
 class AuditEntryAdmin(admin.ModelAdmin):

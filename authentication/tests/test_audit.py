@@ -423,28 +423,85 @@ def test_the_admin_lists_audit_rows_and_changes_none(admin_client, alice):
     assert AuditEntry.objects.filter(pk=row.pk).exists()
 
 
-def test_admin_changes_are_recorded_with_the_admin_as_actor(admin_client, alice):
-    root = User.objects.get(username="root")
-    server = make_server(alice, name="Shop")
+def server_form(admin_client, server, **changes):
+    """The server's admin change form as the browser would post it, with ``changes``."""
     page = admin_client.get(f"/admin/monitoring/server/{server.pk}/change/")
     assert page.status_code == 200
     form = {k: v for k, v in page.context["adminform"].form.initial.items() if v is not None}
     form.update(
-        name="Shop 2",
         tags="",
         request_headers="{}",
         assertions="[]",
         cert_expiry_alert_days=json.dumps(server.cert_expiry_alert_days),
-        owner=alice.pk,
+        owner=server.owner_id,
         team=server.team_id,
         **{f"{p}-TOTAL_FORMS": "0" for p in ("notification_configs", "status_changes")},
         **{f"{p}-INITIAL_FORMS": "0" for p in ("notification_configs", "status_changes")},
     )
-    r = admin_client.post(f"/admin/monitoring/server/{server.pk}/change/", form)
+    form.update(changes)
+    return form
+
+
+def test_admin_changes_are_recorded_with_the_admin_as_actor(admin_client, alice):
+    root = User.objects.get(username="root")
+    server = make_server(alice, name="Shop")
+    r = admin_client.post(
+        f"/admin/monitoring/server/{server.pk}/change/", server_form(admin_client, server, name="Shop 2")
+    )
     assert r.status_code == 302, r.context["adminform"].form.errors if r.context else r
     row = only_row(action="update")
     assert (row.actor_id, row.actor_name, row.team_id) == (root.pk, "root", server.team_id)
     assert row.changes == {"name": ["Shop", "Shop 2"]}
+
+
+def test_an_inline_notification_config_added_in_the_server_admin_is_recorded(admin_client, alice):
+    server = make_server(alice, name="Shop")
+    inline = {
+        "notification_configs-TOTAL_FORMS": "1",
+        "notification_configs-0-server": str(server.pk),
+        "notification_configs-0-notification_type": "email",
+        "notification_configs-0-recipient": "ops@example.com",
+        "notification_configs-0-enabled": "on",
+        "notification_configs-0-cooldown_minutes": "5",
+    }
+    r = admin_client.post(f"/admin/monitoring/server/{server.pk}/change/", server_form(admin_client, server, **inline))
+    assert r.status_code == 302, r.context["adminform"].form.errors if r.context else r
+    row = only_row(action="create")
+    config = NotificationConfig.objects.get()
+    assert (row.object_type, row.object_id, row.team_id) == ("notificationconfig", str(config.pk), server.team_id)
+    assert row.changes["recipient"] == [None, "ops@example.com"] and row.changes["secret"] == [None, MASK]
+    assert not rows(action="update")  # the server itself did not change
+
+
+def team_form(team, members):
+    form = {"name": team.name, "slug": team.slug, "memberships-TOTAL_FORMS": str(len(members))}
+    form["memberships-INITIAL_FORMS"] = str(sum(1 for m in members if m.get("id")))
+    for n, member in enumerate(members):
+        form.update({f"memberships-{n}-{k}": v for k, v in member.items()})
+        form[f"memberships-{n}-team"] = str(team.pk)
+    return form
+
+
+def test_members_added_changed_and_removed_in_the_team_admin_are_member_rows(admin_client, alice, charlie, ops):
+    url = f"/admin/authentication/team/{ops.pk}/change/"
+    mine = Membership.objects.get(team=ops, user=alice)
+    theirs = Membership.objects.get(team=ops, user=charlie)
+    dave = User.objects.create_user("dave", "dave@example.com", "dave-password-1")
+    members = [
+        {"id": mine.pk, "user": alice.pk, "role": "owner"},
+        {"id": theirs.pk, "user": charlie.pk, "role": "admin"},
+        {"user": dave.pk, "role": "viewer"},
+    ]
+    r = admin_client.post(url, team_form(ops, members))
+    assert r.status_code == 302, r.context["inline_admin_formsets"][0].formset.errors if r.context else r
+    members = [members[0], {"id": theirs.pk, "user": charlie.pk, "role": "admin", "DELETE": "on"}]
+    assert admin_client.post(url, team_form(ops, members)).status_code == 302
+    found = [(r.action, r.object_type, r.object_name, r.changes, r.team_id) for r in rows()]
+    assert found == [
+        ("member_add", "member", "dave", {"role": [None, "viewer"]}, ops.pk),
+        ("member_role", "member", "charlie", {"role": ["member", "admin"]}, ops.pk),
+        ("member_remove", "member", "charlie", {"role": ["admin", None]}, ops.pk),
+    ]
 
 
 def test_admin_actions_and_deletes_are_recorded(admin_client, alice):
@@ -512,6 +569,17 @@ def test_a_user_who_admins_no_team_gets_no_link_and_an_explanation(client, charl
     html = client.get("/audit/").content.decode()
     assert "you admin no team" in html and "Shared" not in html
     assert 'href="/audit/"' not in client.get("/").content.decode()
+
+
+def test_the_web_page_starts_filtered_by_the_team_chosen_in_the_header(client, alice, ops):
+    add_row(alice.personal_team, object_name="Mine")
+    add_row(ops, object_name="Shared")
+    client.force_login(alice)
+    assert client.post("/switch-team/", {"team": "ops", "next": "/audit/"}).status_code == 302
+    html = client.get("/audit/").content.decode()
+    assert "Shared" in html and "Mine" not in html
+    everything = client.get("/audit/?team=").content.decode()  # "all my teams"
+    assert "Shared" in everything and "Mine" in everything
 
 
 def test_the_web_page_pages(client, alice):
