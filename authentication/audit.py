@@ -19,7 +19,7 @@ from django.db import models
 from django.utils import timezone
 
 from authentication.models import AuditEntry
-from authentication.throttle import client_address
+from authentication.throttle import client_address, parse_address
 
 MASK = "••••"
 # Field names whose values are secrets: Server.basic_auth_password and push_token,
@@ -36,7 +36,9 @@ def client_ip(request: Any) -> str | None:
     """The client's address: REMOTE_ADDR, or the first untrusted hop of X-Forwarded-For when the
     request came through one of TRUSTED_PROXIES (the rule the login throttle counts by)."""
     meta = getattr(request, "META", None) or {}
-    return client_address(meta) or None
+    # Only an address fits the column: a server on a unix socket may pass none, or a path.
+    address = parse_address(client_address(meta))
+    return str(address) if address is not None else None
 
 
 def _skipped(field: models.Field[Any, Any]) -> bool:

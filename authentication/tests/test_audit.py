@@ -140,6 +140,21 @@ def test_a_password_change_is_recorded_masked(alice, alice_client):
     assert only_row(action="update").changes == {"basic_auth_password": [MASK, MASK]}
 
 
+def test_a_change_of_a_pages_servers_records_their_ids(alice, alice_client):
+    a, b = make_server(alice, name="a"), make_server(alice, name="b")
+    r = alice_client.post("/api/status-pages/", {"slug": "acme", "title": "Acme", "servers": [a.pk]}, format="json")
+    assert r.status_code == 201, r.content
+    assert only_row(action="create").changes["servers"] == [None, [a.pk]]
+    r = alice_client.patch(f"/api/status-pages/{r.json()['id']}/", {"servers": [a.pk, b.pk]}, format="json")
+    assert r.status_code == 200, r.content
+    assert only_row(action="update").changes == {"servers": [[a.pk], [a.pk, b.pk]]}
+
+
+def test_an_address_that_is_not_an_ip_is_left_out(alice):
+    request = SimpleNamespace(user=alice, META={"REMOTE_ADDR": "unix:/run/pulseguard.sock"})
+    assert audit.record(request, "check", team_id=alice.personal_team.pk).ip is None
+
+
 def test_a_delete_records_the_object_it_removed(alice, alice_client):
     server = make_server(alice, name="Gone")
     assert alice_client.delete(f"/api/servers/{server.pk}/").status_code == 204
