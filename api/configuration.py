@@ -484,6 +484,7 @@ def _write(
     user: Any, team: Team, server_plans: list[_Plan], window_plans: list[_Plan], page_plans: list[_Plan], dry_run: bool
 ) -> dict[str, int]:
     counts = Counts()
+    user = user if getattr(user, "pk", None) else None  # a team API key owns nothing (it is no user)
     with transaction.atomic():
         # A name stands for every server of that name (twins, which the API allows, go together).
         by_name: dict[str | None, set[int]] = {}

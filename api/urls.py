@@ -7,7 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from rest_framework.permissions import AllowAny
 from rest_framework.routers import DefaultRouter
 
-from api import views
+from api import keys, views
 from api.audit_views import AuditEntryViewSet
 from api.config_views import ConfigExportView, ConfigImportView
 from api.health import HealthView
@@ -34,6 +34,8 @@ urlpatterns = [
     path("status-pages/<slug:slug>/summary/", StatusPageSummaryView.as_view(), name="statuspage-summary"),
     path("config/export/", ConfigExportView.as_view(), name="config-export"),
     path("config/import/", ConfigImportView.as_view(), name="config-import"),
+    path("teams/<slug:slug>/api-keys/", keys.TeamKeysView.as_view(), name="team-api-keys"),
+    path("teams/<slug:slug>/api-keys/<int:pk>/", keys.TeamKeyView.as_view(), name="team-api-key"),
     path("health/", HealthView.as_view(), name="health"),
     path("push/<str:token>/", views.PushView.as_view(), name="push"),
     path("schema/", SpectacularAPIView.as_view(permission_classes=[AllowAny]), name="schema"),

@@ -59,7 +59,7 @@ from api.serializers.results import (
 from api.serializers.servers import PushSerializer, RunChecksResultSerializer, RunChecksSerializer, ServerSerializer
 from api.serializers.statuspages import StatusPageSerializer
 from api.viewsets import OwnedModelViewSet, OwnedReadOnlyViewSet
-from authentication import audit
+from authentication import audit, keys
 from authentication.throttle import CountedThrottle
 from core.shared_threads import RETRY_AFTER, waited
 from monitoring import payloads
@@ -94,8 +94,8 @@ def check_now_slot(user: Any, server: Server) -> Iterator[bool]:
     than the check can take, so the slots of a process that dies come free on their own.
     """
     hold = int(server.timeout) + 30
-    key_of = getattr(user, "api_key", None)  # a team API key has slots of its own
-    who = f"key:{key_of.prefix}" if key_of is not None else user.pk
+    api_key = getattr(user, "api_key", None)  # a team API key has slots of its own (it has no pk)
+    who = f"key{api_key.pk}" if api_key is not None else user.pk
     for n in range(settings.CHECK_NOW_PER_USER):
         key = f"check-now:{who}:{n}"
         if cache.add(key, 1, timeout=hold):
@@ -331,11 +331,26 @@ def _is_loopback(address: str) -> bool:
 
 @require_GET
 def prometheus_metrics(request: HttpRequest) -> HttpResponse:
-    """``GET /metrics`` (SPEC §14): a bearer METRICS_TOKEN when one is set, else loopback only."""
+    """``GET /metrics`` (SPEC §14): a bearer METRICS_TOKEN when one is set, else loopback only.
+
+    A team API key (Bearer or ``X-Api-Key``, SPEC §17) scrapes its team's series, from anywhere.
+    """
     token = settings.METRICS_TOKEN
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    is_token = (
+        bool(token) and scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+    )
+    raw_key = None if is_token else keys.presented_key(request)
+    if raw_key is not None:
+        key = keys.find(raw_key)
+        if key is None:
+            response = HttpResponse(f"{keys.UNKNOWN}\n", status=401, content_type="text/plain")
+            response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+            return response
+        keys.touch([key])
+        return HttpResponse(metrics.render(team_id=key.team_id), content_type=CONTENT_TYPE_LATEST)
     if token:
-        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+        if not is_token:
             response = HttpResponse(
                 "A bearer token is required (METRICS_TOKEN).\n", status=401, content_type="text/plain"
             )

@@ -2,8 +2,9 @@
 WebSocket consumer and the SSE view.
 
 A client proves who it is with a SimpleJWT access token in ``Authorization: Bearer …``
-or in ``?token=`` (browsers' EventSource cannot set headers), or with the Django session
-cookie (the dashboard). A token's signature and expiry are checked as the REST API checks
+or in ``?token=`` (browsers' EventSource cannot set headers), with a team API key (``pgk_…``
+in the same two places or in ``X-Api-Key``; the feed then sees that team), or with the Django
+session cookie (the dashboard). A token's signature and expiry are checked as the REST API checks
 them (SimpleJWT's ``get_validated_token()``), and its user by SimpleJWT's rules (exists, is
 active, the password fingerprint of CHECK_REVOKE_TOKEN matches); a ``?token=`` is never read
 as a user id.
@@ -17,7 +18,9 @@ thread made daphne drop every handshake):
 - the same reads keep open feeds honest: every LIVE_REVALIDATE_SECONDS the gate re-reads the
   users and sessions of every open feed of the process (one batch) and revokes the feeds whose
   credential no longer holds — after a logout, a password change, a deactivation, a deletion
-  or a change of staff (SPEC §23: a live feed ends within 5 s of it).
+  or a change of staff (SPEC §23: a live feed ends within 5 s of it), a change of the user's
+  teams (joined or left: the client reconnects into the new scope), or the revocation of the
+  feed's API key (SPEC §17).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import weakref
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from importlib import import_module
-from typing import Any
+from typing import Any, NamedTuple
 
 from channels.db import database_sync_to_async
 from django.conf import settings
@@ -44,6 +47,9 @@ from rest_framework_simplejwt.authentication import AUTH_HEADER_TYPES, JWTAuthen
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.utils import get_md5_hash_password
+
+from authentication import keys
+from authentication.models import ApiKey, Membership
 
 log = logging.getLogger(__name__)
 
@@ -61,33 +67,54 @@ class LiveCredentials:
     ``expires_at`` is the token's ``exp`` (epoch seconds) so a long-lived connection can end
     when its token does; it is None for a session, which the gate watches instead.
     ``session_key`` is the session a session feed rides on. ``error`` says why the connection
-    is anonymous, and is empty when it is not.
+    is anonymous, and is empty when it is not. ``team_ids`` are the teams of a person (not
+    staff) when the feed began: what it may see. A key's feed has a ``KeyPrincipal`` as ``user``.
     """
 
     user: Any
     expires_at: float | None = None
     error: str = ""
     session_key: str | None = None
+    team_ids: frozenset[int] | None = None
 
     @property
     def ok(self) -> bool:
         return bool(getattr(self.user, "is_authenticated", False))
 
-    def still_valid(self, user: Any | None, session: Session | None) -> bool:
-        """Whether the feed may go on, given its user's row and its session as read just now.
+    @property
+    def key_hash(self) -> str | None:
+        """The digest of the feed's API key, or None for a person's feed."""
+        key = getattr(self.user, "api_key", None)
+        return key.key_hash if key is not None else None
 
-        It may not when the user is gone or inactive, when their staff flag changed (what the
-        feed may see changed; the client reconnects into the new scope), when a token feed's
-        password fingerprint changed, or when a session feed's session ended (logout) or no
-        longer matches the password (every other session ends at a password change).
+    @property
+    def who(self) -> str:
+        """For the logs: the user's id, or ``key:<prefix>``."""
+        return str(self.user.username if self.key_hash else self.user.pk)
+
+    def still_valid(self, user: Any | None, session: Session | None, team_ids: frozenset[int] | None = None) -> bool:
+        """Whether the feed may go on, given its user's row, its session and the user's teams as read just now.
+
+        It may not when the user is gone or inactive, when their staff flag changed or they
+        joined or left a team (what the feed may see changed; the client reconnects into the
+        new scope), when a token feed's password fingerprint changed, or when a session feed's
+        session ended (logout) or no longer matches the password (every other session ends at
+        a password change). ``team_ids`` None is "not read": teams are then not compared.
         """
         if user is None or not user.is_active or user.is_staff != self.user.is_staff:
+            return False
+        if self.team_ids is not None and team_ids is not None and team_ids != self.team_ids:
             return False
         if self.session_key is None:
             return constant_time_compare(user.password, self.user.password)
         return session_user_id(session) == str(user.pk) and constant_time_compare(
             (session or {}).get(HASH_SESSION_KEY, ""), user.get_session_auth_hash()
         )
+
+    def key_still_valid(self, key: ApiKey | None) -> bool:
+        """Whether a key's feed may go on, given its key's row as read just now (None: revoked)."""
+        mine = self.user.api_key
+        return key is not None and key.team_id == mine.team_id and key.scope == mine.scope
 
 
 def session_user_id(session: Session | None) -> str | None:
@@ -109,8 +136,21 @@ def bearer_token(authorization: str | None) -> str | None:
     return parts[1]
 
 
-def read_state(user_ids: set[Any], session_keys: set[str]) -> tuple[dict[str, Any], dict[str, Session | None]]:
-    """One batch of reads (blocking): the sessions by key and the users by id, theirs included.
+class State(NamedTuple):
+    """One batch's rows: users (by ``str(id)``, each with ``pinned_team_ids``), sessions, API keys (by digest)."""
+
+    users: dict[str, Any]
+    sessions: dict[str, Session | None]
+    keys: dict[str, ApiKey | None]
+
+
+def read_state(user_ids: set[Any], session_keys: set[str], key_hashes: set[str] = frozenset()) -> State:  # type: ignore[assignment]
+    """One batch of reads (blocking): the sessions by key and the users by id, theirs included;
+    the teams of those users; the API keys by digest (None: revoked), noted as used (``keys.touch``).
+
+    Each user's teams are pinned on it (``pinned_team_ids``, which ``visible_team_ids`` answers
+    for it): a feed sees exactly the teams the gate compares at every re-read, so a team joined
+    and left again between two re-reads cannot stay in a feed's scope unnoticed.
 
     Users are keyed by ``str(pk)``, the form both a token's claim and a session hold.
     """
@@ -133,7 +173,16 @@ def read_state(user_ids: set[Any], session_keys: set[str]) -> tuple[dict[str, An
             ids.append(field.to_python(value))
     for user in get_user_model().objects.filter(**{f"{field.attname}__in": ids}):
         users[str(getattr(user, field.attname))] = user
-    return users, sessions
+    # The teams of everyone but staff (who see every team), in one query.
+    by_pk = {user.pk: name for name, user in users.items() if user is not None and not user.is_staff}
+    teams: dict[str, set[int]] = {name: set() for name in by_pk.values()}
+    for user_pk, team_id in Membership.objects.filter(user_id__in=list(by_pk)).values_list("user_id", "team_id"):
+        teams[by_pk[user_pk]].add(team_id)
+    for name, team_ids in teams.items():
+        users[name].pinned_team_ids = frozenset(team_ids)
+    found = keys.find_by_hashes(set(key_hashes))
+    keys.touch(list(found.values()))
+    return State(users, sessions, {h: found.get(h) for h in key_hashes})
 
 
 def detached(coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
@@ -161,8 +210,10 @@ class Gate:
     def __init__(self) -> None:
         self.users: dict[str, tuple[float, Any]] = {}
         self.sessions: dict[str, tuple[float, Session | None]] = {}
+        self.keys: dict[str, tuple[float, ApiKey | None]] = {}
         self.want_users: set[str] = set()
         self.want_sessions: set[str] = set()
+        self.want_keys: set[str] = set()
         self.batch: asyncio.Future[None] | None = None
         self.reading = asyncio.Lock()
         self.watched: dict[int, Watched] = {}
@@ -179,16 +230,32 @@ class Gate:
             await self.load(users={key})
         return self.users[key][1]
 
+    def team_ids(self, user: Any) -> frozenset[int] | None:
+        """The teams of a user the gate read (None: staff, who see every team)."""
+        return None if user.is_staff else user.pinned_team_ids
+
+    async def key(self, key_hash: str) -> ApiKey | None:
+        hit = self.keys.get(key_hash)
+        if hit is None or not self.fresh(hit[0]):
+            await self.load(keys={key_hash})
+        return self.keys[key_hash][1]
+
     async def session(self, session_key: str) -> Session | None:
         hit = self.sessions.get(session_key)
         if hit is None or not self.fresh(hit[0]):
             await self.load(sessions={session_key})
         return self.sessions[session_key][1]
 
-    async def load(self, users: set[str] = frozenset(), sessions: set[str] = frozenset()) -> None:  # type: ignore[assignment]
-        """Read these users and sessions in the next batch; return when it has been read."""
+    async def load(
+        self,
+        users: set[str] = frozenset(),  # type: ignore[assignment]
+        sessions: set[str] = frozenset(),  # type: ignore[assignment]
+        keys: set[str] = frozenset(),  # type: ignore[assignment]
+    ) -> None:
+        """Read these users, sessions and keys in the next batch; return when it has been read."""
         self.want_users |= users
         self.want_sessions |= sessions
+        self.want_keys |= keys
         if self.batch is None:
             self.batch = asyncio.get_running_loop().create_future()
             detached(self.read(self.batch))
@@ -199,15 +266,17 @@ class Gate:
             if self.batch is done:
                 self.batch = None
             users, sessions, self.want_users, self.want_sessions = self.want_users, self.want_sessions, set(), set()
+            hashes, self.want_keys = self.want_keys, set()
             try:
-                found_users, found_sessions = await database_sync_to_async(read_state)(users, sessions)
+                found = await database_sync_to_async(read_state)(users, sessions, hashes)
             except Exception as exc:  # noqa: BLE001 — the database is down: every waiter hears it
                 done.set_exception(exc)
                 done.exception()  # retrieved: no "never retrieved" warning when nobody waits
                 return
             now = time.monotonic()
-            self.users.update((key, (now, user)) for key, user in found_users.items())
-            self.sessions.update((key, (now, session)) for key, session in found_sessions.items())
+            self.users.update((key, (now, user)) for key, user in found.users.items())
+            self.sessions.update((key, (now, session)) for key, session in found.sessions.items())
+            self.keys.update((key, (now, row)) for key, row in found.keys.items())
             done.set_result(None)
 
     def watch(self, feed: object, credentials: LiveCredentials, revoke: Callable[[], Awaitable[None]]) -> None:
@@ -230,26 +299,35 @@ class Gate:
             self.forget_stale()
 
     def forget_stale(self) -> None:
-        """Drop rows no longer fresh: the cache holds the users and sessions of recent connects and open feeds."""
-        for cache in (self.users, self.sessions):
+        """Drop rows no longer fresh: the cache holds the rows of recent connects and open feeds."""
+        for cache in (self.users, self.sessions, self.keys):
             for key in [key for key, (read_at, _) in cache.items() if not self.fresh(read_at)]:
                 del cache[key]
 
     async def revalidate(self) -> None:
         watched = list(self.watched.items())
-        users = {str(w.credentials.user.pk) for _, w in watched}
+        users = {str(w.credentials.user.pk) for _, w in watched if w.credentials.key_hash is None}
+        hashes = {w.credentials.key_hash for _, w in watched if w.credentials.key_hash is not None}
         sessions = {w.credentials.session_key for _, w in watched if w.credentials.session_key}
-        await self.load(users=users, sessions=sessions)
+        await self.load(users=users, sessions=sessions, keys=hashes)  # type: ignore[arg-type]
         for feed_id, entry in watched:
             creds = entry.credentials
-            session = self.sessions[creds.session_key][1] if creds.session_key else None
-            if feed_id in self.watched and not creds.still_valid(self.users[str(creds.user.pk)][1], session):
+            if feed_id in self.watched and not self.holds(creds):
                 self.watched.pop(feed_id, None)
-                log.info("live_feed_revoked user_id=%s", creds.user.pk)
+                log.info("live_feed_revoked who=%s", creds.who)
                 try:
                     await entry.revoke()
                 except Exception:
-                    log.exception("live_revoke_failed user_id=%s", creds.user.pk)
+                    log.exception("live_revoke_failed who=%s", creds.who)
+
+    def holds(self, creds: LiveCredentials) -> bool:
+        """Whether ``creds`` still holds by the rows just read (``revalidate``)."""
+        if creds.key_hash is not None:
+            return creds.key_still_valid(self.keys[creds.key_hash][1])
+        name = str(creds.user.pk)
+        session = self.sessions[creds.session_key][1] if creds.session_key else None
+        user = self.users[name][1]
+        return creds.still_valid(user, session, getattr(user, "pinned_team_ids", None))
 
 
 _gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Gate] = weakref.WeakKeyDictionary()
@@ -278,7 +356,17 @@ async def user_for_token(raw: str) -> LiveCredentials:
         user.password
     ):
         return LiveCredentials(AnonymousUser(), error=INVALID)
-    return LiveCredentials(user, expires_at=float(token["exp"]))
+    return LiveCredentials(user, expires_at=float(token["exp"]), team_ids=gate().team_ids(user))
+
+
+async def principal_for_key(raw: str) -> LiveCredentials:
+    """A team API key's feed: its team, for as long as the key is not revoked (no expiry)."""
+    if not keys.well_formed(raw):
+        return LiveCredentials(AnonymousUser(), error=keys.UNKNOWN)
+    key = await gate().key(keys.digest(raw))
+    if key is None:
+        return LiveCredentials(AnonymousUser(), error=keys.UNKNOWN)
+    return LiveCredentials(keys.KeyPrincipal(key))
 
 
 async def user_for_session(session_key: str) -> LiveCredentials:
@@ -286,29 +374,38 @@ async def user_for_session(session_key: str) -> LiveCredentials:
     session = await gate().session(session_key)
     user_id = session_user_id(session)
     user = await gate().user(user_id) if user_id is not None else None
-    creds = LiveCredentials(user, session_key=session_key)
-    if user is None or not user.is_active or not creds.still_valid(user, session):
+    if user is None or not user.is_active:
+        return LiveCredentials(AnonymousUser(), error=NOT_PROVIDED)
+    creds = LiveCredentials(user, session_key=session_key, team_ids=gate().team_ids(user))
+    if not creds.still_valid(user, session):
         return LiveCredentials(AnonymousUser(), error=NOT_PROVIDED)
     return creds
 
 
-async def authenticate(authorization: str | None, query_token: str | None, session_key: str | None) -> LiveCredentials:
-    """Authenticate a live-feed connection from its header, query token or session cookie.
+async def authenticate(
+    authorization: str | None, query_token: str | None, session_key: str | None, api_key: str | None = None
+) -> LiveCredentials:
+    """Authenticate a live-feed connection from its header, API key, query token or session cookie.
 
-    1. A Bearer header wins, then ``?token=``. A presented token decides alone: an invalid
-       or expired one is refused even when a session cookie is also sent, so a client learns
-       its token went stale instead of silently riding on another identity.
+    1. A Bearer header wins, then ``X-Api-Key`` (``api_key``), then ``?token=``. A token
+       starting ``pgk_`` (and anything in ``X-Api-Key``) is a team API key, any other a JWT.
+       A presented token decides alone: an invalid or expired one is refused even when a
+       session cookie is also sent, so a client learns its token went stale instead of
+       silently riding on another identity.
     2. With no token, the session named by the cookie (``session_key``) is used.
     3. Nothing usable: an anonymous result whose ``error`` says why.
 
     Raises whatever the database raises when it cannot be read (the caller answers "retry").
     """
     try:
-        raw = bearer_token(authorization) or (query_token or "").strip() or None
+        bearer = bearer_token(authorization)
     except InvalidToken:
         return LiveCredentials(AnonymousUser(), error=INVALID)
+    if bearer is None and api_key is not None:
+        return await principal_for_key(api_key.strip())
+    raw = bearer or (query_token or "").strip() or None
     if raw is not None:
-        return await user_for_token(raw)
+        return await (principal_for_key(raw) if keys.looks_like_key(raw) else user_for_token(raw))
     if session_key:
         return await user_for_session(session_key)
     return LiveCredentials(AnonymousUser(), error=NOT_PROVIDED)

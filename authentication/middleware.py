@@ -32,9 +32,11 @@ def query_param(scope: Scope, name: str) -> str | None:
 
 
 async def authenticate_scope(scope: Scope) -> LiveCredentials:
-    """Authenticate a WebSocket connection from its Bearer header, ``?token=`` or session cookie."""
+    """Authenticate a WebSocket connection from its Bearer header, ``X-Api-Key``, ``?token=`` or session cookie."""
     session_key = parse_cookie(header(scope, b"cookie") or "").get(settings.SESSION_COOKIE_NAME)
-    return await authenticate(header(scope, b"authorization"), query_param(scope, "token"), session_key)
+    return await authenticate(
+        header(scope, b"authorization"), query_param(scope, "token"), session_key, header(scope, b"x-api-key")
+    )
 
 
 class WebSocketOriginValidator(OriginValidator):

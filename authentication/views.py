@@ -10,6 +10,7 @@ from rest_framework import generics, permissions
 from rest_framework.authentication import SessionAuthentication
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView, TokenVerifyView
 
+from authentication.keys import PeopleOnly
 from authentication.serializers import RegisterSerializer, UserSerializer
 from authentication.throttle import AuthRateThrottle
 from monitoring.models import Server
@@ -41,6 +42,8 @@ class TokenVerify(AuthThrottleMixin, TokenVerifyView):
 
 class MeView(generics.RetrieveUpdateDestroyAPIView):
     serializer_class = UserSerializer
+    # A team API key is no person's account: 403, whatever its scope.
+    permission_classes = [permissions.IsAuthenticated, PeopleOnly]
 
     def get_object(self) -> Any:
         return self.request.user

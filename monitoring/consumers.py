@@ -5,7 +5,8 @@ Client → server actions ``latest``, ``subscribe`` and ``unsubscribe``; server 
 at once and then authenticates (``authentication.credentials``: batched reads, no query per
 connect in a storm); it closes with 4001 when that leaves the user anonymous, when the token
 expires later, or when the credential is revoked (logout, password change, deactivation, a
-change of staff; the credentials' gate re-reads every LIVE_REVALIDATE_SECONDS).
+change of staff or of the user's teams, a revoked API key; the credentials' gate re-reads every
+LIVE_REVALIDATE_SECONDS). A team API key's socket sees its team's servers.
 Live events come through this process's fan-out (``services.live.fanout``), which joins one
 ``server.<id>`` layer group per process however many sockets subscribe.
 """

@@ -251,6 +251,7 @@ async def status_events(request: HttpRequest) -> HttpResponse:
             request.headers.get("Authorization"),
             request.GET.get("token"),
             request.COOKIES.get(settings.SESSION_COOKIE_NAME),
+            request.headers.get("X-Api-Key"),
         )
     except Exception:  # the database cannot be read: the client retries
         log.exception("sse_authenticate_failed")

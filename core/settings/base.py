@@ -203,6 +203,8 @@ AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend", "authent
 # --- REST API: authentication, permissions, filtering and pagination set once here.
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        # First: a team API key (pgk_…) is never mistaken for a JWT, and a bad one is 401 at once.
+        "authentication.keys.ApiKeyAuthentication",
         "rest_framework_simplejwt.authentication.JWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],

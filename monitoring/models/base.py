@@ -18,6 +18,9 @@ def visible_team_ids(principal: Any) -> Any:
         return [key.team_id]
     if principal.is_staff:
         return None
+    pinned = getattr(principal, "pinned_team_ids", None)
+    if pinned is not None:  # a live feed's user: exactly the teams its credential is watched with
+        return sorted(pinned)
     return Membership.objects.filter(user_id=principal.pk).values("team_id")
 
 

@@ -90,26 +90,35 @@ def _add(shard: int, added: dict[str, float]) -> int:
 # --- The scrape.
 
 
-def server_rows() -> list[tuple[int, str, str, float | None, int | None]]:
-    """Query 1: every server's id, name, status, last response time and certificate days left."""
+def server_rows(team_id: int | None = None) -> list[tuple[int, str, str, float | None, int | None]]:
+    """Query 1: every server's (or one team's) id, name, status, last response time and certificate days left."""
     days = (
         CertificateCheck.objects.completed()
         .filter(server=OuterRef("pk"))
         .order_by("-checked_at", "-id")
         .values("days_remaining")[:1]
     )
+    servers = Server.objects.all() if team_id is None else Server.objects.filter(team_id=team_id)
     return list(
-        Server.objects.order_by("id")
+        servers.order_by("id")
         .annotate(cert_days=Subquery(days))
         .values_list("id", "name", "status", "server_status__last_response_time", "cert_days")
     )
 
 
-def counter_totals() -> dict[str, float]:
-    """Query 2: every counter summed over its shards, and deliveries counted by state."""
+def counter_totals(team_id: int | None = None) -> dict[str, float]:
+    """Query 2: every counter summed over its shards, and deliveries counted by state.
+
+    For one team: its deliveries only; the check counters are the install's, not a team's,
+    and are left out.
+    """
     counters = MetricCounter.objects.order_by().values("key").annotate(total=Sum("value"))
+    deliveries = NotificationDelivery.objects.all()
+    if team_id is not None:
+        counters = counters.none()
+        deliveries = deliveries.filter(config__server__team_id=team_id)
     deliveries = (
-        NotificationDelivery.objects.order_by()
+        deliveries.order_by()
         .annotate(key=Concat(Value(DELIVERIES), "status", output_field=CharField()))
         .values("key")
         .annotate(total=Cast(Count("id"), FloatField()))
@@ -118,11 +127,18 @@ def counter_totals() -> dict[str, float]:
 
 
 class DatabaseCollector:
-    """A prometheus-client collector whose every scrape reads the database (two queries)."""
+    """A prometheus-client collector whose every scrape reads the database (two queries).
+
+    With ``team_id`` (a team API key scraping, SPEC §17) it covers that team's servers and
+    alert deliveries only, and leaves out the install-wide check counters.
+    """
+
+    def __init__(self, team_id: int | None = None) -> None:
+        self.team_id = team_id
 
     def collect(self) -> Iterator[Metric]:
-        rows = server_rows()
-        totals = counter_totals()
+        rows = server_rows(self.team_id)
+        totals = counter_totals(self.team_id)
         labels = ["server_id", "name"]
         up = GaugeMetricFamily(
             "pulseguard_server_up", "1 when the server is up or degraded, 0 when down.", labels=labels
@@ -154,6 +170,18 @@ class DatabaseCollector:
             servers.add_metric([value], per_status[value])
         yield servers
 
+        if self.team_id is None:
+            yield from self.check_counters(totals)
+
+        deliveries = GaugeMetricFamily(
+            "pulseguard_notification_deliveries", "Alert deliveries by state.", labels=["state"]
+        )
+        for state in DeliveryStatus.values:
+            deliveries.add_metric([state], totals.get(f"{DELIVERIES}{state}", 0.0))
+        yield deliveries
+
+    @staticmethod
+    def check_counters(totals: dict[str, float]) -> Iterator[Metric]:
         checks = CounterMetricFamily("pulseguard_checks", "Checks finished, by outcome.", labels=["outcome"])
         for outcome in PingStatus.values:
             checks.add_metric([outcome], totals.get(f"{CHECKS}{outcome}", 0.0))
@@ -170,16 +198,9 @@ class DatabaseCollector:
             sum_value=totals.get(LATENESS_SUM, 0.0),
         )
 
-        deliveries = GaugeMetricFamily(
-            "pulseguard_notification_deliveries", "Alert deliveries by state.", labels=["state"]
-        )
-        for state in DeliveryStatus.values:
-            deliveries.add_metric([state], totals.get(f"{DELIVERIES}{state}", 0.0))
-        yield deliveries
 
-
-def render() -> bytes:
-    """The Prometheus text exposition of every metric above."""
+def render(team_id: int | None = None) -> bytes:
+    """The Prometheus text exposition of every metric above (of one team's, with ``team_id``)."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(DatabaseCollector())  # type: ignore[arg-type]
+    registry.register(DatabaseCollector(team_id))  # type: ignore[arg-type]
     return generate_latest(registry)

@@ -1,0 +1,243 @@
+"""Isolation (SPEC §17), NetBox-style: one table of endpoint × persona → what it answers.
+
+Personas: the four roles of team ``acme``, a ``stranger`` (owner of another team), and ``staff``.
+``ALLOW`` means the request got past the team rules (any answer but 401, 403, 404 or a 5xx);
+``DENY`` is 403 (the role may not); ``HIDE`` is 404 (another team's object). Every route under
+/api/ must appear in the table or in ``NOT_TEAM_SCOPED`` (with the reason): a new endpoint
+that forgets the rule fails here until someone decides what each persona gets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from authentication.models import Membership, Team
+from conftest import client_for
+from monitoring.models import (
+    CertificateCheck,
+    Incident,
+    MaintenanceWindow,
+    NotificationConfig,
+    NotificationDelivery,
+    PingResult,
+    Server,
+    StatusPage,
+)
+from monitoring.services.engine.checks import record_outcome
+from monitoring.tests.factories import make_outcome
+
+User = get_user_model()
+PERSONAS = ("owner", "admin", "member", "viewer", "stranger", "staff")
+ALLOW, DENY, HIDE = "allow", "403", "404"
+
+READ = dict.fromkeys(("owner", "admin", "member", "viewer", "staff"), ALLOW) | {"stranger": HIDE}
+WRITE = READ | {"viewer": DENY}
+LIST = dict.fromkeys(PERSONAS, ALLOW)  # a list answers everyone: the stranger's is empty (checked below)
+MANAGE = WRITE | {"member": DENY}  # admins and owners
+
+
+@dataclass(frozen=True)
+class Row:
+    route: str  # the URL name it covers
+    method: str
+    path: str  # formatted with the world's ids
+    expect: dict[str, str]
+    body: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+ROWS = [
+    # servers
+    Row("server-list", "get", "/api/servers/", LIST),
+    Row(
+        "server-list",
+        "post",
+        "/api/servers/",
+        WRITE | {"stranger": "400"},
+        {"name": "n", "protocol": "tcp", "host": "db.example.com", "port": 5432, "team": "acme"},
+    ),  # fmt: skip
+    Row("server-detail", "get", "/api/servers/{server}/", READ),
+    Row("server-detail", "patch", "/api/servers/{server}/", WRITE, {"name": "renamed"}),
+    Row("server-detail", "delete", "/api/servers/{server}/", WRITE),
+    Row("server-check", "post", "/api/servers/{server}/check/", WRITE),
+    Row("server-pause", "post", "/api/servers/{server}/pause/", WRITE),
+    Row("server-resume", "post", "/api/servers/{server}/resume/", WRITE),
+    Row("server-push-token", "post", "/api/servers/{push}/push-token/", WRITE),
+    Row("server-uptime", "get", "/api/servers/{server}/uptime/", READ),
+    Row("server-history", "get", "/api/servers/{server}/history/", READ),
+    Row("server-certificate", "get", "/api/servers/{server}/certificate/", READ),
+    Row("server-certificate", "post", "/api/servers/{server}/certificate/", WRITE),
+    # what hangs off servers
+    Row("pingresult-list", "get", "/api/ping-results/", LIST),
+    Row("pingresult-detail", "get", "/api/ping-results/{ping}/", READ),
+    Row("serverstatus-list", "get", "/api/server-status/", LIST),
+    Row("serverstatus-detail", "get", "/api/server-status/{status}/", READ),
+    Row("incident-list", "get", "/api/incidents/", LIST),
+    Row("incident-detail", "get", "/api/incidents/{incident}/", READ),
+    Row("certificatecheck-list", "get", "/api/certificates/", LIST),
+    Row("certificatecheck-detail", "get", "/api/certificates/{certificate}/", READ),
+    Row("notificationdelivery-list", "get", "/api/notification-deliveries/", LIST),
+    Row("notificationdelivery-detail", "get", "/api/notification-deliveries/{delivery}/", READ),
+    # notification configs
+    Row("notificationconfig-list", "get", "/api/notification-configs/", LIST),
+    Row(
+        "notificationconfig-list",
+        "post",
+        "/api/notification-configs/",
+        WRITE | {"stranger": "400"},
+        {"server": "{server}", "notification_type": "email", "recipient": "new@example.com"},
+    ),  # fmt: skip
+    Row("notificationconfig-detail", "get", "/api/notification-configs/{config}/", READ),
+    Row("notificationconfig-detail", "patch", "/api/notification-configs/{config}/", WRITE, {"enabled": False}),
+    Row("notificationconfig-detail", "delete", "/api/notification-configs/{config}/", WRITE),
+    Row("notificationconfig-test", "post", "/api/notification-configs/{config}/test/", WRITE),
+    # status pages and maintenance windows
+    Row("statuspage-list", "get", "/api/status-pages/", LIST),
+    Row(
+        "statuspage-list",
+        "post",
+        "/api/status-pages/",
+        WRITE | {"stranger": "400"},
+        {"slug": "new-page", "title": "New", "team": "acme"},
+    ),  # fmt: skip
+    Row("statuspage-detail", "get", "/api/status-pages/{page}/", READ),
+    Row("statuspage-detail", "patch", "/api/status-pages/{page}/", WRITE, {"title": "Renamed"}),
+    Row("statuspage-detail", "delete", "/api/status-pages/{page}/", WRITE),
+    Row("statuspage-summary", "get", "/api/status-pages/acme-private/summary/", READ),
+    Row("maintenancewindow-list", "get", "/api/maintenance-windows/", LIST),
+    Row(
+        "maintenancewindow-list",
+        "post",
+        "/api/maintenance-windows/",
+        WRITE | {"stranger": "400"},
+        {"name": "w", "tags": ["db"], "starts_at": "2030-01-01T00:00Z", "ends_at": "2030-01-01T01:00Z", "team": "acme"},
+    ),  # fmt: skip
+    Row("maintenancewindow-detail", "get", "/api/maintenance-windows/{window}/", READ),
+    Row("maintenancewindow-detail", "patch", "/api/maintenance-windows/{window}/", WRITE, {"name": "Renamed"}),
+    Row("maintenancewindow-detail", "delete", "/api/maintenance-windows/{window}/", WRITE),
+    # configuration as code, per team
+    Row("config-export", "get", "/api/config/export/?team=acme", WRITE | {"stranger": "400"}),
+    Row(
+        "config-import",
+        "post",
+        "/api/config/import/?team=acme&dry_run=true",
+        WRITE | {"stranger": "400"},
+        {"version": 1, "servers": []},
+    ),  # fmt: skip
+]
+
+#: Routes that are not about a team's objects, and why.
+NOT_TEAM_SCOPED = {
+    "api-root": "the API's index",
+    "schema": "the OpenAPI schema (public)",
+    "docs": "Swagger UI (public)",
+    "redoc": "ReDoc (public)",
+    "health": "the health check (public)",
+    "push": "a push URL: its token is the credential",
+    "auth-register": "sign-up (anonymous)",
+    "token-obtain": "sign-in",
+    "token-refresh": "sign-in",
+    "token-verify": "sign-in",
+    "auth-me": "the caller's own account",
+    "checks-run": "staff only (IsAdminUser), tested in test_servers",
+    "check-ssl": "an ad-hoc check of any host, no team object",
+    "events-status": "the SSE feed: its scope by team and role is tested against a live server in "
+    "monitoring/tests/test_sse.py and test_live_keys.py",
+}
+
+
+@pytest.fixture
+def world(db: Any, http_target: Any) -> dict[str, Any]:
+    """Team acme with one of each object, its four roles, a stranger with a team of their own, staff."""
+    people = {name: User.objects.create_user(name, f"{name}@example.com", f"{name}-password-1") for name in PERSONAS}
+    people["staff"].is_staff = True
+    people["staff"].save()
+    acme = Team.objects.create(name="Acme", slug="acme")
+    for role in ("owner", "admin", "member", "viewer"):
+        Membership.objects.create(team=acme, user=people[role], role=role)
+    server = Server.objects.create(
+        owner=people["owner"], team=acme, name="web", protocol="http", host="127.0.0.1", port=http_target.port
+    )
+    push = Server.objects.create(owner=people["owner"], team=acme, name="cron", protocol="push", check_interval=60)
+    config = NotificationConfig.objects.create(server=server, notification_type="email", recipient="ops@example.com")
+    record_outcome(server, make_outcome(ok=False))  # a ping, a status change, an incident, an alert
+    ping, incident = PingResult.objects.get(server=server), Incident.objects.get(server=server)
+    delivery = NotificationDelivery.objects.get(config=config)
+    certificate = CertificateCheck.objects.create(server=server, valid=True, days_remaining=60)
+    page = StatusPage.objects.create(owner=people["owner"], team=acme, slug="acme-private", title="Acme")
+    page.servers.add(server)
+    window = MaintenanceWindow.objects.create(owner=people["owner"], team=acme, name="Patch", tags=["web"])
+    return {
+        "people": people,
+        "ids": {
+            "server": server.pk,
+            "push": push.pk,
+            "config": config.pk,
+            "ping": ping.pk,
+            "status": server.server_status.pk,
+            "incident": incident.pk,
+            "certificate": certificate.pk,
+            "delivery": delivery.pk,
+            "page": page.pk,
+            "window": window.pk,
+        },
+    }
+
+
+def fill(value: Any, ids: dict[str, int]) -> Any:
+    if isinstance(value, str) and value.startswith("{") and value.endswith("}") and value[1:-1] in ids:
+        return ids[value[1:-1]]
+    if isinstance(value, dict):
+        return {k: fill(v, ids) for k, v in value.items()}
+    return value
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+@pytest.mark.parametrize("row", ROWS, ids=lambda row: row.id)
+def test_each_persona_gets_what_its_role_allows(world: dict[str, Any], row: Row, persona: str) -> None:
+    client = client_for(world["people"][persona])
+    path = row.path.format(**world["ids"])
+    kwargs = {"format": "json"} if row.method != "get" else {}
+    body = fill(row.body, world["ids"]) if row.method != "get" else None
+    response = (
+        getattr(client, row.method)(path, body, **kwargs) if body is not None else getattr(client, row.method)(path)
+    )
+    expected = row.expect[persona]
+    got = response.status_code
+    if expected == ALLOW:
+        assert got < 500 and got not in (401, 403, 404), (persona, row.id, got, response.content[:300])
+    else:
+        assert str(got) == expected, (persona, row.id, got, response.content[:300])
+    if row.method == "get" and expected == ALLOW and persona == "stranger" and "results" in (_json(response) or {}):
+        assert _json(response)["results"] == [], (row.id, "a stranger's list shows another team's objects")
+
+
+def _json(response: Any) -> Any:
+    try:
+        return response.json()
+    except (ValueError, TypeError):
+        return None
+
+
+def _routes(patterns: list[Any], prefix: str = "") -> set[str]:
+    names: set[str] = set()
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            names |= _routes(pattern.url_patterns, prefix + str(pattern.pattern))
+        elif isinstance(pattern, URLPattern) and (prefix + str(pattern.pattern)).startswith("api/") and pattern.name:
+            names.add(pattern.name)
+    return names
+
+
+def test_every_api_route_is_in_the_table_or_says_why_not() -> None:
+    covered = {row.route for row in ROWS} | set(NOT_TEAM_SCOPED)
+    missing = sorted(_routes(get_resolver().url_patterns) - covered)
+    assert not missing, f"API routes with no isolation rows (add them to ROWS or NOT_TEAM_SCOPED): {missing}"
