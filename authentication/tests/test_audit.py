@@ -13,9 +13,11 @@ from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.test import override_settings
 from django.utils import timezone
+from rest_framework.test import APIClient
 
-from authentication import audit
+from authentication import audit, keys
 from authentication.models import ApiKey, AuditEntry, Membership, Role, Team
+from conftest import client_for
 from monitoring.models import CertificateCheck, NotificationConfig, Server
 from monitoring.services.history.retention import prune_audit
 from monitoring.tasks import engine
@@ -261,6 +263,28 @@ def test_a_key_is_recorded_as_the_actor(alice, ops):
     assert row.ip == "192.0.2.7"
 
 
+def test_a_change_through_the_api_with_a_key_names_the_key(alice, ops):
+    key, raw = keys.create(ops, "deploy", "write", alice)
+    client = APIClient()
+    client.credentials(HTTP_X_API_KEY=raw)
+    r = client.post("/api/servers/", VALID, format="json")
+    assert r.status_code == 201, r.content
+    row = only_row(action="create")
+    assert (row.actor_type, row.actor_id, row.actor_name, row.actor_ref) == (
+        "key",
+        key.pk,
+        "deploy",
+        f"key:{key.prefix}",
+    )
+    assert row.team_id == ops.pk
+    # A key acts as a member: it reads no audit rows.
+    assert client.get("/api/audit-log/").json()["results"] == []
+    found = client_for(alice).get(f"/api/audit-log/?actor=key:{key.prefix}").json()["results"]
+    assert [(r["actor"], r["action"]) for r in found if r["action"] == "create"] == [
+        ({"type": "key", "id": key.pk, "name": "deploy"}, "create")
+    ]
+
+
 # --- GET /api/audit-log/ ---------------------------------------------------------------------
 
 
@@ -302,8 +326,6 @@ def test_a_row_has_the_documented_shape(alice, alice_client):
 def test_owners_and_admins_read_their_teams_rows_only(alice, charlie, ops):
     mine, theirs, shared = add_row(alice.personal_team), add_row(charlie.personal_team), add_row(ops)
     Membership.objects.filter(team=ops, user=charlie).update(role=Role.ADMIN)
-    from conftest import client_for
-
     assert {r["id"] for r in client_for(alice).get("/api/audit-log/").json()["results"]} == {mine.pk, shared.pk}
     assert {r["id"] for r in client_for(charlie).get("/api/audit-log/").json()["results"]} == {theirs.pk, shared.pk}
 
