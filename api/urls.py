@@ -7,7 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from rest_framework.permissions import AllowAny
 from rest_framework.routers import DefaultRouter
 
-from api import keys, views
+from api import keys, teams, views
 from api.audit_views import AuditEntryViewSet
 from api.config_views import ConfigExportView, ConfigImportView
 from api.health import HealthView
@@ -25,6 +25,12 @@ router.register("certificates", views.CertificateCheckViewSet, basename="certifi
 router.register("status-pages", views.StatusPageViewSet, basename="statuspage")
 router.register("maintenance-windows", views.MaintenanceWindowViewSet, basename="maintenancewindow")
 router.register("audit-log", AuditEntryViewSet, basename="auditentry")
+router.register("teams", teams.TeamViewSet, basename="team")
+
+members = teams.MemberViewSet.as_view({"get": "list"})
+member = teams.MemberViewSet.as_view({"get": "retrieve", "patch": "partial_update", "delete": "destroy"})
+invitations = teams.InvitationViewSet.as_view({"get": "list", "post": "create"})
+invitation = teams.InvitationViewSet.as_view({"delete": "destroy"})
 
 urlpatterns = [
     path("auth/", include("authentication.urls")),
@@ -38,6 +44,11 @@ urlpatterns = [
     path("teams/<slug:slug>/api-keys/<int:pk>/", keys.TeamKeyView.as_view(), name="team-api-key"),
     path("health/", HealthView.as_view(), name="health"),
     path("push/<str:token>/", views.PushView.as_view(), name="push"),
+    path("teams/<slug:slug>/members/", members, name="team-members"),
+    path("teams/<slug:slug>/members/<int:user_id>/", member, name="team-member"),
+    path("teams/<slug:slug>/invitations/", invitations, name="team-invitations"),
+    path("teams/<slug:slug>/invitations/<int:pk>/", invitation, name="team-invitation"),
+    path("invitations/<str:token>/accept/", teams.AcceptInvitationView.as_view(), name="invitation-accept"),
     path("schema/", SpectacularAPIView.as_view(permission_classes=[AllowAny]), name="schema"),
     # The split view serves Swagger UI's start-up script at ?script, not inline (core.csp).
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="schema", permission_classes=[AllowAny]), name="docs"),

@@ -54,6 +54,7 @@ urlpatterns = [
     path("config/", pages.config, name="config"),
     path("audit/", audit.audit_log, name="audit-log"),
     path("switch-team/", teams.switch, name="switch-team"),
+    path("", include("authentication.web_urls")),
     path("accounts/register/", register, name="register"),
     # A login page for every user; the admin's own login only admits staff.
     path("accounts/login/", throttled(auth_views.LoginView.as_view()), name="login"),

@@ -16,7 +16,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from authentication.models import Membership, Team
+from authentication.models import Invitation, Membership, Team
 from conftest import client_for
 from monitoring.models import (
     CertificateCheck,
@@ -123,6 +123,17 @@ ROWS = [
     Row("maintenancewindow-detail", "get", "/api/maintenance-windows/{window}/", READ),
     Row("maintenancewindow-detail", "patch", "/api/maintenance-windows/{window}/", WRITE, {"name": "Renamed"}),
     Row("maintenancewindow-detail", "delete", "/api/maintenance-windows/{window}/", WRITE),
+    # teams, members and invitations (authentication/tests/test_teams_api.py and test_invitations.py go deeper)
+    Row("team-list", "post", "/api/teams/", LIST, {"name": "New team"}),  # anyone may make a team
+    Row("team-detail", "get", "/api/teams/acme/", READ),
+    Row("team-detail", "patch", "/api/teams/acme/", MANAGE, {"name": "Acme Inc"}),
+    Row("team-detail", "delete", "/api/teams/acme/", MANAGE | {"admin": DENY}),  # owners only
+    Row("team-members", "get", "/api/teams/acme/members/", READ),
+    Row("team-member", "patch", "/api/teams/acme/members/{viewer_user}/", MANAGE, {"role": "member"}),
+    Row("team-member", "delete", "/api/teams/acme/members/{member_user}/", WRITE),  # the member leaves
+    Row("team-invitations", "get", "/api/teams/acme/invitations/", MANAGE),
+    Row("team-invitations", "post", "/api/teams/acme/invitations/", MANAGE, {"email": "new@example.com"}),
+    Row("team-invitation", "delete", "/api/teams/acme/invitations/{invitation}/", MANAGE),
     # configuration as code, per team
     Row("config-export", "get", "/api/config/export/?team=acme", WRITE | {"stranger": "400"}),
     Row(
@@ -153,6 +164,8 @@ NOT_TEAM_SCOPED = {
     "auth-me": "the caller's own account",
     "checks-run": "staff only (IsAdminUser), tested in test_servers",
     "check-ssl": "an ad-hoc check of any host, no team object",
+    "invitation-accept": "the invitation's token and the invitee's e-mail decide, not a role: "
+    "authentication/tests/test_invitations.py",
     "events-status": "the SSE feed: its scope by team and role is tested against a live server in "
     "monitoring/tests/test_sse.py and test_live_keys.py",
 }
@@ -179,6 +192,7 @@ def world(db: Any, http_target: Any) -> dict[str, Any]:
     page = StatusPage.objects.create(owner=people["owner"], team=acme, slug="acme-private", title="Acme")
     page.servers.add(server)
     window = MaintenanceWindow.objects.create(owner=people["owner"], team=acme, name="Patch", tags=["web"])
+    invitation = Invitation.objects.create(team=acme, email="invited@example.com", token_hash="0" * 64)
     return {
         "people": people,
         "ids": {
@@ -192,6 +206,9 @@ def world(db: Any, http_target: Any) -> dict[str, Any]:
             "delivery": delivery.pk,
             "page": page.pk,
             "window": window.pk,
+            "viewer_user": people["viewer"].pk,
+            "member_user": people["member"].pk,
+            "invitation": invitation.pk,
         },
     }
 
