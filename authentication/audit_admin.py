@@ -25,7 +25,8 @@ def _team(obj: Model) -> int | None:
 
 def _object(obj: Model) -> dict[str, Any]:
     if isinstance(obj, Membership):
-        return {"object_type": "member", "object_id": obj.user_id, "object_name": obj.user.get_username()}
+        # As the team API writes them (``authentication.memberships``): the membership, named by its user.
+        return {"object_type": "membership", "object_id": obj.pk, "object_name": obj.user.get_username()}
     return {"object_type": obj._meta.model_name or "", "object_id": obj.pk, "object_name": str(obj)}
 
 

@@ -535,9 +535,9 @@ def test_members_added_changed_and_removed_in_the_team_admin_are_member_rows(adm
     assert admin_client.post(url, team_form(ops, members)).status_code == 302
     found = [(r.action, r.object_type, r.object_name, r.changes, r.team_id) for r in rows()]
     assert found == [
-        ("member_add", "member", "dave", {"role": [None, "viewer"]}, ops.pk),
-        ("member_role", "member", "charlie", {"role": ["member", "admin"]}, ops.pk),
-        ("member_remove", "member", "charlie", {"role": ["admin", None]}, ops.pk),
+        ("member_add", "membership", "dave", {"role": [None, "viewer"]}, ops.pk),
+        ("member_role", "membership", "charlie", {"role": ["member", "admin"]}, ops.pk),
+        ("member_remove", "membership", "charlie", {"role": ["admin", None]}, ops.pk),
     ]
 
 
