@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import transaction
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -17,6 +18,7 @@ from rest_framework.views import APIView
 from api.configuration import ConfigError, export_config, import_config
 from api.parsers import AltYAMLParser, SafeJSONParser, TextYAMLParser, YAMLParser, dump_yaml
 from api.permissions import named_team
+from authentication import audit
 from authentication.models import Role
 
 
@@ -66,8 +68,17 @@ class ConfigImportView(APIView):
     def post(self, request: Request) -> Response:
         """Upsert the document's objects, all or nothing; ``?dry_run=true`` only counts."""
         dry_run = request.query_params.get("dry_run", "false").lower() in {"1", "true", "yes"}
+        team = named_team(request, Role.MEMBER)
         try:
-            counts = import_config(request.user, request.data, dry_run=dry_run, team=named_team(request, Role.MEMBER))
+            # One audit row per import, with its counts, written in the import's transaction.
+            with transaction.atomic():
+                counts = import_config(request.user, request.data, dry_run=dry_run, team=team)
+                if not dry_run:
+                    changes = {name: [None, count] for name, count in counts.items()}
+                    name = f"configuration of {team.name}"
+                    audit.record(
+                        request, "import", team_id=team.pk, object_type="config", object_name=name, changes=changes
+                    )
         except ConfigError as exc:
             return Response(exc.errors, status=status.HTTP_400_BAD_REQUEST)
         return Response(counts)

@@ -7,6 +7,7 @@ whether that id exists for someone else.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,7 +20,9 @@ from django.utils import timezone
 from django_filters.fields import IsoDateTimeField
 from rest_framework import exceptions
 
-from authentication.models import Team
+from authentication import teams
+from authentication.models import AuditEntry, Team
+from authentication.models.audit import AUDIT_ROLES
 from monitoring.choices import AlertEvent, DeliveryStatus, NotificationType, PingStatus, Protocol, Status
 from monitoring.models import (
     CertificateCheck,
@@ -125,8 +128,8 @@ class StrictFilterSet(django_filters.FilterSet):
 
 
 def _visible_teams(user: Any) -> Any:
-    teams = visible_team_ids(user)
-    return Team.objects.values("pk") if teams is None else teams
+    ids = visible_team_ids(user)
+    return Team.objects.values("pk") if ids is None else ids
 
 
 class IdInFilter(django_filters.BaseInFilter, IdFilter):
@@ -246,3 +249,37 @@ class MaintenanceWindowFilterSet(StrictFilterSet):
         candidates = queryset.filter(team_id=server.team_id).prefetch_related("servers")
         ids = [w.pk for w in candidates if w.covers(server.pk, server.tags, {s.pk for s in w.servers.all()})]
         return queryset.filter(pk__in=ids)
+
+
+ACTOR = re.compile(r"[0-9]{1,19}|key:[A-Za-z0-9_-]{1,27}")
+
+
+class AuditEntryFilterSet(StrictFilterSet):
+    """The audit log's filters (SPEC §17). ``team`` names a team the caller admins or owns: one
+    where the caller is a member or viewer answers 403, one the caller is not in 400."""
+
+    actor = django_filters.CharFilter(
+        method="filter_actor", max_length=32, help_text="A user id, or key:<prefix> for an API key."
+    )
+    action = django_filters.ChoiceFilter(choices=AuditEntry.Action.choices)
+    object_type = django_filters.CharFilter(max_length=40)
+    since = TimeFilter(field_name="time", lookup_expr="gte")
+    until = TimeFilter(field_name="time", lookup_expr="lte")
+
+    class Meta:
+        model = AuditEntry
+        fields = ["team", "actor", "action", "object_type", "since", "until"]
+
+    def filter_team(self, queryset: QuerySet[Any], name: str, value: str) -> QuerySet[Any]:
+        principal = self.request.user
+        team = Team.objects.filter(slug=value).filter(pk__in=_visible_teams(principal)).first()
+        if team is None:
+            raise exceptions.ValidationError({"team": [f"You are in no team with the slug {value[:50]!r}."]})
+        if not getattr(principal, "is_staff", False) and teams.role_in(principal, team.pk) not in AUDIT_ROLES:
+            raise exceptions.PermissionDenied("The audit log is for the team's admins and owners.")
+        return queryset.filter(team=team)
+
+    def filter_actor(self, queryset: QuerySet[AuditEntry], name: str, value: str) -> QuerySet[AuditEntry]:
+        if not ACTOR.fullmatch(value):
+            raise exceptions.ValidationError({"actor": ["Use a user id or key:<prefix>."]})
+        return queryset.filter(actor_ref=value)

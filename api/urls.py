@@ -8,6 +8,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.routers import DefaultRouter
 
 from api import keys, teams, views
+from api.audit_views import AuditEntryViewSet
 from api.config_views import ConfigExportView, ConfigImportView
 from api.health import HealthView
 from monitoring import sse
@@ -23,6 +24,7 @@ router.register("incidents", views.IncidentViewSet, basename="incident")
 router.register("certificates", views.CertificateCheckViewSet, basename="certificatecheck")
 router.register("status-pages", views.StatusPageViewSet, basename="statuspage")
 router.register("maintenance-windows", views.MaintenanceWindowViewSet, basename="maintenancewindow")
+router.register("audit-log", AuditEntryViewSet, basename="auditentry")
 router.register("teams", teams.TeamViewSet, basename="team")
 
 members = teams.MemberViewSet.as_view({"get": "list"})

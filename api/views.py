@@ -11,7 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection
+from django.db import connection, transaction
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -59,7 +59,7 @@ from api.serializers.results import (
 from api.serializers.servers import PushSerializer, RunChecksResultSerializer, RunChecksSerializer, ServerSerializer
 from api.serializers.statuspages import StatusPageSerializer
 from api.viewsets import OwnedModelViewSet, OwnedReadOnlyViewSet
-from authentication import keys
+from authentication import audit, keys
 from authentication.throttle import CountedThrottle
 from core.shared_threads import RETRY_AFTER, waited
 from monitoring import payloads
@@ -129,9 +129,11 @@ class ServerViewSet(OwnedModelViewSet):
             record = engine.run_check(server)
         if record is None:
             return Response({"detail": "The server was deleted while it was checked."}, status=404)
+        # After the check, which runs on the engine outside any transaction of this request.
+        audit.record(request, "check", team_id=server.team_id, obj=server)
         return Response(PingResultSerializer(record.ping).data)
 
-    def perform_destroy(self, instance: Server) -> None:
+    def delete_instance(self, instance: Server) -> None:
         checks.delete_servers(Server.objects.filter(pk=instance.pk))
 
     @extend_schema(request=None, responses=ServerSerializer)
@@ -141,7 +143,11 @@ class ServerViewSet(OwnedModelViewSet):
         server = self.get_object()
         if not server.is_push:
             return Response({"detail": "Only push monitors have a push token."}, status=status.HTTP_400_BAD_REQUEST)
-        push.rotate_token(server)
+        with transaction.atomic():
+            old = server.push_token
+            push.rotate_token(server)
+            changes = audit.diff({"push_token": old}, {"push_token": server.push_token})
+            audit.record(request, "update", team_id=server.team_id, obj=server, changes=changes)
         return Response(self.get_serializer(self.get_queryset().get(pk=server.pk)).data)
 
     @extend_schema(parameters=[UptimeQuerySerializer], responses=UptimeSerializer)
@@ -169,7 +175,9 @@ class ServerViewSet(OwnedModelViewSet):
     def pause(self, request: Request, pk: str | None = None) -> Response:
         server = self.get_object()
         try:
-            checks.pause(server)
+            with transaction.atomic():
+                checks.pause(server)
+                audit.record(request, "pause", team_id=server.team_id, obj=server)
             return Response(self.get_serializer(self.get_queryset().get(pk=server.pk)).data)
         except Server.DoesNotExist:
             raise NotFound("The server was deleted meanwhile.") from None
@@ -179,7 +187,9 @@ class ServerViewSet(OwnedModelViewSet):
     def resume(self, request: Request, pk: str | None = None) -> Response:
         server = self.get_object()
         try:
-            checks.resume(server)
+            with transaction.atomic():
+                checks.resume(server)
+                audit.record(request, "resume", team_id=server.team_id, obj=server)
             return Response(self.get_serializer(self.get_queryset().get(pk=server.pk)).data)
         except Server.DoesNotExist:
             raise NotFound("The server was deleted meanwhile.") from None
@@ -201,6 +211,9 @@ class ServerViewSet(OwnedModelViewSet):
             [check] = engine.run_certificate_checks([(server, None)], concurrency=1) or [None]
             if check is None:
                 return Response({"detail": "The server was deleted while it was checked."}, status=404)
+            # A certificate check now is a "check" of the server; ``certificate`` tells it from a check now.
+            changes = {"certificate": [None, "checked"]}
+            audit.record(request, "check", team_id=server.team_id, obj=server, changes=changes)
             return Response(CertificateCheckSerializer(check).data)
         latest = CertificateCheck.objects.latest_for(server)
         if latest is None:
@@ -261,8 +274,14 @@ class RunChecksView(APIView):
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         params = RunChecksSerializer(data=request.data)
         params.is_valid(raise_exception=True)
-        servers = Server.objects.filter(pk__in=params.servers_to_check()).exclude(protocol=Protocol.PUSH).order_by("id")
-        return Response(engine.run_once(list(servers)).as_dict())
+        servers = list(
+            Server.objects.filter(pk__in=params.servers_to_check()).exclude(protocol=Protocol.PUSH).order_by("id")
+        )
+        summary = engine.run_once(servers)
+        # One "check" row per server, in its own team: a pass spans teams, and each team's
+        # admins see their servers' checks (one row naming a count would belong to no team).
+        audit.record_many(request, "check", [(server.team_id, server) for server in servers])
+        return Response(summary.as_dict())
 
 
 class CheckSslView(APIView):

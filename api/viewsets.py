@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db import transaction
+from django.db.models import Model, QuerySet
 from rest_framework import permissions, viewsets
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.reverse import reverse
 
 from api import quotas
 from api.permissions import TeamRole, refusal
-from authentication.teams import default_team
+from authentication import audit
+from authentication.teams import default_team, team_id_of
 
 
 class OwnedViewSetMixin:
@@ -21,6 +23,10 @@ class OwnedViewSetMixin:
     ``member`` role in the object's team (``api.permissions.TeamRole``, 403 otherwise). A new
     object goes to the team its ``team`` field names, else to the caller's default team; its
     ``owner`` is the requesting user; a create past the team's quota (``api.quotas``) answers 403.
+
+    Every create, update that changes something, and delete writes its audit row in the same
+    transaction (``authentication.audit``); a viewset that deletes its own way overrides
+    ``delete_instance``.
     """
 
     queryset: QuerySet[Any]
@@ -48,7 +54,38 @@ class OwnedViewSetMixin:
             raise PermissionDenied(why)
         if "owner" in fields:
             extra["owner"] = self.request.user if getattr(self.request.user, "pk", None) else None
-        serializer.save(**extra)
+        with transaction.atomic():
+            instance = serializer.save(**extra)
+            audit.record(self.request, "create", team_id=team_id, obj=instance, changes=audit.created(instance))
+
+    def perform_update(self, serializer: Any) -> None:
+        with transaction.atomic():
+            before = audit.snapshot(serializer.instance)
+            old_team = team_id_of(serializer.instance)
+            instance = serializer.save()
+            changes = audit.diff(before, audit.snapshot(instance))
+            if not changes:
+                return
+            new_team = team_id_of(instance)
+            # Moved to another team: both teams' admins see the move.
+            for team_id in dict.fromkeys([new_team, old_team]):
+                audit.record(self.request, "update", team_id=team_id, obj=instance, changes=changes)
+
+    def perform_destroy(self, instance: Model) -> None:
+        with transaction.atomic():
+            team_id, pk, name = team_id_of(instance), instance.pk, str(instance)
+            self.delete_instance(instance)
+            audit.record(
+                self.request,
+                "delete",
+                team_id=team_id,
+                object_type=instance._meta.model_name or "",
+                object_id=pk,
+                object_name=name,
+            )
+
+    def delete_instance(self, instance: Model) -> None:
+        instance.delete()
 
     def get_success_headers(self, data: Any) -> dict[str, str]:
         """``Location`` of the created API object (DRF's default reads ``url``, a server's target)."""

@@ -11,7 +11,8 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from authentication.models import Membership, Team
+from authentication.audit_admin import AuditedAdminMixin, AuditEntryAdmin
+from authentication.models import AuditEntry, Membership, Team
 from monitoring.models import Server
 from monitoring.services.engine import checks
 
@@ -36,6 +37,7 @@ class AccountAdmin(UserAdmin):
 
 admin.site.unregister(User)
 admin.site.register(User, AccountAdmin)
+admin.site.register(AuditEntry, AuditEntryAdmin)
 
 
 class MembershipInline(admin.TabularInline):
@@ -47,7 +49,7 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Team)
-class TeamAdmin(admin.ModelAdmin):
+class TeamAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ["slug", "name", "personal_for", "require_two_factor", "created_at"]
     list_filter = ["require_two_factor"]
     search_fields = ["slug", "name"]

@@ -15,7 +15,7 @@ from api.views import prometheus_metrics
 from authentication.oidc_web import OidcCallbackView, OidcLoginView
 from authentication.throttle import throttled
 from authentication.web import register
-from monitoring.web import pages, public, teams
+from monitoring.web import audit, pages, public, teams
 
 
 @cache_control(max_age=86400, public=True)
@@ -52,6 +52,7 @@ urlpatterns = [
     path("status-pages/", pages.status_pages, name="status-pages"),
     path("maintenance/", pages.maintenance, name="maintenance"),
     path("config/", pages.config, name="config"),
+    path("audit/", audit.audit_log, name="audit-log"),
     path("switch-team/", teams.switch, name="switch-team"),
     path("", include("authentication.web_urls")),
     path("accounts/register/", register, name="register"),

@@ -1,4 +1,8 @@
-"""The operators' admin: every model, with filters, search and check/pause/resume actions."""
+"""The operators' admin: every model, with filters, search and check/pause/resume actions.
+
+The team objects' admins (servers, notification configs, status pages, maintenance windows)
+write an audit row for each create, change, delete and action, with the admin user as actor
+(``authentication.audit_admin.AuditedAdminMixin``)."""
 
 from __future__ import annotations
 
@@ -8,10 +12,12 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
+from authentication.audit_admin import AuditedAdminMixin
 from monitoring.choices import DeliveryStatus
 from monitoring.models import (
     CertificateCheck,
@@ -98,7 +104,7 @@ class StatusChangeInline(admin.TabularInline):
 
 
 @admin.register(Server)
-class ServerAdmin(admin.ModelAdmin):
+class ServerAdmin(AuditedAdminMixin, admin.ModelAdmin):
     form = ServerAdminForm
     list_display = ["name", "url", "status", "protocol", "check_interval", "is_active", "team", "owner", "last_check"]
     list_filter = ["status", "protocol", "is_active", "notifications", "keyword_absent", "method", "team"]
@@ -193,17 +199,22 @@ class ServerAdmin(admin.ModelAdmin):
             self.message_user(request, f"{server.name}: {record.state.status} ({detail})", level)
 
         engine.run_once(probed, on_done=done)
+        self.audit_each(request, "check", probed)
 
     @admin.action(description="Pause checking")
     def pause(self, request: HttpRequest, queryset: QuerySet[Server]) -> None:
         for server in queryset:
-            checks.pause(server)
+            with transaction.atomic():
+                checks.pause(server)
+                self.audit_each(request, "pause", [server])
         self.message_user(request, f"Paused {queryset.count()} server(s).")
 
     @admin.action(description="Resume checking")
     def resume(self, request: HttpRequest, queryset: QuerySet[Server]) -> None:
         for server in queryset:
-            checks.resume(server)
+            with transaction.atomic():
+                checks.resume(server)
+                self.audit_each(request, "resume", [server])
         self.message_user(request, f"Resumed {queryset.count()} server(s).")
 
     @admin.display(description="Latest certificate check")
@@ -237,6 +248,7 @@ class ServerAdmin(admin.ModelAdmin):
             self.message_user(request, f"{server.name}: {'valid' if check.valid else 'invalid'} ({detail})", level)
 
         engine.run_certificate_checks(jobs, on_done=done)
+        self.audit_each(request, "check", [server for server, _ in jobs])
 
 
 @admin.register(PingResult)
@@ -310,7 +322,7 @@ class StatusChangeAdmin(admin.ModelAdmin):
 
 
 @admin.register(NotificationConfig)
-class NotificationConfigAdmin(admin.ModelAdmin):
+class NotificationConfigAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = [
         "server",
         "notification_type",
@@ -383,7 +395,7 @@ class CertificateCheckAdmin(admin.ModelAdmin):
 
 
 @admin.register(StatusPage)
-class StatusPageAdmin(admin.ModelAdmin):
+class StatusPageAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ["slug", "title", "team", "owner", "is_public", "show_response_times", "updated_at"]
     list_filter = ["is_public", "team"]
     search_fields = ["slug", "title"]
@@ -409,7 +421,7 @@ class ActiveWindowFilter(admin.SimpleListFilter):
 
 
 @admin.register(MaintenanceWindow)
-class MaintenanceWindowAdmin(admin.ModelAdmin):
+class MaintenanceWindowAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ["name", "team", "owner", "enabled", "recurrence", "schedule", "timezone", "active", "next_start"]
     list_filter = [ActiveWindowFilter, "enabled", "recurrence", "timezone", "team"]
     search_fields = ["name"]

@@ -149,6 +149,10 @@ ROWS = [
         WRITE | {"stranger": "400"},
         {"version": 1, "servers": []},
     ),  # fmt: skip
+    # the audit log: every list answers (empty for those who admin no team); naming the team
+    # is for its admins and owners
+    Row("auditentry-list", "get", "/api/audit-log/", LIST),
+    Row("auditentry-list", "get", "/api/audit-log/?team=acme", MANAGE | {"stranger": "400"}),
 ]
 
 #: Routes that are not about a team's objects, and why.

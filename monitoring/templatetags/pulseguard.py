@@ -6,12 +6,17 @@ server-rendered first paint (and a page without JavaScript) the same words.
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import UTC, datetime
+from typing import Any
 
 from django import template
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+
+from authentication import teams
+from authentication.models.audit import AUDIT_ROLES
 
 register = template.Library()
 
@@ -70,3 +75,21 @@ def duration(seconds: float | int | None) -> str:
 def percent(value: float | None) -> str:
     """Uptime with two decimals everywhere (PG.fmtPct), "–" when there is nothing to count."""
     return "–" if value in (None, "") else f"{float(value):.2f} %"
+
+
+@register.filter
+def admins_a_team(user: Any) -> bool:
+    """Whether the navigation links the audit log: staff, or an admin or owner of some team."""
+    if getattr(user, "is_staff", False):
+        return True
+    return getattr(user, "is_authenticated", False) and any(r in AUDIT_ROLES for r in teams.roles(user).values())
+
+
+@register.filter
+def audit_value(value: Any) -> str:
+    """One side of an audit change as text: strings as they are, "–" for nothing, the rest as JSON."""
+    if value is None or value == "":
+        return "–"
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)

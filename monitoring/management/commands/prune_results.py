@@ -1,4 +1,5 @@
-"""``manage.py prune_results [--days N]``: delete raw results older than N days, rolled up first."""
+"""``manage.py prune_results [--days N]``: delete raw results older than N days, rolled up first,
+and audit rows older than AUDIT_RETENTION_DAYS."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from monitoring.services.history.retention import DELETE_BATCH, prune
+from monitoring.services.history.retention import DELETE_BATCH, prune, prune_audit
 
 
 class Command(BaseCommand):
@@ -23,13 +24,14 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         days = settings.RAW_RESULT_RETENTION_DAYS if options["days"] is None else options["days"]
-        if options["days"] is None and days == 0:
-            self.stdout.write("RAW_RESULT_RETENTION_DAYS is 0: raw results are kept for ever; nothing to do.")
-            return
-        if days < 1:
+        if options["days"] is not None and days < 1:
             raise CommandError("--days must be at least 1.")
         if options["batch_size"] < 1:
             raise CommandError("--batch-size must be at least 1.")
+        self._prune_audit()
+        if days == 0:
+            self.stdout.write("RAW_RESULT_RETENTION_DAYS is 0: raw results are kept for ever; nothing to do.")
+            return
         self.stdout.write(f"Pruning raw results older than {days} day(s)…")
 
         def progress(hour: datetime, deleted: int) -> None:
@@ -49,3 +51,11 @@ class Command(BaseCommand):
                 f"{summary.rollups_deleted} rollup(s) deleted."
             )
         )
+
+    def _prune_audit(self) -> None:
+        days = settings.AUDIT_RETENTION_DAYS
+        if days == 0:
+            self.stdout.write("AUDIT_RETENTION_DAYS is 0: audit rows are kept for ever.")
+            return
+        deleted = prune_audit(days)
+        self.stdout.write(f"Deleted {deleted} audit row(s) older than {days} day(s).")

@@ -1,4 +1,5 @@
-"""Retention: delete raw PingResults older than RAW_RESULT_RETENTION_DAYS, hour by hour.
+"""Retention: delete raw PingResults older than RAW_RESULT_RETENTION_DAYS, hour by hour, and
+audit rows older than AUDIT_RETENTION_DAYS (``prune_audit``, run with it).
 
 Each hour is rolled up again first, then the raw-history horizon moves past it (readers
 switch that hour to its rollup), then its rows go in small batches, each its own short
@@ -15,6 +16,7 @@ from django.db import connection, transaction
 from django.db.models import Min
 from django.utils import timezone
 
+from authentication.models import AuditEntry
 from monitoring.models import HourlyRollup, PingResult, RawHistoryHorizon, StatusChange
 from monitoring.services.history.rollups import HOUR, floor_hour, recompute
 
@@ -112,3 +114,14 @@ def prune(
     if rollup_days > 0:
         summary.rollups_deleted, _ = HourlyRollup.objects.filter(hour__lt=now - timedelta(days=rollup_days)).delete()
     return summary
+
+
+def prune_audit(days: int, *, now: datetime | None = None) -> int:
+    """Delete audit rows older than ``days`` days (0 keeps them for ever); how many went.
+
+    One DELETE on the ``time`` index: a year of changes by people is small beside the results."""
+    if days < 1:
+        return 0
+    cutoff = (now or timezone.now()) - timedelta(days=days)
+    deleted, _ = AuditEntry.objects.filter(time__lt=cutoff).delete()
+    return deleted
