@@ -164,7 +164,7 @@ class PingResultFilterSet(StrictFilterSet):
 
     class Meta:
         model = PingResult
-        fields = ["server", "status"]
+        fields = ["server", "status", "kind"]
 
 
 class ServerStatusFilterSet(StrictFilterSet):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 from rest_framework.permissions import AllowAny
 from rest_framework.routers import DefaultRouter
@@ -44,6 +44,11 @@ urlpatterns = [
     path("teams/<slug:slug>/api-keys/<int:pk>/", keys.TeamKeyView.as_view(), name="team-api-key"),
     path("health/", HealthView.as_view(), name="health"),
     path("push/<str:token>/", views.PushView.as_view(), name="push"),
+    # Healthchecks-style signals and the slashless forms, answered as they are, never redirected.
+    re_path(r"^push/(?P<token>[^/]+)$", views.PushView.as_view(), name="push-bare"),
+    re_path(
+        rf"^push/(?P<token>[^/]+)/(?P<signal>{views.PUSH_SIGNAL})/?$", views.PushView.as_view(), name="push-signal"
+    ),
     path("teams/<slug:slug>/members/", members, name="team-members"),
     path("teams/<slug:slug>/members/<int:user_id>/", member, name="team-member"),
     path("teams/<slug:slug>/invitations/", invitations, name="team-invitations"),

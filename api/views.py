@@ -391,11 +391,19 @@ class PushRateThrottle(CountedThrottle):
 
 
 PUSH_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# A Healthchecks-style signal after the token (SPEC §19); an exit status is checked in the view.
+PUSH_SIGNAL = r"start|fail|log|-?[0-9]{1,12}"
 
 
 class PushView(APIView):
     """``GET``/``POST /api/push/<token>/``: a job reports that it ran (SPEC §11). No login: the
-    token is the credential. Every answer is ``{"ok": …}``."""
+    token is the credential. Every answer is ``{"ok": …}``.
+
+    Healthchecks-style signals (SPEC §19) at ``/api/push/<token>/<signal>`` and
+    ``/ping/<token>[/<signal>]``: ``start``, ``fail``, ``log`` or an exit status (0–255). There the
+    query string holds the parameters and a POST body is the job's output, its first 10 KiB kept
+    with the result; on the plain ``/api/push/<token>/`` the body holds the parameters, as before.
+    """
 
     authentication_classes: list[type] = []
     permission_classes = [permissions.AllowAny]
@@ -417,12 +425,13 @@ class PushView(APIView):
         request=PushSerializer,
         responses={
             200: OpenApiResponse(description='{"ok": true}'),
+            400: OpenApiResponse(description="bad parameters, or an exit status outside 0–255; nothing stored"),
             404: OpenApiResponse(description="unknown token"),
             409: OpenApiResponse(description="the monitor is paused; nothing stored"),
             503: OpenApiResponse(description="too many pushes right now; retry after Retry-After seconds"),
         },
     )
-    def post(self, request: Request, token: str) -> Response:
+    def post(self, request: Request, token: str, signal: str | None = None) -> Response:
         server = self.server
         if waited(getattr(request._request, "scope", {})) > settings.PUSH_MAX_WAIT_SECONDS:
             # Queued so long that its client is giving up and will retry: storing it too would
@@ -432,7 +441,16 @@ class PushView(APIView):
             return response
         if server is None:
             return Response({"ok": False, "detail": "No push monitor has this token."}, status=404)
-        body = request.data
+        code = None
+        if signal is not None and signal not in ("start", "fail", "log"):
+            code = int(signal)
+            if not 0 <= code <= 255:
+                detail = {"exit_status": ["An exit status is 0 to 255."]}
+                return Response({"ok": False, **detail}, status=status.HTTP_400_BAD_REQUEST)
+        # The plain push URL takes its parameters from the body too; a signal (and every /ping/
+        # URL) only from the query string: its body is the job's output.
+        as_params = signal is None and request.resolver_match.url_name in ("push", "push-bare")
+        body = request.data if as_params else {}
         if not hasattr(body, "items"):
             detail = "Send parameters as a JSON object, a form or a query string."
             return Response({"ok": False, "detail": detail}, status=status.HTTP_400_BAD_REQUEST)
@@ -442,14 +460,27 @@ class PushView(APIView):
         if not server.is_active:
             return Response({"ok": False, "detail": "This monitor is paused; the push was not stored."}, status=409)
         data = params.validated_data
-        push.record_push(server, up=data["status"] == "up", msg=data["msg"], ping=data["ping"])
+        output = "" if as_params or request.method != "POST" else push.body_text(request._request.read(push.MAX_BODY))
+        up, msg = data["status"] == "up", data["msg"]
+        if signal == "start":
+            push.record_start(server)
+            return Response({"ok": True})
+        if signal == "log":
+            push.record_log(server, msg=msg, body=output)
+            return Response({"ok": True})
+        if signal == "fail":
+            up = False
+        elif code is not None:
+            up, said = push.exit_status(code)
+            msg = f"{said}: {msg}" if said and msg else said or msg
+        push.record_push(server, up=up, msg=msg, ping=data["ping"], body=output)
         return Response({"ok": True})
 
     @extend_schema(
         parameters=[PushSerializer], request=None, responses={200: OpenApiResponse(description='{"ok": true}')}
     )
-    def get(self, request: Request, token: str) -> Response:
-        return self.post(request, token)
+    def get(self, request: Request, token: str, signal: str | None = None) -> Response:
+        return self.post(request, token, signal)
 
     def handle_exception(self, exc: Exception) -> Response:
         response = super().handle_exception(exc)

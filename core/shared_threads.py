@@ -72,7 +72,7 @@ class Lane:
 STREAMS = Lane("sse", lambda path: path == reverse("events-status"), threads=lambda: 1)
 PUSHES = Lane(
     "push",
-    lambda path: path.startswith("/api/push/"),
+    lambda path: path.startswith(("/api/push/", "/ping/")),
     threads=lambda: settings.PUSH_WORKER_THREADS,
     backlog=lambda: settings.PUSH_QUEUE_MAX,
 )

@@ -37,6 +37,13 @@ class PingStatus(models.TextChoices):
     ERROR = "error", "Error"
 
 
+class PingKind(models.TextChoices):
+    """What a stored result is (SPEC §19): a ``check`` counts; a push's ``log`` is only kept and shown."""
+
+    CHECK = "check", "Check"
+    LOG = "log", "Log"
+
+
 class Status(models.TextChoices):
     UP = "up", "Up"
     DOWN = "down", "Down"

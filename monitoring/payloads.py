@@ -27,6 +27,10 @@ class PingPayload(TypedDict):
     check_timestamp: str | None
     #: Taken in a maintenance window: shown, but not counted in uptime (SPEC §12).
     maintenance: bool
+    #: ``check``, or a push's ``log``, which counts nowhere (SPEC §19).
+    kind: str
+    #: The first 10 KiB of a push's POST body, as text ("" for everything else).
+    body: str
 
 
 class StatusPayload(TypedDict):
@@ -66,6 +70,8 @@ def ping_payload(ping: PingResult) -> PingPayload:
         "error_message": ping.error_message,
         "check_timestamp": iso(ping.check_timestamp),
         "maintenance": ping.maintenance,
+        "kind": ping.kind,
+        "body": ping.body,
     }
 
 

@@ -163,6 +163,8 @@ NOT_TEAM_SCOPED = {
     "redoc": "ReDoc (public)",
     "health": "the health check (public)",
     "push": "a push URL: its token is the credential",
+    "push-bare": "a push URL without its slash: its token is the credential",
+    "push-signal": "a push signal (start, fail, log, exit status): its token is the credential",
     "auth-register": "sign-up (anonymous)",
     "token-obtain": "sign-in",
     "token-refresh": "sign-in",

@@ -32,6 +32,8 @@ class PingResultSerializer(serializers.ModelSerializer):
             "error_message",
             "check_timestamp",
             "maintenance",
+            "kind",
+            "body",
         ]
         read_only_fields = fields
 

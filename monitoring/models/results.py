@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from django.db import models
 from django.utils import timezone
 
-from monitoring.choices import PingStatus
+from monitoring.choices import PingKind, PingStatus
 from monitoring.models.base import OwnedQuerySet
 from monitoring.models.fields import BrinOnPostgresIndex, RealField
 
@@ -18,6 +18,11 @@ RECENT_SPANS = tuple(timedelta(minutes=m) for m in (1, 5, 15, 60, 6 * 60, 24 * 6
 
 class PingResultQuerySet(OwnedQuerySet):
     team_lookup = "server__team"
+
+    def checks(self) -> PingResultQuerySet:
+        """Only the results that are checks: a push's ``log`` never counts in status, uptime,
+        history or rollups (SPEC §19)."""
+        return self.filter(kind=PingKind.CHECK)
 
     def recent(self, rows: int, before: datetime | None = None) -> PingResultQuerySet:
         """This queryset limited to the shortest recent window that still holds its newest ``rows``.
@@ -57,6 +62,10 @@ class PingResult(models.Model):
     check_timestamp = models.DateTimeField(default=timezone.now)
     # The check ran inside a maintenance window: stored and shown, not counted in uptime (SPEC §12).
     maintenance = models.BooleanField(default=False)
+    # A push's ``/log`` is kept as a ``log`` that counts nowhere (SPEC §19); ``body`` is the first
+    # MAX_BODY bytes of a push's POST body, as text.
+    kind = models.CharField(max_length=8, choices=PingKind.choices, default=PingKind.CHECK)
+    body = models.TextField(blank=True)
 
     objects = PingResultQuerySet.as_manager()
 

@@ -42,7 +42,16 @@ GOLDEN = 0.6180339887498949
 # would drop a running check's lease, move a due time the scheduler just set, or flip
 # ``is_active`` without the status change, the alerts and the live event that go with it.
 SCHEDULER_FIELDS = frozenset(
-    {"next_check_at", "spread_seconds", "lease_owner", "lease_until", "push_deadline_at", "is_active", "status"}
+    {
+        "next_check_at",
+        "spread_seconds",
+        "lease_owner",
+        "lease_until",
+        "push_deadline_at",
+        "push_started_at",
+        "is_active",
+        "status",
+    }
 )
 # An edit of one of these is checked at once (SPEC §23), and a push monitor's deadline recounted.
 RESCHEDULING_FIELDS = frozenset(
@@ -188,6 +197,9 @@ class Server(TeamOwned):
         help_text="Push monitors: seconds of silence allowed past the check interval.",
     )
     push_deadline_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # When a job last said "a run began" (``/start``, SPEC §19); the next success or failure
+    # records the time since as its response time and clears it.
+    push_started_at = models.DateTimeField(null=True, blank=True, editable=False)
     # The scheduler process holding the due check (tasks.claims), and until when: a process
     # that dies holds it no longer than that, then another claims the same due time again.
     lease_owner = models.CharField(max_length=64, blank=True, default="", editable=False)

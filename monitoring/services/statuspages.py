@@ -110,7 +110,9 @@ def uptime_by_server(server_ids: list[int], now: datetime) -> dict[int, dict[str
     for window, span in UPTIME_WINDOWS.items():
         counts[f"c_{window}"] = Count("id", filter=Q(check_timestamp__gte=now - span) & COUNTED)
         counts[f"f_{window}"] = Count("id", filter=Q(check_timestamp__gte=now - span) & FAILED)
-    pings = PingResult.objects.filter(server_id__in=server_ids, check_timestamp__gte=max(longest, raw_from or longest))
+    pings = PingResult.objects.checks().filter(
+        server_id__in=server_ids, check_timestamp__gte=max(longest, raw_from or longest)
+    )
     for row in pings.values("server_id").annotate(**counts):
         for window in UPTIME_WINDOWS:
             counted[row["server_id"], window] += row[f"c_{window}"]
@@ -135,7 +137,7 @@ def daily_bars(server_ids: list[int], today: date) -> dict[int, list[DayBar]]:
     first = today - timedelta(days=BAR_DAYS - 1)
     raw_from = RawHistoryHorizon.current()
     seen: dict[tuple[int, date], list[int]] = defaultdict(lambda: [0, 0, 0])  # checks, maintenance, failures
-    pings = PingResult.objects.filter(server_id__in=server_ids, check_timestamp__date__gte=first)
+    pings = PingResult.objects.checks().filter(server_id__in=server_ids, check_timestamp__date__gte=first)
     if raw_from is not None:
         pings = pings.filter(check_timestamp__gte=raw_from)
     for r in (

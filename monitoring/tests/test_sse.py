@@ -162,6 +162,8 @@ async def test_a_finished_check_is_pushed_as_a_ping_then_a_status_event(servers,
             "error_message": "HTTP 500",
             "check_timestamp": ping.json()[0]["check_timestamp"],
             "maintenance": False,
+            "kind": "check",
+            "body": "",
         }
     ]
     assert [(s["server"], s["status"], s["server_name"]) for s in state.json()] == [

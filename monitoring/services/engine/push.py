@@ -4,21 +4,41 @@
 batch of one through ``services.engine.recording`` — the same state machine, alerts and live feeds
 as a probe — moving the server's push deadline in that same short transaction. Missed
 deadlines are the scheduler's push step (``tasks.push``).
+
+Healthchecks-style signals (SPEC §19): ``record_start`` notes that a run began (the next push
+records its duration from then as its response time), ``exit_status`` turns a job's exit status
+into up or down, and ``record_log`` keeps a ``log`` result that counts nowhere: no status,
+uptime, retries, history or alerts, and no deadline moved.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from django.db import transaction
 from django.utils import timezone
 
-from monitoring.choices import PingStatus
-from monitoring.models import Server
+from monitoring.choices import PingKind, PingStatus
+from monitoring.models import PingResult, Server
 from monitoring.models.servers import new_push_token
 from monitoring.services.engine.recording import CheckRecord, CheckResult, record
 from monitoring.services.engine.transitions import ProbeOutcome
 
 MAX_MESSAGE = 500
+MAX_BODY = 10 * 1024  # bytes of a push's POST body kept with its result
+
+
+def body_text(raw: bytes) -> str:
+    """The first MAX_BODY bytes of a POST body as text (a character cut in two, or bytes that are
+    not UTF-8, become U+FFFD; NUL, which PostgreSQL refuses in text, too)."""
+    return raw[:MAX_BODY].decode("utf-8", errors="replace").replace("\x00", "\ufffd")
+
+
+def exit_status(code: int) -> tuple[bool, str]:
+    """(up, message) for a job's exit status: 0 is a success, 1–255 a failure; ValueError outside."""
+    if not 0 <= code <= 255:
+        raise ValueError("An exit status is 0 to 255.")
+    return code == 0, "" if code == 0 else f"exit status {code}"
 
 
 def push_outcome(*, up: bool, msg: str = "", ping: float | None = None) -> ProbeOutcome:
@@ -29,16 +49,55 @@ def push_outcome(*, up: bool, msg: str = "", ping: float | None = None) -> Probe
 
 
 def record_push(
-    server: Server, *, up: bool = True, msg: str = "", ping: float | None = None, now: datetime | None = None
+    server: Server,
+    *,
+    up: bool = True,
+    msg: str = "",
+    ping: float | None = None,
+    now: datetime | None = None,
+    body: str = "",
 ) -> CheckRecord | None:
     """Record one push at ``now``, moving the deadline on (``Server.next_push_deadline``); None
-    when the server was deleted meanwhile."""
+    when the server was deleted meanwhile.
+
+    Without a ``ping``, a run begun by ``/start`` (``server.push_started_at``) reports the
+    milliseconds since as its response time; either way the run is over (``recording``)."""
     now = now or timezone.now()
+    if ping is None and server.push_started_at is not None and server.push_started_at <= now:
+        ping = (now - server.push_started_at).total_seconds() * 1000
     result = CheckResult(
-        server, push_outcome(up=up, msg=msg, ping=ping), now, push_deadline_at=server.next_push_deadline(now)
+        server,
+        push_outcome(up=up, msg=msg, ping=ping),
+        now,
+        push_deadline_at=server.next_push_deadline(now),
+        body=body,
     )
     records = record([result])
     return records[0] if records else None
+
+
+def record_start(server: Server, *, now: datetime | None = None) -> None:
+    """A run began at ``now``: stored on the server only; status and deadline stay as they are."""
+    now = now or timezone.now()
+    Server.objects.filter(pk=server.pk).update(push_started_at=now)
+    server.push_started_at = now
+
+
+def record_log(server: Server, *, msg: str = "", body: str = "", now: datetime | None = None) -> PingResult | None:
+    """Keep a ``log`` result (a message and the body) that counts nowhere; None when the server
+    was deleted meanwhile (its row is locked so that a delete waits or has happened)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        if not Server.objects.select_for_update(no_key=True).filter(pk=server.pk).exists():
+            return None
+        return PingResult.objects.create(
+            server=server,
+            kind=PingKind.LOG,
+            status=PingStatus.SUCCESS,
+            error_message=msg[:MAX_MESSAGE],
+            body=body,
+            check_timestamp=now,
+        )
 
 
 def missed_outcome(server: Server) -> ProbeOutcome:

@@ -85,7 +85,8 @@ class CheckResult:
     Other checks (a push, a ``WindowStart``, check-now) never touch ``next_check_at`` or the
     lease; a ``Pause``, ``Resume`` or ``Reschedule`` moves both (``_schedule``).
     ``push_deadline_at``, set for a push, is the server's next push deadline, written in the
-    same transaction (SPEC §11).
+    same transaction (SPEC §11), ending the run a ``/start`` began (``Server.push_started_at``).
+    ``body`` is kept with the PingResult (a push's POST body, SPEC §19).
     """
 
     server: Server
@@ -96,6 +97,7 @@ class CheckResult:
     push_deadline_at: datetime | None = None
     lease_owner: str = ""
     next_due_at: datetime | None = None
+    body: str = ""
 
     @property
     def lateness(self) -> float | None:
@@ -144,6 +146,7 @@ def record(batch: Sequence[CheckResult]) -> list[CheckRecord]:
                     error_message=r.outcome.error_message,
                     check_timestamp=r.checked_at,
                     maintenance=w is not None,
+                    body=r.body,
                 )
                 for r, w in checked
             )
@@ -151,8 +154,10 @@ def record(batch: Sequence[CheckResult]) -> list[CheckRecord]:
         pings = [next(created) if isinstance(r.outcome, ProbeOutcome) else None for r in batch]
         for result in batch:
             if result.push_deadline_at is not None:
-                Server.objects.filter(pk=result.server.pk).update(push_deadline_at=result.push_deadline_at)
-                result.server.push_deadline_at = result.push_deadline_at
+                Server.objects.filter(pk=result.server.pk).update(
+                    push_deadline_at=result.push_deadline_at, push_started_at=None
+                )
+                result.server.push_deadline_at, result.server.push_started_at = result.push_deadline_at, None
         changes: list[StatusChange | None] = []
         pending: list[StatusChange] = []
         for result, ping, window in zip(batch, pings, windows, strict=True):

@@ -193,7 +193,7 @@ def history(server: Server, window: str, now: datetime | None = None) -> History
     raw = Q(check_timestamp__gte=raw_start)
     for hour in unfinished:
         raw |= Q(check_timestamp__gte=hour, check_timestamp__lt=hour + HOUR)
-    pings = PingResult.objects.filter(raw, server=server, check_timestamp__lte=now)
+    pings = PingResult.objects.checks().filter(raw, server=server, check_timestamp__lte=now)
     for moment, status, response_time, maintenance in pings.values_list(
         "check_timestamp", "status", "response_time", "maintenance"
     ):

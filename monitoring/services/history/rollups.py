@@ -90,7 +90,7 @@ def rollup_hour(hour: datetime) -> list[HourlyRollup]:
        counts, min / avg / max, and on PostgreSQL the percentiles too.
     2. Elsewhere, the percentiles from the hour's timed response times, read in order.
     """
-    rows = PingResult.objects.filter(check_timestamp__gte=hour, check_timestamp__lt=hour + HOUR)
+    rows = PingResult.objects.checks().filter(check_timestamp__gte=hour, check_timestamp__lt=hour + HOUR)
     aggregates: dict[str, Any] = {
         "checks": Count("id"),
         "failures": Count("id", filter=FAILED),

@@ -55,7 +55,7 @@ def uptime(server: Server, window: str, now: datetime | None = None) -> UptimeRe
     now = now or timezone.now()
     since = now - WINDOWS[window]
     raw_from = RawHistoryHorizon.current()
-    pings = PingResult.objects.filter(server=server, check_timestamp__gte=since, check_timestamp__lte=now)
+    pings = PingResult.objects.checks().filter(server=server, check_timestamp__gte=since, check_timestamp__lte=now)
     if raw_from is not None and raw_from > since:
         pings = pings.filter(check_timestamp__gte=raw_from)
     totals = pings.aggregate(checks=Count("id", filter=Q(maintenance=False)), failures=Count("id", filter=FAILED))

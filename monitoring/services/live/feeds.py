@@ -45,7 +45,7 @@ class FeedFilter:
         return qs
 
     def pings(self, user: Any) -> QuerySet[PingResult]:
-        qs = PingResult.objects.for_user(user)
+        qs = PingResult.objects.for_user(user).checks()
         if self.server_ids is not None:
             qs = qs.filter(server_id__in=self.server_ids)
         if self.query:
