@@ -185,7 +185,14 @@
     });
   }
 
-  var pages = [], pageIndex = 0;
+  var pages = [], pageIndex = 0, push = root.dataset.protocol === "push";
+  // A push's output (its POST body, up to 10 KiB) as text, never as HTML: folded under its first line.
+  function output(text) {
+    if (!text) { return PG.el("td", { "data-label": "Output", text: "–" }); }
+    var first = text.split("\n", 1)[0];
+    return PG.el("td", { "data-label": "Output", class: "output" }, [PG.el("details", {}, [
+      PG.el("summary", { text: first.length > 60 ? first.slice(0, 60) + "…" : first || "output" }), PG.el("pre", { text: text })])]);
+  }
   function loadChecks(url) {
     if (!url) { pages = ["/api/ping-results/?server=" + id + "&page_size=20"]; pageIndex = 0; url = pages[0]; }
     PG.api("GET", url).then(function (r) {
@@ -193,14 +200,16 @@
       var body = $("checks").querySelector("tbody"); body.textContent = "";
       r.data.results.forEach(function (p) {
         // data-label names the value for assistive tech and the phone layout's wrapped rows.
-        body.appendChild(PG.el("tr", {}, [PG.el("td", { "data-label": "Time", text: PG.fmtTime(p.check_timestamp) }), PG.el("td", { "data-label": "Result", text: p.status }),
+        // A push's log is shown as "log": it counts nowhere (SPEC §19).
+        var log = p.kind === "log";
+        body.appendChild(PG.el("tr", { class: log ? "kind-log" : null }, [PG.el("td", { "data-label": "Time", text: PG.fmtTime(p.check_timestamp) }), PG.el("td", { "data-label": "Result", text: log ? "log" : p.status }),
           PG.el("td", { "data-label": "Response", text: PG.fmtMs(p.response_time) }), PG.el("td", { "data-label": "Code", text: p.status_code == null ? "–" : String(p.status_code) }),
-          PG.el("td", { "data-label": "Error", class: "message", text: p.error_message || "" })]));
+          PG.el("td", { "data-label": "Error", class: "message", text: p.error_message || "" }), push ? output(p.body) : null]));
       });
-      if (!r.data.results.length) { body.appendChild(PG.el("tr", {}, [PG.el("td", { colspan: 5, text: "No checks yet." })])); }
+      if (!r.data.results.length) { body.appendChild(PG.el("tr", {}, [PG.el("td", { colspan: push ? 6 : 5, text: "No checks yet." })])); }
       $("checks-older").disabled = !r.data.next; $("checks-older").dataset.url = r.data.next || "";
       $("checks-newer").disabled = pageIndex === 0;
-      if (pageIndex === 0) { beats = r.data.results.slice().reverse(); drawBeats(); }
+      if (pageIndex === 0) { beats = r.data.results.filter(function (p) { return p.kind !== "log"; }).reverse(); drawBeats(); }
     });
   }
   $("checks-older").addEventListener("click", function () { var u = this.dataset.url; pageIndex += 1; pages[pageIndex] = u; loadChecks(u); });
