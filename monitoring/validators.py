@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
+import zoneinfo
 
+from croniter import croniter
 from django.core.exceptions import ValidationError
 
 # Pure (no models): the one parser of assertion lists, shared with the probes.
@@ -85,13 +88,22 @@ def default_timeout(check_interval: int) -> float:
 
 
 def server_errors(
-    *, protocol: str, port: int | None, timeout: float | None, check_interval: int, host: str | None = None
+    *,
+    protocol: str,
+    port: int | None,
+    timeout: float | None,
+    check_interval: int,
+    host: str | None = None,
+    schedule: str = "",
 ) -> dict[str, str]:
     """Rules across fields of a Server; an empty dict when it is consistent.
 
     ``host`` is judged only when given: every protocol but push needs one. A push server is
-    never probed, so its timeout means nothing and is not judged."""
+    never probed, so its timeout means nothing and is not judged. Only a push server has a
+    cron ``schedule`` (SPEC §19)."""
     errors: dict[str, str] = {}
+    if schedule and protocol != Protocol.PUSH:
+        errors["schedule"] = "Only a push monitor has a schedule: leave it empty."
     if host is not None and not host and protocol != Protocol.PUSH:
         errors["host"] = f"A {protocol} server needs a host."
     if protocol == Protocol.TCP and port is None:
@@ -99,6 +111,30 @@ def server_errors(
     if protocol != Protocol.PUSH and timeout is not None and check_interval is not None and timeout >= check_interval:
         errors["timeout"] = "The timeout must be shorter than the check interval."
     return errors
+
+
+# --- Cron schedules of push monitors (SPEC §19).
+
+CRON_HELP = 'A cron expression of five fields (minute hour day month weekday), e.g. "0 3 * * *", or @daily.'
+
+
+def validate_cron(value: str) -> None:
+    """Five fields (no seconds), or one of croniter's @hourly, @daily, @weekly, @monthly, @yearly."""
+    if not value:
+        return
+    fields = value.split()
+    if not (len(fields) == 5 or (len(fields) == 1 and value.startswith("@"))) or not croniter.is_valid(value):
+        raise ValidationError(CRON_HELP, code="schedule")
+
+
+@functools.cache
+def time_zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in time_zones():
+        raise ValidationError("Not a time zone: use an IANA name such as UTC or Europe/Berlin.", code="time_zone")
 
 
 # --- HTTP requests and assertions (SPEC §10).

@@ -84,12 +84,15 @@ class ServerSerializer(FormBooleansMixin, serializers.ModelSerializer):
             "is_active",
             "badge_key",
             "grace_seconds",
+            "schedule",
+            "schedule_timezone",
+            "push_deadline_at",
             "push_token",
             "push_url",
             "created_at",
             "updated_at",
         ]
-        read_only_fields = ["status", "badge_key", "created_at", "updated_at"]
+        read_only_fields = ["status", "badge_key", "push_deadline_at", "created_at", "updated_at"]
         extra_kwargs = {
             # Sent with every check; never in a response (SPEC §10).
             "basic_auth_password": {"write_only": True, "style": {"input_type": "password"}},
@@ -170,6 +173,7 @@ class ServerSerializer(FormBooleansMixin, serializers.ModelSerializer):
             timeout=current("timeout"),
             check_interval=current("check_interval"),
             host=current("host"),
+            schedule=current("schedule"),
         )
         errors.update(http_only_errors(current("protocol"), {name: current(name) for name in HTTP_ONLY_DEFAULTS}))
         if errors:

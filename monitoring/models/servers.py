@@ -6,8 +6,10 @@ import json
 import math
 import secrets
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
+from croniter import croniter
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -26,11 +28,13 @@ from monitoring.validators import (
     validate_alert_days,
     validate_assertions,
     validate_basic_auth_username,
+    validate_cron,
     validate_host,
     validate_request_body,
     validate_request_headers,
     validate_status_codes,
     validate_tags,
+    validate_time_zone,
 )
 
 MIN_INTERVAL = 10
@@ -55,7 +59,18 @@ SCHEDULER_FIELDS = frozenset(
 )
 # An edit of one of these is checked at once (SPEC §23), and a push monitor's deadline recounted.
 RESCHEDULING_FIELDS = frozenset(
-    {"protocol", "host", "port", "path", "timeout", "check_interval", "grace_seconds", "is_active"}
+    {
+        "protocol",
+        "host",
+        "port",
+        "path",
+        "timeout",
+        "check_interval",
+        "grace_seconds",
+        "schedule",
+        "schedule_timezone",
+        "is_active",
+    }
 )
 
 
@@ -196,6 +211,18 @@ class Server(TeamOwned):
         validators=[MaxValueValidator(MAX_GRACE)],
         help_text="Push monitors: seconds of silence allowed past the check interval.",
     )
+    # A cron schedule instead of check_interval (SPEC §19): a push is due at the next cron time,
+    # in schedule_timezone, after the last one (plus grace_seconds).
+    schedule = models.CharField(
+        max_length=100,
+        blank=True,
+        default="",
+        validators=[validate_cron],
+        help_text='Push monitors: a cron expression ("0 3 * * *") instead of check_interval.',
+    )
+    schedule_timezone = models.CharField(
+        max_length=64, default="UTC", validators=[validate_time_zone], help_text="The time zone of the schedule."
+    )
     push_deadline_at = models.DateTimeField(null=True, blank=True, editable=False)
     # When a job last said "a run began" (``/start``, SPEC §19); the next success or failure
     # records the time since as its response time and clears it.
@@ -303,15 +330,27 @@ class Server(TeamOwned):
         is ``check_interval + grace_seconds`` later. After a deadline ``since`` that was just
         missed (``missed``), each further ``check_interval`` of silence is one more failure, but a
         scheduler away for hours records one, not a burst: never before ``now`` + the interval.
+        With a ``schedule`` (SPEC §19) the deadline is instead the next cron time after ``since``
+        plus ``grace_seconds``, and after a missed one the cron time after the one it belonged to.
         None for a server that awaits no push (not a push monitor, or paused).
         """
         if not self.is_push or not self.is_active:
             return None
+        if self.schedule:
+            # The cron time the deadline ``since`` belonged to; after hours away, none before now.
+            grace = timedelta(seconds=self.grace_seconds)
+            after = max(since - grace, (now or since) - grace) if missed else since
+            return self.next_cron_time(after) + grace
         if not missed:
             return since + timedelta(seconds=self.push_window)
         step = timedelta(seconds=self.check_interval)
         now = now or since
         return since + step if since + step > now else now + step
+
+    def next_cron_time(self, after: datetime) -> datetime:
+        """The first time of ``schedule`` strictly after ``after``, in UTC (counted in schedule_timezone)."""
+        local = after.astimezone(ZoneInfo(self.schedule_timezone))
+        return croniter(self.schedule, local).get_next(datetime).astimezone(UTC)
 
     def clean(self) -> None:
         errors = server_errors(
@@ -320,6 +359,7 @@ class Server(TeamOwned):
             timeout=self.timeout,
             check_interval=self.check_interval,
             host=self.host,
+            schedule=self.schedule,
         )
         errors.update(http_only_errors(self.protocol, {name: getattr(self, name) for name in HTTP_ONLY_DEFAULTS}))
         try:

@@ -50,7 +50,7 @@ def push_step(now: datetime | None = None, *, limit: int = 500) -> list[CheckRec
     claimed = claim_overdue(now, limit=limit)
     if not claimed:
         return []
-    batch = [CheckResult(server, missed_outcome(server), now, due_at=missed) for server, missed in claimed]
+    batch = [CheckResult(server, missed_outcome(server, missed), now, due_at=missed) for server, missed in claimed]
     records = record(batch)
     for rec in records:
         log.info("push_missed server_id=%s status=%s", rec.state.server_id, rec.state.status)

@@ -23,6 +23,10 @@
     { name: "path", label: "Path", type: "text", default: "/", show: web },
     { name: "check_interval", label: "Check every (seconds)", type: "number", step: 1, default: 60,
       help: "10 … 86400. Push: how often the job is expected to push." },
+    { name: "schedule", label: "Cron schedule", type: "text", show: pushed, placeholder: "0 3 * * *",
+      help: "Optional: when the job runs (minute hour day month weekday), instead of Check every. Due at the next time after its last push, plus grace." },
+    { name: "schedule_timezone", label: "Schedule time zone", type: "text", default: "UTC", show: pushed,
+      help: "An IANA name such as UTC or Europe/Berlin." },
     { name: "grace_seconds", label: "Grace (seconds)", type: "number", step: 1, default: 60, show: pushed,
       help: "0 … 86400. No push for interval + grace is a failed check." },
     // Hidden (so never sent) for push: a push server has no timeout (SPEC §23).

@@ -14,6 +14,7 @@ uptime, retries, history or alerts, and no deadline moved.
 from __future__ import annotations
 
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from django.db import transaction
 from django.utils import timezone
@@ -100,8 +101,12 @@ def record_log(server: Server, *, msg: str = "", body: str = "", now: datetime |
         )
 
 
-def missed_outcome(server: Server) -> ProbeOutcome:
-    """What a missed deadline records: a ``timeout`` saying how long the silence allowed was."""
+def missed_outcome(server: Server, deadline: datetime | None = None) -> ProbeOutcome:
+    """What a missed deadline records: a ``timeout`` saying how long the silence allowed was, or
+    for a cron ``schedule`` the deadline missed, in ISO 8601 in the schedule's time zone."""
+    if server.schedule and deadline is not None:
+        local = deadline.astimezone(ZoneInfo(server.schedule_timezone))
+        return ProbeOutcome(PingStatus.TIMEOUT, error_message=f"no push by {local.isoformat(timespec='seconds')}")
     return ProbeOutcome(PingStatus.TIMEOUT, error_message=f"no push within {server.push_window} s")
 
 
