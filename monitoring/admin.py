@@ -116,6 +116,7 @@ class ServerAdmin(AuditedAdminMixin, admin.ModelAdmin):
         "badge_key",
         "push_token",
         "push_deadline_at",
+        "push_started_at",
         "created_at",
         "updated_at",
         "latest_certificate",
@@ -152,7 +153,20 @@ class ServerAdmin(AuditedAdminMixin, admin.ModelAdmin):
                 "classes": ["http-options"],
             },
         ),
-        ("Push monitor", {"fields": ["grace_seconds", "push_token", "push_deadline_at"], "classes": ["push-options"]}),
+        (
+            "Push monitor",
+            {
+                "fields": [
+                    "grace_seconds",
+                    "schedule",
+                    "schedule_timezone",
+                    "push_token",
+                    "push_deadline_at",
+                    "push_started_at",
+                ],
+                "classes": ["push-options"],
+            },
+        ),
         ("Alerts", {"fields": ["notifications", "cert_expiry_alert_days"]}),
         ("Badges", {"fields": ["badge_key"], "description": "Served only while a public status page shows it."}),
         ("Certificate", {"fields": ["latest_certificate"]}),
@@ -260,9 +274,10 @@ class PingResultAdmin(admin.ModelAdmin):
         "status_code",
         "check_timestamp",
         "maintenance",
+        "kind",
         "error_message",
     ]
-    list_filter = ["status", "maintenance", "check_timestamp"]
+    list_filter = ["status", "kind", "maintenance", "check_timestamp"]
     search_fields = ["server__name", "error_message"]
     list_select_related = ["server"]
     date_hierarchy = "check_timestamp"
@@ -274,6 +289,8 @@ class PingResultAdmin(admin.ModelAdmin):
         "error_message",
         "check_timestamp",
         "maintenance",
+        "kind",
+        "body",
     ]
 
     def has_add_permission(self, request: HttpRequest) -> bool:

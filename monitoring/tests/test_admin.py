@@ -66,6 +66,7 @@ def add_form(owner: User, **fields: object) -> dict[str, object]:
         "name": "from-admin", "owner": owner.pk, "protocol": "https", "host": "example.org", "path": "/",
         "tags": "[]", "is_active": "on", "check_interval": 60, "timeout": 10, "retries": 1, "method": "GET",
         "expected_status_codes": "200-399", "verify_tls": "on", "notifications": "on", "grace_seconds": 60,
+        "schedule_timezone": "UTC",
         "request_headers": "{}", "assertions": "[]", "max_redirects": 10, "cert_expiry_alert_days": "[30, 14, 7, 1]",
         "notification_configs-TOTAL_FORMS": 0, "notification_configs-INITIAL_FORMS": 0,
         "status_changes-TOTAL_FORMS": 0, "status_changes-INITIAL_FORMS": 0,
@@ -156,6 +157,20 @@ def test_adding_a_push_server_in_the_admin_needs_no_host_and_gives_it_a_token(ad
     assert len(server.push_token) >= 32 and server.push_deadline_at is not None
     r = admin_client.post("/admin/monitoring/server/add/", add_form(alice, name="nohost", host=""))
     assert r.status_code == 200 and "host" in r.context["adminform"].form.errors
+
+
+def test_a_push_server_in_the_admin_takes_a_cron_schedule_and_refuses_a_bad_one(admin_client, alice):
+    form = add_form(alice, name="nightly", protocol="push", host="", schedule="0 3 * * *")
+    r = admin_client.post("/admin/monitoring/server/add/", form | {"schedule_timezone": "Europe/Berlin"})
+    assert r.status_code == 302, r.content.decode()[:2000]
+    server = Server.objects.get(name="nightly")
+    assert (server.schedule, server.schedule_timezone) == ("0 3 * * *", "Europe/Berlin")
+    r = admin_client.post(
+        "/admin/monitoring/server/add/", add_form(alice, name="bad", protocol="push", host="", schedule="3 am")
+    )
+    assert r.status_code == 200 and "schedule" in r.context["adminform"].form.errors
+    r = admin_client.post("/admin/monitoring/server/add/", add_form(alice, name="web", schedule="0 3 * * *"))
+    assert r.status_code == 200 and "schedule" in r.context["adminform"].form.errors
 
 
 def test_unticking_is_active_in_the_change_form_pauses_the_server_like_the_action(admin_client, alice):
