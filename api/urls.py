@@ -45,9 +45,11 @@ urlpatterns = [
     path("health/", HealthView.as_view(), name="health"),
     path("push/<str:token>/", views.PushView.as_view(), name="push"),
     # Healthchecks-style signals and the slashless forms, answered as they are, never redirected.
-    re_path(r"^push/(?P<token>[^/]+)$", views.PushView.as_view(), name="push-bare"),
+    re_path(r"^push/(?P<token>[^/]+)$", views.PushAliasView.as_view(), name="push-bare"),
     re_path(
-        rf"^push/(?P<token>[^/]+)/(?P<signal>{views.PUSH_SIGNAL})/?$", views.PushView.as_view(), name="push-signal"
+        rf"^push/(?P<token>[^/]+)/(?P<signal>{views.PUSH_SIGNAL})/?$",
+        views.PushSignalView.as_view(),
+        name="push-signal",
     ),
     path("teams/<slug:slug>/members/", members, name="team-members"),
     path("teams/<slug:slug>/members/<int:user_id>/", member, name="team-member"),

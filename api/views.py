@@ -14,7 +14,8 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from prometheus_client import CONTENT_TYPE_LATEST
 from rest_framework import permissions, status
 from rest_framework.decorators import action
@@ -487,3 +488,30 @@ class PushView(APIView):
         if isinstance(response.data, dict):
             response.data = {"ok": False, **response.data}
         return response
+
+
+SIGNAL_PARAMETER = OpenApiParameter(
+    "signal",
+    str,
+    OpenApiParameter.PATH,
+    description="start, fail, log, or the job's exit status 0–255 (any other number: 400, nothing stored).",
+)
+
+
+@extend_schema_view(
+    get=extend_schema(operation_id="api_push_signal_retrieve", parameters=[SIGNAL_PARAMETER]),
+    post=extend_schema(
+        operation_id="api_push_signal_create",
+        parameters=[SIGNAL_PARAMETER],
+        request={"text/plain": OpenApiTypes.STR},
+    ),
+)
+class PushSignalView(PushView):
+    """A Healthchecks-style signal (SPEC §19): parameters in the query string, a POST body is the
+    job's output (its first 10 KiB kept with the result)."""
+
+
+@extend_schema_view(get=extend_schema(exclude=True), post=extend_schema(exclude=True))
+class PushAliasView(PushView):
+    """The same push at another address (``/api/push/<token>`` without the slash, and Healthchecks'
+    ``/ping/<token>[/<signal>]``): left out of the schema, which documents each push once."""

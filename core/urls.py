@@ -11,7 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import include, path, re_path
 from django.views.decorators.cache import cache_control
 
-from api.views import PUSH_SIGNAL, PushView, prometheus_metrics
+from api.views import PUSH_SIGNAL, PushAliasView, prometheus_metrics
 from authentication.oidc_web import OidcCallbackView, OidcLoginView
 from authentication.throttle import throttled
 from authentication.web import register
@@ -48,8 +48,8 @@ urlpatterns = [
     path("", pages.dashboard, name="dashboard"),
     # Healthchecks' ping URLs, so that existing cron wrappers work (SPEC §19): /ping/<token> is a
     # success, /ping/<token>/<signal> a signal; with or without the trailing slash, no redirect.
-    re_path(r"^ping/(?P<token>[^/]+)/?$", PushView.as_view(), name="ping"),
-    re_path(rf"^ping/(?P<token>[^/]+)/(?P<signal>{PUSH_SIGNAL})/?$", PushView.as_view(), name="ping-signal"),
+    re_path(r"^ping/(?P<token>[^/]+)/?$", PushAliasView.as_view(), name="ping"),
+    re_path(rf"^ping/(?P<token>[^/]+)/(?P<signal>{PUSH_SIGNAL})/?$", PushAliasView.as_view(), name="ping-signal"),
     path("servers/new/", pages.server_new, name="web-server-new"),
     path("servers/<int:pk>/", pages.server_detail, name="web-server"),
     path("servers/<int:pk>/edit/", pages.server_edit, name="web-server-edit"),
