@@ -11,6 +11,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from authentication import web_login
 from authentication.audit_admin import AuditedAdminMixin, AuditEntryAdmin
 from authentication.models import AuditEntry, Membership, Team
 from monitoring.models import Server
@@ -56,3 +57,8 @@ class TeamAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_select_related = ["personal_for"]
     readonly_fields = ["personal_for", "created_at"]
     inlines = [MembershipInline]
+
+
+# The admin's own login would sign in with the password alone: every way into it goes through
+# the project's login, and so through two-factor sign-in (authentication.web_login).
+admin.site.login = web_login.admin_login  # type: ignore[method-assign]
