@@ -225,7 +225,9 @@ REST_FRAMEWORK = {
 AUTH_THROTTLE_RATE = envstr("AUTH_THROTTLE_RATE", "30/minute")
 # Wrong two-factor codes per user (any address) before every code is refused until the window
 # ends: 10 an hour leaves someone who has the password ~0.07 % a day of guessing a 6-digit code.
-OTP_THROTTLE_RATE = envstr("OTP_THROTTLE_RATE", "10/hour")
+OTP_THROTTLE_RATE = envstr("OTP_THROTTLE_RATE", "10/hour").strip()
+if not re.fullmatch(r"[1-9][0-9]*/(s|m|h|d|sec|second|min|minute|hour|day)", OTP_THROTTLE_RATE):
+    raise ImproperlyConfigured(f"OTP_THROTTLE_RATE={OTP_THROTTLE_RATE!r} is not a rate like 10/hour.")
 # How long the web login waits for the code after a right password (seconds).
 LOGIN_CODE_TIMEOUT = envint("LOGIN_CODE_TIMEOUT", 300, minimum=30)
 # Proxies whose X-Forwarded-For is believed (addresses or CIDRs, comma-separated); none by
