@@ -154,6 +154,20 @@ class TokenObtainSerializer(TokenObtainPairSerializer):
         return data
 
 
+class TwoFactorStatusSerializer(serializers.Serializer):
+    enabled = serializers.BooleanField()
+    recovery_codes_left = serializers.IntegerField()
+
+
+class TwoFactorStartSerializer(serializers.Serializer):
+    secret = serializers.CharField(help_text="The TOTP secret, base32, for typing into an app.")
+    otpauth_url = serializers.CharField(help_text="The otpauth://totp/ URI an app reads from a QR code.")
+
+
+class RecoveryCodesSerializer(serializers.Serializer):
+    recovery_codes = serializers.ListField(child=serializers.CharField(), help_text="Ten codes, shown only now.")
+
+
 class OtpSerializer(serializers.Serializer):
     otp = serializers.CharField(max_length=64, trim_whitespace=True)
 

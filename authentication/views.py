@@ -6,6 +6,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model, update_session_auth_hash
 from django.db import transaction
+from drf_spectacular.utils import extend_schema
 from rest_framework import generics, permissions, status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import Throttled, ValidationError
@@ -16,7 +17,15 @@ from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from authentication import two_factor
 from authentication.keys import PeopleOnly
-from authentication.serializers import DisableTwoFactorSerializer, OtpSerializer, RegisterSerializer, UserSerializer
+from authentication.serializers import (
+    DisableTwoFactorSerializer,
+    OtpSerializer,
+    RecoveryCodesSerializer,
+    RegisterSerializer,
+    TwoFactorStartSerializer,
+    TwoFactorStatusSerializer,
+    UserSerializer,
+)
 from authentication.throttle import AuthRateThrottle
 from monitoring.models import Server
 from monitoring.services.engine.checks import delete_servers
@@ -73,11 +82,13 @@ class TwoFactorView(APIView):
     """``/api/auth/2fa/``: GET whether two-factor is on; POST starts (or restarts) an enrolment
     and answers ``{secret, otpauth_url}``; DELETE ``{password, otp}`` turns it off."""
 
+    @extend_schema(responses=TwoFactorStatusSerializer)
     def get(self, request: Request) -> Response:
         on = two_factor.enrolled(request.user)
         left = two_factor.recovery_codes_left(request.user) if on else 0
         return Response({"enabled": on, "recovery_codes_left": left})
 
+    @extend_schema(request=None, responses={201: TwoFactorStartSerializer})
     def post(self, request: Request) -> Response:
         try:
             factor = two_factor.start(request.user)
@@ -86,6 +97,7 @@ class TwoFactorView(APIView):
         url = two_factor.otpauth_url(request.user, factor)
         return Response({"secret": factor.secret, "otpauth_url": url}, status=status.HTTP_201_CREATED)
 
+    @extend_schema(request=DisableTwoFactorSerializer, responses={204: None})
     def delete(self, request: Request) -> Response:
         if not two_factor.enrolled(request.user):
             raise ValidationError({"detail": ["Two-factor sign-in is not on."]})
@@ -105,6 +117,7 @@ class TwoFactorConfirmView(APIView):
 
     permission_classes = [permissions.IsAuthenticated, PeopleOnly]
 
+    @extend_schema(request=OtpSerializer, responses=RecoveryCodesSerializer)
     def post(self, request: Request) -> Response:
         serializer = OtpSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
