@@ -80,7 +80,10 @@ class MeView(generics.RetrieveUpdateDestroyAPIView):
 
 class TwoFactorView(APIView):
     """``/api/auth/2fa/``: GET whether two-factor is on; POST starts (or restarts) an enrolment
-    and answers ``{secret, otpauth_url}``; DELETE ``{password, otp}`` turns it off."""
+    and answers ``{secret, otpauth_url}``; DELETE ``{password, otp}`` turns it off. For people,
+    not keys."""
+
+    permission_classes = [permissions.IsAuthenticated, PeopleOnly]
 
     @extend_schema(responses=TwoFactorStatusSerializer)
     def get(self, request: Request) -> Response:

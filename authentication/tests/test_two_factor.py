@@ -375,6 +375,19 @@ def test_the_requirement_spares_the_enrolled_staff_and_other_teams(strict_team, 
     assert client_for(charlie).get(f"/api/servers/{own.pk}/").status_code == 200
 
 
+def test_a_key_of_the_team_is_exempt_and_may_not_enrol(strict_team, alice):
+    from authentication import keys
+
+    server = Server.objects.create(owner=alice, team=strict_team, name="db", host="db.example.com")
+    _, raw = keys.create(strict_team, "ci", "write", alice)
+    client = APIClient()
+    client.credentials(HTTP_X_API_KEY=raw)
+    assert client.get(f"/api/servers/{server.pk}/").status_code == 200
+    assert [s["id"] for s in client.get("/api/servers/").json()["results"]] == [server.pk]
+    assert client.post("/api/auth/2fa/").status_code == 403
+    assert not TwoFactor.objects.exists()
+
+
 def test_two_factor_missing_answers_per_principal_and_team(strict_team, alice, charlie, bob, frozen):
     from authentication.teams import forget_roles, two_factor_missing
 
