@@ -404,3 +404,17 @@ def test_two_factor_missing_answers_per_principal_and_team(strict_team, alice, c
     assert two_factor_missing(charlie, strict_team.pk) is True, "remembered for the request"
     forget_roles(charlie)
     assert two_factor_missing(charlie, strict_team.pk) is False
+
+
+def test_staff_switch_off_a_lost_phones_two_factor_in_the_admin_without_seeing_the_secret(enrolled, alice, bob):
+    bob.is_superuser = True
+    bob.save()
+    client = Client()
+    client.force_login(bob)
+    factor = TwoFactor.objects.get(user=alice)
+    page = client.get(f"/admin/authentication/twofactor/{factor.pk}/change/")
+    assert page.status_code == 200 and enrolled["secret"] not in page.content.decode()
+    assert client.get("/admin/authentication/twofactor/add/").status_code == 403
+    response = client.post(f"/admin/authentication/twofactor/{factor.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302 and not TwoFactor.objects.exists()
+    assert token().status_code == 200
