@@ -12,6 +12,8 @@ from django.contrib.auth.forms import PasswordResetForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
 
 from authentication import two_factor
 from authentication.models import TwoFactor
@@ -19,6 +21,8 @@ from authentication.serializers import UserSerializer
 from core.links import absolute_url
 
 
+@sensitive_post_parameters("password", "current_password", "otp")
+@never_cache
 @login_required
 def account(request: HttpRequest) -> HttpResponse:
     """Show and change the account; each form posts ``action`` and comes back here.

@@ -23,6 +23,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.crypto import constant_time_compare
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
 
 from authentication import two_factor
 
@@ -58,6 +60,8 @@ def pending_user(request: HttpRequest) -> tuple[Any, dict[str, Any]] | None:
     return user, pending
 
 
+@sensitive_post_parameters("otp")
+@never_cache
 def login_code(request: HttpRequest) -> HttpResponse:
     """The second step: the code from the app (or a recovery code), then signed in."""
     found = pending_user(request)

@@ -341,6 +341,7 @@ def test_a_team_that_requires_two_factor_refuses_members_without_it_until_they_e
     assert detail.status_code == 403
     assert "requires two-factor sign-in" in detail.json()["detail"] and "/accounts/" in detail.json()["detail"]
     assert charlie_client.patch(f"/api/servers/{server.pk}/", {"name": "x"}, format="json").status_code == 403
+    assert charlie_client.get(f"/api/servers/{server.pk}/history/").status_code == 403
     listed = charlie_client.get("/api/servers/")
     assert [s["id"] for s in listed.json()["results"]] == [own.pk], "the team's objects are left out"
     filtered = charlie_client.get(f"/api/servers/?team={strict_team.slug}")
