@@ -16,7 +16,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 
 from authentication import two_factor
-from authentication.models import TwoFactor
+from authentication.models import Team, TwoFactor
 from authentication.serializers import UserSerializer
 from core.links import absolute_url
 
@@ -74,6 +74,8 @@ def account(request: HttpRequest) -> HttpResponse:
     if errors:
         status = 400
     factor = TwoFactor.objects.filter(user_id=user.pk).first()
+    # The teams that refuse this user their objects until two-factor is on (require_two_factor).
+    context["required_by"] = list(Team.objects.filter(require_two_factor=True, memberships__user_id=user.pk))
     context.update(errors=errors, factor=factor, email_changed=request.GET.get("email") == "changed")
     if factor is not None and factor.confirmed_at is None:
         uri = two_factor.otpauth_url(user, factor)

@@ -28,6 +28,9 @@ def test_a_user_enrols_signs_in_with_a_code_and_manages_the_password(alice, monk
     with override_settings(PASSWORD_HASHERS=global_settings.PASSWORD_HASHERS):
         alice.set_password("alice-password-1")
         alice.save()
+    team = alice.personal_team
+    team.require_two_factor = True  # the account page says so until she enrols
+    team.save()
 
     with daphne() as base, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -52,6 +55,7 @@ def test_a_user_enrols_signs_in_with_a_code_and_manages_the_password(alice, monk
             page.screenshot(path="logs/screens/account-menu-desktop.png")
             page.click("text=Account and two-factor")
             expect(page.locator("h1")).to_have_text("Your account")
+            expect(page.locator("#required-by")).to_contain_text("requires two-factor sign-in")
             shoot(page, "account-page")
 
             page.click("text=Set up two-factor sign-in")
@@ -61,7 +65,7 @@ def test_a_user_enrols_signs_in_with_a_code_and_manages_the_password(alice, monk
             shoot(page, "account-enrol")
             page.fill("#id_otp", "000000")
             page.click("text=Turn on")
-            expect(page.locator("[role=alert]")).to_contain_text("That code is wrong")
+            expect(page.locator(".error[role=alert]")).to_contain_text("That code is wrong")
             page.fill("#id_otp", pyotp.TOTP(secret).now())
             page.click("text=Turn on")
             codes = page.locator("#recovery-codes code")

@@ -357,7 +357,15 @@ def test_a_team_that_requires_two_factor_refuses_members_without_it_until_they_e
     assert charlie_client.get(f"/api/notification-configs/{config.pk}/").status_code == 403
     assert charlie_client.get("/api/notification-configs/").json()["results"] == []
 
+    web = Client()
+    web.force_login(charlie)
+    assert (
+        f"<strong>{strict_team.name}</strong>\n      requires two-factor sign-in"
+        in web.get("/accounts/").content.decode()
+    )
+
     enrol(charlie_client)
+    assert 'id="required-by"' not in web.get("/accounts/").content.decode()
     fresh = client_for(charlie)
     assert fresh.get(f"/api/servers/{server.pk}/").status_code == 200
     assert fresh.get(f"/api/notification-configs/{config.pk}/").status_code == 200
