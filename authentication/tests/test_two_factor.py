@@ -384,6 +384,18 @@ def test_the_requirement_spares_the_enrolled_staff_and_other_teams(strict_team, 
     assert client_for(charlie).get(f"/api/servers/{own.pk}/").status_code == 200
 
 
+def test_live_feeds_leave_out_a_team_that_requires_two_factor_until_the_member_enrols(strict_team, charlie, frozen):
+    from authentication.credentials import read_state
+
+    def feed_teams() -> frozenset[int]:
+        return read_state({charlie.pk}, set()).users[str(charlie.pk)].pinned_team_ids
+
+    assert feed_teams() == {charlie.personal_team.pk}
+    enrol(client_for(charlie))
+    # The gate compares the teams at each re-read: the open feed reconnects into the new scope.
+    assert feed_teams() == {charlie.personal_team.pk, strict_team.pk}
+
+
 def test_a_key_of_the_team_is_exempt_and_may_not_enrol(strict_team, alice):
     from authentication import keys
 
