@@ -85,6 +85,13 @@ def two_factor_blocked_teams(principal: Any) -> QuerySet[Team] | None:
     )
 
 
+def without_two_factor_blocked(queryset: Any, principal: Any) -> Any:
+    """``queryset`` (an OwnedQuerySet) without the objects of teams that require two-factor
+    sign-in ``principal`` lacks (a subquery: no query more). For the server-rendered pages."""
+    blocked = two_factor_blocked_teams(principal)
+    return queryset if blocked is None else queryset.exclude(**{f"{queryset.team_lookup}__in": blocked})
+
+
 def two_factor_missing(principal: Any, team_id: int | None) -> bool:
     """Whether the team requires two-factor sign-in and ``principal`` (a member) has none yet:
     then it gets 403 on the team's objects until it enrols (SPEC §17).

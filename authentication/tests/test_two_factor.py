@@ -439,3 +439,20 @@ def test_staff_switch_off_a_lost_phones_two_factor_in_the_admin_without_seeing_t
     response = client.post(f"/admin/authentication/twofactor/{factor.pk}/delete/", {"post": "yes"})
     assert response.status_code == 302 and not TwoFactor.objects.exists()
     assert token().status_code == 200
+
+
+def test_the_web_pages_refuse_a_team_that_requires_two_factor_until_the_member_enrols(
+    strict_team, alice, charlie, frozen
+):
+    server = Server.objects.create(owner=alice, team=strict_team, name="strict-db", host="db.example.com")
+    Server.objects.create(owner=charlie, name="charlies-own", host="mine.example.com")
+    web = Client()
+    web.force_login(charlie)
+    dashboard = web.get("/").content.decode()
+    assert "charlies-own" in dashboard and "strict-db" not in dashboard
+    for path in (f"/servers/{server.pk}/", f"/servers/{server.pk}/edit/"):
+        page = web.get(path)
+        assert page.status_code == 403 and 'href="/accounts/"' in page.content.decode(), path
+    enrol(client_for(charlie))
+    assert "strict-db" in web.get("/").content.decode()
+    assert web.get(f"/servers/{server.pk}/").status_code == 200
