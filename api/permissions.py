@@ -8,15 +8,33 @@ from rest_framework import exceptions, permissions
 
 from authentication import teams
 from authentication.models import Role, Team
+from core.links import absolute_url
 from monitoring.models.base import visible_team_ids
 
 WRITE_REFUSED = (
     "Your role in this team is {role}: it may look but not change anything. Ask a team admin for the member role."
 )
 
+TWO_FACTOR_REFUSED = (
+    "This team requires two-factor sign-in, and yours is off. Turn it on at {url} "
+    "(or POST /api/auth/2fa/ and /api/auth/2fa/confirm/), then try again."
+)
+#: The annotation OwnedViewSetMixin puts on a detail object: its team requires two-factor sign-in
+#: that the caller lacks.
+TWO_FACTOR_BLOCKED = "pulseguard_two_factor_blocked"
+
+
+def two_factor_refusal() -> str:
+    return TWO_FACTOR_REFUSED.format(url=absolute_url("/accounts/"))
+
 
 def refusal(principal: Any, team_id: int | None, need: str = Role.MEMBER) -> str | None:
     """Why ``principal`` may not act with ``need`` in the team, or None when it may."""
+    # A team's require_two_factor (SPEC §17) refuses its members without two-factor sign-in
+    # everything, reads included, whatever their role (keys and staff are exempt: see
+    # authentication.teams.two_factor_exempt).
+    if teams.two_factor_missing(principal, team_id):
+        return two_factor_refusal()
     if teams.may(principal, team_id, need):
         return None
     key = getattr(principal, "api_key", None)
@@ -46,6 +64,14 @@ class TeamRole(permissions.BasePermission):
         if need is None:
             need = Role.VIEWER if request.method in permissions.SAFE_METHODS else Role.MEMBER
         if need == Role.VIEWER:  # the object was found among the caller's teams' (``for_user``)
+            # The team's require_two_factor holds for reads too (SPEC §17): read from the object
+            # when OwnedViewSetMixin.get_queryset annotated it, so a read costs no query more.
+            blocked = getattr(obj, TWO_FACTOR_BLOCKED, None)
+            if blocked is None:
+                blocked = teams.two_factor_missing(request.user, teams.team_id_of(obj))
+            if blocked:
+                self.message = two_factor_refusal()
+                return False
             return True
         why = refusal(request.user, teams.team_id_of(obj), need)
         if why:

@@ -5,15 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Model, QuerySet
+from django.db.models import Exists, Model, OuterRef, QuerySet
 from rest_framework import permissions, viewsets
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.reverse import reverse
 
 from api import quotas
-from api.permissions import TeamRole, refusal
+from api.permissions import TWO_FACTOR_BLOCKED, TeamRole, refusal, two_factor_refusal
 from authentication import audit
-from authentication.teams import default_team, team_id_of
+from authentication.teams import default_team, team_id_of, two_factor_blocked_teams
 
 
 class OwnedViewSetMixin:
@@ -34,7 +34,20 @@ class OwnedViewSetMixin:
     permission_classes = [permissions.IsAuthenticated, TeamRole]
 
     def get_queryset(self) -> QuerySet[Any]:
-        return self.queryset.for_user(self.request.user)  # type: ignore[attr-defined]
+        queryset = self.queryset.for_user(self.request.user)  # type: ignore[attr-defined]
+        blocked = two_factor_blocked_teams(self.request.user)
+        if blocked is None:
+            return queryset
+        # A team's require_two_factor (SPEC §17), as subqueries (no query more): one object of
+        # such a team carries TWO_FACTOR_BLOCKED for TeamRole to answer 403 with; lists leave
+        # such teams' objects out, and a list filtered by such a team answers 403 saying so.
+        lookup = queryset.team_lookup
+        if getattr(self, "detail", False):
+            return queryset.annotate(**{TWO_FACTOR_BLOCKED: Exists(blocked.filter(pk=OuterRef(lookup)))})
+        slug = self.request.query_params.get("team")
+        if slug and blocked.filter(slug=str(slug)[:50]).exists():
+            raise PermissionDenied(two_factor_refusal())
+        return queryset.exclude(**{f"{lookup}__in": blocked})
 
     def perform_create(self, serializer: Any) -> None:
         model = serializer.Meta.model

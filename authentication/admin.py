@@ -11,8 +11,9 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from authentication import web_login
 from authentication.audit_admin import AuditedAdminMixin, AuditEntryAdmin
-from authentication.models import AuditEntry, Membership, Team
+from authentication.models import AuditEntry, Membership, Team, TwoFactor
 from monitoring.models import Server
 from monitoring.services.engine import checks
 
@@ -56,3 +57,24 @@ class TeamAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_select_related = ["personal_for"]
     readonly_fields = ["personal_for", "created_at"]
     inlines = [MembershipInline]
+
+
+@admin.register(TwoFactor)
+class TwoFactorAdmin(admin.ModelAdmin):
+    """Who has two-factor sign-in. Deleting a row switches it off for a user who lost the phone
+    and the recovery codes (they enrol again from the account page); the secret is never shown."""
+
+    list_display = ["user", "confirmed_at"]
+    list_filter = [("confirmed_at", admin.EmptyFieldListFilter)]
+    search_fields = ["user__username", "user__email"]
+    list_select_related = ["user"]
+    fields = ["user", "confirmed_at"]
+    readonly_fields = ["user", "confirmed_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # enrolment needs the user's phone: the account page
+
+
+# The admin's own login would sign in with the password alone: every way into it goes through
+# the project's login, and so through two-factor sign-in (authentication.web_login).
+admin.site.login = web_login.admin_login  # type: ignore[method-assign]

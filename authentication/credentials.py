@@ -49,7 +49,7 @@ from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.utils import get_md5_hash_password
 
 from authentication import keys
-from authentication.models import ApiKey, Membership
+from authentication.models import ApiKey, Membership, TwoFactor
 
 log = logging.getLogger(__name__)
 
@@ -173,11 +173,24 @@ def read_state(user_ids: set[Any], session_keys: set[str], key_hashes: set[str] 
             ids.append(field.to_python(value))
     for user in get_user_model().objects.filter(**{f"{field.attname}__in": ids}):
         users[str(getattr(user, field.attname))] = user
-    # The teams of everyone but staff (who see every team), in one query.
+    # The teams of everyone but staff (who see every team), in one query. A team that requires
+    # two-factor sign-in is left out for a member without it (SPEC §17, as the API leaves its
+    # objects out): one query more, only when such a team is among them. Enrolling (or the team
+    # turning the requirement on) changes the teams, so the feed reconnects into its new scope.
     by_pk = {user.pk: name for name, user in users.items() if user is not None and not user.is_staff}
     teams: dict[str, set[int]] = {name: set() for name in by_pk.values()}
-    for user_pk, team_id in Membership.objects.filter(user_id__in=list(by_pk)).values_list("user_id", "team_id"):
-        teams[by_pk[user_pk]].add(team_id)
+    rows = list(
+        Membership.objects.filter(user_id__in=list(by_pk)).values_list("user_id", "team_id", "team__require_two_factor")
+    )
+    strict = {user_pk for user_pk, _, required in rows if required}
+    enrolled = set(
+        TwoFactor.objects.filter(user_id__in=strict, confirmed_at__isnull=False).values_list("user_id", flat=True)
+        if strict
+        else ()
+    )
+    for user_pk, team_id, required in rows:
+        if not required or user_pk in enrolled:
+            teams[by_pk[user_pk]].add(team_id)
     for name, team_ids in teams.items():
         users[name].pinned_team_ids = frozenset(team_ids)
     found = keys.find_by_hashes(set(key_hashes))

@@ -7,11 +7,17 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import serializers
+from rest_framework import exceptions, serializers
 from rest_framework.validators import UniqueValidator
 from rest_framework_simplejwt.authentication import JWTAuthentication
-from rest_framework_simplejwt.serializers import TokenRefreshSerializer, TokenVerifySerializer
+from rest_framework_simplejwt.serializers import (
+    TokenObtainPairSerializer,
+    TokenRefreshSerializer,
+    TokenVerifySerializer,
+)
 from rest_framework_simplejwt.tokens import RefreshToken, UntypedToken
+
+from authentication import two_factor
 
 User = get_user_model()
 
@@ -118,3 +124,58 @@ class VerifySerializer(TokenVerifySerializer):
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         live_user(UntypedToken(attrs["token"]))
         return super().validate(attrs)
+
+
+class OtpRequired(exceptions.AuthenticationFailed):
+    """401 ``{"detail": …, "otp_required": true}``: the password was right, a code is needed."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__()
+        self.detail = {"detail": exceptions.ErrorDetail(detail, "otp_required"), "otp_required": True}  # type: ignore[assignment]
+
+
+class TokenObtainSerializer(TokenObtainPairSerializer):
+    """SimpleJWT's username and password, then ``otp`` (a TOTP or recovery code) for a user who
+    enrolled in two-factor sign-in (SPEC §17). The code is asked only after the password was
+    right, so the 401 without it tells nobody who lacks the password that the account has one."""
+
+    otp = serializers.CharField(required=False, allow_blank=True, write_only=True, max_length=64)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, str]:
+        otp = attrs.pop("otp", "")
+        data = super().validate(attrs)  # 401 for a wrong password; sets self.user
+        if two_factor.enrolled(self.user):
+            if two_factor.locked(self.user):
+                raise exceptions.Throttled(detail=two_factor.LOCKED)
+            if not otp:
+                raise OtpRequired("This account uses two-factor sign-in: send the code from your app as otp.")
+            if not two_factor.verify(self.user, otp):
+                raise OtpRequired("The two-factor code is wrong or was used already.")
+        return data
+
+
+class TwoFactorStatusSerializer(serializers.Serializer):
+    enabled = serializers.BooleanField()
+    recovery_codes_left = serializers.IntegerField()
+
+
+class TwoFactorStartSerializer(serializers.Serializer):
+    secret = serializers.CharField(help_text="The TOTP secret, base32, for typing into an app.")
+    otpauth_url = serializers.CharField(help_text="The otpauth://totp/ URI an app reads from a QR code.")
+
+
+class RecoveryCodesSerializer(serializers.Serializer):
+    recovery_codes = serializers.ListField(child=serializers.CharField(), help_text="Ten codes, shown only now.")
+
+
+class OtpSerializer(serializers.Serializer):
+    otp = serializers.CharField(max_length=64, trim_whitespace=True)
+
+
+class DisableTwoFactorSerializer(OtpSerializer):
+    password = serializers.CharField(trim_whitespace=False, style={"input_type": "password"})
+
+    def validate_password(self, value: str) -> str:
+        if not self.context["request"].user.check_password(value):
+            raise serializers.ValidationError("The password is wrong.")
+        return value

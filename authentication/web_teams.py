@@ -13,14 +13,16 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from authentication import memberships, teams
+from authentication import audit, keys, memberships, teams
 from authentication.memberships import Refused
-from authentication.models import Invitation, Membership, Role, Team
+from authentication.models import ApiKey, Invitation, Membership, Role, Team
 from authentication.models.teams import slug_validator
 from authentication.slugs import free_slug
 from authentication.web import sign_up
@@ -34,6 +36,15 @@ class TeamForm(forms.Form):
         validators=[slug_validator],
         help_text="a–z, 0–9 and -; made from the name if empty.",
     )
+
+
+class KeyForm(forms.Form):
+    name = forms.CharField(max_length=100)
+    scope = forms.ChoiceField(choices=ApiKey.Scope.choices)
+
+
+#: The session key holding a key just made, until the team page has shown it once.
+NEW_KEY = "pulseguard_new_key"
 
 
 class InviteForm(forms.Form):
@@ -101,6 +112,8 @@ def _team_page(
         "grantable": grantable,
         "members": members,
         "invitations": memberships.pending(team).select_related("invited_by") if is_admin else [],
+        "api_keys": ApiKey.objects.filter(team=team).select_related("created_by") if is_admin else [],
+        "new_key": request.session.pop(NEW_KEY, None) if is_admin else None,
         "invite_form": invite_form or InviteForm(),
         "settings_form": TeamForm(initial={"name": team.name, "slug": team.slug}),
         "error": error,
@@ -255,3 +268,40 @@ def _invitation_sign_up(request: HttpRequest, found: Invitation, here: str) -> H
         status = 400
     context = {"invitation": found, "values": values, "errors": errors, "here": here}
     return render(request, "teams/invitation_signup.html", context, status=status)
+
+
+def _admin_team(request: HttpRequest, slug: str) -> Team:
+    """The team of ``slug`` where the user is an admin or owner (404 not in it, 403 below admin)."""
+    team = _team(request, slug)
+    if not teams.may(request.user, team.pk, Role.ADMIN):
+        raise PermissionDenied("API keys are for the team's admins and owners.")
+    return team
+
+
+@login_required
+@require_POST
+def key_create(request: HttpRequest, slug: str) -> HttpResponse:
+    """Make a key; the team page shows it once (from the session), then never again."""
+    team = _admin_team(request, slug)
+    form = KeyForm(request.POST)
+    if not form.is_valid():
+        return _team_page(request, team, status=400, error=_first_error(form).message)
+    with transaction.atomic():
+        key, raw = keys.create(team, form.cleaned_data["name"], form.cleaned_data["scope"], request.user)
+        audit.record(request, "key_create", team_id=team.pk, obj=key)
+    request.session[NEW_KEY] = {"name": key.name, "scope": key.scope, "key": raw}
+    return redirect("web-team", slug=team.slug)
+
+
+@login_required
+@require_POST
+def key_revoke(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    team = _admin_team(request, slug)
+    key = ApiKey.objects.filter(team=team, pk=pk).first()
+    if key is None:
+        raise Http404("No such key.")
+    with transaction.atomic():
+        audit.record(request, "key_delete", team_id=team.pk, obj=key)
+        key.delete()
+    messages.success(request, f"The key {key.name} was revoked: programs using it are refused from now on.")
+    return redirect("web-team", slug=team.slug)

@@ -15,5 +15,7 @@ urlpatterns = [
     path("teams/<slug:slug>/members/<int:user_id>/remove/", web_teams.member_remove, name="web-member-remove"),
     path("teams/<slug:slug>/invitations/", web_teams.invitation_send, name="web-invitation-send"),
     path("teams/<slug:slug>/invitations/<int:pk>/revoke/", web_teams.invitation_revoke, name="web-invitation-revoke"),
+    path("teams/<slug:slug>/api-keys/", web_teams.key_create, name="web-key-create"),
+    path("teams/<slug:slug>/api-keys/<int:pk>/revoke/", web_teams.key_revoke, name="web-key-revoke"),
     path("invitations/<str:token>/", web_teams.invitation, name="web-invitation"),
 ]

@@ -12,6 +12,7 @@ from django.urls import include, path, re_path
 from django.views.decorators.cache import cache_control
 
 from api.views import PUSH_SIGNAL, PushAliasView, prometheus_metrics
+from authentication import web_account, web_login
 from authentication.oidc_web import OidcCallbackView, OidcLoginView
 from authentication.throttle import throttled
 from authentication.web import register
@@ -60,14 +61,48 @@ urlpatterns = [
     path("switch-team/", teams.switch, name="switch-team"),
     path("", include("authentication.web_urls")),
     path("accounts/register/", register, name="register"),
-    # A login page for every user; the admin's own login only admits staff.
-    path("accounts/login/", throttled(auth_views.LoginView.as_view()), name="login"),
+    # A login page for every user, in two steps once two-factor is on (authentication.web_login).
+    # A signed-in browser goes straight on (app.js sends a tab whose live feed ended here).
+    path("accounts/login/", throttled(web_login.LoginView.as_view(redirect_authenticated_user=True)), name="login"),
+    path("accounts/login/code/", throttled(web_login.login_code), name="login-code"),
     # Single sign-on (OpenID Connect): 404 unless OIDC_ISSUER, OIDC_CLIENT_ID and OIDC_CLIENT_SECRET are set.
     path("accounts/oidc/login/", OidcLoginView.as_view(), name="oidc-login"),
     path("accounts/oidc/callback/", OidcCallbackView.as_view(), name="oidc-callback"),
     path("accounts/logout/", auth_views.LogoutView.as_view(next_page="login"), name="logout"),
-    # The admin's login page, throttled like every other way in (authentication.throttle).
-    path("admin/login/", throttled(admin.site.login)),
+    path("accounts/", web_account.account, name="account"),
+    path(
+        "accounts/password/change/",
+        auth_views.PasswordChangeView.as_view(extra_context={"nav": "account"}),
+        name="password_change",
+    ),
+    path(
+        "accounts/password/change/done/",
+        auth_views.PasswordChangeDoneView.as_view(extra_context={"nav": "account"}),
+        name="password_change_done",
+    ),
+    # Throttled: each POST sends an e-mail.
+    path(
+        "accounts/password/reset/",
+        throttled(
+            auth_views.PasswordResetView.as_view(
+                form_class=web_account.ResetForm, email_template_name="registration/password_reset_email.txt"
+            )
+        ),
+        name="password_reset",
+    ),
+    path("accounts/password/reset/sent/", auth_views.PasswordResetDoneView.as_view(), name="password_reset_done"),
+    path(
+        "accounts/password/reset/<uidb64>/<token>/",
+        auth_views.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path(
+        "accounts/password/reset/done/",
+        auth_views.PasswordResetCompleteView.as_view(),
+        name="password_reset_complete",
+    ),
+    # The admin's login is the project's (two-factor holds there too), throttled like every way in.
+    path("admin/login/", throttled(web_login.admin_login)),
     path("admin/", admin.site.urls),
     path("api/", include("api.urls")),
     path("metrics", prometheus_metrics, name="metrics"),

@@ -170,6 +170,8 @@ NOT_TEAM_SCOPED = {
     "token-refresh": "sign-in",
     "token-verify": "sign-in",
     "auth-me": "the caller's own account",
+    "auth-2fa": "the caller's own two-factor sign-in (tested in authentication/tests/test_two_factor.py)",
+    "auth-2fa-confirm": "the caller's own two-factor sign-in (tested in authentication/tests/test_two_factor.py)",
     "checks-run": "staff only (IsAdminUser), tested in test_servers",
     "check-ssl": "an ad-hoc check of any host, no team object",
     "invitation-accept": "the invitation's token and the invitee's e-mail decide, not a role: "

@@ -84,6 +84,8 @@ def test_database_url_and_redis_layer_are_honoured():
         ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
         ({"LOG_LEVEL": "loud"}, "LOG_LEVEL"),
         ({"REDIS_PORT": "six"}, "REDIS_PORT"),
+        ({"OTP_THROTTLE_RATE": "ten an hour"}, "OTP_THROTTLE_RATE"),
+        ({"LOGIN_CODE_TIMEOUT": "5"}, "LOGIN_CODE_TIMEOUT"),
     ],
 )
 def test_a_value_not_understood_stops_start_up_naming_the_variable(env, variable):

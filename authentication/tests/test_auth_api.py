@@ -137,3 +137,26 @@ def test_login_is_throttled_per_client_address(anon_client, alice):
 
 def test_client_for_gives_a_working_bearer(alice):
     assert client_for(alice).get("/api/auth/me/").status_code == 200
+
+
+def test_the_token_endpoint_ignores_otp_for_a_user_without_two_factor(anon_client, alice):
+    body = {"username": "alice", "password": "alice-password-1", "otp": "123456"}
+    assert anon_client.post("/api/auth/token/", body, format="json").status_code == 200
+
+
+def test_an_otp_that_is_not_text_is_a_400_naming_it(anon_client, alice):
+    body = {"username": "alice", "password": "alice-password-1", "otp": {"code": 1}}
+    response = anon_client.post("/api/auth/token/", body, format="json")
+    assert response.status_code == 400 and "otp" in response.json()
+
+
+@pytest.mark.parametrize("field", ["password", "email"])
+def test_the_current_password_is_checked_before_anything_changes_also_by_session(alice, field):
+    # SPEC §17: the web session (the account page, the dashboard's scripts) obeys the same rule.
+    client = APIClient()
+    client.force_login(alice)
+    change = {"password": "a-better-passphrase-7"} if field == "password" else {"email": "m@example.com"}
+    response = client.patch("/api/auth/me/", change, format="json")
+    assert response.status_code == 400 and list(response.json()) == ["current_password"]
+    alice.refresh_from_db()
+    assert alice.check_password("alice-password-1") and alice.email == "alice@example.com"

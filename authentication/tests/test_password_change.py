@@ -88,3 +88,27 @@ def test_an_email_change_ends_every_token_and_other_session_too(alice):
     refresh = APIClient().post("/api/auth/token/refresh/", {"refresh": pair["refresh"]}, format="json")
     assert refresh.status_code == 401
     assert login("alice", "alice-password-1")["access"], "the password itself is unchanged"
+
+
+@pytest.mark.usefixtures("transactional_db", "live_layer")
+async def test_an_email_change_ends_an_open_live_feed_of_a_token_within_5_s(alice):
+    # The e-mail change re-hashes the same password under a new salt (UserSerializer.validate):
+    # the token's password fingerprint no longer matches, so the gate revokes its feed.
+    from asgiref.sync import sync_to_async
+
+    from tests.live import ws_client
+
+    try:
+        pair = await sync_to_async(login)("alice", "alice-password-1")
+        ws = ws_client(pair["access"])
+        assert (await ws.connect())[0]
+        await ws.send_json_to({"action": "subscribe"})
+        assert (await ws.receive_json_from(timeout=3))["type"] == "subscribed"
+        body = {"email": "alice@new.example.com", "current_password": "alice-password-1"}
+        client = bearer(pair["access"])
+        response = await sync_to_async(client.patch)("/api/auth/me/", body, format="json")
+        assert response.status_code == 200
+        assert await ws.receive_output(timeout=5) == {"type": "websocket.close", "code": 4001}
+        await ws.disconnect()
+    finally:
+        await close_worker_connections()

@@ -252,3 +252,28 @@ def test_the_team_pages_in_a_browser(alice, charlie):
             assert errors == []
         finally:
             browser.close()
+
+
+def test_an_admin_makes_a_key_on_the_team_page_sees_it_once_and_revokes_it(crew: Crew):
+    from authentication.models import ApiKey
+
+    client = web(crew.users["admin"])
+    r = client.post("/teams/ops/api-keys/", {"name": "deploys", "scope": "write"})
+    assert r.status_code == 302 and r["Location"] == "/teams/ops/"
+    key = ApiKey.objects.get(team=crew.team)
+    html = client.get("/teams/ops/").content.decode()
+    shown = re.search(r"<code>(pgk_[A-Za-z0-9_-]{43})</code>", html)
+    assert shown and shown.group(1).startswith(key.prefix) and key.key_hash != shown.group(1)
+    assert crew.client("viewer").get("/api/servers/", HTTP_X_API_KEY=shown.group(1)).status_code == 200
+    again = client.get("/teams/ops/").content.decode()
+    assert shown.group(1) not in again and f"{key.prefix}…" in again  # shown once
+    assert [row.object_name for row in audit_rows("key_create")] == [str(key)]
+    # Below admin: no section, and the forms refuse.
+    assert "api-keys" not in web(crew.users["member"]).get("/teams/ops/").content.decode()
+    assert web(crew.users["member"]).post("/teams/ops/api-keys/", {"name": "x", "scope": "read"}).status_code == 403
+    assert web(crew.users["member"]).post(f"/teams/ops/api-keys/{key.pk}/revoke/").status_code == 403
+    assert web(crew.users["stranger"]).post(f"/teams/ops/api-keys/{key.pk}/revoke/").status_code == 404
+    assert client.post("/teams/ops/api-keys/", {"name": "", "scope": "admin"}).status_code == 400
+    r = client.post(f"/teams/ops/api-keys/{key.pk}/revoke/")
+    assert r.status_code == 302 and not ApiKey.objects.exists()
+    assert crew.client("viewer").get("/api/servers/", HTTP_X_API_KEY=shown.group(1)).status_code == 401

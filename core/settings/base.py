@@ -223,6 +223,13 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 AUTH_THROTTLE_RATE = envstr("AUTH_THROTTLE_RATE", "30/minute")
+# Wrong two-factor codes per user (any address) before every code is refused until the window
+# ends: 10 an hour leaves someone who has the password ~0.07 % a day of guessing a 6-digit code.
+OTP_THROTTLE_RATE = envstr("OTP_THROTTLE_RATE", "10/hour").strip()
+if not re.fullmatch(r"[1-9][0-9]*/(s|m|h|d|sec|second|min|minute|hour|day)", OTP_THROTTLE_RATE):
+    raise ImproperlyConfigured(f"OTP_THROTTLE_RATE={OTP_THROTTLE_RATE!r} is not a rate like 10/hour.")
+# How long the web login waits for the code after a right password (seconds).
+LOGIN_CODE_TIMEOUT = envint("LOGIN_CODE_TIMEOUT", 300, minimum=30)
 # Proxies whose X-Forwarded-For is believed (addresses or CIDRs, comma-separated); none by
 # default, so a client cannot pick the address it is throttled as (authentication.throttle).
 TRUSTED_PROXIES = []
@@ -275,6 +282,8 @@ SIMPLE_JWT = {
     # A password change ends every token issued before it: tokens carry a fingerprint of the
     # password hash, checked on every authentication, refresh and verify.
     "CHECK_REVOKE_TOKEN": True,
+    # Username and password, and the two-factor ``otp`` once the user has enrolled.
+    "TOKEN_OBTAIN_SERIALIZER": "authentication.serializers.TokenObtainSerializer",
     "TOKEN_REFRESH_SERIALIZER": "authentication.serializers.RefreshSerializer",
     "TOKEN_VERIFY_SERIALIZER": "authentication.serializers.VerifySerializer",
 }

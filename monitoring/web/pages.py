@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404, render
 
 from api.filtersets import ServerFilterSet
 from authentication.models import Role
-from authentication.teams import may
+from authentication.teams import may, two_factor_missing, without_two_factor_blocked
 from monitoring.choices import Status
 from monitoring.models import Server, StatusChange
 from monitoring.web.teams import current_team
@@ -66,7 +66,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     """``/``: the servers of the user's teams (staff: all; with a team chosen in the header, its
     own), filtered and paginated server-side so that the first paint stays fast at thousands of
     servers; the script then follows /ws/status/."""
-    owned = Server.objects.for_user(request.user)
+    # Not the servers of a team that requires two-factor sign-in the user lacks (SPEC §17).
+    owned = without_two_factor_blocked(Server.objects.for_user(request.user), request.user)
     team = current_team(request)
     if team is not None:
         owned = owned.in_team(team)
@@ -105,7 +106,10 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         for key, (label, _) in SORTS.items()
     }
     changes = (
-        (StatusChange.objects.for_user(request.user) if team is None else StatusChange.objects.in_team(team))
+        without_two_factor_blocked(
+            StatusChange.objects.for_user(request.user) if team is None else StatusChange.objects.in_team(team),
+            request.user,
+        )
         .select_related("server")
         .only("server__name", "previous_status", "status", "changed_at", "message")[:LATEST_CHANGES]
     )
@@ -132,6 +136,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     )
 
 
+def two_factor_refused(request: HttpRequest) -> HttpResponse:
+    """403: the server's team requires two-factor sign-in, which the user has not turned on."""
+    message = "This server's team requires two-factor sign-in, and yours is off. Turn it on on your account page."
+    return render(request, "two_factor_required.html", {"message": message}, status=403)
+
+
 @login_required
 def server_new(request: HttpRequest) -> HttpResponse:
     return render(request, "server_form.html", {"nav": "new", "server": None})
@@ -140,6 +150,8 @@ def server_new(request: HttpRequest) -> HttpResponse:
 @login_required
 def server_edit(request: HttpRequest, pk: int) -> HttpResponse:
     server = get_object_or_404(Server.objects.for_user(request.user), pk=pk)
+    if two_factor_missing(request.user, server.team_id):
+        return two_factor_refused(request)
     if not may(request.user, server.team_id, Role.MEMBER):
         raise PermissionDenied("You are a viewer in this server's team: you can look, not change.")
     return render(request, "server_form.html", {"nav": "servers", "server": server})
@@ -148,6 +160,8 @@ def server_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def server_detail(request: HttpRequest, pk: int) -> HttpResponse:
     server = get_object_or_404(Server.objects.for_user(request.user).select_related("server_status", "team"), pk=pk)
+    if two_factor_missing(request.user, server.team_id):
+        return two_factor_refused(request)
     can_change = may(request.user, server.team_id, Role.MEMBER)
     return render(request, "server_detail.html", {"nav": "servers", "server": server, "can_change": can_change})
 

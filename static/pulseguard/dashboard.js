@@ -103,6 +103,8 @@
     } else if (data.type === "update") {
       pendingStatus[data.status.server] = data.status;
       addPing(data.ping); pendingDraw[data.ping.server] = true;
+    } else if (data.type === "status") {  // no check caused it: a pause or a resume (SPEC §5)
+      pendingStatus[data.status.server] = data.status;
     } else { return; }
     schedule();
   }
