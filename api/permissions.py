@@ -49,15 +49,9 @@ def refusal(principal: Any, team_id: int | None, need: str = Role.MEMBER) -> str
 class TeamRole(permissions.BasePermission):
     """Reads for every member of the object's team; changes (any unsafe method) from ``member`` up.
 
-    A read key is refused every unsafe method at once, before its object is even looked up.
+    (A read key never gets here with an unsafe method: ``authentication.keys`` refuses it at
+    authentication, whatever the view.)
     """
-
-    def has_permission(self, request: Any, view: Any) -> bool:
-        key = getattr(request.user, "api_key", None)
-        if key is not None and key.scope != key.Scope.WRITE and request.method not in permissions.SAFE_METHODS:
-            self.message = f"This API key has the scope {key.scope}: it may only read (GET, HEAD, OPTIONS)."
-            return False
-        return True
 
     def has_object_permission(self, request: Any, view: Any, obj: Any) -> bool:
         need = getattr(view, "required_roles", {}).get(getattr(view, "action", None))
