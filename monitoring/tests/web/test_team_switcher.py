@@ -69,3 +69,12 @@ def test_a_viewer_sees_the_server_page_without_the_buttons_that_would_be_refused
     Membership.objects.filter(team=ops, user=alice).update(role=Role.MEMBER)
     page = client.get(f"/servers/{server.pk}/").content.decode()
     assert 'data-can-change="true"' in page and f'href="/servers/{server.pk}/edit/"' in page
+
+
+def test_the_add_server_page_says_which_team_the_server_goes_to(client, alice, ops):
+    client.force_login(alice)
+    assert "your personal team" in client.get("/servers/new/").content.decode()
+    client.post("/switch-team/", {"team": "ops"})
+    assert "the team <strong>Ops crew</strong>" in client.get("/servers/new/").content.decode()
+    server = make_server(alice, team=ops)
+    assert "In the team <strong>Ops crew</strong>" in client.get(f"/servers/{server.pk}/edit/").content.decode()
