@@ -67,6 +67,12 @@ class ServerAdminForm(forms.ModelForm):
     )
     clear_basic_auth_password = forms.BooleanField(required=False, label="Clear the basic-auth password")
     tags = TagListField(required=False, help_text="Comma-separated, e.g. prod, eu-west.")
+    schedule_timezone = forms.CharField(
+        required=False,
+        max_length=64,
+        initial="UTC",
+        help_text="Push monitors on a schedule: its time zone (UTC if empty).",
+    )
 
     class Meta:
         model = Server
@@ -79,6 +85,9 @@ class ServerAdminForm(forms.ModelForm):
             if name in data and data[name] is None:
                 data[name] = empty
                 setattr(self.instance, name, empty)
+        # Left out (a form made before cron schedules, or a script), the time zone is UTC.
+        if not data.get("schedule_timezone"):
+            data["schedule_timezone"] = "UTC"
         if data.get("clear_basic_auth_password"):
             data["basic_auth_password"] = ""
         elif not data.get("basic_auth_password") and self.instance.pk:
