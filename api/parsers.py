@@ -188,10 +188,22 @@ def load_yaml(text: str) -> Any:
         loader.dispose()
 
 
+class _ExportDumper(_Dumper):  # type: ignore[misc,valid-type]
+    """The safe dumper, which also writes what serializers hand out beside plain types: str,
+    dict and list subclasses (Django's SafeString, DRF's ReturnDict) as their base type, and
+    anything else (a Decimal, a zone) as its text — an export never fails on a value's type."""
+
+
+_ExportDumper.add_multi_representer(str, lambda dumper, value: dumper.represent_str("".join(value)))
+_ExportDumper.add_multi_representer(dict, lambda dumper, value: dumper.represent_dict(dict(value)))
+_ExportDumper.add_multi_representer(list, lambda dumper, value: dumper.represent_list(list(value)))
+_ExportDumper.add_multi_representer(object, lambda dumper, value: dumper.represent_str(str(value)))
+
+
 def dump_yaml(doc: Any) -> str:
     """``doc`` as YAML in its own key order, with libyaml's emitter where there is one (10× faster)."""
     with collector_paused():
-        return yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True)
+        return yaml.dump(doc, Dumper=_ExportDumper, sort_keys=False, allow_unicode=True)
 
 
 def describe_yaml_error(exc: yaml.YAMLError) -> str:

@@ -507,3 +507,15 @@ def test_zero_is_unlimited_and_an_import_list_is_bounded(alice, alice_client):
     assert r.status_code == 400 and r.json()["servers"] == ["At most 2 items (MAX_IMPORT_ITEMS)."]
     r = alice_client.post("/api/config/import/", {"version": 1, "servers": servers[:2]}, format="json")
     assert r.status_code == 200
+
+
+def test_yaml_writes_what_serializers_hand_out_beside_plain_types():
+    from collections import OrderedDict
+    from decimal import Decimal
+
+    from django.utils.safestring import SafeString
+
+    from api.parsers import dump_yaml
+
+    doc = {"name": SafeString("web"), "extra": OrderedDict(k=1), "timeout": Decimal("1.5"), "plain": [1, None]}
+    assert yaml.safe_load(dump_yaml(doc)) == {"name": "web", "extra": {"k": 1}, "timeout": "1.5", "plain": [1, None]}
