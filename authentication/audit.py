@@ -144,28 +144,12 @@ def entry(
     )
 
 
-def record(
-    request: Any,
-    action: str,
-    *,
-    team_id: int | None,
-    obj: Any = None,
-    object_type: str = "",
-    object_id: Any = "",
-    object_name: str = "",
-    changes: dict[str, list[Any]] | None = None,
-) -> AuditEntry:
-    """One row: who (``request.user``, a user or a team API key), what, on what, from where."""
-    row = entry(
-        request,
-        action,
-        team_id=team_id,
-        obj=obj,
-        object_type=object_type,
-        object_id=object_id,
-        object_name=object_name,
-        changes=changes,
-    )
+def record(request: Any, action: str, **fields: Any) -> AuditEntry:
+    """One row: who (``request.user``, a user or a team API key), what, on what, from where.
+
+    ``fields`` are ``entry()``'s: ``team_id`` (required), ``obj`` or ``object_type``/``object_id``/
+    ``object_name``, and ``changes``."""
+    row = entry(request, action, **fields)
     row.save(force_insert=True)
     return row
 
