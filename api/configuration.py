@@ -8,9 +8,11 @@ imported with no change here. Import is all or nothing:
 
 1. Check the document's shape (``version`` the whole number 1, lists), then validate every
    item with its API serializer, upserting by server ``name``, by ``notification_type`` +
-   ``recipient`` within a server, by ``name`` for maintenance windows and by ``slug`` for
-   pages; windows and pages name their servers by name. Names are compared trimmed, as the
-   serializers store them; twins (``_pair``) are matched in export order.
+   ``recipient`` among the team's notification configs, by ``name`` for maintenance windows
+   and by ``slug`` for pages; configs, windows and pages name their servers by name. A
+   part-two document (configs nested in each server) still imports: each nested config joins
+   the team config of its type and recipient, and its server is added to that config's.
+   Names are compared trimmed, as the serializers store them; twins (``_pair``) are matched in export order.
 2. If any item has errors, answer each bad item as ``{"index", "name", "errors"}`` (SPEC §23),
    and write nothing; past an account quota (``api.quotas``), answer that and write nothing.
 3. Otherwise write everything in one transaction (rolled back for a dry run) and count what
@@ -63,12 +65,25 @@ def _context(user: Any, team: Team | None = None) -> dict[str, Any]:
 
 
 def server_fields(user: Any) -> list[str]:
-    return exported_fields(ServerSerializer(context=_context(user)), {"team"})
+    # A server's configs are the document's ``notification_configs``, which name their servers.
+    return exported_fields(ServerSerializer(context=_context(user)), {"team", "notification_configs"})
+
+
+#: Part two's switches are views of ``events``, which the document carries.
+CONFIG_LEFT_OUT = {
+    "server",
+    "servers",
+    "secret",
+    "team",
+    "notify_on_failure",
+    "notify_on_recovery",
+    "notify_on_degraded",
+}
 
 
 def config_fields(user: Any) -> list[str]:
     # ``secret`` is writable and not write-only (the create response shows it once), but secret.
-    return exported_fields(NotificationConfigSerializer(context=_context(user)), {"server", "secret", "team"})
+    return exported_fields(NotificationConfigSerializer(context=_context(user)), CONFIG_LEFT_OUT)
 
 
 def page_fields(user: Any) -> list[str]:
@@ -157,15 +172,17 @@ def _export(user: Any, team: Team) -> dict[str, Any]:
     p_fields, w_fields = page_fields(user), window_fields(user)
     server_serializer = ServerSerializer(context=ctx)
     config_serializer = NotificationConfigSerializer(context=ctx)
-    servers = Server.objects.filter(team=team).prefetch_related("notification_configs").order_by("name", "id")
     names: dict[int, str] = {}
     out_servers = []
-    for server in servers:
+    for server in Server.objects.filter(team=team).order_by("name", "id"):
         names[server.pk] = server.name
-        item = _represent(server_serializer, s_fields, server)
-        configs = sorted(server.notification_configs.all(), key=lambda c: (c.notification_type, c.recipient, c.pk))
-        item["notification_configs"] = [_represent(config_serializer, c_fields, c) for c in configs]
-        out_servers.append(item)
+        out_servers.append(_represent(server_serializer, s_fields, server))
+    configs = []
+    team_configs = NotificationConfig.objects.filter(team=team).prefetch_related(_ids("servers"))
+    for config in sorted(team_configs, key=lambda c: (c.notification_type, c.recipient, c.pk)):
+        item = _represent(config_serializer, c_fields, config)
+        item["servers"] = sorted(names[s.pk] for s in config.servers.all())
+        configs.append(item)
     page_serializer = StatusPageSerializer(context=ctx)
     pages = []
     for page in StatusPage.objects.filter(team=team).prefetch_related(_ids("servers")).order_by("slug"):
@@ -178,7 +195,13 @@ def _export(user: Any, team: Team) -> dict[str, Any]:
         item = _represent(window_serializer, w_fields, window)
         item["servers"] = sorted(names[s.pk] for s in window.servers.all())
         windows.append(item)
-    return {"version": VERSION, "servers": out_servers, "maintenance_windows": windows, "status_pages": pages}
+    return {
+        "version": VERSION,
+        "servers": out_servers,
+        "notification_configs": configs,
+        "maintenance_windows": windows,
+        "status_pages": pages,
+    }
 
 
 def _ids(relation: str) -> Prefetch:
@@ -212,6 +235,9 @@ class _Plan:
     changed: bool
     children: list[_Plan] = field(default_factory=list)
     server_names: list[str] | None = None
+    # A config's servers: the document's list replaces them, or (a part-two document, which
+    # nested configs in servers) its servers are added to them.
+    add_servers: bool = False
 
 
 def _is_unchanged(instance: Any, validated: dict[str, Any]) -> bool:
@@ -273,29 +299,91 @@ def _item_list(doc: dict[str, Any], key: str, errors: dict[str, Any]) -> list[An
     return value
 
 
-def _plan_configs(server: Server | None, items: Any, ctx: dict[str, Any]) -> tuple[list[_Plan], Any]:
+def _validate_nested_configs(items: Any, ctx: dict[str, Any]) -> tuple[list[dict[str, Any]], Any]:
+    """A part-two document's configs of one server: each checked alone (errors stay with the
+    server, as they did); the valid ones are planned with the team's configs."""
     if not isinstance(items, list):
         return [], ["Expected a list."]
+    valid: list[dict[str, Any]] = []
+    errors: list[dict[str, Any]] = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            errors.append(_bad(index, None, {"non_field_errors": ["Expected an object."]}))
+            continue
+        s = _config_serializer(None, item, ctx)
+        if not s.is_valid():
+            errors.append(_bad(index, item.get("recipient"), dict(s.errors)))
+            continue
+        valid.append(item)
+    return valid, errors or None
+
+
+def _config_serializer(instance: NotificationConfig | None, item: dict[str, Any], ctx: dict[str, Any]) -> Any:
+    s = _ImportedConfigSerializer(instance, data={k: v for k, v in item.items() if k != "servers"}, context=ctx)
+    s.fields.pop("server")
+    s.fields.pop("servers")
+    return s
+
+
+def _plan_configs(
+    team: Team, items: list[Any], nested: list[tuple[str, dict[str, Any]]], known_names: set[str], ctx: dict[str, Any]
+) -> tuple[list[_Plan], Any]:
+    """The team's configs: the document's ``notification_configs`` (each naming its servers),
+    then a part-two document's configs nested in servers, one config per type and recipient
+    with every server that nests it added. Upserted by type and recipient among the team's."""
     stored: dict[Any, list[NotificationConfig]] = {}
-    existing = server.notification_configs.all() if server else []
-    for config in sorted(existing, key=lambda c: (c.notification_type, c.recipient, c.pk)):  # as exported
+    team_configs = NotificationConfig.objects.filter(team=team).prefetch_related("servers")
+    for config in sorted(team_configs, key=lambda c: (c.notification_type, c.recipient, c.pk)):  # as exported
         stored.setdefault((config.notification_type, _name(config.recipient)), []).append(config)
     keys = [_config_key(item) for item in items]
     plans: list[_Plan] = []
+    by_key: dict[Any, _Plan] = {}
     errors: list[dict[str, Any]] = []
     for index, (item, (instance, reason)) in enumerate(zip(items, _pair(keys, stored, "configs to"), strict=True)):
         if not isinstance(item, dict):
             errors.append(_bad(index, None, {"non_field_errors": ["Expected an object."]}))
             continue
-        s = _ImportedConfigSerializer(instance, data=item, context=ctx)
-        s.fields.pop("server")
+        s = _config_serializer(instance, item, ctx)
         item_errors = {} if s.is_valid() else dict(s.errors)
         if reason:
             item_errors["recipient"] = [reason]
+        names = item.get("servers", [])
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            item_errors["servers"] = ["Expected a list of server names."]
+            names = []
+        names = sorted({n.strip() for n in names})
+        missing = [n for n in names if n not in known_names]
+        if missing:
+            item_errors["servers"] = [f"No server named {', '.join(map(repr, missing))}."]
         if item_errors:
             errors.append(_bad(index, item.get("recipient"), item_errors))
             continue
-        plans.append(_Plan(s, changed=instance is None or not _is_unchanged(instance, s.validated_data)))
+        changed = instance is None or not _is_unchanged(instance, s.validated_data)
+        if instance is not None and _names_of(instance.servers.all()) != names:
+            changed = True
+        plan = _Plan(s, changed=changed, server_names=names)
+        plans.append(plan)
+        by_key[keys[index]] = plan
+    for server_name, item in nested:
+        key = _config_key(item)
+        plan = by_key.get(key)
+        if plan is None:
+            have = stored.get(key, [])
+            if len(have) > 1:
+                reason = f"You have {len(have)} configs to {' '.join(key or ())!r}; list them in notification_configs."
+                errors.append(_bad(len(items), item.get("recipient"), {"recipient": [reason]}))
+                continue
+            instance = have[0] if have else None
+            s = _config_serializer(instance, item, ctx)
+            s.is_valid(raise_exception=True)  # checked with its server already
+            changed = instance is None or not _is_unchanged(instance, s.validated_data)
+            plan = by_key[key] = _Plan(s, changed=changed, server_names=[], add_servers=True)
+            plans.append(plan)
+        if server_name not in (plan.server_names or []):
+            plan.server_names = sorted({*(plan.server_names or []), server_name})
+            instance = plan.serializer.instance
+            if instance is not None and server_name not in _names_of(instance.servers.all()):
+                plan.changed = True
     return plans, errors or None
 
 
@@ -325,21 +413,23 @@ def _import(user: Any, team: Team, doc: Any, dry_run: bool) -> dict[str, int]:
     version = doc.get("version")
     if type(version) is not int or version != VERSION:  # not True, 1.0 or "1", which compare equal
         errors["version"] = [f"Expected the whole number {VERSION}."]
-    unknown = set(doc) - {"version", "servers", "maintenance_windows", "status_pages"}
+    unknown = set(doc) - {"version", "servers", "notification_configs", "maintenance_windows", "status_pages"}
     if unknown:
         errors["non_field_errors"] = [f"Unknown key(s): {', '.join(sorted(map(str, unknown)))}."]
     server_items = _item_list(doc, "servers", errors)
+    config_items = _item_list(doc, "notification_configs", errors)
     window_items = _item_list(doc, "maintenance_windows", errors)
     page_items = _item_list(doc, "status_pages", errors)
 
     ctx = _context(user, team)
     owned: dict[Any, list[Server]] = {}
-    for server in Server.objects.filter(team=team).prefetch_related("notification_configs").order_by("name", "id"):
+    for server in Server.objects.filter(team=team).order_by("name", "id"):
         owned.setdefault(_name(server.name), []).append(server)
     names = [_name(item.get("name")) if isinstance(item, dict) else None for item in server_items]
 
     server_plans: list[_Plan] = []
     server_errors: list[dict[str, Any]] = []
+    nested: list[tuple[str, dict[str, Any]]] = []  # a part-two document's configs, with their server
     for index, (item, (instance, reason)) in enumerate(
         zip(server_items, _pair(names, owned, "servers named"), strict=True)
     ):
@@ -351,20 +441,24 @@ def _import(user: Any, team: Team, doc: Any, dry_run: bool) -> dict[str, int]:
         item_errors = {} if s.is_valid() else dict(s.errors)
         if reason:
             item_errors["name"] = [reason]
-        children, child_errors = _plan_configs(instance, item.get("notification_configs", []), ctx)
+        children, child_errors = _validate_nested_configs(item.get("notification_configs", []), ctx)
         if child_errors:
             item_errors["notification_configs"] = child_errors
         if item_errors:
             server_errors.append(_bad(index, item.get("name"), item_errors))
             continue
+        nested += [(_name(item.get("name")) or "", child) for child in children]
         changed = instance is None or not _is_unchanged(instance, s.validated_data)
-        server_plans.append(_Plan(s, changed=changed, children=children))
+        server_plans.append(_Plan(s, changed=changed))
     if server_errors:
         errors["servers"] = server_errors
 
     # Every name the document gives counts as known, even on an invalid item: that item's own
     # errors say what is wrong, and a window or page naming it needs no second, misleading one.
     known_names = {n for n in names if n} | {n for n in owned if n}
+    config_plans, config_errors = _plan_configs(team, config_items, nested, known_names, ctx)
+    if config_errors:
+        errors["notification_configs"] = config_errors
     window_plans, window_errors = _plan_windows(user, team, window_items, known_names)
     if window_errors:
         errors["maintenance_windows"] = window_errors
@@ -372,18 +466,18 @@ def _import(user: Any, team: Team, doc: Any, dry_run: bool) -> dict[str, int]:
     if page_errors:
         errors["status_pages"] = page_errors
     if not errors:
-        quota = _over_quota(user, team, server_plans)
+        quota = _over_quota(user, team, server_plans, config_plans)
         if quota:
             errors["non_field_errors"] = quota
     if errors:
         raise ConfigError(errors)
-    return _write(user, team, server_plans, window_plans, page_plans, dry_run)
+    return _write(user, team, server_plans, config_plans, window_plans, page_plans, dry_run)
 
 
-def _over_quota(user: Any, team: Team, server_plans: list[_Plan]) -> list[str]:
+def _over_quota(user: Any, team: Team, server_plans: list[_Plan], config_plans: list[_Plan]) -> list[str]:
     """The team quotas (``quotas.over_quota``) for what the document would create."""
     new_servers = sum(plan.serializer.instance is None for plan in server_plans)
-    new_configs = sum(child.serializer.instance is None for plan in server_plans for child in plan.children)
+    new_configs = sum(plan.serializer.instance is None for plan in config_plans)
     messages = [
         quotas.over_quota(user, Server, new_servers, team_id=team.pk),
         quotas.over_quota(user, NotificationConfig, new_configs, team_id=team.pk),
@@ -481,7 +575,13 @@ def _count(counts: Counts, plan: _Plan) -> None:
 
 
 def _write(
-    user: Any, team: Team, server_plans: list[_Plan], window_plans: list[_Plan], page_plans: list[_Plan], dry_run: bool
+    user: Any,
+    team: Team,
+    server_plans: list[_Plan],
+    config_plans: list[_Plan],
+    window_plans: list[_Plan],
+    page_plans: list[_Plan],
+    dry_run: bool,
 ) -> dict[str, int]:
     counts = Counts()
     user = user if getattr(user, "pk", None) else None  # a team API key owns nothing (it is no user)
@@ -496,10 +596,15 @@ def _write(
             if plan.changed:
                 server = plan.serializer.save(owner=user, team=team) if server is None else plan.serializer.save()
             by_name.setdefault(_name(server.name), set()).add(server.pk)
-            for child in plan.children:
-                _count(counts, child)
-                if child.changed:
-                    child.serializer.save(server=server)
+        for plan in config_plans:
+            _count(counts, plan)
+            if plan.changed:
+                config = plan.serializer.save()
+                ids = [pk for n in plan.server_names or [] for pk in by_name[n]]
+                if plan.add_servers:
+                    config.servers.add(*ids)
+                else:
+                    config.servers.set(ids)
         for plan in window_plans:
             _count(counts, plan)
             if plan.changed:

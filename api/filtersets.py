@@ -176,13 +176,15 @@ class ServerStatusFilterSet(StrictFilterSet):
 
 
 class NotificationConfigFilterSet(StrictFilterSet):
+    server = IdFilter(field_name="servers", label="Attached to this server")
+
     class Meta:
         model = NotificationConfig
-        fields = ["server", "notification_type", "enabled"]
+        fields = ["server", "notification_type", "enabled", "is_default"]
 
 
 class NotificationDeliveryFilterSet(StrictFilterSet):
-    server = IdFilter(field_name="config__server_id")
+    server = IdFilter(method="filter_server", label="About this server (a status change or a certificate of it)")
     status = django_filters.MultipleChoiceFilter(choices=DeliveryStatus.choices)
     event = django_filters.MultipleChoiceFilter(choices=AlertEvent.choices)
     notification_type = django_filters.ChoiceFilter(
@@ -194,6 +196,10 @@ class NotificationDeliveryFilterSet(StrictFilterSet):
     class Meta:
         model = NotificationDelivery
         fields = ["config", "server", "status", "event", "change", "incident", "certificate_check"]
+
+    def filter_server(self, queryset: QuerySet[Any], name: str, value: int) -> QuerySet[Any]:
+        # A config serves many servers: the server is the change's, or the certificate check's.
+        return queryset.filter(Q(change__server_id=value) | Q(certificate_check__server_id=value))
 
 
 class IncidentFilterSet(StrictFilterSet):

@@ -12,6 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
+from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 from drf_spectacular.types import OpenApiTypes
@@ -109,7 +110,9 @@ def check_now_slot(user: Any, server: Server) -> Iterator[bool]:
 
 
 class ServerViewSet(OwnedModelViewSet):
-    queryset = Server.objects.select_related("team", "owner", "server_status")
+    queryset = Server.objects.select_related("team", "owner", "server_status").prefetch_related(
+        Prefetch("notification_configs", queryset=NotificationConfig.objects.only("id"))
+    )
     serializer_class = ServerSerializer
     filterset_class = ServerFilterSet
     ordering_fields = ["name", "status", "host", "check_interval", "created_at", "id"]
@@ -238,10 +241,26 @@ class ServerStatusViewSet(OwnedReadOnlyViewSet):
 
 
 class NotificationConfigViewSet(OwnedModelViewSet):
-    queryset = NotificationConfig.objects.select_related("server")
+    queryset = NotificationConfig.objects.select_related("team").prefetch_related(
+        Prefetch("servers", queryset=Server.objects.only("id"))
+    )
     serializer_class = NotificationConfigSerializer
     filterset_class = NotificationConfigFilterSet
-    ordering_fields = ["id", "server", "notification_type"]
+    ordering_fields = ["id", "notification_type", "recipient"]
+
+    @extend_schema(request=None, responses=NotificationConfigSerializer)
+    @action(detail=True, methods=["post"], url_path="attach-all")
+    def attach_all(self, request: Request, pk: str | None = None) -> Response:
+        """Attach the config to every server of its team (SPEC §18); an audited update."""
+        config = self.get_object()
+        with transaction.atomic():
+            before = sorted(s.pk for s in config.servers.all())
+            config.servers.set(Server.objects.filter(team_id=config.team_id))
+            after = sorted(config.servers.values_list("pk", flat=True))
+            if after != before:
+                changes = audit.diff({"servers": before}, {"servers": after})
+                audit.record(request, "update", team_id=config.team_id, obj=config, changes=changes)
+        return Response(self.get_serializer(self.get_queryset().get(pk=config.pk)).data)
 
     @extend_schema(request=None, responses=SendTestResultSerializer)
     @action(detail=True, methods=["post"])
@@ -253,7 +272,7 @@ class NotificationConfigViewSet(OwnedModelViewSet):
 
 
 class NotificationDeliveryViewSet(OwnedReadOnlyViewSet):
-    queryset = NotificationDelivery.objects.select_related("config")
+    queryset = NotificationDelivery.objects.select_related("config", "change", "certificate_check")
     serializer_class = NotificationDeliverySerializer
     filterset_class = NotificationDeliveryFilterSet
     ordering_fields = ["created_at", "next_attempt_at", "delivered_at", "id"]

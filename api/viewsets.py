@@ -53,12 +53,9 @@ class OwnedViewSetMixin:
         model = serializer.Meta.model
         fields = {f.name for f in model._meta.fields}
         extra: dict[str, Any] = {}
-        if "team" in fields:
-            team = serializer.validated_data.get("team") or default_team(self.request.user)
-            extra["team"] = team
-            team_id = team.pk
-        else:  # hangs off a server (a notification config): the server's team
-            team_id = serializer.validated_data["server"].team_id
+        team = serializer.validated_data.get("team") or default_team(self.request.user)
+        extra["team"] = team
+        team_id = team.pk
         why = refusal(self.request.user, team_id)
         if why:
             raise PermissionDenied(why)

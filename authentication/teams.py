@@ -131,7 +131,7 @@ def may(principal: Any, team_id: int | None, need: str) -> bool:
 
 def team_id_of(obj: Any) -> int | None:
     """The team of a team object or of what hangs off one (a config's server, a result's server)."""
-    for path in ("team_id", "server.team_id", "config.server.team_id"):
+    for path in ("team_id", "server.team_id", "config.team_id"):
         value: Any = obj
         try:
             for part in path.split("."):

@@ -97,9 +97,12 @@ class ServerAdminForm(forms.ModelForm):
 
 
 class NotificationConfigInline(admin.TabularInline):
-    model = NotificationConfig
+    """The team configs this server's alerts go to (SPEC §18: a config serves many servers)."""
+
+    model = NotificationConfig.servers.through
     extra = 0
-    exclude = ["secret"]
+    verbose_name = "notification config"
+    verbose_name_plural = "notification configs"
 
 
 class StatusChangeInline(admin.TabularInline):
@@ -349,34 +352,26 @@ class StatusChangeAdmin(admin.ModelAdmin):
 
 @admin.register(NotificationConfig)
 class NotificationConfigAdmin(AuditedAdminMixin, admin.ModelAdmin):
-    list_display = [
-        "server",
-        "notification_type",
-        "recipient",
-        "enabled",
-        "notify_on_failure",
-        "notify_on_recovery",
-        "notify_on_degraded",
-        "cooldown_minutes",
-    ]
-    list_filter = ["notification_type", "enabled"]
-    search_fields = ["server__name", "recipient"]
-    list_select_related = ["server"]
+    list_display = ["team", "notification_type", "recipient", "enabled", "is_default", "events", "cooldown_minutes"]
+    list_filter = ["notification_type", "enabled", "is_default", "team"]
+    search_fields = ["servers__name", "recipient"]
+    list_select_related = ["team"]
+    filter_horizontal = ["servers"]
 
 
 @admin.register(NotificationDelivery)
 class NotificationDeliveryAdmin(admin.ModelAdmin):
     list_display = ["created_at", "server", "config", "event", "status", "attempts", "delivered_at", "last_error"]
     list_filter = ["status", "event", "config__notification_type", "created_at"]
-    search_fields = ["config__server__name", "config__recipient", "last_error"]
-    list_select_related = ["config__server"]
+    search_fields = ["change__server__name", "config__recipient", "last_error"]
+    list_select_related = ["config", "change__server", "certificate_check__server"]
     date_hierarchy = "created_at"
     readonly_fields = [f.name for f in NotificationDelivery._meta.fields]
     actions = ["retry_now"]
 
-    @admin.display(description="Server", ordering="config__server__name")
+    @admin.display(description="Server", ordering="change__server__name")
     def server(self, obj: NotificationDelivery) -> object:
-        return obj.config.server
+        return obj.server
 
     @admin.action(description="Retry now (a fresh budget of attempts)")
     def retry_now(self, request: HttpRequest, queryset: QuerySet[NotificationDelivery]) -> None:

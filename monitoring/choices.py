@@ -73,6 +73,19 @@ class AlertEvent(models.TextChoices):
     CERTIFICATE_INVALID = "certificate_invalid", "Certificate invalid"
 
 
+class ConfigEvent(models.TextChoices):
+    """What a notification config may hear of (its ``events``, SPEC §18)."""
+
+    DOWN = "down", "Down"
+    RECOVERY = "recovery", "Recovery"
+    DEGRADED = "degraded", "Degraded"
+    CERTIFICATE = "certificate", "Certificate"
+    MAINTENANCE = "maintenance", "Maintenance start and end"
+    REMINDER = "reminder", "Reminder"
+    LOCATION = "location", "Location"
+    TEST = "test", "Test"
+
+
 class DeliveryStatus(models.TextChoices):
     """Where one alert is on its way to one destination."""
 

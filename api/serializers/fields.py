@@ -143,9 +143,7 @@ def reads_only(serializer: serializers.BaseSerializer[Any], team_id: int | None)
 def target_team_id(root: serializers.BaseSerializer[Any]) -> int | None:
     """The team a serializer writes into: the object's for an edit, else the one the request names."""
     instance = root.instance
-    if isinstance(instance, NotificationConfig):
-        return instance.server.team_id
-    if isinstance(instance, (StatusPage, MaintenanceWindow, Server)):
+    if isinstance(instance, (StatusPage, MaintenanceWindow, Server, NotificationConfig)):
         return instance.team_id
     if root.context.get("team") is not None:  # an import: the whole document goes to one team
         return root.context["team"].pk
@@ -162,9 +160,10 @@ def target_team_id(root: serializers.BaseSerializer[Any]) -> int | None:
 class OwnedServerField(serializers.PrimaryKeyRelatedField):
     """Ids of servers of the team of the object being written (``target_team_id``).
 
-    A new notification config names its server, and so its team: it may pick a server of any
-    team the caller is in. Any other id, another team's or one that does not exist, gets the same "does not
-    exist" error: an id tells nobody whether another team has it."""
+    A new notification config may name its team by its servers: it may pick servers of any
+    team the caller is in (its serializer then checks they are all of the config's team). Any
+    other id, another team's or one that does not exist, gets the same "does not exist" error:
+    an id tells nobody whether another team has it."""
 
     def get_queryset(self) -> Any:
         root = self.root
@@ -172,3 +171,10 @@ class OwnedServerField(serializers.PrimaryKeyRelatedField):
             # The servers of the caller's own teams (staff too: they see others', never pick them).
             return Server.objects.filter(team_id__in=list(roles(self.context["request"].user)))
         return Server.objects.filter(team_id=target_team_id(root))
+
+
+class OwnedConfigField(serializers.PrimaryKeyRelatedField):
+    """Ids of notification configs of the team of the server being written (SPEC §18)."""
+
+    def get_queryset(self) -> Any:
+        return NotificationConfig.objects.filter(team_id=target_team_id(self.root))

@@ -10,12 +10,22 @@ from django.core.validators import EmailValidator, URLValidator
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from api.serializers.fields import E164, REDACTED, FormBooleansMixin, OwnedServerField, reads_only, refuse_private_url
-from monitoring.choices import NotificationType
+from api.serializers.fields import (
+    E164,
+    REDACTED,
+    FormBooleansMixin,
+    OwnedServerField,
+    TeamField,
+    reads_only,
+    refuse_private_url,
+)
+from authentication.teams import default_team
+from monitoring.choices import ConfigEvent, NotificationType
 from monitoring.models import (
     NotificationConfig,
     NotificationDelivery,
 )
+from monitoring.models.notifications import default_events
 
 #: Types whose recipient is a URL, often with a token in it (Slack's and Discord's are secrets).
 URL_RECIPIENTS = {NotificationType.WEBHOOK, NotificationType.DISCORD, NotificationType.SLACK}
@@ -35,10 +45,37 @@ def validate_recipient(notification_type: str, value: str) -> str:
     return value
 
 
-class NotificationConfigSerializer(FormBooleansMixin, serializers.ModelSerializer):
-    """``secret`` is write-only: generated when not given, and shown once, in the create response."""
+#: Part two's switches, still read and written (SPEC §18 names ``events``): each is "is this
+#: event in ``events``?"; ``notify_on_failure`` also stood for certificate alerts.
+SWITCHES = {
+    "notify_on_failure": (ConfigEvent.DOWN, ConfigEvent.CERTIFICATE),
+    "notify_on_recovery": (ConfigEvent.RECOVERY,),
+    "notify_on_degraded": (ConfigEvent.DEGRADED,),
+}
 
-    server = OwnedServerField()
+
+class NotificationConfigSerializer(FormBooleansMixin, serializers.ModelSerializer):
+    """A team's alert destination and the servers it serves (SPEC §18).
+
+    ``secret`` is write-only: generated when not given, and shown once, in the create response.
+    ``server`` (write-only, create only) is part two's single server: it means ``servers: [server]``
+    and, with no ``team``, the server's team. The ``notify_on_*`` switches are views of ``events``.
+    """
+
+    team = TeamField()
+    servers = OwnedServerField(many=True, required=False, help_text="Ids of the team's servers it alerts for.")
+    server = OwnedServerField(
+        write_only=True, required=False, help_text="On create: one server, as part two took it (means servers: [id])."
+    )
+    events = serializers.ListField(
+        child=serializers.ChoiceField(choices=ConfigEvent.choices),
+        required=False,
+        max_length=len(ConfigEvent.choices),
+        help_text="What it hears of; default every event but reminder.",
+    )
+    notify_on_failure = serializers.BooleanField(required=False, help_text="Whether events has down (and certificate).")
+    notify_on_recovery = serializers.BooleanField(required=False, help_text="Whether events has recovery.")
+    notify_on_degraded = serializers.BooleanField(required=False, help_text="Whether events has degraded.")
     # Not write_only: the create (and rotate) response does show it, and the schema must say
     # so; to_representation leaves it out of every other response.
     secret = serializers.CharField(
@@ -53,10 +90,14 @@ class NotificationConfigSerializer(FormBooleansMixin, serializers.ModelSerialize
         model = NotificationConfig
         fields = [
             "id",
+            "team",
+            "servers",
             "server",
+            "is_default",
             "notification_type",
             "recipient",
             "enabled",
+            "events",
             "notify_on_failure",
             "notify_on_recovery",
             "notify_on_degraded",
@@ -76,7 +117,52 @@ class NotificationConfigSerializer(FormBooleansMixin, serializers.ModelSerialize
             except (serializers.ValidationError, DjangoValidationError) as exc:
                 messages = exc.detail if isinstance(exc, serializers.ValidationError) else exc.messages
                 raise serializers.ValidationError({"recipient": messages}) from exc
+        self._team_and_servers(attrs)
+        self._events(attrs)
         return attrs
+
+    def _team_and_servers(self, attrs: dict[str, Any]) -> None:
+        """The config's team (a new one: ``team``, else ``server``'s, else the first of ``servers``',
+        else the caller's default team) and the rule that every server is of it."""
+        server = attrs.pop("server", None)
+        if server is not None:
+            if self.instance is not None:
+                raise serializers.ValidationError({"server": ["Only on create; change servers instead."]})
+            attrs["servers"] = [server, *[s for s in attrs.get("servers", []) if s.pk != server.pk]]
+        servers = attrs.get("servers")
+        if self.instance is not None:
+            team_id = self.instance.team_id
+        else:
+            team = attrs.get("team")
+            if team is None and servers:
+                team = servers[0].team
+            if team is None:
+                team = self.context.get("team") or default_team(self.context["request"].user)
+            if team is None:
+                raise serializers.ValidationError({"team": ["Name a team for the config."]})
+            attrs["team"] = team
+            team_id = team.pk
+        strangers = sorted(s.pk for s in servers or [] if s.team_id != team_id)
+        if strangers:
+            field = "server" if server is not None and server.pk in strangers else "servers"
+            ids = ", ".join(map(str, strangers))
+            raise serializers.ValidationError({field: [f"Servers {ids} are not in the config's team."]})
+
+    def _events(self, attrs: dict[str, Any]) -> None:
+        """``events`` deduplicated in their canonical order, with any ``notify_on_*`` switch applied."""
+        if "events" in attrs:
+            events = set(attrs["events"])
+        elif self.instance is not None:
+            events = set(self.instance.events)
+        else:
+            events = set(default_events())
+        switched = False
+        for name, members in SWITCHES.items():
+            if name in attrs:
+                switched = True
+                events = events | set(members) if attrs.pop(name) else events - set(members)
+        if "events" in attrs or switched:
+            attrs["events"] = [event for event in ConfigEvent.values if event in events]
 
     def create(self, validated_data: dict[str, Any]) -> NotificationConfig:
         instance = super().create(validated_data)
@@ -94,7 +180,9 @@ class NotificationConfigSerializer(FormBooleansMixin, serializers.ModelSerialize
         data = super().to_representation(instance)
         if not getattr(self, "_reveal_secret", False):
             data.pop("secret", None)
-        if instance.notification_type in URL_RECIPIENTS and reads_only(self, instance.server.team_id):
+        for name, members in SWITCHES.items():
+            data[name] = members[0] in instance.events
+        if instance.notification_type in URL_RECIPIENTS and reads_only(self, instance.team_id):
             # A viewer sees where alerts go, not the webhook URL's token (SPEC §17).
             parts = urlsplit(data["recipient"])
             data["recipient"] = f"{parts.scheme}://{parts.hostname}/{REDACTED}"
@@ -102,7 +190,7 @@ class NotificationConfigSerializer(FormBooleansMixin, serializers.ModelSerialize
 
 
 class NotificationDeliverySerializer(serializers.ModelSerializer):
-    server = serializers.ReadOnlyField(source="config.server_id")
+    server = serializers.SerializerMethodField(help_text="The server it is about (null for a test).")
     notification_type = serializers.ReadOnlyField(source="config.notification_type")
 
     class Meta:
@@ -124,6 +212,13 @@ class NotificationDeliverySerializer(serializers.ModelSerializer):
             "created_at",
         ]
         read_only_fields = fields
+
+    def get_server(self, delivery: NotificationDelivery) -> int | None:
+        if delivery.change_id is not None:
+            return delivery.change.server_id
+        if delivery.certificate_check_id is not None:
+            return delivery.certificate_check.server_id
+        return None
 
 
 class SendTestResultSerializer(serializers.Serializer):

@@ -16,6 +16,7 @@ from api.serializers.fields import (
     MAX_ID,
     REDACTED,
     FormBooleansMixin,
+    OwnedConfigField,
     TagsField,
     TeamField,
     private_address_message,
@@ -46,6 +47,11 @@ class ServerSerializer(FormBooleansMixin, serializers.ModelSerializer):
     tags = TagsField()
     push_token = serializers.ReadOnlyField(help_text="Push monitors only: the secret part of the push URL.")
     push_url = serializers.SerializerMethodField(help_text="Push monitors only: the URL their job calls.")
+    notification_configs = OwnedConfigField(
+        many=True,
+        required=False,
+        help_text="Ids of the team's notification configs its alerts go to; left out on create: the team's defaults.",
+    )
 
     class Meta:
         model = Server
@@ -65,6 +71,7 @@ class ServerSerializer(FormBooleansMixin, serializers.ModelSerializer):
             "last_check",
             "tags",
             "notifications",
+            "notification_configs",
             "owner",
             "team",
             "method",
@@ -181,11 +188,18 @@ class ServerSerializer(FormBooleansMixin, serializers.ModelSerializer):
         return attrs
 
     def create(self, validated_data: dict[str, Any]) -> Server:
-        return Server.objects.create(**validated_data)
+        configs = validated_data.pop("notification_configs", None)
+        server = Server.objects.create(**validated_data)  # attaches the team's default configs
+        if configs is not None:
+            server.notification_configs.set(configs)
+        return server
 
     def update(self, instance: Server, validated_data: dict[str, Any]) -> Server:
         """An edit goes through ``checks.save_edit``: pausing, resuming and a change of what or how
         often it checks are recorded like every change of status and schedule."""
+        configs = validated_data.pop("notification_configs", None)
+        if configs is not None:
+            instance.notification_configs.set(configs)
         changed = {name for name, value in validated_data.items() if getattr(instance, name) != value}
         for name, value in validated_data.items():
             setattr(instance, name, value)

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import secrets
+from collections import defaultdict
+from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from monitoring.choices import AlertEvent, DeliveryStatus, NotificationType
+from monitoring.choices import AlertEvent, ConfigEvent, DeliveryStatus, NotificationType
 from monitoring.models.base import OwnedQuerySet
 
 
@@ -24,20 +28,63 @@ def new_secret() -> str:
     return secrets.token_hex(32)
 
 
+def validate_events(value: object) -> None:
+    """A list of distinct ConfigEvent values."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValidationError("Expected a list of event names.")
+    unknown = sorted(set(value) - set(ConfigEvent.values))
+    if unknown:
+        raise ValidationError(f"Unknown event(s): {', '.join(unknown)}; choose from {', '.join(ConfigEvent.values)}.")
+
+
+def default_events() -> list[str]:
+    """Every event but ``reminder`` (SPEC §18)."""
+    return [event.value for event in ConfigEvent if event != ConfigEvent.REMINDER]
+
+
+#: The config event an alert event belongs to (``events`` names these).
+EVENT_OF_ALERT = {
+    AlertEvent.DOWN: ConfigEvent.DOWN,
+    AlertEvent.RECOVERY: ConfigEvent.RECOVERY,
+    AlertEvent.DEGRADED: ConfigEvent.DEGRADED,
+    AlertEvent.TEST: ConfigEvent.TEST,
+    AlertEvent.CERTIFICATE_EXPIRING: ConfigEvent.CERTIFICATE,
+    AlertEvent.CERTIFICATE_INVALID: ConfigEvent.CERTIFICATE,
+}
+
+
 class NotificationConfigQuerySet(OwnedQuerySet):
-    team_lookup = "server__team"
+    team_lookup = "team"
+
+    def of_servers(self, server_ids: Iterable[int]) -> dict[int, list[NotificationConfig]]:
+        """The enabled configs attached to each of ``server_ids``, in one query (the alert rules'
+        "who hears of this server?" for a whole batch)."""
+        through = NotificationConfig.servers.through
+        found: dict[int, list[NotificationConfig]] = defaultdict(list)
+        links = (
+            through.objects.filter(server_id__in=set(server_ids), notificationconfig__in=self.filter(enabled=True))
+            .select_related("notificationconfig")
+            .order_by("notificationconfig_id")
+        )
+        for link in links:
+            found[link.server_id].append(link.notificationconfig)
+        return found
 
 
 class NotificationConfig(models.Model):
-    """One alert destination of one server (an address, URL or phone number) and its rules."""
+    """One alert destination of a team (an address, URL or phone number) and its rules, attached
+    to any number of the team's servers (SPEC §18)."""
 
-    server = models.ForeignKey("monitoring.Server", on_delete=models.CASCADE, related_name="notification_configs")
+    team = models.ForeignKey("authentication.Team", on_delete=models.CASCADE, related_name="notification_configs")
+    # Every server of the team whose alerts go here; may be empty (a config kept for later).
+    servers = models.ManyToManyField("monitoring.Server", blank=True, related_name="notification_configs")
+    # Attached to every server created in the team afterwards, however it is created.
+    is_default = models.BooleanField(default=False)
     notification_type = models.CharField(max_length=10, choices=NotificationType.choices)
     recipient = models.CharField(max_length=500)
     enabled = models.BooleanField(default=True)
-    notify_on_failure = models.BooleanField(default=True)
-    notify_on_recovery = models.BooleanField(default=True)
-    notify_on_degraded = models.BooleanField(default=False, help_text="Also alert when an UP server turns slow.")
+    # The ConfigEvent values this destination hears of (replaces part two's notify_on_* switches).
+    events = models.JSONField(default=default_events, validators=[validate_events])
     cooldown_minutes = models.PositiveIntegerField(default=default_cooldown, validators=[MaxValueValidator(10_080)])
     # Keys the webhook's X-PulseGuard-Signature; write-only in the API, shown once on create.
     secret = models.CharField(max_length=128, blank=True, default=new_secret)
@@ -46,7 +93,7 @@ class NotificationConfig(models.Model):
     objects = NotificationConfigQuerySet.as_manager()
 
     class Meta:
-        ordering = ["server_id", "id"]
+        ordering = ["team_id", "id"]
 
     def __str__(self) -> str:
         return f"{self.get_notification_type_display()} → {self.recipient}"
@@ -57,20 +104,29 @@ class NotificationConfig(models.Model):
             self.secret = new_secret()
         super().save(*args, **kwargs)  # type: ignore[arg-type]
 
+    def wants(self, alert_event: str) -> bool:
+        """Whether this destination takes alerts of ``alert_event`` (an AlertEvent)."""
+        event = EVENT_OF_ALERT.get(alert_event)  # type: ignore[call-overload]
+        return event is not None and event in self.events
+
 
 class NotificationDeliveryQuerySet(OwnedQuerySet):
-    team_lookup = "config__server__team"
+    team_lookup = "config__team"
 
     def due(self, now: datetime) -> NotificationDeliveryQuerySet:
         """What a sender may claim now (served by delivery_due_idx).
 
         Pending or deferred, its time has come, nobody holds a live lease on it, and no
-        older delivery to the same destination is still waiting: a destination gets its
-        alerts in order (never a recovery before the DOWN it ends).
+        older delivery of the same server's status to the same destination is still waiting:
+        a destination gets each server's alerts in order (never a recovery before the DOWN it
+        ends), and one server's DOWN held by the cooldown holds back no other server's.
         """
         waiting = (DeliveryStatus.PENDING, DeliveryStatus.DEFERRED)
         older_waiting = NotificationDelivery.objects.filter(
-            config_id=OuterRef("config_id"), status__in=waiting, id__lt=OuterRef("id")
+            config_id=OuterRef("config_id"),
+            change__server_id=OuterRef("change__server_id"),
+            status__in=waiting,
+            id__lt=OuterRef("id"),
         ).exclude(event=AlertEvent.TEST)
         # Test messages are sent by the request that asked for them, never by a sender.
         return (
@@ -106,8 +162,9 @@ class NotificationDelivery(models.Model):
     certificate_check = models.ForeignKey(
         "monitoring.CertificateCheck", on_delete=models.CASCADE, null=True, blank=True, related_name="deliveries"
     )
-    # Once-only key of alerts no status change causes: "certificate_expiring:<sha256>:<days>"
-    # or "certificate_invalid:<sha256>". Unique per config, so two processes that see the same
+    # Once-only key of alerts no status change causes: "<server id>:certificate_expiring:<sha256>:<days>"
+    # or "<server id>:certificate_invalid:<sha256>" (the server: a config serves many).
+    # Unique per config, so two processes that see the same
     # certificate insert one row between them (the loser's INSERT is ignored).
     dedupe_key = models.CharField(max_length=120, null=True, blank=True, editable=False)
     event = models.CharField(max_length=24, choices=AlertEvent.choices)
@@ -146,3 +203,12 @@ class NotificationDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} → {self.config_id} ({self.status})"
+
+    @property
+    def server(self) -> Any:
+        """The server the alert is about: its status change's, or its certificate check's (None for a test)."""
+        if self.change_id is not None:
+            return self.change.server
+        if self.certificate_check_id is not None:
+            return self.certificate_check.server
+        return None

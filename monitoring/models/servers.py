@@ -283,6 +283,17 @@ class Server(TeamOwned):
                 if self.spread_seconds:
                     Server.objects.filter(pk=self.pk).update(spread_seconds=self.spread_seconds)
                 ServerStatus.objects.create(server=self, status=self.status, last_status_change=now)
+                self.attach_default_configs()
+
+    def attach_default_configs(self) -> None:
+        """Attach the team's ``is_default`` notification configs (SPEC §18): every way a server
+        is created (API, web form, admin, import, shell) goes through ``save()``, which calls this."""
+        through = Server.notification_configs.through
+        configs = through.notificationconfig.field.related_model.objects.filter(team_id=self.team_id, is_default=True)
+        through.objects.bulk_create(
+            [through(server_id=self.pk, notificationconfig_id=pk) for pk in configs.values_list("pk", flat=True)],
+            ignore_conflicts=True,
+        )
 
     def burst_spread(self, now: datetime) -> float:
         """The ``spread_seconds`` of a server checked at once at ``now`` (created, resumed, edited).

@@ -16,7 +16,7 @@ The rules:
 3. Once-only is the database's job: each row's ``dedupe_key`` names the event, fingerprint
    and threshold, unique per config, and a second INSERT of the same key (another process,
    a check-now racing the scheduler, the next check) is ignored.
-4. Only enabled configs with ``notify_on_failure``, and nothing while the server's
+4. Only enabled configs attached to the server whose ``events`` include ``certificate``, and nothing while the server's
    ``notifications`` switch is off. No cooldown: these are rare by construction.
 """
 
@@ -67,7 +67,9 @@ def on_certificate_check(server: Server, check: CertificateCheck) -> list[Notifi
     # Read the switch afresh: the Server object the checker holds may predate an API change.
     if not Server.objects.filter(pk=server.pk, notifications=True).exists():
         return []
-    configs = NotificationConfig.objects.filter(server_id=server.pk, enabled=True, notify_on_failure=True)
+    configs = [c for c in NotificationConfig.objects.of_servers([server.pk]).get(server.pk, []) if c.wants(event)]
+    # The server is in the key: a team config hears of several servers, which may share a certificate.
+    key = f"{server.pk}:{key}"
     rows = [
         NotificationDelivery(
             config=config,

@@ -97,7 +97,7 @@ class InFlight:
 def bound_keys(delivery: NotificationDelivery) -> tuple[int, str]:
     """(owner: the team id, receiver host) of a delivery: what ``InFlight`` bounds."""
     config = delivery.config
-    return config.server.team_id, notifier_for(config.notification_type).receiver_host(config)
+    return config.team_id, notifier_for(config.notification_type).receiver_host(config)
 
 
 def candidates(now: datetime, limit: int, *, skip_owners: set[int] | None = None) -> list[NotificationDelivery]:
@@ -108,10 +108,10 @@ def candidates(now: datetime, limit: int, *, skip_owners: set[int] | None = None
     """
     due = NotificationDelivery.objects.due(now)
     if skip_owners:
-        due = due.exclude(config__server__team_id__in=skip_owners)
+        due = due.exclude(config__team_id__in=skip_owners)
     return list(
         due.select_for_update(skip_locked=True, of=("self",))
-        .select_related("config__server", "change", "incident", "certificate_check")
+        .select_related("config", "change__server", "incident", "certificate_check__server")
         .order_by("next_attempt_at", "id")[:limit]
     )
 
@@ -189,7 +189,8 @@ def _sendable(delivery: NotificationDelivery, now: datetime | None) -> bool:
     if delivery.attempts > settings.NOTIFICATION_MAX_ATTEMPTS:
         _record(delivery, DeliveryStatus.FAILED, "gave up: the last attempt did not finish", now)
         return False
-    if delivery.event != AlertEvent.TEST and not (config.enabled and config.server.notifications):
+    server = delivery.server  # the change's or the certificate check's; a config serves many
+    if delivery.event != AlertEvent.TEST and not (config.enabled and (server is None or server.notifications)):
         _record(delivery, DeliveryStatus.SUPPRESSED, "suppressed: notifications were switched off", now)
         return False
     return True

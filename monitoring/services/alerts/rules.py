@@ -6,8 +6,9 @@ deliveries commit together or not at all, and two checks of one server never int
 here. Sending happens later, from the rows (``services.alerts.delivery``).
 
 A batch costs a fixed number of statements, however many changes it holds (a query per kind,
-never per change or per config: ``api/tests/test_query_counts.py`` pins it). Servers do not
-share incidents, configs or deliveries, so a batch is applied in rounds that each hold one
+never per change or per config: ``api/tests/test_query_counts.py`` pins it). Servers share
+team configs (SPEC §18) but not incidents or deliveries — a cooldown counts per server and
+destination — so a batch is applied in rounds that each hold one
 change per server — round ``k`` the ``k``-th change of every server — and each round reads
 what its rules need in bulk, decides in memory, and writes in bulk. Almost every batch is
 one round; a server checked twice in one batch costs a second round, applied after the first
@@ -16,15 +17,15 @@ exactly as one-at-a-time recording would.
 The rules:
 
 1. A change to DOWN (from any status) opens an incident and queues a ``down`` alert for
-   every enabled config with ``notify_on_failure``. If the server still has an open
+   every enabled config attached to the server whose ``events`` include ``down``. If the server still has an open
    incident (it went down, was paused, and is down again), the outage goes on: no new
    incident and no second alert.
 2. A change to UP or DEGRADED while an incident is open closes it and queues a
-   ``recovery`` (with the downtime) for every enabled config with ``notify_on_recovery``.
+   ``recovery`` (with the downtime) for every enabled config that takes ``recovery``.
    A first success of a server with no open incident (a new server) sends nothing, and a
    config created during the outage gets no recovery (its DOWN was never alerted).
-3. UP → DEGRADED queues a ``degraded`` alert for configs with ``notify_on_degraded``.
-4. Cooldown: a ``down`` inside ``cooldown_minutes`` of the last one to that destination is
+3. UP → DEGRADED queues a ``degraded`` alert for configs that take ``degraded``.
+4. Cooldown: a ``down`` inside ``cooldown_minutes`` of the last one of that server to that destination is
    *deferred* to the end of the cooldown, and sent then only if the outage is still
    going on; a ``degraded`` inside it is suppressed. A recovery is never held back by the
    cooldown; it is suppressed only when the DOWN it ends was never sent, so a flapping
@@ -39,7 +40,7 @@ The rules:
 from __future__ import annotations
 
 import logging
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -53,12 +54,6 @@ from monitoring.models import Incident, NotificationConfig, NotificationDelivery
 
 log = logging.getLogger(__name__)
 
-# The config switch each event honours.
-EVENT_FLAGS = {
-    AlertEvent.DOWN: "notify_on_failure",
-    AlertEvent.RECOVERY: "notify_on_recovery",
-    AlertEvent.DEGRADED: "notify_on_degraded",
-}
 # Deliveries that count as "alerted" for the cooldown (deferred and suppressed ones did not go out).
 COUNTED = (DeliveryStatus.PENDING, DeliveryStatus.SENT, DeliveryStatus.FAILED)
 WAITING = (DeliveryStatus.PENDING, DeliveryStatus.DEFERRED)
@@ -149,7 +144,7 @@ def _suppress_pending_downs(server_ids: list[int]) -> int:
     """Suppress the servers' DOWN deliveries that have not gone out and no sender holds now."""
     count = (
         NotificationDelivery.objects.filter(
-            config__server_id__in=server_ids,
+            change__server_id__in=server_ids,
             event=AlertEvent.DOWN,
             status__in=WAITING,
             delivered_at__isnull=True,
@@ -175,18 +170,21 @@ def _queue(alerts: list[Alert]) -> list[NotificationDelivery]:
     alerts = [a for a in alerts if a.change.server_id in loud]
     if not alerts:
         return []
-    configs: dict[int, list[NotificationConfig]] = defaultdict(list)
-    for config in NotificationConfig.objects.filter(server_id__in={a.change.server_id for a in alerts}, enabled=True):
-        configs[config.server_id].append(config)
+    # The team configs attached to each server (SPEC §18), in one query for the batch.
+    configs = NotificationConfig.objects.of_servers(a.change.server_id for a in alerts)
     wanted = [
         (alert, config)
         for alert in alerts
-        for config in configs[alert.change.server_id]
-        if getattr(config, EVENT_FLAGS[alert.event])
+        for config in configs.get(alert.change.server_id, [])
+        if config.wants(alert.event)
     ]
     if not wanted:
         return []
-    last = _last_alerted((config.pk, alert.event) for alert, config in wanted if alert.event != AlertEvent.RECOVERY)
+    last = _last_alerted(
+        (config.pk, alert.change.server_id, alert.event)
+        for alert, config in wanted
+        if alert.event != AlertEvent.RECOVERY
+    )
     downs = _downs_ended(
         (config.pk, alert.incident.pk)
         for alert, config in wanted
@@ -201,7 +199,9 @@ def _queue(alerts: list[Alert]) -> list[NotificationDelivery]:
             down = downs.get((config.pk, incident.pk)) if incident is not None else None
             status, when, why = _decide_recovery(config, incident, down, recovered, at)
         else:
-            status, when, why = _decide(config, alert.event, last.get((config.pk, alert.event)), at)
+            status, when, why = _decide(
+                config, alert.event, last.get((config.pk, alert.change.server_id, alert.event)), at
+            )
         rows.append(
             NotificationDelivery(
                 config=config,
@@ -254,20 +254,27 @@ def _decide_recovery(
     return DeliveryStatus.SUPPRESSED, at, "suppressed: the DOWN alert it ends was held back by the cooldown"
 
 
-def _last_alerted(keys: Iterable[tuple[int, str]]) -> dict[tuple[int, str], datetime]:
-    """When each (config, event) last went (or is going) out: delivered, else queued. One query."""
+def _last_alerted(keys: Iterable[tuple[int, int, str]]) -> dict[tuple[int, int, str], datetime]:
+    """When each (config, server, event) last went (or is going) out: delivered, else queued. One query.
+
+    The cooldown is per server as well as per destination: a config serves many servers, and
+    one server's outage must not hold back another's (as separate per-server configs never did).
+    """
     keys = set(keys)
     if not keys:
         return {}
     found = (
         NotificationDelivery.objects.filter(
-            config_id__in={c for c, _ in keys}, event__in={e for _, e in keys}, status__in=COUNTED
+            config_id__in={c for c, _, _ in keys},
+            change__server_id__in={s for _, s, _ in keys},
+            event__in={e for _, _, e in keys},
+            status__in=COUNTED,
         )
         .order_by()
-        .values_list("config_id", "event")
+        .values_list("config_id", "change__server_id", "event")
         .annotate(last=Max(Coalesce("delivered_at", "created_at")))
     )
-    return {(config_id, event): last for config_id, event, last in found}
+    return {(config_id, server_id, event): last for config_id, server_id, event, last in found}
 
 
 def _downs_ended(keys: Iterable[tuple[int, int]]) -> dict[tuple[int, int], DownRow]:

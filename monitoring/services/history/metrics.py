@@ -116,7 +116,7 @@ def counter_totals(team_id: int | None = None) -> dict[str, float]:
     deliveries = NotificationDelivery.objects.all()
     if team_id is not None:
         counters = counters.none()
-        deliveries = deliveries.filter(config__server__team_id=team_id)
+        deliveries = deliveries.filter(config__team_id=team_id)
     deliveries = (
         deliveries.order_by()
         .annotate(key=Concat(Value(DELIVERIES), "status", output_field=CharField()))

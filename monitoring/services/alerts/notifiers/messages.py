@@ -10,12 +10,14 @@ from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from monitoring.choices import AlertEvent
+from monitoring.choices import AlertEvent, Status
 
 if TYPE_CHECKING:
     from monitoring.models import NotificationDelivery
 
 TEST_MESSAGE = "Test notification from PulseGuard: this destination works."
+# The server name of a test to a config attached to no server yet.
+NO_SERVER = "(no server attached yet)"
 # The words chat services turn into "notify everyone"; the channels escape their own markup.
 MENTION = re.compile(r"@(?=(?:channel|here|everyone)\b)", re.IGNORECASE)
 
@@ -169,9 +171,19 @@ def notice_for(delivery: NotificationDelivery) -> Notice:
     Every notice names the server the same way; what happened, when and why depends on the
     source: a certificate check, a status change, or nothing (a test, or a config's Send test).
     """
-    server = delivery.config.server
     change = delivery.change
     check = delivery.certificate_check
+    # A test is about no server: it shows the config's first one, or says none is attached.
+    server = delivery.server or delivery.config.servers.order_by("id").first()
+    if server is None:
+        about = {
+            "delivery_id": delivery.pk,
+            "event": delivery.event,
+            "server_id": 0,
+            "server_name": NO_SERVER,
+            "server_url": "",
+        }
+        return Notice(**about, status=Status.UP, previous_status=Status.UP, time=timezone.now(), reason=TEST_MESSAGE)
     about = {
         "delivery_id": delivery.pk,
         "event": delivery.event,
