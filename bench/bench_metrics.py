@@ -81,7 +81,10 @@ def main() -> None:
         batch_size=1000,
     )
     configs = NotificationConfig.objects.bulk_create(
-        [NotificationConfig(server=s, notification_type="email", recipient="ops@example.com") for s in servers[:1000]]
+        [
+            NotificationConfig(team_id=s.team_id, notification_type="email", recipient="ops@example.com")
+            for s in servers[:1000]
+        ]
     )
     NotificationDelivery.objects.bulk_create([NotificationDelivery(config=c, event="down") for c in configs])
     for _ in range(50):

@@ -57,9 +57,9 @@ def main() -> None:
         for i in range(args.servers)
     )
     ServerStatus.objects.bulk_create(ServerStatus(server=s) for s in servers)
-    NotificationConfig.objects.bulk_create(
-        NotificationConfig(server=s, notification_type="email", recipient="ops@example.com") for s in servers
-    )
+    NotificationConfig.objects.create(
+        team_id=servers[0].team_id, notification_type="email", recipient="ops@example.com"
+    ).servers.set(servers)
     StatusPage.objects.create(owner=user, slug="bench", title="Bench").servers.set(servers)
     MaintenanceWindow.objects.create(
         owner=user, name="Once", starts_at="2026-12-24T10:00:00Z", ends_at="2026-12-24T12:00:00Z"

@@ -135,7 +135,7 @@ from monitoring.models import NotificationConfig, Server
 user = User.objects.create_user("ops", password="{PASSWORD}")
 server = Server.objects.create(owner=user, name="shop", protocol="http", host="127.0.0.1",
                                port={target.port}, timeout=2, retries=1)
-NotificationConfig.objects.create(server=server, notification_type="webhook",
+NotificationConfig.objects.create_for(server, notification_type="webhook",
                                   recipient="{receiver.url("/hook")}", secret="s" * 32, cooldown_minutes=0)
 print(server.pk)
 """

@@ -194,7 +194,7 @@ def world(db: Any, http_target: Any) -> dict[str, Any]:
         owner=people["owner"], team=acme, name="web", protocol="http", host="127.0.0.1", port=http_target.port
     )
     push = Server.objects.create(owner=people["owner"], team=acme, name="cron", protocol="push", check_interval=60)
-    config = NotificationConfig.objects.create(server=server, notification_type="email", recipient="ops@example.com")
+    config = NotificationConfig.objects.create_for(server, notification_type="email", recipient="ops@example.com")
     record_outcome(server, make_outcome(ok=False))  # a ping, a status change, an incident, an alert
     ping, incident = PingResult.objects.get(server=server), Incident.objects.get(server=server)
     delivery = NotificationDelivery.objects.get(config=config)

@@ -30,8 +30,8 @@ def setup(alice):
     shop = make_server(alice, name="Shop", protocol="https", host="shop.example.com", tags=["prod"], keyword="Welcome")
     db = make_server(alice, name="DB", protocol="tcp", host="db.example.com", port=5432, check_interval=30)
     make_server(alice, name="Paused", protocol="http", host="old.example.com", is_active=False, verify_tls=False)
-    NotificationConfig.objects.create(server=shop, notification_type="webhook", recipient="https://hooks.example.com/a")
-    NotificationConfig.objects.create(server=shop, notification_type="email", recipient="ops@example.com")
+    NotificationConfig.objects.create_for(shop, notification_type="webhook", recipient="https://hooks.example.com/a")
+    NotificationConfig.objects.create_for(shop, notification_type="email", recipient="ops@example.com")
     make_server(alice, name="Nightly backup", protocol="push", host="", check_interval=86400, grace_seconds=3600)
     page = StatusPage.objects.create(owner=alice, slug="acme", title="Acme", is_public=True, tags=["prod"])
     page.servers.add(shop, db)
@@ -458,7 +458,7 @@ def test_export_makes_the_same_six_queries_for_any_number_of_servers(setup, djan
     page, window = StatusPage.objects.get(), MaintenanceWindow.objects.get()
     for i in range(20):
         server = make_server(setup, name=f"web-{i}", tags=["prod"])
-        NotificationConfig.objects.create(server=server, notification_type="email", recipient=f"{i}@example.com")
+        NotificationConfig.objects.create_for(server, notification_type="email", recipient=f"{i}@example.com")
         page.servers.add(server)
         window.servers.add(server)
     with django_assert_num_queries(6):

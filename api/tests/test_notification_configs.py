@@ -17,8 +17,8 @@ class TestNotificationConfigCrud(CrudCases):
     update_payload = {"enabled": False, "cooldown_minutes": 30}
 
     def make(self, owner):
-        return NotificationConfig.objects.create(
-            server=make_server(owner), notification_type="email", recipient="ops@example.com"
+        return NotificationConfig.objects.create_for(
+            make_server(owner), notification_type="email", recipient="ops@example.com"
         )
 
     def create_payload(self, owner):

@@ -87,7 +87,7 @@ def add_servers(owner: User, names: range, history_days: int) -> list[Server]:
     now = timezone.now()
     for n in names:
         server = make_server(owner, name=f"s{n}", tags=["prod"])
-        NotificationConfig.objects.create(server=server, notification_type="email", recipient=f"ops{n}@example.com")
+        NotificationConfig.objects.create_for(server, notification_type="email", recipient=f"ops{n}@example.com")
         add_history(server, history_days)
         record_outcome(server, make_outcome(ok=False))
         CertificateCheck.objects.create(server=server, valid=True, days_remaining=60, expires_at=now + timedelta(60))
@@ -157,13 +157,16 @@ def changes_of_every_kind(owner, size: int) -> list[StatusChange]:
             for n in range(size)
         ]
     )
-    NotificationConfig.objects.bulk_create(
+    configs = NotificationConfig.objects.bulk_create(
         [
-            NotificationConfig(server=s, notification_type="webhook", recipient="http://127.0.0.1:9/h", secret="s")
+            NotificationConfig(
+                team_id=s.team_id, notification_type="webhook", recipient="http://127.0.0.1:9/h", secret="s"
+            )
             for s in servers
         ]
     )
-    NotificationConfig.objects.update(notify_on_degraded=True)
+    link = NotificationConfig.servers.through
+    link.objects.bulk_create([link(notificationconfig=c, server=s) for c, s in zip(configs, servers, strict=True)])
     kinds = [
         (Status.UP, Status.DOWN),
         (Status.DOWN, Status.UP),

@@ -187,7 +187,7 @@ def test_notification_config_secrets_are_masked_on_create_and_rotation(alice, al
 
 def test_sending_a_test_notification_is_not_a_change(alice, alice_client):
     server = make_server(alice)
-    config = NotificationConfig.objects.create(server=server, notification_type="email", recipient="a@example.com")
+    config = NotificationConfig.objects.create_for(server, notification_type="email", recipient="a@example.com")
     with mock.patch("monitoring.services.alerts.delivery.send_test") as send:
         send.return_value = SimpleNamespace(status="sent", last_error="", pk=1)
         assert alice_client.post(f"/api/notification-configs/{config.pk}/test/").status_code == 200

@@ -353,7 +353,7 @@ def test_a_team_that_requires_two_factor_refuses_members_without_it_until_they_e
     assert Server.objects.filter(name="new").count() == 0
 
     # What hangs off the team's servers too (a lookup through the server).
-    config = NotificationConfig.objects.create(server=server, notification_type="email", recipient="o@example.com")
+    config = NotificationConfig.objects.create_for(server, notification_type="email", recipient="o@example.com")
     assert charlie_client.get(f"/api/notification-configs/{config.pk}/").status_code == 403
     assert charlie_client.get("/api/notification-configs/").json()["results"] == []
 

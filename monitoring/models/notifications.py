@@ -56,6 +56,12 @@ EVENT_OF_ALERT = {
 class NotificationConfigQuerySet(OwnedQuerySet):
     team_lookup = "team"
 
+    def create_for(self, *servers: Any, **fields: Any) -> NotificationConfig:
+        """A config of the servers' team attached to ``servers`` (the shell's and tests' shorthand)."""
+        config = self.create(team_id=servers[0].team_id, **fields)
+        config.servers.add(*servers)
+        return config
+
     def of_servers(self, server_ids: Iterable[int]) -> dict[int, list[NotificationConfig]]:
         """The enabled configs attached to each of ``server_ids``, in one query (the alert rules'
         "who hears of this server?" for a whole batch)."""

@@ -27,7 +27,7 @@ def admin_client(db) -> Client:
 def test_every_model_has_a_changelist_with_search_and_filters(admin_client, alice, model):
     server = make_server(alice, name="findme")
     make_ping(server)
-    NotificationConfig.objects.create(server=server, notification_type="email", recipient="ops@example.com")
+    NotificationConfig.objects.create_for(server, notification_type="email", recipient="ops@example.com")
     r = admin_client.get(f"/admin/monitoring/{model}/?q=findme")
     assert r.status_code == 200
     assert "findme" in r.content.decode()
@@ -35,7 +35,7 @@ def test_every_model_has_a_changelist_with_search_and_filters(admin_client, alic
 
 def test_the_server_page_shows_notification_configs_inline(admin_client, alice):
     server = make_server(alice)
-    NotificationConfig.objects.create(server=server, notification_type="email", recipient="inline@example.com")
+    NotificationConfig.objects.create_for(server, notification_type="email", recipient="inline@example.com")
     r = admin_client.get(f"/admin/monitoring/server/{server.pk}/change/")
     assert r.status_code == 200 and "inline@example.com" in r.content.decode()
 

@@ -187,7 +187,7 @@ def test_only_enabled_configs_with_notify_on_failure_and_notifications_on(alice,
     other = https_server(alice, https_target.port, name="muted", notifications=False)
     make_config(other)
     check_certificate(other)
-    assert not cert_deliveries().filter(config__server=other).exists()
+    assert not cert_deliveries().filter(config__servers=other).exists()
 
 
 def test_two_processes_queueing_the_same_certificate_make_one_row(alice, https_target):
@@ -286,5 +286,5 @@ def test_the_admin_lists_certificate_alerts_and_filters_by_event(alice, https_ta
     assert page.status_code == 200 and "Certificate invalid" in page.content.decode()
     [row] = cert_deliveries()
     assert client.get(f"/admin/monitoring/notificationdelivery/{row.pk}/change/").status_code == 200
-    found = client.get(f"/admin/monitoring/certificatecheck/?q={row.dedupe_key.split(':')[1][:16]}")
+    found = client.get(f"/admin/monitoring/certificatecheck/?q={row.dedupe_key.split(':')[2][:16]}")
     assert found.status_code == 200 and "shop" in found.content.decode()

@@ -318,9 +318,9 @@ def test_a_receiver_that_never_answers_delays_only_its_own_alerts(
     # Delivered before any request to the silent host could time out, while they hung.
     assert seen.get("arrived", float("inf")) < settings.NOTIFICATION_TIMEOUT
     assert seen["held"] == bound  # and that host never got more than its share
-    row = NotificationDelivery.objects.get(config__server=mine)
+    row = NotificationDelivery.objects.get(config__servers=mine)
     assert (row.status, row.attempts) == (DeliveryStatus.SENT, 1)
-    theirs = NotificationDelivery.objects.filter(config__server__owner__in=others)
+    theirs = NotificationDelivery.objects.filter(config__servers__owner__in=others)
     assert not theirs.filter(status=DeliveryStatus.SENT).exists()
 
 

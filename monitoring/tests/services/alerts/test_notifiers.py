@@ -28,7 +28,7 @@ SMS = {
 
 
 def queued(config: NotificationConfig, event: str) -> NotificationDelivery:
-    return NotificationDelivery.objects.select_related("config__server", "change", "incident").get(
+    return NotificationDelivery.objects.select_related("config", "change__server", "incident").get(
         config=config, event=event
     )
 

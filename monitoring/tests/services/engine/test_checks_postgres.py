@@ -22,7 +22,7 @@ def test_deletes_while_checks_are_recorded_answer_2xx_and_leave_nothing(alice, a
     require_postgres()
     servers = [make_server(alice, name=f"s{n}", protocol="http", host="127.0.0.1", port=9) for n in range(60)]
     for server in servers:
-        NotificationConfig.objects.create(server=server, notification_type="email", recipient="ops@example.com")
+        NotificationConfig.objects.create_for(server, notification_type="email", recipient="ops@example.com")
 
     async def down(server: Server, client: object) -> engine.ProbeOutcome:
         return engine.ProbeOutcome(PingStatus.FAILURE, error_message="HTTP 500")  # a change, an incident, alerts

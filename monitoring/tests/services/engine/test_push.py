@@ -273,7 +273,7 @@ def test_a_push_url_keeps_a_monitor_up_and_its_silence_takes_it_down_once_within
     [rec] = push_step(last + timedelta(seconds=91))
     assert rec.state.status == Status.DOWN
     push_step(last + timedelta(seconds=151))  # one more interval of silence: still one alert
-    downs = NotificationDelivery.objects.filter(config__server=server, event=AlertEvent.DOWN)
+    downs = NotificationDelivery.objects.filter(config__servers=server, event=AlertEvent.DOWN)
     assert downs.count() == 1
     assert StatusChange.objects.filter(server=server, status=Status.DOWN).count() == 1
 

@@ -109,7 +109,7 @@ def rows(prefix: str) -> dict[str, Any]:
                 d.last_error,
                 d.incident is not None,
             )
-            for d in NotificationDelivery.objects.filter(config__server_id__in=ids)
+            for d in NotificationDelivery.objects.filter(config__servers__in=ids)
         ),
     }
 
