@@ -75,6 +75,9 @@ class AuditedAdminMixin:
 
     def save_formset(self, request: HttpRequest, form: forms.ModelForm, formset: Any, change: bool) -> None:
         model = formset.model
+        if model._meta.auto_created:  # a many-to-many's links (a server's notification configs)
+            self._save_links(request, form, formset, change)
+            return
         changed = [f.instance.pk for f in formset.initial_forms if f.instance.pk is not None and f.has_changed()]
         before = {o.pk: audit.snapshot(o) for o in model._default_manager.filter(pk__in=changed)}
         # What a deleted row was is read before it goes (a deleted instance loses its pk).
@@ -90,6 +93,26 @@ class AuditedAdminMixin:
             if what["object_id"] is not None:
                 gone = audit.diff(values, {k: None for k in values}) if isinstance(obj, Membership) else {}
                 _record(request, "delete", obj, gone, **what)
+
+    def _save_links(self, request: HttpRequest, form: forms.ModelForm, formset: Any, change: bool) -> None:
+        """Links added or removed inline are updates of the objects at their other end (a config's
+        ``servers``), as the same change through the API is."""
+        other = next(
+            f for f in formset.model._meta.fields if f.is_relation and f.related_model is not type(form.instance)
+        )
+        touched = {
+            getattr(f.cleaned_data.get(other.name), "pk", None)
+            for f in formset.forms
+            if f.has_changed() or f in formset.deleted_forms
+        } | {getattr(f.instance, other.attname, None) for f in formset.deleted_forms}
+        touched.discard(None)
+        objects = other.related_model._default_manager.filter(pk__in=touched)
+        before = {o.pk: audit.snapshot(o) for o in objects}
+        super().save_formset(request, form, formset, change)  # type: ignore[misc]
+        for obj in other.related_model._default_manager.filter(pk__in=touched):
+            changes = audit.diff(before.get(obj.pk, {}), audit.snapshot(obj))
+            if changes:
+                _record(request, "update", obj, changes)
 
     def audit_each(self, request: HttpRequest, action: str, objects: Any) -> None:
         """A row per object for an admin action (pause, resume, check now)."""

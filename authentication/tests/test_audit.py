@@ -472,8 +472,8 @@ def server_form(admin_client, server, **changes):
         cert_expiry_alert_days=json.dumps(server.cert_expiry_alert_days),
         owner=server.owner_id,
         team=server.team_id,
-        **{f"{p}-TOTAL_FORMS": "0" for p in ("notification_configs", "status_changes")},
-        **{f"{p}-INITIAL_FORMS": "0" for p in ("notification_configs", "status_changes")},
+        **{f"{p}-TOTAL_FORMS": "0" for p in ("NotificationConfig_servers", "status_changes")},
+        **{f"{p}-INITIAL_FORMS": "0" for p in ("NotificationConfig_servers", "status_changes")},
     )
     form.update(changes)
     return form
@@ -491,23 +491,20 @@ def test_admin_changes_are_recorded_with_the_admin_as_actor(admin_client, alice)
     assert row.changes == {"name": ["Shop", "Shop 2"]}
 
 
-def test_an_inline_notification_config_added_in_the_server_admin_is_recorded(admin_client, alice):
+def test_a_notification_config_attached_in_the_server_admin_is_recorded_as_its_update(admin_client, alice):
     server = make_server(alice, name="Shop")
+    config = NotificationConfig.objects.create(team=server.team, notification_type="email", recipient="ops@example.com")
     inline = {
-        "notification_configs-TOTAL_FORMS": "1",
-        "notification_configs-0-server": str(server.pk),
-        "notification_configs-0-notification_type": "email",
-        "notification_configs-0-recipient": "ops@example.com",
-        "notification_configs-0-enabled": "on",
-        "notification_configs-0-cooldown_minutes": "5",
+        "NotificationConfig_servers-TOTAL_FORMS": "1",
+        "NotificationConfig_servers-0-server": str(server.pk),
+        "NotificationConfig_servers-0-notificationconfig": str(config.pk),
     }
     r = admin_client.post(f"/admin/monitoring/server/{server.pk}/change/", server_form(admin_client, server, **inline))
     assert r.status_code == 302, r.context["adminform"].form.errors if r.context else r
-    row = only_row(action="create")
-    config = NotificationConfig.objects.get()
+    assert list(config.servers.all()) == [server]
+    row = only_row(action="update")
     assert (row.object_type, row.object_id, row.team_id) == ("notificationconfig", str(config.pk), server.team_id)
-    assert row.changes["recipient"] == [None, "ops@example.com"] and row.changes["secret"] == [None, MASK]
-    assert not rows(action="update")  # the server itself did not change
+    assert row.changes == {"servers": [[], [server.pk]]}
 
 
 def team_form(team, members):
@@ -559,7 +556,9 @@ def test_an_admin_create_is_recorded(admin_client, alice):
     r = admin_client.post(
         "/admin/monitoring/notificationconfig/add/",
         {
-            "server": make_server(alice).pk,
+            "team": alice.personal_team.pk,
+            "servers": [make_server(alice).pk],
+            "events": '["down", "recovery"]',
             "notification_type": "email",
             "recipient": "ops@example.com",
             "enabled": "on",
@@ -570,6 +569,7 @@ def test_an_admin_create_is_recorded(admin_client, alice):
     assert r.status_code == 302, r.context["adminform"].form.errors if r.context else r
     row = only_row(action="create")
     assert row.object_type == "notificationconfig" and row.changes["secret"] == [None, MASK]
+    assert row.changes["servers"] == [None, list(NotificationConfig.objects.get().servers.values_list("pk", flat=True))]
 
 
 # --- the web page --------------------------------------------------------------------------

@@ -68,7 +68,7 @@ def add_form(owner: User, **fields: object) -> dict[str, object]:
         "expected_status_codes": "200-399", "verify_tls": "on", "notifications": "on", "grace_seconds": 60,
         "schedule_timezone": "UTC",
         "request_headers": "{}", "assertions": "[]", "max_redirects": 10, "cert_expiry_alert_days": "[30, 14, 7, 1]",
-        "notification_configs-TOTAL_FORMS": 0, "notification_configs-INITIAL_FORMS": 0,
+        "NotificationConfig_servers-TOTAL_FORMS": 0, "NotificationConfig_servers-INITIAL_FORMS": 0,
         "status_changes-TOTAL_FORMS": 0, "status_changes-INITIAL_FORMS": 0,
     }  # fmt: skip
     form.update(fields)
