@@ -161,7 +161,7 @@ def _represent(serializer: serializers.Serializer, names: list[str], instance: A
 
 def export_config(user: Any, team: Team | None = None) -> dict[str, Any]:
     """The team's configuration (default: the user's personal team) as a plain document (JSON or
-    YAML), in six queries whatever its size."""
+    YAML), in seven queries whatever its size."""
     with collector_paused():
         return _export(user, team or default_team(user))
 

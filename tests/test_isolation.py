@@ -100,6 +100,7 @@ ROWS = [
     Row("notificationconfig-detail", "patch", "/api/notification-configs/{config}/", WRITE, {"enabled": False}),
     Row("notificationconfig-detail", "delete", "/api/notification-configs/{config}/", WRITE),
     Row("notificationconfig-test", "post", "/api/notification-configs/{config}/test/", WRITE),
+    Row("notificationconfig-attach-all", "post", "/api/notification-configs/{config}/attach-all/", WRITE),
     # status pages and maintenance windows
     Row("statuspage-list", "get", "/api/status-pages/", LIST),
     Row(

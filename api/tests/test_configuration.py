@@ -45,14 +45,20 @@ def setup(alice):
 
 def test_export_lists_writable_non_secret_fields_and_names_servers(setup, alice_client):
     doc = alice_client.get("/api/config/export/").json()
-    assert set(doc) == {"version", "servers", "maintenance_windows", "status_pages"} and doc["version"] == 1
+    assert set(doc) == {"version", "servers", "notification_configs", "maintenance_windows", "status_pages"}
+    assert doc["version"] == 1
     assert [s["name"] for s in doc["servers"]] == ["DB", "Nightly backup", "Paused", "Shop"]
     shop = doc["servers"][3]
     for absent in ("id", "status", "owner", "url", "badge_key", "uptime_percentage", "created_at"):
         assert absent not in shop
     assert shop["keyword"] == "Welcome" and shop["tags"] == ["prod"]
-    assert [c["notification_type"] for c in shop["notification_configs"]] == ["email", "webhook"]
-    assert all("secret" not in c and "id" not in c and "server" not in c for c in shop["notification_configs"])
+    # Configs belong to the team and name their servers (SPEC §18).
+    assert "notification_configs" not in shop
+    configs = doc["notification_configs"]
+    assert [(c["notification_type"], c["servers"]) for c in configs] == [("email", ["Shop"]), ("webhook", ["Shop"])]
+    assert all("secret" not in c and "id" not in c and "server" not in c and "team" not in c for c in configs)
+    assert configs[0]["events"] == ["down", "recovery", "degraded", "certificate", "maintenance", "location", "test"]
+    assert configs[0]["is_default"] is False
     assert doc["status_pages"] == [
         {"slug": "acme", "title": "Acme", "description": "", "tags": ["prod"], "is_public": True,
          "show_response_times": False, "servers": ["DB", "Shop"]}
@@ -107,7 +113,7 @@ def test_importing_the_same_document_again_changes_nothing(setup, alice_client):
 def test_import_upserts_by_name_and_recipient(setup, alice_client):
     doc = alice_client.get("/api/config/export/").json()
     doc["servers"][3]["check_interval"] = 300
-    doc["servers"][3]["notification_configs"][0]["cooldown_minutes"] = 5
+    doc["notification_configs"][0]["cooldown_minutes"] = 5
     doc["servers"].append({"name": "New", "protocol": "tcp", "host": "new.example.com", "port": 22})
     r = alice_client.post("/api/config/import/", doc, format="json")
     assert r.json() == {"created": 1, "updated": 2, "unchanged": 6}
@@ -128,7 +134,7 @@ def test_one_bad_item_answers_every_items_errors_and_writes_nothing(setup, alice
     doc = alice_client.get("/api/config/export/").json()
     doc["status_pages"] = []  # the slug is alice's; here we test the servers
     doc["servers"][0]["port"] = 70000
-    doc["servers"][3]["notification_configs"][1]["recipient"] = "not a url"
+    doc["notification_configs"][1]["recipient"] = "not a url"
     doc["servers"].append({"name": "No host"})
     doc["maintenance_windows"] += [
         {"name": "Ghost hour", "servers": ["Ghost"], "starts_at": "2026-12-24T10:00:00Z"},
@@ -138,11 +144,11 @@ def test_one_bad_item_answers_every_items_errors_and_writes_nothing(setup, alice
     assert r.status_code == 400
     # Only the bad items, each by its position (from 0) and its name (SPEC §23).
     errors = r.json()["servers"]
-    assert [(e["index"], e["name"]) for e in errors] == [(0, "DB"), (3, "Shop"), (4, "No host")]
+    assert [(e["index"], e["name"]) for e in errors] == [(0, "DB"), (4, "No host")]
     assert list(errors[0]["errors"]) == ["port"]
-    configs = errors[1]["errors"]["notification_configs"]
+    configs = r.json()["notification_configs"]
     assert [(c["index"], c["name"]) for c in configs] == [(1, "not a url")] and "recipient" in configs[0]["errors"]
-    assert "host" in errors[2]["errors"]
+    assert "host" in errors[1]["errors"]
     window_errors = r.json()["maintenance_windows"]
     assert [(e["index"], e["name"]) for e in window_errors] == [(1, "Ghost hour"), (2, "Half a window")]
     assert "Ghost" in window_errors[0]["errors"]["servers"][0]
@@ -451,9 +457,10 @@ def test_a_document_gives_all_of_an_accounts_twins_or_none(alice, alice_client):
 # --- Export at size (issue 14, C.15) ----------------------------------------------------------
 
 
-def test_export_makes_the_same_six_queries_for_any_number_of_servers(setup, django_assert_num_queries):
+def test_export_makes_the_same_seven_queries_for_any_number_of_servers(setup, django_assert_num_queries):
     team = setup.personal_team
-    with django_assert_num_queries(6):
+    # Servers, configs and their servers (SPEC §18: configs are the team's), pages, windows and theirs.
+    with django_assert_num_queries(7):
         export_config(setup, team)
     page, window = StatusPage.objects.get(), MaintenanceWindow.objects.get()
     for i in range(20):
@@ -461,7 +468,7 @@ def test_export_makes_the_same_six_queries_for_any_number_of_servers(setup, djan
         NotificationConfig.objects.create_for(server, notification_type="email", recipient=f"{i}@example.com")
         page.servers.add(server)
         window.servers.add(server)
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(7):
         doc = export_config(setup, team)
     assert len(doc["servers"]) == 24 and len(doc["status_pages"][0]["servers"]) == 22
 
@@ -519,3 +526,82 @@ def test_yaml_writes_what_serializers_hand_out_beside_plain_types():
 
     doc = {"name": SafeString("web"), "extra": OrderedDict(k=1), "timeout": Decimal("1.5"), "plain": [1, None]}
     assert yaml.safe_load(dump_yaml(doc)) == {"name": "web", "extra": {"k": 1}, "timeout": "1.5", "plain": [1, None]}
+
+
+# --- team configs (SPEC §18) -----------------------------------------------------------------
+
+
+def part_two_document(doc):
+    """``doc`` as part two exported it: each server's configs nested in it, no top-level list."""
+    old = {**doc, "servers": [{**s, "notification_configs": []} for s in doc["servers"]]}
+    by_name = {s["name"]: s for s in old["servers"]}
+    for config in old.pop("notification_configs"):
+        for name in config["servers"]:
+            item = {k: v for k, v in config.items() if k not in {"servers", "events", "is_default"}}
+            by_name[name]["notification_configs"].append({**item, "notify_on_degraded": False})
+    return old
+
+
+def test_a_config_of_several_servers_round_trips_with_their_names(setup, alice_client, charlie_client):
+    config = NotificationConfig.objects.get(notification_type="email")
+    config.servers.add(Server.objects.get(name="DB"))
+    exported = alice_client.get("/api/config/export/").json()
+    assert exported["notification_configs"][0]["servers"] == ["DB", "Shop"]
+    exported["status_pages"] = []
+    r = charlie_client.post("/api/config/import/", exported, format="json")
+    assert r.status_code == 200, r.content
+    theirs = NotificationConfig.objects.get(team__slug="charlie", notification_type="email")
+    assert sorted(s.name for s in theirs.servers.all()) == ["DB", "Shop"]
+    assert {s.team.slug for s in theirs.servers.all()} == {"charlie"}
+    again = charlie_client.get("/api/config/export/").json()
+    assert again["notification_configs"] == exported["notification_configs"]
+
+
+def test_an_old_document_with_configs_nested_in_servers_still_imports(setup, alice_client, charlie_client):
+    doc = alice_client.get("/api/config/export/").json()
+    doc["status_pages"] = []
+    old = part_two_document(doc)
+    # The same destination nested under two servers becomes one team config of both.
+    old["servers"][0]["notification_configs"].append(dict(old["servers"][3]["notification_configs"][0]))
+    r = charlie_client.post("/api/config/import/", old, format="json")
+    assert r.status_code == 200, r.content
+    configs = NotificationConfig.objects.filter(team__slug="charlie").order_by("notification_type")
+    assert [(c.notification_type, sorted(s.name for s in c.servers.all())) for c in configs] == [
+        ("email", ["DB", "Shop"]),
+        ("webhook", ["Shop"]),
+    ]
+    # A part-two config without notify_on_degraded hears no degraded alert.
+    assert "degraded" not in configs[0].events and "down" in configs[0].events
+    # Importing it again adds nothing and changes nothing.
+    r = charlie_client.post("/api/config/import/", old, format="json")
+    assert r.json()["created"] == 0 and NotificationConfig.objects.filter(team__slug="charlie").count() == 2
+
+
+def test_an_old_documents_bad_nested_config_is_named_under_its_server(setup, alice_client, charlie_client):
+    doc = alice_client.get("/api/config/export/").json()
+    doc["status_pages"] = []
+    old = part_two_document(doc)
+    old["servers"][3]["notification_configs"][1]["recipient"] = "not a url"
+    r = charlie_client.post("/api/config/import/", old, format="json")
+    assert r.status_code == 400
+    [bad] = r.json()["servers"]
+    assert (bad["index"], bad["name"]) == (3, "Shop")
+    assert "recipient" in bad["errors"]["notification_configs"][0]["errors"]
+    assert not NotificationConfig.objects.filter(team__slug="charlie").exists()
+
+
+def test_a_config_naming_an_unknown_server_is_refused(setup, alice_client):
+    doc = alice_client.get("/api/config/export/").json()
+    doc["notification_configs"][0]["servers"] = ["Ghost"]
+    r = alice_client.post("/api/config/import/", doc, format="json")
+    assert r.status_code == 400 and "Ghost" in r.json()["notification_configs"][0]["errors"]["servers"][0]
+
+
+def test_a_new_server_of_an_import_gets_the_teams_default_configs(setup, alice_client):
+    config = NotificationConfig.objects.get(notification_type="email")
+    config.is_default = True
+    config.save()
+    doc = alice_client.get("/api/config/export/").json()
+    doc["servers"].append({"name": "New", "protocol": "tcp", "host": "new.example.com", "port": 22})
+    assert alice_client.post("/api/config/import/", doc, format="json").status_code == 200
+    assert list(Server.objects.get(name="New").notification_configs.all()) == [config]

@@ -101,7 +101,7 @@ def rows(prefix: str) -> dict[str, Any]:
         ),
         "deliveries": sorted(
             (
-                name(d.config.server_id),
+                name(d.change.server_id),
                 d.config.recipient.removeprefix(f"http://127.0.0.1:9/{prefix}"),
                 d.event,
                 d.status,
