@@ -42,8 +42,8 @@ result = {
     "incidents": list(Incident.objects.order_by("id").values_list(
         "server__name", "ended_at", "duration_seconds", "first_error", "closing_change__status")),
     # The e-mail config's secret was made at random when the dump was: its length stands for it.
-    "configs": [[c.notification_type, c.recipient, c.enabled, c.notify_on_degraded, c.cooldown_minutes,
-                 c.secret if c.notification_type == "webhook" else len(c.secret)]
+    "configs": [[c.team.slug, [s.name for s in c.servers.all()], c.notification_type, c.recipient, c.enabled,
+                 c.events, c.cooldown_minutes, c.secret if c.notification_type == "webhook" else len(c.secret)]
                 for c in NotificationConfig.objects.order_by("id")],
     "deliveries": list(NotificationDelivery.objects.order_by("id").values_list(
         "config__notification_type", "event", "status", "dedupe_key", "certificate_check__fingerprint_sha256",
@@ -119,13 +119,33 @@ def test_migrate_keeps_every_row_of_a_part_two_database(upgraded: tuple[str, str
             ["API", None, None, "HTTP 503", None],
             ["Database", "2026-12-01 12:00:00+00:00", 3600, "connection refused", "up"],
         ],
+        # Part three (SPEC §18): team configs, attached to the server each was of; the switches are events.
         "configs": [
-            ["webhook", "https://hooks.example.com/pulseguard", True, True, 5, "webhook-signing-secret"],
-            ["email", "ops@example.com", False, False, 15, 64],
-        ],
+            [
+                "alice",
+                ["API"],
+                "webhook",
+                "https://hooks.example.com/pulseguard",
+                True,
+                ["down", "recovery", "degraded", "certificate", "maintenance", "location", "test"],
+                5,
+                "webhook-signing-secret",
+            ],
+            [
+                "alice",
+                ["Database"],
+                "email",
+                "ops@example.com",
+                False,
+                ["down", "recovery", "certificate", "maintenance", "location", "test"],
+                15,
+                64,
+            ],
+        ],  # fmt: skip
         "deliveries": [
             ["webhook", "down", "sent", None, None, "HTTP 503", "2026-12-01 12:00:31+00:00"],
-            ["webhook", "certificate_expiring", "pending", "expiring:30", "ab" * 32, None, None],
+            # The server (API's id) joins the once-only key: a team config hears of several servers.
+            ["webhook", "certificate_expiring", "pending", "1:expiring:30", "ab" * 32, None, None],
             ["email", "recovery", "suppressed", None, None, None, None],
         ],
         "certificates": [["CN=api.example.com", 20, True]],
