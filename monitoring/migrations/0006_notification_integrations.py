@@ -4,45 +4,76 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('monitoring', '0005_push_signals'),
+        ("monitoring", "0005_push_signals"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='notificationconfig',
-            name='api_base_url',
+            model_name="notificationconfig",
+            name="api_base_url",
             field=models.CharField(blank=True, max_length=300),
         ),
         migrations.AddField(
-            model_name='notificationconfig',
-            name='body_template',
+            model_name="notificationconfig",
+            name="body_template",
             field=models.TextField(blank=True, max_length=2000),
         ),
         migrations.AddField(
-            model_name='notificationconfig',
-            name='title_template',
+            model_name="notificationconfig",
+            name="title_template",
             field=models.CharField(blank=True, max_length=250),
         ),
         migrations.AlterField(
-            model_name='notificationconfig',
-            name='notification_type',
-            field=models.CharField(choices=[('email', 'E-mail'), ('webhook', 'Webhook'), ('sms', 'SMS'), ('discord', 'Discord'), ('slack', 'Slack'), ('apprise', 'Apprise'), ('telegram', 'Telegram'), ('msteams', 'Microsoft Teams'), ('pagerduty', 'PagerDuty'), ('opsgenie', 'Opsgenie'), ('ntfy', 'ntfy'), ('pushover', 'Pushover'), ('gotify', 'Gotify'), ('matrix', 'Matrix')], max_length=10),
+            model_name="notificationconfig",
+            name="notification_type",
+            field=models.CharField(
+                choices=[
+                    ("email", "E-mail"),
+                    ("webhook", "Webhook"),
+                    ("sms", "SMS"),
+                    ("discord", "Discord"),
+                    ("slack", "Slack"),
+                    ("apprise", "Apprise"),
+                    ("telegram", "Telegram"),
+                    ("msteams", "Microsoft Teams"),
+                    ("pagerduty", "PagerDuty"),
+                    ("opsgenie", "Opsgenie"),
+                    ("ntfy", "ntfy"),
+                    ("pushover", "Pushover"),
+                    ("gotify", "Gotify"),
+                    ("matrix", "Matrix"),
+                ],
+                max_length=10,
+            ),
         ),
         migrations.AlterField(
-            model_name='notificationconfig',
-            name='recipient',
+            model_name="notificationconfig",
+            name="recipient",
             field=models.CharField(blank=True, max_length=500),
         ),
         migrations.AlterField(
-            model_name='notificationconfig',
-            name='secret',
-            field=models.CharField(blank=True, default='', max_length=128),
+            model_name="notificationconfig",
+            name="secret",
+            field=models.CharField(blank=True, default="", max_length=128),
         ),
         migrations.AlterField(
-            model_name='notificationdelivery',
-            name='event',
-            field=models.CharField(choices=[('down', 'Down'), ('recovery', 'Recovery'), ('degraded', 'Degraded'), ('test', 'Test'), ('certificate_expiring', 'Certificate expiring'), ('certificate_invalid', 'Certificate invalid'), ('reminder', 'Reminder'), ('maintenance_start', 'Maintenance started'), ('maintenance_end', 'Maintenance ended'), ('acknowledged', 'Acknowledged')], max_length=24),
+            model_name="notificationdelivery",
+            name="event",
+            field=models.CharField(
+                choices=[
+                    ("down", "Down"),
+                    ("recovery", "Recovery"),
+                    ("degraded", "Degraded"),
+                    ("test", "Test"),
+                    ("certificate_expiring", "Certificate expiring"),
+                    ("certificate_invalid", "Certificate invalid"),
+                    ("reminder", "Reminder"),
+                    ("maintenance_start", "Maintenance started"),
+                    ("maintenance_end", "Maintenance ended"),
+                    ("acknowledged", "Acknowledged"),
+                ],
+                max_length=24,
+            ),
         ),
     ]

@@ -15,8 +15,8 @@ COLOURS = {AlertEvent.DOWN: "attention", AlertEvent.RECOVERY: "good", AlertEvent
 
 
 def plain(text: str) -> str:
-    """Text as it reads: Teams renders a little markdown in a TextBlock, so its link syntax is broken up."""
-    return unmention(text).replace("[", "\\[").replace("]", "\\]")
+    """Text as it reads: Teams renders a little markdown in a TextBlock, so ``[text](url)`` is broken up."""
+    return unmention(text).replace("](", "]\u200b(")
 
 
 class TeamsNotifier(Notifier):
