@@ -96,10 +96,45 @@ class ServerAdminForm(forms.ModelForm):
         return data
 
 
+class NotificationConfigForm(forms.ModelForm):
+    """The secret is write-only here too: never shown, kept when left empty (SPEC §18 credentials).
+
+    An empty box on a new config means "none": a webhook then gets a generated signing key,
+    and a type that needs a token is refused by the model's clean() naming ``secret``.
+    """
+
+    secret = forms.CharField(
+        required=False,
+        max_length=128,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Signing key or the service's token; leave empty to keep the current one.",
+    )
+
+    class Meta:
+        model = NotificationConfig
+        fields = [
+            "server",
+            "notification_type",
+            "recipient",
+            "secret",
+            "api_base_url",
+            "title_template",
+            "body_template",
+            "enabled",
+            "notify_on_failure",
+            "notify_on_recovery",
+            "notify_on_degraded",
+            "cooldown_minutes",
+        ]
+
+    def clean_secret(self) -> str:
+        return self.cleaned_data.get("secret") or (self.instance.secret if self.instance.pk else "")
+
+
 class NotificationConfigInline(admin.TabularInline):
     model = NotificationConfig
+    form = NotificationConfigForm
     extra = 0
-    exclude = ["secret"]
 
 
 class StatusChangeInline(admin.TabularInline):
@@ -349,6 +384,7 @@ class StatusChangeAdmin(admin.ModelAdmin):
 
 @admin.register(NotificationConfig)
 class NotificationConfigAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    form = NotificationConfigForm
     list_display = [
         "server",
         "notification_type",
