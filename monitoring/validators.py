@@ -404,7 +404,8 @@ def apprise_url_error(url: str) -> str | None:
 #: often an id or a token that must not be resolved.
 APPRISE_HOST_SCHEMES = frozenset(
     {"json", "jsons", "form", "forms", "xml", "xmls", "gotify", "gotifys", "matrix", "matrixs"}
-    | {"mmost", "mmosts", "rocket", "rockets", "apprise", "apprises", "ntfys"}
+    | {"mmost", "mmosts", "rocket", "rockets", "apprise", "apprises", "ntfys", "mailto", "mailtos"}
+    | {"mqtt", "mqtts", "ncloud", "nclouds", "nctalk", "nctalks"}
 )
 
 

@@ -10,8 +10,6 @@ import logging
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import apprise
-
 from monitoring.choices import AlertEvent, NotificationType
 from monitoring.services import net
 from monitoring.services.alerts.notifiers.base import Notifier, PermanentError, TransientError
@@ -21,13 +19,14 @@ from monitoring.validators import apprise_host_url
 if TYPE_CHECKING:
     from monitoring.models import NotificationConfig, NotificationDelivery
 
+# Apprise's NotifyType values (its icons and colours); "info" for the rest.
 KINDS = {
-    AlertEvent.DOWN: apprise.NotifyType.FAILURE,
-    AlertEvent.REMINDER: apprise.NotifyType.FAILURE,
-    AlertEvent.CERTIFICATE_INVALID: apprise.NotifyType.FAILURE,
-    AlertEvent.RECOVERY: apprise.NotifyType.SUCCESS,
-    AlertEvent.DEGRADED: apprise.NotifyType.WARNING,
-    AlertEvent.CERTIFICATE_EXPIRING: apprise.NotifyType.WARNING,
+    AlertEvent.DOWN: "failure",
+    AlertEvent.REMINDER: "failure",
+    AlertEvent.CERTIFICATE_INVALID: "failure",
+    AlertEvent.RECOVERY: "success",
+    AlertEvent.DEGRADED: "warning",
+    AlertEvent.CERTIFICATE_EXPIRING: "warning",
 }
 MAX_ERROR = 300
 
@@ -53,6 +52,9 @@ class AppriseNotifier(Notifier):
                 raise PermanentError(str(exc)) from exc
             except OSError as exc:
                 raise TransientError(f"connection failed: {exc}") from exc
+        # Imported here: loading Apprise's plugins takes half a second, paid only by processes that use it.
+        import apprise
+
         notice = notice_for(delivery)
         sender = apprise.Apprise()
         if not sender.add(url):
@@ -61,7 +63,7 @@ class AppriseNotifier(Notifier):
             delivered = sender.notify(
                 title=notice.subject,
                 body=notice.message,
-                notify_type=KINDS.get(delivery.event, apprise.NotifyType.INFO),
+                notify_type=apprise.NotifyType(KINDS.get(delivery.event, "info")),
             )
         if not delivered:
             # Apprise says only "failed"; its log says why. A retry may help (most failures are
