@@ -59,10 +59,11 @@ def test_the_notification_form_shows_each_channels_fields_and_saves_a_telegram_c
             shoot(page, "integrations-notification-form")
             page.click("#notification-form [type=submit]")
             expect(page.locator('#notifications tr >> text="telegram"')).to_be_visible()
-            config = NotificationConfig.objects.get(server=server)
-            assert (config.notification_type, config.recipient, config.secret) == ("telegram", "-100123", "1:bot-token")
-            assert config.title_template == "{server.name} is {status}"
             expect(page.locator("#secret-note")).to_be_hidden()  # the token was typed, not generated
             assert not errors, errors
         finally:
             browser.close()
+    # The database after the browser is gone (Playwright's loop makes its thread look async to Django).
+    config = NotificationConfig.objects.get(server=server)
+    assert (config.notification_type, config.recipient, config.secret) == ("telegram", "-100123", "1:bot-token")
+    assert config.title_template == "{server.name} is {status}"
