@@ -96,6 +96,41 @@ class ServerAdminForm(forms.ModelForm):
         return data
 
 
+class NotificationConfigForm(forms.ModelForm):
+    """The secret is write-only here too: never shown, kept when left empty (SPEC §18 credentials).
+
+    An empty box on a new config means "none": a webhook then gets a generated signing key,
+    and a type that needs a token is refused by the model's clean() naming ``secret``.
+    """
+
+    secret = forms.CharField(
+        required=False,
+        max_length=128,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Signing key or the service's token; leave empty to keep the current one.",
+    )
+
+    class Meta:
+        model = NotificationConfig
+        fields = [
+            "team",
+            "servers",
+            "notification_type",
+            "recipient",
+            "secret",
+            "api_base_url",
+            "title_template",
+            "body_template",
+            "enabled",
+            "is_default",
+            "events",
+            "cooldown_minutes",
+        ]
+
+    def clean_secret(self) -> str:
+        return self.cleaned_data.get("secret") or (self.instance.secret if self.instance.pk else "")
+
+
 class NotificationConfigInline(admin.TabularInline):
     """The team configs this server's alerts go to (SPEC §18: a config serves many servers)."""
 
@@ -352,6 +387,7 @@ class StatusChangeAdmin(admin.ModelAdmin):
 
 @admin.register(NotificationConfig)
 class NotificationConfigAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    form = NotificationConfigForm
     list_display = ["team", "notification_type", "recipient", "enabled", "is_default", "events", "cooldown_minutes"]
     list_filter = ["notification_type", "enabled", "is_default", "team"]
     search_fields = ["servers__name", "recipient"]

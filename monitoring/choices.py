@@ -59,6 +59,16 @@ class NotificationType(models.TextChoices):
     SMS = "sms", "SMS"
     DISCORD = "discord", "Discord"
     SLACK = "slack", "Slack"
+    # Services with an API of their own (SPEC §18); their defaults live in validators.SERVICE_BASE_URLS.
+    APPRISE = "apprise", "Apprise"
+    TELEGRAM = "telegram", "Telegram"
+    MSTEAMS = "msteams", "Microsoft Teams"
+    PAGERDUTY = "pagerduty", "PagerDuty"
+    OPSGENIE = "opsgenie", "Opsgenie"
+    NTFY = "ntfy", "ntfy"
+    PUSHOVER = "pushover", "Pushover"
+    GOTIFY = "gotify", "Gotify"
+    MATRIX = "matrix", "Matrix"
 
 
 class AlertEvent(models.TextChoices):
@@ -71,6 +81,12 @@ class AlertEvent(models.TextChoices):
     # About a server's TLS certificate, not its status (SPEC §13).
     CERTIFICATE_EXPIRING = "certificate_expiring", "Certificate expiring"
     CERTIFICATE_INVALID = "certificate_invalid", "Certificate invalid"
+    # SPEC §18: an open incident still unacknowledged, a window starting or ending for a
+    # server of the config, and an incident acknowledged (PagerDuty and Opsgenie are told).
+    REMINDER = "reminder", "Reminder"
+    MAINTENANCE_START = "maintenance_start", "Maintenance started"
+    MAINTENANCE_END = "maintenance_end", "Maintenance ended"
+    ACKNOWLEDGED = "acknowledged", "Acknowledged"
 
 
 class ConfigEvent(models.TextChoices):

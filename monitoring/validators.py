@@ -1,18 +1,20 @@
-"""Field rules for servers, shared by the model (admin forms) and the API serializers."""
+"""Field rules for servers and notification configs, shared by the model (admin forms) and the API serializers."""
 
 from __future__ import annotations
 
 import functools
 import ipaddress
 import re
+import string
 import zoneinfo
 
 from croniter import croniter
 from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
 
 # Pure (no models): the one parser of assertion lists, shared with the probes.
 from monitoring.assertions import errors as assertion_errors
-from monitoring.choices import Protocol
+from monitoring.choices import NotificationType, Protocol
 
 HOSTNAME_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 MAX_TAGS = 20
@@ -218,3 +220,198 @@ def validate_alert_days(value: object) -> None:
         raise ValidationError(f"At most {MAX_CERT_ALERT_DAYS} thresholds.")
     if any(not 0 <= d <= 365 for d in value):
         raise ValidationError("Each threshold is 0 … 365 days.")
+
+
+# --- Notification configs of every type (SPEC §7, §18): checked by the model's clean() (admin)
+# and by the API serializer (API and configuration import), so one place says what a type needs.
+
+#: The service's root by default, to which each notifier appends the service's own API paths.
+SERVICE_BASE_URLS: dict[str, str] = {
+    NotificationType.TELEGRAM: "https://api.telegram.org",
+    NotificationType.PAGERDUTY: "https://events.pagerduty.com",
+    NotificationType.OPSGENIE: "https://api.opsgenie.com",
+    NotificationType.NTFY: "https://ntfy.sh",
+    NotificationType.PUSHOVER: "https://api.pushover.net",
+}
+#: Self-hosted only: no default root.
+BASE_URL_REQUIRED = frozenset({NotificationType.GOTIFY, NotificationType.MATRIX})
+BASE_URL_TYPES = frozenset(SERVICE_BASE_URLS) | BASE_URL_REQUIRED
+#: The types of SPEC §7, whose ``secret`` is a generated signing key (minimum 16 characters).
+SIGNING_SECRET_TYPES = frozenset(
+    {
+        NotificationType.EMAIL,
+        NotificationType.WEBHOOK,
+        NotificationType.SMS,
+        NotificationType.DISCORD,
+        NotificationType.SLACK,
+    }
+)
+#: One key is the whole setting: given as ``secret`` (write-only), or else as ``recipient``.
+KEY_TYPES: dict[str, str] = {
+    NotificationType.PAGERDUTY: "the routing key of an Events API v2 integration",
+    NotificationType.OPSGENIE: "the API key of an Opsgenie integration",
+    NotificationType.GOTIFY: "the application token",
+}
+SECRET_REQUIRED: dict[str, str] = {
+    NotificationType.TELEGRAM: "the bot token",
+    NotificationType.PUSHOVER: "the application token",
+    NotificationType.MATRIX: "the access token",
+}
+MAX_TITLE_TEMPLATE = 250
+MAX_BODY_TEMPLATE = 2000
+PLACEHOLDERS = (
+    "server.name",
+    "server.url",
+    "status",
+    "previous_status",
+    "message",
+    "time",
+    "downtime",
+    "incident_url",
+    "ack_url",
+)
+TELEGRAM_CHAT = re.compile(r"^(-?[0-9]{1,20}|@[A-Za-z][A-Za-z0-9_]{3,31})$")
+NTFY_TOPIC = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+PUSHOVER_KEY = re.compile(r"^[A-Za-z0-9]{1,64}$")
+MATRIX_ROOM = re.compile(r"^![^\s:/]+:[^\s/]+$")
+# A token travels in a header or a URL path: no spaces, line breaks or URL delimiters.
+TOKEN = re.compile(r"^[^\s/?#%]+$")
+
+
+def parse_template(template: str) -> list[tuple[str, str | None]]:
+    """``[(literal, placeholder or None), …]``; ValueError naming what is wrong.
+
+    ``string.Formatter`` does the parsing (so ``{{`` and ``}}`` are literal braces), but only
+    the names of PLACEHOLDERS are accepted, bare: no index, attribute beyond them, conversion
+    or format spec, so rendering is a lookup in a dict of strings and nothing else.
+    """
+    try:
+        parts = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise ValueError(f"{exc}; write {{{{ and }}}} for a literal brace.") from None
+    out: list[tuple[str, str | None]] = []
+    for literal, name, spec, conversion in parts:
+        if name is not None and (name not in PLACEHOLDERS or spec or conversion):
+            shown = name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
+            known = ", ".join(f"{{{p}}}" for p in PLACEHOLDERS)
+            raise ValueError(f"Unknown placeholder {{{shown}}}; use {known}.")
+        out.append((literal, name))
+    return out
+
+
+def render_template(template: str, values: dict[str, str]) -> str:
+    """The template with each placeholder replaced by its value; one that does not parse renders as written."""
+    try:
+        parts = parse_template(template)
+    except ValueError:
+        return template
+    return "".join(literal + (values.get(name, "") if name else "") for literal, name in parts)
+
+
+def _http_url_error(value: str) -> str | None:
+    try:
+        URLValidator(schemes=["http", "https"])(value)
+    except ValidationError:
+        return "Enter an http(s) URL."
+    return None
+
+
+def notification_errors(
+    kind: str,
+    *,
+    recipient: str,
+    secret: str,
+    api_base_url: str,
+    title_template: str = "",
+    body_template: str = "",
+) -> dict[str, str]:
+    """What is wrong with a notification config of type ``kind``, by field; empty when nothing.
+
+    The recipient of the types of SPEC §7 (an e-mail address, a URL, a phone number) is judged
+    by the API serializer as before; the private-address guard is the API's too (it resolves
+    names, which this layer does not), and every send guards again.
+    """
+    errors: dict[str, str] = {}
+    for name, template, limit in (
+        ("title_template", title_template, MAX_TITLE_TEMPLATE),
+        ("body_template", body_template, MAX_BODY_TEMPLATE),
+    ):
+        if len(template) > limit:
+            errors[name] = f"At most {limit} characters."
+            continue
+        try:
+            parse_template(template)
+        except ValueError as exc:
+            errors[name] = str(exc)
+    if kind in BASE_URL_TYPES:
+        if api_base_url:
+            problem = _http_url_error(api_base_url)
+            if problem is None and ("?" in api_base_url or "#" in api_base_url):
+                problem = "The service's root URL, without a query or fragment."
+            if problem:
+                errors["api_base_url"] = problem
+        elif kind in BASE_URL_REQUIRED:
+            errors["api_base_url"] = f"A {kind} config needs the URL of its server, e.g. https://{kind}.example.com."
+    elif api_base_url:
+        errors["api_base_url"] = "Only " + ", ".join(sorted(BASE_URL_TYPES)) + " configs have an api_base_url."
+    if kind in SECRET_REQUIRED and not secret:
+        errors["secret"] = f"A {kind} config needs {SECRET_REQUIRED[kind]} here."
+    elif kind not in SIGNING_SECRET_TYPES and secret and not TOKEN.match(secret):
+        errors["secret"] = "A token without spaces, line breaks, '/', '?', '#' or '%'."
+    if kind in KEY_TYPES:
+        if not (secret or recipient):
+            errors["secret"] = f"A {kind} config needs {KEY_TYPES[kind]}, as secret."
+        elif not secret and not TOKEN.match(recipient):
+            errors["recipient"] = "A key without spaces, line breaks, '/', '?', '#' or '%'."
+        return errors
+    problem = _recipient_error(kind, recipient)
+    if problem:
+        errors["recipient"] = problem
+    return errors
+
+
+def _recipient_error(kind: str, recipient: str) -> str | None:
+    if kind in SIGNING_SECRET_TYPES:
+        return None  # judged by the API serializer (validate_recipient), as in SPEC §7
+    if not recipient:
+        return "This field is required."
+    if kind == NotificationType.TELEGRAM and not TELEGRAM_CHAT.match(recipient):
+        return "A chat id (e.g. -1001234567890) or a public channel's @name."
+    if kind == NotificationType.MSTEAMS:
+        return _http_url_error(recipient)
+    if kind == NotificationType.NTFY and not NTFY_TOPIC.match(recipient):
+        return "A topic: 1-64 letters, digits, '-' or '_'."
+    if kind == NotificationType.PUSHOVER and not PUSHOVER_KEY.match(recipient):
+        return "A Pushover user or group key (letters and digits)."
+    if kind == NotificationType.MATRIX and not MATRIX_ROOM.match(recipient):
+        return "A room id such as !abcdefg:example.org (an #alias will not do)."
+    if kind == NotificationType.APPRISE:
+        return apprise_url_error(recipient)
+    return None
+
+
+def apprise_url_error(url: str) -> str | None:
+    """None when Apprise knows the URL's scheme and accepts its form, else why not."""
+    import apprise  # imported here: loading Apprise's plugins costs a moment, only paid by apprise configs
+
+    if "://" not in url or apprise.Apprise.instantiate(url, suppress_exceptions=True) is None:
+        return "Not a URL Apprise accepts (see https://github.com/caronc/apprise/wiki), e.g. json://hooks.example.com/alerts."
+    return None
+
+
+#: Apprise schemes whose URL host is the receiving machine (self-hosted services): the
+#: private-address guard judges it. Other schemes name a cloud service, and their "host" is
+#: often an id or a token that must not be resolved.
+APPRISE_HOST_SCHEMES = frozenset(
+    {"json", "jsons", "form", "forms", "xml", "xmls", "gotify", "gotifys", "matrix", "matrixs"}
+    | {"mmost", "mmosts", "rocket", "rockets", "apprise", "apprises", "ntfys", "mailto", "mailtos"}
+    | {"mqtt", "mqtts", "ncloud", "nclouds", "nctalk", "nctalks"}
+)
+
+
+def apprise_host_url(url: str) -> str | None:
+    """The URL to guard for an Apprise URL whose host is a machine, else None."""
+    scheme, _, rest = url.partition("://")
+    if scheme.lower() not in APPRISE_HOST_SCHEMES:
+        return None
+    return f"https://{rest}"

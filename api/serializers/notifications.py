@@ -26,9 +26,22 @@ from monitoring.models import (
     NotificationDelivery,
 )
 from monitoring.models.notifications import default_events
+from monitoring.validators import (
+    KEY_TYPES,
+    SERVICE_BASE_URLS,
+    SIGNING_SECRET_TYPES,
+    apprise_host_url,
+    notification_errors,
+)
 
 #: Types whose recipient is a URL, often with a token in it (Slack's and Discord's are secrets).
-URL_RECIPIENTS = {NotificationType.WEBHOOK, NotificationType.DISCORD, NotificationType.SLACK}
+URL_RECIPIENTS = {
+    NotificationType.WEBHOOK,
+    NotificationType.DISCORD,
+    NotificationType.SLACK,
+    NotificationType.MSTEAMS,
+}
+MIN_SIGNING_SECRET = 16
 
 
 def validate_recipient(notification_type: str, value: str) -> str:
@@ -81,9 +94,11 @@ class NotificationConfigSerializer(FormBooleansMixin, serializers.ModelSerialize
     secret = serializers.CharField(
         required=False,
         allow_blank=True,
-        min_length=16,
         max_length=128,
-        help_text="Webhook signing key; generated when not given, and shown only in the create response.",
+        help_text=(
+            "Webhook signing key (at least 16 characters; generated when not given), or the service's "
+            "credential (bot token, routing key, API key, access token); shown only in the create response."
+        ),
     )
 
     class Meta:
@@ -103,23 +118,81 @@ class NotificationConfigSerializer(FormBooleansMixin, serializers.ModelSerialize
             "notify_on_degraded",
             "cooldown_minutes",
             "secret",
+            "api_base_url",
+            "title_template",
+            "body_template",
             "created_at",
         ]
         read_only_fields = ["created_at"]
+        extra_kwargs = {
+            "api_base_url": {"help_text": "The service's root URL (SPEC §18); empty: the type's default."},
+            "title_template": {"help_text": "Placeholders {server.name} {server.url} {status} … ; {{ }} are braces."},
+            "body_template": {"help_text": "Replaces the message (a webhook's `message`); same placeholders."},
+        }
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        kind = attrs.get("notification_type", getattr(self.instance, "notification_type", None))
-        recipient = attrs.get("recipient", getattr(self.instance, "recipient", None))
-        # Checked whenever either changes, so a PATCH of only the type cannot leave a mismatch.
-        if kind is not None and recipient is not None and ("recipient" in attrs or "notification_type" in attrs):
-            try:
-                attrs["recipient"] = validate_recipient(kind, recipient)
-            except (serializers.ValidationError, DjangoValidationError) as exc:
-                messages = exc.detail if isinstance(exc, serializers.ValidationError) else exc.messages
-                raise serializers.ValidationError({"recipient": messages}) from exc
+        instance = self.instance
+        kind = attrs.get("notification_type", getattr(instance, "notification_type", None))
+        if kind is None:
+            return attrs  # the field's own "required" error says it
+        # Another type: the old type's default root would be wrong for the new one.
+        if (
+            instance is not None
+            and "notification_type" in attrs
+            and "api_base_url" not in attrs
+            and instance.api_base_url == SERVICE_BASE_URLS.get(instance.notification_type, "")
+        ):
+            attrs["api_base_url"] = ""
+        current = {
+            name: attrs.get(name, getattr(instance, name, ""))
+            for name in ("recipient", "secret", "api_base_url", "title_template", "body_template")
+        }
+        if "recipient" in attrs:
+            attrs["recipient"] = current["recipient"] = current["recipient"].strip()
+        errors: dict[str, Any] = {}
+        if kind in SIGNING_SECRET_TYPES:
+            errors |= self._signing_type_errors(kind, attrs, current)
+        errors = notification_errors(kind, **current) | errors
+        if not errors:
+            errors = self._private_address_errors(kind, current)
+        if errors:
+            raise serializers.ValidationError({k: v if isinstance(v, list) else [v] for k, v in errors.items()})
         self._team_and_servers(attrs)
         self._events(attrs)
         return attrs
+
+    def _signing_type_errors(self, kind: str, attrs: dict[str, Any], current: dict[str, str]) -> dict[str, Any]:
+        """The types of SPEC §7: a signing secret of 16 characters or more, and their recipient."""
+        errors: dict[str, Any] = {}
+        secret = attrs.get("secret")
+        if secret and len(secret) < MIN_SIGNING_SECRET:
+            errors["secret"] = [f"Ensure this field has at least {MIN_SIGNING_SECRET} characters."]
+        # Checked whenever either changes, so a PATCH of only the type cannot leave a mismatch.
+        if "recipient" in attrs or "notification_type" in attrs:
+            if not current["recipient"]:
+                errors["recipient"] = ["This field is required."]
+                return errors
+            try:
+                attrs["recipient"] = validate_recipient(kind, current["recipient"])
+            except (serializers.ValidationError, DjangoValidationError) as exc:
+                errors["recipient"] = exc.detail if isinstance(exc, serializers.ValidationError) else exc.messages
+        return errors
+
+    def _private_address_errors(self, kind: str, current: dict[str, str]) -> dict[str, Any]:
+        """A Teams webhook, a self-hosted Apprise receiver or a service root on a private address (SPEC §18)."""
+        urls = {"api_base_url": current["api_base_url"]}
+        if kind == NotificationType.MSTEAMS:
+            urls["recipient"] = current["recipient"]
+        elif kind == NotificationType.APPRISE:
+            urls["recipient"] = apprise_host_url(current["recipient"]) or ""
+        errors: dict[str, Any] = {}
+        for name, url in urls.items():
+            if url:
+                try:
+                    refuse_private_url(url)
+                except serializers.ValidationError as exc:
+                    errors[name] = exc.detail
+        return errors
 
     def _team_and_servers(self, attrs: dict[str, Any]) -> None:
         """The config's team (a new one: ``team``, else ``server``'s, else the first of ``servers``',
@@ -182,10 +255,16 @@ class NotificationConfigSerializer(FormBooleansMixin, serializers.ModelSerialize
             data.pop("secret", None)
         for name, members in SWITCHES.items():
             data[name] = members[0] in instance.events
-        if instance.notification_type in URL_RECIPIENTS and reads_only(self, instance.team_id):
-            # A viewer sees where alerts go, not the webhook URL's token (SPEC §17).
+        if instance.notification_type in URL_RECIPIENTS | {NotificationType.APPRISE} and reads_only(
+            self, instance.team_id
+        ):
+            # A viewer sees where alerts go, not the webhook URL's token (SPEC §17). An Apprise
+            # URL's "host" may itself be a token (tgram://<bot token>/…): only its scheme shows.
             parts = urlsplit(data["recipient"])
-            data["recipient"] = f"{parts.scheme}://{parts.hostname}/{REDACTED}"
+            host = parts.hostname if instance.notification_type in URL_RECIPIENTS else ""
+            data["recipient"] = f"{parts.scheme}://{host}/{REDACTED}" if host else f"{parts.scheme}://{REDACTED}"
+        if instance.notification_type in KEY_TYPES and not instance.secret and reads_only(self, instance.team_id):
+            data["recipient"] = REDACTED  # the key itself, given as recipient
         return data
 
 

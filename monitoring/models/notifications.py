@@ -17,6 +17,13 @@ from django.utils import timezone
 
 from monitoring.choices import AlertEvent, ConfigEvent, DeliveryStatus, NotificationType
 from monitoring.models.base import OwnedQuerySet
+from monitoring.validators import (
+    MAX_BODY_TEMPLATE,
+    MAX_TITLE_TEMPLATE,
+    SERVICE_BASE_URLS,
+    SIGNING_SECRET_TYPES,
+    notification_errors,
+)
 
 
 def default_cooldown() -> int:
@@ -78,8 +85,12 @@ class NotificationConfigQuerySet(OwnedQuerySet):
 
 
 class NotificationConfig(models.Model):
-    """One alert destination of a team (an address, URL or phone number) and its rules, attached
-    to any number of the team's servers (SPEC §18)."""
+    """One alert destination of a team (an address, URL, chat, topic or key) and its rules,
+    attached to any number of the team's servers (SPEC §18).
+
+    What ``recipient``, ``secret`` and ``api_base_url`` mean depends on the type (SPEC §18,
+    ``validators.notification_errors``); the README has the table.
+    """
 
     team = models.ForeignKey("authentication.Team", on_delete=models.CASCADE, related_name="notification_configs")
     # Every server of the team whose alerts go here; may be empty (a config kept for later).
@@ -87,13 +98,20 @@ class NotificationConfig(models.Model):
     # Attached to every server created in the team afterwards, however it is created.
     is_default = models.BooleanField(default=False)
     notification_type = models.CharField(max_length=10, choices=NotificationType.choices)
-    recipient = models.CharField(max_length=500)
+    # Blank only where one key is the whole setting and it went into ``secret`` (PagerDuty, …).
+    recipient = models.CharField(max_length=500, blank=True)
     enabled = models.BooleanField(default=True)
     # The ConfigEvent values this destination hears of (replaces part two's notify_on_* switches).
     events = models.JSONField(default=default_events, validators=[validate_events])
     cooldown_minutes = models.PositiveIntegerField(default=default_cooldown, validators=[MaxValueValidator(10_080)])
-    # Keys the webhook's X-PulseGuard-Signature; write-only in the API, shown once on create.
-    secret = models.CharField(max_length=128, blank=True, default=new_secret)
+    # Keys the webhook's X-PulseGuard-Signature, or the service's credential (a bot token, an
+    # API key); write-only in the API, shown once on create. Generated for the types of SPEC §7.
+    secret = models.CharField(max_length=128, blank=True, default="")
+    # The service's root (SPEC §18): a default per type, or a self-hosted one; a test's stand-in.
+    api_base_url = models.CharField(max_length=300, blank=True)
+    # Wording of the alert instead of PulseGuard's own ({server.name}, {status}, …).
+    title_template = models.CharField(max_length=MAX_TITLE_TEMPLATE, blank=True)
+    body_template = models.TextField(max_length=MAX_BODY_TEMPLATE, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = NotificationConfigQuerySet.as_manager()
@@ -105,15 +123,30 @@ class NotificationConfig(models.Model):
         return f"{self.get_notification_type_display()} → {self.recipient}"
 
     def save(self, *args: object, **kwargs: object) -> None:
-        # "Generated when not given": an empty secret from a form or the API gets a fresh one.
-        if not self.secret:
+        # "Generated when not given": an empty signing secret from a form or the API gets a
+        # fresh one. A service's credential is never made up (an empty ntfy token means none).
+        if not self.secret and self.notification_type in SIGNING_SECRET_TYPES:
             self.secret = new_secret()
+        if not self.api_base_url:
+            self.api_base_url = SERVICE_BASE_URLS.get(self.notification_type, "")
         super().save(*args, **kwargs)  # type: ignore[arg-type]
 
     def wants(self, alert_event: str) -> bool:
         """Whether this destination takes alerts of ``alert_event`` (an AlertEvent)."""
         event = EVENT_OF_ALERT.get(alert_event)  # type: ignore[call-overload]
         return event is not None and event in self.events
+
+    def clean(self) -> None:
+        errors = notification_errors(
+            self.notification_type,
+            recipient=self.recipient,
+            secret=self.secret,
+            api_base_url=self.api_base_url,
+            title_template=self.title_template,
+            body_template=self.body_template,
+        )
+        if errors:
+            raise ValidationError(errors)
 
 
 class NotificationDeliveryQuerySet(OwnedQuerySet):

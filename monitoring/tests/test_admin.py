@@ -208,3 +208,21 @@ def test_an_edit_of_the_target_in_the_change_form_is_checked_at_once(admin_clien
     Server.objects.filter(pk=server.pk).update(next_check_at=before + timedelta(minutes=1))
     admin_client.post(f"/admin/monitoring/server/{server.pk}/change/", add_form(alice, host="example.net", name="b"))
     assert Server.objects.get(pk=server.pk).next_check_at == before + timedelta(minutes=1)
+
+
+def test_the_admin_judges_a_notification_config_by_its_type_and_never_shows_its_secret(admin_client, alice):
+    server = make_server(alice)
+    form = {"server": server.pk, "notification_type": "telegram", "recipient": "42", "cooldown_minutes": 15}
+    form |= {"enabled": "on", "notify_on_failure": "on", "notify_on_recovery": "on"}
+    r = admin_client.post("/admin/monitoring/notificationconfig/add/", form)
+    assert r.status_code == 200 and "secret" in r.context["adminform"].form.errors
+    r = admin_client.post("/admin/monitoring/notificationconfig/add/", form | {"secret": "1:bot-token-xyz"})
+    assert r.status_code == 302
+    config = NotificationConfig.objects.get(server=server)
+    assert config.secret == "1:bot-token-xyz" and config.api_base_url == "https://api.telegram.org"
+    page = admin_client.get(f"/admin/monitoring/notificationconfig/{config.pk}/change/")
+    assert "bot-token-xyz" not in page.content.decode()
+    # Saved again with the box empty, the token stays.
+    assert admin_client.post(f"/admin/monitoring/notificationconfig/{config.pk}/change/", form).status_code == 302
+    config.refresh_from_db()
+    assert config.secret == "1:bot-token-xyz"

@@ -165,7 +165,14 @@
     }
     function sync() {
       var v = current();
-      specs.forEach(function (s) { rows[s.name].row.hidden = s.show ? !s.show(v) : false; });
+      specs.forEach(function (s) {
+        rows[s.name].row.hidden = s.show ? !s.show(v) : false;
+        // Words that depend on other fields (a notification's recipient means a chat id for
+        // Telegram, a topic for ntfy): `helpFor` and `placeholderFor` say them.
+        var help = rows[s.name].row.querySelector(".help");
+        if (s.helpFor && help) { help.textContent = s.helpFor(v); }
+        if (s.placeholderFor) { (rows[s.name].input.pgInput || rows[s.name].input).placeholder = s.placeholderFor(v) || ""; }
+      });
     }
     // A form rebuilt in place (edit another item, or a fresh one after a save) drops the
     // previous build's listeners: else one submit would post once per build, stale values too.

@@ -59,15 +59,50 @@
     { name: "notifications", label: "Send alerts", type: "checkbox", default: true },
     { name: "is_active", label: "Active (checked on schedule)", type: "checkbox", default: true }
   ];
+  // Per channel (SPEC §7, §18): what `recipient` and `secret` mean, and which take an api_base_url.
+  var CHANNELS = {
+    webhook: { recipient: ["An http(s) URL; the JSON body is signed with a generated secret.", "https://hooks.example.com/pulseguard"] },
+    email: { recipient: ["An e-mail address.", "ops@example.com"] },
+    slack: { recipient: ["The incoming-webhook URL.", "https://hooks.slack.com/services/…"] },
+    discord: { recipient: ["The webhook URL.", "https://discord.com/api/webhooks/…"] },
+    sms: { recipient: ["A phone number in E.164 form.", "+14155550123"] },
+    msteams: { recipient: ["The Teams incoming-webhook (Workflows) URL.", "https://….webhook.office.com/…"] },
+    apprise: { recipient: ["Any Apprise URL (a hundred-odd services).", "tgram://bottoken/chatid"] },
+    telegram: { recipient: ["The chat id, or a public channel's @name.", "-1001234567890"], secret: "The bot token (from @BotFather).",
+      base: "https://api.telegram.org" },
+    pagerduty: { secret: "The routing key of an Events API v2 integration.", base: "https://events.pagerduty.com" },
+    opsgenie: { secret: "The API key of an Opsgenie API integration (sent as GenieKey).", base: "https://api.opsgenie.com" },
+    ntfy: { recipient: ["The topic.", "ops-alerts"], secret: "Optional: an access token, for a protected topic.", base: "https://ntfy.sh" },
+    pushover: { recipient: ["Your user key, or a group key.", "uQiRzpo4DXghDmr9QzzfQu27cmVRsG"], secret: "The application's API token.",
+      base: "https://api.pushover.net" },
+    gotify: { secret: "The application token.", base: "", baseRequired: true },
+    matrix: { recipient: ["The room id (not an #alias).", "!abcdefg:example.org"], secret: "The bot user's access token.", base: "", baseRequired: true }
+  };
+  function channel(v) { return CHANNELS[v.notification_type] || {}; }
   PG.NOTIFICATION_FIELDS = [
     { name: "notification_type", label: "Channel", type: "select", default: "webhook",
-      choices: [["webhook", "Webhook"], ["email", "E-mail"], ["slack", "Slack"], ["discord", "Discord"], ["sms", "SMS"]] },
-    { name: "recipient", label: "Recipient", type: "text", required: true, help: "URL for webhook/Slack/Discord, an address for e-mail, +E.164 for SMS." },
+      choices: [["webhook", "Webhook"], ["email", "E-mail"], ["slack", "Slack"], ["discord", "Discord"], ["sms", "SMS"],
+        ["msteams", "Microsoft Teams"], ["telegram", "Telegram"], ["pagerduty", "PagerDuty"], ["opsgenie", "Opsgenie"],
+        ["ntfy", "ntfy"], ["pushover", "Pushover"], ["gotify", "Gotify"], ["matrix", "Matrix"], ["apprise", "Apprise URL"]] },
+    { name: "recipient", label: "Recipient", type: "text", show: function (v) { return !!channel(v).recipient; },
+      help: "Where alerts go.", helpFor: function (v) { return (channel(v).recipient || [""])[0]; },
+      placeholderFor: function (v) { return (channel(v).recipient || ["", ""])[1]; } },
+    { name: "secret", label: "Token or key", type: "password", show: function (v) { return !!channel(v).secret; },
+      help: "Never shown again.", helpFor: function (v) { return (channel(v).secret || "") + " Never shown again."; } },
+    { name: "api_base_url", label: "Server URL", type: "text", show: function (v) { return channel(v).base !== undefined; },
+      help: "The service's root.", helpFor: function (v) {
+        var c = channel(v);
+        return c.baseRequired ? "Required: the URL of your " + v.notification_type + " server." : "Empty: " + c.base + ". Set it for a self-hosted or regional server.";
+      } },
     { name: "enabled", label: "Enabled", type: "checkbox", default: true },
     { name: "notify_on_failure", label: "On DOWN", type: "checkbox", default: true },
     { name: "notify_on_recovery", label: "On recovery", type: "checkbox", default: true },
     { name: "notify_on_degraded", label: "On degraded (slow)", type: "checkbox", default: false },
-    { name: "cooldown_minutes", label: "Cooldown (minutes)", type: "number", step: 1, default: 15 }
+    { name: "cooldown_minutes", label: "Cooldown (minutes)", type: "number", step: 1, default: 15 },
+    { name: "title_template", label: "Title template", type: "text", wide: true, placeholder: "{server.name} is {status}",
+      help: "Optional. Placeholders: {server.name} {server.url} {status} {previous_status} {message} {time} {downtime} {incident_url} {ack_url}; {{ and }} for braces." },
+    { name: "body_template", label: "Message template", type: "textarea", wide: true, placeholder: "{message} — {incident_url}",
+      help: "Optional: replaces the message (a webhook's \"message\"); same placeholders." }
   ];
   // `kind` only steers the form (formOnly: never sent); the page clears the other kind's fields.
   function oneOff(v) { return v.kind === "once"; }

@@ -248,7 +248,7 @@
       payload.server = Number(id);
       return PG.api("POST", "/api/notification-configs/", payload).then(function (r) {
         if (r.ok) {
-          if (r.data.secret) { $("secret-note").hidden = false; $("secret-note").textContent = "Webhook signing secret (shown once): " + r.data.secret; }
+          if (r.data.secret && r.data.notification_type === "webhook") { $("secret-note").hidden = false; $("secret-note").textContent = "Webhook signing secret (shown once): " + r.data.secret; }
           notificationForm(); loadNotifications();
         }
         return r;

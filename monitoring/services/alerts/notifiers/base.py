@@ -15,6 +15,7 @@ import requests
 from django.conf import settings
 
 from monitoring.services import net
+from monitoring.validators import SERVICE_BASE_URLS
 
 if TYPE_CHECKING:
     from monitoring.models import NotificationConfig, NotificationDelivery
@@ -52,6 +53,16 @@ class Notifier(ABC):
         return (urlsplit(config.recipient).hostname or "").lower()
 
 
+class ServiceNotifier(Notifier):
+    """A service with an API of its own at ``config.api_base_url`` (SPEC §18), or its default root."""
+
+    def base_url(self, config: NotificationConfig) -> str:
+        return (config.api_base_url or SERVICE_BASE_URLS.get(self.notification_type, "")).rstrip("/")
+
+    def receiver_host(self, config: NotificationConfig) -> str:
+        return (urlsplit(self.base_url(config)).hostname or "").lower()
+
+
 def post(
     url: str,
     *,
@@ -59,16 +70,36 @@ def post(
     json: object | None = None,
     headers: dict[str, str] | None = None,
     auth: tuple[str, str] | None = None,
+    method: str = "POST",
+    redact: str = "",
 ) -> net.HttpResponse:
-    """POST through ``net.http_request`` and turn every failure into a NotifyError.
+    """POST (or ``method``) through ``net.http_request`` and turn every failure into a NotifyError.
 
     Redirects are not followed (``net.http_request`` follows none): a webhook that moved
     answers 3xx, and following it with a GET would drop the alert's body, so the operator is
-    told to use the final URL.
+    told to use the final URL. ``redact`` is a credential inside ``url`` (Telegram's bot
+    token): an error message, kept as the delivery's ``last_error``, never shows it.
     """
     try:
+        return _send(url, data=data, json=json, headers=headers, auth=auth, method=method)
+    except NotifyError as exc:
+        if redact and redact in str(exc):
+            raise type(exc)(str(exc).replace(redact, "…")) from None
+        raise
+
+
+def _send(
+    url: str,
+    *,
+    data: bytes | str | None,
+    json: object | None,
+    headers: dict[str, str] | None,
+    auth: tuple[str, str] | None,
+    method: str,
+) -> net.HttpResponse:
+    try:
         response = net.http_request(
-            "POST",
+            method,
             url,
             timeout=settings.NOTIFICATION_TIMEOUT,
             data=data,

@@ -24,13 +24,16 @@ class EmailNotifier(Notifier):
 
     def send(self, delivery: NotificationDelivery) -> None:
         notice = notice_for(delivery)
+        # A config's own body_template is the whole (plain-text) mail.
+        own_body = bool(delivery.config.body_template)
         message = EmailMultiAlternatives(
             subject=notice.subject,
-            body=notice.render("email.txt"),
+            body=notice.message if own_body else notice.render("email.txt"),
             from_email=settings.DEFAULT_FROM_EMAIL,
             to=[delivery.config.recipient],
         )
-        message.attach_alternative(notice.render("email.html"), "text/html")
+        if not own_body:
+            message.attach_alternative(notice.render("email.html"), "text/html")
         try:
             message.send(fail_silently=False)
         except smtplib.SMTPConnectError as exc:

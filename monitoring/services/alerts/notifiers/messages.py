@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
 
+from core.links import absolute_url
 from monitoring.choices import AlertEvent, Status
+from monitoring.validators import render_template
 
 if TYPE_CHECKING:
-    from monitoring.models import NotificationDelivery
+    from monitoring.models import Incident, NotificationDelivery, Server
 
 TEST_MESSAGE = "Test notification from PulseGuard: this destination works."
 # The server name of a test to a config attached to no server yet.
@@ -113,11 +116,38 @@ class Notice:
     reason: str
     downtime_seconds: int | None = None
     certificate: CertificateFacts | None = None
+    # SPEC §18: the outage it is about, its links, and the config's own wording (empty: ours).
+    incident_id: int | None = None
+    server_page: str = ""
+    incident_url: str = ""
+    ack_url: str = ""
+    title_template: str = ""
+    body_template: str = ""
+
+    @property
+    def placeholders(self) -> dict[str, str]:
+        """The values of a config's ``title_template`` and ``body_template`` (SPEC §18), all strings."""
+        return {
+            "server.name": self.server_name,
+            # As the API shows it; a push server has no target, so its page stands in.
+            "server.url": self.server_url or self.server_page,
+            "status": self.status,
+            "previous_status": self.previous_status,
+            "message": self.default_message,
+            "time": iso_utc(self.time),
+            "downtime": short_duration(self.downtime_seconds) if self.downtime_seconds is not None else "",
+            "incident_url": self.incident_url,
+            "ack_url": self.ack_url,
+        }
 
     @property
     def context(self) -> dict[str, Any]:
         cert = self.certificate
         return {
+            "is_reminder": self.event == AlertEvent.REMINDER,
+            "is_maintenance_start": self.event == AlertEvent.MAINTENANCE_START,
+            "is_maintenance_end": self.event == AlertEvent.MAINTENANCE_END,
+            "is_acknowledged": self.event == AlertEvent.ACKNOWLEDGED,
             "is_cert_expiring": self.event == AlertEvent.CERTIFICATE_EXPIRING,
             "is_cert_invalid": self.event == AlertEvent.CERTIFICATE_INVALID,
             "cert": cert,
@@ -141,12 +171,20 @@ class Notice:
 
     @property
     def subject(self) -> str:
+        if self.title_template:
+            return " ".join(render_template(self.title_template, self.placeholders).split())
         return " ".join(self.render("subject.txt").split())
 
     @property
-    def message(self) -> str:
-        """One line for SMS, chat previews and the webhook's ``message``."""
+    def default_message(self) -> str:
         return " ".join(self.render("message.txt").split())
+
+    @property
+    def message(self) -> str:
+        """One line for SMS, chat previews and the webhook's ``message``; or the config's ``body_template``."""
+        if self.body_template:
+            return render_template(self.body_template, self.placeholders).strip()
+        return self.default_message
 
     def webhook_payload(self) -> WebhookPayload:
         payload = WebhookPayload(
@@ -171,25 +209,37 @@ def notice_for(delivery: NotificationDelivery) -> Notice:
     Every notice names the server the same way; what happened, when and why depends on the
     source: a certificate check, a status change, or nothing (a test, or a config's Send test).
     """
+    server = server_of(delivery)
     change = delivery.change
     check = delivery.certificate_check
-    # A test is about no server: it shows the config's first one, or says none is attached.
-    server = delivery.server or delivery.config.servers.order_by("id").first()
+    incident = delivery.incident
     if server is None:
-        about = {
-            "delivery_id": delivery.pk,
-            "event": delivery.event,
-            "server_id": 0,
-            "server_name": NO_SERVER,
-            "server_url": "",
-        }
-        return Notice(**about, status=Status.UP, previous_status=Status.UP, time=timezone.now(), reason=TEST_MESSAGE)
-    about = {
+        # A test of a config attached to no server yet.
+        return Notice(
+            delivery_id=delivery.pk,
+            event=delivery.event,
+            server_id=0,
+            server_name=NO_SERVER,
+            server_url="",
+            title_template=delivery.config.title_template,
+            body_template=delivery.config.body_template,
+            status=Status.UP,
+            previous_status=Status.UP,
+            time=timezone.now(),
+            reason=TEST_MESSAGE,
+        )
+    about: dict[str, Any] = {
         "delivery_id": delivery.pk,
         "event": delivery.event,
         "server_id": server.pk,
         "server_name": server.name,
         "server_url": server.url,
+        "server_page": absolute_url(reverse("web-server", kwargs={"pk": server.pk})),
+        "incident_id": incident.pk if incident is not None else None,
+        "incident_url": incident_url_for(incident) if incident is not None else "",
+        "ack_url": ack_url_for(incident) if incident is not None and incident.is_open else "",
+        "title_template": delivery.config.title_template,
+        "body_template": delivery.config.body_template,
     }
     if check is not None:
         facts = CertificateFacts(
@@ -209,8 +259,21 @@ def notice_for(delivery: NotificationDelivery) -> Notice:
             certificate=facts,
         )
     if change is None:
+        # A test, or an event no status change caused (a reminder, an acknowledgement, a
+        # maintenance window starting or ending): about the server as it is now.
+        now = timezone.now()
+        downtime = None
+        if incident is not None and delivery.event in (AlertEvent.REMINDER, AlertEvent.ACKNOWLEDGED):
+            end = incident.ended_at or now
+            downtime = max(0, int((end - incident.started_at).total_seconds()))
+        reason = TEST_MESSAGE if delivery.event == AlertEvent.TEST else ""
         return Notice(
-            **about, status=server.status, previous_status=server.status, time=timezone.now(), reason=TEST_MESSAGE
+            **about,
+            status=server.status,
+            previous_status=server.status,
+            time=now,
+            reason=reason,
+            downtime_seconds=downtime,
         )
     downtime = None
     if delivery.event == AlertEvent.RECOVERY and delivery.incident is not None:
@@ -225,6 +288,46 @@ def notice_for(delivery: NotificationDelivery) -> Notice:
     )
 
 
+def server_of(delivery: NotificationDelivery) -> Server | None:
+    """The server an alert is about: its status change's, incident's or certificate's.
+
+    A config may serve many servers (SPEC §18): a test message, which is about no change, shows
+    the config's first server, and None when it has none.
+    """
+    for source in (delivery.change, delivery.incident, delivery.certificate_check):
+        if source is not None:
+            return source.server
+    return delivery.config.servers.order_by("id").first()
+
+
+def incident_url_for(incident: Incident) -> str:
+    """Where a person sees the incident: its server's page, at the incident (follows PUBLIC_URL)."""
+    return absolute_url(reverse("web-server", kwargs={"pk": incident.server_id})) + f"#incident-{incident.pk}"
+
+
+def ack_url_for(incident: Incident) -> str:
+    """The one-click acknowledge link of an open incident (``<PUBLIC_URL>/ack/<token>/``, SPEC §18).
+
+    Empty until the acknowledgement flow issues tokens; that work fills this in.
+    """
+    return ""
+
+
+def iso_utc(moment: datetime) -> str:
+    """``2026-01-31T09:05:03Z``: ISO 8601 in UTC, to the second."""
+    return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def short_duration(seconds: int) -> str:
+    """``303`` → ``5m 3s``; ``90061`` → ``1d 1h 1m 1s``; ``0`` → ``0s``."""
+    parts = []
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)):
+        amount, seconds = divmod(seconds, size)
+        if amount:
+            parts.append(f"{amount}{unit}")
+    return " ".join(parts) or "0s"
+
+
 def humanize_seconds(seconds: int) -> str:
     """``3725`` → ``1 h 2 min 5 s``; the largest three units, for people."""
     if seconds < 60:
@@ -235,3 +338,14 @@ def humanize_seconds(seconds: int) -> str:
         if amount:
             parts.append(f"{amount} {unit}")
     return " ".join(parts[:3])
+
+
+def alert_key(delivery: NotificationDelivery) -> str:
+    """The key that makes a DOWN, its acknowledgement and its recovery one alert on the service's side.
+
+    PagerDuty's ``dedup_key`` and Opsgenie's ``alias``: one per incident; an alert that belongs
+    to no incident (a test, a certificate) is an alert of its own.
+    """
+    if delivery.incident_id is not None:
+        return f"pulseguard-incident-{delivery.incident_id}"
+    return f"pulseguard-delivery-{delivery.pk}"
