@@ -212,13 +212,13 @@ def test_an_edit_of_the_target_in_the_change_form_is_checked_at_once(admin_clien
 
 def test_the_admin_judges_a_notification_config_by_its_type_and_never_shows_its_secret(admin_client, alice):
     server = make_server(alice)
-    form = {"server": server.pk, "notification_type": "telegram", "recipient": "42", "cooldown_minutes": 15}
-    form |= {"enabled": "on", "notify_on_failure": "on", "notify_on_recovery": "on"}
+    form = {"team": server.team_id, "servers": [server.pk], "notification_type": "telegram", "recipient": "42"}
+    form |= {"cooldown_minutes": 15, "enabled": "on", "events": '["down", "recovery"]'}
     r = admin_client.post("/admin/monitoring/notificationconfig/add/", form)
     assert r.status_code == 200 and "secret" in r.context["adminform"].form.errors
     r = admin_client.post("/admin/monitoring/notificationconfig/add/", form | {"secret": "1:bot-token-xyz"})
     assert r.status_code == 302
-    config = NotificationConfig.objects.get(server=server)
+    config = NotificationConfig.objects.get(servers=server)
     assert config.secret == "1:bot-token-xyz" and config.api_base_url == "https://api.telegram.org"
     page = admin_client.get(f"/admin/monitoring/notificationconfig/{config.pk}/change/")
     assert "bot-token-xyz" not in page.content.decode()

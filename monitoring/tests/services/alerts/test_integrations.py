@@ -22,7 +22,7 @@ from monitoring.tests.alerting import go_down, go_up, make_config, make_server
 
 def delivery(config: NotificationConfig, event: str) -> NotificationDelivery:
     return NotificationDelivery.objects.select_related(
-        "config__server", "change__server", "incident__server", "certificate_check__server"
+        "config", "change__server", "incident__server", "certificate_check__server"
     ).get(config=config, event=event)
 
 
