@@ -56,6 +56,7 @@ urlpatterns = [
     path("servers/<int:pk>/edit/", pages.server_edit, name="web-server-edit"),
     path("status-pages/", pages.status_pages, name="status-pages"),
     path("maintenance/", pages.maintenance, name="maintenance"),
+    path("notifications/", pages.notifications, name="notifications"),
     path("config/", pages.config, name="config"),
     path("audit/", audit.audit_log, name="audit-log"),
     path("switch-team/", teams.switch, name="switch-team"),

@@ -172,6 +172,12 @@ def status_pages(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+def notifications(request: HttpRequest) -> HttpResponse:
+    """The team's notification configs (SPEC §18): list, create, edit, test, attach, delete (all through the API)."""
+    return render(request, "notifications.html", {"nav": "notifications"})
+
+
+@login_required
 def maintenance(request: HttpRequest) -> HttpResponse:
     return render(request, "maintenance.html", {"nav": "maintenance"})
 

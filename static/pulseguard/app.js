@@ -13,7 +13,7 @@
   // new objects go to it. Empty: all teams (new objects go to the personal team).
   PG.team = (document.body && document.body.dataset.team) || "";
   var TEAM_LISTS = /^\/api\/(servers|status-pages|maintenance-windows|notification-configs|incidents|ping-results|config\/export|config\/import)\/(\?|$)/;
-  var TEAM_OWNED = /^\/api\/(servers|status-pages|maintenance-windows)\/$/;
+  var TEAM_OWNED = /^\/api\/(servers|status-pages|maintenance-windows|notification-configs)\/$/;
   function inTeam(method, url, body) {
     if (!PG.team) { return { url: url, body: body }; }
     if (TEAM_OWNED.test(url) && method === "POST" && body && typeof body === "object" && !body.team) {
@@ -74,6 +74,8 @@
   function inputFor(spec, value) {
     var id = "f-" + spec.name, input;
     if (spec.type === "servers") { return PG.serverPicker(id, value || []); }
+    if (spec.type === "checks") { return PG.checkList(id, spec.choices || [], value || []); }
+    if (spec.type === "configs") { return PG.configList(id, value); }
     if (spec.type === "select" || spec.type === "multiselect") {
       input = PG.el("select", { id: id, name: spec.name, multiple: spec.type === "multiselect" });
       (spec.choices || []).forEach(function (c) {
@@ -102,7 +104,8 @@
   }
 
   function readInput(spec, input) {
-    if (spec.type === "servers") { return input.pgSelected.slice(); }
+    if (spec.type === "servers" || spec.type === "checks") { return input.pgSelected.slice(); }
+    if (spec.type === "configs") { return input.pgSelected ? input.pgSelected.slice() : undefined; }
     if (spec.type === "checkbox") { return input.checked; }
     if (spec.type === "multiselect") { return Array.prototype.filter.call(input.options, function (o) { return o.selected; }).map(function (o) { return Number(o.value) || o.value; }); }
     var v = input.value;
@@ -285,6 +288,53 @@
     drawChosen();
     load(query(), false);
     box.pgInput = search;
+    return box;
+  };
+
+  // --- Lists of checkboxes ------------------------------------------------------------------
+  // PG.checkList: a checkbox per choice ([value, label]); the container keeps the ticked values
+  // in `pgSelected` (in the choices' order). A config's events use it.
+  PG.checkList = function (id, choices, selected) {
+    var list = PG.el("ul", { "aria-label": "Choices" });
+    var box = PG.el("div", { class: "picker checks", id: id, role: "group" }, [list]);
+    var ticked = (selected || []).map(String);
+    function read() {
+      box.pgSelected = Array.prototype.filter.call(list.querySelectorAll("input"), function (cb) { return cb.checked; })
+        .map(function (cb) { return cb.pgValue; });
+    }
+    choices.forEach(function (c) {
+      var cb = PG.el("input", { type: "checkbox", value: c[0], checked: ticked.indexOf(String(c[0])) >= 0 });
+      cb.pgValue = c[0];
+      cb.addEventListener("change", read);
+      list.appendChild(PG.el("li", {}, [PG.el("label", {}, [cb, c[1]])]));
+    });
+    read();
+    return box;
+  };
+
+  // PG.configList: the team's notification configs as checkboxes (a server's alerts go to the
+  // ticked ones). `selected` undefined (a new server): the team's default configs come ticked.
+  PG.configList = function (id, selected) {
+    var list = PG.el("ul", { "aria-label": "Notification configs" });
+    var note = PG.el("div", { class: "more", text: "Loading…" });
+    var box = PG.el("div", { class: "picker configs", id: id, role: "group" }, [list, note]);
+    box.pgSelected = (selected || []).map(Number);
+    PG.api("GET", "/api/notification-configs/?page_size=200&ordering=notification_type").then(function (r) {
+      var items = r.ok ? r.data.results : [];
+      note.textContent = items.length ? "" : "No notification configs yet: add them on the Notifications page.";
+      if (selected === undefined) { box.pgSelected = items.filter(function (c) { return c.is_default; }).map(function (c) { return c.id; }); }
+      items.forEach(function (c) {
+        var cb = PG.el("input", { type: "checkbox", value: c.id, checked: box.pgSelected.indexOf(c.id) >= 0 });
+        cb.addEventListener("change", function () {
+          var at = box.pgSelected.indexOf(c.id);
+          if (cb.checked && at < 0) { box.pgSelected.push(c.id); }
+          if (!cb.checked && at >= 0) { box.pgSelected.splice(at, 1); }
+        });
+        list.appendChild(PG.el("li", {}, [PG.el("label", {}, [cb, c.notification_type + " → " + c.recipient,
+          c.is_default ? PG.el("span", { class: "help", text: " (default)" }) : null,
+          c.enabled ? null : PG.el("span", { class: "help", text: " (off)" })])]));
+      });
+    });
     return box;
   };
 

@@ -57,6 +57,8 @@
     { name: "verify_tls", label: "Verify the TLS certificate", type: "checkbox", default: true, show: function (v) { return v.protocol === "https"; } },
     { name: "tags", label: "Tags", type: "tags", wide: true, help: "Comma-separated, e.g. prod, eu-west. Status pages can pick servers by tag." },
     { name: "notifications", label: "Send alerts", type: "checkbox", default: true },
+    { name: "notification_configs", label: "Alerts go to", type: "configs", wide: true,
+      help: "The team's notification configs (set them up on the Notifications page); defaults come ticked on a new server." },
     { name: "is_active", label: "Active (checked on schedule)", type: "checkbox", default: true }
   ];
   // Per channel (SPEC §7, §18): what `recipient` and `secret` mean, and which take an api_base_url.
@@ -95,15 +97,21 @@
         return c.baseRequired ? "Required: the URL of your " + v.notification_type + " server." : "Empty: " + c.base + ". Set it for a self-hosted or regional server.";
       } },
     { name: "enabled", label: "Enabled", type: "checkbox", default: true },
-    { name: "notify_on_failure", label: "On DOWN", type: "checkbox", default: true },
-    { name: "notify_on_recovery", label: "On recovery", type: "checkbox", default: true },
-    { name: "notify_on_degraded", label: "On degraded (slow)", type: "checkbox", default: false },
+    { name: "events", label: "Alerts on", type: "checks", wide: true,
+      default: ["down", "recovery", "degraded", "certificate", "maintenance", "location", "test"],
+      choices: [["down", "DOWN"], ["recovery", "Recovery"], ["degraded", "Degraded (slow)"], ["certificate", "Certificate"],
+        ["maintenance", "Maintenance start and end"], ["reminder", "Reminders"], ["location", "Location"], ["test", "Test messages"]] },
     { name: "cooldown_minutes", label: "Cooldown (minutes)", type: "number", step: 1, default: 15 },
     { name: "title_template", label: "Title template", type: "text", wide: true, placeholder: "{server.name} is {status}",
       help: "Optional. Placeholders: {server.name} {server.url} {status} {previous_status} {message} {time} {downtime} {incident_url} {ack_url}; {{ and }} for braces." },
     { name: "body_template", label: "Message template", type: "textarea", wide: true, placeholder: "{message} — {incident_url}",
       help: "Optional: replaces the message (a webhook's \"message\"); same placeholders." }
   ];
+  // The Notifications page: a team config, the servers it serves, and whether new servers get it.
+  PG.CONFIG_FIELDS = PG.NOTIFICATION_FIELDS.concat([
+    { name: "servers", label: "Servers", type: "servers", wide: true, help: "Search and tick; or use Attach to all in the list." },
+    { name: "is_default", label: "Default: attach to every new server of the team", type: "checkbox", default: false }
+  ]);
   // `kind` only steers the form (formOnly: never sent); the page clears the other kind's fields.
   function oneOff(v) { return v.kind === "once"; }
   function recurring(v) { return v.kind === "recurring"; }

@@ -215,13 +215,7 @@
   $("checks-older").addEventListener("click", function () { var u = this.dataset.url; pageIndex += 1; pages[pageIndex] = u; loadChecks(u); });
   $("checks-newer").addEventListener("click", function () { pageIndex = Math.max(0, pageIndex - 1); loadChecks(pages[pageIndex]); });
 
-  function events(c) {
-    var on = [];
-    if (c.notify_on_failure) { on.push("down"); }
-    if (c.notify_on_recovery) { on.push("recovery"); }
-    if (c.notify_on_degraded) { on.push("degraded"); }
-    return on.join(", ") || "nothing";
-  }
+  function events(c) { return (c.events || []).join(", ") || "nothing"; }
 
   function loadNotifications() {
     PG.api("GET", "/api/notification-configs/?server=" + id).then(function (r) {
@@ -235,8 +229,12 @@
         });
         var toggle = PG.el("button", { type: "button", text: c.enabled ? "Disable" : "Enable" });
         toggle.addEventListener("click", function () { PG.api("PATCH", "/api/notification-configs/" + c.id + "/", { enabled: !c.enabled }).then(loadNotifications); });
+        // A config is the team's (SPEC §18): Remove detaches it from this server; the Notifications page deletes.
         var del = PG.el("button", { type: "button", class: "danger", text: "Remove" });
-        del.addEventListener("click", function () { PG.api("DELETE", "/api/notification-configs/" + c.id + "/").then(loadNotifications); });
+        del.addEventListener("click", function () {
+          var rest = c.servers.filter(function (s) { return s !== Number(id); });
+          PG.api("PATCH", "/api/notification-configs/" + c.id + "/", { servers: rest }).then(loadNotifications);
+        });
         body.appendChild(PG.el("tr", { "data-config-id": c.id }, [PG.el("td", { "data-label": "Channel", text: c.notification_type }), PG.el("td", { "data-label": "Recipient", class: "message", text: c.recipient }),
           PG.el("td", { "data-label": "Enabled", class: "labelled", text: c.enabled ? "yes" : "no" }), PG.el("td", { "data-label": "Alerts on", class: "labelled", text: events(c) }),
           PG.el("td", { class: "actions" }, canChange ? [test, " ", toggle, " ", del, " ", result] : [])]));
@@ -246,6 +244,7 @@
   function notificationForm() {
     PG.buildForm($("notification-form"), PG.NOTIFICATION_FIELDS, {}, function (payload) {
       payload.server = Number(id);
+      payload.team = root.dataset.team;  // the server's team, whichever team the header shows
       return PG.api("POST", "/api/notification-configs/", payload).then(function (r) {
         if (r.ok) {
           if (r.data.secret && r.data.notification_type === "webhook") { $("secret-note").hidden = false; $("secret-note").textContent = "Webhook signing secret (shown once): " + r.data.secret; }
