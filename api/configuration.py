@@ -63,7 +63,8 @@ def _context(user: Any, team: Team | None = None) -> dict[str, Any]:
 
 
 def server_fields(user: Any) -> list[str]:
-    return exported_fields(ServerSerializer(context=_context(user)), {"team"})
+    # An escalation policy is named by id, which means nothing in another team or database.
+    return exported_fields(ServerSerializer(context=_context(user)), {"team", "escalation_policy"})
 
 
 def config_fields(user: Any) -> list[str]:

@@ -71,6 +71,10 @@ class AlertEvent(models.TextChoices):
     # About a server's TLS certificate, not its status (SPEC §13).
     CERTIFICATE_EXPIRING = "certificate_expiring", "Certificate expiring"
     CERTIFICATE_INVALID = "certificate_invalid", "Certificate invalid"
+    # An escalation policy's repeat while an incident stays open and unacknowledged (SPEC §18).
+    REMINDER = "reminder", "Reminder"
+    # Someone took the incident: paging services (PagerDuty, Opsgenie) are told to stop paging.
+    ACKNOWLEDGED = "acknowledged", "Acknowledged"
 
 
 class DeliveryStatus(models.TextChoices):
@@ -84,4 +88,15 @@ class DeliveryStatus(models.TextChoices):
     # Gave up: a permanent error, or NOTIFICATION_MAX_ATTEMPTS used.
     FAILED = "failed", "Failed"
     # Never sent on purpose (cooldown, config switched off before sending); ``last_error`` says why.
+    SUPPRESSED = "suppressed", "Suppressed"
+
+
+class TimelineKind(models.TextChoices):
+    """What an entry of an incident's ``timeline`` records (SPEC §18)."""
+
+    OPENED = "opened", "Opened"
+    STEP = "step", "Escalation step"
+    REMINDER = "reminder", "Reminder"
+    ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    RESOLVED = "resolved", "Resolved"
     SUPPRESSED = "suppressed", "Suppressed"

@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.urls import reverse
 from rest_framework import serializers
 
+from api.serializers.escalation import TeamPolicyField
 from api.serializers.fields import (
     MAX_ID,
     REDACTED,
@@ -46,6 +47,9 @@ class ServerSerializer(FormBooleansMixin, serializers.ModelSerializer):
     tags = TagsField()
     push_token = serializers.ReadOnlyField(help_text="Push monitors only: the secret part of the push URL.")
     push_url = serializers.SerializerMethodField(help_text="Push monitors only: the URL their job calls.")
+    escalation_policy = TeamPolicyField(
+        required=False, allow_null=True, help_text="An escalation policy of the server's team (SPEC §18), or null."
+    )
 
     class Meta:
         model = Server
@@ -65,6 +69,7 @@ class ServerSerializer(FormBooleansMixin, serializers.ModelSerializer):
             "last_check",
             "tags",
             "notifications",
+            "escalation_policy",
             "owner",
             "team",
             "method",

@@ -111,7 +111,7 @@ def candidates(now: datetime, limit: int, *, skip_owners: set[int] | None = None
         due = due.exclude(config__server__team_id__in=skip_owners)
     return list(
         due.select_for_update(skip_locked=True, of=("self",))
-        .select_related("config__server", "change", "incident", "certificate_check")
+        .select_related("config__server", "change__server", "incident__server", "certificate_check")
         .order_by("next_attempt_at", "id")[:limit]
     )
 

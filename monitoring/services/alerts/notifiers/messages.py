@@ -11,9 +11,10 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from monitoring.choices import AlertEvent
+from monitoring.services.alerts.ack import ack_url_for
 
 if TYPE_CHECKING:
-    from monitoring.models import NotificationDelivery
+    from monitoring.models import NotificationDelivery, Server
 
 TEST_MESSAGE = "Test notification from PulseGuard: this destination works."
 # The words chat services turn into "notify everyone"; the channels escape their own markup.
@@ -111,6 +112,8 @@ class Notice:
     reason: str
     downtime_seconds: int | None = None
     certificate: CertificateFacts | None = None
+    # The one-click acknowledge link of an open incident's DOWN or reminder (SPEC §18).
+    ack_url: str = ""
 
     @property
     def context(self) -> dict[str, Any]:
@@ -128,6 +131,8 @@ class Notice:
             "is_recovery": self.event == AlertEvent.RECOVERY,
             "is_degraded": self.event == AlertEvent.DEGRADED,
             "is_test": self.event == AlertEvent.TEST,
+            "is_reminder": self.event == AlertEvent.REMINDER,
+            "is_acknowledged": self.event == AlertEvent.ACKNOWLEDGED,
             "status_word": self.status.upper(),
             "downtime": humanize_seconds(self.downtime_seconds) if self.downtime_seconds is not None else "",
             "time_text": f"{self.time:%Y-%m-%d %H:%M:%S %Z}",
@@ -169,7 +174,7 @@ def notice_for(delivery: NotificationDelivery) -> Notice:
     Every notice names the server the same way; what happened, when and why depends on the
     source: a certificate check, a status change, or nothing (a test, or a config's Send test).
     """
-    server = delivery.config.server
+    server = server_of(delivery)
     change = delivery.change
     check = delivery.certificate_check
     about = {
@@ -196,6 +201,9 @@ def notice_for(delivery: NotificationDelivery) -> Notice:
             reason=facts.error,
             certificate=facts,
         )
+    incident = delivery.incident
+    if change is None and incident is not None and delivery.event in (AlertEvent.REMINDER, AlertEvent.ACKNOWLEDGED):
+        return _incident_notice(delivery, about, server)
     if change is None:
         return Notice(
             **about, status=server.status, previous_status=server.status, time=timezone.now(), reason=TEST_MESSAGE
@@ -210,6 +218,52 @@ def notice_for(delivery: NotificationDelivery) -> Notice:
         time=change.changed_at,
         reason=unmention(change.message),
         downtime_seconds=downtime,
+        ack_url=_ack_url(delivery),
+    )
+
+
+def server_of(delivery: NotificationDelivery) -> Server:
+    """The server an alert is about: its status change's or incident's, else its config's."""
+    if delivery.change is not None:
+        return delivery.change.server
+    if delivery.incident is not None:
+        return delivery.incident.server
+    return delivery.config.server
+
+
+def _ack_url(delivery: NotificationDelivery) -> str:
+    """The ack link of a DOWN or reminder whose incident is still open; else empty."""
+    incident = delivery.incident
+    if delivery.event not in (AlertEvent.DOWN, AlertEvent.REMINDER) or incident is None or not incident.is_open:
+        return ""
+    return ack_url_for(incident)
+
+
+def _incident_notice(delivery: NotificationDelivery, about: dict[str, Any], server: Server) -> Notice:
+    """A reminder (still down since …) or an acknowledgement (who took it, and their note)."""
+    incident = delivery.incident
+    assert incident is not None
+    if delivery.event == AlertEvent.REMINDER:
+        open_for = max(0, round((delivery.created_at - incident.started_at).total_seconds()))
+        reason = f"still DOWN after {humanize_seconds(open_for)}: {unmention(incident.first_error)}".rstrip(": ")
+        return Notice(
+            **about,
+            status=server.status,
+            previous_status=server.status,
+            time=incident.started_at,
+            reason=reason,
+            downtime_seconds=open_for,
+            ack_url=_ack_url(delivery),
+        )
+    entry = next((e for e in reversed(incident.timeline or []) if e.get("kind") == "acknowledged"), {})
+    who = entry.get("by") or "someone"
+    note = unmention(str(entry.get("note") or ""))
+    return Notice(
+        **about,
+        status=server.status,
+        previous_status=server.status,
+        time=incident.acknowledged_at or delivery.created_at,
+        reason=f"acknowledged by {who}" + (f": {note}" if note else ""),
     )
 
 
