@@ -272,13 +272,17 @@ def _configs(ids: list[int]) -> list[NotificationConfig]:
 
 
 def rearm(policy: EscalationPolicy) -> int:
-    """A policy's steps changed: its servers' open incidents look again at their next run."""
-    now = timezone.now()
-    return (
-        Incident.objects.open()
-        .filter(server__escalation_policy=policy, acknowledged_at__isnull=True, escalation_step__isnull=False)
-        .update(next_escalation_at=now)
+    """A policy's steps changed: its servers' open, unacknowledged incidents follow the new
+    steps (their next due time recomputed); how many."""
+    incidents = list(
+        Incident.objects.open().filter(
+            server__escalation_policy=policy, acknowledged_at__isnull=True, escalation_step__isnull=False
+        )
     )
+    for incident in incidents:
+        incident.next_escalation_at = next_due(incident, policy)
+    Incident.objects.bulk_update(incidents, ["next_escalation_at"])
+    return len(incidents)
 
 
 # --- acknowledging -------------------------------------------------------------------------------
