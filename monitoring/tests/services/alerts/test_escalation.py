@@ -21,6 +21,7 @@ from monitoring.services.alerts import escalation
 from monitoring.services.alerts.ack import ack_url_for, incident_for_token
 from monitoring.services.alerts.delivery import claim, send_pending
 from monitoring.services.alerts.notifiers.messages import notice_for
+from monitoring.services.engine.checks import save_edit
 from monitoring.tests.alerting import go_down, go_up, make_config, make_server
 
 pytestmark = pytest.mark.django_db
@@ -223,8 +224,6 @@ def test_a_paused_server_holds_its_escalation(setup):
     incident = open_incident(server)
     server.refresh_from_db()
     server.is_active = False
-    from monitoring.services.engine.checks import save_edit
-
     save_edit(server, {"is_active"})
     assert escalation.escalation_step(T0 + timedelta(minutes=2)) == 0
     assert len(keys(incident)) == 1
@@ -240,9 +239,11 @@ def test_a_crash_mid_escalation_commits_nothing_and_the_next_run_does_that_step_
     def crash(*args, **kwargs):
         raise RuntimeError("killed")
 
-    with mock.patch.object(NotificationDelivery.objects, "bulk_create", side_effect=crash):
-        with pytest.raises(RuntimeError):
-            escalation.escalation_step(T0 + timedelta(minutes=1))
+    with (
+        mock.patch.object(NotificationDelivery.objects, "bulk_create", side_effect=crash),
+        pytest.raises(RuntimeError),
+    ):
+        escalation.escalation_step(T0 + timedelta(minutes=1))
     incident.refresh_from_db()
     assert incident.escalation_step == 0 and incident.next_escalation_at == T0 + timedelta(minutes=1)
     assert len(keys(incident)) == 1, "nothing of the step was kept"
