@@ -54,6 +54,7 @@ urlpatterns = [
     path("servers/new/", pages.server_new, name="web-server-new"),
     path("servers/<int:pk>/", pages.server_detail, name="web-server"),
     path("servers/<int:pk>/edit/", pages.server_edit, name="web-server-edit"),
+    path("incidents/", pages.incidents, name="incidents"),
     path("status-pages/", pages.status_pages, name="status-pages"),
     path("maintenance/", pages.maintenance, name="maintenance"),
     path("config/", pages.config, name="config"),

@@ -1,5 +1,5 @@
-"""Acknowledging in real Chromium (SPEC §18): the button on the server page's incident list,
-and the one-click link's page (GET shows, the button's POST acknowledges)."""
+"""Acknowledging in real Chromium (SPEC §18): the button on the server page's incident list and
+on the incident list page, and the one-click link's page (GET shows, the button's POST acknowledges)."""
 
 from __future__ import annotations
 
@@ -27,9 +27,11 @@ def test_a_member_acknowledges_on_the_server_page_and_the_link_page_works(alice)
         alice.save()
     server = Server.objects.create(owner=alice, name="api", protocol="tcp", host="127.0.0.1", port=9)
     other = Server.objects.create(owner=alice, name="db", protocol="tcp", host="127.0.0.1", port=9)
-    go_down(server)
-    go_down(other)
+    third = Server.objects.create(owner=alice, name="queue", protocol="tcp", host="127.0.0.1", port=9)
+    for down in (server, other, third):
+        go_down(down)
     incident, link_incident = Incident.objects.get(server=server), Incident.objects.get(server=other)
+    listed = Incident.objects.get(server=third)
     link = ack_url_for(link_incident).split("/ack/", 1)[1]
     auth = {"Authorization": f"Bearer {AccessToken.for_user(alice)}"}  # the ORM may not run inside Playwright's loop
     with daphne() as base, sync_playwright() as pw:
@@ -56,6 +58,16 @@ def test_a_member_acknowledges_on_the_server_page_and_the_link_page_works(alice)
             )
             shot(page, "escalation-server-acknowledged")
 
+            # The incident list: every open incident of the team, each with its button.
+            page.goto(f"{base}/incidents/")
+            row = page.locator(f'#incidents-open li[data-incident="{listed.pk}"]')
+            expect(row).to_contain_text("queue")
+            expect(page.locator("#incidents-open button.ack")).to_have_count(2)  # db and queue; api is acknowledged
+            shot(page, "escalation-incident-list")
+            row.locator("button.ack").click()
+            expect(page.locator(f'#incidents-open li[data-incident="{listed.pk}"]')).to_contain_text("acknowledged")
+            expect(page.locator("#incidents-open button.ack")).to_have_count(1)
+
             # The link, in a browser with no session: GET shows, the button acknowledges.
             anon = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
             anon.goto(f"{base}/ack/{link}")
@@ -72,6 +84,8 @@ def test_a_member_acknowledges_on_the_server_page_and_the_link_page_works(alice)
             browser.close()
     incident.refresh_from_db()
     link_incident.refresh_from_db()
+    listed.refresh_from_db()
+    assert listed.acknowledged_by == alice
     assert incident.acknowledged_by == alice and incident.timeline[-1]["note"] == "looking into it"
     assert link_incident.acknowledged_at is not None and link_incident.timeline[-1]["note"] == "on my way"
 

@@ -178,37 +178,9 @@
       var items = r.ok ? r.data.results : [];
       if (!items.length) { box.textContent = "No incidents."; return; }
       var ul = PG.el("ul");
-      items.forEach(function (i) { ul.appendChild(incidentItem(i)); });
+      items.forEach(function (i) { ul.appendChild(PG.incidentItem(i, { canAck: canChange, onChange: loadIncidents })); });
       box.appendChild(ul);
     });
-  }
-  // One incident: what happened, who acknowledged it, an Acknowledge button while it is open
-  // (members and up, SPEC §18), and its timeline folded away.
-  function incidentItem(i) {
-    var text = "Down " + PG.fmtTime(i.started_at) + (i.ended_at ? " for " + PG.fmtDuration(i.duration_seconds) : " — ongoing") + (i.first_error ? ": " + i.first_error : "");
-    if (i.acknowledged_at) { text += " (acknowledged " + PG.fmtTime(i.acknowledged_at) + (i.acknowledged_by ? " by " + i.acknowledged_by : "") + ")"; }
-    var li = PG.el("li", { class: "incident", "data-incident": String(i.id) }, [PG.el("span", { text: text })]);
-    if (i.is_open && !i.acknowledged_at && canChange) {
-      var note = PG.el("input", { type: "text", class: "ack-note", placeholder: "Note (optional)", "aria-label": "Acknowledgement note", maxlength: "1000" });
-      var button = PG.el("button", { type: "button", class: "ack", text: "Acknowledge" });
-      var result = PG.el("span", { role: "status", class: "ack-result" });
-      button.addEventListener("click", function () {
-        button.disabled = true;
-        PG.api("POST", "/api/incidents/" + i.id + "/ack/", { note: note.value }).then(function (r) {
-          if (r.ok) { loadIncidents(); } else { button.disabled = false; result.textContent = refused(r); }
-        });
-      });
-      li.appendChild(PG.el("span", { class: "ack-row" }, [note, button, result]));
-    }
-    if (i.timeline && i.timeline.length) {
-      var list = PG.el("ol", { class: "timeline" });
-      i.timeline.forEach(function (e) {
-        var line = PG.fmtTime(e.at) + " " + e.kind + (e.note ? ": " + e.note : "") + (e.configs && e.configs.length ? " → config " + e.configs.join(", ") : "") + (e.by ? " (by " + e.by + ")" : "");
-        list.appendChild(PG.el("li", { text: line }));
-      });
-      li.appendChild(PG.el("details", {}, [PG.el("summary", { text: "Timeline" }), list]));
-    }
-    return li;
   }
 
   var pages = [], pageIndex = 0, push = root.dataset.protocol === "push";

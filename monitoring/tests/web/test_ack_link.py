@@ -93,3 +93,12 @@ def test_a_closed_incidents_token_is_a_404(client, incident):
     go_up(incident.server)
     assert client.get(path).status_code == 404
     assert client.post(path, {}).status_code == 404
+
+
+def test_the_incident_list_page_needs_a_login_and_loads_its_scripts(client, alice):
+    assert client.get("/incidents/").status_code == 302
+    client.force_login(alice)
+    r = client.get("/incidents/")
+    assert r.status_code == 200
+    page = r.content.decode()
+    assert 'id="incidents-open"' in page and "pulseguard/incident.js" in page and "pulseguard/incidents.js" in page
