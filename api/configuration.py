@@ -65,8 +65,11 @@ def _context(user: Any, team: Team | None = None) -> dict[str, Any]:
 
 
 def server_fields(user: Any) -> list[str]:
-    # A server's configs are the document's ``notification_configs``, which name their servers.
-    return exported_fields(ServerSerializer(context=_context(user)), {"team", "notification_configs"})
+    # A server's configs are the document's ``notification_configs``, which name their servers;
+    # an escalation policy is named by id, which means nothing in another team or database.
+    return exported_fields(
+        ServerSerializer(context=_context(user)), {"team", "notification_configs", "escalation_policy"}
+    )
 
 
 #: Part two's switches are views of ``events``, which the document carries.

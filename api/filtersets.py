@@ -26,6 +26,7 @@ from authentication.models.audit import AUDIT_ROLES
 from monitoring.choices import AlertEvent, DeliveryStatus, NotificationType, PingStatus, Protocol, Status
 from monitoring.models import (
     CertificateCheck,
+    EscalationPolicy,
     Incident,
     MaintenanceWindow,
     NotificationConfig,
@@ -204,12 +205,23 @@ class NotificationDeliveryFilterSet(StrictFilterSet):
 
 class IncidentFilterSet(StrictFilterSet):
     open = StrictBooleanFilter(field_name="ended_at", lookup_expr="isnull", label="Open (not yet ended)")
+    acknowledged = StrictBooleanFilter(
+        field_name="acknowledged_at", lookup_expr="isnull", exclude=True, label="Acknowledged"
+    )
     since = TimeFilter(field_name="started_at", lookup_expr="gte")
     until = TimeFilter(field_name="started_at", lookup_expr="lte")
 
     class Meta:
         model = Incident
         fields = ["server", "open"]
+
+
+class EscalationPolicyFilterSet(StrictFilterSet):
+    server = IdFilter(field_name="servers", label="Used by this server")
+
+    class Meta:
+        model = EscalationPolicy
+        fields = ["team", "server"]
 
 
 class CertificateCheckFilterSet(StrictFilterSet):

@@ -21,6 +21,7 @@ router.register("server-status", views.ServerStatusViewSet, basename="serverstat
 router.register("notification-configs", views.NotificationConfigViewSet, basename="notificationconfig")
 router.register("notification-deliveries", views.NotificationDeliveryViewSet, basename="notificationdelivery")
 router.register("incidents", views.IncidentViewSet, basename="incident")
+router.register("escalation-policies", views.EscalationPolicyViewSet, basename="escalationpolicy")
 router.register("certificates", views.CertificateCheckViewSet, basename="certificatecheck")
 router.register("status-pages", views.StatusPageViewSet, basename="statuspage")
 router.register("maintenance-windows", views.MaintenanceWindowViewSet, basename="maintenancewindow")

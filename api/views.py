@@ -27,6 +27,7 @@ from rest_framework.views import APIView
 
 from api.filtersets import (
     CertificateCheckFilterSet,
+    EscalationPolicyFilterSet,
     IncidentFilterSet,
     MaintenanceWindowFilterSet,
     NotificationConfigFilterSet,
@@ -44,6 +45,7 @@ from api.serializers.certificates import (
     CheckSslQuerySerializer,
     CheckSslSerializer,
 )
+from api.serializers.escalation import AcknowledgeSerializer, EscalationPolicySerializer
 from api.serializers.maintenance import MaintenanceWindowSerializer
 from api.serializers.notifications import (
     NotificationConfigSerializer,
@@ -68,6 +70,7 @@ from monitoring import payloads
 from monitoring.choices import DeliveryStatus, Protocol
 from monitoring.models import (
     CertificateCheck,
+    EscalationPolicy,
     Incident,
     MaintenanceWindow,
     NotificationConfig,
@@ -78,7 +81,7 @@ from monitoring.models import (
     StatusPage,
 )
 from monitoring.services import net
-from monitoring.services.alerts import delivery
+from monitoring.services.alerts import delivery, escalation
 from monitoring.services.engine import certificates, checks, push
 from monitoring.services.engine.certificates import NOT_HTTPS, checks_certificate
 from monitoring.services.history import metrics
@@ -286,10 +289,45 @@ class NotificationDeliveryViewSet(OwnedReadOnlyViewSet):
 
 
 class IncidentViewSet(OwnedReadOnlyViewSet):
-    queryset = Incident.objects.select_related("server")
+    queryset = Incident.objects.select_related("server", "acknowledged_by")
     serializer_class = IncidentSerializer
     filterset_class = IncidentFilterSet
     ordering_fields = ["started_at", "ended_at", "duration_seconds", "id"]
+
+    @extend_schema(request=AcknowledgeSerializer, responses=IncidentSerializer)
+    @action(detail=True, methods=["post"])
+    def ack(self, request: Request, pk: str | None = None) -> Response:
+        """Acknowledge the open incident (members and up): escalation and reminders stop (SPEC §18)."""
+        incident = self.get_object()
+        params = AcknowledgeSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        note = params.validated_data["note"]
+        try:
+            with transaction.atomic():
+                was_acked = incident.acknowledged_at is not None
+                incident = escalation.acknowledge(incident.pk, user=request.user, by=_actor_name(request), note=note)
+                if not was_acked:
+                    changes = {"acknowledged_at": [None, payloads.iso(incident.acknowledged_at)], "note": [None, note]}
+                    audit.record(request, "acknowledge", team_id=incident.server.team_id, obj=incident, changes=changes)
+        except escalation.NotAcknowledgeable as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+        incident = self.get_queryset().get(pk=incident.pk)
+        return Response(self.get_serializer(incident).data)
+
+
+def _actor_name(request: Request) -> str:
+    """Who acknowledged, as the timeline shows it: the user, or the API key's name."""
+    key = getattr(request.user, "api_key", None)
+    if key is not None:
+        return f"API key {key.name}"
+    return str(getattr(request.user, "username", "") or "")
+
+
+class EscalationPolicyViewSet(OwnedModelViewSet):
+    queryset = EscalationPolicy.objects.select_related("team", "owner").prefetch_related("servers")
+    serializer_class = EscalationPolicySerializer
+    filterset_class = EscalationPolicyFilterSet
+    ordering_fields = ["name", "created_at", "id"]
 
 
 class RunChecksView(APIView):

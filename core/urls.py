@@ -16,7 +16,7 @@ from authentication import web_account, web_login
 from authentication.oidc_web import OidcCallbackView, OidcLoginView
 from authentication.throttle import throttled
 from authentication.web import register
-from monitoring.web import audit, pages, public, teams
+from monitoring.web import ack, audit, pages, public, teams
 
 
 @cache_control(max_age=86400, public=True)
@@ -54,12 +54,15 @@ urlpatterns = [
     path("servers/new/", pages.server_new, name="web-server-new"),
     path("servers/<int:pk>/", pages.server_detail, name="web-server"),
     path("servers/<int:pk>/edit/", pages.server_edit, name="web-server-edit"),
+    path("incidents/", pages.incidents, name="incidents"),
     path("status-pages/", pages.status_pages, name="status-pages"),
     path("maintenance/", pages.maintenance, name="maintenance"),
     path("notifications/", pages.notifications, name="notifications"),
     path("config/", pages.config, name="config"),
     path("audit/", audit.audit_log, name="audit-log"),
     path("switch-team/", teams.switch, name="switch-team"),
+    # The signed one-click acknowledge link of a DOWN alert (SPEC §18): no login, the token is the credential.
+    path("ack/<str:token>/", ack.acknowledge, name="incident-ack"),
     path("", include("authentication.web_urls")),
     path("accounts/register/", register, name="register"),
     # A login page for every user, in two steps once two-factor is on (authentication.web_login).

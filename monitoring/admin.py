@@ -21,6 +21,7 @@ from authentication.audit_admin import AuditedAdminMixin
 from monitoring.choices import DeliveryStatus
 from monitoring.models import (
     CertificateCheck,
+    EscalationPolicy,
     HourlyRollup,
     Incident,
     MaintenanceWindow,
@@ -426,8 +427,12 @@ class NotificationDeliveryAdmin(admin.ModelAdmin):
 
 @admin.register(Incident)
 class IncidentAdmin(admin.ModelAdmin):
-    list_display = ["server", "started_at", "ended_at", "duration_seconds", "first_error"]
-    list_filter = [("ended_at", admin.EmptyFieldListFilter), "started_at"]
+    list_display = ["server", "started_at", "ended_at", "duration_seconds", "acknowledged_at", "first_error"]
+    list_filter = [
+        ("ended_at", admin.EmptyFieldListFilter),
+        ("acknowledged_at", admin.EmptyFieldListFilter),
+        "started_at",
+    ]
     search_fields = ["server__name", "first_error"]
     list_select_related = ["server"]
     date_hierarchy = "started_at"
@@ -435,6 +440,15 @@ class IncidentAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+
+@admin.register(EscalationPolicy)
+class EscalationPolicyAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    list_display = ["name", "team", "owner", "repeat_every_minutes", "created_at"]
+    list_filter = ["team"]
+    search_fields = ["name"]
+    list_select_related = ["team", "owner"]
+    readonly_fields = ["created_at", "updated_at"]
 
 
 @admin.register(CertificateCheck)

@@ -114,3 +114,14 @@ class DeliveryStatus(models.TextChoices):
     FAILED = "failed", "Failed"
     # Never sent on purpose (cooldown, config switched off before sending); ``last_error`` says why.
     SUPPRESSED = "suppressed", "Suppressed"
+
+
+class TimelineKind(models.TextChoices):
+    """What an entry of an incident's ``timeline`` records (SPEC §18)."""
+
+    OPENED = "opened", "Opened"
+    STEP = "step", "Escalation step"
+    REMINDER = "reminder", "Reminder"
+    ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    RESOLVED = "resolved", "Resolved"
+    SUPPRESSED = "suppressed", "Suppressed"

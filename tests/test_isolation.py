@@ -21,6 +21,7 @@ from authentication.models import Invitation, Membership, Team
 from conftest import client_for
 from monitoring.models import (
     CertificateCheck,
+    EscalationPolicy,
     Incident,
     MaintenanceWindow,
     NotificationConfig,
@@ -83,6 +84,7 @@ ROWS = [
     Row("serverstatus-detail", "get", "/api/server-status/{status}/", READ),
     Row("incident-list", "get", "/api/incidents/", LIST),
     Row("incident-detail", "get", "/api/incidents/{incident}/", READ),
+    Row("incident-ack", "post", "/api/incidents/{incident}/ack/", WRITE, {"note": "on it"}),
     Row("certificatecheck-list", "get", "/api/certificates/", LIST),
     Row("certificatecheck-detail", "get", "/api/certificates/{certificate}/", READ),
     Row("notificationdelivery-list", "get", "/api/notification-deliveries/", LIST),
@@ -125,6 +127,18 @@ ROWS = [
     Row("maintenancewindow-detail", "get", "/api/maintenance-windows/{window}/", READ),
     Row("maintenancewindow-detail", "patch", "/api/maintenance-windows/{window}/", WRITE, {"name": "Renamed"}),
     Row("maintenancewindow-detail", "delete", "/api/maintenance-windows/{window}/", WRITE),
+    # escalation policies (api/tests/test_escalation_api.py goes deeper)
+    Row("escalationpolicy-list", "get", "/api/escalation-policies/", LIST),
+    Row(
+        "escalationpolicy-list",
+        "post",
+        "/api/escalation-policies/",
+        WRITE | {"stranger": "400"},
+        {"name": "p", "team": "acme", "steps": [{"after_minutes": 0, "notification_configs": []}]},
+    ),  # fmt: skip
+    Row("escalationpolicy-detail", "get", "/api/escalation-policies/{policy}/", READ),
+    Row("escalationpolicy-detail", "patch", "/api/escalation-policies/{policy}/", WRITE, {"name": "Renamed"}),
+    Row("escalationpolicy-detail", "delete", "/api/escalation-policies/{policy}/", WRITE),
     # teams, members and invitations (authentication/tests/test_teams_api.py and test_invitations.py go deeper)
     Row("team-list", "post", "/api/teams/", LIST, {"name": "New team"}),  # anyone may make a team
     Row("team-detail", "get", "/api/teams/acme/", READ),
@@ -203,6 +217,9 @@ def world(db: Any, http_target: Any) -> dict[str, Any]:
     page = StatusPage.objects.create(owner=people["owner"], team=acme, slug="acme-private", title="Acme")
     page.servers.add(server)
     window = MaintenanceWindow.objects.create(owner=people["owner"], team=acme, name="Patch", tags=["web"])
+    policy = EscalationPolicy.objects.create(
+        owner=people["owner"], team=acme, name="On call", steps=[{"after_minutes": 0, "notification_configs": []}]
+    )
     invitation = Invitation.objects.create(team=acme, email="invited@example.com", token_hash="0" * 64)
     api_key, _ = keys.create(acme, "deploys", "write", people["owner"])
     return {
@@ -218,6 +235,7 @@ def world(db: Any, http_target: Any) -> dict[str, Any]:
             "delivery": delivery.pk,
             "page": page.pk,
             "window": window.pk,
+            "policy": policy.pk,
             "viewer_user": people["viewer"].pk,
             "member_user": people["member"].pk,
             "invitation": invitation.pk,

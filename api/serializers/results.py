@@ -66,6 +66,7 @@ class ServerStatusSerializer(serializers.ModelSerializer):
 class IncidentSerializer(serializers.ModelSerializer):
     server_name = serializers.ReadOnlyField(source="server.name")
     is_open = serializers.ReadOnlyField()
+    acknowledged_by = serializers.ReadOnlyField(source="acknowledged_by.username", default=None)
 
     class Meta:
         model = Incident
@@ -80,6 +81,9 @@ class IncidentSerializer(serializers.ModelSerializer):
             "duration_seconds",
             "opening_change",
             "closing_change",
+            "acknowledged_at",
+            "acknowledged_by",
+            "timeline",
         ]
         read_only_fields = fields
 

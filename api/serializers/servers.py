@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.urls import reverse
 from rest_framework import serializers
 
+from api.serializers.escalation import TeamPolicyField
 from api.serializers.fields import (
     MAX_ID,
     REDACTED,
@@ -52,6 +53,9 @@ class ServerSerializer(FormBooleansMixin, serializers.ModelSerializer):
         required=False,
         help_text="Ids of the team's notification configs its alerts go to; left out on create: the team's defaults.",
     )
+    escalation_policy = TeamPolicyField(
+        required=False, allow_null=True, help_text="An escalation policy of the server's team (SPEC §18), or null."
+    )
 
     class Meta:
         model = Server
@@ -72,6 +76,7 @@ class ServerSerializer(FormBooleansMixin, serializers.ModelSerializer):
             "tags",
             "notifications",
             "notification_configs",
+            "escalation_policy",
             "owner",
             "team",
             "method",

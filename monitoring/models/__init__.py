@@ -1,6 +1,7 @@
 """The monitoring models, one module per concern."""
 
 from monitoring.models.certificates import CertificateCheck
+from monitoring.models.escalation import EscalationPolicy
 from monitoring.models.incidents import Incident
 from monitoring.models.maintenance import MaintenanceWindow
 from monitoring.models.metrics import MetricCounter
@@ -11,6 +12,7 @@ from monitoring.models.statuspages import StatusPage
 
 __all__ = [
     "CertificateCheck",
+    "EscalationPolicy",
     "HourlyRollup",
     "Incident",
     "MetricCounter",

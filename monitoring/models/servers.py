@@ -157,6 +157,15 @@ class Server(TeamOwned):
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.UNKNOWN, editable=False)
     tags = models.JSONField(default=list, blank=True, validators=[validate_tags])
     notifications = models.BooleanField(default=True, help_text="Send alerts for this server.")
+    # With a policy, DOWN, reminders and recovery go through its steps only (SPEC §18).
+    escalation_policy = models.ForeignKey(
+        "monitoring.EscalationPolicy",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="servers",
+        help_text="Who hears of an outage, in what order; empty: the server's notification configs.",
+    )
     method = models.CharField(max_length=7, choices=HttpMethod.choices, default=HttpMethod.GET)
     expected_status_codes = models.CharField(max_length=200, default="200-399", validators=[validate_status_codes])
     keyword = models.CharField(max_length=500, blank=True)

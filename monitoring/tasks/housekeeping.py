@@ -3,7 +3,8 @@
 ``manage.py check_servers`` calls ``run_all()`` after its checks: a crontab with only that
 command every minute still records missed push deadlines and maintenance windows starting,
 sends the alerts that are due (retries included), rolls up finished hours and prunes raw rows
-once a day. A window's end needs no step: each server's next check leaves it (SPEC §12).
+once a day, and escalates open incidents whose next step or reminder is due (SPEC §18).
+A window's end needs no step: each server's next check leaves it (SPEC §12).
 
 The scheduler runs the same steps as APScheduler jobs, each at its own pace
 (``tasks.scheduler``). Every step is idempotent and safe beside another process doing the same
@@ -20,6 +21,7 @@ from datetime import datetime
 from django.utils import timezone
 
 from monitoring.services.alerts.delivery import send_pending
+from monitoring.services.alerts.escalation import escalation_step
 from monitoring.tasks.maintenance import maintenance_step
 from monitoring.tasks.push import push_step
 from monitoring.tasks.rollups import prune_step, rollup_step
@@ -35,6 +37,7 @@ class Housekeeping:
 
     missed_pushes: int = 0
     entered_maintenance: int = 0
+    escalated: int = 0
     sent: int = 0
     hours_rolled_up: int = 0
     pruned: int = 0
@@ -43,7 +46,8 @@ class Housekeeping:
     def describe(self) -> str:
         line = (
             f"Housekeeping: {self.missed_pushes} missed push(es), {self.entered_maintenance} server(s) into "
-            f"maintenance. Sent {self.sent} notification(s). {self.hours_rolled_up} hour(s) rolled up, "
+            f"maintenance, {self.escalated} incident(s) escalated. "
+            f"Sent {self.sent} notification(s). {self.hours_rolled_up} hour(s) rolled up, "
             f"{self.pruned} old result(s) pruned."
         )
         return line + (f" Steps failed: {', '.join(self.failed)}." if self.failed else "")
@@ -65,6 +69,7 @@ def run_all(now: datetime | None = None) -> Housekeeping:
 
     done.missed_pushes = step("push-deadlines", lambda: len(push_step(now)))
     done.entered_maintenance = step("maintenance", lambda: len(maintenance_step(now)))
+    done.escalated = step("escalation", lambda: escalation_step(now))
     done.sent = step("notifications", lambda: send_pending(limit=SEND_LIMIT, now=now))
     done.hours_rolled_up = step("rollups", lambda: rollup_step(now))
     done.pruned = step("prune", lambda: prune_step(now))

@@ -5,7 +5,8 @@ the slower steps, in one process.
   with a lease so several scheduler processes on one PostgreSQL database share the servers.
 * Alerts (every NOTIFICATION_SEND_INTERVAL), certificates (every CERTIFICATE_STEP_SECONDS),
   missed push deadlines (PUSH_STEP_SECONDS), maintenance windows starting
-  (MAINTENANCE_STEP_SECONDS), rollups and pruning (``tasks.rollups``): APScheduler jobs that
+  (MAINTENANCE_STEP_SECONDS), escalation steps and reminders (``escalation.STEP_SECONDS``),
+  rollups and pruning (``tasks.rollups``): APScheduler jobs that
   each do one small step and say whether they found work, so tests call the steps directly.
   ``check_servers`` runs the same steps once per run (``tasks.housekeeping``). Each run
   schedules the next one when it ends, so a long run never overlaps the next (no "maximum
@@ -28,6 +29,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from django.conf import settings
 from django.db import close_old_connections
 
+from monitoring.services.alerts import escalation
 from monitoring.services.alerts.delivery import send_pending
 from monitoring.tasks.certificates import certificate_step
 from monitoring.tasks.engine import Engine, run_forever
@@ -74,6 +76,10 @@ class Scheduler:
         """Put servers whose maintenance window has started into maintenance; True if any went."""
         return self._step(maintenance_step)
 
+    def escalation_step(self) -> bool:
+        """Queue the escalation steps and reminders that are due; True if any incident escalated."""
+        return self._step(escalation.escalation_step)
+
     def _step(self, step: Callable[[], object]) -> bool:
         close_old_connections()
         try:
@@ -95,6 +101,8 @@ class Scheduler:
             ("prune", partial(self._step, prune_step), PRUNE_STEP_SECONDS),
             ("push-deadlines", self.push_step, PUSH_STEP_SECONDS),
             ("maintenance", self.maintenance_step, MAINTENANCE_STEP_SECONDS),
+            # Escalation steps and reminders (SPEC §18): queued here, sent by the notifications job.
+            ("escalation", self.escalation_step, escalation.STEP_SECONDS),
         ]
 
     def build(self) -> BackgroundScheduler:

@@ -167,6 +167,12 @@ def server_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
+def incidents(request: HttpRequest) -> HttpResponse:
+    """The team's incidents, open ones first, each with an Acknowledge button (SPEC §18)."""
+    return render(request, "incidents.html", {"nav": "incidents"})
+
+
+@login_required
 def status_pages(request: HttpRequest) -> HttpResponse:
     return render(request, "status_pages.html", {"nav": "pages"})
 

@@ -178,9 +178,7 @@
       var items = r.ok ? r.data.results : [];
       if (!items.length) { box.textContent = "No incidents."; return; }
       var ul = PG.el("ul");
-      items.forEach(function (i) {
-        ul.appendChild(PG.el("li", { text: "Down " + PG.fmtTime(i.started_at) + (i.ended_at ? " for " + PG.fmtDuration(i.duration_seconds) : " — ongoing") + (i.first_error ? ": " + i.first_error : "") }));
-      });
+      items.forEach(function (i) { ul.appendChild(PG.incidentItem(i, { canAck: canChange, onChange: loadIncidents })); });
       box.appendChild(ul);
     });
   }

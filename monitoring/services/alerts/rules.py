@@ -35,6 +35,10 @@ The rules:
    alerts not yet sent (pending, or deferred by the cooldown) are suppressed: what would
    have gone out in the window never goes out later (SPEC §12). An incident open before
    the window stays open, so its recovery follows when the server is first up again.
+7. A server with an escalation policy sends its DOWN and recovery through the policy
+   only (``services.alerts.escalation``: step 0 at once, the recovery to every config
+   notified); its own configs take the other events. Every incident's ``timeline`` records
+   it was opened and resolved.
 """
 
 from __future__ import annotations
@@ -49,8 +53,9 @@ from django.db.models import Max, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from monitoring.choices import AlertEvent, DeliveryStatus, Status
+from monitoring.choices import AlertEvent, DeliveryStatus, Status, TimelineKind
 from monitoring.models import Incident, NotificationConfig, NotificationDelivery, Server, StatusChange
+from monitoring.services.alerts import escalation
 
 log = logging.getLogger(__name__)
 
@@ -125,10 +130,12 @@ def _apply_round(changes: list[StatusChange]) -> list[NotificationDelivery]:
                 first_error=change.message[:500],
                 opening_change=change,
             )
+            incident.add_to_timeline(TimelineKind.OPENED, change.changed_at, note=incident.first_error)
             opened.append(incident)
             alerts.append(Alert(change, AlertEvent.DOWN, incident))
         elif incident is not None:
             incident.close(change.changed_at, change)
+            incident.add_to_timeline(TimelineKind.RESOLVED, change.changed_at)
             closed.append(incident)
             alerts.append(Alert(change, AlertEvent.RECOVERY, incident))
         elif change.status == Status.DEGRADED and change.previous_status == Status.UP:
@@ -136,7 +143,9 @@ def _apply_round(changes: list[StatusChange]) -> list[NotificationDelivery]:
     if opened:
         Incident.objects.bulk_create(opened)
     if closed:
-        Incident.objects.bulk_update(closed, ["ended_at", "closing_change", "duration_seconds"])
+        Incident.objects.bulk_update(
+            closed, ["ended_at", "closing_change", "duration_seconds", "next_escalation_at", "timeline"]
+        )
     return _queue(alerts)
 
 
@@ -144,8 +153,8 @@ def _suppress_pending_downs(server_ids: list[int]) -> int:
     """Suppress the servers' DOWN deliveries that have not gone out and no sender holds now."""
     count = (
         NotificationDelivery.objects.filter(
-            change__server_id__in=server_ids,
-            event=AlertEvent.DOWN,
+            Q(change__server_id__in=server_ids) | Q(incident__server_id__in=server_ids),
+            event__in=(AlertEvent.DOWN, AlertEvent.REMINDER),
             status__in=WAITING,
             delivered_at__isnull=True,
         )
@@ -162,12 +171,33 @@ def _queue(alerts: list[Alert]) -> list[NotificationDelivery]:
     if not alerts:
         return []
     # Read the switch afresh: the Server object the checker holds may predate an API change.
-    loud = set(
+    loud = dict(
         Server.objects.filter(pk__in={a.change.server_id for a in alerts}, notifications=True).values_list(
-            "pk", flat=True
+            "pk", "escalation_policy_id"
         )
     )
     alerts = [a for a in alerts if a.change.server_id in loud]
+    alerts, escalated = _split_escalated(alerts, loud)
+    return escalation.queue_policy_alerts(escalated) + _queue_to_configs(alerts)
+
+
+def _split_escalated(
+    alerts: list[Alert], policies: dict[int, int | None]
+) -> tuple[list[Alert], list[escalation.PolicyAlert]]:
+    """(alerts for the servers' own configs, DOWNs and recoveries that go through a policy) (rule 7)."""
+    own: list[Alert] = []
+    escalated: list[escalation.PolicyAlert] = []
+    for alert in alerts:
+        policy_id = policies.get(alert.change.server_id)
+        if policy_id and alert.incident is not None and alert.event in (AlertEvent.DOWN, AlertEvent.RECOVERY):
+            escalated.append(escalation.PolicyAlert(alert.change, alert.event, alert.incident, policy_id))
+        else:
+            own.append(alert)
+    return own, escalated
+
+
+def _queue_to_configs(alerts: list[Alert]) -> list[NotificationDelivery]:
+    """Rules 2-4 for the servers' own configs."""
     if not alerts:
         return []
     # The team configs attached to each server (SPEC §18), in one query for the batch.

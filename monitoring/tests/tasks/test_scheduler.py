@@ -31,6 +31,7 @@ def test_the_scheduler_registers_its_jobs():
         "prune",
         "push-deadlines",
         "maintenance",
+        "escalation",
     }
 
 

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from core.links import absolute_url
 from monitoring.choices import AlertEvent, Status
+from monitoring.services.alerts.ack import ack_url_for
 from monitoring.validators import render_template
 
 if TYPE_CHECKING:
@@ -237,7 +238,7 @@ def notice_for(delivery: NotificationDelivery) -> Notice:
         "server_page": absolute_url(reverse("web-server", kwargs={"pk": server.pk})),
         "incident_id": incident.pk if incident is not None else None,
         "incident_url": incident_url_for(incident) if incident is not None else "",
-        "ack_url": ack_url_for(incident) if incident is not None and incident.is_open else "",
+        "ack_url": _ack_url(delivery),
         "title_template": delivery.config.title_template,
         "body_template": delivery.config.body_template,
     }
@@ -258,23 +259,12 @@ def notice_for(delivery: NotificationDelivery) -> Notice:
             reason=facts.error,
             certificate=facts,
         )
+    if change is None and incident is not None and delivery.event in (AlertEvent.REMINDER, AlertEvent.ACKNOWLEDGED):
+        return _incident_notice(delivery, about, server)
     if change is None:
-        # A test, or an event no status change caused (a reminder, an acknowledgement, a
-        # maintenance window starting or ending): about the server as it is now.
-        now = timezone.now()
-        downtime = None
-        if incident is not None and delivery.event in (AlertEvent.REMINDER, AlertEvent.ACKNOWLEDGED):
-            end = incident.ended_at or now
-            downtime = max(0, int((end - incident.started_at).total_seconds()))
+        # A test, or a maintenance window starting or ending: about the server as it is now.
         reason = TEST_MESSAGE if delivery.event == AlertEvent.TEST else ""
-        return Notice(
-            **about,
-            status=server.status,
-            previous_status=server.status,
-            time=now,
-            reason=reason,
-            downtime_seconds=downtime,
-        )
+        return Notice(**about, status=server.status, previous_status=server.status, time=timezone.now(), reason=reason)
     downtime = None
     if delivery.event == AlertEvent.RECOVERY and delivery.incident is not None:
         downtime = delivery.incident.duration_seconds
@@ -285,6 +275,41 @@ def notice_for(delivery: NotificationDelivery) -> Notice:
         time=change.changed_at,
         reason=unmention(change.message),
         downtime_seconds=downtime,
+    )
+
+
+def _ack_url(delivery: NotificationDelivery) -> str:
+    """The ack link of a DOWN or reminder whose incident is still open; else empty."""
+    incident = delivery.incident
+    if delivery.event not in (AlertEvent.DOWN, AlertEvent.REMINDER) or incident is None or not incident.is_open:
+        return ""
+    return ack_url_for(incident)
+
+
+def _incident_notice(delivery: NotificationDelivery, about: dict[str, Any], server: Server) -> Notice:
+    """A reminder (still down since …) or an acknowledgement (who took it, and their note)."""
+    incident = delivery.incident
+    assert incident is not None
+    if delivery.event == AlertEvent.REMINDER:
+        open_for = max(0, round((delivery.created_at - incident.started_at).total_seconds()))
+        reason = f"still DOWN after {humanize_seconds(open_for)}: {unmention(incident.first_error)}".rstrip(": ")
+        return Notice(
+            **about,
+            status=server.status,
+            previous_status=server.status,
+            time=incident.started_at,
+            reason=reason,
+            downtime_seconds=open_for,
+        )
+    entry = next((e for e in reversed(incident.timeline or []) if e.get("kind") == "acknowledged"), {})
+    who = entry.get("by") or "someone"
+    note = unmention(str(entry.get("note") or ""))
+    return Notice(
+        **about,
+        status=server.status,
+        previous_status=server.status,
+        time=incident.acknowledged_at or delivery.created_at,
+        reason=f"acknowledged by {who}" + (f": {note}" if note else ""),
     )
 
 
@@ -303,14 +328,6 @@ def server_of(delivery: NotificationDelivery) -> Server | None:
 def incident_url_for(incident: Incident) -> str:
     """Where a person sees the incident: its server's page, at the incident (follows PUBLIC_URL)."""
     return absolute_url(reverse("web-server", kwargs={"pk": incident.server_id})) + f"#incident-{incident.pk}"
-
-
-def ack_url_for(incident: Incident) -> str:
-    """The one-click acknowledge link of an open incident (``<PUBLIC_URL>/ack/<token>/``, SPEC §18).
-
-    Empty until the acknowledgement flow issues tokens; that work fills this in.
-    """
-    return ""
 
 
 def iso_utc(moment: datetime) -> str:
