@@ -48,8 +48,19 @@ class GrpcError(Exception):
     """gRPC's status code and details, as a failure's message (``GrpcError: NOT_FOUND: unknown service``)."""
 
 
+class TlsRefused(Exception):
+    """A server that offers no TLS where the dsn asks for it."""
+
+
 # Everything a driver raises for a server it could not use (a ValueError: an option it refused).
-DRIVER_ERRORS = (psycopg.Error, pymysql.err.MySQLError, redis.exceptions.RedisError, GrpcError, ValueError)
+DRIVER_ERRORS = (
+    psycopg.Error,
+    pymysql.err.MySQLError,
+    redis.exceptions.RedisError,
+    GrpcError,
+    TlsRefused,
+    ValueError,
+)
 
 
 class TargetError(ValueError):
@@ -258,6 +269,8 @@ async def probe_mysql(*, dsn: str, query: str = "", timeout: float, verify_tls: 
                 if exc.args and exc.args[0] == 2003:  # "Can't connect": no server answered there
                     raise
                 raise Failed from exc  # the server refused the login, the database, …
+            if tls and not conn._secure:  # aiomysql goes on in plaintext when the server has no TLS
+                raise TlsRefused("the server does not support TLS, but ssl=true asks for it")
             async with conn.cursor() as cursor:
                 try:
                     await cursor.execute(query or DEFAULT_QUERY)

@@ -201,6 +201,14 @@ def test_mariadb_fails_on_a_bad_query(mariadb):
     assert outcome.status == PingStatus.FAILURE and outcome.error_message.startswith("ProgrammingError 1064: ")
 
 
+def test_mysql_with_ssl_true_never_falls_back_to_plaintext(mariadb):
+    """aiomysql goes on without TLS when the server offers none; the probe refuses that. (The local
+    MariaDB has no TLS: were it ever to get some, this test says so by failing.)"""
+    outcome = run(probes_db.probe_mysql(dsn="mysql://root@127.0.0.1:3306/?ssl=true", timeout=5))
+    assert outcome.status == PingStatus.ERROR
+    assert outcome.error_message == "TlsRefused: the server does not support TLS, but ssl=true asks for it"
+
+
 def test_mysql_on_a_closed_port_is_an_error():
     outcome = run(probes_db.probe_mysql(dsn=f"mysql://root:{PASSWORD}@localhost:{closed_port()}/", timeout=5))
     assert outcome.status == PingStatus.ERROR
