@@ -58,7 +58,8 @@ def daphne() -> Iterator[str]:
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            with contextlib.suppress(requests.ConnectionError):
+            # A loaded machine may take longer than 2 s to answer the first request: try again.
+            with contextlib.suppress(requests.ConnectionError, requests.Timeout):
                 if requests.get(f"{base}/api/health/", timeout=2).status_code == 200:
                     break
             time.sleep(0.2)
