@@ -44,6 +44,7 @@ urlpatterns = [
     path("teams/<slug:slug>/api-keys/", keys.TeamKeysView.as_view(), name="team-api-keys"),
     path("teams/<slug:slug>/api-keys/<int:pk>/", keys.TeamKeyView.as_view(), name="team-api-key"),
     path("health/", HealthView.as_view(), name="health"),
+    path("push/", views.PushBatchView.as_view(), name="push-batch"),
     path("push/<str:token>/", views.PushView.as_view(), name="push"),
     # Healthchecks-style signals and the slashless forms, answered as they are, never redirected.
     re_path(r"^push/(?P<token>[^/]+)$", views.PushAliasView.as_view(), name="push-bare"),

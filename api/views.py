@@ -6,6 +6,7 @@ import contextlib
 import hmac
 import ipaddress
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -64,7 +65,7 @@ from api.serializers.servers import PushSerializer, RunChecksResultSerializer, R
 from api.serializers.statuspages import StatusPageSerializer
 from api.viewsets import OwnedModelViewSet, OwnedReadOnlyViewSet
 from authentication import audit, keys
-from authentication.throttle import CountedThrottle
+from authentication.throttle import CountedThrottle, hit, parse_rate
 from core.shared_threads import RETRY_AFTER, waited
 from monitoring import payloads
 from monitoring.choices import DeliveryStatus, Protocol
@@ -538,7 +539,7 @@ class PushView(APIView):
         elif code is not None:
             up, said = push.exit_status(code)
             msg = f"{said}: {msg}" if said and msg else said or msg
-        push.record_push(server, up=up, msg=msg, ping=data["ping"], body=output)
+        push.record_push(server, up=up, msg=msg, ping=data["ping"], value=data["value"], body=output)
         return Response({"ok": True})
 
     @extend_schema(
@@ -552,6 +553,88 @@ class PushView(APIView):
         if isinstance(response.data, dict):
             response.data = {"ok": False, **response.data}
         return response
+
+
+MAX_PUSH_BATCH = 1000
+
+
+def _item_error(code: int, **detail: Any) -> dict[str, Any]:
+    return {"ok": False, "status": code, **detail}
+
+
+class PushBatchView(APIView):
+    """``POST /api/push/``: a JSON list of up to MAX_PUSH_BATCH pushes ``{token, status, msg, ping,
+    value}`` (SPEC §19), answered by a list of per-item results in the same order: ``{"ok": true}``
+    or the item's error with the status a single push would get (``{"ok": false, "status": 404,
+    "detail": …}``). One bad item never stops the others.
+
+    1. Look up every token's monitor in one query.
+    2. Count each item against its token's throttle (PUSH_THROTTLE_RATE), one upsert per token:
+       the items past the limit answer 429.
+    3. Check each item's parameters as a single push's (``PushSerializer``); a paused monitor's 409.
+    4. Record the rest in one transaction (``push.record_pushes``).
+    """
+
+    authentication_classes: list[type] = []
+    permission_classes = [permissions.AllowAny]
+    throttle_classes: list[type] = []  # each item counts against its own token (step 2)
+
+    @extend_schema(
+        request={"application/json": {"type": "array", "maxItems": MAX_PUSH_BATCH, "items": {"type": "object"}}},
+        responses={
+            200: OpenApiResponse(description='one result per item, in order: {"ok": true} or the item\'s error'),
+            400: OpenApiResponse(description="not a JSON list, or more than 1,000 items; nothing stored"),
+            503: OpenApiResponse(description="too many pushes right now; retry after Retry-After seconds"),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        if waited(getattr(request._request, "scope", {})) > settings.PUSH_MAX_WAIT_SECONDS:
+            response = Response({"ok": False, "detail": "Too many pushes right now; retry shortly."}, status=503)
+            response["Retry-After"] = str(RETRY_AFTER)
+            return response
+        items = request.data
+        if not isinstance(items, list):
+            detail = 'Send a JSON list of pushes: [{"token": …, "status": "up"}, …].'
+            return Response({"ok": False, "detail": detail}, status=status.HTTP_400_BAD_REQUEST)
+        if len(items) > MAX_PUSH_BATCH:
+            detail = f"At most {MAX_PUSH_BATCH} pushes in one request (got {len(items)})."
+            return Response({"ok": False, "detail": detail}, status=status.HTTP_400_BAD_REQUEST)
+        answers: list[dict[str, Any]] = [{"ok": True} for _ in items]
+        tokens = [item.get("token") if isinstance(item, dict) else None for item in items]
+        wanted = {t for t in tokens if isinstance(t, str) and PUSH_TOKEN.fullmatch(t)}
+        servers = {s.push_token: s for s in Server.objects.filter(push_token__in=wanted, protocol=Protocol.PUSH)}
+        per_server: dict[int, list[int]] = {}
+        for index, (item, token) in enumerate(zip(items, tokens, strict=True)):
+            if not isinstance(item, dict):
+                answers[index] = _item_error(400, detail="Each push is a JSON object with its token.")
+            elif token is None:
+                answers[index] = _item_error(400, token=["This field is required."])
+            elif not isinstance(token, str) or token not in servers:
+                answers[index] = _item_error(404, detail="No push monitor has this token.")
+            else:
+                per_server.setdefault(servers[token].pk, []).append(index)
+        allowed, period = parse_rate(settings.PUSH_THROTTLE_RATE)
+        for server_id, indexes in per_server.items():
+            count, resets_at = hit(f"push:{server_id}", period, len(indexes))
+            room = max(0, allowed - (count - len(indexes)))
+            retry = max(1, int(resets_at - time.time()))
+            for index in indexes[room:]:
+                answers[index] = _item_error(429, detail=f"Too many pushes; retry after {retry} s.")
+        pushes = []
+        for index in sorted(i for indexes in per_server.values() for i in indexes):
+            if not answers[index]["ok"]:
+                continue
+            server = servers[tokens[index]]
+            params = PushSerializer(data={k: v for k, v in items[index].items() if k != "token"})
+            if not params.is_valid():
+                answers[index] = _item_error(400, **params.errors)
+            elif not server.is_active:
+                answers[index] = _item_error(409, detail="This monitor is paused; the push was not stored.")
+            else:
+                data = params.validated_data
+                pushes.append(push.Push(server, data["status"] == "up", data["msg"], data["ping"], data["value"]))
+        push.record_pushes(pushes)
+        return Response(answers)
 
 
 SIGNAL_PARAMETER = OpenApiParameter(

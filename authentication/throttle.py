@@ -66,8 +66,9 @@ def parse_rate(rate: str) -> tuple[int, float]:
     return int(allowed), PERIODS[unit.strip()[0]]
 
 
-def hit(key: str, period: float) -> tuple[int, float]:
-    """Count one hit on ``key``; return the count in its window and when that window ends (epoch s).
+def hit(key: str, period: float, amount: int = 1) -> tuple[int, float]:
+    """Count ``amount`` hits (one by default; a batch of pushes counts each) on ``key``; return the
+    count in its window and when that window ends (epoch s).
 
     A window starts at a key's first hit and lasts ``period`` seconds. One statement (an upsert
     with RETURNING, on SQLite and PostgreSQL alike) reads and bumps the count, so two hits at
@@ -77,15 +78,15 @@ def hit(key: str, period: float) -> tuple[int, float]:
     table = connection.ops.quote_name(RateCounter._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {table} (key, count, resets_at) VALUES (%s, 1, %s) "
+            f"INSERT INTO {table} (key, count, resets_at) VALUES (%s, %s, %s) "
             f"ON CONFLICT (key) DO UPDATE SET "
-            f"count = CASE WHEN {table}.resets_at > %s THEN {table}.count + 1 ELSE 1 END, "
+            f"count = CASE WHEN {table}.resets_at > %s THEN {table}.count + excluded.count ELSE excluded.count END, "
             f"resets_at = CASE WHEN {table}.resets_at > %s THEN {table}.resets_at ELSE excluded.resets_at END "
             "RETURNING count, resets_at",
-            [key, now + period, now, now],
+            [key, amount, now + period, now, now],
         )
         count, resets_at = cursor.fetchone()
-    if count == 1:
+    if count == amount:
         RateCounter.objects.filter(resets_at__lt=now).delete()
     return count, resets_at
 

@@ -1,6 +1,9 @@
 """HTTP check assertions (SPEC §10): parse a list of ``{"source", "op", "value"}`` items and
 evaluate it against one response. Pure: no network, no database, no Django models.
 
+A push monitor's assertions (SPEC §19) have one source, ``value``, the number a push sent:
+``evaluate_value`` judges it. ``protocol_errors`` keeps each kind of server to its own sources.
+
 Used by the server's model validation (admin forms), the API serializer and
 ``services.engine.http_check.judge`` (every HTTP probe, sync or async).
 """
@@ -31,6 +34,9 @@ ORDERING_OPS = frozenset({"<", "<=", ">", ">="})
 PRESENCE_OPS = frozenset({"exists", "not_exists"})
 PLAIN_SOURCES = ("status_code", "response_time", "body")
 PREFIXED_SOURCES = ("header:", "json:", "json_len:")
+# A push's number (SPEC §19): compared with a number, or required (exists) or refused (not_exists).
+VALUE_SOURCE = "value"
+VALUE_OPS = frozenset({"==", "!=", "<", "<=", ">", ">=", "exists", "not_exists"})
 HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$")
 PATH_STEP = re.compile(r"\.([^.\[\]]+)|\[(\d+)\]")
 # ``matches`` runs on RE2 (google-re2): linear in the text, whatever the pattern, so a pattern
@@ -117,6 +123,11 @@ def _parse_item(item: object) -> Assertion:
             raise ValueError(f"{source!r} needs a header name, e.g. header:Content-Type")
     elif source.startswith(("json:", "json_len:")):
         path = parse_path(source.split(":", 1)[1])
+    elif source == VALUE_SOURCE:
+        if op not in VALUE_OPS:
+            raise ValueError(f"op {op!r} does not apply to value (use ==, !=, <, <=, >, >=, exists, not_exists)")
+        if op not in PRESENCE_OPS and (not _is_number(item.get("value")) or not math.isfinite(item["value"])):
+            raise ValueError("value is compared with a number")
     elif source not in PLAIN_SOURCES:
         raise ValueError(f"unknown source {source!r}")
     if op in PRESENCE_OPS:
@@ -218,6 +229,23 @@ def parse(items: object) -> list[Assertion]:
     return parsed
 
 
+def protocol_errors(items: object, push: bool) -> list[str]:
+    """The items whose source does not fit the server: a push monitor's assertions judge only
+    ``value``, an HTTP check's never (a list that does not parse is ``errors``' to report)."""
+    if not isinstance(items, list):
+        return []
+    problems = []
+    for index, item in enumerate(items):
+        source = item.get("source") if isinstance(item, dict) else None
+        if not isinstance(source, str):
+            continue
+        if push and source != VALUE_SOURCE:
+            problems.append(f"item {index}: a push monitor's assertions judge its source 'value' only")
+        elif not push and source == VALUE_SOURCE:
+            problems.append(f"item {index}: source 'value' is a push monitor's (SPEC §19)")
+    return problems
+
+
 def errors(items: object) -> list[str]:
     """The messages ``parse`` would raise, or an empty list."""
     try:
@@ -274,6 +302,8 @@ class _Document:
 
 def _seen(assertion: Assertion, response: Response, document: _Document) -> Any:
     source = assertion.source
+    if source == VALUE_SOURCE:
+        return MISSING  # a push's, never an HTTP response's (refused on save: protocol_errors)
     if source == "status_code":
         return response.status_code
     if source == "response_time":
@@ -377,5 +407,15 @@ def evaluate(assertions: list[Assertion], response: Response) -> str | None:
         except NotJSON:
             return f"assertion failed: {assertion.text}: response is not JSON"
         if not holds(assertion, seen):
+            return f"assertion failed: {assertion.text} (got {show(seen)})"
+    return None
+
+
+def evaluate_value(assertions: list[Assertion], value: float | None) -> str | None:
+    """None when every assertion holds for a push's ``value`` (None: it sent none), else a
+    message about the first that does not: ``assertion failed: value > 90 (got 95.5)``."""
+    seen: Any = MISSING if value is None else value
+    for assertion in assertions:
+        if assertion.source == VALUE_SOURCE and not holds(assertion, seen):
             return f"assertion failed: {assertion.text} (got {show(seen)})"
     return None

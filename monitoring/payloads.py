@@ -31,6 +31,8 @@ class PingPayload(TypedDict):
     kind: str
     #: The first 10 KiB of a push's POST body, as text ("" for everything else).
     body: str
+    #: The number a push sent with it (SPEC §19), or None.
+    value: float | None
 
 
 class StatusPayload(TypedDict):
@@ -72,6 +74,7 @@ def ping_payload(ping: PingResult) -> PingPayload:
         "maintenance": ping.maintenance,
         "kind": ping.kind,
         "body": ping.body,
+        "value": ping.value,
     }
 
 

@@ -14,6 +14,7 @@ from django.core.validators import URLValidator
 
 # Pure (no models): the one parser of assertion lists, shared with the probes.
 from monitoring.assertions import errors as assertion_errors
+from monitoring.assertions import protocol_errors as assertion_protocol_errors
 from monitoring.choices import NotificationType, Protocol
 
 HOSTNAME_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
@@ -196,15 +197,26 @@ def validate_assertions(value: object) -> None:
         raise ValidationError(problems)
 
 
-def http_only_errors(protocol: str, values: dict[str, object]) -> dict[str, str]:
-    """An error for each HTTP-only field with a non-default value on a server that is not HTTP(S)."""
+def http_only_errors(protocol: str, values: dict[str, object]) -> dict[str, str | list[str]]:
+    """An error for each HTTP-only field with a non-default value on a server that is not HTTP(S).
+
+    ``assertions`` are a push monitor's too, on its source ``value`` (SPEC §19); each kind of
+    server keeps to its own sources (``assertions.protocol_errors``)."""
+    errors: dict[str, str | list[str]] = {}
+    push = protocol == Protocol.PUSH
+    if "assertions" in values:
+        problems = assertion_protocol_errors(values["assertions"], push=push)
+        if problems:
+            errors["assertions"] = problems
     if protocol in HTTP_PROTOCOLS:
-        return {}
-    return {
-        name: f"An HTTP-only field: leave it at its default ({HTTP_ONLY_DEFAULTS[name]!r}) on a {protocol} server."
-        for name, value in values.items()
-        if name in HTTP_ONLY_DEFAULTS and value not in (HTTP_ONLY_DEFAULTS[name], None)
-    }
+        return errors
+    for name, value in values.items():
+        if name == "assertions" and push:
+            continue
+        if name in HTTP_ONLY_DEFAULTS and value not in (HTTP_ONLY_DEFAULTS[name], None):
+            default = HTTP_ONLY_DEFAULTS[name]
+            errors[name] = f"An HTTP-only field: leave it at its default ({default!r}) on a {protocol} server."
+    return errors
 
 
 # --- Certificate alerts (SPEC §13).

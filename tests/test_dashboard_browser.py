@@ -58,6 +58,7 @@ def daphne() -> Iterator[str]:
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
+            # A loaded machine may take longer than 2 s to answer the first request: try again.
             with contextlib.suppress(requests.ConnectionError, requests.Timeout):
                 if requests.get(f"{base}/api/health/", timeout=2).status_code == 200:
                     break

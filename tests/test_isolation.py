@@ -178,6 +178,7 @@ NOT_TEAM_SCOPED = {
     "redoc": "ReDoc (public)",
     "health": "the health check (public)",
     "push": "a push URL: its token is the credential",
+    "push-batch": "a batch of pushes: each item's token is its credential",
     "push-bare": "a push URL without its slash: its token is the credential",
     "push-signal": "a push signal (start, fail, log, exit status): its token is the credential",
     "auth-register": "sign-up (anonymous)",

@@ -34,6 +34,7 @@ class PingResultSerializer(serializers.ModelSerializer):
             "maintenance",
             "kind",
             "body",
+            "value",
         ]
         read_only_fields = fields
 
@@ -101,6 +102,9 @@ class HistoryBucketSerializer(serializers.Serializer):
     response_time_avg = serializers.FloatField(allow_null=True)
     response_time_p95 = serializers.FloatField(allow_null=True)
     response_time_max = serializers.FloatField(allow_null=True)
+    value_avg = serializers.FloatField(allow_null=True, help_text="A push monitor's values (SPEC §19).")
+    value_min = serializers.FloatField(allow_null=True)
+    value_max = serializers.FloatField(allow_null=True)
 
 
 class HistorySerializer(serializers.Serializer):

@@ -27,7 +27,7 @@ from core.links import absolute_url
 from monitoring.choices import Protocol
 from monitoring.models import Server
 from monitoring.services import net
-from monitoring.services.engine import checks
+from monitoring.services.engine import checks, push
 from monitoring.services.engine.push import MAX_MESSAGE
 from monitoring.validators import (
     HTTP_ONLY_DEFAULTS,
@@ -237,9 +237,23 @@ class RunChecksResultSerializer(serializers.Serializer):
     degraded = serializers.IntegerField()
 
 
+class PushValueField(serializers.FloatField):
+    """A push's ``value`` (SPEC §19): a finite number within ±``push.MAX_VALUE``; NaN, infinity,
+    1e309 and booleans are refused, "" is none (``push.check_value``)."""
+
+    def to_internal_value(self, data: Any) -> float | None:
+        try:
+            return push.check_value(data)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from None
+
+
 class PushSerializer(serializers.Serializer):
     """The parameters of one push (query string, form or JSON)."""
 
     status = serializers.ChoiceField(choices=["up", "down"], default="up")
     msg = serializers.CharField(max_length=MAX_MESSAGE, required=False, allow_blank=True, default="")
     ping = serializers.FloatField(min_value=0, max_value=86_400_000, required=False, allow_null=True, default=None)
+    value = PushValueField(
+        required=False, allow_null=True, default=None, help_text="A number to keep with the result (SPEC §19)."
+    )

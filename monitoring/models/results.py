@@ -66,6 +66,10 @@ class PingResult(models.Model):
     # MAX_BODY bytes of a push's POST body, as text.
     kind = models.CharField(max_length=8, choices=PingKind.choices, default=PingKind.CHECK)
     body = models.TextField(blank=True)
+    # A number a push sent with it (SPEC §19: disk use, a queue's length), judged by the push
+    # server's ``value`` assertions and charted as value_avg/min/max. Double precision: a
+    # counter of bytes needs more than ``real``'s 7 digits.
+    value = models.FloatField(null=True, blank=True)
 
     objects = PingResultQuerySet.as_manager()
 
@@ -98,7 +102,8 @@ class HourlyRollup(models.Model):
     ``checks`` counts every check, ``maintenance`` those inside a maintenance window, and
     ``failures`` the failed checks outside one. The response-time figures cover the ``timed``
     checks: successful, outside maintenance, with a response time (the same set uptime's
-    percentiles use). Kept for ROLLUP_RETENTION_DAYS (0 = for ever).
+    percentiles use); the value figures the ``valued`` ones, results that carry a pushed
+    ``value``. Kept for ROLLUP_RETENTION_DAYS (0 = for ever).
     """
 
     server = models.ForeignKey("monitoring.Server", on_delete=models.CASCADE, related_name="rollups", db_index=False)
@@ -112,6 +117,12 @@ class HourlyRollup(models.Model):
     response_time_p50 = RealField(null=True, blank=True)
     response_time_p95 = RealField(null=True, blank=True)
     response_time_max = RealField(null=True, blank=True)
+    # The hour's pushed values (SPEC §19), of every check that carried one, failed or not:
+    # ``valued`` of them, so that buckets of several hours weigh each hour's average.
+    valued = models.PositiveIntegerField(default=0)
+    value_min = models.FloatField(null=True, blank=True)
+    value_avg = models.FloatField(null=True, blank=True)
+    value_max = models.FloatField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = HourlyRollupQuerySet.as_manager()

@@ -110,6 +110,8 @@
       if (text != null) { e.textContent = text; }
       svg.appendChild(e); return e;
     }
+    // A push monitor charts the values its pushes carried (SPEC §19), a probed server its response time.
+    var metric = root.dataset.protocol === "push" ? "value_avg" : "response_time_avg", unit = metric === "value_avg" ? "" : " ms";
     var withData = buckets.filter(function (b) { return b.checks > 0; });
     $("chart-note").textContent = withData.length ? "" : "No history yet.";
     if (!buckets.length) { return; }
@@ -119,15 +121,15 @@
     var t1 = buckets[0].start ? Date.parse(buckets[buckets.length - 1].start) + (size || 1) : buckets.length;
     function tOf(b, i) { return b.start ? Date.parse(b.start) + size / 2 : i + 0.5; }
     function x(t) { return left + ((t - t0) / Math.max(t1 - t0, 1)) * plotW; }
-    var max = Math.max.apply(null, withData.map(function (b) { return b.response_time_avg || 0; }).concat([1]));
+    var max = Math.max.apply(null, withData.map(function (b) { return b[metric] || 0; }).concat([1]));
     var niceMax = Math.pow(10, Math.floor(Math.log10(max))), steps = [1, 2, 2.5, 5, 10];
     for (var k = 0; k < steps.length; k++) { if (steps[k] * niceMax >= max) { niceMax = steps[k] * niceMax; break; } }
-    function y(ms) { return top + plotH - (ms / niceMax) * plotH; }
+    function y(ms) { return top + plotH - (Math.max(ms, 0) / niceMax) * plotH; }  // the scale starts at 0
     // Grid and labels: 0, half and the top of the scale; time ticks at round hours or days.
     [0, 0.5, 1].forEach(function (f) {
       mk("line", { class: f ? "grid" : "axis", x1: left, y1: y(niceMax * f), x2: W - right, y2: y(niceMax * f) });
       var ms = niceMax * f;  // 0.5 ms is not rounded to a second "1 ms"
-      mk("text", { x: left - 4, y: y(ms) + 3, "text-anchor": "end" }, (ms % 1 ? ms.toFixed(1) : ms) + " ms");
+      mk("text", { x: left - 4, y: y(ms) + 3, "text-anchor": "end" }, (ms % 1 ? ms.toFixed(1) : ms) + unit);
     });
     if (buckets[0].start) {
       var span = t1 - t0, hour = 3600e3, day = 24 * hour;
@@ -150,10 +152,11 @@
         var w = Math.max(plotW / buckets.length, 2);
         mk("rect", { class: "down", x: cx - w / 2, y: top, width: w, height: plotH });
       }
-      if (b.checks > 0 && b.response_time_avg != null) {
-        run.push(cx.toFixed(1) + "," + y(b.response_time_avg).toFixed(1));
-        mk("circle", { class: "point", cx: cx.toFixed(1), cy: y(b.response_time_avg).toFixed(1), r: 2.5 }).appendChild(
-          document.createElementNS(ns, "title")).textContent = (b.start ? PG.fmtTime(b.start) + ": " : "") + Math.round(b.response_time_avg) + " ms";
+      if (b.checks > 0 && b[metric] != null) {
+        run.push(cx.toFixed(1) + "," + y(b[metric]).toFixed(1));
+        var shown = unit ? Math.round(b[metric]) + unit : Number(b[metric].toPrecision(6)) + " (min " + b.value_min + ", max " + b.value_max + ")";
+        mk("circle", { class: "point", cx: cx.toFixed(1), cy: y(b[metric]).toFixed(1), r: 2.5 }).appendChild(
+          document.createElementNS(ns, "title")).textContent = (b.start ? PG.fmtTime(b.start) + ": " : "") + shown;
       } else { endRun(); }
     });
     endRun();
@@ -202,9 +205,10 @@
         var log = p.kind === "log";
         body.appendChild(PG.el("tr", { class: log ? "kind-log" : null }, [PG.el("td", { "data-label": "Time", text: PG.fmtTime(p.check_timestamp) }), PG.el("td", { "data-label": "Result", text: log ? "log" : p.status }),
           PG.el("td", { "data-label": "Response", text: PG.fmtMs(p.response_time) }), PG.el("td", { "data-label": "Code", text: p.status_code == null ? "–" : String(p.status_code) }),
-          PG.el("td", { "data-label": "Error", class: "message", text: p.error_message || "" }), push ? output(p.body) : null]));
+          PG.el("td", { "data-label": "Error", class: "message", text: p.error_message || "" }),
+          push ? PG.el("td", { "data-label": "Value", class: "value", text: p.value == null ? "–" : String(p.value) }) : null, push ? output(p.body) : null]));
       });
-      if (!r.data.results.length) { body.appendChild(PG.el("tr", {}, [PG.el("td", { colspan: push ? 6 : 5, text: "No checks yet." })])); }
+      if (!r.data.results.length) { body.appendChild(PG.el("tr", {}, [PG.el("td", { colspan: push ? 7 : 5, text: "No checks yet." })])); }
       $("checks-older").disabled = !r.data.next; $("checks-older").dataset.url = r.data.next || "";
       $("checks-newer").disabled = pageIndex === 0;
       if (pageIndex === 0) { beats = r.data.results.filter(function (p) { return p.kind !== "log"; }).reverse(); drawBeats(); }

@@ -147,12 +147,15 @@ def record(batch: Sequence[CheckResult]) -> list[CheckRecord]:
                     check_timestamp=r.checked_at,
                     maintenance=w is not None,
                     body=r.body,
+                    value=r.outcome.value,
                 )
                 for r, w in checked
             )
         )
         pings = [next(created) if isinstance(r.outcome, ProbeOutcome) else None for r in batch]
-        for result in batch:
+        # A server's last push of the batch sets its deadline: one UPDATE per server, not per push.
+        last_pushes = {r.server.pk: r for r in batch if r.push_deadline_at is not None}
+        for result in last_pushes.values():
             if result.push_deadline_at is not None:
                 Server.objects.filter(pk=result.server.pk).update(
                     push_deadline_at=result.push_deadline_at, push_started_at=None

@@ -28,6 +28,7 @@ class ProbeOutcome:
     response_time: float | None = None
     status_code: int | None = None
     error_message: str = ""
+    value: float | None = None  # a push's number (SPEC §19), kept with its PingResult
 
     @property
     def ok(self) -> bool:

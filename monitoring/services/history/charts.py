@@ -37,6 +37,10 @@ ROLLUP_FIELDS = (
     "response_time_avg",
     "response_time_p95",
     "response_time_max",
+    "valued",
+    "value_min",
+    "value_avg",
+    "value_max",
 )
 
 
@@ -49,6 +53,10 @@ class HistoryBucket(TypedDict):
     response_time_avg: float | None
     response_time_p95: float | None
     response_time_max: float | None
+    # A push monitor's values (SPEC §19), of every result that carried one; None without any.
+    value_avg: float | None
+    value_min: float | None
+    value_max: float | None
 
 
 class HistoryReport(TypedDict):
@@ -92,8 +100,14 @@ class Bucket:
     maximum: float | None = None
     times: list[float] = field(default_factory=list)  # raw rows: exact p95
     p95s: list[tuple[float, int]] = field(default_factory=list)  # rollups: weighted approximation
+    valued: int = 0
+    value_total: float = 0.0
+    value_min: float | None = None
+    value_max: float | None = None
 
-    def add_ping(self, status: str, response_time: float | None, maintenance: bool) -> None:
+    def add_ping(self, status: str, response_time: float | None, maintenance: bool, value: float | None) -> None:
+        if value is not None:
+            self._value(1, value, value, value)
         self.checks += 1
         if maintenance:
             self.maintenance += 1
@@ -103,9 +117,12 @@ class Bucket:
             self._time(response_time, response_time, 1)
             self.times.append(response_time)
 
-    def add_rollup(self, checks: int, failures: int, maintenance: int, timed: int, *times: float | None) -> None:
-        """One hour's rollup: its counts, then its response time avg, p95 and max (ROLLUP_FIELDS)."""
-        average, p95, maximum = times
+    def add_rollup(self, checks: int, failures: int, maintenance: int, timed: int, *figures: float | None) -> None:
+        """One hour's rollup: its counts, its response time avg, p95 and max, then its values'
+        count, min, avg and max (ROLLUP_FIELDS)."""
+        average, p95, maximum, valued, value_min, value_avg, value_max = figures
+        if valued and value_avg is not None:
+            self._value(int(valued), value_avg * valued, value_min, value_max)
         self.checks += checks
         self.failures += failures
         self.maintenance += maintenance
@@ -118,6 +135,14 @@ class Bucket:
         self.total_time += total
         if maximum is not None and (self.maximum is None or maximum > self.maximum):
             self.maximum = maximum
+
+    def _value(self, count: int, total: float, minimum: float | None, maximum: float | None) -> None:
+        self.valued += count
+        self.value_total += total
+        if minimum is not None and (self.value_min is None or minimum < self.value_min):
+            self.value_min = minimum
+        if maximum is not None and (self.value_max is None or maximum > self.value_max):
+            self.value_max = maximum
 
     def p95(self) -> float | None:
         exact = sorted(self.times)
@@ -135,6 +160,9 @@ class Bucket:
             response_time_avg=round(self.total_time / self.timed, 3) if self.timed else None,
             response_time_p95=self.p95(),
             response_time_max=self.maximum,
+            value_avg=round(self.value_total / self.valued, 6) if self.valued else None,
+            value_min=self.value_min,
+            value_max=self.value_max,
         )
 
 
@@ -194,12 +222,12 @@ def history(server: Server, window: str, now: datetime | None = None) -> History
     for hour in unfinished:
         raw |= Q(check_timestamp__gte=hour, check_timestamp__lt=hour + HOUR)
     pings = PingResult.objects.checks().filter(raw, server=server, check_timestamp__lte=now)
-    for moment, status, response_time, maintenance in pings.values_list(
-        "check_timestamp", "status", "response_time", "maintenance"
+    for moment, status, response_time, maintenance, value in pings.values_list(
+        "check_timestamp", "status", "response_time", "maintenance", "value"
     ):
         target = bucket_of(moment)
         if target is not None:
-            target.add_ping(status, response_time, maintenance)
+            target.add_ping(status, response_time, maintenance, value)
     return HistoryReport(
         window=window, bucket_seconds=step, buckets=[buckets[start].as_dict(start) for start in starts]
     )

@@ -31,7 +31,9 @@ FINAL_AFTER = timedelta(minutes=6)
 COUNTED = Q(maintenance=False)
 FAILED = COUNTED & ~Q(status=PingStatus.SUCCESS)
 TIMED = COUNTED & Q(status=PingStatus.SUCCESS, response_time__isnull=False)
-UPSERT_BATCH = 2000  # rows per INSERT: 12 parameters each stays well under PostgreSQL's 65,535
+# A pushed value counts wherever it came (a failing push's above all: it is what broke the rule).
+VALUED = Q(value__isnull=False)
+UPSERT_BATCH = 2000  # rows per INSERT: 16 parameters each stays well under PostgreSQL's 65,535
 UPDATED = [
     "checks",
     "failures",
@@ -42,6 +44,10 @@ UPDATED = [
     "response_time_p50",
     "response_time_p95",
     "response_time_max",
+    "valued",
+    "value_min",
+    "value_avg",
+    "value_max",
     "updated_at",
 ]
 
@@ -99,6 +105,10 @@ def rollup_hour(hour: datetime) -> list[HourlyRollup]:
         "rt_min": Min("response_time", filter=TIMED),
         "rt_avg": Avg("response_time", filter=TIMED),
         "rt_max": Max("response_time", filter=TIMED),
+        "valued": Count("id", filter=VALUED),
+        "v_min": Min("value", filter=VALUED),
+        "v_avg": Avg("value", filter=VALUED),
+        "v_max": Max("value", filter=VALUED),
     }
     on_postgres = connection.vendor == "postgresql"
     if on_postgres:
@@ -122,6 +132,10 @@ def rollup_hour(hour: datetime) -> list[HourlyRollup]:
                 response_time_p50=p50,
                 response_time_p95=p95,
                 response_time_max=g["rt_max"],
+                valued=g["valued"],
+                value_min=g["v_min"],
+                value_avg=g["v_avg"],
+                value_max=g["v_max"],
             )
         )
     return rollups

@@ -81,10 +81,11 @@ def test_the_server_page_shows_tags_and_local_times(alice):
     assert re.search(r'<dd id="last-check"><time datetime="[^"]+" data-local>', html)
 
 
-def test_a_push_servers_page_has_no_response_chart_and_no_certificate(alice):
+def test_a_push_servers_page_charts_its_values_not_a_response_time_and_has_no_certificate(alice):
     push = make_server(alice, name="nightly", protocol="push", host="")
     html = logged_in(alice).get(f"/servers/{push.pk}/").content.decode()
-    assert 'id="chart"' not in html and "Response time</h2>" not in html
+    assert "Response time</h2>" not in html and "<th>Value</th>" in html
+    assert "Pushed values</h2>" in html and 'aria-label="Pushed value chart"' in html
     assert "Certificate" not in html and "not https" not in html
     plain = make_server(alice, name="plain", protocol="http")
     html = logged_in(alice).get(f"/servers/{plain.pk}/").content.decode()

@@ -177,6 +177,9 @@ def test_the_history_endpoint_answers_its_four_windows(alice, alice_client, wind
         "response_time_avg",
         "response_time_p95",
         "response_time_max",
+        "value_avg",
+        "value_min",
+        "value_max",
     }
 
 
@@ -199,6 +202,9 @@ def test_history_buckets_hold_their_checks(alice):
         "response_time_avg": 20.0,
         "response_time_p95": 30.0,
         "response_time_max": 30.0,
+        "value_avg": None,
+        "value_min": None,
+        "value_max": None,
     }
     week = history(server, "7d", now=now)["buckets"]
     assert week[-2]["start"] == datetime(2026, 12, 1, 11, tzinfo=UTC)
