@@ -57,6 +57,9 @@ EVENT_OF_ALERT = {
     AlertEvent.TEST: ConfigEvent.TEST,
     AlertEvent.CERTIFICATE_EXPIRING: ConfigEvent.CERTIFICATE,
     AlertEvent.CERTIFICATE_INVALID: ConfigEvent.CERTIFICATE,
+    AlertEvent.REMINDER: ConfigEvent.REMINDER,
+    AlertEvent.MAINTENANCE_START: ConfigEvent.MAINTENANCE,
+    AlertEvent.MAINTENANCE_END: ConfigEvent.MAINTENANCE,
 }
 
 

@@ -54,13 +54,6 @@ class NotAcknowledgeable(Exception):
     """The incident is closed: there is nothing to acknowledge."""
 
 
-def takes(config: NotificationConfig, event: str) -> bool:
-    """Whether ``config`` takes ``event``: its ``events`` list where configs have one (SPEC §18),
-    else every event."""
-    events = getattr(config, "events", None)
-    return True if events is None else event in events
-
-
 def step_key(incident_id: int, n: int) -> str:
     return f"step:{incident_id}:{n}"
 
@@ -252,7 +245,7 @@ def _escalate(incident: Incident, now: datetime) -> bool:
         # sends one, not a burst), numbered by the schedule so a repeat is a no-op.
         repeat = timedelta(minutes=policy.repeat_every_minutes)
         k = int((now - incident.escalated_at) / repeat)
-        reached = [c for c in _configs(sorted(notified)) if takes(c, AlertEvent.REMINDER)]
+        reached = [c for c in _configs(sorted(notified)) if c.wants(AlertEvent.REMINDER)]
         rows += [_row(c, incident, AlertEvent.REMINDER, now, reminder_key(incident.pk, k)) for c in reached]
         incident.reminders_sent = k
         incident.add_to_timeline(TimelineKind.REMINDER, now, configs=[c.pk for c in reached], note=f"reminder {k}")

@@ -19,7 +19,7 @@ from django.utils import timezone
 from conftest import subprocess_env
 from monitoring.choices import AlertEvent, NotificationType
 from monitoring.models import EscalationPolicy, Incident, NotificationDelivery, Server
-from monitoring.tests.alerting import go_down, make_config, make_server
+from monitoring.tests.alerting import events, go_down, make_config, make_server
 from tests.targets import LocalHTTPServer
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -28,8 +28,8 @@ ROOT = Path(__file__).resolve().parents[3]
 @pytest.mark.django_db(transaction=True)  # check_servers runs its checks as in production
 def test_check_servers_sends_the_steps_and_reminders_that_are_due(alice):
     server = make_server(alice)
-    first = make_config(server, NotificationType.EMAIL, "first@example.com")
-    second = make_config(server, NotificationType.EMAIL, "second@example.com")
+    first = make_config(server, NotificationType.EMAIL, "first@example.com", events=[*events(), "reminder"])
+    second = make_config(server, NotificationType.EMAIL, "second@example.com", events=[*events(), "reminder"])
     policy = EscalationPolicy.objects.create(
         owner=alice,
         name="on call",
@@ -67,8 +67,8 @@ def test_start_scheduler_sends_a_due_step_within_10_seconds(alice):
         receiver.set("/first", 200, "ok")
         receiver.set("/second", 200, "ok")
         server = make_server(alice, port=9)
-        first = make_config(server, recipient=receiver.url("/first"))
-        second = make_config(server, recipient=receiver.url("/second"))
+        first = make_config(server, recipient=receiver.url("/first"), events=[*events(), "reminder"])
+        second = make_config(server, recipient=receiver.url("/second"), events=[*events(), "reminder"])
         server.escalation_policy = EscalationPolicy.objects.create(
             owner=alice,
             name="on call",

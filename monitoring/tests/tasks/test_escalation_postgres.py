@@ -11,7 +11,7 @@ from conftest import require_postgres
 from monitoring.choices import AlertEvent, NotificationType
 from monitoring.models import EscalationPolicy, Incident, NotificationDelivery
 from monitoring.services.alerts import escalation
-from monitoring.tests.alerting import go_down, make_config, make_server
+from monitoring.tests.alerting import events, go_down, make_config, make_server
 from tests.concurrency import at_once, row_locked_elsewhere
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -23,7 +23,10 @@ def escalating(owner, count: int) -> tuple[list[Incident], object]:
     incidents = []
     for n in range(count):
         server = make_server(owner, name=f"s{n}")
-        configs = [make_config(server, NotificationType.EMAIL, f"step{k}-{n}@example.com") for k in range(3)]
+        configs = [
+            make_config(server, NotificationType.EMAIL, f"step{k}-{n}@example.com", events=[*events(), "reminder"])
+            for k in range(3)
+        ]
         policy = EscalationPolicy.objects.create(
             owner=owner,
             name=f"p{n}",

@@ -16,13 +16,15 @@ from django.test import override_settings
 from django.utils import timezone
 
 from monitoring.choices import AlertEvent, NotificationType
-from monitoring.models import EscalationPolicy, Incident, NotificationDelivery
+from monitoring.models import EscalationPolicy, Incident, NotificationConfig, NotificationDelivery
 from monitoring.services.alerts import escalation
 from monitoring.services.alerts.ack import ack_url_for, incident_for_token
 from monitoring.services.alerts.delivery import claim, send_pending
 from monitoring.services.alerts.notifiers.messages import notice_for
 from monitoring.services.engine.checks import save_edit
-from monitoring.tests.alerting import go_down, go_up, make_config, make_server
+from monitoring.tests.alerting import events, go_down, go_up, make_config, make_server
+
+WITH_REMINDERS = [*events(), "reminder"]
 
 pytestmark = pytest.mark.django_db
 
@@ -42,8 +44,9 @@ def setup(alice):
     """A server with a two-step policy (0 and 1 minute) repeating every 5 minutes, and a config
     of its own that the policy does not name."""
     server = make_server(alice)
-    first = make_config(server, NotificationType.EMAIL, "first@example.com")
-    second = make_config(server, NotificationType.EMAIL, "second@example.com")
+    # Reminders reach configs whose events include "reminder" (not in the default events).
+    first = make_config(server, NotificationType.EMAIL, "first@example.com", events=WITH_REMINDERS)
+    second = make_config(server, NotificationType.EMAIL, "second@example.com", events=WITH_REMINDERS)
     own = make_config(server, NotificationType.EMAIL, "own@example.com", notify_on_degraded=True)
     policy = EscalationPolicy.objects.create(
         owner=alice,
@@ -124,22 +127,22 @@ def test_a_scheduler_that_was_away_sends_every_due_step_then_counts_reminders_fr
     assert incident.next_escalation_at == T0 + timedelta(minutes=50)
 
 
-def test_reminders_go_only_to_configs_that_take_them(setup, monkeypatch):
+def test_reminders_go_only_to_configs_that_take_them(setup):
     server, policy, first, second, own = setup
     incident = open_incident(server)
-    # Where configs have an ``events`` list (SPEC §18), one without "reminder" gets none.
-    monkeypatch.setattr(escalation, "takes", lambda config, event: config.pk != second.pk)
+    # A config whose events leave out "reminder" (SPEC §18's default) gets none.
+    NotificationConfig.objects.filter(pk=second.pk).update(events=events())
     escalation.escalation_step(T0 + timedelta(minutes=1))
     escalation.escalation_step(T0 + timedelta(minutes=6))
     assert keys(incident, AlertEvent.REMINDER) == [(first.pk, "reminder", f"reminder:{incident.pk}:1")]
 
 
-def test_takes_reads_a_configs_events_where_it_has_them(setup):
+def test_a_config_takes_reminders_only_when_its_events_say_so(setup):
     first = setup[2]
-    assert escalation.takes(first, AlertEvent.REMINDER)  # no events list: every event
+    assert first.wants(AlertEvent.REMINDER)
     first.events = ["down", "recovery"]
-    assert not escalation.takes(first, AlertEvent.REMINDER)
-    assert escalation.takes(first, AlertEvent.DOWN)
+    assert not first.wants(AlertEvent.REMINDER)
+    assert first.wants(AlertEvent.DOWN)
 
 
 def test_acknowledging_stops_the_later_steps(setup):
