@@ -189,8 +189,13 @@ def _split_escalated(
     escalated: list[escalation.PolicyAlert] = []
     for alert in alerts:
         policy_id = policies.get(alert.change.server_id)
-        if policy_id and alert.incident is not None and alert.event in (AlertEvent.DOWN, AlertEvent.RECOVERY):
-            escalated.append(escalation.PolicyAlert(alert.change, alert.event, alert.incident, policy_id))
+        incident = alert.incident
+        # A recovery follows the way its DOWN went, even if the server's policy changed since.
+        through_policy = (alert.event == AlertEvent.DOWN and policy_id) or (
+            alert.event == AlertEvent.RECOVERY and (policy_id or incident and incident.escalation_step is not None)
+        )
+        if through_policy and incident is not None:
+            escalated.append(escalation.PolicyAlert(alert.change, alert.event, incident, policy_id or 0))
         else:
             own.append(alert)
     return own, escalated

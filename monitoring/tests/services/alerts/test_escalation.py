@@ -197,6 +197,17 @@ def test_the_recovery_goes_to_every_config_notified_and_only_them(setup):
     assert escalation.escalation_step(T0 + timedelta(hours=1)) == 0, "a closed incident escalates no more"
 
 
+def test_a_recovery_follows_the_policy_its_down_went_through_even_if_the_policy_was_removed(setup):
+    server, policy, first, second, own = setup
+    incident = open_incident(server)
+    server.refresh_from_db()
+    server.escalation_policy = None
+    server.save()
+    go_up(server, T0 + timedelta(minutes=3))
+    assert [c for c, _, _ in keys(incident, AlertEvent.RECOVERY)] == [first.pk]
+    assert not NotificationDelivery.objects.filter(config=own).exists()
+
+
 def test_the_servers_own_configs_still_take_the_other_events(setup):
     server, policy, first, second, own = setup
     go_down(server, T0)
@@ -300,6 +311,11 @@ def test_an_ack_token_of_a_closed_incident_or_a_forged_one_finds_nothing(setup):
     assert incident_for_token("garbage") is None
     go_up(server, T0 + timedelta(minutes=1))
     assert incident_for_token(token) is None
+
+
+def test_an_incident_always_gets_the_same_link_so_every_attempt_has_the_same_body(setup):
+    incident = open_incident(setup[0])
+    assert ack_url_for(incident) == ack_url_for(Incident.objects.get(pk=incident.pk))
 
 
 def test_an_edited_policy_is_followed_by_the_open_incidents(setup):
