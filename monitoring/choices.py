@@ -85,3 +85,21 @@ class DeliveryStatus(models.TextChoices):
     FAILED = "failed", "Failed"
     # Never sent on purpose (cooldown, config switched off before sending); ``last_error`` says why.
     SUPPRESSED = "suppressed", "Suppressed"
+
+
+class PageEvent(models.TextChoices):
+    """What a status page tells its subscribers (SPEC §21: the webhook body's ``event``)."""
+
+    POST = "post", "New incident post"
+    UPDATE = "update", "Incident update"
+    MAINTENANCE_START = "maintenance_start", "Maintenance started"
+    MAINTENANCE_END = "maintenance_end", "Maintenance ended"
+    DOWN = "down", "Down"
+    RECOVERY = "recovery", "Recovery"
+    # Only to one unconfirmed e-mail subscriber: the double opt-in link.
+    CONFIRM = "confirm", "Confirmation"
+
+
+class SubscriberKind(models.TextChoices):
+    EMAIL = "email", "E-mail"
+    WEBHOOK = "webhook", "Webhook"

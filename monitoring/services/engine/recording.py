@@ -57,6 +57,7 @@ from monitoring.services.engine.transitions import (
 )
 from monitoring.services.history import metrics
 from monitoring.services.live import publish
+from monitoring.services.subscribers import events as page_events
 
 log = logging.getLogger(__name__)
 
@@ -341,3 +342,5 @@ def _write_changes(batch: Sequence[CheckResult], changes: list[StatusChange | No
             )
     # Incidents and alert rows commit with the changes, or not at all (services.alerts.rules).
     rules.on_status_changes([c for c in changes if c is not None])
+    # Status page subscribers hear of maintenance and (when published) outages the same way.
+    page_events.on_status_changes([c for c in changes if c is not None])
