@@ -22,7 +22,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.permissions import refusal
-from api.serializers.statuspages import SubscribeSerializer, SubscriberSerializer
+from api.serializers.statuspages import SubscriberSerializer, SubscribeSerializer
 from authentication import audit
 from authentication.models import Role
 from authentication.throttle import CountedThrottle, client_address

@@ -46,7 +46,8 @@ class Housekeeping:
     def describe(self) -> str:
         line = (
             f"Housekeeping: {self.missed_pushes} missed push(es), {self.entered_maintenance} server(s) into "
-            f"maintenance. Sent {self.sent} notification(s), {self.subscriber_messages} subscriber message(s). {self.hours_rolled_up} hour(s) rolled up, "
+            f"maintenance. Sent {self.sent} notification(s), {self.subscriber_messages} subscriber message(s). "
+            f"{self.hours_rolled_up} hour(s) rolled up, "
             f"{self.pruned} old result(s) pruned."
         )
         return line + (f" Steps failed: {', '.join(self.failed)}." if self.failed else "")

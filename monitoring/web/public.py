@@ -24,7 +24,6 @@ from rest_framework.views import APIView
 from monitoring import badges
 from monitoring.models import StatusPage
 from monitoring.services.logos import SVG
-from monitoring.services.subscribers import subscriptions
 from monitoring.services.statuspages import (
     UPTIME_WINDOWS,
     badge_server,
@@ -33,6 +32,7 @@ from monitoring.services.statuspages import (
     uptime_by_server,
     visible_summary,
 )
+from monitoring.services.subscribers import subscriptions
 
 BADGE_MAX_AGE = 30  # seconds; SPEC §15 allows at most 60
 

@@ -114,37 +114,53 @@ def on_status_changes(changes: Sequence[StatusChange]) -> int:
             server = servers[change.server_id]
             if server.team_id != page.team_id or not picks(server.pk, server.tags, picked, page.tags):
                 continue
-            queued += _queue_change(page, change, server, windows) is not None
+            queued += len(_queue_change(page, change, server, windows))
     return queued
 
 
 def _queue_change(
     page: StatusPage, change: StatusChange, server: Server, windows: dict[int, list[MaintenanceWindow]]
+) -> list[PageMessage]:
+    """A maintenance start or end, and (published) a DOWN or recovery: a DOWN right as a window ends is both."""
+    queued: list[PageMessage | None] = []
+    if Status.MAINTENANCE in (change.status, change.previous_status):
+        queued.append(_maintenance(page, change, server, windows))
+    if page.publish_outages:
+        queued.append(_outage(page, change, server))
+    return [m for m in queued if m is not None]
+
+
+def _maintenance(
+    page: StatusPage, change: StatusChange, server: Server, windows: dict[int, list[MaintenanceWindow]]
 ) -> PageMessage | None:
     name = public_server_name(page, server)
     at = change.changed_at
-    if change.status == Status.MAINTENANCE or change.previous_status == Status.MAINTENANCE:
-        starting = change.status == Status.MAINTENANCE
-        event = PageEvent.MAINTENANCE_START if starting else PageEvent.MAINTENANCE_END
-        span = _window_span(server, windows, at, ended=not starting)
-        if span is None:  # a window deleted or edited meanwhile: one message for this server
-            title = f"Maintenance {'started' if starting else 'ended'}: {name}"
-            return notify_subscribers(
-                page, event, title=title, status=event, time=at, dedupe_key=f"{event}:change:{change.pk}"
-            )
-        window, start, end = span
-        title = f"Maintenance {'started' if starting else 'ended'}: {window.name}"
-        detail = f"Scheduled from {start.isoformat()} to {end.isoformat()}."
-        # One message per window occurrence, however many of the page's servers it covers.
-        key = f"{event}:{window.pk}:{(start if starting else end).isoformat()}"
-        return notify_subscribers(page, event, title=title, status=event, message=detail, time=at, dedupe_key=key)
-    if not page.publish_outages:
-        return None
-    if change.status == Status.DOWN:
+    starting = change.status == Status.MAINTENANCE
+    event = PageEvent.MAINTENANCE_START if starting else PageEvent.MAINTENANCE_END
+    span = _window_span(server, windows, at, ended=not starting)
+    if span is None:  # a window deleted or edited meanwhile: one message for this server
+        title = f"Maintenance {'started' if starting else 'ended'}: {name}"
+        return notify_subscribers(
+            page, event, title=title, status=event, time=at, dedupe_key=f"{event}:change:{change.pk}"
+        )
+    window, start, end = span
+    title = f"Maintenance {'started' if starting else 'ended'}: {window.name}"
+    detail = f"Scheduled from {start.isoformat()} to {end.isoformat()}."
+    # One message per window occurrence, however many of the page's servers it covers.
+    key = f"{event}:{window.pk}:{(start if starting else end).isoformat()}"
+    return notify_subscribers(page, event, title=title, status=event, message=detail, time=at, dedupe_key=key)
+
+
+def _outage(page: StatusPage, change: StatusChange, server: Server) -> PageMessage | None:
+    name = public_server_name(page, server)
+    at = change.changed_at
+    if change.status == Status.DOWN and change.previous_status != Status.DOWN:
         return notify_subscribers(
             page, PageEvent.DOWN, title=f"{name} is down", status=Status.DOWN, impact="major", time=at,
             dedupe_key=f"down:{change.pk}",
         )  # fmt: skip
+    if change.previous_status != Status.DOWN or change.status not in (Status.UP, Status.DEGRADED):
+        return None
     return notify_subscribers(
         page, PageEvent.RECOVERY, title=f"{name} has recovered", status=change.status, impact="none", time=at,
         dedupe_key=f"recovery:{change.pk}",
