@@ -86,11 +86,16 @@ def claim(now: datetime, limit: int) -> list[SubscriberDelivery]:
         # The rows are locked (PostgreSQL) or the transaction is exclusive (SQLite); the
         # due() condition again makes a claim that lost a race take nothing.
         SubscriberDelivery.objects.filter(pk__in=ids).due(now).update(claimed_until=until, attempts=F("attempts") + 1)
-    return list(
+    rows = list(
         SubscriberDelivery.objects.filter(pk__in=ids, claimed_until=until)
         .select_related("subscriber__page", "message")
+        .defer("subscriber__page__logo")
         .order_by("id")
     )
+    for row in rows:  # the sending threads touch no database: everything they read is here
+        if row.message is not None:
+            row.message.page = row.subscriber.page
+    return rows
 
 
 def page_url(page: StatusPage) -> str:
