@@ -206,7 +206,7 @@ def test_a_window_start_and_end_tell_subscribers_once_per_page(alice, page):
     go_up(first, START - timedelta(minutes=5))
     go_up(second, START - timedelta(minutes=5))
     maintenance_step(START + timedelta(seconds=1))
-    assert Status.MAINTENANCE == first.__class__.objects.get(pk=first.pk).status
+    assert first.__class__.objects.get(pk=first.pk).status == Status.MAINTENANCE
     go_up(first, AFTER + timedelta(seconds=1))
     go_up(second, AFTER + timedelta(seconds=2))
     messages = list(PageMessage.objects.order_by("id").values_list("event", "title"))
