@@ -121,6 +121,10 @@ class StatusPageSerializer(FormBooleansMixin, serializers.ModelSerializer):
     def validate_groups(self, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if len(value) > MAX_GROUPS:
             raise serializers.ValidationError(f"At most {MAX_GROUPS} groups.")
+        for group in value:  # a partial update does not make nested fields required; a layout needs them
+            if "name" not in group or any("server" not in entry for entry in group.get("servers", [])):
+                raise serializers.ValidationError("Each group needs a name and each of its servers a server id.")
+            group.setdefault("servers", [])
         ids = [entry["server"] for group in value for entry in group["servers"]]
         if len(ids) != len(set(ids)):
             raise serializers.ValidationError("A server may appear once, in one group.")

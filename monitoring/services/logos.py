@@ -94,6 +94,9 @@ def read_logo(data: bytes) -> tuple[bytes, str]:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise LogoError("The logo must be a PNG or an SVG image.") from exc
-    if "\x00" in text or not re.match(r"<svg[\s>]", PROLOG.sub("", text, count=1)):
+    # The prolog goes (an internal DTD subset would reach the sanitiser as text, and entities
+    # are not wanted anyway); what is left must start with the <svg> root.
+    body = PROLOG.sub("", text, count=1)
+    if "\x00" in text or not re.match(r"<svg[\s>]", body):
         raise LogoError("The logo must be a PNG or an SVG image.")
-    return sanitize_svg(text).encode(), SVG
+    return sanitize_svg(body).encode(), SVG
