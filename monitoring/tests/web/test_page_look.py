@@ -132,21 +132,26 @@ def test_anything_but_a_small_png_or_svg_is_a_400_naming_logo(alice_client, page
     assert page.logo_type == ""
 
 
+SVG = (
+    '<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink"{}>{}'
+    '<rect width="5" height="5"/></svg>'
+)
 HOSTILE_SVGS = [
-    b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"><script>alert(2)</script><rect width="5" height="5"/></svg>',
-    b'<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY x "boom">]><svg xmlns="http://www.w3.org/2000/svg"><rect onclick="alert(3)" width="5" height="5"/></svg>',
-    b'<svg xmlns="http://www.w3.org/2000/svg"><foreignObject><iframe src="javascript:alert(4)"></iframe></foreignObject><rect width="5" height="5"/></svg>',
-    b'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink"><a xlink:href="javascript:alert(5)"><rect width="5" height="5"/></a></svg>',
-    b'<svg xmlns="http://www.w3.org/2000/svg"><image href="https://evil.example/track.png"/><use href="//evil.example/s.svg#a"/><rect width="5" height="5"/></svg>',
-    b'<svg xmlns="http://www.w3.org/2000/svg"><style>@import url(https://evil.example/x.css);</style><rect style="fill:url(https://evil.example/p)" fill="url(https://evil.example/q)" width="5" height="5"/></svg>',
-    b'<svg xmlns="http://www.w3.org/2000/svg"><set attributeName="onmouseover" to="alert(6)"/><animate attributeName="href" to="javascript:alert(7)"/><rect width="5" height="5"/></svg>',
-    b'<svg xmlns="http://www.w3.org/2000/svg"><rect width="5" height="5" fill="url(#g)" ONLOAD="alert(8)"/><SCRIPT>alert(9)</SCRIPT></svg>',
+    SVG.format(' onload="alert(1)"', "<script>alert(2)</script>"),
+    '<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY x "boom">]>' + SVG.format("", '<rect onclick="alert(3)"/>&x;'),
+    SVG.format("", '<foreignObject><iframe src="javascript:alert(4)"></iframe></foreignObject>'),
+    SVG.format("", '<a xlink:href="javascript:alert(5)"><circle r="2"/></a>'),
+    SVG.format("", '<image href="https://evil.example/track.png"/><use href="//evil.example/s.svg#a"/>'),
+    SVG.format("", "<style>@import url(https://evil.example/x.css);</style>"),
+    SVG.format("", '<rect style="fill:url(https://evil.example/p)" fill="url(https://evil.example/q)"/>'),
+    SVG.format("", '<set attributeName="onmouseover" to="alert(6)"/><animate attributeName="href" to="javascript:a"/>'),
+    SVG.format("", '<rect fill="url(#g)" ONLOAD="alert(8)"/><SCRIPT>alert(9)</SCRIPT>'),
 ]
 
 
 @pytest.mark.parametrize("svg", HOSTILE_SVGS)
 def test_a_hostile_svg_is_served_sanitised(alice_client, page, svg):
-    r = patch(alice_client, page, {"logo": SimpleUploadedFile("logo.svg", svg, "image/svg+xml")})
+    r = patch(alice_client, page, {"logo": SimpleUploadedFile("logo.svg", svg.encode(), "image/svg+xml")})
     assert r.status_code == 200, r.content
     got = Client().get("/status/acme/logo")
     assert got["Content-Type"] == "image/svg+xml" and "sandbox" in got["Content-Security-Policy"]
@@ -160,7 +165,8 @@ def test_a_hostile_svg_is_served_sanitised(alice_client, page, svg):
 def test_a_harmless_svg_keeps_its_drawing(alice_client, page):
     svg = (
         b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><defs><linearGradient id="g">'
-        b'<stop offset="0" stop-color="#0a6"/></linearGradient></defs><circle cx="5" cy="5" r="4" fill="url(#g)"/></svg>'
+        b'<stop offset="0" stop-color="#0a6"/></linearGradient></defs>'
+        b'<circle cx="5" cy="5" r="4" fill="url(#g)"/></svg>'
     )
     patch(alice_client, page, {"logo": SimpleUploadedFile("l.svg", svg, "image/svg+xml")})
     served = Client().get("/status/acme/logo").content.decode()
