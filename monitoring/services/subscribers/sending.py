@@ -170,6 +170,7 @@ def send_emails(deliveries: list[SubscriberDelivery]) -> list[Failure | None]:
     try:
         for delivery in deliveries:
             try:
+                mail.open()  # once per session: send_messages() closes a session it opened itself
                 message = email_for(delivery)
                 message.connection = mail
                 message.send(fail_silently=False)
