@@ -90,7 +90,8 @@ def config_fields(user: Any) -> list[str]:
 
 
 def page_fields(user: Any) -> list[str]:
-    return exported_fields(StatusPageSerializer(context=_context(user)), {"servers", "team"})
+    # The layout names servers by id and the logo is a file: neither travels between installations.
+    return exported_fields(StatusPageSerializer(context=_context(user)), {"servers", "team", "groups", "logo"})
 
 
 def window_fields(user: Any) -> list[str]:

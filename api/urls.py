@@ -7,7 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from rest_framework.permissions import AllowAny
 from rest_framework.routers import DefaultRouter
 
-from api import keys, teams, views
+from api import keys, subscribers, teams, views
 from api.audit_views import AuditEntryViewSet
 from api.config_views import ConfigExportView, ConfigImportView
 from api.health import HealthView
@@ -39,6 +39,17 @@ urlpatterns = [
     path("check-ssl/", views.CheckSslView.as_view(), name="check-ssl"),
     path("events/status/", sse.status_events, name="events-status"),
     path("status-pages/<slug:slug>/summary/", StatusPageSummaryView.as_view(), name="statuspage-summary"),
+    path("status-pages/<slug:slug>/subscribe/", subscribers.SubscribeView.as_view(), name="statuspage-subscribe"),
+    path(
+        "status-pages/<int:page_id>/subscribers/",
+        subscribers.SubscriberListView.as_view(),
+        name="statuspage-subscribers",
+    ),
+    path(
+        "status-pages/<int:page_id>/subscribers/<int:pk>/",
+        subscribers.SubscriberDetailView.as_view(),
+        name="statuspage-subscriber",
+    ),
     path("config/export/", ConfigExportView.as_view(), name="config-export"),
     path("config/import/", ConfigImportView.as_view(), name="config-import"),
     path("teams/<slug:slug>/api-keys/", keys.TeamKeysView.as_view(), name="team-api-keys"),

@@ -13,7 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import Prefetch
+from django.db.models import Count, Prefetch, Q
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 from drf_spectacular.types import OpenApiTypes
@@ -432,7 +432,15 @@ def prometheus_metrics(request: HttpRequest) -> HttpResponse:
 
 
 class StatusPageViewSet(OwnedModelViewSet):
-    queryset = StatusPage.objects.select_related("team", "owner").prefetch_related("servers")
+    # The logo's bytes are served by /status/<slug>/logo, never read here; subscriber_count in
+    # the same query (confirmed ones, SPEC §21).
+    queryset = (
+        StatusPage.objects.select_related("team", "owner")
+        .prefetch_related("servers")
+        .defer("logo")
+        .annotate(confirmed_subscribers=Count("subscribers", filter=Q(subscribers__confirmed_at__isnull=False)))
+        .order_by("slug")  # a GROUP BY leaves Meta.ordering out
+    )
     serializer_class = StatusPageSerializer
     filterset_class = StatusPageFilterSet
     ordering_fields = ["slug", "title", "created_at", "id"]

@@ -111,6 +111,9 @@ urlpatterns = [
     path("api/", include("api.urls")),
     path("metrics", prometheus_metrics, name="metrics"),
     path("status/<slug:slug>/", public.status_page, name="status-page"),
+    path("status/<slug:slug>/logo", public.status_logo, name="status-page-logo"),
+    path("subscriptions/confirm/<str:token>/", public.confirm_subscription, name="status-subscriber-confirm"),
+    path("subscriptions/unsubscribe/<str:token>/", public.unsubscribe, name="status-subscriber-unsubscribe"),
     re_path(
         r"^badge/(?P<key>[A-Za-z0-9_-]{1,64})/(?P<kind>status|uptime|response)\.svg$", public.badge_svg, name="badge"
     ),

@@ -125,3 +125,21 @@ class TimelineKind(models.TextChoices):
     ACKNOWLEDGED = "acknowledged", "Acknowledged"
     RESOLVED = "resolved", "Resolved"
     SUPPRESSED = "suppressed", "Suppressed"
+
+
+class PageEvent(models.TextChoices):
+    """What a status page tells its subscribers (SPEC §21: the webhook body's ``event``)."""
+
+    POST = "post", "New incident post"
+    UPDATE = "update", "Incident update"
+    MAINTENANCE_START = "maintenance_start", "Maintenance started"
+    MAINTENANCE_END = "maintenance_end", "Maintenance ended"
+    DOWN = "down", "Down"
+    RECOVERY = "recovery", "Recovery"
+    # Only to one unconfirmed e-mail subscriber: the double opt-in link.
+    CONFIRM = "confirm", "Confirmation"
+
+
+class SubscriberKind(models.TextChoices):
+    EMAIL = "email", "E-mail"
+    WEBHOOK = "webhook", "Webhook"

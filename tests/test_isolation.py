@@ -29,6 +29,7 @@ from monitoring.models import (
     PingResult,
     Server,
     StatusPage,
+    Subscriber,
 )
 from monitoring.services.engine.checks import record_outcome
 from monitoring.tests.factories import make_outcome
@@ -116,6 +117,10 @@ ROWS = [
     Row("statuspage-detail", "patch", "/api/status-pages/{page}/", WRITE, {"title": "Renamed"}),
     Row("statuspage-detail", "delete", "/api/status-pages/{page}/", WRITE),
     Row("statuspage-summary", "get", "/api/status-pages/acme-private/summary/", READ),
+    # nobody but the page's team's admins and owners sees a subscriber's address (SPEC §21)
+    Row("statuspage-subscribers", "get", "/api/status-pages/{page}/subscribers/", MANAGE),
+    Row("statuspage-subscriber", "get", "/api/status-pages/{page}/subscribers/{subscriber}/", MANAGE),
+    Row("statuspage-subscriber", "delete", "/api/status-pages/{page}/subscribers/{subscriber}/", MANAGE),
     Row("maintenancewindow-list", "get", "/api/maintenance-windows/", LIST),
     Row(
         "maintenancewindow-list",
@@ -188,6 +193,8 @@ NOT_TEAM_SCOPED = {
     "auth-me": "the caller's own account",
     "auth-2fa": "the caller's own two-factor sign-in (tested in authentication/tests/test_two_factor.py)",
     "auth-2fa-confirm": "the caller's own two-factor sign-in (tested in authentication/tests/test_two_factor.py)",
+    "statuspage-subscribe": "a visitor's sign-up to a public page (anonymous, throttled per address): "
+    "monitoring/tests/web/test_subscribers.py",
     "checks-run": "staff only (IsAdminUser), tested in test_servers",
     "check-ssl": "an ad-hoc check of any host, no team object",
     "invitation-accept": "the invitation's token and the invitee's e-mail decide, not a role: "
@@ -217,6 +224,7 @@ def world(db: Any, http_target: Any) -> dict[str, Any]:
     certificate = CertificateCheck.objects.create(server=server, valid=True, days_remaining=60)
     page = StatusPage.objects.create(owner=people["owner"], team=acme, slug="acme-private", title="Acme")
     page.servers.add(server)
+    subscriber = Subscriber.objects.create(page=page, kind="email", target="fan@example.com")
     window = MaintenanceWindow.objects.create(owner=people["owner"], team=acme, name="Patch", tags=["web"])
     policy = EscalationPolicy.objects.create(
         owner=people["owner"], team=acme, name="On call", steps=[{"after_minutes": 0, "notification_configs": []}]
@@ -235,6 +243,7 @@ def world(db: Any, http_target: Any) -> dict[str, Any]:
             "certificate": certificate.pk,
             "delivery": delivery.pk,
             "page": page.pk,
+            "subscriber": subscriber.pk,
             "window": window.pk,
             "policy": policy.pk,
             "viewer_user": people["viewer"].pk,

@@ -61,7 +61,8 @@ def test_export_lists_writable_non_secret_fields_and_names_servers(setup, alice_
     assert configs[0]["is_default"] is False
     assert doc["status_pages"] == [
         {"slug": "acme", "title": "Acme", "description": "", "tags": ["prod"], "is_public": True,
-         "show_response_times": False, "servers": ["DB", "Shop"]}
+         "show_response_times": False, "accent_color": "", "footer_text": "", "domain": None,
+         "publish_outages": False, "servers": ["DB", "Shop"]}
     ]  # fmt: skip
     assert doc["maintenance_windows"] == [
         {"name": "Sunday patching", "tags": ["prod"], "enabled": True, "starts_at": None, "ends_at": None,

@@ -43,6 +43,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: a status page's own domain is accepted as a Host before anything validates it (SPEC §21).
+    "monitoring.web.domains.PageDomainMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "core.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -388,6 +390,13 @@ NOTIFICATION_SEND_INTERVAL = envint("NOTIFICATION_SEND_INTERVAL", 5, minimum=1)
 NOTIFICATION_CONCURRENCY = envint("NOTIFICATION_CONCURRENCY", 20, minimum=1)
 NOTIFICATION_CONCURRENCY_PER_HOST = envint("NOTIFICATION_CONCURRENCY_PER_HOST", 5, minimum=1)
 NOTIFICATION_CONCURRENCY_PER_OWNER = envint("NOTIFICATION_CONCURRENCY_PER_OWNER", 5, minimum=1)
+# Status page subscribers (SPEC §21) have a lane of their own: so many sending threads (each one
+# SMTP session at a time) beside the alerts', so a page with 10,000 subscribers never holds a
+# team's alerts; and sign-ups per client address (DRF's rate syntax).
+SUBSCRIBER_CONCURRENCY = envint("SUBSCRIBER_CONCURRENCY", 2, minimum=1)
+SUBSCRIBE_THROTTLE_RATE = envstr("SUBSCRIBE_THROTTLE_RATE", "10/hour").strip()
+if not re.fullmatch(r"[1-9][0-9]*/(s|m|h|d|sec|second|min|minute|hour|day)", SUBSCRIBE_THROTTLE_RATE):
+    raise ImproperlyConfigured(f"SUBSCRIBE_THROTTLE_RATE={SUBSCRIBE_THROTTLE_RATE!r} is not a rate like 10/hour.")
 EMAIL_BACKEND = envstr("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
 EMAIL_HOST = envstr("EMAIL_HOST") or "localhost"
 EMAIL_PORT = envint("EMAIL_PORT", 25, minimum=1)

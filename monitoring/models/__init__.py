@@ -9,6 +9,7 @@ from monitoring.models.notifications import NotificationConfig, NotificationDeli
 from monitoring.models.results import HourlyRollup, PingResult, RawHistoryHorizon
 from monitoring.models.servers import Server, ServerStatus, StatusChange
 from monitoring.models.statuspages import StatusPage
+from monitoring.models.subscribers import PageMessage, Subscriber, SubscriberDelivery
 
 __all__ = [
     "CertificateCheck",
@@ -19,10 +20,13 @@ __all__ = [
     "MaintenanceWindow",
     "NotificationConfig",
     "NotificationDelivery",
+    "PageMessage",
     "PingResult",
     "RawHistoryHorizon",
     "Server",
     "ServerStatus",
     "StatusChange",
     "StatusPage",
+    "Subscriber",
+    "SubscriberDelivery",
 ]

@@ -112,7 +112,8 @@ class StatusPageQuerySet(OwnedQuerySet):
     def shows(self, server: Server) -> bool:
         """Whether one of these pages of ``server``'s team shows it (by id or by one of its tags)."""
         for page in self.filter(team_id=server.team_id).prefetch_related("servers"):
-            if picks(server.pk, server.tags, (s.pk for s in page.servers.all()), page.tags):
+            ids = [s.pk for s in page.servers.all()] + page.grouped_ids()
+            if picks(server.pk, server.tags, ids, page.tags):
                 return True
         return False
 
@@ -131,6 +132,20 @@ class StatusPage(TeamOwned):
     tags = models.JSONField(default=list, blank=True, validators=[validate_tags])
     is_public = models.BooleanField(default=False)
     show_response_times = models.BooleanField(default=False)
+    # Layout (SPEC §21): [{"name": str, "servers": [{"server": id, "display_name": str}]}], in
+    # display order. Ids of servers since deleted are skipped when read (``layout()``).
+    groups = models.JSONField(default=list, blank=True)
+    # The logo's bytes as served (an SVG already sanitised) and its type; at most 256 KiB, so a
+    # column rather than a file store that every web process would have to share.
+    logo = models.BinaryField(null=True, blank=True, editable=False)
+    logo_type = models.CharField(max_length=20, blank=True, editable=False)
+    accent_color = models.CharField(max_length=7, blank=True)
+    footer_text = models.TextField(blank=True, max_length=5000)
+    # A host name that serves this page at "/" (core.domains.PageDomainMiddleware); stored
+    # lower-case, so the unique constraint is case-insensitive.
+    domain = models.CharField(max_length=253, null=True, blank=True, unique=True)
+    # Automatic DOWNs and recoveries of its servers go to subscribers (and feeds).
+    publish_outages = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -143,9 +158,27 @@ class StatusPage(TeamOwned):
         return self.slug
 
     def shown_servers(self) -> ServerQuerySet:
-        """The servers this page shows: those picked by id, and the team's with any of its tags."""
-        ids = list(self.servers.values_list("pk", flat=True))
+        """The servers this page shows: those picked by id or placed in a group, and the team's
+        with any of its tags."""
+        ids = list(self.servers.values_list("pk", flat=True)) + self.grouped_ids()
         return Server.objects.filter(team_id=self.team_id).picked(ids, self.tags).order_by("name", "id")
+
+    def grouped_ids(self) -> list[int]:
+        """Ids of the servers placed in its groups, in display order."""
+        return [entry["server"] for group in self.groups or [] for entry in group.get("servers", [])]
+
+    def display_names(self) -> dict[int, str]:
+        """Server id → public name, for the servers given a ``display_name`` (memoised per instance)."""
+        names = getattr(self, "_display_names", None)
+        if names is None:
+            names = {
+                entry["server"]: entry["display_name"]
+                for group in self.groups or []
+                for entry in group.get("servers", [])
+                if entry.get("display_name")
+            }
+            self._display_names = names
+        return names
 
 
 # Every save, delete and change of servers of the models a page or badge shows, from any path

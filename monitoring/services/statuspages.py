@@ -53,6 +53,7 @@ class DayBar(TypedDict):
 
 class PublicServer(TypedDict, total=False):
     name: str
+    group: str
     status: str
     uptime: dict[str, float | None]
     response_time: float | None
@@ -77,11 +78,38 @@ class PageSummary(TypedDict):
     slug: str
     title: str
     description: str
+    accent_color: str
+    logo: str | None
+    footer_text: str
+    groups: list[str]
     status: str
     generated_at: str
     servers: list[PublicServer]
     incidents: list[PublicIncident]
     maintenance: list[PublicMaintenance]
+
+
+def public_server_name(page: StatusPage, server: Server) -> str:
+    """The name ``page`` shows for ``server``: its ``display_name`` on the page when one is set,
+    else its name. Every public surface (page, summary, feeds, e-mails, webhooks) names servers
+    through here, so a real name behind a display name never leaves (SPEC §21)."""
+    return page.display_names().get(server.pk) or server.name
+
+
+def display_order(page: StatusPage, servers: list[Server]) -> list[tuple[str, Server]]:
+    """(group name, server) for the shown ``servers`` in display order: each group in its order
+    with its servers in theirs, then the servers in no group (by name) under no name."""
+    by_id = {s.pk: s for s in servers}
+    placed: list[tuple[str, Server]] = []
+    seen: set[int] = set()
+    for group in page.groups or []:
+        for entry in group.get("servers", []):
+            server = by_id.get(entry["server"])
+            if server is not None and server.pk not in seen:
+                seen.add(server.pk)
+                placed.append((group.get("name", ""), server))
+    placed += [("", s) for s in servers if s.pk not in seen]
+    return placed
 
 
 def _percent(checks: int, failures: int) -> float | None:
@@ -203,13 +231,16 @@ def build_summary(page: StatusPage, now: datetime | None = None) -> PageSummary:
     ids = [s.pk for s in servers]
     uptimes = uptime_by_server(ids, now)
     bars = daily_bars(ids, timezone.localdate(now))
-    names = {s.pk: s.name for s in servers}
+    names = {s.pk: public_server_name(page, s) for s in servers}
     incidents = Incident.objects.filter(server_id__in=ids).filter(
         Q(started_at__gte=now - timedelta(days=BAR_DAYS)) | Q(ended_at__isnull=True)
     )
     shown: list[PublicServer] = []
-    for server in servers:
-        item = PublicServer(name=server.name, status=server.status, uptime=uptimes[server.pk], days=bars[server.pk])
+    ordered = display_order(page, servers)
+    for group, server in ordered:
+        item = PublicServer(
+            name=names[server.pk], group=group, status=server.status, uptime=uptimes[server.pk], days=bars[server.pk]
+        )
         if page.show_response_times:
             item["response_time"] = server.server_status.last_response_time
         shown.append(item)
@@ -217,6 +248,10 @@ def build_summary(page: StatusPage, now: datetime | None = None) -> PageSummary:
         slug=page.slug,
         title=page.title,
         description=page.description,
+        accent_color=page.accent_color,
+        logo=f"/status/{page.slug}/logo" if page.logo_type else None,
+        footer_text=page.footer_text,
+        groups=list(dict.fromkeys(group for group, _ in ordered)),
         status=overall_status([s.status for s in servers]),
         generated_at=now.isoformat(),
         servers=shown,
@@ -286,7 +321,7 @@ def cached_page(slug: str) -> CachedPage | None:
     least every ``page_seconds``, so a burst of anonymous visitors reads the cache."""
 
     def build() -> CachedPage | None:
-        page = StatusPage.objects.filter(slug=slug).first()
+        page = StatusPage.objects.defer("logo").filter(slug=slug).first()
         if page is None:
             return None
         return CachedPage(team_id=page.team_id, is_public=page.is_public, summary=build_summary(page))

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from monitoring.services.alerts.delivery import send_pending
 from monitoring.services.alerts.escalation import escalation_step
+from monitoring.services.subscribers.sending import send_subscriber_messages
 from monitoring.tasks.maintenance import maintenance_step
 from monitoring.tasks.push import push_step
 from monitoring.tasks.rollups import prune_step, rollup_step
@@ -29,6 +30,7 @@ from monitoring.tasks.rollups import prune_step, rollup_step
 log = logging.getLogger(__name__)
 
 SEND_LIMIT = 100_000  # one run sends everything that is due, as check_servers always did
+SUBSCRIBER_BUDGET_SECONDS = 30.0  # status page messages per run; the rest go at the next minute
 
 
 @dataclass
@@ -41,13 +43,15 @@ class Housekeeping:
     sent: int = 0
     hours_rolled_up: int = 0
     pruned: int = 0
+    subscriber_messages: int = 0
     failed: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
         line = (
             f"Housekeeping: {self.missed_pushes} missed push(es), {self.entered_maintenance} server(s) into "
             f"maintenance, {self.escalated} incident(s) escalated. "
-            f"Sent {self.sent} notification(s). {self.hours_rolled_up} hour(s) rolled up, "
+            f"Sent {self.sent} notification(s), {self.subscriber_messages} subscriber message(s). "
+            f"{self.hours_rolled_up} hour(s) rolled up, "
             f"{self.pruned} old result(s) pruned."
         )
         return line + (f" Steps failed: {', '.join(self.failed)}." if self.failed else "")
@@ -71,6 +75,10 @@ def run_all(now: datetime | None = None) -> Housekeeping:
     done.entered_maintenance = step("maintenance", lambda: len(maintenance_step(now)))
     done.escalated = step("escalation", lambda: escalation_step(now))
     done.sent = step("notifications", lambda: send_pending(limit=SEND_LIMIT, now=now))
+    # After the alerts, and bounded in time: a minute's crontab must not pile up behind 10,000 e-mails.
+    done.subscriber_messages = step(
+        "subscribers", lambda: send_subscriber_messages(now=now, budget_seconds=SUBSCRIBER_BUDGET_SECONDS)
+    )
     done.hours_rolled_up = step("rollups", lambda: rollup_step(now))
     done.pruned = step("prune", lambda: prune_step(now))
     return done

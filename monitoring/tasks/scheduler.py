@@ -31,6 +31,7 @@ from django.db import close_old_connections
 
 from monitoring.services.alerts import escalation
 from monitoring.services.alerts.delivery import send_pending
+from monitoring.services.subscribers.sending import send_subscriber_messages
 from monitoring.tasks.certificates import certificate_step
 from monitoring.tasks.engine import Engine, run_forever
 from monitoring.tasks.maintenance import maintenance_step
@@ -46,6 +47,7 @@ CERTIFICATE_STEP_SECONDS = 10
 # §12); each step is one indexed query when there is nothing to do.
 PUSH_STEP_SECONDS = 1
 MAINTENANCE_STEP_SECONDS = 2
+SUBSCRIBER_STEP_BUDGET = 10.0
 
 
 class Scheduler:
@@ -91,6 +93,13 @@ class Scheduler:
         """(id, step, seconds between runs) for every APScheduler job; each step says whether it found work."""
         return [
             ("notifications", self.send_step, settings.NOTIFICATION_SEND_INTERVAL),
+            # Status page subscribers: a job (so a thread) of their own beside the alerts', in
+            # slices of a few seconds so that stopping never waits for a whole 10,000.
+            (
+                "subscribers",
+                partial(self._step, partial(send_subscriber_messages, budget_seconds=SUBSCRIBER_STEP_BUDGET)),
+                settings.NOTIFICATION_SEND_INTERVAL,
+            ),
             # Certificate checks are blocking handshakes on threads: a few at a time is plenty.
             (
                 "certificates",

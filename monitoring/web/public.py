@@ -12,6 +12,8 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.cache import cache_control
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework.permissions import AllowAny
@@ -20,6 +22,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from monitoring import badges
+from monitoring.models import StatusPage
+from monitoring.services.logos import SVG
 from monitoring.services.statuspages import (
     UPTIME_WINDOWS,
     badge_server,
@@ -28,6 +32,7 @@ from monitoring.services.statuspages import (
     uptime_by_server,
     visible_summary,
 )
+from monitoring.services.subscribers import subscriptions
 
 BADGE_MAX_AGE = 30  # seconds; SPEC §15 allows at most 60
 
@@ -40,10 +45,61 @@ def status_page(request: HttpRequest, slug: str) -> HttpResponse:
     response = render(
         request,
         "status_page.html",
-        {"summary": summary, "refresh_seconds": min(15, settings.STATUS_PAGE_CACHE_SECONDS + 5)},
+        {
+            "summary": summary,
+            "refresh_seconds": min(15, settings.STATUS_PAGE_CACHE_SECONDS + 5),
+            "subscribe_url": f"/api/status-pages/{summary['slug']}/subscribe/",
+        },
     )
     response["Cache-Control"] = f"max-age={settings.STATUS_PAGE_CACHE_SECONDS}"
     return response
+
+
+def domain_page(request: HttpRequest) -> HttpResponse:
+    """``/`` on a page's own domain (``monitoring.web.domains``): that page, no login needed."""
+    return status_page(request, request.status_page_slug)  # type: ignore[attr-defined]
+
+
+# An SVG logo is sanitised when stored (services.logos); this stops anything that slipped
+# through from running or loading, should someone open the logo's URL on its own.
+LOGO_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox"
+
+
+@require_GET
+def status_logo(request: HttpRequest, slug: str) -> HttpResponse:
+    """``/status/<slug>/logo``: the page's logo (404 without one, or unless the page is public or yours)."""
+    page = StatusPage.objects.filter(slug=slug).exclude(logo_type="").only("logo", "logo_type", "is_public").first()
+    if page is None or not (page.is_public or StatusPage.objects.for_user(request.user).filter(pk=page.pk).exists()):
+        raise Http404("No such logo.")
+    response = HttpResponse(bytes(page.logo or b""), content_type=page.logo_type)
+    response["Cache-Control"] = "max-age=300"
+    response["X-Content-Type-Options"] = "nosniff"
+    if page.logo_type == SVG:
+        response["Content-Security-Policy"] = LOGO_POLICY
+    return response
+
+
+@require_GET
+def confirm_subscription(request: HttpRequest, token: str) -> HttpResponse:
+    """The e-mailed confirmation link (GET): the address now receives the page's messages."""
+    subscriber = subscriptions.from_token(token, subscriptions.CONFIRM)
+    if subscriber is None:
+        return render(request, "subscription.html", {"gone": True}, status=404)
+    subscriptions.confirm(subscriber)
+    leave = subscriptions.link(subscriber, subscriptions.UNSUBSCRIBE)
+    return render(request, "subscription.html", {"page": subscriber.page, "confirmed": True, "unsubscribe": leave})
+
+
+@csrf_exempt  # RFC 8058 one-click: the mail client POSTs "List-Unsubscribe=One-Click" without a token of ours
+@require_http_methods(["GET", "POST"])
+def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    """The unsubscribe link of every message (GET, one click) and its ``List-Unsubscribe`` POST."""
+    subscriber = subscriptions.from_token(token, subscriptions.UNSUBSCRIBE)
+    if subscriber is None:  # already gone: say so, the outcome the visitor wanted
+        return render(request, "subscription.html", {"gone": True, "unsubscribed": True})
+    page = subscriber.page
+    subscriptions.unsubscribe(subscriber)
+    return render(request, "subscription.html", {"page": page, "unsubscribed": True})
 
 
 class StatusPageSummaryView(APIView):

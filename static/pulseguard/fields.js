@@ -142,6 +142,10 @@
     { name: "servers", label: "Servers", type: "servers", wide: true, help: "Search and tick; the chosen appear above the box." },
     { name: "tags", label: "Or every server tagged", type: "tags" },
     { name: "is_public", label: "Public (no login needed)", type: "checkbox", default: false },
-    { name: "show_response_times", label: "Show response times", type: "checkbox", default: false }
+    { name: "show_response_times", label: "Show response times", type: "checkbox", default: false },
+    { name: "publish_outages", label: "Tell subscribers of each automatic DOWN and recovery", type: "checkbox", default: false },
+    { name: "accent_color", label: "Accent colour", type: "text", placeholder: "#0969da", help: "#rgb or #rrggbb; empty for the default." },
+    { name: "domain", label: "Own domain", type: "text", placeholder: "status.example.com", help: "A bare host name whose DNS points here; it serves this page at /." },
+    { name: "footer_text", label: "Footer text", type: "textarea", wide: true }
   ];
 })();

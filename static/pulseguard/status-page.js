@@ -25,9 +25,18 @@
     var overall = document.getElementById("overall");
     overall.className = "overall " + s.status;
     overall.textContent = { up: "All systems operational", down: "Some systems are down", degraded: "Some systems are degraded", maintenance: "Maintenance in progress" }[s.status] || "Status unknown";
+    // Servers arrive in display order, each with its group's name (groups in their set order).
     var list = document.getElementById("servers");
     list.textContent = "";
+    var ul = null, current = null;
     s.servers.forEach(function (srv) {
+      var group = srv.group || "";
+      if (ul === null || group !== current) {
+        current = group;
+        if (group) { list.appendChild(el("h3", "group-name", group)); }
+        ul = el("ul", "group");
+        list.appendChild(ul);
+      }
       var li = el("li", "server");
       var head = el("div", "head");
       head.appendChild(el("span", "name", srv.name));
@@ -45,8 +54,13 @@
         bar.appendChild(b);
       });
       li.appendChild(bar);
-      list.appendChild(li);
+      ul.appendChild(li);
     });
+    if (!s.servers.length) {
+      var empty = el("ul", "group");
+      empty.appendChild(el("li", "server", "No services on this page yet."));
+      list.appendChild(empty);
+    }
     var inc = document.getElementById("incidents");
     inc.textContent = "";
     if (!s.incidents.length) { inc.appendChild(el("li", "none", "No incidents in the last 90 days.")); }
@@ -74,6 +88,32 @@
       .then(function (s) { if (s) { render(s); window.__statusPageRefreshes = (window.__statusPageRefreshes || 0) + 1; } })
       .catch(function () {})
       .then(function () { setTimeout(poll, every); });
+  }
+  // The subscribe form: e-mail (a confirmation link follows) or webhook, posted as JSON.
+  var form = document.getElementById("subscribe-form");
+  if (form) {
+    var email = document.getElementById("subscribe-email"), hook = document.getElementById("subscribe-webhook");
+    var result = document.getElementById("subscribe-result");
+    form.addEventListener("change", function () {
+      var byHook = form.querySelector("input[name=how]:checked").value === "webhook";
+      hook.hidden = !byHook; email.hidden = byHook;
+    });
+    form.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var byHook = !hook.hidden;
+      var body = byHook ? { webhook_url: hook.value.trim() } : { email: email.value.trim() };
+      result.className = ""; result.textContent = "Sending…";
+      fetch(form.getAttribute("action"), { method: "POST", headers: { "Content-Type": "application/json", Accept: "application/json" }, body: JSON.stringify(body) })
+        .then(function (r) { return r.json().catch(function () { return {}; }).then(function (d) { return { ok: r.ok, status: r.status, data: d }; }); })
+        .then(function (r) {
+          if (r.ok) { result.textContent = r.data.detail || "Subscribed."; form.reset(); hook.hidden = true; email.hidden = false; return; }
+          result.className = "error";
+          var d = r.data || {};
+          var msg = (d.email || d.webhook_url || d.non_field_errors || [d.detail || ("Error " + r.status)]);
+          result.textContent = Array.isArray(msg) ? msg.join(" ") : String(msg);
+        })
+        .catch(function () { result.className = "error"; result.textContent = "Could not reach the server; try again."; });
+    });
   }
   window.renderStatusPage = render;
   setTimeout(poll, every);

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -114,6 +114,10 @@ class CheckRecord:
     ping: PingResult | None
     state: ServerStatus
     change: StatusChange | None
+
+
+#: Called with each batch's saved changes inside the engine's transaction, after the alert rules.
+CHANGE_LISTENERS: list[Callable[[list[StatusChange]], object]] = []
 
 
 def record(batch: Sequence[CheckResult]) -> list[CheckRecord]:
@@ -344,3 +348,8 @@ def _write_changes(batch: Sequence[CheckResult], changes: list[StatusChange | No
             )
     # Incidents and alert rows commit with the changes, or not at all (services.alerts.rules).
     rules.on_status_changes([c for c in changes if c is not None])
+    # Others that must commit with the changes: status page subscribers hear of maintenance and
+    # (when published) outages (services.subscribers.events, added in MonitoringConfig.ready(),
+    # since it reads the engine's maintenance windows and the engine may not import it back).
+    for listener in CHANGE_LISTENERS:
+        listener([c for c in changes if c is not None])

@@ -26,6 +26,7 @@ def test_the_scheduler_registers_its_jobs():
     jobs = Scheduler().build().get_jobs()
     assert {job.id for job in jobs} == {
         "notifications",
+        "subscribers",
         "certificates",
         "rollups",
         "prune",

@@ -91,7 +91,7 @@ def test_the_summary_json_holds_only_safe_fields(public_page, alice):
     assert r.status_code == 200
     body = r.json()
     assert [s["name"] for s in body["servers"]] == ["API", "Shop"]
-    assert set(body["servers"][0]) == {"name", "status", "uptime", "response_time", "days"}
+    assert set(body["servers"][0]) == {"name", "group", "status", "uptime", "response_time", "days"}
     assert set(body["servers"][0]["uptime"]) == {"24h", "7d", "30d", "90d"}
     assert body["servers"][0]["uptime"]["24h"] == 0.0 and body["servers"][1]["uptime"]["24h"] == 100.0
     assert len(body["servers"][0]["days"]) == 90 and body["servers"][0]["days"][-1]["checks"] == 1
