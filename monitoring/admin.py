@@ -57,7 +57,7 @@ class TagListField(forms.CharField):
 
 
 class ServerAdminForm(forms.ModelForm):
-    """The basic-auth password is write-only here too: never rendered, kept when left blank."""
+    """The basic-auth password and the dsn are write-only here too: never rendered, kept when left blank."""
 
     basic_auth_password = forms.CharField(
         required=False,
@@ -66,6 +66,14 @@ class ServerAdminForm(forms.ModelForm):
         help_text="Leave blank to keep the current password.",
     )
     clear_basic_auth_password = forms.BooleanField(required=False, label="Clear the basic-auth password")
+    dsn = forms.CharField(
+        required=False,
+        max_length=2000,
+        widget=forms.PasswordInput(render_value=False),
+        label="DSN",
+        help_text="PostgreSQL, MySQL, Redis: a URL with credentials; host and port are taken from it. "
+        "Leave blank to keep the current one.",
+    )
     tags = TagListField(required=False, help_text="Comma-separated, e.g. prod, eu-west.")
     schedule_timezone = forms.CharField(
         required=False,
@@ -93,6 +101,9 @@ class ServerAdminForm(forms.ModelForm):
         elif not data.get("basic_auth_password") and self.instance.pk:
             data["basic_auth_password"] = self.instance.basic_auth_password
         self.instance.basic_auth_password = data.get("basic_auth_password", "")
+        if not data.get("dsn") and self.instance.pk:
+            data["dsn"] = self.instance.dsn
+        self.instance.dsn = data.get("dsn", "")
         return data
 
 
@@ -174,6 +185,30 @@ class ServerAdmin(AuditedAdminMixin, admin.ModelAdmin):
                     "push_started_at",
                 ],
                 "classes": ["push-options"],
+            },
+        ),
+        (
+            "Other kinds of checks",
+            {
+                "fields": [
+                    "ping_count",
+                    "packet_loss_threshold",
+                    "dns_record_type",
+                    "dns_resolver",
+                    "dns_expected",
+                    "smtp_starttls",
+                    "dsn",
+                    "db_query",
+                    "grpc_service",
+                    "grpc_tls",
+                    "ws_send",
+                    "ws_tls",
+                    "tcp_send",
+                    "tcp_expect",
+                ],
+                # admin-server.js shows each field only for the kinds that use it.
+                "classes": ["kind-options"],
+                "description": "Each field applies to one kind of check; leave the others at their defaults.",
             },
         ),
         ("Alerts", {"fields": ["notifications", "cert_expiry_alert_days"]}),

@@ -8,7 +8,7 @@ services never import the API layer and a check's event costs a few dict lookups
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from django.utils import timezone
 
@@ -31,6 +31,8 @@ class PingPayload(TypedDict):
     kind: str
     #: The first 10 KiB of a push's POST body, as text ("" for everything else).
     body: str
+    #: What the check saw beyond its status (a dns check's ``{"rcode", "answers"}``), or null.
+    detail: dict[str, Any] | None
 
 
 class StatusPayload(TypedDict):
@@ -72,6 +74,7 @@ def ping_payload(ping: PingResult) -> PingPayload:
         "maintenance": ping.maintenance,
         "kind": ping.kind,
         "body": ping.body,
+        "detail": ping.detail,
     }
 
 

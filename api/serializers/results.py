@@ -34,6 +34,7 @@ class PingResultSerializer(serializers.ModelSerializer):
             "maintenance",
             "kind",
             "body",
+            "detail",
         ]
         read_only_fields = fields
 

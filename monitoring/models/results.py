@@ -66,6 +66,9 @@ class PingResult(models.Model):
     # MAX_BODY bytes of a push's POST body, as text.
     kind = models.CharField(max_length=8, choices=PingKind.choices, default=PingKind.CHECK)
     body = models.TextField(blank=True)
+    # What a check saw beyond its status, e.g. a dns check's {"rcode", "answers"} (SPEC §19); null
+    # for most checks.
+    detail = models.JSONField(null=True, blank=True)
 
     objects = PingResultQuerySet.as_manager()
 

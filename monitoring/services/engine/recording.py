@@ -147,6 +147,7 @@ def record(batch: Sequence[CheckResult]) -> list[CheckRecord]:
                     check_timestamp=r.checked_at,
                     maintenance=w is not None,
                     body=r.body,
+                    detail=r.outcome.detail,
                 )
                 for r, w in checked
             )
