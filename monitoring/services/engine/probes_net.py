@@ -163,7 +163,8 @@ async def probe_dns(server: Server, client: aionet.Client) -> ProbeOutcome:
         return _error(f"DNS query failed: {net.reason(exc)}")
     elapsed = round((time.perf_counter() - started) * 1000, 2)
     rcode = dns.rcode.to_text(response.rcode())
-    answers = [answer_text(rdata) for rrset in response.answer if rrset.rdtype == rdtype for rdata in rrset]
+    # An rrset has no order: sorted, so the detail of one answer is always the same.
+    answers = sorted(answer_text(rdata) for rrset in response.answer if rrset.rdtype == rdtype for rdata in rrset)
     detail = {"rcode": rcode, "answers": answers}
     if rcode != "NOERROR":
         return ProbeOutcome(PingStatus.FAILURE, elapsed, error_message=f"DNS answered {rcode}", detail=detail)
