@@ -7,6 +7,7 @@ write an audit row for each create, change, delete and action, with the admin us
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 from typing import Any
 
@@ -36,6 +37,7 @@ from monitoring.services.engine import checks
 from monitoring.services.engine.certificates import checks_certificate
 from monitoring.services.engine.recording import CheckRecord
 from monitoring.tasks import engine
+from monitoring.validators import PROTOCOL_FIELDS
 
 
 class TagListField(forms.CharField):
@@ -86,8 +88,20 @@ class ServerAdminForm(forms.ModelForm):
         model = Server
         fields = "__all__"  # noqa: DJ007 - the admin's fieldsets choose the fields shown
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The fields of one kind of check: left out (a form made before they existed, a script),
+        # they keep their defaults.
+        for name in PROTOCOL_FIELDS:
+            if name in self.fields:
+                self.fields[name].required = False
+
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        for name, (default, _) in PROTOCOL_FIELDS.items():
+            if name in data and data[name] in (None, "") and default not in (None, ""):
+                data[name] = copy.deepcopy(default)
+                setattr(self.instance, name, data[name])
         # An emptied JSON box means "none", not NULL.
         for name, empty in (("request_headers", {}), ("assertions", []), ("cert_expiry_alert_days", [])):
             if name in data and data[name] is None:

@@ -208,3 +208,28 @@ def test_an_edit_of_the_target_in_the_change_form_is_checked_at_once(admin_clien
     Server.objects.filter(pk=server.pk).update(next_check_at=before + timedelta(minutes=1))
     admin_client.post(f"/admin/monitoring/server/{server.pk}/change/", add_form(alice, host="example.net", name="b"))
     assert Server.objects.get(pk=server.pk).next_check_at == before + timedelta(minutes=1)
+
+
+def test_the_admin_takes_a_dsn_write_only_and_the_host_from_it(admin_client, alice):
+    form = add_form(alice, protocol="postgres", host="", dsn="postgresql://mon:admin-dsn-pw@db.example.org:6432/app")
+    r = admin_client.post("/admin/monitoring/server/add/", form)
+    assert r.status_code == 302, r.context["adminform"].form.errors
+    server = Server.objects.get(name="from-admin")
+    assert (server.host, server.port, server.ping_count) == ("db.example.org", 6432, 3)
+    page = admin_client.get(f"/admin/monitoring/server/{server.pk}/change/")
+    assert page.status_code == 200 and "admin-dsn-pw" not in page.content.decode()
+    # Saved again with the dsn box blank: kept.
+    assert (
+        admin_client.post(
+            f"/admin/monitoring/server/{server.pk}/change/", add_form(alice, protocol="postgres")
+        ).status_code
+        == 302
+    )
+    server.refresh_from_db()
+    assert server.dsn == "postgresql://mon:admin-dsn-pw@db.example.org:6432/app" and server.host == "db.example.org"
+
+
+def test_the_admin_refuses_a_field_of_another_kind(admin_client, alice):
+    r = admin_client.post("/admin/monitoring/server/add/", add_form(alice, protocol="tcp", port=22, ws_send="hi"))
+    assert r.status_code == 200
+    assert "ws_send" in r.context["adminform"].form.errors
