@@ -144,7 +144,7 @@ def test_a_password_change_is_recorded_masked(alice, alice_client):
 
 def test_a_dsn_change_is_recorded_masked(alice, alice_client):
     server = make_server(
-        alice, protocol="postgres", dsn="postgresql://u:old-pw@db.example.com/x", host="db.example.com"
+        alice, protocol="postgres", dsn="postgresql://u:old-pw@db.example.com/x", host="db.example.com", port=5432
     )
     r = alice_client.patch(
         f"/api/servers/{server.pk}/", {"dsn": "postgresql://u:new-pw@db.example.com/x"}, format="json"
