@@ -87,7 +87,7 @@
       help: 'All must hold, e.g. [{"source": "json:$.status", "op": "==", "value": "ok"}].' },
     // Empty sends nothing, so the API's default applies (SPEC §23); [] turns the alerts off.
     { name: "cert_expiry_alert_days", label: "Certificate alerts (days before expiry)", type: "json", short: true, empty: undefined,
-      show: kind("https"), placeholder: "[30, 14, 7, 1]",
+      show: kind("https", "smtp"), placeholder: "[30, 14, 7, 1]",
       help: "Empty: the default [30, 14, 7, 1]; [] for no certificate alerts." },
     { name: "verify_tls", label: "Verify the TLS certificate", type: "checkbox", default: true, show: kind("https", "smtp", "grpc", "websocket") },
     { name: "tags", label: "Tags", type: "tags", wide: true, help: "Comma-separated, e.g. prod, eu-west. Status pages can pick servers by tag." },

@@ -475,3 +475,33 @@ def test_a_kind_without_a_probe_in_this_build_is_an_error_outcome(alice):
         outcome = probe_once(server)
     assert outcome.status == PingStatus.ERROR and "grpc checks are not available" in outcome.error_message
     assert not PingResult.objects.exists()
+
+
+def test_an_smtp_servers_certificate_is_read_after_starttls_and_is_due_like_https(alice, tls_files):
+    from django.utils import timezone
+
+    from monitoring.models.certificates import certificate_check_due
+    from monitoring.services.engine import certificates
+
+    with LocalSMTP(tls_context(tls_files)) as target:
+        server = smtp_check(alice, target, smtp_starttls=True)
+        with override_settings(CERT_CA_BUNDLE=tls_files[0]):
+            outcome = certificates.probe_certificate(server)
+        assert outcome.valid and outcome.error == "" and outcome.days_remaining > 0
+        outcome = certificates.probe_certificate(server)  # the system store does not know it
+        assert not outcome.valid and outcome.error == "self-signed certificate"
+        assert outcome.expires_at is not None, "a broken certificate is still read"
+    plain = make_server(alice, name="plain", protocol=Protocol.SMTP, host="mx.example.com", port=2525)
+    implicit = make_server(alice, name="465", protocol=Protocol.SMTP, host="mx.example.com", port=465)
+    by_port = make_server(alice, name="25", protocol=Protocol.SMTP, host="mx.example.com")
+    due = set(certificate_check_due(timezone.now()))
+    assert {server, implicit, by_port} <= due and plain not in due
+    assert [certificates.checks_certificate(s) for s in (server, plain, implicit, by_port)] == [True, False, True, True]
+
+
+def test_the_certificate_read_fails_when_starttls_is_not_offered(alice):
+    from monitoring.services.engine import certificates
+
+    with LocalSMTP() as target:
+        outcome = certificates.probe_certificate(smtp_check(alice, target, smtp_starttls=True))
+    assert not outcome.valid and "does not offer STARTTLS" in outcome.error
