@@ -164,6 +164,7 @@ async def test_a_finished_check_is_pushed_as_a_ping_then_a_status_event(servers,
             "maintenance": False,
             "kind": "check",
             "body": "",
+            "detail": None,
         }
     ]
     assert [(s["server"], s["status"], s["server_name"]) for s in state.json()] == [
