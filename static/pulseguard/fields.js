@@ -23,7 +23,7 @@
         ["smtp", "SMTP"], ["postgres", "PostgreSQL"], ["mysql", "MySQL / MariaDB"], ["redis", "Redis"], ["grpc", "gRPC health"],
         ["websocket", "WebSocket"], ["push", "Push (a job calls its URL)"]] },
     // Paste a whole address here (or into Host): it fills Kind, Host, Port and Path.
-    { name: "url", label: "URL", type: "text", formOnly: true, show: probed, fills: PG.splitUrl, wide: true,
+    { name: "url", label: "URL", type: "text", formOnly: true, show: function (v) { return web(v) || v.protocol === "tcp"; }, fills: PG.splitUrl, wide: true,
       placeholder: "https://shop.example.com:8443/health",
       help: "Optional: paste an address to fill in Kind, Host, Port and Path below." },
     { name: "host", label: "Host", type: "text", required: true, show: addressed, placeholder: "shop.example.com", fills: PG.splitUrl, fillsOnPaste: true,
