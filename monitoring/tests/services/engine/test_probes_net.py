@@ -505,3 +505,25 @@ def test_the_certificate_read_fails_when_starttls_is_not_offered(alice):
     with LocalSMTP() as target:
         outcome = certificates.probe_certificate(smtp_check(alice, target, smtp_starttls=True))
     assert not outcome.valid and "does not offer STARTTLS" in outcome.error
+
+
+def test_urls_of_the_new_kinds_never_show_the_dsn():
+    def url(**fields):
+        return Server(**fields).url
+
+    assert url(protocol="ping", host="::1") == "ping://[::1]"
+    assert url(protocol="dns", host="example.com", dns_record_type="MX") == "dns://example.com/MX"
+    assert url(protocol="smtp", host="mx.example.com") == "smtp://mx.example.com:25"
+    assert url(protocol="websocket", host="ws.example.com", path="/live") == "ws://ws.example.com:80/live"
+    assert url(protocol="websocket", host="ws.example.com", ws_tls=True, path="/") == "wss://ws.example.com:443/"
+    assert url(protocol="websocket", host="ws.example.com", port=443, path="/") == "wss://ws.example.com:443/"
+    postgres = url(protocol="postgres", host="db.example.com", port=5432, dsn="postgresql://u:pw@db.example.com/x")
+    assert postgres == "postgres://db.example.com:5432"
+
+
+def test_tcp_escapes():
+    from monitoring.validators import unescape_tcp
+
+    assert unescape_tcp(r"PING\r\n") == b"PING\r\n"
+    assert unescape_tcp(r"\x00\xff\t\0\\n") == b"\x00\xff\t\x00\\n"
+    assert unescape_tcp("héllo") == "héllo".encode()
