@@ -187,10 +187,18 @@ class _NoMail:
 class LocalSMTP:
     """aiosmtpd on 127.0.0.1, offering STARTTLS with ``tls_context`` when given."""
 
-    def __init__(self, tls_context: ssl.SSLContext | None = None, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        tls_context: ssl.SSLContext | None = None,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        implicit_tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.host = host
-        self.port = free_port(host)
+        self.port = port or free_port(host)
         kwargs: dict[str, Any] = {"tls_context": tls_context, "require_starttls": False} if tls_context else {}
+        if implicit_tls is not None:  # TLS from the first byte, as on port 465
+            kwargs["ssl_context"] = implicit_tls
         self._controller = Controller(_NoMail(), hostname=host, port=self.port, **kwargs)
 
     def __enter__(self) -> LocalSMTP:

@@ -332,6 +332,24 @@ def test_smtp_starttls_verifies_the_certificate_against_cert_ca_bundle(alice, tl
         assert probe_once(server).status == PingStatus.SUCCESS
 
 
+def test_smtp_on_port_465_speaks_tls_from_the_start(alice, tls_files):
+    try:
+        target = LocalSMTP(implicit_tls=tls_context(tls_files), port=465)
+        target.__enter__()
+    except (OSError, RuntimeError) as exc:
+        pytest.skip(f"port 465 on 127.0.0.1 is not available here: {exc}")
+    try:
+        server = smtp_check(alice, target)
+        assert server.port == 465 and server.smtp_uses_starttls is False
+        with override_settings(CERT_CA_BUNDLE=tls_files[0]):
+            outcome = probe_once(server)
+        assert outcome.status == PingStatus.SUCCESS, outcome.error_message
+        outcome = probe_once(server)  # the system store does not know the certificate
+        assert outcome.status == PingStatus.ERROR and "certificate verify failed" in outcome.error_message
+    finally:
+        target.__exit__()
+
+
 def test_smtp_starttls_wanted_but_not_offered_fails(alice):
     with LocalSMTP() as target:
         outcome = probe_once(smtp_check(alice, target, smtp_starttls=True))
