@@ -22,9 +22,9 @@ from authentication.models import AuditEntry
 from authentication.throttle import client_address, parse_address
 
 MASK = "••••"
-# Field names whose values are secrets: Server.basic_auth_password and push_token,
+# Field names whose values are secrets: Server.basic_auth_password, dsn and push_token,
 # NotificationConfig.secret, an integration's token, api_key or routing_key, a badge key.
-SECRET_NAME = re.compile(r"password|secret|token|api_?key|credential|private|(^|_)key$", re.IGNORECASE)
+SECRET_NAME = re.compile(r"password|secret|token|api_?key|credential|private|(^|_)key$|^dsn$", re.IGNORECASE)
 # Header maps (Server.request_headers): the names are shown, every value is masked, since
 # Authorization, Cookie or X-Api-Key values are credentials.
 HEADERS_NAME = re.compile(r"headers$", re.IGNORECASE)

@@ -9,8 +9,31 @@ class Protocol(models.TextChoices):
     HTTP = "http", "HTTP"
     HTTPS = "https", "HTTPS"
     TCP = "tcp", "TCP"
+    # More kinds of checks (SPEC §19).
+    PING = "ping", "Ping (ICMP)"
+    DNS = "dns", "DNS"
+    SMTP = "smtp", "SMTP"
+    POSTGRES = "postgres", "PostgreSQL"
+    MYSQL = "mysql", "MySQL / MariaDB"
+    REDIS = "redis", "Redis"
+    GRPC = "grpc", "gRPC health"
+    WEBSOCKET = "websocket", "WebSocket"
     # Never probed: a job calls its push URL instead (SPEC §11).
     PUSH = "push", "Push (heartbeat)"
+
+
+class DnsRecordType(models.TextChoices):
+    """What a ``dns`` check asks for (SPEC §19)."""
+
+    A = "A", "A"
+    AAAA = "AAAA", "AAAA"
+    CNAME = "CNAME", "CNAME"
+    MX = "MX", "MX"
+    NS = "NS", "NS"
+    TXT = "TXT", "TXT"
+    SOA = "SOA", "SOA"
+    SRV = "SRV", "SRV"
+    CAA = "CAA", "CAA"
 
 
 class Recurrence(models.TextChoices):

@@ -8,7 +8,7 @@ services never import the API layer and a check's event costs a few dict lookups
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from django.utils import timezone
 
@@ -33,6 +33,8 @@ class PingPayload(TypedDict):
     body: str
     #: The number a push sent with it (SPEC §19), or None.
     value: float | None
+    #: What the check saw beyond its status (a dns check's ``{"rcode", "answers"}``), or null.
+    detail: dict[str, Any] | None
 
 
 class StatusPayload(TypedDict):
@@ -75,6 +77,7 @@ def ping_payload(ping: PingResult) -> PingPayload:
         "kind": ping.kind,
         "body": ping.body,
         "value": ping.value,
+        "detail": ping.detail,
     }
 
 

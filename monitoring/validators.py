@@ -109,8 +109,8 @@ def server_errors(
         errors["schedule"] = "Only a push monitor has a schedule: leave it empty."
     if host is not None and not host and protocol != Protocol.PUSH:
         errors["host"] = f"A {protocol} server needs a host."
-    if protocol == Protocol.TCP and port is None:
-        errors["port"] = "A tcp server needs a port (1-65535)."
+    if protocol in (Protocol.TCP, Protocol.GRPC) and port is None:
+        errors["port"] = f"A {protocol} server needs a port (1-65535)."
     if protocol != Protocol.PUSH and timeout is not None and check_interval is not None and timeout >= check_interval:
         errors["timeout"] = "The timeout must be shorter than the check interval."
     return errors
@@ -148,16 +148,44 @@ MAX_HEADER_VALUE = 2000
 MAX_REQUEST_BODY_BYTES = 64 * 1024
 HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 HTTP_PROTOCOLS = frozenset({Protocol.HTTP, Protocol.HTTPS})
-# Fields that only an HTTP(S) check uses, with their defaults: any other value on a server
-# of another protocol (tcp today, push later) is refused.
+# The kinds whose host and port come from their ``dsn`` (SPEC §19), and the URL schemes each takes.
+DSN_SCHEMES: dict[str, tuple[str, ...]] = {
+    Protocol.POSTGRES: ("postgresql", "postgres"),
+    Protocol.MYSQL: ("mysql", "mariadb"),
+    Protocol.REDIS: ("redis", "rediss"),
+}
+DSN_PROTOCOLS = frozenset(DSN_SCHEMES)
+DSN_DEFAULT_PORTS = {Protocol.POSTGRES: 5432, Protocol.MYSQL: 3306, Protocol.REDIS: 6379}
+_WEB_AND_WS = HTTP_PROTOCOLS | {Protocol.WEBSOCKET}
+# Fields that only some kinds of check use: name → (default, the protocols that use it). A value
+# other than the default on a server of another protocol is refused, naming the field (SPEC §10,
+# §19); ``protocol_field_errors`` is the one rule, for the API, the admin, the web form and imports.
+PROTOCOL_FIELDS: dict[str, tuple[object, frozenset[str]]] = {
+    "request_headers": ({}, _WEB_AND_WS),
+    "request_body": ("", HTTP_PROTOCOLS),
+    "basic_auth_username": ("", HTTP_PROTOCOLS),
+    "basic_auth_password": ("", HTTP_PROTOCOLS),
+    "keyword_absent": (False, _WEB_AND_WS),
+    "max_redirects": (10, HTTP_PROTOCOLS),
+    "assertions": ([], _WEB_AND_WS),
+    "ping_count": (3, frozenset({Protocol.PING})),
+    "packet_loss_threshold": (100, frozenset({Protocol.PING})),
+    "dns_record_type": ("A", frozenset({Protocol.DNS})),
+    "dns_resolver": ("", frozenset({Protocol.DNS})),
+    "dns_expected": ([], frozenset({Protocol.DNS})),
+    "smtp_starttls": (None, frozenset({Protocol.SMTP})),
+    "dsn": ("", DSN_PROTOCOLS),
+    "db_query": ("", DSN_PROTOCOLS),
+    "grpc_service": ("", frozenset({Protocol.GRPC})),
+    "grpc_tls": (False, frozenset({Protocol.GRPC})),
+    "ws_send": ("", frozenset({Protocol.WEBSOCKET})),
+    "ws_tls": (False, frozenset({Protocol.WEBSOCKET})),
+    "tcp_send": ("", frozenset({Protocol.TCP})),
+    "tcp_expect": ("", frozenset({Protocol.TCP})),
+}
+# The HTTP(S)-only ones among them, with their defaults (SPEC §10).
 HTTP_ONLY_DEFAULTS: dict[str, object] = {
-    "request_headers": {},
-    "request_body": "",
-    "basic_auth_username": "",
-    "basic_auth_password": "",
-    "keyword_absent": False,
-    "max_redirects": 10,
-    "assertions": [],
+    name: default for name, (default, kinds) in PROTOCOL_FIELDS.items() if kinds == HTTP_PROTOCOLS
 }
 
 
@@ -197,8 +225,24 @@ def validate_assertions(value: object) -> None:
         raise ValidationError(problems)
 
 
+def protocol_field_errors(protocol: str, values: dict[str, object]) -> dict[str, str]:
+    """An error for each field of ``PROTOCOL_FIELDS`` that a ``protocol`` server does not use but
+    that has a value other than its default (None counts as the default)."""
+    errors = {}
+    for name, value in values.items():
+        if name not in PROTOCOL_FIELDS:
+            continue
+        default, kinds = PROTOCOL_FIELDS[name]
+        if protocol in kinds or value in (default, None):
+            continue
+        owners = ", ".join(sorted(kinds))
+        label = "An HTTP-only field" if kinds == HTTP_PROTOCOLS else f"A field of {owners} servers only"
+        errors[name] = f"{label}: leave it at its default ({default!r}) on a {protocol} server."
+    return errors
+
+
 def http_only_errors(protocol: str, values: dict[str, object]) -> dict[str, str | list[str]]:
-    """An error for each HTTP-only field with a non-default value on a server that is not HTTP(S).
+    """``protocol_field_errors``, and the assertions' own sources per kind of server.
 
     ``assertions`` are a push monitor's too, on its source ``value`` (SPEC §19); each kind of
     server keeps to its own sources (``assertions.protocol_errors``)."""
@@ -208,15 +252,116 @@ def http_only_errors(protocol: str, values: dict[str, object]) -> dict[str, str 
         problems = assertion_protocol_errors(values["assertions"], push=push)
         if problems:
             errors["assertions"] = problems
-    if protocol in HTTP_PROTOCOLS:
-        return errors
-    for name, value in values.items():
-        if name == "assertions" and push:
-            continue
-        if name in HTTP_ONLY_DEFAULTS and value not in (HTTP_ONLY_DEFAULTS[name], None):
-            default = HTTP_ONLY_DEFAULTS[name]
-            errors[name] = f"An HTTP-only field: leave it at its default ({default!r}) on a {protocol} server."
+    others = {name: value for name, value in values.items() if not (push and name == "assertions")}
+    for name, message in protocol_field_errors(protocol, others).items():
+        errors.setdefault(name, message)
     return errors
+
+
+# --- More kinds of checks (SPEC §19).
+
+MIN_PING_COUNT, MAX_PING_COUNT = 1, 10
+MAX_DNS_EXPECTED = 50
+MAX_DNS_VALUE = 500
+MAX_TCP_SEND_BYTES = 4096
+TCP_ESCAPES = {"\\\\": "\\", "\\r": "\r", "\\n": "\n", "\\t": "\t", "\\0": "\x00"}
+_TCP_ESCAPE = re.compile(r"\\(\\|r|n|t|0|x[0-9A-Fa-f]{2})")
+
+
+def unescape_tcp(text: str) -> bytes:
+    """``tcp_send``/``tcp_expect`` as bytes: ``\\r``, ``\\n``, ``\\t``, ``\\0``, ``\\\\`` and ``\\xHH`` escapes
+    become those bytes; everything else is UTF-8."""
+    out = bytearray()
+    position = 0
+    for match in _TCP_ESCAPE.finditer(text):
+        out += text[position : match.start()].encode()
+        code = match.group(1)
+        out += bytes([int(code[1:], 16)]) if code.startswith("x") else TCP_ESCAPES["\\" + code].encode()
+        position = match.end()
+    out += text[position:].encode()
+    return bytes(out)
+
+
+def validate_tcp_text(value: str) -> None:
+    if "\x00" in value:
+        raise ValidationError("Write a NUL byte as \\0.", code="tcp_text")
+    if len(unescape_tcp(value)) > MAX_TCP_SEND_BYTES:
+        raise ValidationError(f"At most {MAX_TCP_SEND_BYTES} bytes.", code="tcp_text")
+
+
+def parse_resolver(value: str) -> tuple[str, int]:
+    """``dns_resolver`` as (address, port): ``ip`` or ``ip:port`` (IPv6 as ``[ip]:port`` or bare);
+    ValueError otherwise."""
+    text = value.strip()
+    port = 53
+    host = text
+    if text.startswith("["):
+        host, sep, rest = text[1:].partition("]")
+        if not sep or (rest and not rest.startswith(":")):
+            raise ValueError("write an IPv6 resolver as [address]:port")
+        if rest:
+            port = _port(rest[1:])
+    elif text.count(":") == 1:
+        host, _, tail = text.partition(":")
+        port = _port(tail)
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError("a resolver is an IP address, optionally with :port (e.g. 9.9.9.9 or 9.9.9.9:5353)") from None
+    return str(address), port
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise ValueError("the resolver's port is 1-65535")
+    return int(text)
+
+
+def validate_dns_resolver(value: str) -> None:
+    if not value:
+        return
+    try:
+        parse_resolver(value)
+    except ValueError as exc:
+        raise ValidationError(f"{str(exc)[0].upper()}{str(exc)[1:]}.", code="dns_resolver") from exc
+
+
+def validate_dns_expected(value: object) -> None:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValidationError('A list of answers as text, e.g. ["93.184.215.14"] or ["10 mail.example.com"].')
+    if len(value) > MAX_DNS_EXPECTED:
+        raise ValidationError(f"At most {MAX_DNS_EXPECTED} expected answers.")
+    if any(not v.strip() or len(v) > MAX_DNS_VALUE or "\x00" in v for v in value):
+        raise ValidationError(f"Each expected answer is 1-{MAX_DNS_VALUE} characters, without NUL.")
+
+
+def normalize_dns_text(value: str) -> str:
+    """How an answer and an expected value are compared: case-insensitive, no final dot, no
+    surrounding quotes (TXT), single spaces."""
+    text = " ".join(value.strip().split())
+    if len(text) >= 2 and text.startswith('"') and text.endswith('"'):
+        text = text[1:-1]
+    return text.rstrip(".").lower()
+
+
+def parse_dsn(protocol: str, dsn: str) -> tuple[str, int]:
+    """A ``dsn`` of a ``protocol`` server as (host, port); ValueError with a reason otherwise."""
+    from urllib.parse import urlsplit
+
+    if any(c in dsn for c in "\x00\r\n ") or len(dsn) > 2000:
+        raise ValueError("a DSN is one URL of at most 2000 characters, without spaces")
+    schemes = DSN_SCHEMES.get(protocol, ())
+    try:
+        parts = urlsplit(dsn)
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"not a URL: {exc}") from None
+    if parts.scheme.lower() not in schemes:
+        raise ValueError(f"a {protocol} DSN starts with {' or '.join(s + '://' for s in schemes)}")
+    if not parts.hostname:
+        raise ValueError("the DSN names no host")
+    host = normalize_host(parts.hostname)
+    return host, port or DSN_DEFAULT_PORTS[protocol]
 
 
 # --- Certificate alerts (SPEC §13).

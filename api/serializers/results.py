@@ -35,6 +35,7 @@ class PingResultSerializer(serializers.ModelSerializer):
             "kind",
             "body",
             "value",
+            "detail",
         ]
         read_only_fields = fields
 

@@ -30,10 +30,12 @@ from monitoring.services import net
 from monitoring.services.engine import checks, push
 from monitoring.services.engine.push import MAX_MESSAGE
 from monitoring.validators import (
-    HTTP_ONLY_DEFAULTS,
+    DSN_PROTOCOLS,
+    PROTOCOL_FIELDS,
     default_timeout,
-    http_only_errors,
     normalize_host,
+    parse_dsn,
+    protocol_field_errors,
     server_errors,
 )
 
@@ -92,6 +94,20 @@ class ServerSerializer(FormBooleansMixin, serializers.ModelSerializer):
             "keyword_absent",
             "max_redirects",
             "assertions",
+            "ping_count",
+            "packet_loss_threshold",
+            "dns_record_type",
+            "dns_resolver",
+            "dns_expected",
+            "smtp_starttls",
+            "dsn",
+            "db_query",
+            "grpc_service",
+            "grpc_tls",
+            "ws_send",
+            "ws_tls",
+            "tcp_send",
+            "tcp_expect",
             "cert_expiry_alert_days",
             "is_active",
             "badge_key",
@@ -108,6 +124,8 @@ class ServerSerializer(FormBooleansMixin, serializers.ModelSerializer):
         extra_kwargs = {
             # Sent with every check; never in a response (SPEC §10).
             "basic_auth_password": {"write_only": True, "style": {"input_type": "password"}},
+            # Holds the database's credentials: write-only like the password (SPEC §19).
+            "dsn": {"write_only": True, "style": {"input_type": "password"}},
         }
 
     def to_representation(self, instance: Server) -> dict[str, Any]:
@@ -179,18 +197,39 @@ class ServerSerializer(FormBooleansMixin, serializers.ModelSerializer):
             raise serializers.ValidationError(nulls)
         if self.instance is None and "timeout" not in attrs:
             attrs["timeout"] = default_timeout(current("check_interval"))
-        errors = server_errors(
-            protocol=current("protocol"),
-            port=current("port"),
-            timeout=current("timeout"),
-            check_interval=current("check_interval"),
-            host=current("host"),
-            schedule=current("schedule"),
+        errors: dict[str, Any] = {}
+        protocol = current("protocol")
+        if protocol in DSN_PROTOCOLS and current("dsn"):
+            # Host and port are read-only for these kinds: the dsn's, whatever was sent.
+            try:
+                attrs["host"], attrs["port"] = self._dsn_address(protocol, current("dsn"))
+            except serializers.ValidationError as exc:
+                raise serializers.ValidationError({"dsn": exc.detail}) from exc
+        elif protocol in DSN_PROTOCOLS and not current("host"):
+            raise serializers.ValidationError({"dsn": [f"A {protocol} server needs a dsn (a URL with its host)."]})
+        errors.update(
+            server_errors(
+                protocol=current("protocol"),
+                port=current("port"),
+                timeout=current("timeout"),
+                check_interval=current("check_interval"),
+                host=current("host"),
+                schedule=current("schedule"),
+            )
         )
-        errors.update(http_only_errors(current("protocol"), {name: current(name) for name in HTTP_ONLY_DEFAULTS}))
+        errors.update(protocol_field_errors(protocol, {name: current(name) for name in PROTOCOL_FIELDS}))
         if errors:
             raise serializers.ValidationError(errors)
         return attrs
+
+    def _dsn_address(self, protocol: str, dsn: str) -> tuple[str, int]:
+        """The host and port of a ``dsn``, judged like a host (an IP literal by the private-address guard)."""
+        try:
+            host, port = parse_dsn(protocol, dsn)
+        except (ValueError, DjangoValidationError) as exc:
+            message = exc.messages[0] if isinstance(exc, DjangoValidationError) else str(exc)
+            raise serializers.ValidationError([f"{message[0].upper()}{message[1:].rstrip('.')}."]) from exc
+        return self.validate_host(host), port
 
     def create(self, validated_data: dict[str, Any]) -> Server:
         configs = validated_data.pop("notification_configs", None)

@@ -118,7 +118,9 @@ def test_a_bad_refresh_value_is_400(alice, alice_client):
 def test_checking_a_non_https_server_is_400(alice, alice_client):
     server = make_server(alice, protocol="tcp", host="127.0.0.1", port=5432)
     r = alice_client.post(f"/api/servers/{server.pk}/certificate/")
-    assert r.status_code == 400 and r.json() == {"detail": "Certificate checks are for https servers."}
+    assert r.status_code == 400 and r.json() == {
+        "detail": "Certificate checks are for https servers, and smtp servers with TLS."
+    }
     assert not CertificateCheck.objects.exists()
 
 

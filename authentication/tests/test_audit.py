@@ -142,6 +142,17 @@ def test_a_password_change_is_recorded_masked(alice, alice_client):
     assert only_row(action="update").changes == {"basic_auth_password": [MASK, MASK]}
 
 
+def test_a_dsn_change_is_recorded_masked(alice, alice_client):
+    server = make_server(
+        alice, protocol="postgres", dsn="postgresql://u:old-pw@db.example.com/x", host="db.example.com", port=5432
+    )
+    r = alice_client.patch(
+        f"/api/servers/{server.pk}/", {"dsn": "postgresql://u:new-pw@db.example.com/x"}, format="json"
+    )
+    assert r.status_code == 200, r.content
+    assert only_row(action="update").changes == {"dsn": [MASK, MASK]}
+
+
 def test_a_change_of_a_pages_servers_records_their_ids(alice, alice_client):
     a, b = make_server(alice, name="a"), make_server(alice, name="b")
     r = alice_client.post("/api/status-pages/", {"slug": "acme", "title": "Acme", "servers": [a.pk]}, format="json")

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Exists, OuterRef, Subquery
+from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from monitoring.choices import Protocol
@@ -37,8 +37,21 @@ class CertificateCheckQuerySet(OwnedQuerySet):
         return self.completed().filter(server=server).order_by("-checked_at", "-id").first()
 
 
+#: The servers that speak TLS and so have a certificate to check (SPEC §13, §19): https, and smtp
+#: on port 465 (TLS from the start) or with STARTTLS (``Server.smtp_uses_starttls``, by port when unset).
+SPEAKS_TLS = Q(protocol=Protocol.HTTPS) | (
+    Q(protocol=Protocol.SMTP)
+    & (
+        Q(port=465)
+        | Q(smtp_starttls=True)
+        | (Q(smtp_starttls__isnull=True) & (Q(port__in=[25, 587]) | Q(port__isnull=True)))
+    )
+)
+
+
 def certificate_check_due(now: datetime) -> ServerQuerySet:
-    """Active https servers with no certificate check (or claim) in the last CERT_CHECK_INTERVAL_HOURS.
+    """Active servers that speak TLS (``SPEAKS_TLS``) with no certificate check (or claim) in the
+    last CERT_CHECK_INTERVAL_HOURS.
 
     An in-progress claim counts as a check, so a server being checked is not due for
     anyone else; a claim left behind by a crashed process delays the next check by at most
@@ -46,7 +59,7 @@ def certificate_check_due(now: datetime) -> ServerQuerySet:
     """
     cutoff = now - timedelta(hours=settings.CERT_CHECK_INTERVAL_HOURS)
     recent = CertificateCheck.objects.filter(server=OuterRef("pk"), checked_at__gt=cutoff)
-    return Server.objects.active().filter(protocol=Protocol.HTTPS).filter(~Exists(recent))
+    return Server.objects.active().filter(SPEAKS_TLS).filter(~Exists(recent))
 
 
 class CertificateCheck(models.Model):

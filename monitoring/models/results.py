@@ -70,6 +70,9 @@ class PingResult(models.Model):
     # server's ``value`` assertions and charted as value_avg/min/max. Double precision: a
     # counter of bytes needs more than ``real``'s 7 digits.
     value = models.FloatField(null=True, blank=True)
+    # What a check saw beyond its status, e.g. a dns check's {"rcode", "answers"} (SPEC §19); null
+    # for most checks.
+    detail = models.JSONField(null=True, blank=True)
 
     objects = PingResultQuerySet.as_manager()
 

@@ -18,28 +18,36 @@ from django.db.models import Count, Min, Q, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from monitoring.choices import HttpMethod, Protocol, Status
+from monitoring.choices import DnsRecordType, HttpMethod, Protocol, Status
 from monitoring.models.base import OwnedQuerySet, TeamOwned
 from monitoring.validators import (
     DEFAULT_CERT_ALERT_DAYS,
-    HTTP_ONLY_DEFAULTS,
-    http_only_errors,
+    DSN_DEFAULT_PORTS,
+    DSN_PROTOCOLS,
+    MAX_PING_COUNT,
+    MIN_PING_COUNT,
+    PROTOCOL_FIELDS,
+    parse_dsn,
+    protocol_field_errors,
     server_errors,
     validate_alert_days,
     validate_assertions,
     validate_basic_auth_username,
     validate_cron,
+    validate_dns_expected,
+    validate_dns_resolver,
     validate_host,
     validate_request_body,
     validate_request_headers,
     validate_status_codes,
     validate_tags,
+    validate_tcp_text,
     validate_time_zone,
 )
 
 MIN_INTERVAL = 10
 MAX_INTERVAL = 86_400
-DEFAULT_PORTS = {Protocol.HTTP: 80, Protocol.HTTPS: 443}
+DEFAULT_PORTS = {Protocol.HTTP: 80, Protocol.HTTPS: 443, Protocol.SMTP: 25, **DSN_DEFAULT_PORTS}
 GOLDEN = 0.6180339887498949
 # Written only by the scheduler's claims (tasks.claims) and ``services.engine.recording.record`` (checks,
 # pushes, pause, resume, edits that reschedule), never by a save() of an edit: a stale copy
@@ -138,7 +146,7 @@ class Server(TeamOwned):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="servers"
     )
     name = models.CharField(max_length=200)
-    protocol = models.CharField(max_length=5, choices=Protocol.choices, default=Protocol.HTTPS)
+    protocol = models.CharField(max_length=10, choices=Protocol.choices, default=Protocol.HTTPS)
     host = models.CharField(
         max_length=253, blank=True, validators=[validate_host], help_text="Hostname or IP address (not for push)."
     )
@@ -195,6 +203,57 @@ class Server(TeamOwned):
         blank=True,
         validators=[validate_assertions],
         help_text='All must hold, e.g. [{"source": "json:$.status", "op": "==", "value": "ok"}].',
+    )
+    # More kinds of checks (SPEC §19); each refused off its default on the kinds that do not use
+    # it (``validators.PROTOCOL_FIELDS``).
+    ping_count = models.PositiveSmallIntegerField(
+        default=3,
+        validators=[MinValueValidator(MIN_PING_COUNT), MaxValueValidator(MAX_PING_COUNT)],
+        help_text="Ping: echo requests per check (1-10).",
+    )
+    packet_loss_threshold = models.PositiveSmallIntegerField(
+        default=100,
+        validators=[MaxValueValidator(100)],
+        help_text="Ping: a loss of at least this percentage fails the check (100: only when all are lost).",
+    )
+    dns_record_type = models.CharField(
+        max_length=5, choices=DnsRecordType.choices, default=DnsRecordType.A, help_text="DNS: the record asked for."
+    )
+    dns_resolver = models.CharField(
+        max_length=60,
+        blank=True,
+        validators=[validate_dns_resolver],
+        help_text="DNS: ip or ip:port of the resolver asked; empty: the system's.",
+    )
+    dns_expected = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_dns_expected],
+        help_text="DNS: answers that must all be present (empty: any answer passes).",
+    )
+    smtp_starttls = models.BooleanField(
+        null=True, blank=True, default=None, help_text="SMTP: STARTTLS; empty means yes on ports 25 and 587."
+    )
+    # Holds the credentials: sent with every check, never shown by the API, the admin or an export.
+    dsn = models.CharField(
+        max_length=2000, blank=True, help_text="PostgreSQL, MySQL, Redis: a URL; host and port are taken from it."
+    )
+    db_query = models.TextField(
+        blank=True, max_length=10_000, help_text="PostgreSQL, MySQL: SQL to run (empty: SELECT 1); Redis: PING."
+    )
+    grpc_service = models.CharField(max_length=200, blank=True, help_text="gRPC: the service asked about.")
+    grpc_tls = models.BooleanField(default=False, help_text="gRPC: connect with TLS.")
+    ws_send = models.TextField(
+        blank=True,
+        max_length=65_536,
+        help_text="WebSocket: a message sent after the handshake; the first answer is judged.",
+    )
+    ws_tls = models.BooleanField(default=False, help_text="WebSocket: wss:// (also on port 443).")
+    tcp_send = models.TextField(
+        blank=True, validators=[validate_tcp_text], help_text=r"TCP: bytes to send (\r \n \t \0 \xHH escapes)."
+    )
+    tcp_expect = models.TextField(
+        blank=True, validators=[validate_tcp_text], help_text="TCP: must appear in the first 4 KiB answered."
     )
     # Days before expiry at which a certificate alert goes out (SPEC §13), e.g. [30, 14, 7, 1].
     cert_expiry_alert_days = models.JSONField(
@@ -373,6 +432,7 @@ class Server(TeamOwned):
         return croniter(self.schedule, local).get_next(datetime).astimezone(UTC)
 
     def clean(self) -> None:
+        dsn_error = self._take_dsn_address()
         errors = server_errors(
             protocol=self.protocol,
             port=self.port,
@@ -381,7 +441,10 @@ class Server(TeamOwned):
             host=self.host,
             schedule=self.schedule,
         )
-        errors.update(http_only_errors(self.protocol, {name: getattr(self, name) for name in HTTP_ONLY_DEFAULTS}))
+        errors.update(protocol_field_errors(self.protocol, {name: getattr(self, name) for name in PROTOCOL_FIELDS}))
+        if dsn_error:
+            errors["dsn"] = dsn_error
+            errors.pop("host", None)
         try:
             super().clean()
         except ValidationError as exc:
@@ -389,17 +452,58 @@ class Server(TeamOwned):
         if errors:
             raise ValidationError(errors)
 
+    def _take_dsn_address(self) -> str:
+        """A PostgreSQL, MySQL or Redis server's host and port are its ``dsn``'s (SPEC §19); the
+        reason when the dsn is no such URL, or is missing where there is no host either."""
+        if not self.uses_dsn:
+            return ""
+        if not self.dsn:
+            return "" if self.host else f"A {self.protocol} server needs a dsn (a URL with its host)."
+        try:
+            self.host, self.port = parse_dsn(self.protocol, self.dsn)
+        except (ValueError, ValidationError) as exc:
+            message = exc.messages[0] if isinstance(exc, ValidationError) else str(exc)
+            return f"{message[0].upper()}{message[1:].rstrip('.')}."
+        return ""
+
     @property
     def effective_port(self) -> int | None:
-        return self.port or DEFAULT_PORTS.get(self.protocol)
+        if self.port:
+            return self.port
+        if self.protocol == Protocol.WEBSOCKET:
+            return 443 if self.ws_tls else 80
+        return DEFAULT_PORTS.get(self.protocol)
+
+    @property
+    def uses_dsn(self) -> bool:
+        """Its host and port come from its ``dsn`` (PostgreSQL, MySQL, Redis)."""
+        return self.protocol in DSN_PROTOCOLS
+
+    @property
+    def smtp_uses_starttls(self) -> bool:
+        """``smtp_starttls``, or by port when unset: yes on 25 and 587 (SPEC §19)."""
+        if self.smtp_starttls is not None:
+            return self.smtp_starttls
+        return self.effective_port in (25, 587)
+
+    @property
+    def ws_secure(self) -> bool:
+        return self.ws_tls or self.effective_port == 443
 
     @property
     def url(self) -> str:
         if self.is_push:
             return ""  # nothing is probed; the push URL is secret-bearing and only in the API
         host = f"[{self.host}]" if ":" in self.host else self.host
-        if self.protocol == Protocol.TCP:
-            return f"tcp://{host}:{self.effective_port}"
+        if self.protocol == Protocol.PING:
+            return f"ping://{host}"
+        if self.protocol == Protocol.DNS:
+            return f"dns://{host}/{self.dns_record_type}"
+        if self.protocol == Protocol.WEBSOCKET:
+            path = self.path if self.path.startswith("/") else f"/{self.path}"
+            return f"{'wss' if self.ws_secure else 'ws'}://{host}:{self.effective_port}{path}"
+        if self.protocol not in (Protocol.HTTP, Protocol.HTTPS):  # never the dsn: it holds credentials
+            return f"{self.protocol}://{host}:{self.effective_port}"
         path = self.path if self.path.startswith("/") else f"/{self.path}"
         return f"{self.protocol}://{host}:{self.effective_port}{path}"
 

@@ -166,3 +166,61 @@ class Client:
                 return elapsed
             assert last_error is not None
             raise last_error
+
+    async def tcp_exchange(
+        self, host: str, port: int, *, send: bytes, expect: bytes, timeout: float, limit: int = 4096
+    ) -> tuple[float, bytes]:
+        """Connect to a vetted address, send ``send`` and read until ``expect`` appears, ``limit``
+        bytes have come or the peer closes; the time in ms until then and what was read."""
+        started = time.perf_counter()
+        async with asyncio.timeout(timeout):
+            reader, writer = await open_vetted(host, port)
+            try:
+                if send:
+                    writer.write(send)
+                    await writer.drain()
+                seen = b""
+                while len(seen) < limit and not (expect and expect in seen):
+                    chunk = await reader.read(limit - len(seen))
+                    if not chunk:
+                        break
+                    seen += chunk
+                return (time.perf_counter() - started) * 1000, seen[:limit]
+            finally:
+                writer.close()
+                with contextlib.suppress(OSError):
+                    await writer.wait_closed()
+
+
+async def open_vetted(host: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A TCP stream to the first of ``host``'s vetted addresses that accepts (``resolve``)."""
+    last_error: OSError | None = None
+    for family, address in await resolve(host, port):
+        try:
+            return await asyncio.open_connection(address, port, family=family)
+        except OSError as exc:
+            last_error = exc
+    assert last_error is not None
+    raise last_error
+
+
+async def connect_vetted(host: str, port: int) -> socket.socket:
+    """A connected non-blocking socket to the first of ``host``'s vetted addresses that accepts,
+    for clients that take a socket (aiosmtplib): the guard judged the address it connects to."""
+    loop = asyncio.get_running_loop()
+    last_error: OSError | None = None
+    for family, address in await resolve(host, port):
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        try:
+            await loop.sock_connect(sock, (address, port))
+        except OSError as exc:
+            sock.close()
+            last_error = exc
+            continue
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+    assert last_error is not None
+    raise last_error

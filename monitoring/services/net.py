@@ -397,7 +397,9 @@ class TlsPeerCertificate:
     verify_error: str = ""  # why it did not verify, in OpenSSL's words ("self-signed certificate")
 
 
-def tls_peer_certificate(host: str, port: int, *, timeout: float, cafile: str | None = None) -> TlsPeerCertificate:
+def tls_peer_certificate(
+    host: str, port: int, *, timeout: float, cafile: str | None = None, smtp_starttls: bool = False
+) -> TlsPeerCertificate:
     """Read the certificate ``host:port`` presents, and say whether it verifies.
 
     1. Handshake with chain and hostname verification (SNI = ``host``) against ``cafile``
@@ -406,23 +408,59 @@ def tls_peer_certificate(host: str, port: int, *, timeout: float, cafile: str | 
        certificate: an operator wants the expiry date of a broken certificate most of all.
     Each handshake resolves through the guard and gets ``timeout`` seconds. Raises OSError
     (including TimeoutError and ssl.SSLError) or PrivateAddressError when no certificate
-    could be read at all, and ValueError for an unusable ``cafile``.
+    could be read at all, and ValueError for an unusable ``cafile``. With ``smtp_starttls`` the
+    handshake follows SMTP's banner, EHLO and STARTTLS (an smtp server's certificate, SPEC §19).
     """
     try:
         verifying = ssl.create_default_context(cafile=cafile or None)
     except OSError as exc:  # a missing or unreadable bundle is the operator's to fix: say which
         raise ValueError(f"CA bundle {cafile!r} could not be loaded: {exc.strerror or exc}") from exc
     try:
-        return TlsPeerCertificate(_tls_handshake(host, port, verifying, timeout), verified=True)
+        return TlsPeerCertificate(_tls_handshake(host, port, verifying, timeout, smtp_starttls), verified=True)
     except ssl.SSLCertVerificationError as exc:
         reason = exc.verify_message or str(exc)
     reading = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     reading.check_hostname = False
     reading.verify_mode = ssl.CERT_NONE
-    return TlsPeerCertificate(_tls_handshake(host, port, reading, timeout), verified=False, verify_error=reason)
+    return TlsPeerCertificate(
+        _tls_handshake(host, port, reading, timeout, smtp_starttls), verified=False, verify_error=reason
+    )
 
 
-def _tls_handshake(host: str, port: int, context: ssl.SSLContext, timeout: float) -> bytes:
+def _smtp_reply(sock: socket.socket) -> tuple[int, bytes]:
+    """Read one SMTP reply (all its lines); its code and text. Byte by byte after the last line:
+    nothing of the TLS handshake that follows a STARTTLS reply is read here."""
+    text = b""
+    while True:
+        line = b""
+        while not line.endswith(b"\n"):
+            byte = sock.recv(1)
+            if not byte:
+                raise ConnectionError("the SMTP server closed the connection")
+            line += byte
+            if len(line) > 2048:
+                raise ConnectionError("an SMTP reply line is too long")
+        text += line
+        if len(line) < 4 or line[3:4] != b"-":
+            return (int(line[:3]) if line[:3].isdigit() else 0), text
+
+
+def _smtp_starttls(sock: socket.socket) -> None:
+    """Banner, EHLO, STARTTLS on a connected socket; raises ssl.SSLError when refused."""
+    code, _ = _smtp_reply(sock)
+    if code != 220:
+        raise ssl.SSLError(f"SMTP banner {code}, expected 220")
+    sock.sendall(b"EHLO pulseguard.localdomain\r\n")
+    code, text = _smtp_reply(sock)
+    if code != 250 or b"STARTTLS" not in text.upper():
+        raise ssl.SSLError("the server does not offer STARTTLS")
+    sock.sendall(b"STARTTLS\r\n")
+    code, _ = _smtp_reply(sock)
+    if code != 220:
+        raise ssl.SSLError(f"STARTTLS answered {code}")
+
+
+def _tls_handshake(host: str, port: int, context: ssl.SSLContext, timeout: float, smtp_starttls: bool = False) -> bytes:
     """Connect to the guarded addresses of ``host`` in turn, then handshake once; the peer's DER."""
     deadline = time.monotonic() + timeout
     last_error: OSError | None = None
@@ -442,6 +480,8 @@ def _tls_handshake(host: str, port: int, context: ssl.SSLContext, timeout: float
         # A TLS failure is the server's answer, not an unreachable address: no next address.
         with raw:  # closes it if wrapping fails before the TLS socket takes it over
             raw.settimeout(max(deadline - time.monotonic(), 0.001))
+            if smtp_starttls:
+                _smtp_starttls(raw)
             with context.wrap_socket(raw, server_hostname=host) as tls:
                 der = tls.getpeercert(binary_form=True)
         if not der:

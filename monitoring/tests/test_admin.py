@@ -226,3 +226,28 @@ def test_the_admin_judges_a_notification_config_by_its_type_and_never_shows_its_
     assert admin_client.post(f"/admin/monitoring/notificationconfig/{config.pk}/change/", form).status_code == 302
     config.refresh_from_db()
     assert config.secret == "1:bot-token-xyz"
+
+
+def test_the_admin_takes_a_dsn_write_only_and_the_host_from_it(admin_client, alice):
+    form = add_form(alice, protocol="postgres", host="", dsn="postgresql://mon:admin-dsn-pw@db.example.org:6432/app")
+    r = admin_client.post("/admin/monitoring/server/add/", form)
+    assert r.status_code == 302, r.context["adminform"].form.errors
+    server = Server.objects.get(name="from-admin")
+    assert (server.host, server.port, server.ping_count) == ("db.example.org", 6432, 3)
+    page = admin_client.get(f"/admin/monitoring/server/{server.pk}/change/")
+    assert page.status_code == 200 and "admin-dsn-pw" not in page.content.decode()
+    # Saved again with the dsn box blank: kept.
+    assert (
+        admin_client.post(
+            f"/admin/monitoring/server/{server.pk}/change/", add_form(alice, protocol="postgres")
+        ).status_code
+        == 302
+    )
+    server.refresh_from_db()
+    assert server.dsn == "postgresql://mon:admin-dsn-pw@db.example.org:6432/app" and server.host == "db.example.org"
+
+
+def test_the_admin_refuses_a_field_of_another_kind(admin_client, alice):
+    r = admin_client.post("/admin/monitoring/server/add/", add_form(alice, protocol="tcp", port=22, ws_send="hi"))
+    assert r.status_code == 200
+    assert "ws_send" in r.context["adminform"].form.errors

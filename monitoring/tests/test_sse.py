@@ -165,6 +165,7 @@ async def test_a_finished_check_is_pushed_as_a_ping_then_a_status_event(servers,
             "kind": "check",
             "body": "",
             "value": None,
+            "detail": None,
         }
     ]
     assert [(s["server"], s["status"], s["server_name"]) for s in state.json()] == [

@@ -29,11 +29,14 @@ log = logging.getLogger(__name__)
 READABLE_NAME_PARTS = ((NameOID.COMMON_NAME, "CN"), (NameOID.ORGANIZATION_NAME, "O"))
 
 
-NOT_HTTPS = "Certificate checks are for https servers."
+NOT_HTTPS = "Certificate checks are for https servers, and smtp servers with TLS."
 
 
 def checks_certificate(server: Server) -> bool:
-    """Whether a server has a certificate to check: only https speaks TLS from the first byte."""
+    """Whether a server has a certificate to check: https, and smtp on port 465 or with STARTTLS
+    (SPEC §19; ``models.certificates.SPEAKS_TLS`` is the same rule in SQL)."""
+    if server.protocol == Protocol.SMTP:
+        return server.effective_port == 465 or server.smtp_uses_starttls
     return server.protocol == Protocol.HTTPS
 
 
@@ -91,14 +94,19 @@ def describe(der: bytes, *, valid: bool, error: str, now: datetime, renewal_days
     )
 
 
-def inspect(host: str, port: int, *, timeout: float, now: datetime | None = None) -> CertificateOutcome:
-    """Handshake with ``host:port`` (SNI = ``host``) and describe its certificate.
+def inspect(
+    host: str, port: int, *, timeout: float, now: datetime | None = None, smtp_starttls: bool = False
+) -> CertificateOutcome:
+    """Handshake with ``host:port`` (SNI = ``host``), after SMTP's STARTTLS with ``smtp_starttls``,
+    and describe its certificate.
 
     Network and TLS trouble becomes ``error`` on an invalid outcome; only the private-address
     guard raises (``net.PrivateAddressError``), so ``/api/check-ssl/`` can answer it with 400.
     """
     try:
-        peer = net.tls_peer_certificate(host, port, timeout=timeout, cafile=settings.CERT_CA_BUNDLE or None)
+        peer = net.tls_peer_certificate(
+            host, port, timeout=timeout, cafile=settings.CERT_CA_BUNDLE or None, smtp_starttls=smtp_starttls
+        )
     except TimeoutError:
         return CertificateOutcome(valid=False, error=f"no TLS handshake within {timeout:g}s")
     except ssl.SSLError as exc:
@@ -126,7 +134,8 @@ def probe_certificate(server: Server, *, now: datetime | None = None) -> Certifi
     if port is None:
         return CertificateOutcome(valid=False, error="the server has no port")
     try:
-        return inspect(server.host, port, timeout=server.timeout, now=now)
+        starttls = server.protocol == Protocol.SMTP and port != 465
+        return inspect(server.host, port, timeout=server.timeout, now=now, smtp_starttls=starttls)
     except net.PrivateAddressError as exc:
         return CertificateOutcome(valid=False, error=str(exc))
 

@@ -55,6 +55,12 @@ def judge(server: Server, response: Response) -> str | None:
     """
     if not status_code_expected(response.status_code, server.expected_status_codes):
         return f"HTTP {response.status_code}, expected {server.expected_status_codes}"
+    return judge_content(server, response)
+
+
+def judge_content(server: Server, response: Response) -> str | None:
+    """The keyword, then the assertions, on an answer whose status needs no judging (an HTTP
+    response already judged by its code, a WebSocket's first message, SPEC §19)."""
     if server.keyword:
         found = server.keyword in response.body
         if server.keyword_absent and found:

@@ -1,5 +1,12 @@
 """Probes: look at a target once and say what was seen. No database writes here.
 
+``PROBES`` is the one registry: protocol → ``Probe``, an ``async def probe(server, client) ->
+ProbeOutcome`` that runs on the engine's event loop (never blocks; within ``server.timeout``;
+connects only to addresses ``aionet.resolve`` vetted; returns network trouble as an outcome and
+never raises for it). A kind without a probe in this build is an ERROR outcome saying so. The
+network kinds of SPEC §19 are in ``probes_net``; the database and gRPC kinds (``postgres``,
+``mysql``, ``redis``, ``grpc``) in ``probes_db``.
+
 Asynchronous, on the check engine's event loop with its one ``aionet.Client`` (``tasks.engine``
 runs every check); ``probe()`` runs one from synchronous code for the probes' own tests. The
 HTTP probe is two small steps around the request: ``http_check.build_request`` builds it from
@@ -8,13 +15,15 @@ the server, ``judge_http`` turns the response into an outcome.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import aiohttp
 
 from monitoring.assertions import Response
 from monitoring.choices import PingStatus, Protocol
 from monitoring.models import Server
 from monitoring.services import aionet, net
-from monitoring.services.engine import http_check
+from monitoring.services.engine import http_check, probes_db, probes_net
 from monitoring.services.engine.transitions import ProbeOutcome
 
 
@@ -55,6 +64,9 @@ async def probe_http(server: Server, client: aionet.Client) -> ProbeOutcome:
 
 
 async def probe_tcp(server: Server, client: aionet.Client) -> ProbeOutcome:
+    """A TCP connect; with ``tcp_send`` or ``tcp_expect``, an exchange (``probes_net``)."""
+    if server.tcp_send or server.tcp_expect:
+        return await probes_net.probe_tcp_exchange(server, client)
     port = server.effective_port
     assert port is not None, "a tcp server always has a port (validated on save)"
     try:
@@ -68,9 +80,26 @@ async def probe_tcp(server: Server, client: aionet.Client) -> ProbeOutcome:
     return ProbeOutcome(PingStatus.SUCCESS, round(elapsed, 2))
 
 
-PROBES = {Protocol.HTTP: probe_http, Protocol.HTTPS: probe_http, Protocol.TCP: probe_tcp}
+Probe = Callable[[Server, aionet.Client], Awaitable[ProbeOutcome]]
+
+PROBES: dict[str, Probe] = {
+    Protocol.HTTP: probe_http,
+    Protocol.HTTPS: probe_http,
+    Protocol.TCP: probe_tcp,
+    Protocol.PING: probes_net.probe_ping,
+    Protocol.DNS: probes_net.probe_dns,
+    Protocol.SMTP: probes_net.probe_smtp,
+    Protocol.WEBSOCKET: probes_net.probe_websocket,
+    Protocol.POSTGRES: probes_db.probe_database_server,
+    Protocol.MYSQL: probes_db.probe_database_server,
+    Protocol.REDIS: probes_db.probe_database_server,
+    Protocol.GRPC: probes_db.probe_grpc_server,
+}
 
 
 async def probe_async(server: Server, client: aionet.Client) -> ProbeOutcome:
     """Run the probe for the server's protocol; never raises for network trouble."""
-    return await PROBES[Protocol(server.protocol)](server, client)
+    probe = PROBES.get(server.protocol)
+    if probe is None:
+        return ProbeOutcome(PingStatus.ERROR, error_message=f"{server.protocol} checks are not available in this build")
+    return await probe(server, client)

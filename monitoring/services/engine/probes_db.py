@@ -34,7 +34,8 @@ import pymysql
 import redis.exceptions
 from django.conf import settings
 
-from monitoring.choices import PingStatus
+from monitoring.choices import PingStatus, Protocol
+from monitoring.models import Server
 from monitoring.services import aionet, net
 from monitoring.services.engine.transitions import ProbeOutcome
 
@@ -436,3 +437,32 @@ async def probe_grpc(
                 raise Failed from GrpcError(f"health status {status}" + (f" for {service!r}" if service else ""))
 
     return await _run(host, port, timeout, [], step)
+
+
+# --- The registry's probes (``probes.PROBES``): a server's fields in, the outcome out. -------------
+
+NO_DSN = "no dsn set: give the server the URL of its database (dsn)"
+
+
+async def probe_database_server(server: Server, client: aionet.Client) -> ProbeOutcome:
+    """A ``postgres``, ``mysql`` or ``redis`` server, by its ``dsn`` and ``db_query``."""
+    if not server.dsn:
+        # Imported from an export, which leaves the secret dsn out.
+        return ProbeOutcome(PingStatus.ERROR, error_message=NO_DSN)
+    if server.protocol == Protocol.REDIS:
+        return await probe_redis(dsn=server.dsn, timeout=server.timeout, verify_tls=server.verify_tls)
+    probe = probe_postgres if server.protocol == Protocol.POSTGRES else probe_mysql
+    return await probe(dsn=server.dsn, query=server.db_query, timeout=server.timeout, verify_tls=server.verify_tls)
+
+
+async def probe_grpc_server(server: Server, client: aionet.Client) -> ProbeOutcome:
+    port = server.effective_port
+    assert port is not None, "a grpc server always has a port (validated on save)"
+    return await probe_grpc(
+        host=server.host,
+        port=port,
+        service=server.grpc_service,
+        tls=server.grpc_tls,
+        verify_tls=server.verify_tls,
+        timeout=server.timeout,
+    )

@@ -152,6 +152,7 @@ def record(batch: Sequence[CheckResult]) -> list[CheckRecord]:
                     maintenance=w is not None,
                     body=r.body,
                     value=r.outcome.value,
+                    detail=r.outcome.detail,
                 )
                 for r, w in checked
             )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from monitoring.choices import PingStatus, Status
 
@@ -29,6 +30,8 @@ class ProbeOutcome:
     status_code: int | None = None
     error_message: str = ""
     value: float | None = None  # a push's number (SPEC §19), kept with its PingResult
+    # Kept with the PingResult: what the check saw beyond its status (a dns check's answers).
+    detail: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:

@@ -199,7 +199,8 @@ def test_the_command_refuses_unknown_and_non_https_servers(servers):
     with pytest.raises(CommandError, match="No server with id 424242"):
         run("--server", "424242")
     with pytest.raises(
-        CommandError, match=f"Certificate checks are for https servers. Not https: {servers['plain'].pk}"
+        CommandError,
+        match=f"Certificate checks are for https servers, and smtp servers with TLS. Not https: {servers['plain'].pk}",
     ):
         run("--server", str(servers["plain"].pk))
     assert CertificateCheck.objects.count() == 2
