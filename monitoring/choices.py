@@ -71,6 +71,9 @@ class AlertEvent(models.TextChoices):
     # About a server's TLS certificate, not its status (SPEC §13).
     CERTIFICATE_EXPIRING = "certificate_expiring", "Certificate expiring"
     CERTIFICATE_INVALID = "certificate_invalid", "Certificate invalid"
+    # A maintenance window started or ended for the server (SPEC §18).
+    MAINTENANCE_START = "maintenance_start", "Maintenance started"
+    MAINTENANCE_END = "maintenance_end", "Maintenance ended"
 
 
 class DeliveryStatus(models.TextChoices):
@@ -85,3 +88,6 @@ class DeliveryStatus(models.TextChoices):
     FAILED = "failed", "Failed"
     # Never sent on purpose (cooldown, config switched off before sending); ``last_error`` says why.
     SUPPRESSED = "suppressed", "Suppressed"
+    # Goes (or went) out inside another delivery's grouped message (flood control, SPEC §18):
+    # ``group`` names that delivery, whose outcome it takes (``delivered_at`` once it is sent).
+    GROUPED = "grouped", "Sent in a group"

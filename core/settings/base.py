@@ -388,6 +388,13 @@ NOTIFICATION_SEND_INTERVAL = envint("NOTIFICATION_SEND_INTERVAL", 5, minimum=1)
 NOTIFICATION_CONCURRENCY = envint("NOTIFICATION_CONCURRENCY", 20, minimum=1)
 NOTIFICATION_CONCURRENCY_PER_HOST = envint("NOTIFICATION_CONCURRENCY_PER_HOST", 5, minimum=1)
 NOTIFICATION_CONCURRENCY_PER_OWNER = envint("NOTIFICATION_CONCURRENCY_PER_OWNER", 5, minimum=1)
+# Flood control (SPEC §18): when more than ALERT_GROUP_THRESHOLD servers of one team go DOWN
+# within ALERT_GROUP_WINDOW_SECONDS, each destination gets one grouped alert (and one grouped
+# recovery). DOWN alerts of teams with more servers than the threshold wait
+# ALERT_GROUP_HOLD_SECONDS so that a flood is grouped from its first server.
+ALERT_GROUP_THRESHOLD = envint("ALERT_GROUP_THRESHOLD", 10, minimum=1)
+ALERT_GROUP_WINDOW_SECONDS = envint("ALERT_GROUP_WINDOW_SECONDS", 60, minimum=1)
+ALERT_GROUP_HOLD_SECONDS = envint("ALERT_GROUP_HOLD_SECONDS", 5, minimum=0)
 EMAIL_BACKEND = envstr("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
 EMAIL_HOST = envstr("EMAIL_HOST") or "localhost"
 EMAIL_PORT = envint("EMAIL_PORT", 25, minimum=1)

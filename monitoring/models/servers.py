@@ -55,6 +55,7 @@ SCHEDULER_FIELDS = frozenset(
         "push_started_at",
         "is_active",
         "status",
+        "held_by_dependency",
     }
 )
 # An edit of one of these is checked at once (SPEC §23), and a push monitor's deadline recounted.
@@ -192,6 +193,12 @@ class Server(TeamOwned):
         default=default_cert_alert_days, blank=True, validators=[validate_alert_days]
     )
     is_active = models.BooleanField(default=True)
+    # Servers this one cannot be reached without (SPEC §18): while one of them is DOWN, this
+    # server's DOWN alerts are suppressed. Same team, no cycles (``validators.dependency_errors``).
+    depends_on = models.ManyToManyField("self", symmetrical=False, blank=True, related_name="dependents")
+    # Its open outage's DOWN alerts were suppressed because a dependency was down: a failing check
+    # once no dependency is down sends them (``services.alerts.rules.release_held_downs``).
+    held_by_dependency = models.BooleanField(default=False, editable=False)
     # When its next check is due (SPEC §9: a fixed rate; the scheduler adds check_interval to the
     # due time it ran, never to the time it finished; ``next_due``). Moved only by ``record``.
     next_check_at = models.DateTimeField(default=_now, editable=False)
