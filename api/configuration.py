@@ -43,6 +43,7 @@ from api.serializers.statuspages import StatusPageSerializer
 from authentication.models import Team
 from authentication.teams import default_team
 from monitoring.models import MaintenanceWindow, NotificationConfig, Server, StatusPage
+from monitoring.models.servers import dependency_cycle
 
 VERSION = 1
 
@@ -63,7 +64,8 @@ def _context(user: Any, team: Team | None = None) -> dict[str, Any]:
 
 
 def server_fields(user: Any) -> list[str]:
-    return exported_fields(ServerSerializer(context=_context(user)), {"team"})
+    # ``depends_on`` is written as server names (``_export``), not ids.
+    return exported_fields(ServerSerializer(context=_context(user)), {"team", "depends_on"})
 
 
 def config_fields(user: Any) -> list[str]:
@@ -94,6 +96,7 @@ class _FieldsOnce:
         if type(self) not in built:
             fields = super().get_fields()  # type: ignore[misc]
             fields.pop("team", None)  # the whole document goes to the import's team
+            fields.pop("depends_on", None)  # names, set by ``_write`` once the servers exist
             built[type(self)] = fields
         return copy.deepcopy(built[type(self)])
 
@@ -157,12 +160,19 @@ def _export(user: Any, team: Team) -> dict[str, Any]:
     p_fields, w_fields = page_fields(user), window_fields(user)
     server_serializer = ServerSerializer(context=ctx)
     config_serializer = NotificationConfigSerializer(context=ctx)
-    servers = Server.objects.filter(team=team).prefetch_related("notification_configs").order_by("name", "id")
+    servers = (
+        Server.objects.filter(team=team)
+        .prefetch_related("notification_configs", _ids("depends_on"))
+        .order_by("name", "id")
+    )
     names: dict[int, str] = {}
     out_servers = []
     for server in servers:
         names[server.pk] = server.name
         item = _represent(server_serializer, s_fields, server)
+        dependencies = sorted({d.name for d in server.depends_on.all()})
+        if dependencies:  # left out when none, so documents without dependencies read as before
+            item["depends_on"] = dependencies
         configs = sorted(server.notification_configs.all(), key=lambda c: (c.notification_type, c.recipient, c.pk))
         item["notification_configs"] = [_represent(config_serializer, c_fields, c) for c in configs]
         out_servers.append(item)
@@ -340,17 +350,23 @@ def _import(user: Any, team: Team, doc: Any, dry_run: bool) -> dict[str, int]:
 
     server_plans: list[_Plan] = []
     server_errors: list[dict[str, Any]] = []
+    # Every name the document gives counts as known, even on an invalid item: that item's own
+    # errors say what is wrong, and a window or page naming it needs no second, misleading one.
+    known_names = {n for n in names if n} | {n for n in owned if n}
     for index, (item, (instance, reason)) in enumerate(
         zip(server_items, _pair(names, owned, "servers named"), strict=True)
     ):
         if not isinstance(item, dict):
             server_errors.append(_bad(index, None, {"non_field_errors": ["Expected an object."]}))
             continue
-        data = {k: v for k, v in item.items() if k != "notification_configs"}
+        data = {k: v for k, v in item.items() if k not in ("notification_configs", "depends_on")}
         s = _ImportedServerSerializer(instance, data=data, context=ctx)
         item_errors = {} if s.is_valid() else dict(s.errors)
         if reason:
             item_errors["name"] = [reason]
+        dependencies, dependency_error = _dependency_names(item.get("depends_on", []), known_names)
+        if dependency_error:
+            item_errors["depends_on"] = [dependency_error]
         children, child_errors = _plan_configs(instance, item.get("notification_configs", []), ctx)
         if child_errors:
             item_errors["notification_configs"] = child_errors
@@ -358,13 +374,12 @@ def _import(user: Any, team: Team, doc: Any, dry_run: bool) -> dict[str, int]:
             server_errors.append(_bad(index, item.get("name"), item_errors))
             continue
         changed = instance is None or not _is_unchanged(instance, s.validated_data)
-        server_plans.append(_Plan(s, changed=changed, children=children))
+        if instance is not None and _names_of(instance.depends_on.all()) != dependencies:
+            changed = True
+        server_plans.append(_Plan(s, changed=changed, children=children, server_names=dependencies))
     if server_errors:
         errors["servers"] = server_errors
 
-    # Every name the document gives counts as known, even on an invalid item: that item's own
-    # errors say what is wrong, and a window or page naming it needs no second, misleading one.
-    known_names = {n for n in names if n} | {n for n in owned if n}
     window_plans, window_errors = _plan_windows(user, team, window_items, known_names)
     if window_errors:
         errors["maintenance_windows"] = window_errors
@@ -378,6 +393,29 @@ def _import(user: Any, team: Team, doc: Any, dry_run: bool) -> dict[str, int]:
     if errors:
         raise ConfigError(errors)
     return _write(user, team, server_plans, window_plans, page_plans, dry_run)
+
+
+def _dependency_names(value: Any, known_names: set[str]) -> tuple[list[str], str | None]:
+    """A server's ``depends_on`` as the document gives it (names): the sorted names, or why not."""
+    if not isinstance(value, list) or not all(isinstance(n, str) for n in value):
+        return [], "Expected a list of server names."
+    names = sorted({n.strip() for n in value})
+    missing = [n for n in names if n not in known_names]
+    if missing:
+        return [], f"No server named {', '.join(map(repr, missing))}."
+    return names, None
+
+
+def _set_dependencies(team: Team, server_plans: list[_Plan], saved: list[Server], by_name: dict[Any, set[int]]) -> None:
+    """Point each changed server at its dependencies by name, then refuse a cycle (400 naming ``depends_on``)."""
+    for index, (plan, server) in enumerate(zip(server_plans, saved, strict=True)):
+        if not plan.changed:
+            continue
+        wanted = [pk for n in plan.server_names or [] for pk in by_name[n]]
+        cycle = dependency_cycle(server, team.pk, wanted)
+        if cycle:
+            raise ConfigError({"servers": [_bad(index, server.name, {"depends_on": [cycle]})]})
+        server.depends_on.set(wanted)
 
 
 def _over_quota(user: Any, team: Team, server_plans: list[_Plan]) -> list[str]:
@@ -490,16 +528,19 @@ def _write(
         by_name: dict[str | None, set[int]] = {}
         for name, pk in Server.objects.filter(team=team).values_list("name", "pk"):
             by_name.setdefault(_name(name), set()).add(pk)
+        saved: list[Server] = []
         for plan in server_plans:
             _count(counts, plan)
             server = plan.serializer.instance
             if plan.changed:
                 server = plan.serializer.save(owner=user, team=team) if server is None else plan.serializer.save()
+            saved.append(server)
             by_name.setdefault(_name(server.name), set()).add(server.pk)
             for child in plan.children:
                 _count(counts, child)
                 if child.changed:
                     child.serializer.save(server=server)
+        _set_dependencies(team, server_plans, saved, by_name)
         for plan in window_plans:
             _count(counts, plan)
             if plan.changed:

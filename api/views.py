@@ -109,7 +109,7 @@ def check_now_slot(user: Any, server: Server) -> Iterator[bool]:
 
 
 class ServerViewSet(OwnedModelViewSet):
-    queryset = Server.objects.select_related("team", "owner", "server_status")
+    queryset = Server.objects.select_related("team", "owner", "server_status").prefetch_related("depends_on")
     serializer_class = ServerSerializer
     filterset_class = ServerFilterSet
     ordering_fields = ["name", "status", "host", "check_interval", "created_at", "id"]

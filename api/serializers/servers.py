@@ -16,14 +16,17 @@ from api.serializers.fields import (
     MAX_ID,
     REDACTED,
     FormBooleansMixin,
+    OwnedServerField,
     TagsField,
     TeamField,
     private_address_message,
     reads_only,
+    target_team_id,
 )
 from core.links import absolute_url
 from monitoring.choices import Protocol
 from monitoring.models import Server
+from monitoring.models.servers import dependency_cycle
 from monitoring.services import net
 from monitoring.services.engine import checks
 from monitoring.services.engine.push import MAX_MESSAGE
@@ -46,6 +49,11 @@ class ServerSerializer(FormBooleansMixin, serializers.ModelSerializer):
     tags = TagsField()
     push_token = serializers.ReadOnlyField(help_text="Push monitors only: the secret part of the push URL.")
     push_url = serializers.SerializerMethodField(help_text="Push monitors only: the URL their job calls.")
+    depends_on = OwnedServerField(
+        many=True,
+        required=False,
+        help_text="Ids of the team's servers this one depends on: while one is DOWN, its DOWN alerts are suppressed.",
+    )
 
     class Meta:
         model = Server
@@ -65,6 +73,7 @@ class ServerSerializer(FormBooleansMixin, serializers.ModelSerializer):
             "last_check",
             "tags",
             "notifications",
+            "depends_on",
             "owner",
             "team",
             "method",
@@ -176,16 +185,27 @@ class ServerSerializer(FormBooleansMixin, serializers.ModelSerializer):
             schedule=current("schedule"),
         )
         errors.update(http_only_errors(current("protocol"), {name: current(name) for name in HTTP_ONLY_DEFAULTS}))
+        if "depends_on" in attrs:
+            cycle = dependency_cycle(self.instance, target_team_id(self), [s.pk for s in attrs["depends_on"]])
+            if cycle:
+                errors["depends_on"] = cycle
         if errors:
             raise serializers.ValidationError(errors)
         return attrs
 
     def create(self, validated_data: dict[str, Any]) -> Server:
-        return Server.objects.create(**validated_data)
+        depends_on = validated_data.pop("depends_on", None)
+        server = Server.objects.create(**validated_data)
+        if depends_on:
+            server.depends_on.set(depends_on)
+        return server
 
     def update(self, instance: Server, validated_data: dict[str, Any]) -> Server:
         """An edit goes through ``checks.save_edit``: pausing, resuming and a change of what or how
         often it checks are recorded like every change of status and schedule."""
+        depends_on = validated_data.pop("depends_on", None)
+        if depends_on is not None:
+            instance.depends_on.set(depends_on)
         changed = {name for name, value in validated_data.items() if getattr(instance, name) != value}
         for name, value in validated_data.items():
             setattr(instance, name, value)

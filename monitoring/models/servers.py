@@ -408,6 +408,33 @@ class Server(TeamOwned):
             self.push_token = None
 
 
+def dependency_cycle(server: Server | None, team_id: int, depends_on: Iterable[int]) -> str | None:
+    """Why ``server`` may not depend on the servers ``depends_on`` (ids of team ``team_id``): itself,
+    or one that already depends on it, however indirectly; None when it may. One query (the team's
+    dependency links), none for a new server (nothing depends on it yet)."""
+    targets = set(depends_on)
+    if server is None or server.pk is None or not targets:
+        return None
+    if server.pk in targets:
+        return "A server cannot depend on itself."
+    edges: dict[int, set[int]] = {}
+    for source, target in Server.depends_on.through.objects.filter(from_server__team_id=team_id).values_list(
+        "from_server_id", "to_server_id"
+    ):
+        edges.setdefault(source, set()).add(target)
+    edges[server.pk] = targets  # as it would be
+    seen: set[int] = set()
+    stack = list(targets)
+    while stack:
+        node = stack.pop()
+        if node == server.pk:
+            return "That would make a cycle: a server it depends on already depends on it."
+        if node not in seen:
+            seen.add(node)
+            stack.extend(edges.get(node, ()))
+    return None
+
+
 class ServerStatusQuerySet(OwnedQuerySet):
     team_lookup = "server__team"
 

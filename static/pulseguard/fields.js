@@ -57,6 +57,8 @@
     { name: "verify_tls", label: "Verify the TLS certificate", type: "checkbox", default: true, show: function (v) { return v.protocol === "https"; } },
     { name: "tags", label: "Tags", type: "tags", wide: true, help: "Comma-separated, e.g. prod, eu-west. Status pages can pick servers by tag." },
     { name: "notifications", label: "Send alerts", type: "checkbox", default: true },
+    { name: "depends_on", label: "Depends on", type: "servers", wide: true,
+      help: "The team's servers this one cannot be reached without (a router, a database): while one is DOWN, this server's DOWN alerts are suppressed." },
     { name: "is_active", label: "Active (checked on schedule)", type: "checkbox", default: true }
   ];
   PG.NOTIFICATION_FIELDS = [

@@ -151,12 +151,13 @@ def claim(now: datetime, limit: int = 1, flight: InFlight | None = None) -> list
     """
     floods = grouping.Floods()
     with transaction.atomic():
+        claimed: list[NotificationDelivery] = []
         if flight is None:
-            claimed = [d for d in candidates(now, limit) if try_claim(d, now)]
-            for delivery in claimed:
-                grouping.gather(delivery, floods)
+            for delivery in candidates(now, limit):
+                if try_claim(delivery, now):  # a row an earlier lead gathered is not ours to claim
+                    grouping.gather(delivery, floods)
+                    claimed.append(delivery)
             return claimed
-        claimed = []
         for delivery in candidates(now, CLAIM_WINDOW, skip_owners=flight.full_owners()):
             if len(claimed) >= limit:
                 break
