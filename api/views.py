@@ -12,6 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 from drf_spectacular.types import OpenApiTypes
@@ -109,10 +110,15 @@ def check_now_slot(user: Any, server: Server) -> Iterator[bool]:
 
 
 class ServerViewSet(OwnedModelViewSet):
-    queryset = Server.objects.select_related("team", "owner", "server_status").prefetch_related("depends_on")
+    queryset = Server.objects.select_related("team", "owner", "server_status")
     serializer_class = ServerSerializer
     filterset_class = ServerFilterSet
     ordering_fields = ["name", "status", "host", "check_interval", "created_at", "id"]
+
+    def get_queryset(self) -> QuerySet[Server]:
+        queryset = super().get_queryset()
+        # A list shows every server's depends_on: one query for the page, not one per server.
+        return queryset.prefetch_related("depends_on") if self.action == "list" else queryset
 
     @extend_schema(request=None, responses=PingResultSerializer)
     @action(detail=True, methods=["post"])
