@@ -155,3 +155,16 @@ def test_senders_racing_for_a_flood_send_each_alert_exactly_once(alice):
         named = [s["name"] for b in bodies(receiver, path) for s in b.get("servers", [b.get("server")])]
         assert sorted(named) == [s.name for s in servers], "every server once, none twice"
     assert not NotificationDelivery.objects.filter(delivered_at__isnull=True).exists()
+
+
+def test_check_servers_waits_for_the_held_downs_of_its_pass_under_cron(alice):
+    from monitoring.services.alerts import grouping
+
+    with LocalHTTPServer() as receiver:
+        servers = fleet(alice, receiver)
+        slept: list[float] = []
+        assert grouping.wait_for_held(sleep=slept.append) == 0.0 and slept == []
+        t0 = timezone.now()
+        go_down(servers[0], t0)
+        assert grouping.wait_for_held(t0 + timedelta(seconds=1), sleep=slept.append) == 4.0
+        assert slept == [4.0]
