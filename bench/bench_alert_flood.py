@@ -17,6 +17,7 @@ Modes, in the same run: ``grouped`` (the defaults: threshold 10, window 60 s, ho
 
     python bench/bench_alert_flood.py                      # 1,000 servers x 10 configs
     python bench/bench_alert_flood.py --servers 100 --configs 3   # a quick run
+    FLOOD_BENCH_MAX_SECONDS=420 python bench/bench_alert_flood.py  # stop sending after 420 s (then unsent > 0)
 
 Needs PostgreSQL (database pg_flood_bench, created and migrated if missing).
 """
@@ -108,7 +109,7 @@ def run(mode: str, servers: int, configs: int) -> dict[str, object]:
         unsent = waiting.exclude(status=DeliveryStatus.GROUPED, delivered_at__isnull=False)
         deadline = committed + float(os.environ.get("FLOOD_BENCH_MAX_SECONDS", "1500"))
         while unsent.exists() and time.monotonic() < deadline:
-            if not send_pending(limit=100_000):
+            if not send_pending(limit=500):  # small steps, so FLOOD_BENCH_MAX_SECONDS can stop it
                 time.sleep(0.2)
         done = time.monotonic() - committed
         total = NotificationDelivery.objects.filter(config__server__team=team).count()
@@ -139,7 +140,8 @@ def main() -> None:
         print(
             f"mode={result['mode']} servers={args.servers} configs_per_server={args.configs} rows={result['rows']} "
             f"batch_statements={result['statements']} commit_to_last_delivery_s={result['seconds']} "
-            f"(hold {result['hold']} s) unsent={result['left']} messages_per_receiver={result['messages']}",
+            f"(hold {result['hold']} s) unsent={result['left']} messages_per_receiver={result['messages']} "
+            f"messages_per_second={sum(result['messages']) / max(result['seconds'] - result['hold'], 0.01):.1f}",
             flush=True,
         )
 
