@@ -45,6 +45,7 @@ from api.serializers.statuspages import StatusPageSerializer
 from authentication.models import Team
 from authentication.teams import default_team
 from monitoring.models import MaintenanceWindow, NotificationConfig, Server, StatusPage
+from monitoring.models.servers import dependency_cycle
 
 VERSION = 1
 
@@ -113,6 +114,7 @@ class _FieldsOnce:
         if type(self) not in built:
             fields = super().get_fields()  # type: ignore[misc]
             fields.pop("team", None)  # the whole document goes to the import's team
+            fields.pop("depends_on", None)  # names, set by ``_write`` once the servers exist
             built[type(self)] = fields
         return copy.deepcopy(built[type(self)])
 
@@ -176,11 +178,16 @@ def _export(user: Any, team: Team) -> dict[str, Any]:
     p_fields, w_fields = page_fields(user), window_fields(user)
     server_serializer = ServerSerializer(context=ctx)
     config_serializer = NotificationConfigSerializer(context=ctx)
-    names: dict[int, str] = {}
+    servers = list(Server.objects.filter(team=team).prefetch_related(_ids("depends_on")).order_by("name", "id"))
+    # Related servers (dependencies, a config's, a page's, a window's) are the team's: named here.
+    names = {server.pk: server.name for server in servers}
     out_servers = []
-    for server in Server.objects.filter(team=team).order_by("name", "id"):
-        names[server.pk] = server.name
-        out_servers.append(_represent(server_serializer, s_fields, server))
+    for server in servers:
+        item = _represent(server_serializer, s_fields, server)
+        dependencies = sorted({names[d.pk] for d in server.depends_on.all()})
+        if dependencies:  # left out when none, so documents without dependencies read as before
+            item["depends_on"] = dependencies
+        out_servers.append(item)
     configs = []
     team_configs = NotificationConfig.objects.filter(team=team).prefetch_related(_ids("servers"))
     for config in sorted(team_configs, key=lambda c: (c.notification_type, c.recipient, c.pk)):
@@ -434,17 +441,23 @@ def _import(user: Any, team: Team, doc: Any, dry_run: bool) -> dict[str, int]:
     server_plans: list[_Plan] = []
     server_errors: list[dict[str, Any]] = []
     nested: list[tuple[str, dict[str, Any]]] = []  # a part-two document's configs, with their server
+    # Every name the document gives counts as known, even on an invalid item: that item's own
+    # errors say what is wrong, and a window or page naming it needs no second, misleading one.
+    known_names = {n for n in names if n} | {n for n in owned if n}
     for index, (item, (instance, reason)) in enumerate(
         zip(server_items, _pair(names, owned, "servers named"), strict=True)
     ):
         if not isinstance(item, dict):
             server_errors.append(_bad(index, None, {"non_field_errors": ["Expected an object."]}))
             continue
-        data = {k: v for k, v in item.items() if k != "notification_configs"}
+        data = {k: v for k, v in item.items() if k not in ("notification_configs", "depends_on")}
         s = _ImportedServerSerializer(instance, data=data, context=ctx)
         item_errors = {} if s.is_valid() else dict(s.errors)
         if reason:
             item_errors["name"] = [reason]
+        dependencies, dependency_error = _dependency_names(item.get("depends_on", []), known_names)
+        if dependency_error:
+            item_errors["depends_on"] = [dependency_error]
         children, child_errors = _validate_nested_configs(item.get("notification_configs", []), ctx)
         if child_errors:
             item_errors["notification_configs"] = child_errors
@@ -453,13 +466,12 @@ def _import(user: Any, team: Team, doc: Any, dry_run: bool) -> dict[str, int]:
             continue
         nested += [(_name(item.get("name")) or "", child) for child in children]
         changed = instance is None or not _is_unchanged(instance, s.validated_data)
-        server_plans.append(_Plan(s, changed=changed))
+        if instance is not None and _names_of(instance.depends_on.all()) != dependencies:
+            changed = True
+        server_plans.append(_Plan(s, changed=changed, server_names=dependencies))
     if server_errors:
         errors["servers"] = server_errors
 
-    # Every name the document gives counts as known, even on an invalid item: that item's own
-    # errors say what is wrong, and a window or page naming it needs no second, misleading one.
-    known_names = {n for n in names if n} | {n for n in owned if n}
     config_plans, config_errors = _plan_configs(team, config_items, nested, known_names, ctx)
     if config_errors:
         errors["notification_configs"] = config_errors
@@ -476,6 +488,29 @@ def _import(user: Any, team: Team, doc: Any, dry_run: bool) -> dict[str, int]:
     if errors:
         raise ConfigError(errors)
     return _write(user, team, server_plans, config_plans, window_plans, page_plans, dry_run)
+
+
+def _dependency_names(value: Any, known_names: set[str]) -> tuple[list[str], str | None]:
+    """A server's ``depends_on`` as the document gives it (names): the sorted names, or why not."""
+    if not isinstance(value, list) or not all(isinstance(n, str) for n in value):
+        return [], "Expected a list of server names."
+    names = sorted({n.strip() for n in value})
+    missing = [n for n in names if n not in known_names]
+    if missing:
+        return [], f"No server named {', '.join(map(repr, missing))}."
+    return names, None
+
+
+def _set_dependencies(team: Team, server_plans: list[_Plan], saved: list[Server], by_name: dict[Any, set[int]]) -> None:
+    """Point each changed server at its dependencies by name, then refuse a cycle (400 naming ``depends_on``)."""
+    for index, (plan, server) in enumerate(zip(server_plans, saved, strict=True)):
+        if not plan.changed:
+            continue
+        wanted = [pk for n in plan.server_names or [] for pk in by_name[n]]
+        cycle = dependency_cycle(server, team.pk, wanted)
+        if cycle:
+            raise ConfigError({"servers": [_bad(index, server.name, {"depends_on": [cycle]})]})
+        server.depends_on.set(wanted)
 
 
 def _over_quota(user: Any, team: Team, server_plans: list[_Plan], config_plans: list[_Plan]) -> list[str]:
@@ -594,12 +629,15 @@ def _write(
         by_name: dict[str | None, set[int]] = {}
         for name, pk in Server.objects.filter(team=team).values_list("name", "pk"):
             by_name.setdefault(_name(name), set()).add(pk)
+        saved: list[Server] = []
         for plan in server_plans:
             _count(counts, plan)
             server = plan.serializer.instance
             if plan.changed:
                 server = plan.serializer.save(owner=user, team=team) if server is None else plan.serializer.save()
+            saved.append(server)
             by_name.setdefault(_name(server.name), set()).add(server.pk)
+        _set_dependencies(team, server_plans, saved, by_name)
         for plan in config_plans:
             _count(counts, plan)
             if plan.changed:

@@ -13,7 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import Count, Prefetch, Q
+from django.db.models import Count, Prefetch, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 from drf_spectacular.types import OpenApiTypes
@@ -119,13 +119,13 @@ class ServerViewSet(OwnedModelViewSet):
     filterset_class = ServerFilterSet
     ordering_fields = ["name", "status", "host", "check_interval", "created_at", "id"]
 
-    def get_queryset(self) -> Any:
+    def get_queryset(self) -> QuerySet[Server]:
         queryset = super().get_queryset()
         if self.action in ("history", "uptime", "certificate", "check"):
             return queryset  # answers that show no server: no need for its configs
-        # A server shows its configs' ids (SPEC §18): one query for the page.
+        # A server shows its configs' ids (SPEC §18) and its depends_on: one query each for the page.
         return queryset.prefetch_related(
-            Prefetch("notification_configs", queryset=NotificationConfig.objects.only("id"))
+            Prefetch("notification_configs", queryset=NotificationConfig.objects.only("id")), "depends_on"
         )
 
     @extend_schema(request=None, responses=PingResultSerializer)

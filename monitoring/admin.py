@@ -34,6 +34,7 @@ from monitoring.models import (
     StatusChange,
     StatusPage,
 )
+from monitoring.models.servers import dependency_cycle
 from monitoring.services.engine import checks
 from monitoring.services.engine.certificates import checks_certificate
 from monitoring.services.engine.recording import CheckRecord
@@ -111,6 +112,15 @@ class ServerAdminForm(forms.ModelForm):
         # Left out (a form made before cron schedules, or a script), the time zone is UTC.
         if not data.get("schedule_timezone"):
             data["schedule_timezone"] = "UTC"
+        dependencies = data.get("depends_on")
+        team = data.get("team") or getattr(self.instance, "team", None)
+        if dependencies and team is not None:
+            if any(d.team_id != team.pk for d in dependencies):
+                self.add_error("depends_on", "Pick servers of the same team.")
+            else:
+                cycle = dependency_cycle(self.instance, team.pk, [d.pk for d in dependencies])
+                if cycle:
+                    self.add_error("depends_on", cycle)
         if data.get("clear_basic_auth_password"):
             data["basic_auth_password"] = ""
         elif not data.get("basic_auth_password") and self.instance.pk:
@@ -195,6 +205,7 @@ class ServerAdmin(AuditedAdminMixin, admin.ModelAdmin):
         "latest_certificate",
     ]
     inlines = [NotificationConfigInline, StatusChangeInline]
+    filter_horizontal = ["depends_on"]
     actions = ["check_now", "pause", "resume", "check_certificate_now"]
     fieldsets = [
         (
@@ -264,7 +275,7 @@ class ServerAdmin(AuditedAdminMixin, admin.ModelAdmin):
                 "description": "Each field applies to one kind of check; leave the others at their defaults.",
             },
         ),
-        ("Alerts", {"fields": ["notifications", "cert_expiry_alert_days"]}),
+        ("Alerts", {"fields": ["notifications", "cert_expiry_alert_days", "depends_on"]}),
         ("Badges", {"fields": ["badge_key"], "description": "Served only while a public status page shows it."}),
         ("Certificate", {"fields": ["latest_certificate"]}),
         ("Times", {"fields": ["created_at", "updated_at"]}),

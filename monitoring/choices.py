@@ -104,8 +104,8 @@ class AlertEvent(models.TextChoices):
     # About a server's TLS certificate, not its status (SPEC §13).
     CERTIFICATE_EXPIRING = "certificate_expiring", "Certificate expiring"
     CERTIFICATE_INVALID = "certificate_invalid", "Certificate invalid"
-    # SPEC §18: an open incident still unacknowledged, a window starting or ending for a
-    # server of the config, and an incident acknowledged (PagerDuty and Opsgenie are told).
+    # A maintenance window started or ended for a server of the config (SPEC §18), an open
+    # incident still unacknowledged, and an incident acknowledged (PagerDuty and Opsgenie are told).
     REMINDER = "reminder", "Reminder"
     MAINTENANCE_START = "maintenance_start", "Maintenance started"
     MAINTENANCE_END = "maintenance_end", "Maintenance ended"
@@ -137,6 +137,9 @@ class DeliveryStatus(models.TextChoices):
     FAILED = "failed", "Failed"
     # Never sent on purpose (cooldown, config switched off before sending); ``last_error`` says why.
     SUPPRESSED = "suppressed", "Suppressed"
+    # Goes (or went) out inside another delivery's grouped message (flood control, SPEC §18):
+    # ``group`` names that delivery, whose outcome it takes (``delivered_at`` once it is sent).
+    GROUPED = "grouped", "Sent in a group"
 
 
 class TimelineKind(models.TextChoices):

@@ -225,12 +225,19 @@ def validate_assertions(value: object) -> None:
         raise ValidationError(problems)
 
 
-def protocol_field_errors(protocol: str, values: dict[str, object]) -> dict[str, str]:
+def protocol_field_errors(protocol: str, values: dict[str, object]) -> dict[str, str | list[str]]:
     """An error for each field of ``PROTOCOL_FIELDS`` that a ``protocol`` server does not use but
-    that has a value other than its default (None counts as the default)."""
-    errors = {}
+    that has a value other than its default (None counts as the default), and for assertions
+    whose source the kind does not have: a push monitor's judge only its ``value`` (SPEC §19),
+    no other kind's do (``assertions.protocol_errors``)."""
+    errors: dict[str, str | list[str]] = {}
+    push = protocol == Protocol.PUSH
+    if "assertions" in values:
+        problems = assertion_protocol_errors(values["assertions"], push=push)
+        if problems:
+            errors["assertions"] = problems
     for name, value in values.items():
-        if name not in PROTOCOL_FIELDS:
+        if name not in PROTOCOL_FIELDS or name in errors or (push and name == "assertions"):
             continue
         default, kinds = PROTOCOL_FIELDS[name]
         if protocol in kinds or value in (default, None):
@@ -238,23 +245,6 @@ def protocol_field_errors(protocol: str, values: dict[str, object]) -> dict[str,
         owners = ", ".join(sorted(kinds))
         label = "An HTTP-only field" if kinds == HTTP_PROTOCOLS else f"A field of {owners} servers only"
         errors[name] = f"{label}: leave it at its default ({default!r}) on a {protocol} server."
-    return errors
-
-
-def http_only_errors(protocol: str, values: dict[str, object]) -> dict[str, str | list[str]]:
-    """``protocol_field_errors``, and the assertions' own sources per kind of server.
-
-    ``assertions`` are a push monitor's too, on its source ``value`` (SPEC §19); each kind of
-    server keeps to its own sources (``assertions.protocol_errors``)."""
-    errors: dict[str, str | list[str]] = {}
-    push = protocol == Protocol.PUSH
-    if "assertions" in values:
-        problems = assertion_protocol_errors(values["assertions"], push=push)
-        if problems:
-            errors["assertions"] = problems
-    others = {name: value for name, value in values.items() if not (push and name == "assertions")}
-    for name, message in protocol_field_errors(protocol, others).items():
-        errors.setdefault(name, message)
     return errors
 
 

@@ -18,14 +18,17 @@ from api.serializers.fields import (
     REDACTED,
     FormBooleansMixin,
     OwnedConfigField,
+    OwnedServerField,
     TagsField,
     TeamField,
     private_address_message,
     reads_only,
+    target_team_id,
 )
 from core.links import absolute_url
 from monitoring.choices import Protocol
 from monitoring.models import Server
+from monitoring.models.servers import dependency_cycle
 from monitoring.services import net
 from monitoring.services.engine import checks, push
 from monitoring.services.engine.push import MAX_MESSAGE
@@ -58,6 +61,11 @@ class ServerSerializer(FormBooleansMixin, serializers.ModelSerializer):
     escalation_policy = TeamPolicyField(
         required=False, allow_null=True, help_text="An escalation policy of the server's team (SPEC §18), or null."
     )
+    depends_on = OwnedServerField(
+        many=True,
+        required=False,
+        help_text="Ids of the team's servers this one depends on: while one is DOWN, its DOWN alerts are suppressed.",
+    )
 
     class Meta:
         model = Server
@@ -79,6 +87,7 @@ class ServerSerializer(FormBooleansMixin, serializers.ModelSerializer):
             "notifications",
             "notification_configs",
             "escalation_policy",
+            "depends_on",
             "owner",
             "team",
             "method",
@@ -218,6 +227,10 @@ class ServerSerializer(FormBooleansMixin, serializers.ModelSerializer):
             )
         )
         errors.update(protocol_field_errors(protocol, {name: current(name) for name in PROTOCOL_FIELDS}))
+        if "depends_on" in attrs:
+            cycle = dependency_cycle(self.instance, target_team_id(self), [s.pk for s in attrs["depends_on"]])
+            if cycle:
+                errors["depends_on"] = cycle
         if errors:
             raise serializers.ValidationError(errors)
         return attrs
@@ -233,9 +246,12 @@ class ServerSerializer(FormBooleansMixin, serializers.ModelSerializer):
 
     def create(self, validated_data: dict[str, Any]) -> Server:
         configs = validated_data.pop("notification_configs", None)
+        depends_on = validated_data.pop("depends_on", None)
         server = Server.objects.create(**validated_data)  # attaches the team's default configs
         if configs is not None:
             server.notification_configs.set(configs)
+        if depends_on:
+            server.depends_on.set(depends_on)
         return server
 
     def update(self, instance: Server, validated_data: dict[str, Any]) -> Server:
@@ -244,6 +260,9 @@ class ServerSerializer(FormBooleansMixin, serializers.ModelSerializer):
         configs = validated_data.pop("notification_configs", None)
         if configs is not None:
             instance.notification_configs.set(configs)
+        depends_on = validated_data.pop("depends_on", None)
+        if depends_on is not None:
+            instance.depends_on.set(depends_on)
         changed = {name for name, value in validated_data.items() if getattr(instance, name) != value}
         for name, value in validated_data.items():
             setattr(instance, name, value)

@@ -460,7 +460,7 @@ def test_a_document_gives_all_of_an_accounts_twins_or_none(alice, alice_client):
 
 def test_export_makes_the_same_seven_queries_for_any_number_of_servers(setup, django_assert_num_queries):
     team = setup.personal_team
-    # Servers, configs and their servers (SPEC §18: configs are the team's), pages, windows and theirs.
+    # Servers and their dependencies, configs and their servers (configs are the team's), pages, windows and theirs.
     with django_assert_num_queries(7):
         export_config(setup, team)
     page, window = StatusPage.objects.get(), MaintenanceWindow.objects.get()

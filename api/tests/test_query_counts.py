@@ -143,8 +143,8 @@ def test_every_endpoint_makes_its_baseline_number_of_queries_whatever_the_rows(
 # Statements for one batch, whatever its size: read the open incidents, the notification
 # switches, the configs, the last alerts (cooldown) and the DOWNs that recoveries end; suppress
 # the DOWNs of servers entering maintenance; insert the incidents, close the others; insert
-# the deliveries.
-ALERT_BATCH_STATEMENTS = 9
+# the deliveries; and (SPEC §18) the dependencies that are down and the teams that can flood.
+ALERT_BATCH_STATEMENTS = 11
 
 
 def changes_of_every_kind(owner, size: int) -> list[StatusChange]:
@@ -199,8 +199,8 @@ def test_alerts_for_a_batch_of_changes_cost_a_fixed_number_of_statements(alice, 
         queued = rules.on_status_changes(changes)
     assert len(captured) == ALERT_BATCH_STATEMENTS, [q["sql"][:120] for q in captured]
     # Every kind did its work: a DOWN and a recovery per server of those groups, a degraded, and
-    # the DOWNs of the servers in maintenance were suppressed.
+    # the DOWNs of the servers in maintenance were suppressed and their maintenance_start queued.
     events = sorted(d.event for d in queued)
-    assert events == sorted(["down", "recovery", "degraded"] * (size // 4))
+    assert events == sorted(["down", "recovery", "degraded", "maintenance_start"] * (size // 4))
     assert Incident.objects.open().count() == size // 4 * 2  # the new outages and those in maintenance
     assert NotificationDelivery.objects.filter(status=DeliveryStatus.SUPPRESSED).count() == size // 4

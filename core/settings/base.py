@@ -397,6 +397,13 @@ SUBSCRIBER_CONCURRENCY = envint("SUBSCRIBER_CONCURRENCY", 2, minimum=1)
 SUBSCRIBE_THROTTLE_RATE = envstr("SUBSCRIBE_THROTTLE_RATE", "10/hour").strip()
 if not re.fullmatch(r"[1-9][0-9]*/(s|m|h|d|sec|second|min|minute|hour|day)", SUBSCRIBE_THROTTLE_RATE):
     raise ImproperlyConfigured(f"SUBSCRIBE_THROTTLE_RATE={SUBSCRIBE_THROTTLE_RATE!r} is not a rate like 10/hour.")
+# Flood control (SPEC §18): when more than ALERT_GROUP_THRESHOLD servers of one team go DOWN
+# within ALERT_GROUP_WINDOW_SECONDS, each destination gets one grouped alert (and one grouped
+# recovery). DOWN alerts of teams with more servers than the threshold wait
+# ALERT_GROUP_HOLD_SECONDS so that a flood is grouped from its first server.
+ALERT_GROUP_THRESHOLD = envint("ALERT_GROUP_THRESHOLD", 10, minimum=1)
+ALERT_GROUP_WINDOW_SECONDS = envint("ALERT_GROUP_WINDOW_SECONDS", 60, minimum=1)
+ALERT_GROUP_HOLD_SECONDS = envint("ALERT_GROUP_HOLD_SECONDS", 5, minimum=0)
 EMAIL_BACKEND = envstr("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
 EMAIL_HOST = envstr("EMAIL_HOST") or "localhost"
 EMAIL_PORT = envint("EMAIL_PORT", 25, minimum=1)

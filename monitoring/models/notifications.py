@@ -164,12 +164,19 @@ class NotificationDeliveryQuerySet(OwnedQuerySet):
         ends), and one server's DOWN held by the cooldown holds back no other server's.
         """
         waiting = (DeliveryStatus.PENDING, DeliveryStatus.DEFERRED)
-        older_waiting = NotificationDelivery.objects.filter(
-            config_id=OuterRef("config_id"),
-            change__server_id=OuterRef("change__server_id"),
-            status__in=waiting,
-            id__lt=OuterRef("id"),
-        ).exclude(event=AlertEvent.TEST)
+        # A member of another group not sent yet waits too (its lead goes out for it).
+        unsent_member = Q(status=DeliveryStatus.GROUPED, delivered_at__isnull=True, group__isnull=False) & ~Q(
+            group_id=OuterRef("id")
+        )
+        older_waiting = (
+            NotificationDelivery.objects.filter(
+                config_id=OuterRef("config_id"),
+                change__server_id=OuterRef("change__server_id"),
+                id__lt=OuterRef("id"),
+            )
+            .filter(Q(status__in=waiting) | unsent_member)
+            .exclude(event=AlertEvent.TEST)
+        )
         # Test messages are sent by the request that asked for them, never by a sender.
         return (
             self.filter(
@@ -209,6 +216,12 @@ class NotificationDelivery(models.Model):
     # Unique per config, so two processes that see the same
     # certificate insert one row between them (the loser's INSERT is ignored).
     dedupe_key = models.CharField(max_length=120, null=True, blank=True, editable=False)
+    # Flood control (SPEC §18, ``services.alerts.grouping``): the delivery whose one grouped
+    # message carries this alert. The lead points at itself and is the only one a sender sends;
+    # the others wait in status ``grouped`` and take its outcome. Null: sent on its own.
+    group = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="grouped", editable=False
+    )
     event = models.CharField(max_length=24, choices=AlertEvent.choices)
     status = models.CharField(max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
@@ -225,7 +238,9 @@ class NotificationDelivery(models.Model):
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "notification deliveries"
         constraints = [
-            models.UniqueConstraint(fields=["change", "config"], name="delivery_one_per_change_config"),
+            # One transition never alerts a destination twice for one event; a change out of a
+            # maintenance window may carry a DOWN (or recovery) and a ``maintenance_end``.
+            models.UniqueConstraint(fields=["change", "config", "event"], name="delivery_one_per_change_config_event"),
             models.UniqueConstraint(
                 fields=["config", "dedupe_key"],
                 condition=Q(dedupe_key__isnull=False),

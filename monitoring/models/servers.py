@@ -63,6 +63,7 @@ SCHEDULER_FIELDS = frozenset(
         "push_started_at",
         "is_active",
         "status",
+        "held_by_dependency",
     }
 )
 # An edit of one of these is checked at once (SPEC §23), and a push monitor's deadline recounted.
@@ -260,6 +261,12 @@ class Server(TeamOwned):
         default=default_cert_alert_days, blank=True, validators=[validate_alert_days]
     )
     is_active = models.BooleanField(default=True)
+    # Servers this one cannot be reached without (SPEC §18): while one of them is DOWN, this
+    # server's DOWN alerts are suppressed. Same team, no cycles (``validators.dependency_errors``).
+    depends_on = models.ManyToManyField("self", symmetrical=False, blank=True, related_name="dependents")
+    # Its open outage's DOWN alerts were suppressed because a dependency was down: a failing check
+    # once no dependency is down sends them (``services.alerts.rules.release_held_downs``).
+    held_by_dependency = models.BooleanField(default=False, editable=False)
     # When its next check is due (SPEC §9: a fixed rate; the scheduler adds check_interval to the
     # due time it ran, never to the time it finished; ``next_due``). Moved only by ``record``.
     next_check_at = models.DateTimeField(default=_now, editable=False)
@@ -523,6 +530,33 @@ class Server(TeamOwned):
                 self.push_token = new_push_token()
         else:
             self.push_token = None
+
+
+def dependency_cycle(server: Server | None, team_id: int, depends_on: Iterable[int]) -> str | None:
+    """Why ``server`` may not depend on the servers ``depends_on`` (ids of team ``team_id``): itself,
+    or one that already depends on it, however indirectly; None when it may. One query (the team's
+    dependency links), none for a new server (nothing depends on it yet)."""
+    targets = set(depends_on)
+    if server is None or server.pk is None or not targets:
+        return None
+    if server.pk in targets:
+        return "A server cannot depend on itself."
+    edges: dict[int, set[int]] = {}
+    for source, target in Server.depends_on.through.objects.filter(from_server__team_id=team_id).values_list(
+        "from_server_id", "to_server_id"
+    ):
+        edges.setdefault(source, set()).add(target)
+    edges[server.pk] = targets  # as it would be
+    seen: set[int] = set()
+    stack = list(targets)
+    while stack:
+        node = stack.pop()
+        if node == server.pk:
+            return "That would make a cycle: a server it depends on already depends on it."
+        if node not in seen:
+            seen.add(node)
+            stack.extend(edges.get(node, ()))
+    return None
 
 
 class ServerStatusQuerySet(OwnedQuerySet):

@@ -94,6 +94,8 @@
     { name: "notifications", label: "Send alerts", type: "checkbox", default: true },
     { name: "notification_configs", label: "Alerts go to", type: "configs", wide: true,
       help: "The team's notification configs (set them up on the Notifications page); defaults come ticked on a new server." },
+    { name: "depends_on", label: "Depends on", type: "servers", wide: true,
+      help: "The team's servers this one cannot be reached without (a router, a database): while one is DOWN, this server's DOWN alerts are suppressed." },
     { name: "is_active", label: "Active (checked on schedule)", type: "checkbox", default: true }
   ];
   // Per channel (SPEC §7, §18): what `recipient` and `secret` mean, and which take an api_base_url.

@@ -10,6 +10,7 @@ from django.utils import timezone
 from monitoring.choices import Protocol, Status
 from monitoring.management.commands._targets import add_target_arguments, check_concurrency
 from monitoring.models import Server
+from monitoring.services.alerts import grouping
 from monitoring.services.engine.recording import CheckRecord
 from monitoring.tasks import housekeeping
 from monitoring.tasks.claims import claim_due, new_owner
@@ -65,7 +66,9 @@ class Command(BaseCommand):
             )
         )
         # SPEC §22: cron with only this command does the whole job; the slow steps run once, and
-        # the alerts queued meanwhile (and retries that are due) go out before we exit (SPEC §6).
+        # the alerts queued meanwhile (and retries that are due) go out before we exit (SPEC §6),
+        # those held for flood control (a few seconds) too (SPEC §18).
+        grouping.wait_for_held()
         self.stdout.write(housekeeping.run_all().describe())
         if options["fail_on_down"] and counts["down"]:
             raise SystemExit(2)

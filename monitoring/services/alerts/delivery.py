@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from monitoring.choices import AlertEvent, DeliveryStatus
 from monitoring.models import NotificationConfig, NotificationDelivery
+from monitoring.services.alerts import grouping
 from monitoring.services.alerts.notifiers.base import NotifyError
 from monitoring.services.alerts.notifiers.registry import notifier_for
 
@@ -144,16 +145,25 @@ def claim(now: datetime, limit: int = 1, flight: InFlight | None = None) -> list
     With ``flight``, only those that can start now within its bounds (and add them to it): a
     row that would wait for a busy host or owner stays unclaimed, so no lease ticks on a
     queue, and another sender (or the next round) may take it.
+
+    A claimed DOWN or recovery of a flood gathers its destination's other alerts into one
+    grouped message in the same transaction (``grouping.gather``).
     """
+    floods = grouping.Floods()
     with transaction.atomic():
-        if flight is None:
-            return [d for d in candidates(now, limit) if try_claim(d, now)]
         claimed: list[NotificationDelivery] = []
+        if flight is None:
+            for delivery in candidates(now, limit):
+                if try_claim(delivery, now):  # a row an earlier lead gathered is not ours to claim
+                    grouping.gather(delivery, floods)
+                    claimed.append(delivery)
+            return claimed
         for delivery in candidates(now, CLAIM_WINDOW, skip_owners=flight.full_owners()):
             if len(claimed) >= limit:
                 break
             keys = bound_keys(delivery)
             if flight.fits(*keys) and try_claim(delivery, now):
+                grouping.gather(delivery, floods)
                 flight.add(*keys)
                 claimed.append(delivery)
         return claimed
@@ -256,8 +266,20 @@ def _record(
 
 
 def _store(delivery: NotificationDelivery, fields: dict[str, object]) -> int:
-    """One conditional UPDATE: the outcome, only where our lease still holds; the rows changed."""
-    return NotificationDelivery.objects.filter(pk=delivery.pk, claimed_until=delivery.claimed_until).update(**fields)
+    """One conditional UPDATE: the outcome, only where our lease still holds; the rows changed.
+
+    A group's lead hands a final outcome to its members in the same transaction
+    (``grouping.conclude_members``)."""
+    mine = NotificationDelivery.objects.filter(pk=delivery.pk, claimed_until=delivery.claimed_until)
+    if delivery.group_id != delivery.pk or fields["status"] == DeliveryStatus.PENDING:
+        return mine.update(**fields)
+    with transaction.atomic():
+        won = mine.update(**fields)
+        if won:
+            status = str(fields["status"])
+            when = fields.get("delivered_at") or timezone.now()
+            grouping.conclude_members(delivery, status, str(fields.get("last_error", "")), when)  # type: ignore[arg-type]
+        return won
 
 
 def _store_with_retries(delivery: NotificationDelivery, fields: dict[str, object], status: str) -> int:

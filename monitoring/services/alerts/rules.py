@@ -39,6 +39,18 @@ The rules:
    only (``services.alerts.escalation``: step 0 at once, the recovery to every config
    notified); its own configs take the other events. Every incident's ``timeline`` records
    it was opened and resolved.
+8. Maintenance (SPEC §18): a change to MAINTENANCE queues a ``maintenance_start`` and a change
+   out of it a ``maintenance_end`` for every config that takes the event
+   (``configs_taking``), whatever the cooldown.
+9. Dependencies (SPEC §18, ``suppress_for_dependencies``): a DOWN of a server while one of
+   its ``depends_on`` is DOWN is recorded (incident and delivery rows) but its deliveries are
+   ``suppressed`` with "depends on <name>, which is down", and the server is marked
+   ``held_by_dependency``. Its first failing check once no dependency is down sends them
+   (``release_held_downs``, once). Its recovery, if nothing was sent, is suppressed too:
+   nobody was told it was down.
+10. Flood control (SPEC §18, ``services.alerts.grouping``): in a team with more servers than
+   ALERT_GROUP_THRESHOLD, a DOWN waits ALERT_GROUP_HOLD_SECONDS (and so does the recovery
+   of a DOWN that went out in a group), so that the sender can put a flood in one message.
 """
 
 from __future__ import annotations
@@ -49,7 +61,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Max, Q
+from django.conf import settings
+from django.db.models import Count, Max, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -59,8 +72,14 @@ from monitoring.services.alerts import escalation
 
 log = logging.getLogger(__name__)
 
+# Events the cooldown holds back (rule 4).
+COOLED = (AlertEvent.DOWN, AlertEvent.DEGRADED)
 # Deliveries that count as "alerted" for the cooldown (deferred and suppressed ones did not go out).
-COUNTED = (DeliveryStatus.PENDING, DeliveryStatus.SENT, DeliveryStatus.FAILED)
+COUNTED = (DeliveryStatus.PENDING, DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.GROUPED)
+# The reason a DOWN held back by a down dependency carries; release_held_downs finds them by it.
+DEPENDENCY_NOTE = "depends on {name}, which is down"
+DEPENDENCY_PREFIX = "depends on "
+Dependency = Server.depends_on.through
 WAITING = (DeliveryStatus.PENDING, DeliveryStatus.DEFERRED)
 
 
@@ -79,6 +98,8 @@ class DownRow:
 
     pk: int
     status: str
+    group_id: int | None = None
+    note: str = ""
 
 
 def on_status_changes(changes: Sequence[StatusChange]) -> list[NotificationDelivery]:
@@ -110,14 +131,15 @@ def _apply_round(changes: list[StatusChange]) -> list[NotificationDelivery]:
     held = [c.server_id for c in changes if c.status == Status.MAINTENANCE]
     if held:
         _suppress_pending_downs(held)
+    _clear_dependency_holds(changes)
+    alerts: list[Alert] = maintenance_alerts(changes)
     moving = [c for c in changes if c.status in (Status.DOWN, Status.UP, Status.DEGRADED)]
     if not moving:
-        return []
+        return _queue(alerts)
     server_ids = {c.server_id for c in moving}
     open_incidents = {i.server_id: i for i in Incident.objects.open().filter(server_id__in=server_ids)}
     opened: list[Incident] = []
     closed: list[Incident] = []
-    alerts: list[Alert] = []
     for change in moving:
         incident = open_incidents.get(change.server_id)
         if change.status == Status.DOWN:
@@ -149,6 +171,99 @@ def _apply_round(changes: list[StatusChange]) -> list[NotificationDelivery]:
     return _queue(alerts)
 
 
+def maintenance_alerts(changes: Iterable[StatusChange]) -> list[Alert]:
+    """Rule 7: a ``maintenance_start`` for each change into a window, a ``maintenance_end`` out of one."""
+    alerts = []
+    for change in changes:
+        if change.status == Status.MAINTENANCE and change.previous_status != Status.MAINTENANCE:
+            alerts.append(Alert(change, AlertEvent.MAINTENANCE_START, None))
+        elif change.previous_status == Status.MAINTENANCE and change.status != Status.MAINTENANCE:
+            alerts.append(Alert(change, AlertEvent.MAINTENANCE_END, None))
+    return alerts
+
+
+def configs_taking(event: str, server_ids: Iterable[int]) -> dict[int, list[NotificationConfig]]:
+    """The enabled configs attached to each of ``server_ids`` whose ``events`` take ``event``
+    (an AlertEvent), keyed by server id. One query."""
+    configs = NotificationConfig.objects.of_servers(server_ids)
+    return {sid: [c for c in found if c.wants(event)] for sid, found in configs.items()}
+
+
+def _clear_dependency_holds(changes: Iterable[StatusChange]) -> None:
+    """A server held by a dependency that leaves DOWN is held no more (no statement unless one was)."""
+    freed = [c.server_id for c in changes if c.status != Status.DOWN and c.server.held_by_dependency]
+    if freed:
+        Server.objects.filter(pk__in=freed).update(held_by_dependency=False)
+        for change in changes:
+            if change.server_id in freed:
+                change.server.held_by_dependency = False
+
+
+def dependencies_down(server_ids: Iterable[int]) -> dict[int, str]:
+    """For each of ``server_ids`` with a dependency now DOWN, the name of one (the first by name). One query."""
+    server_ids = set(server_ids)
+    if not server_ids:
+        return {}
+    found: dict[int, str] = {}
+    rows = (
+        Dependency.objects.filter(from_server_id__in=server_ids, to_server__status=Status.DOWN)
+        .order_by("to_server__name", "to_server_id")
+        .values_list("from_server_id", "to_server__name")
+    )
+    for server_id, name in rows:
+        found.setdefault(server_id, name)
+    return found
+
+
+def suppress_for_dependencies(rows: list[NotificationDelivery]) -> set[int]:
+    """Rule 8: suppress the DOWN rows of servers with a dependency down; the servers held.
+
+    The rows are not saved yet; the servers are marked ``held_by_dependency`` (one UPDATE, only
+    when there are some) so that ``release_held_downs`` knows to look at them.
+    """
+    downs = [row for row in rows if row.event == AlertEvent.DOWN]
+    blocked = dependencies_down({row.change.server_id for row in downs})
+    if not blocked:
+        return set()
+    for row in downs:
+        name = blocked.get(row.change.server_id)
+        if name is not None:
+            row.status = DeliveryStatus.SUPPRESSED
+            row.last_error = DEPENDENCY_NOTE.format(name=name)
+    held = set(blocked)
+    Server.objects.filter(pk__in=held).update(held_by_dependency=True)
+    log.info("alerts_held_by_dependency server_ids=%s", sorted(held))
+    return held
+
+
+def release_held_downs(server_ids: Iterable[int], now: datetime | None = None) -> int:
+    """Rule 8, later: send the DOWNs a dependency held back, for those of ``server_ids`` (held
+    servers whose check failed again) that no longer have a dependency down. Returns the rows released.
+
+    Runs in the check's transaction with the servers locked; the flag is cleared in the same
+    transaction, so the rows go out once. A server whose dependency is still down stays held.
+    """
+    server_ids = set(server_ids)
+    free = server_ids - set(dependencies_down(server_ids))
+    if not free:
+        return 0
+    now = now or timezone.now()
+    released = NotificationDelivery.objects.filter(
+        change__server_id__in=free,
+        event=AlertEvent.DOWN,
+        status=DeliveryStatus.SUPPRESSED,
+        incident__ended_at__isnull=True,
+        last_error__startswith=DEPENDENCY_PREFIX,
+    ).update(
+        status=DeliveryStatus.PENDING,
+        next_attempt_at=now,
+        last_error="held while a dependency was down; still down after it recovered",
+    )
+    Server.objects.filter(pk__in=free).update(held_by_dependency=False)
+    log.info("alerts_released server_ids=%s count=%s", sorted(free), released)
+    return released
+
+
 def _suppress_pending_downs(server_ids: list[int]) -> int:
     """Suppress the servers' DOWN deliveries that have not gone out and no sender holds now."""
     count = (
@@ -171,14 +286,16 @@ def _queue(alerts: list[Alert]) -> list[NotificationDelivery]:
     if not alerts:
         return []
     # Read the switch afresh: the Server object the checker holds may predate an API change.
-    loud = dict(
-        Server.objects.filter(pk__in={a.change.server_id for a in alerts}, notifications=True).values_list(
-            "pk", "escalation_policy_id"
-        )
-    )
+    loud = {
+        pk: (policy_id, team_id)
+        for pk, policy_id, team_id in Server.objects.filter(
+            pk__in={a.change.server_id for a in alerts}, notifications=True
+        ).values_list("pk", "escalation_policy_id", "team_id")
+    }
     alerts = [a for a in alerts if a.change.server_id in loud]
-    alerts, escalated = _split_escalated(alerts, loud)
-    return escalation.queue_policy_alerts(escalated) + _queue_to_configs(alerts)
+    alerts, escalated = _split_escalated(alerts, {pk: policy for pk, (policy, _) in loud.items()})
+    teams = {pk: team for pk, (_, team) in loud.items()}
+    return escalation.queue_policy_alerts(escalated) + _queue_to_configs(alerts, teams)
 
 
 def _split_escalated(
@@ -201,8 +318,8 @@ def _split_escalated(
     return own, escalated
 
 
-def _queue_to_configs(alerts: list[Alert]) -> list[NotificationDelivery]:
-    """Rules 2-4 for the servers' own configs."""
+def _queue_to_configs(alerts: list[Alert], teams: dict[int, int]) -> list[NotificationDelivery]:
+    """Rules 2-4, 9 and 10 for the servers' own configs (``teams``: each server's team)."""
     if not alerts:
         return []
     # The team configs attached to each server (SPEC §18), in one query for the batch.
@@ -216,9 +333,7 @@ def _queue_to_configs(alerts: list[Alert]) -> list[NotificationDelivery]:
     if not wanted:
         return []
     last = _last_alerted(
-        (config.pk, alert.change.server_id, alert.event)
-        for alert, config in wanted
-        if alert.event != AlertEvent.RECOVERY
+        (config.pk, alert.change.server_id, alert.event) for alert, config in wanted if alert.event in COOLED
     )
     downs = _downs_ended(
         (config.pk, alert.incident.pk)
@@ -226,6 +341,10 @@ def _queue_to_configs(alerts: list[Alert]) -> list[NotificationDelivery]:
         if alert.event == AlertEvent.RECOVERY and alert.incident is not None
     )
     recovered = _take_deferred_downs([down.pk for down in downs.values() if down.status == DeliveryStatus.DEFERRED])
+    floodable = _floodable_teams(
+        {teams[alert.change.server_id] for alert, _ in wanted if alert.event == AlertEvent.DOWN}
+    )
+    hold = timedelta(seconds=settings.ALERT_GROUP_HOLD_SECONDS)
     rows = []
     for alert, config in wanted:
         at = alert.change.changed_at
@@ -233,10 +352,17 @@ def _queue_to_configs(alerts: list[Alert]) -> list[NotificationDelivery]:
             incident = alert.incident
             down = downs.get((config.pk, incident.pk)) if incident is not None else None
             status, when, why = _decide_recovery(config, incident, down, recovered, at)
-        else:
+            if status == DeliveryStatus.PENDING and down is not None and down.group_id is not None:
+                when = at + hold  # rule 10: recoveries of a flood go out together
+        elif alert.event in COOLED:
             status, when, why = _decide(
                 config, alert.event, last.get((config.pk, alert.change.server_id, alert.event)), at
             )
+            held = alert.event == AlertEvent.DOWN and teams[alert.change.server_id] in floodable
+            if held and status == DeliveryStatus.PENDING:
+                when = at + hold  # rule 10
+        else:
+            status, when, why = DeliveryStatus.PENDING, at, ""
         rows.append(
             NotificationDelivery(
                 config=config,
@@ -249,6 +375,7 @@ def _queue_to_configs(alerts: list[Alert]) -> list[NotificationDelivery]:
                 created_at=at,
             )
         )
+    suppress_for_dependencies(rows)
     created = NotificationDelivery.objects.bulk_create(rows)
     for row in created:
         log.info(
@@ -260,6 +387,21 @@ def _queue_to_configs(alerts: list[Alert]) -> list[NotificationDelivery]:
             row.status,
         )
     return created
+
+
+def _floodable_teams(team_ids: set[int]) -> set[int]:
+    """Rule 10: the teams with more servers than ALERT_GROUP_THRESHOLD (only they can flood). One query."""
+    if not team_ids or not settings.ALERT_GROUP_HOLD_SECONDS:
+        return set()
+    sizes = (
+        Server.objects.filter(team_id__in=team_ids)
+        .order_by()
+        .values("team_id")
+        .annotate(n=Count("pk"))
+        .filter(n__gt=settings.ALERT_GROUP_THRESHOLD)
+        .values_list("team_id", flat=True)
+    )
+    return set(sizes)
 
 
 def _decide(config: NotificationConfig, event: str, last: datetime | None, at: datetime) -> tuple[str, datetime, str]:
@@ -286,6 +428,9 @@ def _decide_recovery(
     if down.status == DeliveryStatus.DEFERRED and down.pk not in recovered:
         # A sender claimed that DOWN before we could suppress it: the recovery must follow it.
         return DeliveryStatus.PENDING, at, ""
+    if down.note.startswith(DEPENDENCY_PREFIX):
+        # Rule 8: nobody was told it was down, so nobody is told it is back.
+        return DeliveryStatus.SUPPRESSED, at, f"suppressed: its DOWN alert was not sent ({down.note})"
     return DeliveryStatus.SUPPRESSED, at, "suppressed: the DOWN alert it ends was held back by the cooldown"
 
 
@@ -322,10 +467,10 @@ def _downs_ended(keys: Iterable[tuple[int, int]]) -> dict[tuple[int, int], DownR
             config_id__in={c for c, _ in keys}, incident_id__in={i for _, i in keys}, event=AlertEvent.DOWN
         )
         .order_by("created_at", "id")
-        .values_list("config_id", "incident_id", "pk", "status")
+        .values_list("config_id", "incident_id", "pk", "status", "group_id", "last_error")
     )
     # The newest wins, as a lookup of one would take (there is at most one per outage).
-    return {(c, i): DownRow(pk, status) for c, i, pk, status in found if (c, i) in keys}
+    return {(c, i): DownRow(pk, status, group_id, note) for c, i, pk, status, group_id, note in found if (c, i) in keys}
 
 
 def _take_deferred_downs(pks: list[int]) -> set[int]:

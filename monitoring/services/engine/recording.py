@@ -41,6 +41,7 @@ from datetime import datetime
 from django.db import connection, transaction
 from django.utils import timezone
 
+from monitoring.choices import Status
 from monitoring.models import MaintenanceWindow, PingResult, Server, ServerStatus, StatusChange
 from monitoring.models.statuspages import public_pages_changed
 from monitoring.services.alerts import rules
@@ -176,6 +177,7 @@ def record(batch: Sequence[CheckResult]) -> list[CheckRecord]:
                 pending.append(change)
         if pending:
             _write_changes(batch, changes)
+        _release_held(batch, changes, states)
         updated = timezone.now()
         for state in states.values():
             state.updated_at = updated
@@ -216,7 +218,10 @@ def _lock_servers(batch: Sequence[CheckResult]) -> list[CheckResult]:
     each kept claimed check's server to its next due time and end the lease."""
     ids = sorted({r.server.pk for r in batch})
     rows = Server.objects.select_for_update(no_key=True).filter(pk__in=ids).order_by("pk")
-    leases = {pk: (owner, active) for pk, owner, active in rows.values_list("pk", "lease_owner", "is_active")}
+    leases = {
+        pk: (owner, active, held)
+        for pk, owner, active, held in rows.values_list("pk", "lease_owner", "is_active", "held_by_dependency")
+    }
     kept = []
     for result in batch:
         if result.server.pk not in leases:
@@ -225,6 +230,7 @@ def _lock_servers(batch: Sequence[CheckResult]) -> list[CheckResult]:
             log.warning("claim_lost server_id=%s due=%s (lease taken over)", result.server.pk, result.due_at)
         else:
             result.server.is_active = leases[result.server.pk][1]
+            result.server.held_by_dependency = leases[result.server.pk][2]
             kept.append(result)
     won = [r for r in kept if r.lease_owner]
     if won:
@@ -275,6 +281,25 @@ def _schedule(batch: Sequence[CheckResult], states: dict[int, ServerStatus]) -> 
         Server.objects.filter(pk=server.pk).update(**fields)
         for name, value in fields.items():
             setattr(server, name, value)
+
+
+def _release_held(
+    batch: Sequence[CheckResult], changes: list[StatusChange | None], states: dict[int, ServerStatus]
+) -> None:
+    """Step 4, continued: a failing check of a server still DOWN whose DOWN alerts a dependency held
+    back sends them once no dependency is down (``rules.release_held_downs``). No statement unless
+    the batch holds such a server (``held_by_dependency`` is read with the lock in step 0)."""
+    held = {
+        r.server.pk
+        for r, change in zip(batch, changes, strict=True)
+        if change is None
+        and r.server.held_by_dependency
+        and isinstance(r.outcome, ProbeOutcome)
+        and not r.outcome.ok
+        and states[r.server.pk].status == Status.DOWN
+    }
+    if held:
+        rules.release_held_downs(held)
 
 
 def _update_states(states: list[ServerStatus]) -> None:

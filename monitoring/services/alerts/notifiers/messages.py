@@ -69,6 +69,34 @@ class WebhookPayload(TypedDict):
     certificate: NotRequired[CertificatePayload]
 
 
+class GroupedServer(TypedDict):
+    """One server of a grouped alert's ``servers`` (SPEC §18)."""
+
+    id: int
+    name: str
+    url: str
+    status: str
+    previous_status: str
+    time: str
+    message: str
+    downtime_seconds: NotRequired[int]
+
+
+class GroupPayload(TypedDict):
+    """The webhook body of a grouped alert (flood control, SPEC §18): ``servers`` instead of ``server``."""
+
+    delivery_id: int
+    event: str
+    servers: list[GroupedServer]
+    status: str
+    time: str
+    message: str
+
+
+# Servers a grouped message names in its one line (the webhook's ``servers`` lists them all).
+GROUP_NAMES_SHOWN = 20
+
+
 @dataclass(frozen=True)
 class CertificateFacts:
     """What a certificate alert says about the certificate."""
@@ -124,6 +152,8 @@ class Notice:
     ack_url: str = ""
     title_template: str = ""
     body_template: str = ""
+    # A grouped alert (flood control): one notice per server; the fields above sum them up.
+    servers: tuple[Notice, ...] = ()
 
     @property
     def placeholders(self) -> dict[str, str]:
@@ -142,6 +172,13 @@ class Notice:
         }
 
     @property
+    def names_text(self) -> str:
+        """``a, b, c`` of a group's servers, at most GROUP_NAMES_SHOWN, then ``and N more``."""
+        names = [n.server_name for n in self.servers[:GROUP_NAMES_SHOWN]]
+        more = len(self.servers) - len(names)
+        return ", ".join(names) + (f" and {more} more" if more > 0 else "")
+
+    @property
     def context(self) -> dict[str, Any]:
         cert = self.certificate
         return {
@@ -149,6 +186,9 @@ class Notice:
             "is_maintenance_start": self.event == AlertEvent.MAINTENANCE_START,
             "is_maintenance_end": self.event == AlertEvent.MAINTENANCE_END,
             "is_acknowledged": self.event == AlertEvent.ACKNOWLEDGED,
+            "is_group": bool(self.servers),
+            "group_count": len(self.servers),
+            "group_names": self.names_text if self.servers else "",
             "is_cert_expiring": self.event == AlertEvent.CERTIFICATE_EXPIRING,
             "is_cert_invalid": self.event == AlertEvent.CERTIFICATE_INVALID,
             "cert": cert,
@@ -187,7 +227,30 @@ class Notice:
             return render_template(self.body_template, self.placeholders).strip()
         return self.default_message
 
-    def webhook_payload(self) -> WebhookPayload:
+    def grouped_server(self) -> GroupedServer:
+        entry = GroupedServer(
+            id=self.server_id,
+            name=self.server_name,
+            url=self.server_url,
+            status=self.status,
+            previous_status=self.previous_status,
+            time=self.time.isoformat(),
+            message=self.reason,
+        )
+        if self.downtime_seconds is not None:
+            entry["downtime_seconds"] = self.downtime_seconds
+        return entry
+
+    def webhook_payload(self) -> WebhookPayload | GroupPayload:
+        if self.servers:
+            return GroupPayload(
+                delivery_id=self.delivery_id,
+                event=self.event,
+                servers=[n.grouped_server() for n in self.servers],
+                status=self.status,
+                time=self.time.isoformat(),
+                message=self.message,
+            )
         payload = WebhookPayload(
             delivery_id=self.delivery_id,
             event=self.event,
@@ -210,8 +273,13 @@ def notice_for(delivery: NotificationDelivery) -> Notice:
     Every notice names the server the same way; what happened, when and why depends on the
     source: a certificate check, a status change, or nothing (a test, or a config's Send test).
     """
+    members = getattr(delivery, "members", None)
+    if members and len(members) > 1:
+        return group_notice(delivery, [notice_for(member) for member in members])
     server = server_of(delivery)
     change = delivery.change
+    # The server is the change's (a config may serve many servers); a test has only the config's.
+    server = change.server if change is not None else delivery.config.server
     check = delivery.certificate_check
     incident = delivery.incident
     if server is None:
@@ -343,6 +411,23 @@ def short_duration(seconds: int) -> str:
         if amount:
             parts.append(f"{amount}{unit}")
     return " ".join(parts) or "0s"
+
+
+def group_notice(lead: NotificationDelivery, notices: list[Notice]) -> Notice:
+    """One notice for a group's servers (flood control): ``servers`` holds each; the rest sums them up."""
+    first = min(notices, key=lambda n: n.time)
+    return Notice(
+        delivery_id=lead.pk,
+        event=lead.event,
+        server_id=0,
+        server_name=f"{len(notices)} servers",
+        server_url="",
+        status=first.status,
+        previous_status=first.previous_status,
+        time=first.time,
+        reason="",
+        servers=tuple(notices),
+    )
 
 
 def humanize_seconds(seconds: int) -> str:

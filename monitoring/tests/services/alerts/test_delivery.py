@@ -27,6 +27,13 @@ from tests.concurrency import at_once
 from tests.targets import LocalHTTPServer, SilentListener
 
 
+@pytest.fixture(autouse=True)
+def one_alert_per_server(settings):
+    """These tests count one message per server and alert; flood control (which would group 20
+    servers down at once) has its own tests in test_flood_control.py."""
+    settings.ALERT_GROUP_THRESHOLD = 1000
+
+
 def watched(owner, target: LocalHTTPServer) -> Server:
     """A server whose health is whatever ``target`` answers on /health."""
     return Server.objects.create(

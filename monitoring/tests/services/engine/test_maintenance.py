@@ -23,6 +23,11 @@ INSIDE = datetime(2026, 12, 1, 1, 30, tzinfo=UTC)
 AFTER = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
 
 
+def status_alerts():
+    """Deliveries about the status (not the maintenance_start/_end of SPEC §18, tested in test_rules)."""
+    return NotificationDelivery.objects.exclude(event__in=[AlertEvent.MAINTENANCE_START, AlertEvent.MAINTENANCE_END])
+
+
 def patch_night(owner, *, servers=(), tags=()) -> MaintenanceWindow:
     window = MaintenanceWindow.objects.create(
         owner=owner,
@@ -51,7 +56,7 @@ def test_a_weekly_window_keeps_a_failing_server_quiet_and_out_of_its_uptime(alic
     state.refresh_from_db()
     assert state.status == Status.MAINTENANCE and state.message == "maintenance: patch night"
     assert PingResult.objects.filter(server=server, maintenance=True, status=PingStatus.FAILURE).count() == 10
-    assert not NotificationDelivery.objects.exists() and not Incident.objects.exists()
+    assert not status_alerts().exists() and not Incident.objects.exists()
     report = uptime(server, "24h", now=INSIDE + timedelta(minutes=30))
     assert (report["checks"], report["failures"], report["uptime_percentage"]) == (3, 0, 100.0)
     assert state.uptime_percentage == 100.0 and state.total_checks == 3
@@ -104,9 +109,7 @@ def test_after_the_window_a_down_alerts_as_usual(alice):
     go_down(server, INSIDE)
     rec = go_down(server, AFTER)
     assert (rec.change.previous_status, rec.change.status) == (Status.MAINTENANCE, Status.DOWN)
-    assert list(NotificationDelivery.objects.values_list("event", "status")) == [
-        (AlertEvent.DOWN, DeliveryStatus.PENDING)
-    ]
+    assert list(status_alerts().values_list("event", "status")) == [(AlertEvent.DOWN, DeliveryStatus.PENDING)]
     assert Incident.objects.open().filter(server=server).exists()
 
 
@@ -118,7 +121,7 @@ def test_after_the_window_an_up_sends_nothing(alice):
     go_down(server, INSIDE)
     rec = go_up(server, AFTER)
     assert (rec.change.previous_status, rec.change.status) == (Status.MAINTENANCE, Status.UP)
-    assert not NotificationDelivery.objects.exists()
+    assert not status_alerts().exists()
 
 
 def test_a_down_alerted_before_the_window_gets_its_recovery_when_first_up_after_it(alice):
@@ -129,7 +132,7 @@ def test_a_down_alerted_before_the_window_gets_its_recovery_when_first_up_after_
     NotificationDelivery.objects.update(status=DeliveryStatus.SENT, delivered_at=BEFORE)
     go_down(server, INSIDE)
     go_up(server, AFTER)
-    events = list(NotificationDelivery.objects.order_by("id").values_list("event", "status"))
+    events = list(status_alerts().order_by("id").values_list("event", "status"))
     assert events == [(AlertEvent.DOWN, DeliveryStatus.SENT), (AlertEvent.RECOVERY, DeliveryStatus.PENDING)]
     assert not Incident.objects.open().exists()
 
