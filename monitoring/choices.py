@@ -85,3 +85,21 @@ class DeliveryStatus(models.TextChoices):
     FAILED = "failed", "Failed"
     # Never sent on purpose (cooldown, config switched off before sending); ``last_error`` says why.
     SUPPRESSED = "suppressed", "Suppressed"
+
+
+class Impact(models.TextChoices):
+    """How bad an incident post says things are (SPEC §21)."""
+
+    NONE = "none", "None"
+    MINOR = "minor", "Minor"
+    MAJOR = "major", "Major"
+    CRITICAL = "critical", "Critical"
+
+
+class PostStatus(models.TextChoices):
+    """Where an incident post stands, as its latest update says (SPEC §21)."""
+
+    INVESTIGATING = "investigating", "Investigating"
+    IDENTIFIED = "identified", "Identified"
+    MONITORING = "monitoring", "Monitoring"
+    RESOLVED = "resolved", "Resolved"

@@ -20,6 +20,7 @@ from authentication import keys
 from authentication.models import Invitation, Membership, Team
 from conftest import client_for
 from monitoring.models import (
+    Announcement,
     CertificateCheck,
     Incident,
     MaintenanceWindow,
@@ -30,6 +31,7 @@ from monitoring.models import (
     StatusPage,
 )
 from monitoring.services.engine.checks import record_outcome
+from monitoring.services.statuspage_posts import create_post
 from monitoring.tests.factories import make_outcome
 
 User = get_user_model()
@@ -113,6 +115,36 @@ ROWS = [
     Row("statuspage-detail", "patch", "/api/status-pages/{page}/", WRITE, {"title": "Renamed"}),
     Row("statuspage-detail", "delete", "/api/status-pages/{page}/", WRITE),
     Row("statuspage-summary", "get", "/api/status-pages/acme-private/summary/", READ),
+    # a page's incident posts, their updates and announcements (SPEC §21): the page's team decides
+    Row("statuspage-posts", "get", "/api/status-pages/{page}/posts/", READ),
+    Row(
+        "statuspage-posts",
+        "post",
+        "/api/status-pages/{page}/posts/",
+        WRITE,
+        {"title": "Slow", "status": "investigating", "message": "Looking", "servers": ["{server}"]},
+    ),  # fmt: skip
+    Row("statuspage-post", "get", "/api/status-pages/{page}/posts/{post}/", READ),
+    Row("statuspage-post", "patch", "/api/status-pages/{page}/posts/{post}/", WRITE, {"impact": "major"}),
+    Row("statuspage-post", "delete", "/api/status-pages/{page}/posts/{post}/", WRITE),
+    Row(
+        "statuspage-post-updates",
+        "post",
+        "/api/status-pages/{page}/posts/{post}/updates/",
+        WRITE,
+        {"status": "identified", "message": "Found it"},
+    ),  # fmt: skip
+    Row("statuspage-announcements", "get", "/api/status-pages/{page}/announcements/", READ),
+    Row("statuspage-announcements", "post", "/api/status-pages/{page}/announcements/", WRITE, {"notice": "Hi"}),
+    Row("statuspage-announcement", "get", "/api/status-pages/{page}/announcements/{announcement}/", READ),
+    Row(
+        "statuspage-announcement",
+        "patch",
+        "/api/status-pages/{page}/announcements/{announcement}/",
+        WRITE,
+        {"notice": "Changed"},
+    ),  # fmt: skip
+    Row("statuspage-announcement", "delete", "/api/status-pages/{page}/announcements/{announcement}/", WRITE),
     Row("maintenancewindow-list", "get", "/api/maintenance-windows/", LIST),
     Row(
         "maintenancewindow-list",
@@ -201,6 +233,8 @@ def world(db: Any, http_target: Any) -> dict[str, Any]:
     certificate = CertificateCheck.objects.create(server=server, valid=True, days_remaining=60)
     page = StatusPage.objects.create(owner=people["owner"], team=acme, slug="acme-private", title="Acme")
     page.servers.add(server)
+    post = create_post(page, title="Outage", status="investigating", message="Looking", servers=[server])
+    announcement = Announcement.objects.create(page=page, notice="Maintenance tonight")
     window = MaintenanceWindow.objects.create(owner=people["owner"], team=acme, name="Patch", tags=["web"])
     invitation = Invitation.objects.create(team=acme, email="invited@example.com", token_hash="0" * 64)
     api_key, _ = keys.create(acme, "deploys", "write", people["owner"])
@@ -216,6 +250,8 @@ def world(db: Any, http_target: Any) -> dict[str, Any]:
             "certificate": certificate.pk,
             "delivery": delivery.pk,
             "page": page.pk,
+            "post": post.pk,
+            "announcement": announcement.pk,
             "window": window.pk,
             "viewer_user": people["viewer"].pk,
             "member_user": people["member"].pk,

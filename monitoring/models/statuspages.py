@@ -131,6 +131,8 @@ class StatusPage(TeamOwned):
     tags = models.JSONField(default=list, blank=True, validators=[validate_tags])
     is_public = models.BooleanField(default=False)
     show_response_times = models.BooleanField(default=False)
+    #: Automatic incidents (a server DOWN and back) in the page's feeds (SPEC §21).
+    publish_outages = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

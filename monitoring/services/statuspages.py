@@ -23,8 +23,10 @@ from django.utils import timezone
 
 from monitoring.choices import Status
 from monitoring.models import (
+    Announcement,
     HourlyRollup,
     Incident,
+    IncidentPost,
     MaintenanceWindow,
     PingResult,
     RawHistoryHorizon,
@@ -34,6 +36,7 @@ from monitoring.models import (
 from monitoring.models.statuspages import NOBODY, entry_built, summary_cache_key, team_version
 from monitoring.services.engine.maintenance import windows_for
 from monitoring.services.history.rollups import COUNTED, FAILED
+from monitoring.services.markdown import render_markdown
 
 UPTIME_WINDOWS = {
     "24h": timedelta(hours=24),
@@ -42,6 +45,8 @@ UPTIME_WINDOWS = {
     "90d": timedelta(days=90),
 }
 BAR_DAYS = 90
+#: Resolved posts the summary and the history page carry, newest first.
+HISTORY_POSTS = 50
 T = TypeVar("T")
 
 
@@ -73,6 +78,33 @@ class PublicMaintenance(TypedDict):
     active: bool
 
 
+class PublicPostUpdate(TypedDict):
+    status: str
+    #: As written (the Markdown subset), and as HTML made by ``render_markdown`` (safe to show).
+    message: str
+    html: str
+    created_at: str
+
+
+class PublicPost(TypedDict):
+    id: int
+    title: str
+    impact: str
+    status: str
+    servers: list[str]
+    created_at: str
+    resolved_at: str | None
+    #: Newest first: the front page shows the first.
+    updates: list[PublicPostUpdate]
+
+
+class PublicAnnouncement(TypedDict):
+    notice: str
+    html: str
+    starts_at: str | None
+    ends_at: str | None
+
+
 class PageSummary(TypedDict):
     slug: str
     title: str
@@ -82,6 +114,18 @@ class PageSummary(TypedDict):
     servers: list[PublicServer]
     incidents: list[PublicIncident]
     maintenance: list[PublicMaintenance]
+    #: Open incident posts (newest first) and resolved ones (the last HISTORY_POSTS).
+    posts: list[PublicPost]
+    history: list[PublicPost]
+    announcements: list[PublicAnnouncement]
+    #: When an announcement starts or ends next: the cached summary is rebuilt by then.
+    changes_at: list[str]
+
+
+def public_server_name(page: StatusPage, server: Server) -> str:
+    """The name ``page`` shows for ``server``: every public surface (page, summary, history,
+    feeds) names servers through here and nowhere else."""
+    return server.name
 
 
 def _percent(checks: int, failures: int) -> float | None:
@@ -195,24 +239,77 @@ def page_maintenance(servers: list[Server], now: datetime) -> list[PublicMainten
     ]
 
 
+def post_payload(page: StatusPage, post: IncidentPost) -> PublicPost:
+    """A post as the public sees it (``updates`` and ``servers`` prefetched)."""
+    updates = sorted(post.updates.all(), key=lambda u: (u.created_at, u.pk), reverse=True)
+    return PublicPost(
+        id=post.pk,
+        title=post.title,
+        impact=post.impact,
+        status=post.status,
+        servers=sorted(public_server_name(page, s) for s in post.servers.all()),
+        created_at=post.created_at.isoformat(),
+        resolved_at=post.resolved_at.isoformat() if post.resolved_at else None,
+        updates=[
+            PublicPostUpdate(
+                status=u.status, message=u.message, html=render_markdown(u.message), created_at=u.created_at.isoformat()
+            )
+            for u in updates
+        ],
+    )
+
+
+def page_posts(page: StatusPage) -> tuple[list[PublicPost], list[PublicPost]]:
+    """The page's open posts and its last HISTORY_POSTS resolved ones, newest first (three queries)."""
+    posts = IncidentPost.objects.filter(page=page).prefetch_related("updates", "servers")
+    open_posts = [post_payload(page, p) for p in posts.open()]
+    resolved = [post_payload(page, p) for p in posts.resolved().order_by("-resolved_at", "-id")[:HISTORY_POSTS]]
+    return open_posts, resolved
+
+
+def page_announcements(page: StatusPage, now: datetime) -> tuple[list[PublicAnnouncement], list[str]]:
+    """The announcements shown at ``now`` (newest first), and when any of them starts or ends next."""
+    shown: list[PublicAnnouncement] = []
+    moments: set[datetime] = set()
+    for a in Announcement.objects.filter(page=page).filter(Q(ends_at__isnull=True) | Q(ends_at__gt=now)):
+        if a.starts_at is not None and a.starts_at > now:
+            moments.add(a.starts_at)
+            continue
+        if a.ends_at is not None:
+            moments.add(a.ends_at)
+        shown.append(
+            PublicAnnouncement(
+                notice=a.notice,
+                html=render_markdown(a.notice),
+                starts_at=a.starts_at.isoformat() if a.starts_at else None,
+                ends_at=a.ends_at.isoformat() if a.ends_at else None,
+            )
+        )
+    return shown, [m.isoformat() for m in sorted(moments)]
+
+
 def build_summary(page: StatusPage, now: datetime | None = None) -> PageSummary:
-    """Read the page's servers, uptime, daily bars, incidents and maintenance (at most seven
-    queries, whatever its size)."""
+    """Read the page's servers, uptime, daily bars, incidents, maintenance, posts and
+    announcements (at most eleven queries, whatever its size)."""
     now = now or timezone.now()
     servers = list(page.shown_servers().select_related("server_status"))
     ids = [s.pk for s in servers]
     uptimes = uptime_by_server(ids, now)
     bars = daily_bars(ids, timezone.localdate(now))
-    names = {s.pk: s.name for s in servers}
+    names = {s.pk: public_server_name(page, s) for s in servers}
     incidents = Incident.objects.filter(server_id__in=ids).filter(
         Q(started_at__gte=now - timedelta(days=BAR_DAYS)) | Q(ended_at__isnull=True)
     )
     shown: list[PublicServer] = []
     for server in servers:
-        item = PublicServer(name=server.name, status=server.status, uptime=uptimes[server.pk], days=bars[server.pk])
+        item = PublicServer(
+            name=names[server.pk], status=server.status, uptime=uptimes[server.pk], days=bars[server.pk]
+        )
         if page.show_response_times:
             item["response_time"] = server.server_status.last_response_time
         shown.append(item)
+    open_posts, history = page_posts(page)
+    announcements, changes_at = page_announcements(page, now)
     return PageSummary(
         slug=page.slug,
         title=page.title,
@@ -230,6 +327,10 @@ def build_summary(page: StatusPage, now: datetime | None = None) -> PageSummary:
             for i in incidents[:100]
         ],
         maintenance=page_maintenance(servers, now),
+        posts=open_posts,
+        history=history,
+        announcements=announcements,
+        changes_at=changes_at,
     )
 
 
@@ -268,16 +369,17 @@ def cached_public(
 
 def page_seconds(page: CachedPage | None) -> int:
     """How long a summary may be served: STATUS_PAGE_CACHE_SECONDS, and not past the next start or
-    end of a maintenance window it lists, which no write announces (SPEC §23: within 2 s)."""
+    end of a maintenance window it lists, nor past an announcement's start or end, which no
+    write announces (SPEC §23 and §21: within 2 s)."""
     seconds = settings.STATUS_PAGE_CACHE_SECONDS
     if page is None:
         return seconds
     built = datetime.fromisoformat(page["summary"]["generated_at"])
-    for window in page["summary"]["maintenance"]:
-        for moment in (window["starts_at"], window["ends_at"]):
-            left = (datetime.fromisoformat(moment) - built).total_seconds()
-            if left > 0:
-                seconds = min(seconds, max(1, math.ceil(left)))
+    moments = [m for w in page["summary"]["maintenance"] for m in (w["starts_at"], w["ends_at"])]
+    for moment in moments + page["summary"].get("changes_at", []):
+        left = (datetime.fromisoformat(moment) - built).total_seconds()
+        if left > 0:
+            seconds = min(seconds, max(1, math.ceil(left)))
     return seconds
 
 
