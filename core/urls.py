@@ -107,6 +107,9 @@ urlpatterns = [
     path("api/", include("api.urls")),
     path("metrics", prometheus_metrics, name="metrics"),
     path("status/<slug:slug>/", public.status_page, name="status-page"),
+    path("status/<slug:slug>/history/", public.status_history, name="status-history"),
+    path("status/<slug:slug>/feed.atom", public.status_feed, {"kind": "atom"}, name="status-feed-atom"),
+    path("status/<slug:slug>/feed.rss", public.status_feed, {"kind": "rss"}, name="status-feed-rss"),
     re_path(
         r"^badge/(?P<key>[A-Za-z0-9_-]{1,64})/(?P<kind>status|uptime|response)\.svg$", public.badge_svg, name="badge"
     ),

@@ -26,6 +26,7 @@ class StatusPageSerializer(FormBooleansMixin, serializers.ModelSerializer):
             "tags",
             "is_public",
             "show_response_times",
+            "publish_outages",
             "url",
             "created_at",
             "updated_at",

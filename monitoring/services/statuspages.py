@@ -79,6 +79,7 @@ class PublicMaintenance(TypedDict):
 
 
 class PublicPostUpdate(TypedDict):
+    id: int
     status: str
     #: As written (the Markdown subset), and as HTML made by ``render_markdown`` (safe to show).
     message: str
@@ -252,7 +253,11 @@ def post_payload(page: StatusPage, post: IncidentPost) -> PublicPost:
         resolved_at=post.resolved_at.isoformat() if post.resolved_at else None,
         updates=[
             PublicPostUpdate(
-                status=u.status, message=u.message, html=render_markdown(u.message), created_at=u.created_at.isoformat()
+                id=u.pk,
+                status=u.status,
+                message=u.message,
+                html=render_markdown(u.message),
+                created_at=u.created_at.isoformat(),
             )
             for u in updates
         ],
