@@ -55,6 +55,7 @@ urlpatterns = [
     path("servers/<int:pk>/", pages.server_detail, name="web-server"),
     path("servers/<int:pk>/edit/", pages.server_edit, name="web-server-edit"),
     path("status-pages/", pages.status_pages, name="status-pages"),
+    path("status-pages/<int:pk>/", pages.status_page_posts, name="status-page-posts"),
     path("maintenance/", pages.maintenance, name="maintenance"),
     path("config/", pages.config, name="config"),
     path("audit/", audit.audit_log, name="audit-log"),

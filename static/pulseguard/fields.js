@@ -99,6 +99,21 @@
     { name: "servers", label: "Servers", type: "servers", wide: true, help: "Search and tick; the chosen appear above the box." },
     { name: "tags", label: "Or every server tagged", type: "tags" },
     { name: "is_public", label: "Public (no login needed)", type: "checkbox", default: false },
-    { name: "show_response_times", label: "Show response times", type: "checkbox", default: false }
+    { name: "show_response_times", label: "Show response times", type: "checkbox", default: false },
+    { name: "publish_outages", label: "Publish outages in the feeds", type: "checkbox", default: false }
+  ];
+  // Incident posts (SPEC §21): status and message make the first update.
+  PG.POST_STATUSES = [["investigating", "Investigating"], ["identified", "Identified"], ["monitoring", "Monitoring"], ["resolved", "Resolved"]];
+  PG.POST_FIELDS = [
+    { name: "title", label: "Title", type: "text", required: true, wide: true },
+    { name: "impact", label: "Impact", type: "select", default: "minor", choices: [["none", "None"], ["minor", "Minor"], ["major", "Major"], ["critical", "Critical"]] },
+    { name: "status", label: "Status", type: "select", default: "investigating", choices: PG.POST_STATUSES },
+    { name: "message", label: "Message", type: "textarea", required: true, wide: true, help: "Markdown: paragraphs, *emphasis*, [links](https://…) and lists; anything else shows as written." },
+    { name: "servers", label: "Affected servers", type: "servers", wide: true, help: "Servers of the page's team." }
+  ];
+  PG.ANNOUNCEMENT_FIELDS = [
+    { name: "notice", label: "Notice", type: "textarea", required: true, wide: true, help: "Shown as a banner; the same Markdown subset." },
+    { name: "starts_at", label: "From (optional)", type: "datetime" },
+    { name: "ends_at", label: "Until (optional)", type: "datetime" }
   ];
 })();
