@@ -55,7 +55,7 @@ def test_export_lists_writable_non_secret_fields_and_names_servers(setup, alice_
     assert all("secret" not in c and "id" not in c and "server" not in c for c in shop["notification_configs"])
     assert doc["status_pages"] == [
         {"slug": "acme", "title": "Acme", "description": "", "tags": ["prod"], "is_public": True,
-         "show_response_times": False, "servers": ["DB", "Shop"]}
+         "show_response_times": False, "publish_outages": False, "servers": ["DB", "Shop"]}
     ]  # fmt: skip
     assert doc["maintenance_windows"] == [
         {"name": "Sunday patching", "tags": ["prod"], "enabled": True, "starts_at": None, "ends_at": None,

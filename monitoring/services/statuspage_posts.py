@@ -1,7 +1,7 @@
 """Writing incident posts (SPEC §21): a post is made with its first update, and every update
 moves the post's ``status`` and ``resolved_at`` with it, in one transaction.
 
-The API, the operator's web pages and the admin all write through here, so every new post and
+The API and the operator's web page (through the API) write here, so every new post and
 update reaches ``statuspages_events.post_published`` once, after commit.
 """
 
