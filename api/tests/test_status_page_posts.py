@@ -183,3 +183,13 @@ def test_an_announcement_is_gone_from_the_page_within_two_seconds_of_its_end(ali
     time.sleep(max(0.0, (ends - timezone.now()).total_seconds()) + 2.0)
     assert anon_client.get(summary).json()["announcements"] == []
     assert "Brief" not in anon_client.get("/status/acme/").content.decode()
+
+
+def test_the_summary_does_not_tell_when_an_unseen_announcement_starts(alice_client, anon_client, page):
+    starts = timezone.now() + timedelta(hours=3)
+    url = f"/api/status-pages/{page.pk}/announcements/"
+    assert (
+        alice_client.post(url, {"notice": "Later", "starts_at": starts.isoformat()}, format="json").status_code == 201
+    )
+    body = anon_client.get("/api/status-pages/acme/summary/").content.decode()
+    assert "Later" not in body and starts.isoformat()[:16] not in body and "changes_at" not in body

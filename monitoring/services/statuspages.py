@@ -13,7 +13,7 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from typing import Any, TypedDict, TypeVar
+from typing import Any, NotRequired, TypedDict, TypeVar
 
 from django.conf import settings
 from django.core.cache import cache
@@ -119,8 +119,9 @@ class PageSummary(TypedDict):
     posts: list[PublicPost]
     history: list[PublicPost]
     announcements: list[PublicAnnouncement]
-    #: When an announcement starts or ends next: the cached summary is rebuilt by then.
-    changes_at: list[str]
+    #: When an announcement starts or ends: the cached summary is rebuilt by then (``cached_page``
+    #: moves it out of the summary, so a visitor never learns when an unseen one starts).
+    changes_at: NotRequired[list[str]]
 
 
 def public_server_name(page: StatusPage, server: Server) -> str:
@@ -345,6 +346,8 @@ class CachedPage(TypedDict):
     team_id: int
     is_public: bool
     summary: PageSummary
+    #: When announcements start or end (``PageSummary.changes_at``).
+    changes_at: list[str]
 
 
 def cached_public(
@@ -383,7 +386,7 @@ def page_seconds(page: CachedPage | None) -> int:
         return seconds
     built = datetime.fromisoformat(page["summary"]["generated_at"])
     moments = [m for w in page["summary"]["maintenance"] for m in (w["starts_at"], w["ends_at"])]
-    for moment in moments + page["summary"].get("changes_at", []):
+    for moment in moments + page.get("changes_at", []):
         left = (datetime.fromisoformat(moment) - built).total_seconds()
         if left > 0:
             seconds = min(seconds, max(1, math.ceil(left)))
@@ -398,7 +401,9 @@ def cached_page(slug: str) -> CachedPage | None:
         page = StatusPage.objects.filter(slug=slug).first()
         if page is None:
             return None
-        return CachedPage(team_id=page.team_id, is_public=page.is_public, summary=build_summary(page))
+        summary = build_summary(page)
+        changes_at = summary.pop("changes_at", [])
+        return CachedPage(team_id=page.team_id, is_public=page.is_public, summary=summary, changes_at=changes_at)
 
     return cached_public(
         summary_cache_key(slug),

@@ -138,3 +138,23 @@ def test_every_public_surface_names_servers_through_public_server_name(page, pos
     for path in ("/status/acme/", "/status/acme/feed.atom", "/status/acme/feed.rss"):
         body = Client().get(path).content.decode()
         assert f"Public {pk}" in body and ">api<" not in body and "api is down" not in body, path
+
+
+def _logged_in(user):
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_the_operators_posts_page_has_the_forms_for_members_only(alice, charlie, page):
+    from authentication.models import Membership, Role, Team
+
+    html = _logged_in(alice).get(f"/status-pages/{page.pk}/").content.decode()
+    assert 'id="post-form"' in html and 'id="announcement-form"' in html and 'data-can-change="true"' in html
+    assert _logged_in(charlie).get(f"/status-pages/{page.pk}/").status_code == 404  # another team's page
+    team = Team.objects.create(name="Acme", slug="acme-team")
+    shared = StatusPage.objects.create(owner=alice, team=team, slug="shared", title="Shared")
+    Membership.objects.create(team=team, user=charlie, role=Role.VIEWER)
+    html = _logged_in(charlie).get(f"/status-pages/{shared.pk}/").content.decode()
+    assert 'data-can-change="false"' in html and 'id="post-form"' not in html
+    assert Client().get(f"/status-pages/{page.pk}/").status_code == 302  # to the login
