@@ -58,7 +58,7 @@ def daphne() -> Iterator[str]:
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            with contextlib.suppress(requests.ConnectionError):
+            with contextlib.suppress(requests.ConnectionError, requests.Timeout):  # a loaded machine: try again
                 if requests.get(f"{base}/api/health/", timeout=2).status_code == 200:
                     break
             time.sleep(0.2)
