@@ -7,7 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from rest_framework.permissions import AllowAny
 from rest_framework.routers import DefaultRouter
 
-from api import keys, subscribers, teams, views
+from api import keys, posts, subscribers, teams, views
 from api.audit_views import AuditEntryViewSet
 from api.config_views import ConfigExportView, ConfigImportView
 from api.health import HealthView
@@ -32,6 +32,15 @@ members = teams.MemberViewSet.as_view({"get": "list"})
 member = teams.MemberViewSet.as_view({"get": "retrieve", "patch": "partial_update", "delete": "destroy"})
 invitations = teams.InvitationViewSet.as_view({"get": "list", "post": "create"})
 invitation = teams.InvitationViewSet.as_view({"delete": "destroy"})
+page_posts = posts.IncidentPostViewSet.as_view({"get": "list", "post": "create"})
+page_post = posts.IncidentPostViewSet.as_view(
+    {"get": "retrieve", "put": "update", "patch": "partial_update", "delete": "destroy"}
+)
+page_post_updates = posts.IncidentPostViewSet.as_view({"post": "updates"})
+announcements = posts.AnnouncementViewSet.as_view({"get": "list", "post": "create"})
+announcement = posts.AnnouncementViewSet.as_view(
+    {"get": "retrieve", "put": "update", "patch": "partial_update", "delete": "destroy"}
+)
 
 urlpatterns = [
     path("auth/", include("authentication.urls")),
@@ -50,6 +59,11 @@ urlpatterns = [
         subscribers.SubscriberDetailView.as_view(),
         name="statuspage-subscriber",
     ),
+    path("status-pages/<int:page_pk>/posts/", page_posts, name="statuspage-posts"),
+    path("status-pages/<int:page_pk>/posts/<int:pk>/", page_post, name="statuspage-post"),
+    path("status-pages/<int:page_pk>/posts/<int:pk>/updates/", page_post_updates, name="statuspage-post-updates"),
+    path("status-pages/<int:page_pk>/announcements/", announcements, name="statuspage-announcements"),
+    path("status-pages/<int:page_pk>/announcements/<int:pk>/", announcement, name="statuspage-announcement"),
     path("config/export/", ConfigExportView.as_view(), name="config-export"),
     path("config/import/", ConfigImportView.as_view(), name="config-import"),
     path("teams/<slug:slug>/api-keys/", keys.TeamKeysView.as_view(), name="team-api-keys"),

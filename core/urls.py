@@ -56,6 +56,7 @@ urlpatterns = [
     path("servers/<int:pk>/edit/", pages.server_edit, name="web-server-edit"),
     path("incidents/", pages.incidents, name="incidents"),
     path("status-pages/", pages.status_pages, name="status-pages"),
+    path("status-pages/<int:pk>/", pages.status_page_posts, name="status-page-posts"),
     path("maintenance/", pages.maintenance, name="maintenance"),
     path("notifications/", pages.notifications, name="notifications"),
     path("config/", pages.config, name="config"),
@@ -114,6 +115,9 @@ urlpatterns = [
     path("status/<slug:slug>/logo", public.status_logo, name="status-page-logo"),
     path("subscriptions/confirm/<str:token>/", public.confirm_subscription, name="status-subscriber-confirm"),
     path("subscriptions/unsubscribe/<str:token>/", public.unsubscribe, name="status-subscriber-unsubscribe"),
+    path("status/<slug:slug>/history/", public.status_history, name="status-history"),
+    path("status/<slug:slug>/feed.atom", public.status_feed, {"kind": "atom"}, name="status-feed-atom"),
+    path("status/<slug:slug>/feed.rss", public.status_feed, {"kind": "rss"}, name="status-feed-rss"),
     re_path(
         r"^badge/(?P<key>[A-Za-z0-9_-]{1,64})/(?P<kind>status|uptime|response)\.svg$", public.badge_svg, name="badge"
     ),

@@ -169,3 +169,21 @@ class PageEvent(models.TextChoices):
 class SubscriberKind(models.TextChoices):
     EMAIL = "email", "E-mail"
     WEBHOOK = "webhook", "Webhook"
+
+
+class Impact(models.TextChoices):
+    """How bad an incident post says things are (SPEC §21)."""
+
+    NONE = "none", "None"
+    MINOR = "minor", "Minor"
+    MAJOR = "major", "Major"
+    CRITICAL = "critical", "Critical"
+
+
+class PostStatus(models.TextChoices):
+    """Where an incident post stands, as its latest update says (SPEC §21)."""
+
+    INVESTIGATING = "investigating", "Investigating"
+    IDENTIFIED = "identified", "Identified"
+    MONITORING = "monitoring", "Monitoring"
+    RESOLVED = "resolved", "Resolved"

@@ -20,6 +20,7 @@ from authentication import keys
 from authentication.models import Invitation, Membership, Team
 from conftest import client_for
 from monitoring.models import (
+    Announcement,
     CertificateCheck,
     EscalationPolicy,
     Incident,
@@ -32,6 +33,7 @@ from monitoring.models import (
     Subscriber,
 )
 from monitoring.services.engine.checks import record_outcome
+from monitoring.services.statuspage_posts import create_post
 from monitoring.tests.factories import make_outcome
 
 User = get_user_model()
@@ -121,6 +123,36 @@ ROWS = [
     Row("statuspage-subscribers", "get", "/api/status-pages/{page}/subscribers/", MANAGE),
     Row("statuspage-subscriber", "get", "/api/status-pages/{page}/subscribers/{subscriber}/", MANAGE),
     Row("statuspage-subscriber", "delete", "/api/status-pages/{page}/subscribers/{subscriber}/", MANAGE),
+    # a page's incident posts, their updates and announcements (SPEC §21): the page's team decides
+    Row("statuspage-posts", "get", "/api/status-pages/{page}/posts/", READ),
+    Row(
+        "statuspage-posts",
+        "post",
+        "/api/status-pages/{page}/posts/",
+        WRITE,
+        {"title": "Slow", "status": "investigating", "message": "Looking", "servers": ["{server}"]},
+    ),  # fmt: skip
+    Row("statuspage-post", "get", "/api/status-pages/{page}/posts/{post}/", READ),
+    Row("statuspage-post", "patch", "/api/status-pages/{page}/posts/{post}/", WRITE, {"impact": "major"}),
+    Row("statuspage-post", "delete", "/api/status-pages/{page}/posts/{post}/", WRITE),
+    Row(
+        "statuspage-post-updates",
+        "post",
+        "/api/status-pages/{page}/posts/{post}/updates/",
+        WRITE,
+        {"status": "identified", "message": "Found it"},
+    ),  # fmt: skip
+    Row("statuspage-announcements", "get", "/api/status-pages/{page}/announcements/", READ),
+    Row("statuspage-announcements", "post", "/api/status-pages/{page}/announcements/", WRITE, {"notice": "Hi"}),
+    Row("statuspage-announcement", "get", "/api/status-pages/{page}/announcements/{announcement}/", READ),
+    Row(
+        "statuspage-announcement",
+        "patch",
+        "/api/status-pages/{page}/announcements/{announcement}/",
+        WRITE,
+        {"notice": "Changed"},
+    ),  # fmt: skip
+    Row("statuspage-announcement", "delete", "/api/status-pages/{page}/announcements/{announcement}/", WRITE),
     Row("maintenancewindow-list", "get", "/api/maintenance-windows/", LIST),
     Row(
         "maintenancewindow-list",
@@ -225,6 +257,8 @@ def world(db: Any, http_target: Any) -> dict[str, Any]:
     page = StatusPage.objects.create(owner=people["owner"], team=acme, slug="acme-private", title="Acme")
     page.servers.add(server)
     subscriber = Subscriber.objects.create(page=page, kind="email", target="fan@example.com")
+    post = create_post(page, title="Outage", status="investigating", message="Looking", servers=[server])
+    announcement = Announcement.objects.create(page=page, notice="Maintenance tonight")
     window = MaintenanceWindow.objects.create(owner=people["owner"], team=acme, name="Patch", tags=["web"])
     policy = EscalationPolicy.objects.create(
         owner=people["owner"], team=acme, name="On call", steps=[{"after_minutes": 0, "notification_configs": []}]
@@ -244,6 +278,8 @@ def world(db: Any, http_target: Any) -> dict[str, Any]:
             "delivery": delivery.pk,
             "page": page.pk,
             "subscriber": subscriber.pk,
+            "post": post.pk,
+            "announcement": announcement.pk,
             "window": window.pk,
             "policy": policy.pk,
             "viewer_user": people["viewer"].pk,

@@ -29,6 +29,7 @@ from rest_framework.test import APIClient
 from conftest import require_postgres
 from monitoring.choices import DeliveryStatus, PingStatus, Status
 from monitoring.models import (
+    Announcement,
     CertificateCheck,
     Incident,
     MaintenanceWindow,
@@ -42,6 +43,7 @@ from monitoring.models import (
 from monitoring.services.alerts import rules
 from monitoring.services.engine.checks import record_outcome
 from monitoring.services.history.rollups import recompute
+from monitoring.services.statuspage_posts import add_update, create_post
 from monitoring.tests.factories import make_outcome, make_server
 
 pytestmark = pytest.mark.django_db
@@ -65,6 +67,8 @@ ENDPOINTS = [
     "/api/certificates/",
     "/api/status-pages/",
     "/api/status-pages/acme/summary/",
+    "/api/status-pages/{page}/posts/",
+    "/api/status-pages/{page}/announcements/",
     "/api/maintenance-windows/",
     "/api/config/export/",
 ]
@@ -95,10 +99,19 @@ def add_servers(owner: User, names: range, history_days: int) -> list[Server]:
     return servers
 
 
-def measure(client: APIClient, server: Server) -> dict[str, int]:
+def add_posts(page: StatusPage, servers: list[Server], n: int) -> None:
+    """``n`` open and ``n`` resolved incident posts naming ``servers``, and ``n`` announcements."""
+    for i in range(n):
+        create_post(page, title=f"open {i}", status="investigating", message="*a*", servers=servers)
+        done = create_post(page, title=f"done {i}", status="identified", message="b", servers=servers)
+        add_update(done, status="resolved", message="c")
+        Announcement.objects.create(page=page, notice=f"notice {i}")
+
+
+def measure(client: APIClient, server: Server, page: StatusPage) -> dict[str, int]:
     counts = {}
     for endpoint in ENDPOINTS:
-        url = endpoint.format(server=server.pk)
+        url = endpoint.format(server=server.pk, page=page.pk)
         cache.clear()  # the status-page summary is cached: count its uncached path
         with CaptureQueriesContext(connection) as captured:
             response = client.get(url)
@@ -116,7 +129,8 @@ def test_every_endpoint_makes_its_baseline_number_of_queries_whatever_the_rows(
     window = MaintenanceWindow.objects.create(owner=alice, name="Patch", tags=["prod"])
     page.servers.add(first)
     window.servers.add(first)
-    few = measure(alice_client, first)
+    add_posts(page, [first], 1)
+    few = measure(alice_client, first, page)
 
     add_history(first, days=60)
     more = add_servers(alice, range(1, 5), history_days=1)
@@ -124,7 +138,8 @@ def test_every_endpoint_makes_its_baseline_number_of_queries_whatever_the_rows(
     window.servers.add(*more)
     MaintenanceWindow.objects.create(owner=alice, name="Upgrade", tags=["db"]).servers.add(*more)
     StatusPage.objects.create(owner=alice, slug="internal", title="Internal").servers.add(*more)
-    many = measure(alice_client, first)
+    add_posts(page, more, 3)
+    many = measure(alice_client, first, page)
 
     grew = {url: f"{few[url]} → {many[url]}" for url in ENDPOINTS if few[url] != many[url]}
     assert not grew, f"queries grow with the rows (a query per row?): {grew}"

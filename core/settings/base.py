@@ -300,6 +300,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ServerStatusEnum": "monitoring.choices.Status",
         "PingStatusEnum": "monitoring.choices.PingStatus",
+        "PostStatusEnum": "monitoring.choices.PostStatus",
     },
 }
 

@@ -6,12 +6,16 @@ from monitoring.models.incidents import Incident
 from monitoring.models.maintenance import MaintenanceWindow
 from monitoring.models.metrics import MetricCounter
 from monitoring.models.notifications import NotificationConfig, NotificationDelivery
+from monitoring.models.posts import Announcement, IncidentPost, PostUpdate
 from monitoring.models.results import HourlyRollup, PingResult, RawHistoryHorizon
 from monitoring.models.servers import Server, ServerStatus, StatusChange
 from monitoring.models.statuspages import StatusPage
 from monitoring.models.subscribers import PageMessage, Subscriber, SubscriberDelivery
 
 __all__ = [
+    "Announcement",
+    "IncidentPost",
+    "PostUpdate",
     "CertificateCheck",
     "EscalationPolicy",
     "HourlyRollup",

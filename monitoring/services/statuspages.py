@@ -13,18 +13,20 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from typing import Any, TypedDict, TypeVar
+from typing import Any, NotRequired, TypedDict, TypeVar
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Count, F, Q, Sum, prefetch_related_objects
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from monitoring.choices import Status
 from monitoring.models import (
+    Announcement,
     HourlyRollup,
     Incident,
+    IncidentPost,
     MaintenanceWindow,
     PingResult,
     RawHistoryHorizon,
@@ -34,6 +36,7 @@ from monitoring.models import (
 from monitoring.models.statuspages import NOBODY, entry_built, summary_cache_key, team_version
 from monitoring.services.engine.maintenance import windows_for
 from monitoring.services.history.rollups import COUNTED, FAILED
+from monitoring.services.markdown import render_markdown
 
 UPTIME_WINDOWS = {
     "24h": timedelta(hours=24),
@@ -42,6 +45,8 @@ UPTIME_WINDOWS = {
     "90d": timedelta(days=90),
 }
 BAR_DAYS = 90
+#: Resolved posts the summary and the history page carry, newest first.
+HISTORY_POSTS = 50
 T = TypeVar("T")
 
 
@@ -74,6 +79,34 @@ class PublicMaintenance(TypedDict):
     active: bool
 
 
+class PublicPostUpdate(TypedDict):
+    id: int
+    status: str
+    #: As written (the Markdown subset), and as HTML made by ``render_markdown`` (safe to show).
+    message: str
+    html: str
+    created_at: str
+
+
+class PublicPost(TypedDict):
+    id: int
+    title: str
+    impact: str
+    status: str
+    servers: list[str]
+    created_at: str
+    resolved_at: str | None
+    #: Newest first: the front page shows the first.
+    updates: list[PublicPostUpdate]
+
+
+class PublicAnnouncement(TypedDict):
+    notice: str
+    html: str
+    starts_at: str | None
+    ends_at: str | None
+
+
 class PageSummary(TypedDict):
     slug: str
     title: str
@@ -81,12 +114,21 @@ class PageSummary(TypedDict):
     accent_color: str
     logo: str | None
     footer_text: str
+    #: ``footer_text`` as HTML (the Markdown subset, ``render_markdown``: safe to show).
+    footer_html: str
     groups: list[str]
     status: str
     generated_at: str
     servers: list[PublicServer]
     incidents: list[PublicIncident]
     maintenance: list[PublicMaintenance]
+    #: Open incident posts (newest first) and resolved ones (the last HISTORY_POSTS).
+    posts: list[PublicPost]
+    history: list[PublicPost]
+    announcements: list[PublicAnnouncement]
+    #: When an announcement starts or ends: the cached summary is rebuilt by then (``cached_page``
+    #: moves it out of the summary, so a visitor never learns when an unseen one starts).
+    changes_at: NotRequired[list[str]]
 
 
 def public_server_name(page: StatusPage, server: Server) -> str:
@@ -223,9 +265,65 @@ def page_maintenance(servers: list[Server], now: datetime) -> list[PublicMainten
     ]
 
 
+def post_payload(page: StatusPage, post: IncidentPost, shown: set[int]) -> PublicPost:
+    """A post as the public sees it (``updates`` and ``servers`` prefetched): of its servers, only
+    those the page shows (``shown``), so a post never names a server the page keeps private."""
+    updates = sorted(post.updates.all(), key=lambda u: (u.created_at, u.pk), reverse=True)
+    return PublicPost(
+        id=post.pk,
+        title=post.title,
+        impact=post.impact,
+        status=post.status,
+        servers=sorted(public_server_name(page, s) for s in post.servers.all() if s.pk in shown),
+        created_at=post.created_at.isoformat(),
+        resolved_at=post.resolved_at.isoformat() if post.resolved_at else None,
+        updates=[
+            PublicPostUpdate(
+                id=u.pk,
+                status=u.status,
+                message=u.message,
+                html=render_markdown(u.message),
+                created_at=u.created_at.isoformat(),
+            )
+            for u in updates
+        ],
+    )
+
+
+def page_posts(page: StatusPage, shown: set[int]) -> tuple[list[PublicPost], list[PublicPost]]:
+    """The page's open posts and its last HISTORY_POSTS resolved ones, newest first (two queries,
+    and two more for their updates and servers when there are any)."""
+    posts = IncidentPost.objects.filter(page=page)
+    open_posts = list(posts.open())
+    resolved = list(posts.resolved().order_by("-resolved_at", "-id")[:HISTORY_POSTS])
+    prefetch_related_objects(open_posts + resolved, "updates", "servers")
+    return [post_payload(page, p, shown) for p in open_posts], [post_payload(page, p, shown) for p in resolved]
+
+
+def page_announcements(page: StatusPage, now: datetime) -> tuple[list[PublicAnnouncement], list[str]]:
+    """The announcements shown at ``now`` (newest first), and when any of them starts or ends next."""
+    shown: list[PublicAnnouncement] = []
+    moments: set[datetime] = set()
+    for a in Announcement.objects.filter(page=page).filter(Q(ends_at__isnull=True) | Q(ends_at__gt=now)):
+        if a.starts_at is not None and a.starts_at > now:
+            moments.add(a.starts_at)
+            continue
+        if a.ends_at is not None:
+            moments.add(a.ends_at)
+        shown.append(
+            PublicAnnouncement(
+                notice=a.notice,
+                html=render_markdown(a.notice),
+                starts_at=a.starts_at.isoformat() if a.starts_at else None,
+                ends_at=a.ends_at.isoformat() if a.ends_at else None,
+            )
+        )
+    return shown, [m.isoformat() for m in sorted(moments)]
+
+
 def build_summary(page: StatusPage, now: datetime | None = None) -> PageSummary:
-    """Read the page's servers, uptime, daily bars, incidents and maintenance (at most seven
-    queries, whatever its size)."""
+    """Read the page's servers, uptime, daily bars, incidents, maintenance, posts and
+    announcements (seven queries, and five more for posts and announcements, whatever its size)."""
     now = now or timezone.now()
     servers = list(page.shown_servers().select_related("server_status"))
     ids = [s.pk for s in servers]
@@ -244,6 +342,8 @@ def build_summary(page: StatusPage, now: datetime | None = None) -> PageSummary:
         if page.show_response_times:
             item["response_time"] = server.server_status.last_response_time
         shown.append(item)
+    open_posts, history = page_posts(page, set(ids))
+    announcements, changes_at = page_announcements(page, now)
     return PageSummary(
         slug=page.slug,
         title=page.title,
@@ -251,6 +351,7 @@ def build_summary(page: StatusPage, now: datetime | None = None) -> PageSummary:
         accent_color=page.accent_color,
         logo=f"/status/{page.slug}/logo" if page.logo_type else None,
         footer_text=page.footer_text,
+        footer_html=render_markdown(page.footer_text) if page.footer_text else "",
         groups=list(dict.fromkeys(group for group, _ in ordered)),
         status=overall_status([s.status for s in servers]),
         generated_at=now.isoformat(),
@@ -265,6 +366,10 @@ def build_summary(page: StatusPage, now: datetime | None = None) -> PageSummary:
             for i in incidents[:100]
         ],
         maintenance=page_maintenance(servers, now),
+        posts=open_posts,
+        history=history,
+        announcements=announcements,
+        changes_at=changes_at,
     )
 
 
@@ -272,6 +377,8 @@ class CachedPage(TypedDict):
     team_id: int
     is_public: bool
     summary: PageSummary
+    #: When announcements start or end (``PageSummary.changes_at``).
+    changes_at: list[str]
 
 
 def cached_public(
@@ -303,16 +410,17 @@ def cached_public(
 
 def page_seconds(page: CachedPage | None) -> int:
     """How long a summary may be served: STATUS_PAGE_CACHE_SECONDS, and not past the next start or
-    end of a maintenance window it lists, which no write announces (SPEC §23: within 2 s)."""
+    end of a maintenance window it lists, nor past an announcement's start or end, which no
+    write announces (SPEC §23 and §21: within 2 s)."""
     seconds = settings.STATUS_PAGE_CACHE_SECONDS
     if page is None:
         return seconds
     built = datetime.fromisoformat(page["summary"]["generated_at"])
-    for window in page["summary"]["maintenance"]:
-        for moment in (window["starts_at"], window["ends_at"]):
-            left = (datetime.fromisoformat(moment) - built).total_seconds()
-            if left > 0:
-                seconds = min(seconds, max(1, math.ceil(left)))
+    moments = [m for w in page["summary"]["maintenance"] for m in (w["starts_at"], w["ends_at"])]
+    for moment in moments + page.get("changes_at", []):
+        left = (datetime.fromisoformat(moment) - built).total_seconds()
+        if left > 0:
+            seconds = min(seconds, max(1, math.ceil(left)))
     return seconds
 
 
@@ -324,7 +432,9 @@ def cached_page(slug: str) -> CachedPage | None:
         page = StatusPage.objects.defer("logo").filter(slug=slug).first()
         if page is None:
             return None
-        return CachedPage(team_id=page.team_id, is_public=page.is_public, summary=build_summary(page))
+        summary = build_summary(page)
+        changes_at = summary.pop("changes_at", [])
+        return CachedPage(team_id=page.team_id, is_public=page.is_public, summary=summary, changes_at=changes_at)
 
     return cached_public(
         summary_cache_key(slug),

@@ -14,7 +14,7 @@ from api.filtersets import ServerFilterSet
 from authentication.models import Role
 from authentication.teams import may, two_factor_missing, without_two_factor_blocked
 from monitoring.choices import Status
-from monitoring.models import Server, StatusChange
+from monitoring.models import Server, StatusChange, StatusPage
 from monitoring.web.teams import current_team
 
 PAGE_SIZE = 100
@@ -181,6 +181,16 @@ def status_pages(request: HttpRequest) -> HttpResponse:
 def notifications(request: HttpRequest) -> HttpResponse:
     """The team's notification configs (SPEC §18): list, create, edit, test, attach, delete (all through the API)."""
     return render(request, "notifications.html", {"nav": "notifications"})
+
+
+@login_required
+def status_page_posts(request: HttpRequest, pk: int) -> HttpResponse:
+    """``/status-pages/<id>/``: a page's incident posts (write, update, resolve) and announcements."""
+    page = get_object_or_404(StatusPage.objects.for_user(request.user), pk=pk)
+    if two_factor_missing(request.user, page.team_id):
+        return two_factor_refused(request)
+    can_change = may(request.user, page.team_id, Role.MEMBER)
+    return render(request, "status_page_posts.html", {"nav": "pages", "page": page, "can_change": can_change})
 
 
 @login_required

@@ -21,14 +21,18 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.links import absolute_url
 from monitoring import badges
 from monitoring.models import StatusPage
 from monitoring.services.logos import SVG
+from monitoring.services.statuspage_feeds import CONTENT_TYPES, Kind, build_feed
 from monitoring.services.statuspages import (
     UPTIME_WINDOWS,
     badge_server,
     badge_team,
+    cached_page,
     cached_public,
+    page_seconds,
     uptime_by_server,
     visible_summary,
 )
@@ -100,6 +104,41 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     page = subscriber.page
     subscriptions.unsubscribe(subscriber)
     return render(request, "subscription.html", {"page": page, "unsubscribed": True})
+
+
+def status_history(request: HttpRequest, slug: str) -> HttpResponse:
+    """``/status/<slug>/history/``: the page's resolved incident posts, each with every update."""
+    summary = visible_summary(slug, request.user)
+    if summary is None:
+        raise Http404("No such status page.")
+    response = render(request, "status_history.html", {"summary": summary})
+    response["Cache-Control"] = f"max-age={settings.STATUS_PAGE_CACHE_SECONDS}"
+    return response
+
+
+def status_feed(request: HttpRequest, slug: str, kind: Kind) -> HttpResponse:
+    """``/status/<slug>/feed.atom`` and ``feed.rss``: public pages only (a feed reader has no login)."""
+    page = cached_page(slug)
+    if page is None or not page["is_public"]:
+        raise Http404("No such status page.")
+    base = absolute_url("", request)
+
+    def build() -> bytes | None:
+        found = StatusPage.objects.filter(slug=slug, is_public=True).first()
+        fresh = cached_page(slug)
+        return None if found is None or fresh is None else build_feed(found, fresh["summary"], kind, base)
+
+    feed = cached_public(
+        f"statuspage:feed:{kind}:{slug}:{base}",
+        lambda: StatusPage.objects.filter(slug=slug).values_list("team_id", flat=True).first(),
+        build,
+        page_seconds(page),
+    )
+    if feed is None:
+        raise Http404("No such status page.")
+    response = HttpResponse(feed, content_type=f"{CONTENT_TYPES[kind]}; charset=utf-8")
+    response["Cache-Control"] = f"max-age={settings.STATUS_PAGE_CACHE_SECONDS}"
+    return response
 
 
 class StatusPageSummaryView(APIView):

@@ -180,9 +180,23 @@
     { name: "tags", label: "Or every server tagged", type: "tags" },
     { name: "is_public", label: "Public (no login needed)", type: "checkbox", default: false },
     { name: "show_response_times", label: "Show response times", type: "checkbox", default: false },
-    { name: "publish_outages", label: "Tell subscribers of each automatic DOWN and recovery", type: "checkbox", default: false },
+    { name: "publish_outages", label: "Publish outages: each automatic DOWN and recovery to subscribers and feeds", type: "checkbox", default: false },
     { name: "accent_color", label: "Accent colour", type: "text", placeholder: "#0969da", help: "#rgb or #rrggbb; empty for the default." },
     { name: "domain", label: "Own domain", type: "text", placeholder: "status.example.com", help: "A bare host name whose DNS points here; it serves this page at /." },
     { name: "footer_text", label: "Footer text", type: "textarea", wide: true }
+  ];
+  // Incident posts (SPEC §21): status and message make the first update.
+  PG.POST_STATUSES = [["investigating", "Investigating"], ["identified", "Identified"], ["monitoring", "Monitoring"], ["resolved", "Resolved"]];
+  PG.POST_FIELDS = [
+    { name: "title", label: "Title", type: "text", required: true, wide: true },
+    { name: "impact", label: "Impact", type: "select", default: "minor", choices: [["none", "None"], ["minor", "Minor"], ["major", "Major"], ["critical", "Critical"]] },
+    { name: "status", label: "Status", type: "select", default: "investigating", choices: PG.POST_STATUSES },
+    { name: "message", label: "Message", type: "textarea", required: true, wide: true, help: "Markdown: paragraphs, *emphasis*, [links](https://…) and lists; anything else shows as written." },
+    { name: "servers", label: "Affected servers", type: "servers", wide: true, help: "Servers of the page's team." }
+  ];
+  PG.ANNOUNCEMENT_FIELDS = [
+    { name: "notice", label: "Notice", type: "textarea", required: true, wide: true, help: "Shown as a banner; the same Markdown subset." },
+    { name: "starts_at", label: "From (optional)", type: "datetime" },
+    { name: "ends_at", label: "Until (optional)", type: "datetime" }
   ];
 })();

@@ -1,6 +1,6 @@
 // /status/<slug>/: re-reads the public summary JSON every few seconds and redraws in place.
-// Only what the summary carries (names, statuses, uptime, incident and maintenance times) ever
-// reaches this page.
+// Only what the summary carries (names, statuses, uptime, incident and maintenance times,
+// incident posts and announcements) ever reaches this page.
 (function () {
   "use strict";
   var root = document.getElementById("status-page");
@@ -21,7 +21,57 @@
     return "day bad";
   }
 
+  // An announcement whose end has come leaves the page at once, between two reads of the summary.
+  var announcementTimer = null;
+  function expireAnnouncements() {
+    var now = Date.now(), next = Infinity;
+    var box = document.getElementById("announcements");
+    Array.prototype.forEach.call(box.querySelectorAll(".announcement"), function (a) {
+      var ends = a.dataset.endsAt ? Date.parse(a.dataset.endsAt) : NaN;
+      if (!isNaN(ends) && ends <= now) { a.remove(); } else if (!isNaN(ends)) { next = Math.min(next, ends); }
+    });
+    box.hidden = !box.querySelector(".announcement");
+    clearTimeout(announcementTimer);
+    if (next !== Infinity) { announcementTimer = setTimeout(expireAnnouncements, Math.min(next - now + 50, 2147483647)); }
+  }
+
+  // ``html`` of posts and announcements is the summary's: the Markdown subset, made and cleaned
+  // against an allow-list on the server (monitoring.services.markdown), so it goes in as HTML.
+  function renderPosts(s) {
+    var box = document.getElementById("announcements");
+    box.textContent = "";
+    (s.announcements || []).forEach(function (a) {
+      var div = el("div", "announcement");
+      div.dataset.endsAt = a.ends_at || "";
+      div.innerHTML = a.html;
+      box.appendChild(div);
+    });
+    expireAnnouncements();
+    var posts = document.getElementById("posts");
+    posts.textContent = "";
+    document.getElementById("posts-section").hidden = !(s.posts || []).length;
+    (s.posts || []).forEach(function (p) {
+      var art = el("article", "post impact-" + p.impact);
+      art.id = "post-" + p.id;
+      art.appendChild(el("h3", null, p.title));
+      art.appendChild(el("div", "meta", "Impact: " + p.impact + (p.servers.length ? " · Affects " + p.servers.join(", ") : "")));
+      var u = p.updates[0];
+      if (u) {
+        var up = el("div", "update");
+        up.appendChild(el("span", "word", u.status.charAt(0).toUpperCase() + u.status.slice(1)));
+        up.appendChild(document.createTextNode(" "));
+        up.appendChild(el("span", "when", PG.fmtTime(u.created_at)));
+        var msg = el("div", "message");
+        msg.innerHTML = u.html;
+        up.appendChild(msg);
+        art.appendChild(up);
+      }
+      posts.appendChild(art);
+    });
+  }
+
   function render(s) {
+    renderPosts(s);
     var overall = document.getElementById("overall");
     overall.className = "overall " + s.status;
     overall.textContent = { up: "All systems operational", down: "Some systems are down", degraded: "Some systems are degraded", maintenance: "Maintenance in progress" }[s.status] || "Status unknown";
@@ -116,5 +166,6 @@
     });
   }
   window.renderStatusPage = render;
+  expireAnnouncements();
   setTimeout(poll, every);
 })();

@@ -159,11 +159,12 @@
       if (!items.length) { body.appendChild(PG.el("tr", {}, [PG.el("td", { colspan: 5, text: "No status pages yet." })])); }
       items.forEach(function (p) {
         var e = PG.el("button", { type: "button", text: "Edit" }); e.addEventListener("click", function () { edit(p); form.querySelector("input").focus(); });
+        var posts = PG.el("a", { href: "/status-pages/" + p.id + "/", class: "btn", text: "Posts" });
         var d = PG.el("button", { type: "button", class: "danger", text: "Delete" });
         d.addEventListener("click", function () { if (confirm("Delete " + p.title + "?")) { PG.api("DELETE", "/api/status-pages/" + p.id + "/").then(function () { if (current && current.id === p.id) { edit({}); } load(); }); } });
         body.appendChild(PG.el("tr", {}, [PG.el("td", { text: p.title }), PG.el("td", {}, [PG.el("a", { href: p.url, text: p.url })]),
           PG.el("td", { text: p.is_public ? "yes" : "no" }), PG.el("td", { text: String(p.subscriber_count || 0) }),
-          PG.el("td", { class: "actions" }, [e, " ", d])]));
+          PG.el("td", { class: "actions" }, [posts, " ", e, " ", d])]));
       });
     });
   }

@@ -1,7 +1,7 @@
 """What a page tells its subscribers: one ``PageMessage`` per event, fanned out later.
 
-``notify_subscribers()`` is the one way in: posts and their updates (called from the incident
-posts' ``post_published`` hook), and ``on_status_changes()`` for what the check engine records:
+``notify_subscribers()`` is the one way in: posts and their updates (``post_published``, called
+by ``statuspage_posts`` as it writes them), and ``on_status_changes()`` for what the check engine records:
 maintenance starts and ends of a page's servers, and with ``publish_outages`` each automatic
 DOWN and recovery. Both run inside the writer's transaction, so a message commits with what
 caused it or not at all, and each costs one INSERT however many subscribers the page has.
@@ -16,10 +16,34 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
 
 from monitoring.choices import PageEvent, Status
-from monitoring.models import MaintenanceWindow, PageMessage, Server, StatusChange, StatusPage, Subscriber
+from monitoring.models import (
+    IncidentPost,
+    MaintenanceWindow,
+    PageMessage,
+    PostUpdate,
+    Server,
+    StatusChange,
+    StatusPage,
+    Subscriber,
+)
 from monitoring.models.servers import picks
 from monitoring.services.engine.maintenance import windows_for
 from monitoring.services.statuspages import public_server_name
+
+
+def post_published(post: IncidentPost, update: PostUpdate, *, first: bool) -> PageMessage | None:
+    """Queue a new post (``first``: ``update`` is its first) or an update of one for the page's
+    subscribers, once per update, inside the writer's transaction."""
+    return notify_subscribers(
+        post.page,
+        PageEvent.POST if first else PageEvent.UPDATE,
+        title=post.title,
+        status=update.status,
+        message=update.message,
+        impact=post.impact,
+        time=update.created_at,
+        dedupe_key=f"post-update:{update.pk}",
+    )
 
 
 def notify_subscribers(

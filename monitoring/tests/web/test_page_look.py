@@ -217,3 +217,12 @@ def test_a_domain_is_unique_whatever_its_case(alice, alice_client, page, charlie
     r = patch(alice_client, page, {"domain": "STATUS.example.com"}, format="json")
     assert r.status_code == 400 and "domain" in r.json()
     assert patch(alice_client, page, {"domain": ""}, format="json").json()["domain"] is None
+
+
+def test_the_footer_is_the_markdown_subset_and_a_script_stays_text(alice_client, page):
+    text = "Run by [Acme](https://acme.example) *ops*\n\n<script>alert(1)</script> [x](javascript:alert(1))"
+    assert patch(alice_client, page, {"footer_text": text}, format="json").status_code == 200
+    html = Client().get("/status/acme/").content.decode()
+    footer = html.split('id="footer-text">', 1)[1].split("</div>", 1)[0]
+    assert '<a href="https://acme.example"' in footer and "<em>ops</em>" in footer
+    assert "<script>" not in footer and "&lt;script&gt;" in footer and 'href="javascript:' not in footer
