@@ -278,8 +278,6 @@ def notice_for(delivery: NotificationDelivery) -> Notice:
         return group_notice(delivery, [notice_for(member) for member in members])
     server = server_of(delivery)
     change = delivery.change
-    # The server is the change's (a config may serve many servers); a test has only the config's.
-    server = change.server if change is not None else delivery.config.server
     check = delivery.certificate_check
     incident = delivery.incident
     if server is None:
