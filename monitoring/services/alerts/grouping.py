@@ -105,7 +105,7 @@ def gather(delivery: NotificationDelivery, floods: Floods) -> None:
     if delivery.group_id == delivery.pk:
         delivery.members = list(
             NotificationDelivery.objects.filter(group_id=delivery.pk)
-            .select_related("change__server", "incident")
+            .select_related("config", "change__server", "incident")
             .order_by("change__server__name", "id")
         )
 
