@@ -225,11 +225,27 @@ def suppress_for_dependencies(rows: list[NotificationDelivery]) -> set[int]:
     blocked = dependencies_down({row.change.server_id for row in downs})
     if not blocked:
         return set()
+    suppressed: dict[int, list[NotificationDelivery]] = {}
     for row in downs:
         name = blocked.get(row.change.server_id)
         if name is not None:
             row.status = DeliveryStatus.SUPPRESSED
             row.last_error = DEPENDENCY_NOTE.format(name=name)
+            if row.incident is not None:
+                suppressed.setdefault(row.incident.pk, []).append(row)
+    # SPEC §18: a suppressed alert is also a ``suppressed`` entry of its incident's timeline, with the reason.
+    incidents = []
+    for found in suppressed.values():
+        incident = found[0].incident
+        incident.add_to_timeline(
+            TimelineKind.SUPPRESSED,
+            found[0].change.changed_at,
+            configs=[r.config_id for r in found],
+            note=found[0].last_error,
+        )
+        incidents.append(incident)
+    if incidents:
+        Incident.objects.bulk_update(incidents, ["timeline"])
     held = set(blocked)
     Server.objects.filter(pk__in=held).update(held_by_dependency=True)
     log.info("alerts_held_by_dependency server_ids=%s", sorted(held))

@@ -62,6 +62,19 @@ def test_a_down_behind_a_down_dependency_is_recorded_but_suppressed_then_sent_wh
     assert not Server.objects.get(pk=app.pk).held_by_dependency
 
 
+def test_a_suppressed_down_is_a_suppressed_entry_of_the_incidents_timeline_with_the_reason(alice):
+    with LocalHTTPServer() as receiver:
+        router, app = router_and_app(alice, receiver)
+        t = timezone.now() - timedelta(minutes=10)
+        go_down(router, t)
+        go_down(app, t + timedelta(seconds=1))
+    row = NotificationDelivery.objects.get(change__server=app)
+    timeline = Incident.objects.get(server=app).timeline
+    assert [e["kind"] for e in timeline] == ["opened", "suppressed"]
+    assert timeline[1]["note"] == "depends on router, which is down" and timeline[1]["configs"] == [row.config_id]
+    assert [e["kind"] for e in Incident.objects.get(server=router).timeline] == ["opened"]
+
+
 def test_a_suppressed_server_that_recovers_sends_no_recovery(alice):
     with LocalHTTPServer() as receiver:
         router, app = router_and_app(alice, receiver)
