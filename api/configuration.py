@@ -184,6 +184,7 @@ def _export(user: Any, team: Team) -> dict[str, Any]:
     out_servers = []
     for server in servers:
         item = _represent(server_serializer, s_fields, server)
+        item.pop("depends_on", None)  # the serializer's ids; the document names them, below
         dependencies = sorted({names[d.pk] for d in server.depends_on.all()})
         if dependencies:  # left out when none, so documents without dependencies read as before
             item["depends_on"] = dependencies
