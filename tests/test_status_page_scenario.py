@@ -96,7 +96,7 @@ def shoot(base: str, path: str, name: str, *, expect_text: str) -> None:
             browser.close()
 
 
-def test_an_operator_runs_a_public_page_that_a_visitor_follows(smtp_server, monkeypatch):
+def test_an_operator_runs_a_public_page_that_a_visitor_follows(smtp_server, http_target, monkeypatch):
     require_browser()
     monkeypatch.setenv("STATUS_PAGE_CACHE_SECONDS", "1")  # daphne inherits it
     public: dict[str, str] = {}  # every public text seen, by where it was seen
@@ -196,7 +196,7 @@ def test_an_operator_runs_a_public_page_that_a_visitor_follows(smtp_server, monk
 
         # The visitor got both, each with an unsubscribe link and a List-Unsubscribe header.
         assert [m["To"] for m in smtp_server.messages] == [visitor] * 3
-        news = smtp_server.messages[1:]
+        news = smtp_server.messages[1:3]
         for message, word in zip(news, ("investigating", "resolved"), strict=True):
             text = email_text(message)
             public[f"e-mail {word}"] = text
@@ -205,9 +205,22 @@ def test_an_operator_runs_a_public_page_that_a_visitor_follows(smtp_server, monk
             assert message["List-Unsubscribe"].strip() == f"<{leave}>"  # folded: a long header
             assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
 
+        # 6b. With publish_outages on, an automatic DOWN reaches the visitor under its display name.
+        call("PATCH", f"/api/status-pages/{pid}/", 200, json={"publish_outages": True})
+        http_target.set("/", 500, "broken")
+        call("PATCH", f"/api/servers/{ids['web-front-5e07']}/", 200, json={
+            "protocol": "http", "host": "127.0.0.1", "port": http_target.port, "retries": 0,
+        })  # fmt: skip
+        assert call("POST", f"/api/servers/{ids['web-front-5e07']}/check/", 200).json()["status"] == "failure"
+        assert call("GET", f"/api/servers/{ids['web-front-5e07']}/", 200).json()["status"] == "down"
+        assert send_subscriber_messages() == 1
+        down = smtp_server.messages[-1]
+        public["e-mail down"] = email_text(down)
+        assert "Website is down" in down["Subject"] and down["List-Unsubscribe"]
+
         # 7. The page on its domain, its history and its summary show both updates.
         front = seen("front page", "/", headers=on_domain).text
-        assert "Acme" in front and 'id="logo"' in front and "Database" in front
+        assert "Acme" in front and 'id="logo"' in front and "Database" in front and "Website: down" in front
         history = seen("history page", "/status/acme/history/", headers=on_domain).text
         assert "Checkout errors" in history and 'id="logo"' in history and "--accent: #0a7d5a" in history
         words = re.findall(r'<span class="word">(\w+)</span>', history)
@@ -228,8 +241,11 @@ def test_an_operator_runs_a_public_page_that_a_visitor_follows(smtp_server, monk
             feed = feedparser.parse(r.content)
             assert not feed.bozo, feed.bozo_exception
             titles = [e.title for e in feed.entries]
-            assert titles == ["Checkout errors — Resolved", "Checkout errors — Investigating"], titles
-            assert all(e.get("id") and (e.get("updated") or e.get("published")) for e in feed.entries)
+            assert titles == ["Website is down", "Checkout errors — Resolved", "Checkout errors — Investigating"], (
+                titles
+            )
+            stamp = "updated" if kind == "atom" else "published"  # Atom's <updated>, RSS's <pubDate>
+            assert all(e.get("id") and e.get(stamp) for e in feed.entries)
 
         # 9. The servers' badges answer (the page shows them) and name no one.
         for name, key in badge_keys.items():
