@@ -66,8 +66,9 @@ def links_in(text: str) -> list[str]:
     return sorted(set(re.findall(r"https?://[^\s<>]+", text)))
 
 
-def shoot(base: str, path: str, name: str, *, expect_text: str) -> None:
-    """The page on its own domain in Chromium (the domain resolved to 127.0.0.1), desktop and phone."""
+def shoot(base: str, path: str, name: str, *, expect_text: str, subscribe: str = "") -> None:
+    """The page on its own domain in Chromium (the domain resolved to 127.0.0.1), desktop and phone;
+    ``subscribe``: then that address subscribes with the page's form."""
     from playwright.sync_api import expect, sync_playwright
 
     port = base.rsplit(":", 1)[1]
@@ -91,6 +92,10 @@ def shoot(base: str, path: str, name: str, *, expect_text: str) -> None:
                 overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
                 assert overflow <= 0, f"{name} scrolls sideways by {overflow}px at {width}px"
             assert not leaks(page.content())
+            if subscribe:
+                page.fill("#subscribe-email", subscribe)
+                page.click("#subscribe button")
+                expect(page.locator("#subscribe-result")).to_have_text("Check your inbox for a confirmation link.")
             assert not errors, errors
         finally:
             browser.close()
@@ -260,6 +265,11 @@ def test_an_operator_runs_a_public_page_that_a_visitor_follows(smtp_server, http
         assert call("GET", f"/api/status-pages/{pid}/", 200).json()["subscriber_count"] == 0
 
         shoot(base, "/status/acme/history/", "history", expect_text="Checkout errors")
+        # A second visitor subscribes with the form of the page on its own domain.
+        shoot(base, "/", "page-after", expect_text="Website", subscribe="second@example.org")
+        listed = call("GET", f"/api/status-pages/{pid}/subscribers/", 200).json()
+        listed = listed["results"] if isinstance(listed, dict) else listed
+        assert [(s["target"], s["confirmed"]) for s in listed] == [("second@example.org", False)]
 
     # Nowhere public names a server by its real name or host.
     assert len(public) >= 20, sorted(public)
