@@ -91,6 +91,16 @@ def test_the_accent_colour_and_footer_show_on_the_page(alice_client, page):
     assert "Line one\n&lt;b&gt;bold&lt;/b&gt;" in html and "<b>bold</b>" not in html
 
 
+def test_the_history_page_wears_the_pages_look_too(alice_client, page):
+    r = patch(alice_client, page, {"logo": SimpleUploadedFile("x.png", png(), "image/png")})
+    assert r.status_code == 200, r.content
+    r = patch(alice_client, page, {"accent_color": "#0a6", "footer_text": "Ask *us*"}, format="json")
+    assert r.status_code == 200, r.content
+    html = Client().get("/status/acme/history/").content.decode()
+    assert "--accent: #0a6" in html and 'id="logo" src="/status/acme/logo"' in html
+    assert 'id="footer-text"><p>Ask <em>us</em></p>' in html
+
+
 def test_a_png_logo_is_stored_served_and_removed_by_null(alice_client, page):
     r = patch(alice_client, page, {"logo": SimpleUploadedFile("x.bin", png(), "application/octet-stream")})
     assert r.status_code == 200, r.content
