@@ -43,6 +43,7 @@ def pages(alice) -> list[tuple[Client, str]]:
         (user, f"/servers/{server.pk}/edit/"),
         (user, "/status-pages/"),
         (user, "/maintenance/"),
+        (user, "/notifications/"),
         (user, "/config/"),
         (staff, "/admin/"),
         (staff, "/admin/monitoring/server/"),

@@ -430,9 +430,10 @@ def test_the_rough_edges_a_new_user_found_are_gone(alice, monkeypatch):
             # No certificate check yet: said so, without a 404 in the console.
             expect(page.locator("#certificate")).to_have_text("not checked yet")
             page.fill("#f-recipient", "https://hooks.example.com/shop")
-            page.check("#f-notify_on_degraded")
+            page.locator('#f-events input[value="location"]').uncheck()
             page.click("text=Add notification")
-            expect(page.locator("#notifications tr[data-config-id]")).to_contain_text("down, recovery, degraded")
+            row = page.locator("#notifications tr[data-config-id]")
+            expect(row).to_contain_text("down, recovery, degraded, certificate, maintenance, test")
 
             # The chart spans its window with a time axis; a new server's few checks are visible points.
             page.click("#check-now")

@@ -115,7 +115,7 @@ def test_the_models_refuse_bad_tags_too(model):
 OWNING = [
     ("/api/status-pages/", {"slug": "page", "title": "T"}, "servers", True),
     ("/api/maintenance-windows/", WEEKLY, "servers", True),
-    ("/api/notification-configs/", {"notification_type": "email", "recipient": "a@example.com"}, "server", False),
+    ("/api/notification-configs/", {"notification_type": "email", "recipient": "a@example.com"}, "servers", True),
 ]
 
 
