@@ -41,7 +41,7 @@ The rules:
    it was opened and resolved.
 8. Maintenance (SPEC §18): a change to MAINTENANCE queues a ``maintenance_start`` and a change
    out of it a ``maintenance_end`` for every config that takes the event
-   (``configs_taking``), whatever the cooldown.
+   (``NotificationConfig.wants``), whatever the cooldown.
 9. Dependencies (SPEC §18, ``suppress_for_dependencies``): a DOWN of a server while one of
    its ``depends_on`` is DOWN is recorded (incident and delivery rows) but its deliveries are
    ``suppressed`` with "depends on <name>, which is down", and the server is marked
@@ -180,13 +180,6 @@ def maintenance_alerts(changes: Iterable[StatusChange]) -> list[Alert]:
         elif change.previous_status == Status.MAINTENANCE and change.status != Status.MAINTENANCE:
             alerts.append(Alert(change, AlertEvent.MAINTENANCE_END, None))
     return alerts
-
-
-def configs_taking(event: str, server_ids: Iterable[int]) -> dict[int, list[NotificationConfig]]:
-    """The enabled configs attached to each of ``server_ids`` whose ``events`` take ``event``
-    (an AlertEvent), keyed by server id. One query."""
-    configs = NotificationConfig.objects.of_servers(server_ids)
-    return {sid: [c for c in found if c.wants(event)] for sid, found in configs.items()}
 
 
 def _clear_dependency_holds(changes: Iterable[StatusChange]) -> None:

@@ -21,16 +21,13 @@ DESTINATIONS = ("/a", "/b")
 
 
 def fleet(owner, receiver: LocalHTTPServer, size: int = 20) -> list:
-    """``size`` servers of one team, each with a webhook config to each destination (as today's
-    per-server configs are: one destination is one recipient, many configs)."""
+    """``size`` servers of one team, and one team webhook config per destination attached to
+    them all (SPEC §18: a config serves many servers)."""
     for path in DESTINATIONS:
         receiver.set(path, 200)
-    servers = []
-    for n in range(size):
-        server = make_server(owner, name=f"node-{n:02d}")
-        for path in DESTINATIONS:
-            make_config(server, recipient=receiver.url(path))
-        servers.append(server)
+    servers = [make_server(owner, name=f"node-{n:02d}") for n in range(size)]
+    for path in DESTINATIONS:
+        make_config(servers[0], recipient=receiver.url(path)).servers.set(servers)
     return servers
 
 

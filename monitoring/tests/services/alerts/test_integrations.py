@@ -313,8 +313,8 @@ def test_time_and_downtime_read_as_the_spec_says():
     [
         (AlertEvent.REMINDER, ("still DOWN", "still DOWN")),
         (AlertEvent.ACKNOWLEDGED, ("acknowledged", "acknowledged")),
-        (AlertEvent.MAINTENANCE_START, ("maintenance started", "in maintenance")),
-        (AlertEvent.MAINTENANCE_END, ("maintenance ended", "maintenance ended")),
+        (AlertEvent.MAINTENANCE_START, ("maintenance started", "entered maintenance")),
+        (AlertEvent.MAINTENANCE_END, ("maintenance ended", "left maintenance")),
     ],
 )
 def test_the_new_events_read_sensibly(alice, http_target, event, words):

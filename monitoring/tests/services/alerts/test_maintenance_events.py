@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from monitoring.choices import AlertEvent, NotificationType
-from monitoring.services.alerts import rules
+from monitoring.models import NotificationConfig
 from monitoring.services.alerts.delivery import send_pending
 from monitoring.services.engine import checks
 from monitoring.tasks.maintenance import maintenance_step
@@ -51,12 +51,13 @@ def test_a_down_after_the_window_sends_its_end_and_its_down(alice):
     assert [r.json()["event"] for r in receiver.requests] == ["maintenance_start", "maintenance_end", "down"]
 
 
-def test_configs_taking_maintenance_are_the_enabled_ones_and_a_silenced_server_sends_none(alice):
+def test_the_configs_taking_maintenance_are_the_enabled_ones_and_a_silenced_server_sends_none(alice):
     server = make_server(alice)
     on = make_config(server, NotificationType.WEBHOOK, notify_on_failure=False, notify_on_recovery=False)
     make_config(server, recipient="http://127.0.0.1:9/off", enabled=False)
-    assert rules.configs_taking(AlertEvent.MAINTENANCE_START, [server.pk]) == {server.pk: [on]}
-    assert rules.configs_taking(AlertEvent.DOWN, [server.pk]) == {}
+    configs = NotificationConfig.objects.of_servers([server.pk])[server.pk]
+    assert [c for c in configs if c.wants(AlertEvent.MAINTENANCE_START)] == [on]
+    assert [c for c in configs if c.wants(AlertEvent.DOWN)] == []
     server.notifications = False
     checks.save_edit(server, {"notifications"})
     patch_night(alice, servers=[server])
