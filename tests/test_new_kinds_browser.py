@@ -182,7 +182,7 @@ def test_a_new_user_adds_ping_dns_and_postgres_monitors_that_go_down_and_come_ba
             # ping: an address on loopback that never answers, then back.
             edit(ping, "host", "127.255.255.255")
             shows(ping, "down", time.monotonic())
-            expect(page.locator("#message")).to_contain_text("no echo reply")
+            expect(page.locator("#message")).to_have_text("no echo request could be sent to 127.255.255.255")
             shoot(page, "ping-down")
             edit(ping, "host", "127.0.0.1")
             shows(ping, "up", time.monotonic())
