@@ -276,10 +276,9 @@ def notice_for(delivery: NotificationDelivery) -> Notice:
     members = getattr(delivery, "members", None)
     if members and len(members) > 1:
         return group_notice(delivery, [notice_for(member) for member in members])
+    # The change's server (a config may serve many); a test shows the config's first server.
     server = server_of(delivery)
     change = delivery.change
-    # The server is the change's (a config may serve many servers); a test has only the config's.
-    server = change.server if change is not None else delivery.config.server
     check = delivery.certificate_check
     incident = delivery.incident
     if server is None:
