@@ -430,6 +430,8 @@ def test_the_rough_edges_a_new_user_found_are_gone(alice, monkeypatch):
             # No certificate check yet: said so, without a 404 in the console.
             expect(page.locator("#certificate")).to_have_text("not checked yet")
             page.fill("#f-recipient", "https://hooks.example.com/shop")
+            # Degraded is among the events a new config is ticked for (the "Alerts on" checks).
+            expect(page.locator("#f-events input[value=degraded]")).to_be_checked()
             page.locator('#f-events input[value="location"]').uncheck()
             page.click("text=Add notification")
             row = page.locator("#notifications tr[data-config-id]")

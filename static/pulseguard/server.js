@@ -101,7 +101,16 @@
     if (!svg) { return; }
     lastChart = [buckets, bucketSeconds];
     var W = Math.max(Math.round(svg.getBoundingClientRect().width) || 600, 240), H = 220;
-    var left = 44, right = 10, top = 10, bottom = 26, plotW = W - left - right, plotH = H - top - bottom;
+    // A probed server charts its response time, a push monitor the values its pushes carried (SPEC §19).
+    var metric = root.dataset.protocol === "push" ? "value_avg" : "response_time_avg", unit = metric === "value_avg" ? "" : " ms";
+    var withData = buckets.filter(function (b) { return b.checks > 0; });
+    var max = Math.max.apply(null, withData.map(function (b) { return b[metric] || 0; }).concat([1]));
+    var niceMax = Math.pow(10, Math.floor(Math.log10(max))), steps = [1, 2, 2.5, 5, 10];
+    for (var k = 0; k < steps.length; k++) { if (steps[k] * niceMax >= max) { niceMax = steps[k] * niceMax; break; } }
+    // The scale's labels (0, half, top) set the left margin: "12.5 ms" is not cut at the edge.
+    var yLabels = [0, 0.5, 1].map(function (f) { var v = niceMax * f; return (v % 1 ? v.toFixed(1) : v) + unit; });
+    var longest = Math.max.apply(null, yLabels.map(function (l) { return l.length; }));
+    var left = Math.max(44, Math.ceil(longest * 6.5) + 8), right = 10, top = 10, bottom = 26, plotW = W - left - right, plotH = H - top - bottom;
     svg.setAttribute("viewBox", "0 0 " + W + " " + H);
     while (svg.firstChild) { svg.removeChild(svg.firstChild); }
     function mk(tag, attrs, text) {
@@ -110,9 +119,6 @@
       if (text != null) { e.textContent = text; }
       svg.appendChild(e); return e;
     }
-    // A push monitor charts the values its pushes carried (SPEC §19), a probed server its response time.
-    var metric = root.dataset.protocol === "push" ? "value_avg" : "response_time_avg", unit = metric === "value_avg" ? "" : " ms";
-    var withData = buckets.filter(function (b) { return b.checks > 0; });
     $("chart-note").textContent = withData.length ? "" : "No history yet.";
     if (!buckets.length) { return; }
     // x: by time when the buckets carry their start, else by position (tests' plain lists).
@@ -121,15 +127,11 @@
     var t1 = buckets[0].start ? Date.parse(buckets[buckets.length - 1].start) + (size || 1) : buckets.length;
     function tOf(b, i) { return b.start ? Date.parse(b.start) + size / 2 : i + 0.5; }
     function x(t) { return left + ((t - t0) / Math.max(t1 - t0, 1)) * plotW; }
-    var max = Math.max.apply(null, withData.map(function (b) { return b[metric] || 0; }).concat([1]));
-    var niceMax = Math.pow(10, Math.floor(Math.log10(max))), steps = [1, 2, 2.5, 5, 10];
-    for (var k = 0; k < steps.length; k++) { if (steps[k] * niceMax >= max) { niceMax = steps[k] * niceMax; break; } }
     function y(ms) { return top + plotH - (Math.max(ms, 0) / niceMax) * plotH; }  // the scale starts at 0
     // Grid and labels: 0, half and the top of the scale; time ticks at round hours or days.
-    [0, 0.5, 1].forEach(function (f) {
+    [0, 0.5, 1].forEach(function (f, i) {
       mk("line", { class: f ? "grid" : "axis", x1: left, y1: y(niceMax * f), x2: W - right, y2: y(niceMax * f) });
-      var ms = niceMax * f;  // 0.5 ms is not rounded to a second "1 ms"
-      mk("text", { x: left - 4, y: y(ms) + 3, "text-anchor": "end" }, (ms % 1 ? ms.toFixed(1) : ms) + unit);
+      mk("text", { x: left - 4, y: y(niceMax * f) + 3, "text-anchor": "end" }, yLabels[i]);  // 0.5 ms is not rounded to "1 ms"
     });
     if (buckets[0].start) {
       var span = t1 - t0, hour = 3600e3, day = 24 * hour;

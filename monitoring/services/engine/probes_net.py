@@ -96,6 +96,9 @@ async def probe_ping(server: Server, client: aionet.Client) -> ProbeOutcome:
         return _error(str(exc))
     except (icmplib.ICMPLibError, OSError) as exc:
         return _error(f"ping failed: {net.reason(exc)}")
+    if not host.packets_sent:
+        # icmplib drops a refused send (a broadcast address, an unreachable network): not "0% loss".
+        return ProbeOutcome(PingStatus.FAILURE, error_message=f"no echo request could be sent to {address}")
     loss = round(host.packet_loss * 100, 1)
     average = round(host.avg_rtt, 2) if host.packets_received else None
     seen = f"{host.packets_received}/{host.packets_sent} replies, {loss:g}% loss"

@@ -276,6 +276,7 @@ def notice_for(delivery: NotificationDelivery) -> Notice:
     members = getattr(delivery, "members", None)
     if members and len(members) > 1:
         return group_notice(delivery, [notice_for(member) for member in members])
+    # The change's server (a config may serve many); a test shows the config's first server.
     server = server_of(delivery)
     change = delivery.change
     check = delivery.certificate_check

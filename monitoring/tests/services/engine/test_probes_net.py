@@ -65,13 +65,33 @@ def test_ping_loopback_is_up_with_the_average_round_trip(alice, host):
 
 
 def test_ping_with_every_packet_lost_fails(alice):
-    # No local address drops echo requests, so the lost packets are icmplib's answer, stubbed.
+    # No local address loses echo requests it was sent, so the lost packets are icmplib's answer, stubbed.
     lost = icmplib.Host("127.0.0.1", 3, [])
     server = make_server(alice, protocol=Protocol.PING, host="127.0.0.1", ping_count=3, timeout=2)
     with mock.patch.object(probes_net._Icmp, "ping", mock.AsyncMock(return_value=lost)):
         record = run_check(server)
     assert record.ping.status == PingStatus.FAILURE
     assert record.ping.error_message == "no echo reply (0/3 replies, 100% loss)"
+    assert record.state.status == Status.DOWN
+
+
+def test_ping_that_could_send_nothing_fails_and_says_so(alice):
+    # icmplib swallows a refused send: 0 sent, 0 received, "0% loss" by its arithmetic.
+    unsent = icmplib.Host("127.0.0.1", 0, [])
+    server = make_server(alice, protocol=Protocol.PING, host="127.0.0.1", ping_count=3, timeout=2)
+    with mock.patch.object(probes_net._Icmp, "ping", mock.AsyncMock(return_value=unsent)):
+        record = run_check(server)
+    assert record.ping.status == PingStatus.FAILURE
+    assert record.ping.error_message == "no echo request could be sent to 127.0.0.1"
+    assert record.state.status == Status.DOWN
+
+
+@needs_icmp
+def test_ping_of_loopbacks_broadcast_address_is_down(alice):
+    # The one loopback address that never answers: the kernel refuses to send to it.
+    record = run_check(make_server(alice, protocol=Protocol.PING, host="127.255.255.255", ping_count=2, timeout=2))
+    assert record.ping.status == PingStatus.FAILURE
+    assert record.ping.error_message == "no echo request could be sent to 127.255.255.255"
     assert record.state.status == Status.DOWN
 
 
