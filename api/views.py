@@ -588,6 +588,7 @@ class PushBatchView(APIView):
     throttle_classes: list[type] = []  # each item counts against its own token (step 2)
 
     @extend_schema(
+        operation_id="push_batch",
         request={"application/json": {"type": "array", "maxItems": MAX_PUSH_BATCH, "items": {"type": "object"}}},
         responses={
             200: OpenApiResponse(description='one result per item, in order: {"ok": true} or the item\'s error'),

@@ -64,6 +64,6 @@ def test_the_notification_form_shows_each_channels_fields_and_saves_a_telegram_c
         finally:
             browser.close()
     # The database after the browser is gone (Playwright's loop makes its thread look async to Django).
-    config = NotificationConfig.objects.get(server=server)
+    config = NotificationConfig.objects.get(servers=server)
     assert (config.notification_type, config.recipient, config.secret) == ("telegram", "-100123", "1:bot-token")
     assert config.title_template == "{server.name} is {status}"

@@ -8,6 +8,8 @@ from urllib.parse import urlsplit
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import EmailValidator, URLValidator
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from api.serializers.fields import (
@@ -67,6 +69,11 @@ SWITCHES = {
 }
 
 
+@extend_schema_field(OpenApiTypes.INT)
+class SingleServerField(OwnedServerField):
+    """Part two's one ``server`` of a config (write-only; no model field of that name any more)."""
+
+
 class NotificationConfigSerializer(FormBooleansMixin, serializers.ModelSerializer):
     """A team's alert destination and the servers it serves (SPEC §18).
 
@@ -77,7 +84,7 @@ class NotificationConfigSerializer(FormBooleansMixin, serializers.ModelSerialize
 
     team = TeamField()
     servers = OwnedServerField(many=True, required=False, help_text="Ids of the team's servers it alerts for.")
-    server = OwnedServerField(
+    server = SingleServerField(
         write_only=True, required=False, help_text="On create: one server, as part two took it (means servers: [id])."
     )
     events = serializers.ListField(

@@ -181,7 +181,8 @@ def test_a_viewer_sees_no_apprise_url_and_no_key_given_as_recipient(alice, alice
 
 
 def test_the_admin_form_judges_a_config_by_the_same_rules(alice):
-    config = NotificationConfig(server=make_server(alice), notification_type="gotify", secret="a", body_template="{x}")
+    team = make_server(alice).team
+    config = NotificationConfig(team=team, notification_type="gotify", secret="a", body_template="{x}")
     with pytest.raises(ValidationError) as caught:
         config.full_clean()
     assert {"api_base_url", "body_template"} <= set(caught.value.message_dict)

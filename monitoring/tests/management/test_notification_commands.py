@@ -49,7 +49,7 @@ def test_check_servers_sends_the_alerts_its_pass_queued_before_it_exits(alice, s
         make_config(server, NotificationType.EMAIL, "ops@example.com")
         out = StringIO()
         call_command("check_servers", "--server", str(server.pk), stdout=out)
-        assert "Sent 2 notification(s)." in out.getvalue()
+        assert "Sent 2 notification(s)," in out.getvalue()
         target.set("/", 200)
         call_command("check_servers", "--server", str(server.pk), stdout=StringIO())
 
