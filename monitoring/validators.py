@@ -183,10 +183,6 @@ PROTOCOL_FIELDS: dict[str, tuple[object, frozenset[str]]] = {
     "tcp_send": ("", frozenset({Protocol.TCP})),
     "tcp_expect": ("", frozenset({Protocol.TCP})),
 }
-# The HTTP(S)-only ones among them, with their defaults (SPEC §10).
-HTTP_ONLY_DEFAULTS: dict[str, object] = {
-    name: default for name, (default, kinds) in PROTOCOL_FIELDS.items() if kinds == HTTP_PROTOCOLS
-}
 
 
 def validate_basic_auth_username(value: str) -> None:
