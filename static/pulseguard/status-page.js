@@ -113,7 +113,7 @@
     }
     var inc = document.getElementById("incidents");
     inc.textContent = "";
-    if (!s.incidents.length) { inc.appendChild(el("li", "none", "No incidents in the last 90 days.")); }
+    if (!s.incidents.length) { inc.appendChild(el("li", "none", "No outages found by checks in the last 90 days.")); }
     s.incidents.forEach(function (i) {
       var text = i.server + ": down " + PG.fmtTime(i.started_at) +
         (i.ended_at ? " for " + PG.fmtDuration(i.duration_seconds) : " — ongoing");
