@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -79,12 +79,17 @@ class PolicyAlert:
     policy_id: int
 
 
-def queue_policy_alerts(alerts: list[PolicyAlert]) -> list[NotificationDelivery]:
+def queue_policy_alerts(alerts: list[PolicyAlert], held: Mapping[int, str] | None = None) -> list[NotificationDelivery]:
     """Step 0 of each DOWN and the recovery of each ended outage; returns the rows queued.
+
+    ``held``: servers whose DOWN a dependency holds back (SPEC §18), with the reason. Their step 0
+    is written ``suppressed`` with it and the escalation waits (no next step) until
+    ``release_held`` once the dependency is back and the server still fails.
 
     A fixed number of statements per batch (policies, configs, notified configs, inserts, one
     update of the incidents), whatever its size.
     """
+    held = held or {}
     if not alerts:
         return []
     policies = EscalationPolicy.objects.in_bulk({a.policy_id for a in alerts})
@@ -99,10 +104,18 @@ def queue_policy_alerts(alerts: list[PolicyAlert]) -> list[NotificationDelivery]
     for alert in downs:
         policy, incident, at = policies[alert.policy_id], alert.incident, alert.change.changed_at
         reached = [configs[pk] for pk in dict.fromkeys(policy.step_config_ids(0)) if pk in configs]
-        rows += [_row(c, incident, AlertEvent.DOWN, at, step_key(incident.pk, 0), alert.change.pk) for c in reached]
+        step = [_row(c, incident, AlertEvent.DOWN, at, step_key(incident.pk, 0), alert.change.pk) for c in reached]
         incident.escalation_step, incident.escalated_at = 0, at
-        incident.add_to_timeline(TimelineKind.STEP, at, configs=[c.pk for c in reached], note="step 1")
-        incident.next_escalation_at = next_due(incident, policy)
+        reason = held.get(alert.change.server_id)
+        if reason is None:
+            incident.add_to_timeline(TimelineKind.STEP, at, configs=[c.pk for c in reached], note="step 1")
+            incident.next_escalation_at = next_due(incident, policy)
+        else:
+            for row in step:
+                row.status, row.last_error = DeliveryStatus.SUPPRESSED, reason
+            incident.add_to_timeline(TimelineKind.SUPPRESSED, at, configs=[c.pk for c in reached], note=reason)
+            incident.next_escalation_at = None  # release_held() starts it again
+        rows += step
         touched.append(incident)
     for alert in recoveries:
         incident = alert.incident
@@ -120,6 +133,29 @@ def queue_policy_alerts(alerts: list[PolicyAlert]) -> list[NotificationDelivery]
             "escalation_alert_queued incident_id=%s config_id=%s event=%s", row.incident_id, row.config_id, row.event
         )
     return created
+
+
+def release_held(server_ids: Iterable[int], now: datetime) -> int:
+    """Go on escalating the open incidents of ``server_ids`` whose DOWN a dependency held back
+    (``queue_policy_alerts``' ``held``): their step 0 went out just now (``rules.release_held_downs``),
+    so the next step is due as the policy says, counted from the incident's start. How many."""
+    incidents = list(
+        Incident.objects.open()
+        .filter(server_id__in=set(server_ids), escalation_step=0, next_escalation_at__isnull=True)
+        .select_related("server__escalation_policy")
+    )
+    armed = []
+    for incident in incidents:
+        policy = incident.server.escalation_policy
+        if policy is None:
+            continue
+        incident.escalated_at = now
+        incident.add_to_timeline(TimelineKind.STEP, now, note="step 1 (held while a dependency was down)")
+        incident.next_escalation_at = next_due(incident, policy)
+        armed.append(incident)
+    if armed:
+        Incident.objects.bulk_update(armed, ["timeline", "escalated_at", "next_escalation_at"])
+    return len(armed)
 
 
 def _name_resolved_configs(incident: Incident, config_ids: list[int]) -> None:
@@ -269,7 +305,10 @@ def rearm(policy: EscalationPolicy) -> int:
     steps (their next due time recomputed); how many."""
     incidents = list(
         Incident.objects.open().filter(
-            server__escalation_policy=policy, acknowledged_at__isnull=True, escalation_step__isnull=False
+            server__escalation_policy=policy,
+            server__held_by_dependency=False,  # held ones wait for release_held
+            acknowledged_at__isnull=True,
+            escalation_step__isnull=False,
         )
     )
     for incident in incidents:

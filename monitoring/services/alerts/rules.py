@@ -269,6 +269,7 @@ def release_held_downs(server_ids: Iterable[int], now: datetime | None = None) -
         last_error="held while a dependency was down; still down after it recovered",
     )
     Server.objects.filter(pk__in=free).update(held_by_dependency=False)
+    escalation.release_held(free, now)
     log.info("alerts_released server_ids=%s count=%s", sorted(free), released)
     return released
 
@@ -304,7 +305,18 @@ def _queue(alerts: list[Alert]) -> list[NotificationDelivery]:
     alerts = [a for a in alerts if a.change.server_id in loud]
     alerts, escalated = _split_escalated(alerts, {pk: policy for pk, (policy, _) in loud.items()})
     teams = {pk: team for pk, (_, team) in loud.items()}
-    return escalation.queue_policy_alerts(escalated) + _queue_to_configs(alerts, teams)
+    held = _held_policy_servers(escalated)
+    return escalation.queue_policy_alerts(escalated, held) + _queue_to_configs(alerts, teams)
+
+
+def _held_policy_servers(escalated: list[escalation.PolicyAlert]) -> dict[int, str]:
+    """Rule 9 for servers with a policy: those whose DOWN a dependency holds back, with the reason,
+    marked ``held_by_dependency`` like the others (one query, and one UPDATE only when some are)."""
+    blocked = dependencies_down({a.change.server_id for a in escalated if a.event == AlertEvent.DOWN})
+    if not blocked:
+        return {}
+    Server.objects.filter(pk__in=blocked).update(held_by_dependency=True)
+    return {pk: DEPENDENCY_NOTE.format(name=name) for pk, name in blocked.items()}
 
 
 def _split_escalated(

@@ -177,3 +177,42 @@ def test_config_export_and_import_name_dependencies(alice, alice_client):
     by_name["router"]["depends_on"] = ["nobody"]
     r = alice_client.post("/api/config/import/", doc, format="json")
     assert r.status_code == 400 and "nobody" in str(r.data)
+
+
+def test_a_server_with_an_escalation_policy_behind_a_down_dependency_pages_nobody_until_it_is_to_blame(alice):
+    from monitoring.models import EscalationPolicy
+    from monitoring.services.alerts import escalation
+
+    with LocalHTTPServer() as receiver:
+        router, app = router_and_app(alice, receiver)
+        receiver.set("/later", 200)
+        step0 = make_config(app, recipient=receiver.url("/hook"))
+        step1 = make_config(app, recipient=receiver.url("/later"))
+        app.escalation_policy = EscalationPolicy.objects.create(
+            owner=alice,
+            name="on call",
+            steps=[
+                {"after_minutes": 0, "notification_configs": [step0.pk]},
+                {"after_minutes": 1, "notification_configs": [step1.pk]},
+            ],
+        )
+        app.save()
+        t = timezone.now() - timedelta(minutes=30)
+        go_down(router, t)
+        go_down(app, t + timedelta(seconds=1))
+        incident = Incident.objects.get(server=app, ended_at__isnull=True)
+        first = NotificationDelivery.objects.filter(incident=incident, event=AlertEvent.DOWN)
+        assert {r.status for r in first} == {DeliveryStatus.SUPPRESSED}
+        assert incident.timeline[-1]["kind"] == "suppressed"
+        assert escalation.escalation_step(t + timedelta(minutes=5)) == 0  # no step 1 while held
+        send_pending()
+        assert sent(receiver) == [("down", "router")]
+
+        go_up(router, t + timedelta(minutes=6))
+        go_down(app, t + timedelta(minutes=7))  # still down on its own: step 0 now, then step 1
+        send_pending()
+        assert escalation.escalation_step(t + timedelta(minutes=7, seconds=1)) == 1
+        send_pending()
+    paths = [r.path for r in receiver.requests]
+    assert paths.count("/later") == 1
+    assert ("down", "app") in sent(receiver)
