@@ -6,8 +6,10 @@ scheduler. Talks only to 127.0.0.1.
 
 1. A fleet process serves every kind on loopback: HTTP and WebSocket (aiohttp: ``/ok/<n>``,
    ``/ws/<n>`` echoing each message), a TCP line server (``PING`` → ``+PONG``), a UDP DNS server
-   (every A question → 127.0.0.1) and a small SMTP responder (banner, EHLO, QUIT; no STARTTLS).
-   ``ping`` goes to 127.0.0.1, which the kernel answers.
+   (every A question → 127.0.0.1), a small SMTP responder (banner, EHLO, QUIT; no STARTTLS) and
+   grpcio's health service (SERVING). ``ping`` goes to 127.0.0.1, which the kernel answers;
+   ``postgres``, ``mysql`` and ``redis`` to the PostgreSQL, MariaDB and Redis this machine runs
+   (``SELECT 1``, ``PING``; each check opens and closes its own connection).
 2. For each kind in turn: a fresh database, ``--servers`` servers of that kind at
    ``--interval`` seconds with their first checks spread over one interval, then one
    ``start_scheduler`` process for one interval of warm-up plus ``--seconds``.
@@ -35,7 +37,7 @@ PY = sys.executable
 
 from bench.engine_e2e import env_for, proc_cpu, proc_rss_mb, reset_database  # noqa: E402
 
-KINDS = ("http", "tcp", "ping", "dns", "smtp", "websocket")
+KINDS = ("http", "tcp", "ping", "dns", "smtp", "websocket", "postgres", "mysql", "redis", "grpc")
 
 
 def fleet(ready: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
@@ -43,7 +45,9 @@ def fleet(ready: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
 
     import dns.message
     import dns.rrset
+    import grpc
     from aiohttp import WSMsgType, web
+    from grpc_health.v1 import health, health_pb2_grpc
 
     async def ok(request: web.Request) -> web.Response:
         return web.Response(text="ok")
@@ -108,8 +112,14 @@ def fleet(ready: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
         line_server = await asyncio.start_server(line, "127.0.0.1", 0, backlog=2048)
         smtp_server = await asyncio.start_server(smtp, "127.0.0.1", 0, backlog=2048)
         transport, _ = await loop.create_datagram_endpoint(Dns, local_addr=("127.0.0.1", 0))
+        # gRPC's own health service, SERVING (grpcio's asyncio server on this loop).
+        grpc_server = grpc.aio.server()
+        health_pb2_grpc.add_HealthServicer_to_server(health.aio.HealthServicer(), grpc_server)
+        grpc_port = grpc_server.add_insecure_port("127.0.0.1:0")
+        await grpc_server.start()
         ready.put(
             {
+                "grpc": grpc_port,
                 "http": http_port,
                 "tcp": line_server.sockets[0].getsockname()[1],
                 "smtp": smtp_server.sockets[0].getsockname()[1],
@@ -143,6 +153,11 @@ for i in range(n):
         "smtp": dict(protocol="smtp", host="127.0.0.1", port=ports["smtp"]),
         "websocket": dict(protocol="websocket", host="127.0.0.1", port=ports["http"], path=f"/ws/{i}",
                           ws_send="hello", keyword="echo: hello"),
+        # The databases this machine runs (PostgreSQL, MariaDB, Redis), each asked SELECT 1 or PING.
+        "postgres": dict(protocol="postgres", host="127.0.0.1", port=5432, dsn="postgresql://postgres@127.0.0.1:5432/postgres"),
+        "mysql": dict(protocol="mysql", host="127.0.0.1", port=3306, dsn="mysql://root@127.0.0.1:3306/mysql"),
+        "redis": dict(protocol="redis", host="127.0.0.1", port=6379, dsn="redis://127.0.0.1:6379/15"),
+        "grpc": dict(protocol="grpc", host="127.0.0.1", port=ports["grpc"]),
     }[kind]
     offset = ((i * 0.6180339887498949) % 1.0) * interval
     servers.append(Server(owner=user, team=user.personal_team, name=f"s{i}", check_interval=interval, timeout=5,
