@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -183,7 +184,11 @@ def test_an_operator_runs_a_public_page_that_a_visitor_follows(smtp_server, http
             "status": "investigating", "message": "We are looking into **failed** checkouts.",
         }).json()  # fmt: skip
         assert send_subscriber_messages() == 1
-        front = seen("front page while open", "/", headers=on_domain).text
+        # SPEC §23: a public page shows a change within 2 s on every web process.
+        deadline = time.monotonic() + 5
+        while "Checkout errors" not in (front := seen("front page while open", "/", headers=on_domain).text):
+            assert time.monotonic() < deadline, "the open post never reached the page"
+            time.sleep(0.2)
         assert "Checkout errors" in front and "Investigating" in front and "<strong>failed</strong>" in front
         assert 'id="logo" src="/status/acme/logo"' in front
         assert "Affects Database, Public API" in front

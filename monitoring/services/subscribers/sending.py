@@ -55,7 +55,10 @@ def fan_out(now: datetime | None = None) -> int:
         )
         deliveries = connection.ops.quote_name(SubscriberDelivery._meta.db_table)
         subscribers = connection.ops.quote_name(Subscriber._meta.db_table)
+        # Raw SQL: the datetimes are written as the ORM writes them (SQLite compares them as text).
+        at = connection.ops.adapt_datetimefield_value(now)
         for message in pending:
+            created = connection.ops.adapt_datetimefield_value(message.created_at)
             with connection.cursor() as cursor:
                 cursor.execute(
                     f"INSERT INTO {deliveries} (subscriber_id, message_id, status, attempts, next_attempt_at, "
@@ -63,7 +66,7 @@ def fan_out(now: datetime | None = None) -> int:
                     f"SELECT id, %s, %s, 0, %s, '', %s FROM {subscribers} "
                     "WHERE page_id = %s AND confirmed_at IS NOT NULL AND confirmed_at <= %s "
                     "ON CONFLICT DO NOTHING",
-                    [message.pk, DeliveryStatus.PENDING, now, now, message.page_id, message.created_at],
+                    [message.pk, DeliveryStatus.PENDING, at, at, message.page_id, created],
                 )
             done += 1
         if pending:
@@ -268,7 +271,9 @@ def send_subscriber_messages(
             if not batch:
                 break
             handled += len(batch)
-            shares = [batch[i::threads] for i in range(threads) if batch[i::threads]]
+            # One subscriber's messages all in one share, in order: a recovery never overtakes its DOWN.
+            by_thread = [[d for d in batch if d.subscriber_id % threads == i] for i in range(threads)]
+            shares = [share for share in by_thread if share]
             results = list(pool.map(send_share, shares))
             sent += record(
                 ((d, outcome) for share, outcomes in zip(shares, results, strict=True)
