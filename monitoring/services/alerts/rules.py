@@ -47,7 +47,8 @@ The rules:
    ``suppressed`` with "depends on <name>, which is down", and the server is marked
    ``held_by_dependency``. Its first failing check once no dependency is down sends them
    (``release_held_downs``, once). Its recovery, if nothing was sent, is suppressed too:
-   nobody was told it was down.
+   nobody was told it was down. A server with a policy is held the same way (its step 0
+   suppressed, its escalation waiting: ``escalation.release_held``).
 10. Flood control (SPEC §18, ``services.alerts.grouping``): in a team with more servers than
    ALERT_GROUP_THRESHOLD, a DOWN waits ALERT_GROUP_HOLD_SECONDS (and so does the recovery
    of a DOWN that went out in a group), so that the sender can put a flood in one message.
@@ -172,7 +173,7 @@ def _apply_round(changes: list[StatusChange]) -> list[NotificationDelivery]:
 
 
 def maintenance_alerts(changes: Iterable[StatusChange]) -> list[Alert]:
-    """Rule 7: a ``maintenance_start`` for each change into a window, a ``maintenance_end`` out of one."""
+    """Rule 8: a ``maintenance_start`` for each change into a window, a ``maintenance_end`` out of one."""
     alerts = []
     for change in changes:
         if change.status == Status.MAINTENANCE and change.previous_status != Status.MAINTENANCE:
@@ -209,7 +210,7 @@ def dependencies_down(server_ids: Iterable[int]) -> dict[int, str]:
 
 
 def suppress_for_dependencies(rows: list[NotificationDelivery]) -> set[int]:
-    """Rule 8: suppress the DOWN rows of servers with a dependency down; the servers held.
+    """Rule 9: suppress the DOWN rows of servers with a dependency down; the servers held.
 
     The rows are not saved yet; the servers are marked ``held_by_dependency`` (one UPDATE, only
     when there are some) so that ``release_held_downs`` knows to look at them.
@@ -246,7 +247,7 @@ def suppress_for_dependencies(rows: list[NotificationDelivery]) -> set[int]:
 
 
 def release_held_downs(server_ids: Iterable[int], now: datetime | None = None) -> int:
-    """Rule 8, later: send the DOWNs a dependency held back, for those of ``server_ids`` (held
+    """Rule 9, later: send the DOWNs a dependency held back, for those of ``server_ids`` (held
     servers whose check failed again) that no longer have a dependency down. Returns the rows released.
 
     Runs in the check's transaction with the servers locked; the flag is cleared in the same
@@ -450,7 +451,7 @@ def _decide_recovery(
         # A sender claimed that DOWN before we could suppress it: the recovery must follow it.
         return DeliveryStatus.PENDING, at, ""
     if down.note.startswith(DEPENDENCY_PREFIX):
-        # Rule 8: nobody was told it was down, so nobody is told it is back.
+        # Rule 9: nobody was told it was down, so nobody is told it is back.
         return DeliveryStatus.SUPPRESSED, at, f"suppressed: its DOWN alert was not sent ({down.note})"
     return DeliveryStatus.SUPPRESSED, at, "suppressed: the DOWN alert it ends was held back by the cooldown"
 
