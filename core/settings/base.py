@@ -315,6 +315,11 @@ CHECK_CONCURRENCY = envint("CHECK_CONCURRENCY", 100, minimum=1)
 CHECK_NOW_PER_USER = envint("CHECK_NOW_PER_USER", 4, minimum=1)
 # How long a claimed check is held by its scheduler before another may take it (SPEC §9: ≤ 30 s);
 # a running scheduler renews the leases of its checks in flight every third of it.
+# Probe locations (SPEC §20): the scheduler's own location; how many results an agent keeps
+# while the central server is unreachable; how long a silent location stays online.
+PROBE_LOCATION = envstr("PROBE_LOCATION", "local")
+AGENT_BUFFER = envint("AGENT_BUFFER", 10_000, minimum=1)
+AGENT_STALE_SECONDS = envint("AGENT_STALE_SECONDS", 60, minimum=5)
 CHECK_LEASE_SECONDS = min(envint("CHECK_LEASE_SECONDS", 30, minimum=3), 30)
 # History (SPEC §9): raw PingResults are kept this many days (0 = for ever), hourly rollups
 # this many (0 = for ever); the scheduler prunes once a day, `manage.py prune_results` on demand.

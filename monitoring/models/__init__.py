@@ -3,6 +3,7 @@
 from monitoring.models.certificates import CertificateCheck
 from monitoring.models.escalation import EscalationPolicy
 from monitoring.models.incidents import Incident
+from monitoring.models.locations import AgentReceipt, AgentToken, LocationStatus, ProbeLocation, ServerLocation
 from monitoring.models.maintenance import MaintenanceWindow
 from monitoring.models.metrics import MetricCounter
 from monitoring.models.notifications import NotificationConfig, NotificationDelivery
@@ -13,6 +14,11 @@ from monitoring.models.statuspages import StatusPage
 from monitoring.models.subscribers import PageMessage, Subscriber, SubscriberDelivery
 
 __all__ = [
+    "AgentReceipt",
+    "AgentToken",
+    "LocationStatus",
+    "ProbeLocation",
+    "ServerLocation",
     "Announcement",
     "IncidentPost",
     "PostUpdate",

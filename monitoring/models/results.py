@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -23,6 +24,13 @@ class PingResultQuerySet(OwnedQuerySet):
         """Only the results that are checks: a push's ``log`` never counts in status, uptime,
         history or rollups (SPEC §19)."""
         return self.filter(kind=PingKind.CHECK)
+
+    def at_location(self, slug: str) -> PingResultQuerySet:
+        """The results of checks run from the location ``slug`` (SPEC §20). Rows with no location
+        are from the scheduler's own (``PROBE_LOCATION``), as every row before locations was."""
+        if slug == settings.PROBE_LOCATION:
+            return self.filter(models.Q(location__slug=slug) | models.Q(location__isnull=True))
+        return self.filter(location__slug=slug)
 
     def recent(self, rows: int, before: datetime | None = None) -> PingResultQuerySet:
         """This queryset limited to the shortest recent window that still holds its newest ``rows``.
@@ -73,6 +81,11 @@ class PingResult(models.Model):
     # What a check saw beyond its status, e.g. a dns check's {"rcode", "answers"} (SPEC §19); null
     # for most checks.
     detail = models.JSONField(null=True, blank=True)
+    # Where the check ran (SPEC §20). Null: rows from before locations, all from the scheduler's
+    # own location (``PingResultQuerySet.at_location``). No index of its own: filtered with server.
+    location = models.ForeignKey(
+        "monitoring.ProbeLocation", null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
 
     objects = PingResultQuerySet.as_manager()
 

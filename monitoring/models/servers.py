@@ -267,6 +267,13 @@ class Server(TeamOwned):
     # Its open outage's DOWN alerts were suppressed because a dependency was down: a failing check
     # once no dependency is down sends them (``services.alerts.rules.release_held_downs``).
     held_by_dependency = models.BooleanField(default=False, editable=False)
+    # Where it is checked from (SPEC §20), in order: ``ServerLocation`` rows (``models.locations``).
+    # Every server has at least one; the default is the scheduler's own (PROBE_LOCATION).
+    locations = models.ManyToManyField(
+        "monitoring.ProbeLocation", through="monitoring.ServerLocation", blank=True, related_name="servers"
+    )
+    # DOWN once this many locations are DOWN; null: more than half of ``locations`` (SPEC §20).
+    quorum = models.PositiveSmallIntegerField(null=True, blank=True, validators=[MinValueValidator(1)])
     # When its next check is due (SPEC §9: a fixed rate; the scheduler adds check_interval to the
     # due time it ran, never to the time it finished; ``next_due``). Moved only by ``record``.
     next_check_at = models.DateTimeField(default=_now, editable=False)
