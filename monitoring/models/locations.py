@@ -92,6 +92,21 @@ class ProbeLocation(models.Model):
         return self.slug == settings.PROBE_LOCATION
 
 
+#: Location id -> slug, for results' payloads (a slug never changes, an id is never reused).
+_SLUGS: dict[int, str] = {}
+
+
+def location_slug(location_id: int | None) -> str:
+    """The slug of the location a result was checked from (None: the scheduler's own)."""
+    if location_id is None:
+        return settings.PROBE_LOCATION
+    slug = _SLUGS.get(location_id)
+    if slug is None:
+        slug = ProbeLocation.objects.filter(pk=location_id).values_list("slug", flat=True).first() or ""
+        _SLUGS[location_id] = slug
+    return slug
+
+
 class AgentToken(models.Model):
     """A probe agent's credential for one location: ``pga_…``, shown once, stored as a digest."""
 
