@@ -15,8 +15,8 @@ from monitoring.models import LocationStatus, PingResult, ProbeLocation, Server,
 from monitoring.services import aionet
 from monitoring.services.engine.recording import CheckResult, location_status_changed, record
 from monitoring.services.engine.transitions import (
-    LocationState,
     LocationsChanged,
+    LocationState,
     Pause,
     Policy,
     ProbeOutcome,
