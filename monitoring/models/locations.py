@@ -134,7 +134,7 @@ class ServerLocation(models.Model):
     location) and its state there."""
 
     server = models.ForeignKey("monitoring.Server", on_delete=models.CASCADE, related_name="location_states")
-    location = models.ForeignKey(ProbeLocation, on_delete=models.PROTECT, related_name="server_states")
+    location = models.ForeignKey(ProbeLocation, on_delete=models.RESTRICT, related_name="server_states")
     position = models.PositiveSmallIntegerField(default=0)
     # The schedule of an agent's location (the scheduler's own location uses the Server row's).
     next_check_at = models.DateTimeField(default=timezone.now)

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import User
+from django.db.models import RestrictedError
 from django.utils import timezone
 
 from monitoring.choices import PingStatus, Status
@@ -209,3 +210,17 @@ def test_a_location_going_offline_is_judged_again(owner: User, places: dict) -> 
 def test_probes_name_their_location() -> None:
     assert aionet.Client().user_agent == "PulseGuard/1.0.0 (+local)"
     assert aionet.Client("eu-west").user_agent == "PulseGuard/1.0.0 (+eu-west)"
+
+
+def test_deleting_a_user_deletes_their_teams_locations_servers_and_results(owner: User, places: dict) -> None:
+    """A team's location goes with the team, with the servers checked from it and their results;
+    on its own, a location still used by a server (or holding results) is not deleted."""
+    mine = ProbeLocation.objects.create(name="Home lab", slug="lab", team=owner.personal_team)
+    server = make_server(owner, name="web")
+    checked_from(server, places["local"], mine)
+    record([CheckResult(server, OK, timezone.now(), location=mine)])
+    with pytest.raises(RestrictedError):
+        mine.delete()
+    owner.delete()
+    assert not ProbeLocation.objects.filter(slug="lab").exists()
+    assert not Server.objects.exists() and not PingResult.objects.exists() and not ServerLocation.objects.exists()
