@@ -258,6 +258,7 @@ def test_deleting_a_server_while_its_check_runs_leaves_nothing_of_it(alice, alic
 def test_deleting_an_account_while_its_checks_run_answers_2xx(alice, alice_client, monkeypatch):
     servers = [make_server(alice, name=f"s{n}", protocol="http", host="127.0.0.1", port=9) for n in range(3)]
     answers: list[int] = []
+    deleted = threading.Event()
 
     async def account_deleted(server: Server, client: object) -> ProbeOutcome:
         if server.pk == servers[0].pk:
@@ -267,8 +268,11 @@ def test_deleting_an_account_while_its_checks_run_answers_2xx(alice, alice_clien
                     answers.append(alice_client.delete("/api/auth/me/").status_code)
                 finally:
                     connections.close_all()
+                    deleted.set()
 
             await asyncio.to_thread(delete)
+        else:  # every check ends after the delete, however long the delete takes on a busy machine
+            await asyncio.to_thread(deleted.wait, 30)
         return OK
 
     monkeypatch.setattr(engine, "probe_async", account_deleted)
