@@ -16,6 +16,9 @@ scheduler. Talks only to 127.0.0.1.
 3. From the results stored in the measured window: checks delivered of those asked, how many
    succeeded, and the scheduler's CPU per check (/proc utime + stime over the window) and its
    resident memory at the end.
+
+``--profile DIR`` runs each scheduler under cProfile (``DIR/<kind>.prof``), to see where a kind's
+time goes; its CPU figures are then the profiler's too, so compare kinds only without it.
 """
 
 from __future__ import annotations
@@ -198,8 +201,11 @@ def run_kind(kind: str, db_url: str, args: argparse.Namespace, ports: dict[str, 
         capture_output=True,
         text=True,
     )
+    # With --profile, the scheduler runs under cProfile (its main thread: the check engine's loop)
+    # and writes <dir>/<kind>.prof as SIGTERM stops it; its CPU figures then include the profiler's.
+    profile = ["-m", "cProfile", "-o", str(Path(args.profile) / f"{kind}.prof")] if args.profile else []
     proc = subprocess.Popen(
-        [PY, "manage.py", "start_scheduler", "--concurrency", str(args.concurrency)],
+        [PY, *profile, "manage.py", "start_scheduler", "--concurrency", str(args.concurrency)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -244,6 +250,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=40, help="The measured window, after one interval of warm-up.")
     parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument("--kinds", default=",".join(KINDS))
+    parser.add_argument("--profile", default="", help="A directory: profile each kind's scheduler (cProfile).")
     args = parser.parse_args()
     base = os.environ.get("DATABASE_URL", f"sqlite:///{ROOT / 'bench' / 'protocols.sqlite3'}")
     ready: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
