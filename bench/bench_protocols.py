@@ -16,6 +16,10 @@ scheduler. Talks only to 127.0.0.1.
 3. From the results stored in the measured window: checks delivered of those asked, how many
    succeeded, and the scheduler's CPU per check (/proc utime + stime over the window) and its
    resident memory at the end.
+
+``--profile DIR`` runs each scheduler's check engine (its thread) under cProfile
+(``DIR/<kind>.prof``), to see where a kind's time goes; its CPU figures are then the profiler's
+too, so compare kinds only without it.
 """
 
 from __future__ import annotations
@@ -184,6 +188,26 @@ errors = Counter(window.exclude(status="success").values_list("error_message", f
 json.dump({"statuses": statuses, "errors": errors}, sys.stdout)
 """
 
+# start_scheduler with its check engine (the "check-engine" thread's event loop) under cProfile.
+PROFILED = """
+import cProfile, os, sys
+from core.env import settings_module
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", settings_module())
+import django
+django.setup()
+from django.core.management import execute_from_command_line
+from monitoring.tasks import scheduler
+out, engine_loop = sys.argv[1], scheduler.run_forever
+def profiled(*args):
+    profile = cProfile.Profile()
+    try:
+        profile.runcall(engine_loop, *args)
+    finally:
+        profile.dump_stats(out)
+scheduler.run_forever = profiled
+execute_from_command_line(["manage.py", *sys.argv[2:]])
+"""
+
 
 def run_kind(kind: str, db_url: str, args: argparse.Namespace, ports: dict[str, int]) -> dict[str, object]:
     env = env_for(db_url)
@@ -198,8 +222,11 @@ def run_kind(kind: str, db_url: str, args: argparse.Namespace, ports: dict[str, 
         capture_output=True,
         text=True,
     )
+    # With --profile, the check engine's thread runs under cProfile and writes <dir>/<kind>.prof as
+    # SIGTERM stops it; its CPU figures then include the profiler's.
+    launch = ["-c", PROFILED, str(Path(args.profile).resolve() / f"{kind}.prof")] if args.profile else ["manage.py"]
     proc = subprocess.Popen(
-        [PY, "manage.py", "start_scheduler", "--concurrency", str(args.concurrency)],
+        [PY, *launch, "start_scheduler", "--concurrency", str(args.concurrency)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -244,6 +271,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=40, help="The measured window, after one interval of warm-up.")
     parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument("--kinds", default=",".join(KINDS))
+    parser.add_argument("--profile", default="", help="A directory: profile each kind's scheduler (cProfile).")
     args = parser.parse_args()
     base = os.environ.get("DATABASE_URL", f"sqlite:///{ROOT / 'bench' / 'protocols.sqlite3'}")
     ready: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]

@@ -4,6 +4,7 @@ API's rules for every new field (a field of another kind is a 400 naming it)."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import ssl
 from unittest import mock
@@ -111,10 +112,36 @@ def test_ping_says_when_the_kernel_refuses_icmp(alice):
     with (
         mock.patch.object(probes_net._Icmp, "privileged", None),
         mock.patch.object(icmplib, "async_ping", side_effect=icmplib.SocketPermissionError(False)),
+        mock.patch.object(probes_net._RawIcmp, "_socket", side_effect=PermissionError(1, "Operation not permitted")),
     ):
         outcome = probe_once(server)
     assert outcome.status == PingStatus.ERROR
     assert "net.ipv4.ping_group_range" in outcome.error_message and "CAP_NET_RAW" in outcome.error_message
+
+
+def raw_icmp_works() -> bool:
+    try:
+        probes_net._RawIcmp._socket(socket.AF_INET).close()
+    except PermissionError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not raw_icmp_works(), reason="raw ICMP sockets need root or CAP_NET_RAW")
+def test_concurrent_raw_pings_share_one_socket_and_each_gets_its_own_replies():
+    # A raw ICMP socket receives every echo reply on the host: one per ping made each parse all the others'.
+    async def pings() -> list[icmplib.Host]:
+        return await asyncio.gather(
+            *(probes_net._RawIcmp.ping(socket.AF_INET, "127.0.0.1", 3, 1.0) for _ in range(20)),
+            probes_net._RawIcmp.ping(socket.AF_INET, "127.255.255.255", 2, 0.5),  # refused send: not sent
+        )
+
+    with mock.patch.object(probes_net._RawIcmp, "_socket", wraps=probes_net._RawIcmp._socket) as opened:
+        hosts = asyncio.run(pings())
+    assert opened.call_count == 1
+    assert [(h.packets_sent, h.packets_received) for h in hosts] == [(3, 3)] * 20 + [(0, 0)]
+    assert all(0 <= rtt < 1000 for h in hosts for rtt in h.rtts)
+    assert probes_net._RawIcmp._open == {}  # closed with the last ping in flight
 
 
 @GUARDED
