@@ -20,6 +20,7 @@ import asyncio
 import logging
 import os
 import random
+import signal
 import statistics
 import subprocess
 import sys
@@ -136,6 +137,50 @@ async def main_async(args: argparse.Namespace, token: str, ids: list[int]) -> No
             )
 
 
+#: The servers ``--against`` compares, one command each (``{port}``, ``{workers}``): one daphne
+#: (the previous design), bin/serve (production), and the candidates bin/serve chose among.
+SERVERS = {
+    "daphne": [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", "{port}", "core.asgi:application"],
+    "serve": ["bin/serve"],
+    "uvicorn": [
+        *(sys.executable, "-m", "uvicorn", "core.asgi:application", "--host", "127.0.0.1", "--port", "{port}"),
+        *("--workers", "{workers}", "--loop", "uvloop", "--http", "httptools", "--lifespan", "off", "--no-access-log"),
+    ],
+    "gunicorn": [
+        *(sys.executable, "-m", "gunicorn", "core.asgi:application", "-k", "uvicorn.workers.UvicornWorker"),
+        *("-w", "{workers}", "-b", "127.0.0.1:{port}"),
+    ],
+    "granian": [
+        *(sys.executable, "-m", "granian", "--interface", "asginl", "--host", "127.0.0.1", "--port", "{port}"),
+        *("--workers", "{workers}", "--loop", "uvloop", "--no-access-log", "core.asgi:application"),
+    ],
+}
+
+
+def against(name: str, args: argparse.Namespace, env: dict[str, str], token: str, ids: list[int]) -> None:
+    """Start one of SERVERS on ``--port``, wait for its health check, drive it, stop it."""
+    command = [part.format(port=args.port, workers=args.workers) for part in SERVERS[name]]
+    env = {**env, "HOST": "127.0.0.1", "PORT": str(args.port), "WEB_WORKERS": str(args.workers), "PY": sys.executable}
+    log = open(f"/tmp/bench_api_{name}.log", "w")  # noqa: SIM115 — open while the server runs
+    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{args.port}/api/health/", timeout=1)
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    sys.exit(f"{name} did not start: see {log.name}")
+                time.sleep(0.3)
+        workers = 1 if name == "daphne" else args.workers
+        print(f"\n{name} ({workers} process(es)): {args.rate:g} requests/s for {args.seconds:g} s each", flush=True)
+        asyncio.run(main_async(args, token, ids))
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, default=8108)
@@ -144,6 +189,12 @@ def main() -> None:
     parser.add_argument("--history-servers", type=int, default=100)
     parser.add_argument("--processes", type=int, default=1, help="daphne processes, on --port and the next ports")
     parser.add_argument("--daphne-log", default="/tmp/bench_api_daphne.log", help="the first one's; then .1, .2 …")
+    parser.add_argument(
+        "--against",
+        default="",
+        help=f"instead of daphne: these servers one after the other, comma-separated, from {', '.join(SERVERS)}",
+    )
+    parser.add_argument("--workers", type=int, default=2, help="worker processes of the --against servers")
     parser.add_argument("--only", default="", help="run only endpoints whose name contains this")
     parser.add_argument("--serial", type=int, default=0, help="instead: N requests each, one at a time, in process")
     args = parser.parse_args()
@@ -154,6 +205,10 @@ def main() -> None:
         serial(token, ids, args.serial)
         return
     env = {**os.environ, "DEBUG": "false", "PYTHONPATH": str(ROOT)}
+    if args.against:
+        for name in args.against.split(","):
+            against(name, args, env, token, ids)
+        return
     daphnes = [
         subprocess.Popen(
             [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(args.port + n), "core.asgi:application"],
