@@ -56,29 +56,31 @@ def prepare(history_servers: int) -> tuple[str, list[int], int]:
 
 async def drive(
     client: httpx.AsyncClient, paths: list[str], rate: float, seconds: float, bases: tuple[str, ...] = ("",)
-) -> tuple[list[float], int]:
+) -> tuple[list[float], int, int]:
     """Send ``rate`` requests a second from ``paths`` (round robin, and over ``bases``, the daphne
-    processes' addresses); latencies in ms and errors."""
+    processes' addresses); latencies in ms of the answers, errors, and how many of the errors
+    were a 503 (a worker past WEB_MAX_INFLIGHT, core.overload)."""
     latencies: list[float] = []
-    errors = 0
+    errors = busy = 0
     total = int(rate * seconds)
     start = time.perf_counter() + 0.2
 
     async def one(n: int) -> None:
-        nonlocal errors
+        nonlocal errors, busy
         due = start + n / rate
         await asyncio.sleep(max(0.0, due - time.perf_counter()))
         try:
             response = await client.get(bases[n % len(bases)] + paths[n % len(paths)])
             if response.status_code != 200:
                 errors += 1
+                busy += response.status_code == 503
         except httpx.HTTPError:
             errors += 1
             return
         latencies.append((time.perf_counter() - due) * 1000)
 
     await asyncio.gather(*(one(n) for n in range(total)))
-    return latencies, errors
+    return latencies, errors, busy
 
 
 def endpoints_for(ids: list[int]) -> dict[str, list[str]]:
@@ -125,14 +127,17 @@ async def main_async(args: argparse.Namespace, token: str, ids: list[int]) -> No
     async with httpx.AsyncClient(headers=headers, limits=limits, timeout=30) as client:
         for paths in endpoints.values():  # warm up connections and caches, not measured
             await drive(client, paths, rate=20, seconds=1, bases=bases)
-        print("| endpoint | requests | p50 ms | p95 ms | max ms | errors |\n| --- | --- | --- | --- | --- | --- |")
+        print(
+            "| endpoint | requests | p50 ms | p95 ms | max ms | errors (of which 503) |\n"
+            "| --- | --- | --- | --- | --- | --- |"
+        )
         for name, paths in endpoints.items():
-            if args.only not in name:
+            if not any(part in name for part in args.only.split(",")):
                 continue
-            latencies, errors = await drive(client, paths, args.rate, args.seconds, bases)
+            latencies, errors, busy = await drive(client, paths, args.rate, args.seconds, bases)
             print(
                 f"| {name} | {len(latencies)} | {statistics.median(latencies):.1f} | "
-                f"{percentile(latencies, 0.95):.1f} | {max(latencies):.1f} | {errors} |",
+                f"{percentile(latencies, 0.95):.1f} | {max(latencies):.1f} | {errors} ({busy}) |",
                 flush=True,
             )
 
@@ -195,7 +200,7 @@ def main() -> None:
         help=f"instead of daphne: these servers one after the other, comma-separated, from {', '.join(SERVERS)}",
     )
     parser.add_argument("--workers", type=int, default=2, help="worker processes of the --against servers")
-    parser.add_argument("--only", default="", help="run only endpoints whose name contains this")
+    parser.add_argument("--only", default="", help="only endpoints whose name contains one of these (comma-separated)")
     parser.add_argument("--serial", type=int, default=0, help="instead: N requests each, one at a time, in process")
     args = parser.parse_args()
     logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -91,7 +91,9 @@ def main() -> None:
     with connection.cursor() as cursor:
         cursor.execute("TRUNCATE monitoring_pingresult, monitoring_hourlyrollup CASCADE")
         raw = cursor.connection
-        columns = "server_id, status, response_time, status_code, error_message, check_timestamp, maintenance, body, kind"
+        columns = (
+            "server_id, status, response_time, status_code, error_message, check_timestamp, maintenance, body, kind"
+        )
         with raw.cursor().copy(f"COPY monitoring_pingresult ({columns}) FROM STDIN") as copy:
             for r in range(rounds):
                 base = start + timedelta(seconds=r * args.interval)
