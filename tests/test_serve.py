@@ -201,3 +201,18 @@ def test_throttles_and_live_events_are_shared_by_the_workers(alice):
             assert [u["type"] for u in updates] == ["update", "update"]
             stored = list(PingResult.objects.filter(server=server).order_by("id").values_list("id", flat=True))
             assert [u["ping"]["id"] for u in updates] == stored and len(stored) == 2
+
+
+@pytest.mark.timeout(90)
+def test_oversized_headers_get_431_and_slow_headers_are_cut_off():
+    # What core.http_limits gives daphne, granian's own give bin/serve (~64 KB, a deadline).
+    with serve(serve_env(HTTP_HEADER_TIMEOUT="2"), workers=1) as server:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=WAIT) as sock:
+            assert request(sock, "GET", "/api/health/", headers=f"X-Big: {'y' * 100_000}\r\n")[0] == 431
+        with socket.create_connection(("127.0.0.1", server.port), timeout=WAIT) as sock:
+            started = time.monotonic()
+            sock.sendall(b"GET /api/health/ HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            with contextlib.suppress(OSError):
+                while sock.recv(65536) and time.monotonic() - started < WAIT:
+                    pass
+            assert time.monotonic() - started < 10  # the server closed it after ~2 s
