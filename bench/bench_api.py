@@ -94,6 +94,17 @@ def endpoints_for(ids: list[int]) -> dict[str, list[str]]:
         "GET /api/servers/{id}/history/?window=30d": [f"/api/servers/{i}/history/?window=30d" for i in picks],
         "GET /api/servers/{id}/history/?window=24h": [f"/api/servers/{i}/history/?window=24h" for i in picks],
         "GET /api/servers/{id}/history/?window=90d": [f"/api/servers/{i}/history/?window=90d" for i in picks],
+        # Issue 20's goal: the four kinds in turn, at one rate.
+        "GET mix: servers, server-status, uptime 90d, history 30d": [
+            path
+            for i in picks
+            for path in (
+                "/api/servers/",
+                "/api/server-status/",
+                f"/api/servers/{i}/uptime/?window=90d",
+                f"/api/servers/{i}/history/?window=30d",
+            )
+        ],
     }
 
 
@@ -119,7 +130,14 @@ def serial(token: str, ids: list[int], count: int) -> None:
         )
 
 
-async def main_async(args: argparse.Namespace, token: str, ids: list[int]) -> None:
+async def main_async(args: argparse.Namespace, token: str, ids: list[int], server: int | None = None) -> None:
+    """Drive every endpoint chosen; with ``server`` (a pid), also the CPU its process tree spent
+    per request answered (on a shared machine, less noisy than latency)."""
+    from bench.live_latency import cpu_seconds, tree
+
+    def cpu() -> float:
+        return sum(cpu_seconds(pid) for pid in tree(server)) if server else 0.0
+
     endpoints = endpoints_for(ids)
     bases = tuple(f"http://127.0.0.1:{args.port + n}" for n in range(args.processes))
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
@@ -128,16 +146,19 @@ async def main_async(args: argparse.Namespace, token: str, ids: list[int]) -> No
         for paths in endpoints.values():  # warm up connections and caches, not measured
             await drive(client, paths, rate=20, seconds=1, bases=bases)
         print(
-            "| endpoint | requests | p50 ms | p95 ms | max ms | errors (of which 503) |\n"
-            "| --- | --- | --- | --- | --- | --- |"
+            "| endpoint | requests | p50 ms | p95 ms | max ms | errors (of which 503) | server CPU ms/request |\n"
+            "| --- | --- | --- | --- | --- | --- | --- |"
         )
         for name, paths in endpoints.items():
             if not any(part in name for part in args.only.split(",")):
                 continue
+            spent = cpu()
             latencies, errors, busy = await drive(client, paths, args.rate, args.seconds, bases)
+            spent = (cpu() - spent) * 1000 / max(1, len(latencies))
             print(
                 f"| {name} | {len(latencies)} | {statistics.median(latencies):.1f} | "
-                f"{percentile(latencies, 0.95):.1f} | {max(latencies):.1f} | {errors} ({busy}) |",
+                f"{percentile(latencies, 0.95):.1f} | {max(latencies):.1f} | {errors} ({busy}) | "
+                f"{f'{spent:.1f}' if server else '–'} |",
                 flush=True,
             )
 
@@ -180,7 +201,7 @@ def against(name: str, args: argparse.Namespace, env: dict[str, str], token: str
                 time.sleep(0.3)
         workers = 1 if name == "daphne" else args.workers
         print(f"\n{name} ({workers} process(es)): {args.rate:g} requests/s for {args.seconds:g} s each", flush=True)
-        asyncio.run(main_async(args, token, ids))
+        asyncio.run(main_async(args, token, ids, server.pid))
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
