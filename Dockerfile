@@ -1,4 +1,4 @@
-# PulseGuard: one image for the web process (daphne) and the scheduler.
+# PulseGuard: one image for the web server (bin/serve: WEB_WORKERS processes) and the scheduler.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -20,4 +20,5 @@ RUN SECRET_KEY="build-only-$(python -c 'import secrets; print(secrets.token_urls
 
 USER pulseguard
 EXPOSE 8000
-CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "core.asgi:application"]
+ENV HOST=0.0.0.0 PORT=8000
+CMD ["bin/serve"]

@@ -20,6 +20,7 @@ import asyncio
 import logging
 import os
 import random
+import signal
 import statistics
 import subprocess
 import sys
@@ -55,29 +56,31 @@ def prepare(history_servers: int) -> tuple[str, list[int], int]:
 
 async def drive(
     client: httpx.AsyncClient, paths: list[str], rate: float, seconds: float, bases: tuple[str, ...] = ("",)
-) -> tuple[list[float], int]:
+) -> tuple[list[float], int, int]:
     """Send ``rate`` requests a second from ``paths`` (round robin, and over ``bases``, the daphne
-    processes' addresses); latencies in ms and errors."""
+    processes' addresses); latencies in ms of the answers, errors, and how many of the errors
+    were a 503 (a worker past WEB_MAX_INFLIGHT, core.overload)."""
     latencies: list[float] = []
-    errors = 0
+    errors = busy = 0
     total = int(rate * seconds)
     start = time.perf_counter() + 0.2
 
     async def one(n: int) -> None:
-        nonlocal errors
+        nonlocal errors, busy
         due = start + n / rate
         await asyncio.sleep(max(0.0, due - time.perf_counter()))
         try:
             response = await client.get(bases[n % len(bases)] + paths[n % len(paths)])
             if response.status_code != 200:
                 errors += 1
+                busy += response.status_code == 503
         except httpx.HTTPError:
             errors += 1
             return
         latencies.append((time.perf_counter() - due) * 1000)
 
     await asyncio.gather(*(one(n) for n in range(total)))
-    return latencies, errors
+    return latencies, errors, busy
 
 
 def endpoints_for(ids: list[int]) -> dict[str, list[str]]:
@@ -91,6 +94,17 @@ def endpoints_for(ids: list[int]) -> dict[str, list[str]]:
         "GET /api/servers/{id}/history/?window=30d": [f"/api/servers/{i}/history/?window=30d" for i in picks],
         "GET /api/servers/{id}/history/?window=24h": [f"/api/servers/{i}/history/?window=24h" for i in picks],
         "GET /api/servers/{id}/history/?window=90d": [f"/api/servers/{i}/history/?window=90d" for i in picks],
+        # Issue 20's goal: the four kinds in turn, at one rate.
+        "GET mix: servers, server-status, uptime 90d, history 30d": [
+            path
+            for i in picks
+            for path in (
+                "/api/servers/",
+                "/api/server-status/",
+                f"/api/servers/{i}/uptime/?window=90d",
+                f"/api/servers/{i}/history/?window=30d",
+            )
+        ],
     }
 
 
@@ -116,7 +130,14 @@ def serial(token: str, ids: list[int], count: int) -> None:
         )
 
 
-async def main_async(args: argparse.Namespace, token: str, ids: list[int]) -> None:
+async def main_async(args: argparse.Namespace, token: str, ids: list[int], server: int | None = None) -> None:
+    """Drive every endpoint chosen; with ``server`` (a pid), also the CPU its process tree spent
+    per request answered (on a shared machine, less noisy than latency)."""
+    from bench.live_latency import cpu_seconds, tree
+
+    def cpu() -> float:
+        return sum(cpu_seconds(pid) for pid in tree(server)) if server else 0.0
+
     endpoints = endpoints_for(ids)
     bases = tuple(f"http://127.0.0.1:{args.port + n}" for n in range(args.processes))
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
@@ -124,16 +145,66 @@ async def main_async(args: argparse.Namespace, token: str, ids: list[int]) -> No
     async with httpx.AsyncClient(headers=headers, limits=limits, timeout=30) as client:
         for paths in endpoints.values():  # warm up connections and caches, not measured
             await drive(client, paths, rate=20, seconds=1, bases=bases)
-        print("| endpoint | requests | p50 ms | p95 ms | max ms | errors |\n| --- | --- | --- | --- | --- | --- |")
+        print(
+            "| endpoint | requests | p50 ms | p95 ms | max ms | errors (of which 503) | server CPU ms/request |\n"
+            "| --- | --- | --- | --- | --- | --- | --- |"
+        )
         for name, paths in endpoints.items():
-            if args.only not in name:
+            if not any(part in name for part in args.only.split(",")):
                 continue
-            latencies, errors = await drive(client, paths, args.rate, args.seconds, bases)
+            spent = cpu()
+            latencies, errors, busy = await drive(client, paths, args.rate, args.seconds, bases)
+            spent = (cpu() - spent) * 1000 / max(1, len(latencies))
             print(
                 f"| {name} | {len(latencies)} | {statistics.median(latencies):.1f} | "
-                f"{percentile(latencies, 0.95):.1f} | {max(latencies):.1f} | {errors} |",
+                f"{percentile(latencies, 0.95):.1f} | {max(latencies):.1f} | {errors} ({busy}) | "
+                f"{f'{spent:.1f}' if server else '–'} |",
                 flush=True,
             )
+
+
+#: The servers ``--against`` compares, one command each (``{port}``, ``{workers}``): one daphne
+#: (the previous design), bin/serve (production), and the candidates bin/serve chose among.
+SERVERS = {
+    "daphne": [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", "{port}", "core.asgi:application"],
+    "serve": ["bin/serve"],
+    "uvicorn": [
+        *(sys.executable, "-m", "uvicorn", "core.asgi:application", "--host", "127.0.0.1", "--port", "{port}"),
+        *("--workers", "{workers}", "--loop", "uvloop", "--http", "httptools", "--lifespan", "off", "--no-access-log"),
+    ],
+    "gunicorn": [
+        *(sys.executable, "-m", "gunicorn", "core.asgi:application", "-k", "uvicorn.workers.UvicornWorker"),
+        *("-w", "{workers}", "-b", "127.0.0.1:{port}"),
+    ],
+    "granian": [
+        *(sys.executable, "-m", "granian", "--interface", "asginl", "--host", "127.0.0.1", "--port", "{port}"),
+        *("--workers", "{workers}", "--loop", "uvloop", "--no-access-log", "core.asgi:application"),
+    ],
+}
+
+
+def against(name: str, args: argparse.Namespace, env: dict[str, str], token: str, ids: list[int]) -> None:
+    """Start one of SERVERS on ``--port``, wait for its health check, drive it, stop it."""
+    command = [part.format(port=args.port, workers=args.workers) for part in SERVERS[name]]
+    env = {**env, "HOST": "127.0.0.1", "PORT": str(args.port), "WEB_WORKERS": str(args.workers), "PY": sys.executable}
+    log = open(f"/tmp/bench_api_{name}.log", "w")  # noqa: SIM115 — open while the server runs
+    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{args.port}/api/health/", timeout=1)
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    sys.exit(f"{name} did not start: see {log.name}")
+                time.sleep(0.3)
+        workers = 1 if name == "daphne" else args.workers
+        print(f"\n{name} ({workers} process(es)): {args.rate:g} requests/s for {args.seconds:g} s each", flush=True)
+        asyncio.run(main_async(args, token, ids, server.pid))
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
 
 
 def main() -> None:
@@ -144,7 +215,13 @@ def main() -> None:
     parser.add_argument("--history-servers", type=int, default=100)
     parser.add_argument("--processes", type=int, default=1, help="daphne processes, on --port and the next ports")
     parser.add_argument("--daphne-log", default="/tmp/bench_api_daphne.log", help="the first one's; then .1, .2 …")
-    parser.add_argument("--only", default="", help="run only endpoints whose name contains this")
+    parser.add_argument(
+        "--against",
+        default="",
+        help=f"instead of daphne: these servers one after the other, comma-separated, from {', '.join(SERVERS)}",
+    )
+    parser.add_argument("--workers", type=int, default=2, help="worker processes of the --against servers")
+    parser.add_argument("--only", default="", help="only endpoints whose name contains one of these (comma-separated)")
     parser.add_argument("--serial", type=int, default=0, help="instead: N requests each, one at a time, in process")
     args = parser.parse_args()
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -154,6 +231,10 @@ def main() -> None:
         serial(token, ids, args.serial)
         return
     env = {**os.environ, "DEBUG": "false", "PYTHONPATH": str(ROOT)}
+    if args.against:
+        for name in args.against.split(","):
+            against(name, args, env, token, ids)
+        return
     daphnes = [
         subprocess.Popen(
             [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(args.port + n), "core.asgi:application"],

@@ -1,6 +1,7 @@
 """Live-feed latency benchmark: commit of a check → receipt by WebSocket and SSE clients.
 
-One daphne process (core.asgi, Redis channel layer, PostgreSQL) serves N WebSocket clients
+One daphne process (core.asgi, Redis channel layer, PostgreSQL; ``--web serve``: bin/serve
+with ``--workers`` processes on one port, as production runs) serves N WebSocket clients
 and M SSE clients, all subscribed to the same server(s). A separate checker process (like
 ``check_servers`` or the scheduler) checks those servers repeatedly; for every check it
 stamps the moment its transaction committed (an on_commit hook registered before the check
@@ -14,6 +15,7 @@ checker's commit-to-published step took. Everything talks to 127.0.0.1 only.
 
     python bench/live_latency.py                       # 100 and 1000 WS + 100 SSE, 30 checks 1 s apart
     python bench/live_latency.py --ws 200 --sse 20 --checks 10   # a quick run
+    python bench/live_latency.py --web daphne serve --workers 2 --ws 1000   # both designs, one run
 
 The clients share one process and one core with the checker, Redis and PostgreSQL, so the
 figures include reading 1,100 sockets in one Python process: an upper bound for real clients.
@@ -60,6 +62,15 @@ def rss_mb(pid: int) -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     return 0.0
+
+
+def tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (bin/serve → granian → its workers)."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return []
+    return [pid] + [p for child in children for p in tree(int(child))]
 
 
 def cpu_seconds(pid: int) -> float:
@@ -234,18 +245,24 @@ async def run_sse(port: int, token: str, client: Client, ready: asyncio.Event) -
 
 
 async def scenario(
-    args: argparse.Namespace, env: dict[str, str], ids: list[int], token: str, n_ws: int
+    args: argparse.Namespace, env: dict[str, str], ids: list[int], token: str, n_ws: int, web: str
 ) -> dict[str, Any]:
     from tests.targets import free_port
 
     port = free_port()
-    daphne = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "core.asgi:application"],
-        cwd=BASE_DIR,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    if web == "serve":
+        command = [str(BASE_DIR / "bin" / "serve")]
+        env = {**env, "PY": sys.executable, "PORT": str(port), "WEB_WORKERS": str(args.workers)}
+    else:
+        command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "core.asgi:application"]
+    daphne = subprocess.Popen(command, cwd=BASE_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def rss() -> float:
+        return sum(rss_mb(pid) for pid in tree(daphne.pid))
+
+    def cpu() -> float:
+        return sum(cpu_seconds(pid) for pid in tree(daphne.pid))
+
     try:
         for _ in range(300):
             try:
@@ -254,8 +271,8 @@ async def scenario(
                 break
             except OSError:
                 await asyncio.sleep(0.1)
-        await asyncio.sleep(0.5)
-        rss_idle = rss_mb(daphne.pid)
+        await asyncio.sleep(0.5 if web == "daphne" else 5)  # granian's workers start after it listens
+        rss_idle = rss()
 
         clients = [Client("ws", ids[i % len(ids)]) for i in range(n_ws)]
         clients += [Client("sse", ids[i % len(ids)]) for i in range(args.sse)]
@@ -271,7 +288,7 @@ async def scenario(
             await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), 120)
         connect_seconds = time.monotonic() - started
         await asyncio.sleep(1.0)
-        rss_connected = rss_mb(daphne.pid)
+        rss_connected = rss()
 
         checker = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -294,10 +311,10 @@ async def scenario(
         async def sample() -> None:
             nonlocal peak
             while checker.returncode is None:
-                peak = max(peak, rss_mb(daphne.pid))
+                peak = max(peak, rss())
                 await asyncio.sleep(0.25)
 
-        cpu_daphne, cpu_clients, wall = cpu_seconds(daphne.pid), time.process_time(), time.monotonic()
+        cpu_daphne, cpu_clients, wall = cpu(), time.process_time(), time.monotonic()
         sampler = asyncio.create_task(sample())
         assert checker.stdout is not None
         async for line in checker.stdout:
@@ -308,7 +325,7 @@ async def scenario(
             publish_ms.append((record["published"] - record["committed"]) * 1000)
         await asyncio.wait_for(checker.wait(), 60)
         await sampler
-        cpu_daphne = cpu_seconds(daphne.pid) - cpu_daphne
+        cpu_daphne = cpu() - cpu_daphne
         cpu_clients, wall = time.process_time() - cpu_clients, time.monotonic() - wall
 
         # Stragglers: wait until every client has every check of its server, for at most 5 s.
@@ -324,6 +341,7 @@ async def scenario(
         await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 30)
 
         result: dict[str, Any] = {
+            "web": web if web == "daphne" else f"bin/serve ×{args.workers}",
             "ws_clients": n_ws,
             "sse_clients": args.sse,
             "servers": len(ids),
@@ -357,7 +375,7 @@ async def scenario(
     finally:
         daphne.terminate()
         try:
-            daphne.wait(10)
+            daphne.wait(25)  # bin/serve stops its workers within 20 s
         except subprocess.TimeoutExpired:
             daphne.kill()
 
@@ -369,6 +387,8 @@ def main() -> None:
     parser.add_argument("--servers", type=int, default=1, help="servers checked (clients spread over them)")
     parser.add_argument("--checks", type=int, default=30, help="check rounds per scenario")
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between check rounds")
+    parser.add_argument("--web", nargs="+", choices=["daphne", "serve"], default=["daphne"], help="web servers")
+    parser.add_argument("--workers", type=int, default=2, help="bin/serve's WEB_WORKERS")
     parser.add_argument("--database-url", default=DEFAULT_DB)
     parser.add_argument("--prefix", default="pg_live_bench", help="Redis key prefix of the channel layer")
     parser.add_argument("--checker", action="store_true", help=argparse.SUPPRESS)
@@ -385,17 +405,19 @@ def main() -> None:
     from django.conf import settings
 
     clear_prefix(settings.REDIS_URL, args.prefix)
-    results = [asyncio.run(scenario(args, env, ids, token, n)) for n in args.ws]
+    results = [asyncio.run(scenario(args, env, ids, token, n, web)) for n in args.ws for web in args.web]
 
     print(json.dumps(results, indent=2))
     print()
-    print("| WS | SSE | checks | kind | messages | p50 ms | p99 ms | max ms | lost | daphne RSS idle/conn/peak | CPU |")
-    print("|---:|---:|---:|---|---:|---:|---:|---:|---:|---|---:|")
+    print(
+        "| web | WS | SSE | checks | kind | messages | p50 ms | p99 ms | max ms | lost | web RSS idle/conn/peak | CPU |"
+    )
+    print("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---|---:|")
     for r in results:
         for kind in ("ws", "sse"):
             k = r[kind]
             print(
-                f"| {r['ws_clients']} | {r['sse_clients']} | {r['checks']} | {kind} | {k['messages']} | "
+                f"| {r['web']} | {r['ws_clients']} | {r['sse_clients']} | {r['checks']} | {kind} | {k['messages']} | "
                 f"{k['p50_ms']} | {k['p99_ms']} | {k['max_ms']} | {k['lost']} | "
                 f"{r['rss_idle_mb']} / {r['rss_connected_mb']} / {r['rss_peak_mb']} MB | {r['daphne_cpu_share']} |"
             )

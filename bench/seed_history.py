@@ -48,6 +48,7 @@ def main() -> None:
     from django.core.management import call_command
     from django.db import connection
 
+    from monitoring.choices import PingKind
     from monitoring.models import RawHistoryHorizon, Server, ServerStatus
     from monitoring.services.history.rollups import floor_hour, hours_between, recompute
 
@@ -90,7 +91,9 @@ def main() -> None:
     with connection.cursor() as cursor:
         cursor.execute("TRUNCATE monitoring_pingresult, monitoring_hourlyrollup CASCADE")
         raw = cursor.connection
-        columns = "server_id, status, response_time, status_code, error_message, check_timestamp, maintenance"
+        columns = (
+            "server_id, status, response_time, status_code, error_message, check_timestamp, maintenance, body, kind"
+        )
         with raw.cursor().copy(f"COPY monitoring_pingresult ({columns}) FROM STDIN") as copy:
             for r in range(rounds):
                 base = start + timedelta(seconds=r * args.interval)
@@ -106,6 +109,8 @@ def main() -> None:
                             "HTTP 500" if failed else "",
                             base + step * n,
                             False,
+                            "",
+                            PingKind.CHECK,
                         )
                     )
                 written += len(ids)
@@ -124,7 +129,8 @@ def main() -> None:
         hours = hours_between(first_raw - timedelta(days=90), first_raw - timedelta(hours=1))
         with cursor.connection.cursor().copy(
             "COPY monitoring_hourlyrollup (server_id, hour, checks, failures, maintenance, timed, response_time_min,"
-            " response_time_avg, response_time_p50, response_time_p95, response_time_max, updated_at) FROM STDIN"
+            " response_time_avg, response_time_p50, response_time_p95, response_time_max, updated_at, valued)"
+            " FROM STDIN"
         ) as copy:
             per_hour = 3600 // args.interval
             for server_id in ids[: args.history_servers]:
@@ -144,6 +150,7 @@ def main() -> None:
                             285.0,
                             300.0,
                             now,
+                            0,
                         )
                     )
         cursor.execute("VACUUM ANALYZE monitoring_pingresult")

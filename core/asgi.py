@@ -18,6 +18,7 @@ django_asgi_app = get_asgi_application()
 
 from authentication.middleware import WebSocketOriginValidator  # noqa: E402
 from core import embedded, http_limits  # noqa: E402
+from core.overload import InFlightLimit  # noqa: E402
 from core.shared_threads import SharedThreads  # noqa: E402
 from monitoring.routing import websocket_urlpatterns  # noqa: E402
 
@@ -26,8 +27,9 @@ http_limits.install()
 
 application = ProtocolTypeRouter(
     {
-        # SSE streams and pushes run on shared threads; an overload of pushes is answered 503 at once.
-        "http": SharedThreads(django_asgi_app),
+        # SSE streams and pushes run on shared threads; an overload of pushes is answered 503 at
+        # once, and so is any other request past WEB_MAX_INFLIGHT in this process.
+        "http": InFlightLimit(SharedThreads(django_asgi_app)),
         # Origin first (a browser on a foreign site is refused before anything else); the consumer
         # accepts the handshake, then authenticates the token or session (authentication.credentials).
         "websocket": WebSocketOriginValidator(URLRouter(websocket_urlpatterns)),

@@ -6,6 +6,7 @@ environment variable they name exists.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -19,6 +20,11 @@ SETTINGS_SOURCES = [*ROOT.glob("core/settings/*.py"), ROOT / "core" / "env.py"]
 def settings_variables() -> set[str]:
     text = "\n".join(p.read_text() for p in SETTINGS_SOURCES)
     return set(re.findall(r"env\w*\(\s*[\"']([A-Z_]+)[\"']", text)) | {"ENVIRONMENT"}
+
+
+def serve_variables() -> set[str]:
+    """The variables bin/serve itself reads (``${NAME:-…}``)."""
+    return set(re.findall(r"\$\{([A-Z_]+)", (ROOT / "bin" / "serve").read_text()))
 
 
 def compose() -> dict:
@@ -39,13 +45,23 @@ def test_compose_commands_exist_in_the_project():
         for module in re.findall(r"(\w+(?:\.\w+)*):application", command):
             assert (ROOT / (module.replace(".", "/") + ".py")).is_file()
     assert "start_scheduler" in " ".join(services["scheduler"]["command"])
-    assert "core.asgi:application" in " ".join(services["web"]["command"])
+    assert re.search(r"exec bin/serve$", " ".join(services["web"]["command"]))
+    serve = ROOT / "bin" / "serve"
+    assert serve.is_file() and os.access(serve, os.X_OK) and "core.asgi:application" in serve.read_text()
+
+
+def test_compose_web_runs_several_workers_with_a_bounded_pool():
+    env = compose()["services"]["web"]["environment"]
+    assert env["WEB_WORKERS"] == "${WEB_WORKERS:-2}" and env["DB_POOL_MAX_SIZE"] == "${DB_POOL_MAX_SIZE:-8}"
+    assert env["CHANNEL_LAYER_TYPE"] == "redis"  # bin/serve refuses several workers without it
 
 
 def test_compose_environment_uses_only_variables_the_settings_read():
     known = settings_variables()
     for name in ("web", "scheduler"):
         env = compose()["services"][name]["environment"]
+        if name == "web":
+            known |= serve_variables()
         unknown = set(env) - known
         assert not unknown, f"{name} sets variables nothing reads: {unknown}"
         assert env["ENVIRONMENT"] == "production" and env["CHANNEL_LAYER_TYPE"] == "redis"
@@ -57,12 +73,22 @@ def test_compose_waits_for_healthy_services_and_checks_health():
     services = compose()["services"]
     assert services["web"]["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert "/api/health/" in " ".join(services["web"]["healthcheck"]["test"])
+    assert services["scheduler"]["depends_on"]["web"]["condition"] == "service_healthy"
+
+
+def test_every_service_has_a_health_check():
+    commands = get_commands()
+    for name, service in compose()["services"].items():
+        test = service.get("healthcheck", {}).get("test")
+        assert test and test[0] in {"CMD", "CMD-SHELL"}, f"{name} has no health check"
+        for sub in re.findall(r"manage\.py (\w+)", " ".join(test)):
+            assert sub in commands, f"{name}: manage.py {sub} does not exist"
 
 
 def test_dockerfile_installs_requirements_and_serves_asgi():
     text = (ROOT / "Dockerfile").read_text()
     assert "pip install -r requirements.txt" in text
-    assert "collectstatic" in text and "core.asgi:application" in text
+    assert "collectstatic" in text and 'CMD ["bin/serve"]' in text
 
 
 def test_every_requirement_is_pinned():

@@ -273,6 +273,9 @@ PUSH_WORKER_THREADS = envint("PUSH_WORKER_THREADS", 8, minimum=1)
 # unstored (its client is about to give up and retry).
 PUSH_QUEUE_MAX = envint("PUSH_QUEUE_MAX", 100, minimum=0)
 PUSH_MAX_WAIT_SECONDS = envint("PUSH_MAX_WAIT_SECONDS", 10, minimum=1)
+# HTTP requests one web process serves at a time (SSE streams, pushes, health and /metrics
+# aside); the next one is answered 503 with Retry-After at once (core.overload).
+WEB_MAX_INFLIGHT = envint("WEB_MAX_INFLIGHT", 64, minimum=1)
 # The base of every link in e-mails, webhooks and feeds (SPEC §2); PUBLIC_BASE_URL is its old name.
 PUBLIC_URL = (envstr("PUBLIC_URL", "") or envstr("PUBLIC_BASE_URL", "")).strip().rstrip("/")
 if PUBLIC_URL and not re.fullmatch(r"https?://[^/\s]+(/\S*)?", PUBLIC_URL):
