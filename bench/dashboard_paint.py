@@ -42,8 +42,13 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disa
 
 
 def build_database(path: str, servers: int) -> dict[str, str]:
+    """Migrate the database at ``path`` and, unless it has servers already (``--database`` kept
+    from an earlier run of the same size), add the bench user and its servers."""
     env = dict(os.environ, DATABASE_URL=f"sqlite:///{path}", ENVIRONMENT="development", LOG_LEVEL="warning")
+    had = Path(path).exists()
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=BASE_DIR, env=env, check=True)
+    if had:
+        return env
     script = f"""
 from django.contrib.auth.models import User
 from django.utils import timezone
@@ -72,8 +77,8 @@ def daphne(env: dict[str, str], port: int, tree: Path = BASE_DIR):
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            with contextlib.suppress(requests.ConnectionError):
-                if requests.get(f"{base}/api/health/", timeout=2).status_code == 200:
+            with contextlib.suppress(requests.RequestException):  # refused, or too slow on a busy machine
+                if requests.get(f"{base}/api/health/", timeout=10).status_code == 200:
                     break
             time.sleep(0.2)
         yield base
@@ -106,6 +111,7 @@ def main() -> None:
     parser.add_argument("--old-label", default="previous")
     parser.add_argument("--paths", default=PATHS, help=f"comma-separated pages to load (default {PATHS})")
     parser.add_argument("--screenshot", type=Path, help="save this tree's first page here (PNG)")
+    parser.add_argument("--database", type=Path, help="an SQLite file to keep (built if missing, else reused)")
     opts = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -115,7 +121,7 @@ def main() -> None:
     paths = opts.paths.split(",")
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.monotonic()
-        env = build_database(str(Path(tmp) / "bench.sqlite3"), opts.servers)
+        env = build_database(str(opts.database or Path(tmp) / "bench.sqlite3"), opts.servers)
         print(f"built {opts.servers} servers in {time.monotonic() - t0:.1f} s")
         with contextlib.ExitStack() as stack, sync_playwright() as pw:
             bases = {label: stack.enter_context(daphne(env, port, tree)) for label, tree, port in designs}
