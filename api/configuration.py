@@ -32,7 +32,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Prefetch
 from rest_framework import serializers
 from rest_framework.fields import SkipField
 
@@ -165,9 +164,57 @@ def _represent(serializer: serializers.Serializer, names: list[str], instance: A
     return out
 
 
+#: Fields whose representation of a value of their column's type is that value (DRF calls
+#: ``str``, ``int``, ``float`` or keeps a bool), so the export copies it as the database gave it.
+AS_STORED = {serializers.CharField, serializers.IntegerField, serializers.FloatField, serializers.BooleanField}
+
+
+def _server_items(serializer: serializers.Serializer, names: list[str], team: Team) -> list[tuple[int, dict]]:
+    """Each of the team's servers (by name) as ``(id, its exported fields)``, read with one
+    ``values_list`` rather than as model instances through the serializer's ``get_attribute``:
+    a 5,000-server export spent 1.5 s there. Every exported field but ``depends_on`` is a column;
+    a field that is not (a method, a relation) is named in the error, to be exported as
+    ``depends_on`` is."""
+    fields = serializer.fields
+    columns = {f.name for f in Server._meta.concrete_fields if not f.is_relation}
+    exported = [name for name in names if name != "depends_on"]
+    not_columns = [name for name in exported if fields[name].source not in columns]
+    if not_columns:
+        raise TypeError(f"Exported server fields that are not columns of Server: {', '.join(not_columns)}.")
+    convert = [None if type(fields[name]) in AS_STORED else fields[name].to_representation for name in exported]
+    rows = (
+        Server.objects.filter(team=team)
+        .order_by("name", "id")
+        .values_list("id", *(fields[name].source for name in exported))
+    )
+    pairs = list(zip(exported, convert, strict=True))
+    return [
+        (
+            row[0],
+            {
+                name: value if value is None or to is None else to(value)
+                for (name, to), value in zip(pairs, row[1:], strict=True)
+            },
+        )
+        for row in rows
+    ]
+
+
+def _servers_of(relation: Any, team: Team) -> dict[int, list[int]]:
+    """The ids of the servers each of the team's objects names through the many-to-many
+    ``relation`` (e.g. ``NotificationConfig.servers``), read from its table in one query."""
+    field = relation.field
+    owner, server = field.m2m_field_name(), field.m2m_reverse_field_name()
+    linked: dict[int, list[int]] = {}
+    rows = relation.through.objects.filter(**{f"{owner}__team": team}).values_list(f"{owner}_id", f"{server}_id")
+    for owner_id, server_id in rows:
+        linked.setdefault(owner_id, []).append(server_id)
+    return linked
+
+
 def export_config(user: Any, team: Team | None = None) -> dict[str, Any]:
     """The team's configuration (default: the user's personal team) as a plain document (JSON or
-    YAML), in seven queries whatever its size."""
+    YAML), in eight queries whatever its size."""
     with collector_paused():
         return _export(user, team or default_team(user))
 
@@ -176,36 +223,41 @@ def _export(user: Any, team: Team) -> dict[str, Any]:
     ctx = _context(user, team)
     s_fields, c_fields = server_fields(user), config_fields(user)
     p_fields, w_fields = page_fields(user), window_fields(user)
-    server_serializer = ServerSerializer(context=ctx)
-    config_serializer = NotificationConfigSerializer(context=ctx)
-    servers = list(Server.objects.filter(team=team).prefetch_related(_ids("depends_on")).order_by("name", "id"))
+    servers = _server_items(ServerSerializer(context=ctx), s_fields, team)
     # Related servers (dependencies, a config's, a page's, a window's) are the team's: named here.
-    names = {server.pk: server.name for server in servers}
+    names = {pk: item["name"] for pk, item in servers}
+    dependencies = _servers_of(Server.depends_on, team)
     out_servers = []
-    for server in servers:
-        item = _represent(server_serializer, s_fields, server)
-        item.pop("depends_on", None)  # the serializer's ids; the document names them, below
-        dependencies = sorted({names[d.pk] for d in server.depends_on.all()})
-        if dependencies:  # left out when none, so documents without dependencies read as before
-            item["depends_on"] = dependencies
+    for pk, item in servers:
+        if pk in dependencies:  # left out when none, so documents without dependencies read as before
+            item["depends_on"] = sorted({names[d] for d in dependencies[pk]})
         out_servers.append(item)
+
+    def named(linked: dict[int, list[int]], pk: int) -> list[str]:
+        return sorted(names[s] for s in linked.get(pk, ()))
+
+    config_serializer = NotificationConfigSerializer(context=ctx)
+    config_servers = _servers_of(NotificationConfig.servers, team)
     configs = []
-    team_configs = NotificationConfig.objects.filter(team=team).prefetch_related(_ids("servers"))
-    for config in sorted(team_configs, key=lambda c: (c.notification_type, c.recipient, c.pk)):
+    for config in sorted(
+        NotificationConfig.objects.filter(team=team), key=lambda c: (c.notification_type, c.recipient, c.pk)
+    ):
         item = _represent(config_serializer, c_fields, config)
-        item["servers"] = sorted(names[s.pk] for s in config.servers.all())
+        item["servers"] = named(config_servers, config.pk)
         configs.append(item)
     page_serializer = StatusPageSerializer(context=ctx)
+    page_servers = _servers_of(StatusPage.servers, team)
     pages = []
-    for page in StatusPage.objects.filter(team=team).prefetch_related(_ids("servers")).order_by("slug"):
+    for page in StatusPage.objects.filter(team=team).order_by("slug"):
         item = _represent(page_serializer, p_fields, page)
-        item["servers"] = sorted(names[s.pk] for s in page.servers.all())
+        item["servers"] = named(page_servers, page.pk)
         pages.append(item)
     window_serializer = MaintenanceWindowSerializer(context=ctx)
+    window_servers = _servers_of(MaintenanceWindow.servers, team)
     windows = []
-    for window in MaintenanceWindow.objects.filter(team=team).prefetch_related(_ids("servers")).order_by("name", "id"):
+    for window in MaintenanceWindow.objects.filter(team=team).order_by("name", "id"):
         item = _represent(window_serializer, w_fields, window)
-        item["servers"] = sorted(names[s.pk] for s in window.servers.all())
+        item["servers"] = named(window_servers, window.pk)
         windows.append(item)
     return {
         "version": VERSION,
@@ -214,11 +266,6 @@ def _export(user: Any, team: Team) -> dict[str, Any]:
         "maintenance_windows": windows,
         "status_pages": pages,
     }
-
-
-def _ids(relation: str) -> Prefetch:
-    """Prefetch only the ids of ``relation`` (the names come from the servers already read)."""
-    return Prefetch(relation, queryset=Server.objects.only("id"))
 
 
 class ConfigError(Exception):

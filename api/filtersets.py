@@ -139,8 +139,10 @@ class IdInFilter(django_filters.BaseInFilter, IdFilter):
 
 class ServerFilterSet(StrictFilterSet):
     id = IdInFilter(field_name="id")
-    status = django_filters.MultipleChoiceFilter(choices=Status.choices)
-    protocol = django_filters.MultipleChoiceFilter(choices=Protocol.choices)
+    # Columns of the server itself: no join, so no DISTINCT (at 50,000 servers it cost the dashboard
+    # a sort of every matching row to count them).
+    status = django_filters.MultipleChoiceFilter(choices=Status.choices, distinct=False)
+    protocol = django_filters.MultipleChoiceFilter(choices=Protocol.choices, distinct=False)
     tag = django_filters.CharFilter(method="filter_tag", max_length=50)
     search = django_filters.CharFilter(method="filter_search", max_length=200)
 

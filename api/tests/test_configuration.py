@@ -618,3 +618,58 @@ def test_an_unknown_notification_type_is_400_naming_it(setup, alice_client, char
     [error] = r.json()["notification_configs"]
     assert error["index"] == 0 and "notification_type" in error["errors"]
     assert not NotificationConfig.objects.filter(team__personal_for=charlie).exists()
+
+# --- the export's fast paths (issue 20): the same document as the serializers, YAML that reads back
+
+
+def test_each_exported_server_is_what_its_serializer_shows(alice):
+    """The export reads servers with one ``values_list``; each item is still the API's view of the
+    server, field for field (JSON, choices, tags, floats, booleans), with its dependencies named."""
+    from types import SimpleNamespace
+
+    from api.serializers.servers import ServerSerializer
+
+    base = make_server(alice, name="base", protocol="tcp", host="db.example.com", port=5432)
+    rich = make_server(
+        alice, name="rich", protocol="https", host="shop.example.com", tags=["prod", "eu"], keyword="Welcome",
+        method="POST", request_headers={"X-A": "1"}, request_body='{"q": 1}', timeout=2.5, verify_tls=False,
+        assertions=[{"source": "status_code", "comparison": "equals", "target": "200"}], degraded_threshold_ms=900,
+        cert_expiry_alert_days=[30, 7], is_active=False,
+    )  # fmt: skip
+    rich.depends_on.add(base)
+    doc = export_config(alice)
+    exported = {item["name"]: item for item in doc["servers"]}
+    context = {"request": SimpleNamespace(user=alice)}
+    for server in (base, rich):
+        shown = ServerSerializer(Server.objects.get(pk=server.pk), context=context).data
+        expected = {name: shown[name] for name in server_fields(alice) if name != "depends_on"}
+        if server == rich:
+            expected["depends_on"] = ["base"]
+        assert exported[server.name] == expected
+    assert list(exported["rich"])[-1] == "depends_on"  # after the other fields, as before
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "yes", "No", "on", "null", "~", "", "1:20", "0x1f", "1_000", "2026-12-03", "=", "<<", "- a", "a: b",
+        "a #b", "#x", "@x", "'q'", '"d"', "tab\tx", "two\nlines", "\x85", "\u2028", "\ufeff", "nul\x00", "\x7f",
+        "é 日本 😀", " lead", "trail ", "x:", "http://x.example.com:80/p?q=1", ".5", "1e3", "-", "?", "|", ">",
+        "*a", "&a", "!tag", "%", "{}", "[]", "back\\slash", "...", "---", ".inf", "007",
+        1, -5, 10**20, 0.1, 1e-05, 1e16, 3.0, -0.0, float("inf"), True, False, None, {}, [], [[1, []], {"k": {}}],
+    ],
+)  # fmt: skip
+def test_yaml_export_reads_back_as_the_same_value(value):
+    from api.parsers import dump_yaml, load_yaml
+
+    doc = {"version": 1, "servers": [{"name": "web", "value": value, "list": [value, {"k": value}]}]}
+    text = dump_yaml(doc)
+    assert load_yaml(text) == doc
+    assert yaml.safe_load(text) == doc
+
+
+def test_yaml_export_writes_plain_words_plainly():
+    from api.parsers import dump_yaml
+
+    doc = {"servers": [{"name": "web-1", "tags": ["prod"], "port": 443, "headers": {}, "yes": "yes"}]}
+    assert dump_yaml(doc) == 'servers:\n- name: web-1\n  tags:\n  - prod\n  port: 443\n  headers: {}\n  "yes": "yes"\n'

@@ -23,7 +23,7 @@ class CertificateCheckQuerySet(OwnedQuerySet):
 
     def latest_per_server(self) -> CertificateCheckQuerySet:
         """Each server's newest completed check (one correlated lookup per server on
-        certcheck_server_time_idx)."""
+        certcheck_server_newest_idx)."""
         newest = (
             CertificateCheck.objects.completed()
             .filter(server=OuterRef("server"))
@@ -93,7 +93,10 @@ class CertificateCheck(models.Model):
         indexes = [
             # A server's latest check: GET /api/servers/{id}/certificate/, the admin's server page,
             # the `latest` filter and certificate_check_due()'s "anything since the cutoff?".
-            models.Index(fields=["server", "-checked_at"], name="certcheck_server_time_idx"),
+            # With the id, the tie-break of "newest" (-checked_at, -id) is read from the index too:
+            # /metrics looks up 10,000 servers' newest check per scrape, and without it SQLite sorted
+            # each server's checks in a temporary B-tree (about 20 ms of a 10,000-server scrape).
+            models.Index(fields=["server", "-checked_at", "-id"], name="certcheck_server_newest_idx"),
         ]
 
     def __str__(self) -> str:

@@ -1,4 +1,4 @@
-"""Prometheus metrics (SPEC §14): counting checks in the database, and the collector
+"""Prometheus metrics (SPEC §14): counting checks in the database, and the text
 ``GET /metrics`` renders from it in two queries, however many servers there are.
 
 ``services.engine.recording.record`` calls ``count_checks(outcomes, lateness_seconds)`` once per
@@ -11,13 +11,12 @@ from __future__ import annotations
 import bisect
 import random
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 from django.db import transaction
 from django.db.models import Case, CharField, Count, F, FloatField, OuterRef, Subquery, Sum, Value, When
 from django.db.models.functions import Cast, Concat
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.utils import floatToGoString
 
 from monitoring.choices import DeliveryStatus, PingStatus, Status
 from monitoring.models import CertificateCheck, MetricCounter, NotificationDelivery, Server
@@ -126,81 +125,77 @@ def counter_totals(team_id: int | None = None) -> dict[str, float]:
     return {key: total for key, total in counters.union(deliveries, all=True).values_list("key", "total")}
 
 
-class DatabaseCollector:
-    """A prometheus-client collector whose every scrape reads the database (two queries).
+# One line per sample, written here rather than through prometheus-client's collector objects:
+# at 10,000 servers (35,000 samples) building and formatting those objects was 180 of a scrape's
+# 210 ms. The text is the same, byte for byte, as prometheus-client's ``generate_latest`` writes
+# (labels in name order, values as Go prints floats).
+ONE, ZERO = floatToGoString(1), floatToGoString(0)
+
+
+def _label(value: str) -> str:
+    """A label value escaped as the text format needs (backslash, newline, double quote)."""
+    if "\\" in value or "\n" in value or '"' in value:
+        return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+    return value
+
+
+def _family(out: list[str], name: str, kind: str, documentation: str) -> None:
+    out.append(f"# HELP {name} {documentation}\n# TYPE {name} {kind}\n")
+
+
+def render(team_id: int | None = None) -> bytes:
+    """The Prometheus text exposition of every metric (of one team's, with ``team_id``), in two queries.
 
     With ``team_id`` (a team API key scraping, SPEC §17) it covers that team's servers and
     alert deliveries only, and leaves out the install-wide check counters.
     """
+    rows = server_rows(team_id)
+    totals = counter_totals(team_id)
+    up, status, response, cert = [], [], [], []
+    per_status: Counter[str] = Counter()
+    for server_id, name, current, response_ms, cert_days in rows:
+        ids = f'{{name="{_label(name)}",server_id="{server_id}"'
+        per_status[current] += 1
+        if current in UP_STATUSES:
+            up.append(f"pulseguard_server_up{ids}}} {ONE if UP_STATUSES[current] else ZERO}\n")
+        status.append(f'pulseguard_server_status{ids},status="{_label(current)}"}} {ONE}\n')
+        if response_ms is not None:
+            response.append(f"pulseguard_server_response_time_seconds{ids}}} {floatToGoString(response_ms / 1000)}\n")
+        if cert_days is not None:
+            cert.append(f"pulseguard_certificate_days_remaining{ids}}} {floatToGoString(cert_days)}\n")
 
-    def __init__(self, team_id: int | None = None) -> None:
-        self.team_id = team_id
-
-    def collect(self) -> Iterator[Metric]:
-        rows = server_rows(self.team_id)
-        totals = counter_totals(self.team_id)
-        labels = ["server_id", "name"]
-        up = GaugeMetricFamily(
-            "pulseguard_server_up", "1 when the server is up or degraded, 0 when down.", labels=labels
-        )
-        status = GaugeMetricFamily(
-            "pulseguard_server_status", "1 for the server's current status.", labels=[*labels, "status"]
-        )
-        response = GaugeMetricFamily(
-            "pulseguard_server_response_time_seconds", "Response time of the last check.", labels=labels
-        )
-        cert = GaugeMetricFamily(
-            "pulseguard_certificate_days_remaining", "Whole days until the TLS certificate expires.", labels=labels
-        )
-        per_status: Counter[str] = Counter()
-        for server_id, name, current, response_ms, cert_days in rows:
-            ids = [str(server_id), name]
-            per_status[current] += 1
-            if current in UP_STATUSES:
-                up.add_metric(ids, UP_STATUSES[current])
-            status.add_metric([*ids, current], 1)
-            if response_ms is not None:
-                response.add_metric(ids, response_ms / 1000)
-            if cert_days is not None:
-                cert.add_metric(ids, cert_days)
-        yield from (up, status, response, cert)
-
-        servers = GaugeMetricFamily("pulseguard_servers", "Servers by current status.", labels=["status"])
-        for value in Status.values:
-            servers.add_metric([value], per_status[value])
-        yield servers
-
-        if self.team_id is None:
-            yield from self.check_counters(totals)
-
-        deliveries = GaugeMetricFamily(
-            "pulseguard_notification_deliveries", "Alert deliveries by state.", labels=["state"]
-        )
-        for state in DeliveryStatus.values:
-            deliveries.add_metric([state], totals.get(f"{DELIVERIES}{state}", 0.0))
-        yield deliveries
-
-    @staticmethod
-    def check_counters(totals: dict[str, float]) -> Iterator[Metric]:
-        checks = CounterMetricFamily("pulseguard_checks", "Checks finished, by outcome.", labels=["outcome"])
-        for outcome in PingStatus.values:
-            checks.add_metric([outcome], totals.get(f"{CHECKS}{outcome}", 0.0))
-        yield checks
-
-        cumulative, buckets = 0.0, []
-        for label in [*map(repr, LATENESS_BUCKETS), "+Inf"]:
-            cumulative += totals.get(f"{LATENESS_BUCKET}{label}", 0.0)
-            buckets.append((label, cumulative))
-        yield HistogramMetricFamily(
-            "pulseguard_check_lateness_seconds",
-            "How late scheduled checks started: start - due.",
-            buckets=buckets,
-            sum_value=totals.get(LATENESS_SUM, 0.0),
-        )
+    out: list[str] = []
+    _family(out, "pulseguard_server_up", "gauge", "1 when the server is up or degraded, 0 when down.")
+    out += up
+    _family(out, "pulseguard_server_status", "gauge", "1 for the server's current status.")
+    out += status
+    _family(out, "pulseguard_server_response_time_seconds", "gauge", "Response time of the last check.")
+    out += response
+    _family(out, "pulseguard_certificate_days_remaining", "gauge", "Whole days until the TLS certificate expires.")
+    out += cert
+    _family(out, "pulseguard_servers", "gauge", "Servers by current status.")
+    out += (f'pulseguard_servers{{status="{value}"}} {floatToGoString(per_status[value])}\n' for value in Status.values)
+    if team_id is None:
+        _check_counters(out, totals)
+    _family(out, "pulseguard_notification_deliveries", "gauge", "Alert deliveries by state.")
+    out += (
+        f'pulseguard_notification_deliveries{{state="{state}"}} '
+        f"{floatToGoString(totals.get(f'{DELIVERIES}{state}', 0.0))}\n"
+        for state in DeliveryStatus.values
+    )
+    return "".join(out).encode("utf-8")
 
 
-def render(team_id: int | None = None) -> bytes:
-    """The Prometheus text exposition of every metric above (of one team's, with ``team_id``)."""
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(DatabaseCollector(team_id))  # type: ignore[arg-type]
-    return generate_latest(registry)
+def _check_counters(out: list[str], totals: dict[str, float]) -> None:
+    _family(out, "pulseguard_checks_total", "counter", "Checks finished, by outcome.")
+    out += (
+        f'pulseguard_checks_total{{outcome="{outcome}"}} {floatToGoString(totals.get(f"{CHECKS}{outcome}", 0.0))}\n'
+        for outcome in PingStatus.values
+    )
+    _family(out, "pulseguard_check_lateness_seconds", "histogram", "How late scheduled checks started: start - due.")
+    cumulative = 0.0
+    for label in [*map(repr, LATENESS_BUCKETS), "+Inf"]:
+        cumulative += totals.get(f"{LATENESS_BUCKET}{label}", 0.0)
+        out.append(f'pulseguard_check_lateness_seconds_bucket{{le="{label}"}} {floatToGoString(cumulative)}\n')
+    out.append(f"pulseguard_check_lateness_seconds_count {floatToGoString(cumulative)}\n")
+    out.append(f"pulseguard_check_lateness_seconds_sum {floatToGoString(totals.get(LATENESS_SUM, 0.0))}\n")

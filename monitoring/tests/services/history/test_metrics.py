@@ -182,3 +182,65 @@ def test_a_scrape_costs_two_queries_whatever_the_number_of_servers(alice):
     metrics.count_checks([PingStatus.SUCCESS], [0.1])
     assert one == queries() == 2
     assert len([k for k in scrape() if k[0] == "pulseguard_server_status"]) == 51
+
+
+def test_the_body_is_what_prometheus_client_writes(alice):
+    """The text is written by hand for speed (issue 20); it must stay the exposition prometheus-client
+    writes for the same samples, byte for byte: escaping, float format, label order, histogram."""
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+
+    odd = make_server(alice, name='quote" back\\ new\nline')
+    go_up(odd, response_time=1234567.0)
+    CertificateCheck.objects.create(server=odd, checked_at=timezone.now(), days_remaining=12)
+    down = make_server(alice, name="down")
+    go_down(down)
+    metrics.count_checks([PingStatus.SUCCESS, PingStatus.ERROR], [0.02, 75.0])  # go_up and go_down counted one each
+
+    class Expected:
+        def collect(self):
+            ids = ["server_id", "name"]
+            up = GaugeMetricFamily(
+                "pulseguard_server_up", "1 when the server is up or degraded, 0 when down.", labels=ids
+            )
+            status = GaugeMetricFamily(
+                "pulseguard_server_status", "1 for the server's current status.", labels=[*ids, "status"]
+            )
+            response = GaugeMetricFamily(
+                "pulseguard_server_response_time_seconds", "Response time of the last check.", labels=ids
+            )
+            cert = GaugeMetricFamily(
+                "pulseguard_certificate_days_remaining", "Whole days until the TLS certificate expires.", labels=ids
+            )
+            up.add_metric([str(odd.pk), odd.name], 1)
+            up.add_metric([str(down.pk), "down"], 0)
+            status.add_metric([str(odd.pk), odd.name, "up"], 1)
+            status.add_metric([str(down.pk), "down", "down"], 1)
+            response.add_metric([str(odd.pk), odd.name], 1234.567)
+            response.add_metric([str(down.pk), "down"], down.server_status.last_response_time / 1000)
+            cert.add_metric([str(odd.pk), odd.name], 12)
+            yield from (up, status, response, cert)
+            servers = GaugeMetricFamily("pulseguard_servers", "Servers by current status.", labels=["status"])
+            for value in Status.values:
+                servers.add_metric([value], {"up": 1, "down": 1}.get(value, 0))
+            yield servers
+            checks = CounterMetricFamily("pulseguard_checks", "Checks finished, by outcome.", labels=["outcome"])
+            for outcome in PingStatus.values:
+                checks.add_metric([outcome], {"success": 2, "failure": 1, "error": 1}.get(outcome, 0))
+            yield checks
+            buckets = [(repr(b), 1.0) for b in metrics.LATENESS_BUCKETS] + [("+Inf", 2.0)]  # 0.02 s, 75 s
+            yield HistogramMetricFamily(
+                "pulseguard_check_lateness_seconds", "How late scheduled checks started: start - due.",
+                buckets=buckets, sum_value=75.02,
+            )  # fmt: skip
+            deliveries = GaugeMetricFamily(
+                "pulseguard_notification_deliveries", "Alert deliveries by state.", labels=["state"]
+            )
+            for state in DeliveryStatus.values:
+                deliveries.add_metric([state], 0)
+            yield deliveries
+
+    down.server_status.refresh_from_db()
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(Expected())
+    assert Client().get("/metrics").content.decode() == generate_latest(registry).decode()
