@@ -16,6 +16,7 @@ from django.core.asgi import get_asgi_application
 # Django must be set up before anything imports models (the WebSocket routes do), hence E402.
 django_asgi_app = get_asgi_application()
 
+from api.lean_push import LeanPushes  # noqa: E402
 from authentication.middleware import WebSocketOriginValidator  # noqa: E402
 from core import embedded, http_limits  # noqa: E402
 from core.shared_threads import SharedThreads  # noqa: E402
@@ -26,8 +27,9 @@ http_limits.install()
 
 application = ProtocolTypeRouter(
     {
-        # SSE streams and pushes run on shared threads; an overload of pushes is answered 503 at once.
-        "http": SharedThreads(django_asgi_app),
+        # A push without a body is answered by the lean path's group commit (api.lean_push); SSE
+        # streams and other pushes run on shared threads; an overload of pushes is answered 503 at once.
+        "http": LeanPushes(SharedThreads(django_asgi_app)),
         # Origin first (a browser on a foreign site is refused before anything else); the consumer
         # accepts the handshake, then authenticates the token or session (authentication.credentials).
         "websocket": WebSocketOriginValidator(URLRouter(websocket_urlpatterns)),

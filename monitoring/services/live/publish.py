@@ -115,6 +115,9 @@ def group_messages(events: list[tuple[Server, LiveEvent]]) -> dict[str, dict[str
     return messages
 
 
+#: Group sends of one publish in flight at once (see ``_publish``).
+SENDS_AT_ONCE = 32
+
 _home_loop: asyncio.AbstractEventLoop | None = None
 
 
@@ -165,7 +168,16 @@ def _publish(events: list[tuple[Server, LiveEvent]]) -> None:
     messages = group_messages(events)
 
     async def send_all() -> None:
-        sends = (layer.group_send(group, message) for group, message in messages.items())
+        # At most SENDS_AT_ONCE group sends in flight: each holds one of the layer's Redis
+        # connections, and past the pool's size (redis-py's default: 100) a send fails
+        # (MaxConnectionsError) and its event is lost; a batch of 100+ pushes had that.
+        gate = asyncio.Semaphore(SENDS_AT_ONCE)
+
+        async def send(group: str, message: dict[str, Any]) -> None:
+            async with gate:
+                await layer.group_send(group, message)
+
+        sends = (send(group, message) for group, message in messages.items())
         await asyncio.wait_for(asyncio.gather(*sends), settings.LIVE_PUBLISH_TIMEOUT)
 
     try:

@@ -238,3 +238,36 @@ def test_an_edit_that_unticks_is_active_publishes_the_pause(web, django_capture_
     with django_capture_on_commit_callbacks(execute=True):
         checks.save_edit(web, {"is_active"})
     assert [(e["type"], e["status"]["status"]) for e in drain(channel, expect=1)] == [(STATUS, Status.PAUSED)]
+
+
+def test_a_batch_of_many_servers_sends_its_groups_a_few_at_a_time_and_loses_none(alice, monkeypatch):
+    # Each group send holds one of the layer's Redis connections: 120 at once overran redis-py's
+    # pool (100) and the sends past it failed, their events lost (issue 20's push benchmark).
+    from monitoring.services.live import publish
+
+    class CountingLayer:
+        def __init__(self) -> None:
+            self.in_flight = self.most = 0
+            self.groups: list[str] = []
+
+        async def group_send(self, group: str, message: dict[str, Any]) -> None:
+            self.in_flight += 1
+            self.most = max(self.most, self.in_flight)
+            await asyncio.sleep(0.001)
+            self.groups.append(group)
+            self.in_flight -= 1
+
+    layer = CountingLayer()
+    monkeypatch.setattr(publish, "get_channel_layer", lambda: layer)
+    servers = [
+        Server.objects.create(owner=alice, name=f"push-{i}", protocol=Protocol.PUSH, check_interval=60)
+        for i in range(120)
+    ]
+    now = timezone.now()
+    pings = [
+        PingResult(pk=i + 1, server=s, status=PingStatus.SUCCESS, check_timestamp=now) for i, s in enumerate(servers)
+    ]
+    states = [s.server_status for s in Server.objects.filter(pk__in=[s.pk for s in servers]).order_by("pk")]
+    publish.publish_checks(zip(servers, pings, states, strict=True))
+    assert len(layer.groups) == 120 + 2, "each server's group, the team's and staff"
+    assert layer.most <= publish.SENDS_AT_ONCE
