@@ -128,6 +128,11 @@ if CHANNEL_LAYER_TYPE == "redis":
                 # (django/channels_redis#422). Read longer than that pop; connect quickly.
                 "hosts": [{"address": REDIS_URL, "socket_timeout": 30, "socket_connect_timeout": 5}],
                 "prefix": envstr("CHANNEL_LAYER_PREFIX", "pulseguard"),
+                # Messages a channel (one per web process: services.live.fanout) may hold before
+                # channels_redis drops new ones silently, and its receive buffer the oldest:
+                # channels_redis' default of 100 lost most of a second of pushes at 1,000 a second
+                # when a busy process fell behind (issue 20). Messages still expire after 60 s.
+                "capacity": envint("CHANNEL_LAYER_CAPACITY", 10_000, minimum=100),
             },
         }
     }
