@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import logging
@@ -273,3 +274,24 @@ def test_a_batch_of_many_servers_sends_its_groups_a_few_at_a_time_and_loses_none
     publish.publish_checks(zip(servers, pings, states, strict=True))
     assert len(layer.groups) == 120 + 2, "each server's group, the team's and staff"
     assert layer.most <= publish.SENDS_AT_ONCE
+
+
+def test_a_process_channel_that_falls_behind_keeps_more_than_the_layers_default_of_100_messages():
+    # One channel per web process receives every event of its subscribers' servers: at 1,000
+    # pushes a second the layer's default capacity (100) dropped the events past a tenth of a
+    # second of lag (issue 20). On the Redis layer in the PostgreSQL run, in memory otherwise.
+    layer = get_channel_layer()
+
+    async def send_then_receive() -> list[int]:
+        channel = await layer.new_channel()
+        await layer.group_add("capacity-check", channel)
+        for n in range(300):
+            await layer.group_send("capacity-check", {"type": "server.checked", "n": n})
+        received = []
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(5):  # what was dropped never comes
+                while len(received) < 300:
+                    received.append((await layer.receive(channel))["n"])
+        return received
+
+    assert async_to_sync(send_then_receive)() == list(range(300))
