@@ -181,7 +181,7 @@ def _publish(events: list[tuple[Server, LiveEvent]]) -> None:
                 return
             try:
                 await asyncio.wait_for(layer.group_send(group, message), settings.LIVE_PUBLISH_TIMEOUT)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 — raised again below, after the others stop
                 failed.append(exc)
 
     async def send_all() -> None:
