@@ -477,6 +477,9 @@ class PushView(APIView):
     ``/ping/<token>[/<signal>]``: ``start``, ``fail``, ``log`` or an exit status (0–255). There the
     query string holds the parameters and a POST body is the job's output, its first 10 KiB kept
     with the result; on the plain ``/api/push/<token>/`` the body holds the parameters, as before.
+
+    Under ASGI a push without a body (and not ``/start`` or ``/log``) never reaches this view:
+    ``api.lean_push`` answers it the same way, written by a group commit.
     """
 
     authentication_classes: list[type] = []

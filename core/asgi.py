@@ -16,6 +16,7 @@ from django.core.asgi import get_asgi_application
 # Django must be set up before anything imports models (the WebSocket routes do), hence E402.
 django_asgi_app = get_asgi_application()
 
+from api.lean_push import LeanPushes  # noqa: E402
 from authentication.middleware import WebSocketOriginValidator  # noqa: E402
 from core import embedded, http_limits  # noqa: E402
 from core.overload import InFlightLimit  # noqa: E402
@@ -27,9 +28,10 @@ http_limits.install()
 
 application = ProtocolTypeRouter(
     {
-        # SSE streams and pushes run on shared threads; an overload of pushes is answered 503 at
+        # A push without a body is answered by the lean path's group commit (api.lean_push); SSE
+        # streams and other pushes run on shared threads; an overload of pushes is answered 503 at
         # once, and so is any other request past WEB_MAX_INFLIGHT in this process.
-        "http": InFlightLimit(SharedThreads(django_asgi_app)),
+        "http": LeanPushes(InFlightLimit(SharedThreads(django_asgi_app))),
         # Origin first (a browser on a foreign site is refused before anything else); the consumer
         # accepts the handshake, then authenticates the token or session (authentication.credentials).
         "websocket": WebSocketOriginValidator(URLRouter(websocket_urlpatterns)),

@@ -619,6 +619,7 @@ def test_an_unknown_notification_type_is_400_naming_it(setup, alice_client, char
     assert error["index"] == 0 and "notification_type" in error["errors"]
     assert not NotificationConfig.objects.filter(team__personal_for=charlie).exists()
 
+
 # --- the export's fast paths (issue 20): the same document as the serializers, YAML that reads back
 
 

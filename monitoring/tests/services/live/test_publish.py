@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import logging
@@ -238,3 +239,59 @@ def test_an_edit_that_unticks_is_active_publishes_the_pause(web, django_capture_
     with django_capture_on_commit_callbacks(execute=True):
         checks.save_edit(web, {"is_active"})
     assert [(e["type"], e["status"]["status"]) for e in drain(channel, expect=1)] == [(STATUS, Status.PAUSED)]
+
+
+@override_settings(LIVE_PUBLISH_TIMEOUT=1)
+def test_a_batch_of_many_servers_sends_its_groups_a_few_at_a_time_and_loses_none(alice, monkeypatch):
+    # Each group send holds one of the layer's Redis connections: 120 at once overran redis-py's
+    # pool (100) and the sends past it failed, their events lost (issue 20's push benchmark). And
+    # a slow layer (0.3 s a send, four rounds) delivers them all: the timeout is each send's.
+    from monitoring.services.live import publish
+
+    class CountingLayer:
+        def __init__(self) -> None:
+            self.in_flight = self.most = 0
+            self.groups: list[str] = []
+
+        async def group_send(self, group: str, message: dict[str, Any]) -> None:
+            self.in_flight += 1
+            self.most = max(self.most, self.in_flight)
+            await asyncio.sleep(0.3)
+            self.groups.append(group)
+            self.in_flight -= 1
+
+    layer = CountingLayer()
+    monkeypatch.setattr(publish, "get_channel_layer", lambda: layer)
+    servers = [
+        Server.objects.create(owner=alice, name=f"push-{i}", protocol=Protocol.PUSH, check_interval=60)
+        for i in range(120)
+    ]
+    now = timezone.now()
+    pings = [
+        PingResult(pk=i + 1, server=s, status=PingStatus.SUCCESS, check_timestamp=now) for i, s in enumerate(servers)
+    ]
+    states = [s.server_status for s in Server.objects.filter(pk__in=[s.pk for s in servers]).order_by("pk")]
+    publish.publish_checks(zip(servers, pings, states, strict=True))
+    assert len(layer.groups) == 120 + 2, "each server's group, the team's and staff"
+    assert layer.most <= publish.SENDS_AT_ONCE
+
+
+def test_a_process_channel_that_falls_behind_keeps_more_than_the_layers_default_of_100_messages():
+    # One channel per web process receives every event of its subscribers' servers: at 1,000
+    # pushes a second the layer's default capacity (100) dropped the events past a tenth of a
+    # second of lag (issue 20). On the Redis layer in the PostgreSQL run, in memory otherwise.
+    layer = get_channel_layer()
+
+    async def send_then_receive() -> list[int]:
+        channel = await layer.new_channel()
+        await layer.group_add("capacity-check", channel)
+        for n in range(300):
+            await layer.group_send("capacity-check", {"type": "server.checked", "n": n})
+        received = []
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(5):  # what was dropped never comes
+                while len(received) < 300:
+                    received.append((await layer.receive(channel))["n"])
+        return received
+
+    assert async_to_sync(send_then_receive)() == list(range(300))
