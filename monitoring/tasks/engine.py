@@ -159,6 +159,15 @@ class Engine:
         self.owner = owner or claims.new_owner()
         self.on_recorded = on_recorded
         self.db = db or ThreadPoolExecutor(1, thread_name_prefix="engine-db")
+        #: Claims and lease renewals: on PostgreSQL a thread and connection of their own, so a
+        #: claim never queues behind a batch being recorded (at a thousand checks a second the
+        #: one thread was busy all the time, and checks waited for their claims); SQLite
+        #: serialises writers anyway, so there they share ``db``.
+        self.claims_db = (
+            ThreadPoolExecutor(1, thread_name_prefix="engine-claims")
+            if db is None and connection.vendor == "postgresql"
+            else self.db
+        )
         #: A one-off pass: results are recorded once (a failure is reported, not retried) and
         #: each outcome goes to ``on_done``.
         self.once = False
@@ -177,8 +186,9 @@ class Engine:
         self.slot_freed = asyncio.Event()
         self.results_ready = asyncio.Event()
 
-    async def call_db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run ``fn`` on the engine's database thread; a broken connection is dropped for the next call."""
+    async def call_db(self, fn: Callable[..., T], *args: Any, on: Executor | None = None, **kwargs: Any) -> T:
+        """Run ``fn`` on the engine's database thread (or ``on``, the claims'); a broken connection
+        is dropped for the next call."""
         loop = asyncio.get_running_loop()
 
         def run() -> T:
@@ -189,7 +199,7 @@ class Engine:
                     connection.close()
                 raise
 
-        return await loop.run_in_executor(self.db, run)
+        return await loop.run_in_executor(on or self.db, run)
 
     # --- 1. claiming
     async def claim_loop(self) -> None:
@@ -205,6 +215,7 @@ class Engine:
                         limit=min(free, 500),
                         horizon=self.horizon,
                         lease=self.lease,
+                        on=self.claims_db,
                     )
                 except Exception:
                     log.exception("claim_failed owner=%s", self.owner)
@@ -342,7 +353,9 @@ class Engine:
                 await asyncio.wait_for(self.stopping.wait(), self.lease / 3)
             if self.held:
                 try:
-                    await self.call_db(claims.renew, self.owner, list(self.held), timezone.now(), self.lease)
+                    await self.call_db(
+                        claims.renew, self.owner, list(self.held), timezone.now(), self.lease, on=self.claims_db
+                    )
                 except Exception:
                     log.exception("lease_renew_failed owner=%s", self.owner)
 
@@ -371,9 +384,12 @@ class Engine:
                 if unstarted:
                     await self.call_db(claims.release, self.owner, unstarted)
                 await self.call_db(_close_connection)
+                if self.claims_db is not self.db:
+                    await self.call_db(_close_connection, on=self.claims_db)
             finally:
                 await self.client.close()
                 self.db.shutdown(wait=True)
+                self.claims_db.shutdown(wait=True)
             log.info("engine_stopped owner=%s", self.owner)
 
     def stop(self) -> None:

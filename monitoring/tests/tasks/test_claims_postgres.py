@@ -67,3 +67,36 @@ def test_concurrent_claimers_after_a_dead_claimers_lease_expired_take_each_serve
     counts, _ = race(lambda: [s.pk for s in claim_due(now, owner=threading.current_thread().name, limit=9)], rounds=20)
     assert len(counts) == 100 and max(counts.values()) == 1
     assert not Server.objects.filter(lease_owner="dead").exists()
+
+
+def test_the_scheduler_claims_on_a_connection_of_its_own_beside_recording(alice, monkeypatch):
+    """Issue 20: a claim never queues behind a batch being recorded (its own thread and connection)."""
+    import asyncio
+
+    from monitoring.tasks import engine as engine_module
+
+    require_postgres()
+    seen: dict[str, str] = {}
+    engine = engine_module.Engine(concurrency=1, tick=0.05)
+
+    def claim(*args: object, **kwargs: object) -> list[Server]:
+        seen["claim"] = threading.current_thread().name
+        return []
+
+    close = engine_module._close_connection
+
+    def closing() -> None:  # first on the recording thread, then on the claims'
+        seen.setdefault("record", threading.current_thread().name)
+        close()
+
+    monkeypatch.setattr(engine_module.claims, "claim_due", claim)
+    monkeypatch.setattr(engine_module, "_close_connection", closing)
+
+    async def briefly() -> None:
+        runner = asyncio.ensure_future(engine.run())
+        await asyncio.sleep(0.3)
+        engine.stop()
+        await runner
+
+    asyncio.run(briefly())
+    assert seen["claim"].startswith("engine-claims") and seen["record"].startswith("engine-db")

@@ -295,3 +295,35 @@ def test_a_process_channel_that_falls_behind_keeps_more_than_the_layers_default_
         return received
 
     assert async_to_sync(send_then_receive)() == list(range(300))
+
+
+def test_on_redis_a_batch_is_sent_only_to_the_groups_that_have_members(
+    alice, django_capture_on_commit_callbacks, listen, monkeypatch
+):
+    """Issue 20: empty groups cost no ``group_send`` (two Redis round trips each) on the Redis layer."""
+    from channels_redis.core import RedisChannelLayer
+
+    from monitoring.services.engine.recording import CheckResult, record
+
+    layer = get_channel_layer()
+    if not isinstance(layer, RedisChannelLayer):
+        pytest.skip("the Redis channel layer only (CHANNEL_LAYER_TYPE=redis)")
+    servers = [
+        Server.objects.create(owner=alice, name=f"w{n}", protocol=Protocol.HTTP, host="127.0.0.1", port=80)
+        for n in range(3)
+    ]
+    watched = listen(server_group(servers[2].pk))
+    sent: list[str] = []
+    group_send = layer.group_send
+
+    async def counted(group: str, message: dict[str, Any]) -> None:
+        sent.append(group)
+        await group_send(group, message)
+
+    monkeypatch.setattr(layer, "group_send", counted)
+    outcome = ProbeOutcome(PingStatus.SUCCESS, response_time=3.0, status_code=200)
+    with django_capture_on_commit_callbacks(execute=True):
+        record([CheckResult(s, outcome, timezone.now()) for s in servers])
+    assert sent == [server_group(servers[2].pk)]
+    [event] = drain(watched, expect=1)
+    assert event["server_id"] == servers[2].pk
