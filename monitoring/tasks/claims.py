@@ -22,9 +22,10 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Q
 
 from monitoring.choices import Protocol
-from monitoring.models import Server
+from monitoring.models import ProbeLocation, Server, ServerLocation
 
 
 def new_owner() -> str:
@@ -92,3 +93,63 @@ def release(owner: str, server_ids: list[int]) -> int:
     if not server_ids:
         return 0
     return Server.objects.filter(pk__in=server_ids, lease_owner=owner).update(lease_owner="", lease_until=None)
+
+
+def claim_due_at(
+    location: ProbeLocation,
+    now: datetime,
+    *,
+    owner: str,
+    limit: int = 500,
+    horizon: float = 0.0,
+    lease: float | None = None,
+) -> list[tuple[Server, ServerLocation]]:
+    """Claim for an agent of ``location`` up to ``limit`` of its checks due by ``now + horizon``
+    (``ServerLocation`` rows of active, probed servers whose lease is free), earliest first, with
+    a lease on each row; each comes back with ``next_check_at`` = the due time it was claimed for."""
+    if limit <= 0:
+        return []
+    lease_until = now + timedelta(seconds=lease or settings.CHECK_LEASE_SECONDS)
+    with transaction.atomic():
+        due = (
+            ServerLocation.objects.filter(
+                location=location,
+                server__is_active=True,
+                next_check_at__lte=now + timedelta(seconds=horizon),
+            )
+            .exclude(server__protocol=Protocol.PUSH)
+            .filter(Q(lease_until__isnull=True) | Q(lease_until__lte=now))
+            .order_by("next_check_at", "pk")
+        )
+        if connection.vendor == "postgresql":
+            due = due.select_for_update(skip_locked=True, of=("self",))
+        ids = list(due.values_list("pk", flat=True)[:limit])
+        if not ids:
+            return []
+        ServerLocation.objects.filter(pk__in=ids).update(lease_owner=owner, lease_until=lease_until)
+        rows = ServerLocation.objects.select_related("server").filter(pk__in=ids).order_by("next_check_at", "pk")
+        return [(row.server, row) for row in rows]
+
+
+def renew_at(
+    location: ProbeLocation, owner: str, server_ids: list[int], now: datetime, lease: float | None = None
+) -> int:
+    """Extend the leases ``owner`` still holds at ``location`` on ``server_ids``; how many."""
+    if not server_ids:
+        return 0
+    until = now + timedelta(seconds=lease or settings.CHECK_LEASE_SECONDS)
+    with transaction.atomic():
+        held = ServerLocation.objects.select_for_update(skip_locked=True).filter(
+            location=location, server_id__in=server_ids, lease_owner=owner
+        )
+        ids = list(held.order_by("pk").values_list("pk", flat=True))
+        return ServerLocation.objects.filter(pk__in=ids).update(lease_until=until)
+
+
+def release_at(location: ProbeLocation, owner: str, server_ids: list[int]) -> int:
+    """Give back an agent's unstarted claims at ``location``: due again at once for its other agents."""
+    if not server_ids:
+        return 0
+    return ServerLocation.objects.filter(location=location, server_id__in=server_ids, lease_owner=owner).update(
+        lease_owner="", lease_until=None
+    )
