@@ -41,6 +41,12 @@ class Command(BaseCommand):
             default=settings.AGENT_BUFFER,
             help="Results kept while the central server is unreachable (default AGENT_BUFFER); the oldest go beyond.",
         )
+        parser.add_argument(
+            "--interval",
+            type=int,
+            default=None,
+            help="Check every server every N seconds (from 1), overriding each server's own interval.",
+        )
         parser.add_argument("--concurrency", type=int, default=settings.CHECK_CONCURRENCY)
         parser.add_argument("--tick", type=float, default=1.0, help="Seconds between claims of due checks.")
 
@@ -51,8 +57,8 @@ class Command(BaseCommand):
             raise CommandError(f"--url {url!r} is not an http(s) URL. {HINT_URL}")
         if not well_formed(token):
             raise CommandError(f"--token is not an agent token (pga_ and 43 characters). {HINT_TOKEN}")
-        if options["buffer"] < 1 or options["concurrency"] < 1 or options["tick"] <= 0:
-            raise CommandError("--buffer and --concurrency must be at least 1, --tick more than 0.")
+        if options["buffer"] < 1 or options["concurrency"] < 1 or (options["interval"] or 1) < 1 or options["tick"] <= 0:
+            raise CommandError("--buffer, --concurrency and --interval must be at least 1, --tick more than 0.")
         owner = claims.new_owner()
         refused: list[str] = []
         store = ApiStore(url, token, owner=owner, buffer=options["buffer"])
@@ -65,7 +71,13 @@ class Command(BaseCommand):
         slug = hello["location"]["slug"]
         # Every probe names its location to the target (User-Agent, SPEC §20): here, this agent's.
         settings.PROBE_LOCATION = slug
-        engine = Engine(concurrency=options["concurrency"], tick=options["tick"], owner=owner, store=store)
+        engine = Engine(
+            concurrency=options["concurrency"],
+            interval=options["interval"],
+            tick=options["tick"],
+            owner=owner,
+            store=store,
+        )
         log.info(
             "agent_started url=%s location=%s owner=%s buffer=%d concurrency=%d",
             url,
