@@ -57,7 +57,12 @@ class Command(BaseCommand):
             raise CommandError(f"--url {url!r} is not an http(s) URL. {HINT_URL}")
         if not well_formed(token):
             raise CommandError(f"--token is not an agent token (pga_ and 43 characters). {HINT_TOKEN}")
-        if options["buffer"] < 1 or options["concurrency"] < 1 or (options["interval"] or 1) < 1 or options["tick"] <= 0:
+        if (
+            options["buffer"] < 1
+            or options["concurrency"] < 1
+            or (options["interval"] or 1) < 1
+            or options["tick"] <= 0
+        ):
             raise CommandError("--buffer, --concurrency and --interval must be at least 1, --tick more than 0.")
         owner = claims.new_owner()
         refused: list[str] = []

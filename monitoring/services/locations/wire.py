@@ -37,6 +37,9 @@ CENTRAL_ONLY = frozenset(
         "schedule",
         "schedule_timezone",
         "tags",
+        # The spread a burst of new servers gets applies to the scheduler's own first checks
+        # (``Server.burst_spread``); an agent's location has its own schedule, from its row.
+        "spread_seconds",
     }
 )
 PROBE_FIELDS = tuple(

@@ -15,7 +15,9 @@ from monitoring.tests.factories import make_server
 
 
 def make_location(owner: Any, slug: str = "eu-west", **fields: Any) -> ProbeLocation:
-    return ProbeLocation.objects.create(name=slug.replace("-", " ").title(), slug=slug, team=personal_team(owner), **fields)
+    return ProbeLocation.objects.create(
+        name=slug.replace("-", " ").title(), slug=slug, team=personal_team(owner), **fields
+    )
 
 
 def agent_client(location: ProbeLocation, owner: Any = None) -> tuple[APIClient, str]:

@@ -170,5 +170,7 @@ def test_every_notifier_type_sends_the_location_alert(alice, kind):
         assert notice.subject == "[PulseGuard] Location Eu West is offline"
         assert "Eu West (eu-west) went offline" in notice.message
         notifier_for(kind).send(delivery)
-        sent = [unquote_plus(r.body.decode(errors="replace")) for r in receiver.requests] + [m.body for m in mail.outbox]
+        sent = [unquote_plus(r.body.decode(errors="replace")) for r in receiver.requests] + [
+            m.body for m in mail.outbox
+        ]
     assert sent and any("Eu West" in body for body in sent), sent
