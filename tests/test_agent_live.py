@@ -55,7 +55,7 @@ class Central:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.proc: subprocess.Popen[bytes] | None = None
-        self.log = tempfile.TemporaryFile()
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 — kept across restarts, closed by central()
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
