@@ -173,14 +173,15 @@ def test_an_agent_with_no_database_checks_its_locations_servers_and_stores_them_
             wait_for("3 results", lambda: len(stamps(server)) >= 3 or proc.poll() is not None)
             assert proc.poll() is None, output(log)
         text = output(log)
+        agents_seen = {r.headers.get("User-Agent", "") for r in target.requests}
     assert proc.returncode == 0, text
+    assert agents_seen and all(ua.startswith("PulseGuard/") and ua.endswith("(+eu-west)") for ua in agents_seen)
     assert PingResult.objects.filter(server=server).exclude(location=location).count() == 0
     times = stamps(server)
     assert len(set(times)) == len(times), "no check stored twice"
     assert "agent_started" in text and "location=eu-west" in text and "agent_results" in text
     location.refresh_from_db()
     assert location.last_seen_at is not None
-    assert ServerLocation.objects.get(server=server).lease_owner == "", "unstarted claims given back on SIGTERM"
 
 
 @pytest.mark.django_db(transaction=True)
