@@ -24,7 +24,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from conftest import subprocess_env
-from monitoring.models import PingResult, ServerLocation
+from monitoring.models import PingResult
 from monitoring.services.locations.agents import create_token
 from monitoring.tests.locations.agent_helpers import checked_from, make_location
 from tests.targets import LocalHTTPServer
