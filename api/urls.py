@@ -7,7 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from rest_framework.permissions import AllowAny
 from rest_framework.routers import DefaultRouter
 
-from api import keys, posts, subscribers, teams, views
+from api import agent, keys, posts, subscribers, teams, views
 from api.audit_views import AuditEntryViewSet
 from api.config_views import ConfigExportView, ConfigImportView
 from api.health import HealthView
@@ -44,6 +44,9 @@ announcement = posts.AnnouncementViewSet.as_view(
 
 urlpatterns = [
     path("auth/", include("authentication.urls")),
+    path("agent/claim/", agent.ClaimView.as_view(), name="agent-claim"),
+    path("agent/results/", agent.ResultsView.as_view(), name="agent-results"),
+    path("agent/heartbeat/", agent.HeartbeatView.as_view(), name="agent-heartbeat"),
     path("checks/run/", views.RunChecksView.as_view(), name="checks-run"),
     path("check-ssl/", views.CheckSslView.as_view(), name="check-ssl"),
     path("events/status/", sse.status_events, name="events-status"),

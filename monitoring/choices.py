@@ -110,6 +110,8 @@ class AlertEvent(models.TextChoices):
     MAINTENANCE_START = "maintenance_start", "Maintenance started"
     MAINTENANCE_END = "maintenance_end", "Maintenance ended"
     ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    # A probe location went offline or came back (SPEC §20): about the location, not a server.
+    LOCATION = "location", "Location offline or online"
 
 
 class ConfigEvent(models.TextChoices):

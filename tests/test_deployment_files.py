@@ -85,6 +85,23 @@ def test_every_service_has_a_health_check():
             assert sub in commands, f"{name}: manage.py {sub} does not exist"
 
 
+def test_the_agent_compose_runs_run_agent_with_no_database_and_only_variables_the_settings_read():
+    """docker-compose.agent.yml (SPEC §20): an agent elsewhere, its URL and token from the
+    environment, no database, Redis or other service beside it."""
+    services = yaml.safe_load((ROOT / "docker-compose.agent.yml").read_text())["services"]
+    assert set(services) == {"agent"}
+    agent = services["agent"]
+    command = " ".join(agent["command"])
+    assert re.findall(r"manage\.py (\w+)", command) == ["run_agent"] and "run_agent" in get_commands()
+    assert "--url" in command and "--token" in command
+    env = agent["environment"]
+    assert "DATABASE_URL" not in env and "REDIS_HOST" not in env and "depends_on" not in agent
+    own = {"PULSEGUARD_URL", "AGENT_TOKEN"}  # read by the command line, not the settings
+    unknown = set(env) - settings_variables() - own
+    assert not unknown, f"the agent sets variables nothing reads: {unknown}"
+    assert env["ENVIRONMENT"] == "production"
+
+
 def test_dockerfile_installs_requirements_and_serves_asgi():
     text = (ROOT / "Dockerfile").read_text()
     assert "pip install -r requirements.txt" in text

@@ -205,6 +205,11 @@ ROWS = [
     # is for its admins and owners
     Row("auditentry-list", "get", "/api/audit-log/", LIST),
     Row("auditentry-list", "get", "/api/audit-log/?team=acme", MANAGE | {"stranger": "400"}),
+    # the probe agent API takes an agent token only: every person, whatever their role, is refused
+    # (tokens, locations and another location's servers: monitoring/tests/locations/test_agent_api.py)
+    Row("agent-claim", "post", "/api/agent/claim/", dict.fromkeys(PERSONAS, DENY), {"owner": "a"}),
+    Row("agent-results", "post", "/api/agent/results/", dict.fromkeys(PERSONAS, DENY), {"owner": "a", "results": []}),
+    Row("agent-heartbeat", "post", "/api/agent/heartbeat/", dict.fromkeys(PERSONAS, DENY)),
 ]
 
 #: Routes that are not about a team's objects, and why.

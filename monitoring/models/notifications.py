@@ -60,6 +60,7 @@ EVENT_OF_ALERT = {
     AlertEvent.REMINDER: ConfigEvent.REMINDER,
     AlertEvent.MAINTENANCE_START: ConfigEvent.MAINTENANCE,
     AlertEvent.MAINTENANCE_END: ConfigEvent.MAINTENANCE,
+    AlertEvent.LOCATION: ConfigEvent.LOCATION,
 }
 
 
@@ -222,6 +223,11 @@ class NotificationDelivery(models.Model):
     group = models.ForeignKey(
         "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="grouped", editable=False
     )
+    # The probe location a ``location`` alert is about (SPEC §20), and the status it went to.
+    location = models.ForeignKey(
+        "monitoring.ProbeLocation", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    location_status = models.CharField(max_length=8, blank=True)
     event = models.CharField(max_length=24, choices=AlertEvent.choices)
     status = models.CharField(max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)

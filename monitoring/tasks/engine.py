@@ -36,7 +36,8 @@ import threading
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
 
 from django.conf import settings
 from django.db import connection
@@ -127,6 +128,49 @@ class PassSummary:
         }
 
 
+class Store(Protocol):
+    """Where the engine's checks come from and its results go (each call runs on the engine's
+    ``db`` thread): the database (``DatabaseStore``, the scheduler and every one-off pass) or the
+    central server's agent API (``tasks.agent.ApiStore``, a probe agent)."""
+
+    def claim(self, now: datetime, *, owner: str, limit: int, horizon: float, lease: float) -> list[Server]: ...
+
+    def record(self, batch: list[CheckResult]) -> list[CheckRecord]: ...
+
+    def renew(self, owner: str, server_ids: list[int], now: datetime, lease: float) -> object: ...
+
+    def release(self, owner: str, server_ids: list[int]) -> object: ...
+
+    def broken(self) -> None:
+        """A call failed: drop what may be broken (a connection) for the next call."""
+
+    def close(self) -> None:
+        """The engine stopped: let go of what the store holds (on the ``db`` thread)."""
+
+
+class DatabaseStore:
+    """Claims and records in the database (``tasks.claims``, ``services.engine.recording``)."""
+
+    def claim(self, now: datetime, *, owner: str, limit: int, horizon: float, lease: float) -> list[Server]:
+        return claims.claim_due(now, owner=owner, limit=limit, horizon=horizon, lease=lease)
+
+    def record(self, batch: list[CheckResult]) -> list[CheckRecord]:
+        return record(batch)
+
+    def renew(self, owner: str, server_ids: list[int], now: datetime, lease: float) -> int:
+        return claims.renew(owner, server_ids, now, lease)
+
+    def release(self, owner: str, server_ids: list[int]) -> int:
+        return claims.release(owner, server_ids)
+
+    def broken(self) -> None:
+        if not connection.in_atomic_block:
+            connection.close()
+
+    def close(self) -> None:
+        connection.close()  # looked up on the calling (database) thread: its own connection
+
+
 #: Called as each server of a one-off pass is recorded: its record (a CheckRecord, or a
 #: CertificateCheck for a certificate pass), or None and why not.
 OnDone = Callable[[Server, Any, str], None]
@@ -148,6 +192,7 @@ class Engine:
         owner: str | None = None,
         on_recorded: Callable[[list[CheckResult]], None] | None = None,
         db: Executor | None = None,
+        store: Store | None = None,
     ) -> None:
         self.concurrency = concurrency
         self.interval = interval
@@ -168,6 +213,7 @@ class Engine:
             if db is None and connection.vendor == "postgresql"
             else self.db
         )
+        self.store: Store = store or DatabaseStore()
         #: A one-off pass: results are recorded once (a failure is reported, not retried) and
         #: each outcome goes to ``on_done``.
         self.once = False
@@ -195,8 +241,7 @@ class Engine:
             try:
                 return fn(*args, **kwargs)
             except Exception:
-                if not connection.in_atomic_block:
-                    connection.close()
+                self.store.broken()
                 raise
 
         return await loop.run_in_executor(on or self.db, run)
@@ -209,7 +254,7 @@ class Engine:
             if free > 0:
                 try:
                     claimed = await self.call_db(
-                        claims.claim_due,
+                        self.store.claim,
                         timezone.now(),
                         owner=self.owner,
                         limit=min(free, 500),
@@ -319,7 +364,7 @@ class Engine:
             return
         batch, self.results = self.results[: self.batch_max], self.results[self.batch_max :]
         try:
-            records = await self.call_db(record, batch)
+            records = await self.call_db(self.store.record, batch)
         except Exception as exc:
             if not self.once:
                 log.exception("record_failed checks=%d (retried)", len(batch))
@@ -354,7 +399,7 @@ class Engine:
             if self.held:
                 try:
                     await self.call_db(
-                        claims.renew, self.owner, list(self.held), timezone.now(), self.lease, on=self.claims_db
+                        self.store.renew, self.owner, list(self.held), timezone.now(), self.lease, on=self.claims_db
                     )
                 except Exception:
                     log.exception("lease_renew_failed owner=%s", self.owner)
@@ -382,10 +427,10 @@ class Engine:
             renewer.cancel()
             try:
                 if unstarted:
-                    await self.call_db(claims.release, self.owner, unstarted)
-                await self.call_db(_close_connection)
+                    await self.call_db(self.store.release, self.owner, unstarted)
+                await self.call_db(self.store.close)
                 if self.claims_db is not self.db:
-                    await self.call_db(_close_connection, on=self.claims_db)
+                    await self.call_db(self.store.close, on=self.claims_db)
             finally:
                 await self.client.close()
                 self.db.shutdown(wait=True)
@@ -424,10 +469,6 @@ class Engine:
 
 def _fail_claim(claim_id: int, error: str) -> None:
     CertificateCheck.objects.filter(pk=claim_id).update(in_progress=False, error=error[:2000])
-
-
-def _close_connection() -> None:
-    connection.close()  # looked up on the calling (database) thread: its own connection
 
 
 def run_once(

@@ -2,7 +2,8 @@
 
 ``manage.py check_servers`` calls ``run_all()`` after its checks: a crontab with only that
 command every minute still records missed push deadlines and maintenance windows starting,
-sends the alerts that are due (retries included), rolls up finished hours and prunes raw rows
+marks offline the probe locations whose agents fell silent (SPEC §20), sends the alerts
+that are due (retries included), rolls up finished hours and prunes raw rows
 once a day, and escalates open incidents whose next step or reminder is due (SPEC §18).
 A window's end needs no step: each server's next check leaves it (SPEC §12).
 
@@ -22,6 +23,7 @@ from django.utils import timezone
 
 from monitoring.services.alerts.delivery import send_pending
 from monitoring.services.alerts.escalation import escalation_step
+from monitoring.services.locations.status import went_offline
 from monitoring.services.subscribers.sending import send_subscriber_messages
 from monitoring.tasks.maintenance import maintenance_step
 from monitoring.tasks.push import push_step
@@ -39,6 +41,7 @@ class Housekeeping:
 
     missed_pushes: int = 0
     entered_maintenance: int = 0
+    locations_offline: int = 0
     escalated: int = 0
     sent: int = 0
     hours_rolled_up: int = 0
@@ -49,7 +52,7 @@ class Housekeeping:
     def describe(self) -> str:
         line = (
             f"Housekeeping: {self.missed_pushes} missed push(es), {self.entered_maintenance} server(s) into "
-            f"maintenance, {self.escalated} incident(s) escalated. "
+            f"maintenance, {self.locations_offline} location(s) offline, {self.escalated} incident(s) escalated. "
             f"Sent {self.sent} notification(s), {self.subscriber_messages} subscriber message(s). "
             f"{self.hours_rolled_up} hour(s) rolled up, "
             f"{self.pruned} old result(s) pruned."
@@ -73,6 +76,7 @@ def run_all(now: datetime | None = None) -> Housekeeping:
 
     done.missed_pushes = step("push-deadlines", lambda: len(push_step(now)))
     done.entered_maintenance = step("maintenance", lambda: len(maintenance_step(now)))
+    done.locations_offline = step("locations", lambda: len(went_offline(now)))
     done.escalated = step("escalation", lambda: escalation_step(now))
     done.sent = step("notifications", lambda: send_pending(limit=SEND_LIMIT, now=now))
     # After the alerts, and bounded in time: a minute's crontab must not pile up behind 10,000 e-mails.

@@ -5,7 +5,8 @@ the slower steps, in one process.
   with a lease so several scheduler processes on one PostgreSQL database share the servers.
 * Alerts (every NOTIFICATION_SEND_INTERVAL), certificates (every CERTIFICATE_STEP_SECONDS),
   missed push deadlines (PUSH_STEP_SECONDS), maintenance windows starting
-  (MAINTENANCE_STEP_SECONDS), escalation steps and reminders (``escalation.STEP_SECONDS``),
+  (MAINTENANCE_STEP_SECONDS), probe locations going offline (LOCATION_STEP_SECONDS), escalation
+  steps and reminders (``escalation.STEP_SECONDS``),
   rollups and pruning (``tasks.rollups``): APScheduler jobs that
   each do one small step and say whether they found work, so tests call the steps directly.
   ``check_servers`` runs the same steps once per run (``tasks.housekeeping``). Each run
@@ -32,6 +33,7 @@ from django.db import close_old_connections
 
 from monitoring.services.alerts import escalation
 from monitoring.services.alerts.delivery import send_pending
+from monitoring.services.locations.status import went_offline
 from monitoring.services.subscribers.sending import send_subscriber_messages
 from monitoring.tasks.certificates import certificate_step
 from monitoring.tasks.engine import Engine, run_forever
@@ -48,6 +50,8 @@ CERTIFICATE_STEP_SECONDS = 10
 # §12); each step is one indexed query when there is nothing to do.
 PUSH_STEP_SECONDS = 1
 MAINTENANCE_STEP_SECONDS = 2
+# Probe locations whose agents fell silent (SPEC §20): AGENT_STALE_SECONDS is a minute by default.
+LOCATION_STEP_SECONDS = 5
 SUBSCRIBER_STEP_BUDGET = 10.0
 
 
@@ -111,6 +115,7 @@ class Scheduler:
             ("prune", partial(self._step, prune_step), PRUNE_STEP_SECONDS),
             ("push-deadlines", self.push_step, PUSH_STEP_SECONDS),
             ("maintenance", self.maintenance_step, MAINTENANCE_STEP_SECONDS),
+            ("locations", partial(self._step, went_offline), LOCATION_STEP_SECONDS),
             # Escalation steps and reminders (SPEC §18): queued here, sent by the notifications job.
             ("escalation", self.escalation_step, escalation.STEP_SECONDS),
         ]

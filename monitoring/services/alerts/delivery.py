@@ -112,7 +112,7 @@ def candidates(now: datetime, limit: int, *, skip_owners: set[int] | None = None
         due = due.exclude(config__team_id__in=skip_owners)
     return list(
         due.select_for_update(skip_locked=True, of=("self",))
-        .select_related("config", "change__server", "incident__server", "certificate_check__server")
+        .select_related("config", "change__server", "incident__server", "certificate_check__server", "location")
         .order_by("next_attempt_at", "id")[:limit]
     )
 

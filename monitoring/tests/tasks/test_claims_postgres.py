@@ -83,14 +83,14 @@ def test_the_scheduler_claims_on_a_connection_of_its_own_beside_recording(alice,
         seen["claim"] = threading.current_thread().name
         return []
 
-    close = engine_module._close_connection
+    close = engine.store.close
 
     def closing() -> None:  # first on the recording thread, then on the claims'
         seen.setdefault("record", threading.current_thread().name)
         close()
 
     monkeypatch.setattr(engine_module.claims, "claim_due", claim)
-    monkeypatch.setattr(engine_module, "_close_connection", closing)
+    monkeypatch.setattr(engine.store, "close", closing)
 
     async def briefly() -> None:
         runner = asyncio.ensure_future(engine.run())

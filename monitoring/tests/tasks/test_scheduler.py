@@ -32,6 +32,7 @@ def test_the_scheduler_registers_its_jobs():
         "prune",
         "push-deadlines",
         "maintenance",
+        "locations",
         "escalation",
     }
 

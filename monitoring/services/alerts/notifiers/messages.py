@@ -93,6 +93,22 @@ class GroupPayload(TypedDict):
     message: str
 
 
+class LocationRef(TypedDict):
+    slug: str
+    name: str
+
+
+class LocationPayload(TypedDict):
+    """The webhook body of a ``location`` alert (SPEC §20): a probe location offline or back online."""
+
+    delivery_id: int
+    event: str
+    location: LocationRef
+    status: str
+    time: str
+    message: str
+
+
 # Servers a grouped message names in its one line (the webhook's ``servers`` lists them all).
 GROUP_NAMES_SHOWN = 20
 
@@ -154,6 +170,8 @@ class Notice:
     body_template: str = ""
     # A grouped alert (flood control): one notice per server; the fields above sum them up.
     servers: tuple[Notice, ...] = ()
+    # A ``location`` alert (SPEC §20): the location, whose name stands in as ``server_name``.
+    location: LocationRef | None = None
 
     @property
     def placeholders(self) -> dict[str, str]:
@@ -186,6 +204,8 @@ class Notice:
             "is_maintenance_start": self.event == AlertEvent.MAINTENANCE_START,
             "is_maintenance_end": self.event == AlertEvent.MAINTENANCE_END,
             "is_acknowledged": self.event == AlertEvent.ACKNOWLEDGED,
+            "is_location": self.event == AlertEvent.LOCATION,
+            "is_location_offline": self.event == AlertEvent.LOCATION and self.status == "offline",
             "is_group": bool(self.servers),
             "group_count": len(self.servers),
             "group_names": self.names_text if self.servers else "",
@@ -241,7 +261,16 @@ class Notice:
             entry["downtime_seconds"] = self.downtime_seconds
         return entry
 
-    def webhook_payload(self) -> WebhookPayload | GroupPayload:
+    def webhook_payload(self) -> WebhookPayload | GroupPayload | LocationPayload:
+        if self.location is not None:
+            return LocationPayload(
+                delivery_id=self.delivery_id,
+                event=self.event,
+                location=self.location,
+                status=self.status,
+                time=self.time.isoformat(),
+                message=self.message,
+            )
         if self.servers:
             return GroupPayload(
                 delivery_id=self.delivery_id,
@@ -276,6 +305,8 @@ def notice_for(delivery: NotificationDelivery) -> Notice:
     members = getattr(delivery, "members", None)
     if members and len(members) > 1:
         return group_notice(delivery, [notice_for(member) for member in members])
+    if delivery.location is not None:
+        return location_notice(delivery)
     # The change's server (a config may serve many); a test shows the config's first server.
     server = server_of(delivery)
     change = delivery.change
@@ -342,6 +373,27 @@ def notice_for(delivery: NotificationDelivery) -> Notice:
         time=change.changed_at,
         reason=unmention(change.message),
         downtime_seconds=downtime,
+    )
+
+
+def location_notice(delivery: NotificationDelivery) -> Notice:
+    """A probe location went offline or came back (SPEC §20): about the location, no server."""
+    location = delivery.location
+    assert location is not None
+    status = delivery.location_status
+    return Notice(
+        delivery_id=delivery.pk,
+        event=delivery.event,
+        server_id=0,
+        server_name=location.name,
+        server_url="",
+        status=status,
+        previous_status="online" if status == "offline" else "offline",
+        time=delivery.created_at,
+        reason="",
+        title_template=delivery.config.title_template,
+        body_template=delivery.config.body_template,
+        location=LocationRef(slug=location.slug, name=location.name),
     )
 
 
