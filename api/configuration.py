@@ -44,8 +44,9 @@ from api.serializers.servers import ServerSerializer
 from api.serializers.statuspages import StatusPageSerializer
 from authentication.models import Team
 from authentication.teams import default_team
-from monitoring.models import MaintenanceWindow, NotificationConfig, Server, StatusPage
+from monitoring.models import MaintenanceWindow, NotificationConfig, Server, ServerLocation, StatusPage
 from monitoring.models.servers import dependency_cycle
+from monitoring.services.locations import servers as server_locations
 
 VERSION = 1
 
@@ -178,7 +179,11 @@ def _export(user: Any, team: Team) -> dict[str, Any]:
     p_fields, w_fields = page_fields(user), window_fields(user)
     server_serializer = ServerSerializer(context=ctx)
     config_serializer = NotificationConfigSerializer(context=ctx)
-    servers = list(Server.objects.filter(team=team).prefetch_related(_ids("depends_on")).order_by("name", "id"))
+    servers = list(
+        Server.objects.filter(team=team)
+        .prefetch_related(_ids("depends_on"), _LOCATION_ROWS)
+        .order_by("name", "id")
+    )
     # Related servers (dependencies, a config's, a page's, a window's) are the team's: named here.
     names = {server.pk: server.name for server in servers}
     out_servers = []
@@ -214,6 +219,10 @@ def _export(user: Any, team: Team) -> dict[str, Any]:
         "maintenance_windows": windows,
         "status_pages": pages,
     }
+
+
+#: Each server's ``locations`` (slugs in order) for the whole team in one query.
+_LOCATION_ROWS = Prefetch("location_states", ServerLocation.objects.select_related("location"))
 
 
 def _ids(relation: str) -> Prefetch:
@@ -253,7 +262,12 @@ class _Plan:
 
 
 def _is_unchanged(instance: Any, validated: dict[str, Any]) -> bool:
-    return all(getattr(instance, k) == v for k, v in validated.items())
+    def same(name: str, value: Any) -> bool:
+        if name == "locations":  # rows, compared as the slugs in order
+            return server_locations.slugs(instance) == [location.slug for location in value]
+        return bool(getattr(instance, name) == value)
+
+    return all(same(k, v) for k, v in validated.items())
 
 
 def _name(value: Any) -> str | None:
@@ -435,7 +449,7 @@ def _import(user: Any, team: Team, doc: Any, dry_run: bool) -> dict[str, int]:
 
     ctx = _context(user, team)
     owned: dict[Any, list[Server]] = {}
-    for server in Server.objects.filter(team=team).order_by("name", "id"):
+    for server in Server.objects.filter(team=team).prefetch_related(_LOCATION_ROWS).order_by("name", "id"):
         owned.setdefault(_name(server.name), []).append(server)
     names = [_name(item.get("name")) if isinstance(item, dict) else None for item in server_items]
 

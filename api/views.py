@@ -78,6 +78,7 @@ from monitoring.models import (
     NotificationDelivery,
     PingResult,
     Server,
+    ServerLocation,
     ServerStatus,
     StatusPage,
 )
@@ -89,6 +90,10 @@ from monitoring.services.history import metrics
 from monitoring.services.history.charts import history
 from monitoring.services.history.uptime import uptime
 from monitoring.tasks import engine
+
+
+#: A server's ``locations`` in one query for a page of servers (``services.locations.servers.slugs``).
+LOCATION_ROWS = Prefetch("location_states", queryset=ServerLocation.objects.select_related("location"))
 
 
 @contextlib.contextmanager
@@ -125,7 +130,9 @@ class ServerViewSet(OwnedModelViewSet):
             return queryset  # answers that show no server: no need for its configs
         # A server shows its configs' ids (SPEC §18) and its depends_on: one query each for the page.
         return queryset.prefetch_related(
-            Prefetch("notification_configs", queryset=NotificationConfig.objects.only("id")), "depends_on"
+            Prefetch("notification_configs", queryset=NotificationConfig.objects.only("id")),
+            "depends_on",
+            LOCATION_ROWS,
         )
 
     @extend_schema(request=None, responses=PingResultSerializer)
