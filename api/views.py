@@ -176,17 +176,19 @@ class ServerViewSet(OwnedModelViewSet):
     @action(detail=True, methods=["get"])
     def uptime(self, request: Request, pk: str | None = None) -> Response:
         """Uptime, response-time percentiles and incidents over ``window`` (24h, 7d, 30d, 90d)."""
-        params = UptimeQuerySerializer(data=request.query_params)
+        params = UptimeQuerySerializer(data=request.query_params, context={"request": request})
         params.is_valid(raise_exception=True)
-        return Response(uptime(self.get_object(), params.validated_data["window"]))
+        data = params.validated_data
+        return Response(uptime(self.get_object(), data["window"], location=data.get("location")))
 
     @extend_schema(parameters=[UptimeQuerySerializer], responses=HistorySerializer)
     @action(detail=True, methods=["get"])
     def history(self, request: Request, pk: str | None = None) -> Response:
         """Checks, failures and response times in buckets for charts: 5 min (24h), 1 h (7d, 30d), 1 day (90d)."""
-        params = UptimeQuerySerializer(data=request.query_params)
+        params = UptimeQuerySerializer(data=request.query_params, context={"request": request})
         params.is_valid(raise_exception=True)
-        report = history(self.get_object(), params.validated_data["window"])
+        data = params.validated_data
+        report = history(self.get_object(), data["window"], location=data.get("location"))
         # The buckets are plain dicts already: rendering them field by field through
         # HistorySerializer (the schema) was half of a 30-day chart's cost (720 × 8 fields).
         buckets = [{**bucket, "start": payloads.iso(bucket["start"])} for bucket in report["buckets"]]
@@ -252,7 +254,9 @@ class PingResultViewSet(OwnedReadOnlyViewSet):
 
 
 class ServerStatusViewSet(OwnedReadOnlyViewSet):
-    queryset = ServerStatus.objects.select_related("server")
+    queryset = ServerStatus.objects.select_related("server").prefetch_related(
+        Prefetch("server__location_states", queryset=ServerLocation.objects.select_related("location"))
+    )
     serializer_class = ServerStatusSerializer
     filterset_class = ServerStatusFilterSet
     ordering_fields = ["server", "status", "last_check", "uptime_percentage"]

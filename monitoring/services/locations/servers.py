@@ -9,12 +9,24 @@ and schedule), a new one's row is due at once.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypedDict
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q, QuerySet
 
-from monitoring.models import ProbeLocation, Server, ServerLocation
+from monitoring.models import ProbeLocation, Server, ServerLocation, ServerStatus
+from monitoring.payloads import iso
+
+
+class LocationState(TypedDict):
+    """A server's latest state at one of its locations (``/api/server-status/``, the server page)."""
+
+    slug: str
+    name: str
+    status: str
+    response_time: float | None
+    last_check: str | None
 
 
 def rows(server: Server) -> list[ServerLocation]:
@@ -53,3 +65,32 @@ def set_locations(server: Server, locations: Sequence[ProbeLocation]) -> bool:
     # What was prefetched is stale now.
     getattr(server, "_prefetched_objects_cache", {}).pop("location_states", None)
     return True
+
+
+def states(state: ServerStatus) -> list[LocationState]:
+    """The latest state at each of the server's locations, in order. A server with one location
+    has it on ``ServerStatus`` (the location's state is the server's); with more, each
+    ``ServerLocation`` row has its own. Reads ``state.server.location_states`` (prefetch them,
+    with ``location``, for many)."""
+    found = rows(state.server)
+    if len(found) <= 1:
+        location = found[0].location if found else None
+        return [
+            {
+                "slug": location.slug if location else settings.PROBE_LOCATION,
+                "name": location.name if location else settings.PROBE_LOCATION.replace("-", " ").title(),
+                "status": state.status,
+                "response_time": state.last_response_time,
+                "last_check": iso(state.last_check),
+            }
+        ]
+    return [
+        {
+            "slug": row.location.slug,
+            "name": row.location.name,
+            "status": row.status,
+            "response_time": row.last_response_time,
+            "last_check": iso(row.last_check),
+        }
+        for row in found
+    ]
