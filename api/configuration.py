@@ -180,9 +180,7 @@ def _export(user: Any, team: Team) -> dict[str, Any]:
     server_serializer = ServerSerializer(context=ctx)
     config_serializer = NotificationConfigSerializer(context=ctx)
     servers = list(
-        Server.objects.filter(team=team)
-        .prefetch_related(_ids("depends_on"), _LOCATION_ROWS)
-        .order_by("name", "id")
+        Server.objects.filter(team=team).prefetch_related(_ids("depends_on"), _LOCATION_ROWS).order_by("name", "id")
     )
     # Related servers (dependencies, a config's, a page's, a window's) are the team's: named here.
     names = {server.pk: server.name for server in servers}

@@ -91,7 +91,6 @@ from monitoring.services.history.charts import history
 from monitoring.services.history.uptime import uptime
 from monitoring.tasks import engine
 
-
 #: A server's ``locations`` in one query for a page of servers (``services.locations.servers.slugs``).
 LOCATION_ROWS = Prefetch("location_states", queryset=ServerLocation.objects.select_related("location"))
 

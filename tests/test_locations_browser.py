@@ -74,12 +74,14 @@ def test_an_operator_adds_a_location_makes_a_token_and_checks_a_server_from_it(a
             page.fill("#token-name", "fra-1")
             page.click("text=Make token")
             command = page.locator("#agent-command-text")
-            expect(command).to_have_value(re.compile(r"^python manage\.py run_agent --url http://127\.0\.0\.1:\d+ --token pga_"))
+            expect(command).to_have_value(
+                re.compile(r"^python manage\.py run_agent --url http://127\.0\.0\.1:\d+ --token pga_")
+            )
             raw = command.input_value().rsplit(" ", 1)[1]
             assert command.input_value().startswith(f"python manage.py run_agent --url {base} --token ")
             token = db(lambda: AgentToken.objects.get(location__slug="frankfurt"))
             assert token.key_hash == digest(raw) and token.name == "fra-1"
-            expect(page.locator('#token-list tr[data-token-id]')).to_have_count(1)
+            expect(page.locator("#token-list tr[data-token-id]")).to_have_count(1)
             expect(page.locator("#token-list")).to_contain_text(raw[:12])
             expect(page.locator("#token-list")).not_to_contain_text(raw)
             page.click("#copy-command")
@@ -88,7 +90,7 @@ def test_an_operator_adds_a_location_makes_a_token_and_checks_a_server_from_it(a
             # A reload never shows the token again.
             page.reload()
             page.locator('#location-list tr[data-slug="frankfurt"]').locator("text=Agent tokens").click()
-            expect(page.locator('#token-list tr[data-token-id]')).to_have_count(1)
+            expect(page.locator("#token-list tr[data-token-id]")).to_have_count(1)
             expect(page.locator("#agent-command")).to_be_hidden()
             assert raw not in page.content()
 
@@ -108,7 +110,9 @@ def test_an_operator_adds_a_location_makes_a_token_and_checks_a_server_from_it(a
             assert server.quorum == 1
             slugs = db(
                 lambda: list(
-                    ServerLocation.objects.filter(server=server).order_by("position").values_list("location__slug", flat=True)
+                    ServerLocation.objects.filter(server=server)
+                    .order_by("position")
+                    .values_list("location__slug", flat=True)
                 )
             )
             assert slugs == ["local", "frankfurt"]

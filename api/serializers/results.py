@@ -48,7 +48,7 @@ class ServerStatusSerializer(serializers.ModelSerializer):
     server_name = serializers.ReadOnlyField(source="server.name")
 
     locations = serializers.SerializerMethodField(
-        help_text="The latest state at each of its locations, in order: {slug, name, status, response_time, last_check}."
+        help_text="The latest state at each of its locations, in order: {slug, name, status, response_time, last_check}"
     )
 
     def to_representation(self, instance: ServerStatus) -> dict[str, Any]:

@@ -30,9 +30,9 @@ from monitoring.choices import Protocol
 from monitoring.models import Server
 from monitoring.models.servers import dependency_cycle
 from monitoring.services import net
-from monitoring.services.locations import servers as server_locations
 from monitoring.services.engine import checks, push
 from monitoring.services.engine.push import MAX_MESSAGE
+from monitoring.services.locations import servers as server_locations
 from monitoring.validators import (
     DSN_PROTOCOLS,
     PROTOCOL_FIELDS,
@@ -43,7 +43,6 @@ from monitoring.validators import (
     server_errors,
 )
 
-
 MAX_LOCATIONS = 50
 
 
@@ -53,7 +52,9 @@ class LocationsField(serializers.ListField):
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("required", False)
-        kwargs.setdefault("help_text", "Slugs of the locations it is checked from, in order (default: [PROBE_LOCATION]).")
+        kwargs.setdefault(
+            "help_text", "Slugs of the locations it is checked from, in order (default: [PROBE_LOCATION])."
+        )
         super().__init__(child=serializers.SlugField(max_length=50), allow_empty=False, source="*", **kwargs)
 
     def get_attribute(self, instance: Server) -> list[str]:
@@ -289,8 +290,7 @@ class ServerSerializer(FormBooleansMixin, serializers.ModelSerializer):
             unknown = [slug for slug in slugs if slug not in usable]
             if unknown:
                 errors["locations"] = [
-                    f"No location with the slug {unknown[0]!r} is shared or the server's team's "
-                    "(see /api/locations/)."
+                    f"No location with the slug {unknown[0]!r} is shared or the server's team's (see /api/locations/)."
                 ]
             else:
                 attrs["locations"] = [usable[slug] for slug in slugs]
@@ -301,9 +301,7 @@ class ServerSerializer(FormBooleansMixin, serializers.ModelSerializer):
             count = 1
         quorum = attrs["quorum"] if "quorum" in attrs else getattr(self.instance, "quorum", None)
         if quorum is not None and quorum > count and ("quorum" in attrs or "locations" in attrs):
-            errors["quorum"] = [
-                f"At most the number of locations ({count}); null for more than half of them."
-            ]
+            errors["quorum"] = [f"At most the number of locations ({count}); null for more than half of them."]
         return errors
 
     def _dsn_address(self, protocol: str, dsn: str) -> tuple[str, int]:

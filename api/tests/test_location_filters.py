@@ -21,10 +21,24 @@ def world(alice: Any) -> dict[str, Any]:
     server = make_server(owner=alice)
     now = timezone.now()
     # Two checks from local (one before locations: no location), three from paris, one failed.
-    PingResult.objects.create(server=server, status=PingStatus.SUCCESS, response_time=10, check_timestamp=now - timedelta(minutes=3))
-    PingResult.objects.create(server=server, status=PingStatus.SUCCESS, response_time=20, location=local, check_timestamp=now - timedelta(minutes=2))
+    PingResult.objects.create(
+        server=server, status=PingStatus.SUCCESS, response_time=10, check_timestamp=now - timedelta(minutes=3)
+    )
+    PingResult.objects.create(
+        server=server,
+        status=PingStatus.SUCCESS,
+        response_time=20,
+        location=local,
+        check_timestamp=now - timedelta(minutes=2),
+    )
     for minutes, status in ((3, PingStatus.SUCCESS), (2, PingStatus.FAILURE), (1, PingStatus.SUCCESS)):
-        PingResult.objects.create(server=server, status=status, response_time=100, location=paris, check_timestamp=now - timedelta(minutes=minutes))
+        PingResult.objects.create(
+            server=server,
+            status=status,
+            response_time=100,
+            location=paris,
+            check_timestamp=now - timedelta(minutes=minutes),
+        )
     return {"server": server, "paris": paris, "local": local}  # fmt: skip
 
 
@@ -62,7 +76,10 @@ def test_with_a_location_history_reads_raw_rows_not_the_all_locations_rollups(al
     server = world["server"]
     hour = (timezone.now() - timedelta(days=3)).replace(minute=0, second=0, microsecond=0)
     HourlyRollup.objects.create(server=server, hour=hour, checks=60, failures=6, updated_at=hour + timedelta(hours=2))
-    assert sum(b["checks"] for b in alice_client.get(f"/api/servers/{server.pk}/history/?window=7d").json()["buckets"]) >= 60
+    assert (
+        sum(b["checks"] for b in alice_client.get(f"/api/servers/{server.pk}/history/?window=7d").json()["buckets"])
+        >= 60
+    )
     one = alice_client.get(f"/api/servers/{server.pk}/history/?window=7d&location=paris").json()["buckets"]
     assert sum(b["checks"] for b in one) == 3
 
@@ -73,8 +90,12 @@ def test_server_status_carries_each_locations_state(alice, alice_client, world):
     [state] = alice_client.get("/api/server-status/").json()["results"]
     assert [(s["slug"], s["status"], s["response_time"]) for s in state["locations"]] == [("local", "up", 12.5)]
     now = timezone.now()
-    ServerLocation.objects.create(server=server, location=world["local"], position=0, status=Status.UP, last_response_time=20, last_check=now)
-    ServerLocation.objects.create(server=server, location=world["paris"], position=1, status=Status.DOWN, last_response_time=None)
+    ServerLocation.objects.create(
+        server=server, location=world["local"], position=0, status=Status.UP, last_response_time=20, last_check=now
+    )
+    ServerLocation.objects.create(
+        server=server, location=world["paris"], position=1, status=Status.DOWN, last_response_time=None
+    )
     other = make_server(owner=alice, name="other")
     ServerLocation.objects.create(server=other, location=world["paris"], position=0)
     results = {s["server"]: s for s in alice_client.get("/api/server-status/").json()["results"]}

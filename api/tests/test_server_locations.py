@@ -24,7 +24,9 @@ def places(alice: Any) -> list[ProbeLocation]:
 
 
 def rows(server: Server) -> list[tuple[str, int]]:
-    return list(ServerLocation.objects.filter(server=server).order_by("position").values_list("location__slug", "position"))
+    return list(
+        ServerLocation.objects.filter(server=server).order_by("position").values_list("location__slug", "position")
+    )
 
 
 def test_a_new_server_is_checked_from_the_local_location_with_no_rows(alice_client):
@@ -35,7 +37,9 @@ def test_a_new_server_is_checked_from_the_local_location_with_no_rows(alice_clie
 
 
 def test_locations_are_kept_in_order_with_a_quorum(alice_client, places):
-    r = alice_client.post("/api/servers/", {**TCP, "locations": ["tokyo", "local", "paris"], "quorum": 2}, format="json")
+    r = alice_client.post(
+        "/api/servers/", {**TCP, "locations": ["tokyo", "local", "paris"], "quorum": 2}, format="json"
+    )
     assert r.status_code == 201, r.json()
     server = Server.objects.get(pk=r.json()["id"])
     assert r.json()["locations"] == ["tokyo", "local", "paris"] and r.json()["quorum"] == 2
@@ -103,7 +107,9 @@ def test_quorum_is_checked_against_the_locations_it_keeps(alice, alice_client, p
     assert r.status_code == 200 and r.json()["quorum"] is None
 
 
-def test_a_listed_server_costs_no_query_per_server_for_its_locations(alice, alice_client, places, django_assert_max_num_queries):
+def test_a_listed_server_costs_no_query_per_server_for_its_locations(
+    alice, alice_client, places, django_assert_max_num_queries
+):
     for n in range(5):
         s = make_server(owner=alice, name=f"s{n}")
         ServerLocation.objects.create(server=s, location=places[0], position=0)

@@ -14,8 +14,8 @@ from django.shortcuts import get_object_or_404, render
 from api.filtersets import ServerFilterSet
 from authentication.models import Role
 from authentication.teams import may, two_factor_missing, without_two_factor_blocked
-from monitoring.choices import Status
 from core.links import absolute_url
+from monitoring.choices import Status
 from monitoring.models import Server, ServerLocation, StatusChange, StatusPage
 from monitoring.services.locations import servers as server_locations
 from monitoring.web.teams import current_team

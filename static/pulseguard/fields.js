@@ -98,7 +98,7 @@
       help: "The team's servers this one cannot be reached without (a router, a database): while one is DOWN, this server's DOWN alerts are suppressed." },
     // Probe locations (SPEC §20): where it is checked from, in order, and how many must agree.
     { name: "locations", label: "Checked from", type: "locations", wide: true, show: probed,
-      help: "Tick the places it is checked from (add places on the Locations page). Empty ticks are refused." },
+      help: "Tick the places it is checked from (add places on the Locations page); at least one." },
     { name: "quorum", label: "DOWN when down from (locations)", type: "number", step: 1, show: probed,
       help: "How many of its locations must see it down; empty: more than half of them." },
     { name: "is_active", label: "Active (checked on schedule)", type: "checkbox", default: true }

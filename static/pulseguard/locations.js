@@ -44,7 +44,8 @@
           PG.el("td", { class: "labelled", "data-label": "owner", text: loc.shared ? "shared" : loc.team }),
           PG.el("td", {}, [status]),
           PG.el("td", { class: "labelled", "data-label": "last seen", text: loc.last_seen_at ? PG.fmtTime(loc.last_seen_at) : (loc.slug === "local" ? "this server" : "never") }),
-          PG.el("td", { class: "actions" }, [tokens, " ", del])]));
+          // A shared location is staff's to change and give tokens for.
+          PG.el("td", { class: "actions" }, loc.shared && !staff ? [] : [tokens, " ", del])]));
       });
     });
   }
