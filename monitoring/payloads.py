@@ -13,6 +13,7 @@ from typing import Any, TypedDict
 from django.utils import timezone
 
 from monitoring.models import PingResult, ServerStatus
+from monitoring.models.locations import location_slug
 
 
 class PingPayload(TypedDict):
@@ -33,6 +34,8 @@ class PingPayload(TypedDict):
     body: str
     #: The number a push sent with it (SPEC §19), or None.
     value: float | None
+    #: The slug of the probe location it was checked from (SPEC §20).
+    location: str
     #: What the check saw beyond its status (a dns check's ``{"rcode", "answers"}``), or null.
     detail: dict[str, Any] | None
 
@@ -78,6 +81,7 @@ def ping_payload(ping: PingResult) -> PingPayload:
         "body": ping.body,
         "value": ping.value,
         "detail": ping.detail,
+        "location": location_slug(ping.location_id),
     }
 
 

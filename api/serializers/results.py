@@ -20,6 +20,8 @@ from monitoring.services.locations import servers as server_locations
 class PingResultSerializer(serializers.ModelSerializer):
     """Renders with ``payloads.ping_payload``, the live feeds' shape; Meta describes it for the schema."""
 
+    location = serializers.SlugRelatedField(slug_field="slug", read_only=True, help_text="The probe location's slug.")
+
     def to_representation(self, instance: PingResult) -> dict[str, Any]:
         return dict(payloads.ping_payload(instance))
 
@@ -38,6 +40,7 @@ class PingResultSerializer(serializers.ModelSerializer):
             "body",
             "value",
             "detail",
+            "location",
         ]
         read_only_fields = fields
 

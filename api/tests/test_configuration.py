@@ -607,3 +607,15 @@ def test_a_new_server_of_an_import_gets_the_teams_default_configs(setup, alice_c
     doc["servers"].append({"name": "New", "protocol": "tcp", "host": "new.example.com", "port": 22})
     assert alice_client.post("/api/config/import/", doc, format="json").status_code == 200
     assert list(Server.objects.get(name="New").notification_configs.all()) == [config]
+
+
+def test_an_unknown_notification_type_is_400_naming_it(setup, alice_client, charlie_client, charlie):
+    """SPEC §18: an unknown ``notification_type`` is a 400 on every path, import included."""
+    doc = alice_client.get("/api/config/export/").json()
+    doc["status_pages"] = []
+    doc["notification_configs"][0]["notification_type"] = "carrier-pigeon"
+    r = charlie_client.post("/api/config/import/", doc, format="json")
+    assert r.status_code == 400
+    [error] = r.json()["notification_configs"]
+    assert error["index"] == 0 and "notification_type" in error["errors"]
+    assert not NotificationConfig.objects.filter(team__personal_for=charlie).exists()

@@ -289,10 +289,12 @@ SIMPLE_JWT = {
     "TOKEN_REFRESH_SERIALIZER": "authentication.serializers.RefreshSerializer",
     "TOKEN_VERIFY_SERIALIZER": "authentication.serializers.VerifySerializer",
 }
+#: The product's version: the API's, and what every probe names itself (SPEC §20).
+PULSEGUARD_VERSION = "1.0.0"
 SPECTACULAR_SETTINGS = {
     "TITLE": "PulseGuard API",
     "DESCRIPTION": "Server and website health monitoring.",
-    "VERSION": "1.0.0",
+    "VERSION": PULSEGUARD_VERSION,
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -306,7 +308,9 @@ SPECTACULAR_SETTINGS = {
 
 # --- Monitoring.
 MONITOR_ALLOW_PRIVATE_TARGETS = envbool("MONITOR_ALLOW_PRIVATE_TARGETS", "false")
-MONITOR_USER_AGENT = envstr("MONITOR_USER_AGENT", "PulseGuard/1.0 (+health monitor)")
+# What alerts and other outgoing requests name themselves; probes name their location instead
+# (``aionet.probe_user_agent``, SPEC §20).
+MONITOR_USER_AGENT = envstr("MONITOR_USER_AGENT", f"PulseGuard/{PULSEGUARD_VERSION} (+health monitor)")
 MONITOR_MAX_REDIRECTS = envint("MONITOR_MAX_REDIRECTS", 10, minimum=0)
 MONITOR_MAX_BODY_BYTES = envint("MONITOR_MAX_BODY_BYTES", 1_048_576, minimum=1024)
 # Checks in flight per scheduler process (asyncio: a slot is a socket, not a thread).

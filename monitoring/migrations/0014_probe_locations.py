@@ -126,7 +126,7 @@ class Migration(migrations.Migration):
                 blank=True,
                 db_index=False,
                 null=True,
-                on_delete=django.db.models.deletion.PROTECT,
+                on_delete=django.db.models.deletion.RESTRICT,
                 related_name="+",
                 to="monitoring.probelocation",
             ),
@@ -161,7 +161,7 @@ class Migration(migrations.Migration):
                 (
                     "location",
                     models.ForeignKey(
-                        on_delete=django.db.models.deletion.PROTECT,
+                        on_delete=django.db.models.deletion.RESTRICT,
                         related_name="server_states",
                         to="monitoring.probelocation",
                     ),

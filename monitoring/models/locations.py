@@ -95,6 +95,21 @@ class ProbeLocation(models.Model):
         return self.slug == settings.PROBE_LOCATION
 
 
+#: Location id -> slug, for results' payloads (a slug never changes, an id is never reused).
+_SLUGS: dict[int, str] = {}
+
+
+def location_slug(location_id: int | None) -> str:
+    """The slug of the location a result was checked from (None: the scheduler's own)."""
+    if location_id is None:
+        return settings.PROBE_LOCATION
+    slug = _SLUGS.get(location_id)
+    if slug is None:
+        slug = ProbeLocation.objects.filter(pk=location_id).values_list("slug", flat=True).first() or ""
+        _SLUGS[location_id] = slug
+    return slug
+
+
 class AgentToken(models.Model):
     """A probe agent's credential for one location: ``pga_…``, shown once, stored as a digest."""
 
@@ -122,7 +137,7 @@ class ServerLocation(models.Model):
     location) and its state there."""
 
     server = models.ForeignKey("monitoring.Server", on_delete=models.CASCADE, related_name="location_states")
-    location = models.ForeignKey(ProbeLocation, on_delete=models.PROTECT, related_name="server_states")
+    location = models.ForeignKey(ProbeLocation, on_delete=models.RESTRICT, related_name="server_states")
     position = models.PositiveSmallIntegerField(default=0)
     # The schedule of an agent's location (the scheduler's own location uses the Server row's).
     next_check_at = models.DateTimeField(default=timezone.now)

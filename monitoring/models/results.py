@@ -84,7 +84,7 @@ class PingResult(models.Model):
     # Where the check ran (SPEC §20). Null: rows from before locations, all from the scheduler's
     # own location (``PingResultQuerySet.at_location``). No index of its own: filtered with server.
     location = models.ForeignKey(
-        "monitoring.ProbeLocation", null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+        "monitoring.ProbeLocation", null=True, blank=True, on_delete=models.RESTRICT, related_name="+", db_index=False
     )
 
     objects = PingResultQuerySet.as_manager()

@@ -88,6 +88,12 @@ class ServerQuerySet(OwnedQuerySet):
     def active(self) -> ServerQuerySet:
         return self.filter(is_active=True)
 
+    def checked_here(self) -> ServerQuerySet:
+        """Servers checked from the scheduler's own location (SPEC §20): those with no locations
+        set, and those whose locations include it (``models.locations``)."""
+        here = Q(location_states__location__slug=settings.PROBE_LOCATION) | Q(location_states__isnull=True)
+        return self.filter(pk__in=self.model.objects.filter(here).values("pk"))
+
     def due(self, now: datetime) -> ServerQuerySet:
         """Active servers whose next check time has come (served by index server_due_idx).
 

@@ -59,10 +59,17 @@ class GuardedResolver(AbstractResolver):
         return None
 
 
-class Client:
-    """One per event loop (a scheduler process, a pass): a pooled aiohttp session and TLS contexts."""
+def probe_user_agent(location: str | None = None) -> str:
+    """What every HTTP(S) and WebSocket probe sends: the product and its location (SPEC §20)."""
+    return f"PulseGuard/{settings.PULSEGUARD_VERSION} (+{location or settings.PROBE_LOCATION})"
 
-    def __init__(self) -> None:
+
+class Client:
+    """One per event loop (a scheduler process, a pass, an agent): a pooled aiohttp session and
+    TLS contexts; its probes name ``location`` (default: the scheduler's own) as User-Agent."""
+
+    def __init__(self, location: str | None = None) -> None:
+        self.user_agent = probe_user_agent(location)
         self._session: aiohttp.ClientSession | None = None
         self._contexts: dict[str, ssl.SSLContext] = {}
 
@@ -73,7 +80,7 @@ class Client:
             )
             self._session = aiohttp.ClientSession(
                 connector=connector,
-                headers={"User-Agent": settings.MONITOR_USER_AGENT},
+                headers={"User-Agent": self.user_agent},
                 trust_env=False,  # only the environment's proxies would reach outside loopback
                 cookie_jar=aiohttp.DummyCookieJar(),  # a check never carries another check's cookies
                 auto_decompress=True,

@@ -5,6 +5,11 @@ servers that are due (``next_check_at`` has come, or comes within ``horizon`` se
 held by a live lease, and returns their ids. Push servers are never claimed: they are never
 probed, and their silence is the scheduler's push step (``Server.objects.push_overdue``).
 
+The scheduler claims the checks of its own location (``PROBE_LOCATION``) on the Server rows:
+every server with no ``ServerLocation`` rows, and those whose locations include it. A probe
+agent claims its location's checks on their ``ServerLocation`` rows (``claim_due_at``), the
+same way, with the same lease rules (SPEC §20).
+
 ``next_check_at`` is *not* moved by the claim: the due time stays on the row until the result
 is recorded (``services.engine.recording.record`` moves it on, conditional on still holding the
 lease), so a process killed mid-check holds its servers only until the lease ends, and
@@ -24,7 +29,7 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from monitoring.choices import Protocol
-from monitoring.models import Server
+from monitoring.models import ProbeLocation, Server, ServerLocation
 
 
 def new_owner() -> str:
@@ -48,11 +53,18 @@ def claim_due(
     table, q = Server._meta.db_table, connection.ops.quote_name
     lock = " FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
     adapt = connection.ops.adapt_datetimefield_value
+    places, locations = q(ServerLocation._meta.db_table), q(ProbeLocation._meta.db_table)
+    here = (  # checked from the scheduler's own location: no locations set, or it is one of them
+        f"(NOT EXISTS (SELECT 1 FROM {places} WHERE {places}.{q('server_id')} = {q(table)}.{q('id')}) "
+        f"OR EXISTS (SELECT 1 FROM {places} INNER JOIN {locations} "
+        f"ON {locations}.{q('id')} = {places}.{q('location_id')} "
+        f"WHERE {places}.{q('server_id')} = {q(table)}.{q('id')} AND {locations}.{q('slug')} = %s))"
+    )
     sql = (
         f"UPDATE {q(table)} SET {q('lease_owner')} = %s, {q('lease_until')} = %s "
         f"WHERE {q('id')} IN (SELECT {q('id')} FROM {q(table)} "
         f"WHERE {q('is_active')} AND {q('protocol')} <> %s AND {q('next_check_at')} <= %s "
-        f"AND ({q('lease_until')} IS NULL OR {q('lease_until')} <= %s) "
+        f"AND ({q('lease_until')} IS NULL OR {q('lease_until')} <= %s) AND {here} "
         f"ORDER BY {q('next_check_at')}, {q('id')} LIMIT %s{lock}) "
         f"RETURNING {q('id')}"
     )
@@ -62,6 +74,7 @@ def claim_due(
         Protocol.PUSH.value,
         adapt(now + timedelta(seconds=horizon)),
         adapt(now),
+        settings.PROBE_LOCATION,
         limit,
     ]
     with transaction.atomic():
@@ -92,3 +105,75 @@ def release(owner: str, server_ids: list[int]) -> int:
     if not server_ids:
         return 0
     return Server.objects.filter(pk__in=server_ids, lease_owner=owner).update(lease_owner="", lease_until=None)
+
+
+def claim_due_at(
+    location: ProbeLocation,
+    now: datetime,
+    *,
+    owner: str,
+    limit: int = 500,
+    horizon: float = 0.0,
+    lease: float | None = None,
+) -> list[tuple[Server, ServerLocation]]:
+    """``claim_due`` for a probe agent's ``location``: up to ``limit`` of its active, probed
+    servers due there by ``now + horizon``, earliest first, leased on their ``ServerLocation``
+    rows; each row comes back with the due time it was claimed for."""
+    if limit <= 0:
+        return []
+    lease_until = now + timedelta(seconds=lease or settings.CHECK_LEASE_SECONDS)
+    q = connection.ops.quote_name
+    places, servers = q(ServerLocation._meta.db_table), q(Server._meta.db_table)
+    lock = f" FOR UPDATE OF {places} SKIP LOCKED" if connection.vendor == "postgresql" else ""
+    adapt = connection.ops.adapt_datetimefield_value
+    sql = (
+        f"UPDATE {places} SET {q('lease_owner')} = %s, {q('lease_until')} = %s "
+        f"WHERE {q('id')} IN (SELECT {places}.{q('id')} FROM {places} INNER JOIN {servers} "
+        f"ON {servers}.{q('id')} = {places}.{q('server_id')} "
+        f"WHERE {places}.{q('location_id')} = %s AND {servers}.{q('is_active')} AND {servers}.{q('protocol')} <> %s "
+        f"AND {places}.{q('next_check_at')} <= %s "
+        f"AND ({places}.{q('lease_until')} IS NULL OR {places}.{q('lease_until')} <= %s) "
+        f"ORDER BY {places}.{q('next_check_at')}, {places}.{q('id')} LIMIT %s{lock}) "
+        f"RETURNING {q('id')}"
+    )
+    params = [
+        owner,
+        adapt(lease_until),
+        location.pk,
+        Protocol.PUSH.value,
+        adapt(now + timedelta(seconds=horizon)),
+        adapt(now),
+        limit,
+    ]
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            ids = [row[0] for row in cursor.fetchall()]
+        if not ids:
+            return []
+        rows = ServerLocation.objects.filter(pk__in=ids).select_related("server", "location")
+        return [(row.server, row) for row in rows.order_by("next_check_at", "pk")]
+
+
+def renew_at(
+    location: ProbeLocation, owner: str, server_ids: list[int], now: datetime, lease: float | None = None
+) -> int:
+    """``renew`` for an agent's checks in flight at ``location``; how many leases it still held."""
+    if not server_ids:
+        return 0
+    until = now + timedelta(seconds=lease or settings.CHECK_LEASE_SECONDS)
+    with transaction.atomic():
+        held = ServerLocation.objects.select_for_update(skip_locked=True).filter(
+            location=location, server_id__in=server_ids, lease_owner=owner
+        )
+        ids = list(held.order_by("pk").values_list("pk", flat=True))
+        return ServerLocation.objects.filter(pk__in=ids).update(lease_until=until)
+
+
+def release_at(location: ProbeLocation, owner: str, server_ids: list[int]) -> int:
+    """``release`` for an agent stopping: its unstarted claims are due again at once for anyone."""
+    if not server_ids:
+        return 0
+    return ServerLocation.objects.filter(location=location, server_id__in=server_ids, lease_owner=owner).update(
+        lease_owner="", lease_until=None
+    )

@@ -39,7 +39,7 @@ class Command(BaseCommand):
             if missing:
                 raise CommandError(f"No server with id {', '.join(map(str, sorted(missing)))}.")
         elif options["all"]:
-            servers = list(Server.objects.active().exclude(protocol=Protocol.PUSH).order_by("id"))
+            servers = list(Server.objects.active().checked_here().exclude(protocol=Protocol.PUSH).order_by("id"))
         else:
             # Claimed like the scheduler's checks: a running scheduler never checks them too, and
             # each moves on to its next due time (fixed rate) as its result is recorded.

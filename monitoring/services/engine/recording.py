@@ -10,13 +10,17 @@ it here as a ``CheckResult``; "check now" is a batch of one. Per batch:
    a claimed result whose lease another process has taken over (it re-runs that check). Move
    the schedule: a claimed check's server to its next due time, ending its lease; a pause,
    resume or rescheduling edit as ``_schedule`` says.
+   A result from an agent's location (SPEC §20) holds its lease on that server's
+   ``ServerLocation`` row instead (``_lock_locations``), which moves on the same way; a result
+   an agent kept through an outage (no lease) moves it forward only.
 1. Lock the batch's ServerStatus rows (ordered by server id, so two batches never deadlock);
    a check-now racing the scheduler for one server applies after it, not over it.
    Read the maintenance windows reaching the batch's servers (``services.engine.maintenance``).
 2. Bulk insert the PingResults (an ``Event`` has none), each marked ``maintenance`` when a
    window covered its server at its time; move push deadlines (``push_deadline_at``).
 3. Run each result through ``transitions.evaluate`` in batch order (a server twice in one
-   batch is evaluated twice, as one-at-a-time recording would), with its window as input.
+   batch is evaluated twice, as one-at-a-time recording would), with its window as input, and
+   the server's locations' states when it has ``ServerLocation`` rows (written back in step 5).
    Checks in a window do not count toward ``ServerStatus.uptime_percentage``.
 4. For the results that changed status only: bulk insert StatusChange rows, move
    ``Server.status``, and let ``services.alerts.rules`` open or close incidents and queue deliveries.
@@ -35,18 +39,30 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
 from monitoring.choices import Status
-from monitoring.models import MaintenanceWindow, PingResult, Server, ServerStatus, StatusChange
+from monitoring.models import (
+    LocationStatus,
+    MaintenanceWindow,
+    PingResult,
+    ProbeLocation,
+    Server,
+    ServerLocation,
+    ServerStatus,
+    StatusChange,
+)
 from monitoring.models.statuspages import public_pages_changed
 from monitoring.services.alerts import rules
 from monitoring.services.engine import maintenance
 from monitoring.services.engine.transitions import (
+    LocationsChanged,
+    LocationState,
     Outcome,
     Pause,
     Policy,
@@ -88,6 +104,8 @@ class CheckResult:
     ``push_deadline_at``, set for a push, is the server's next push deadline, written in the
     same transaction (SPEC §11), ending the run a ``/start`` began (``Server.push_started_at``).
     ``body`` is kept with the PingResult (a push's POST body, SPEC §19).
+    ``location`` is the probe location it ran from (SPEC §20); None is the scheduler's own
+    (``PROBE_LOCATION``), whose schedule and lease are the Server row's.
     """
 
     server: Server
@@ -99,6 +117,7 @@ class CheckResult:
     lease_owner: str = ""
     next_due_at: datetime | None = None
     body: str = ""
+    location: ProbeLocation | None = None
 
     @property
     def lateness(self) -> float | None:
@@ -129,6 +148,7 @@ def record(batch: Sequence[CheckResult]) -> list[CheckRecord]:
         return []
     with transaction.atomic():
         batch = _lock_servers(batch)
+        batch, places = _lock_locations(batch)
         ids = sorted({r.server.pk for r in batch})
         states = {
             s.server_id: s
@@ -137,7 +157,7 @@ def record(batch: Sequence[CheckResult]) -> list[CheckRecord]:
         batch = [r for r in batch if r.server.pk in states]
         if not batch:
             return []
-        _schedule(batch, states)
+        _schedule(batch, states, places)
         reaching = maintenance.windows_for({r.server.pk: r.server for r in batch}.values())
         windows = [maintenance.active_window(reaching.get(r.server.pk, ()), r.checked_at) for r in batch]
         checked = [(r, w) for r, w in zip(batch, windows, strict=True) if isinstance(r.outcome, ProbeOutcome)]
@@ -154,6 +174,7 @@ def record(batch: Sequence[CheckResult]) -> list[CheckRecord]:
                     body=r.body,
                     value=r.outcome.value,
                     detail=r.outcome.detail,
+                    location=r.location,
                 )
                 for r, w in checked
             )
@@ -171,7 +192,7 @@ def record(batch: Sequence[CheckResult]) -> list[CheckRecord]:
         pending: list[StatusChange] = []
         for result, ping, window in zip(batch, pings, windows, strict=True):
             state = states[result.server.pk]
-            change = _apply(result, state, ping, window)
+            change = _apply(result, state, ping, window, places.get(result.server.pk))
             changes.append(change)
             if change is not None:
                 pending.append(change)
@@ -182,6 +203,7 @@ def record(batch: Sequence[CheckResult]) -> list[CheckRecord]:
         for state in states.values():
             state.updated_at = updated
         _update_states(list(states.values()))
+        _update_locations(places)
         # Last write of the transaction: it holds a counter shard's lock row until commit.
         # Only checks count (an Event is none); push results have no due time, so no lateness.
         checked = [r for r in batch if isinstance(r.outcome, ProbeOutcome)]
@@ -226,13 +248,13 @@ def _lock_servers(batch: Sequence[CheckResult]) -> list[CheckResult]:
     for result in batch:
         if result.server.pk not in leases:
             log.info("record_skipped server_id=%s (deleted)", result.server.pk)
-        elif result.lease_owner and leases[result.server.pk][0] != result.lease_owner:
+        elif result.location is None and result.lease_owner and leases[result.server.pk][0] != result.lease_owner:
             log.warning("claim_lost server_id=%s due=%s (lease taken over)", result.server.pk, result.due_at)
         else:
             result.server.is_active = leases[result.server.pk][1]
             result.server.held_by_dependency = leases[result.server.pk][2]
             kept.append(result)
-    won = [r for r in kept if r.lease_owner]
+    won = [r for r in kept if r.lease_owner and r.location is None]
     if won:
         # One prepared UPDATE run for every row (executemany): Django's bulk_update builds a CASE
         # expression per row and field, and cost more CPU than the probes themselves.
@@ -251,13 +273,111 @@ def _lock_servers(batch: Sequence[CheckResult]) -> list[CheckResult]:
     return kept
 
 
-def _schedule(batch: Sequence[CheckResult], states: dict[int, ServerStatus]) -> None:
+def _lock_locations(batch: list[CheckResult]) -> tuple[list[CheckResult], dict[int, list[ServerLocation]]]:
+    """Step 0, for locations (SPEC §20): lock the batch's servers' ``ServerLocation`` rows (one
+    statement; none when no server has any) and keep the results still to record: not an agent's
+    result for a location the server no longer has, nor one whose lease another agent has taken
+    over. Move each kept agent result's row to its next due time: ending its lease, or, for a
+    result kept through an outage (no lease), only forward. Answer the kept results and each
+    server's rows, in the order of its locations."""
+    ids = sorted({r.server.pk for r in batch})
+    rows = (
+        ServerLocation.objects.select_for_update(no_key=True, of=("self",))
+        .select_related("location")
+        .filter(server_id__in=ids)
+        .order_by("server_id", "position", "pk")
+    )
+    places: dict[int, list[ServerLocation]] = defaultdict(list)
+    for row in rows:
+        places[row.server_id].append(row)
+    kept = []
+    for result in batch:
+        if result.location is None:
+            kept.append(result)
+            continue
+        row = next((r for r in places.get(result.server.pk, ()) if r.location_id == result.location.pk), None)
+        if row is None:
+            log.info(
+                "record_skipped server_id=%s location=%s (not checked there)", result.server.pk, result.location.slug
+            )
+            continue
+        if result.lease_owner and row.lease_owner != result.lease_owner:
+            log.warning(
+                "claim_lost server_id=%s location=%s due=%s (lease taken over)",
+                result.server.pk,
+                result.location.slug,
+                result.due_at,
+            )
+            continue
+        if result.lease_owner:
+            row.lease_owner, row.lease_until = "", None
+            row.next_check_at = result.next_due_at or row.next_check_at
+        elif result.next_due_at is not None and result.next_due_at > row.next_check_at:
+            row.next_check_at = result.next_due_at
+        kept.append(result)
+    return kept, places
+
+
+def _location_states(rows: list[ServerLocation]) -> tuple[LocationState, ...]:
+    """The states ``evaluate`` reads: the scheduler's own location is always online."""
+    return tuple(
+        LocationState(
+            slug=row.location.slug,
+            name=row.location.name,
+            status=row.status,
+            consecutive_failures=row.consecutive_failures,
+            message=row.message,
+            online=row.location.is_local or row.location.status == LocationStatus.ONLINE,
+        )
+        for row in rows
+    )
+
+
+def _update_locations(places: dict[int, list[ServerLocation]]) -> None:
+    """Step 5, for locations: write each row's schedule, lease and state (one prepared UPDATE run)."""
+    fields = [
+        "next_check_at",
+        "lease_owner",
+        "lease_until",
+        "status",
+        "consecutive_failures",
+        "message",
+        "last_check",
+        "last_response_time",
+    ]
+    rows = [row for server_rows in places.values() for row in server_rows]
+    if not rows:
+        return
+    q = connection.ops.quote_name
+    adapt = connection.ops.adapt_datetimefield_value
+    columns = ", ".join(f"{q(ServerLocation._meta.get_field(name).column)} = %s" for name in fields)
+    sql = f"UPDATE {q(ServerLocation._meta.db_table)} SET {columns} WHERE {q('id')} = %s"
+    values = []
+    for row in rows:
+        line = [getattr(row, name) for name in fields]
+        values.append((*(adapt(v) if isinstance(v, datetime) else v for v in line), row.pk))
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, values)
+
+
+def location_status_changed(location: ProbeLocation) -> list[CheckRecord]:
+    """Judge again every server checked from ``location``, which went offline or came back
+    (SPEC §20): an offline location's state counts toward no quorum."""
+    servers = Server.objects.filter(location_states__location=location).distinct()
+    now = timezone.now()
+    return record([CheckResult(server, LocationsChanged(), now) for server in servers.order_by("pk")])
+
+
+def _schedule(
+    batch: Sequence[CheckResult], states: dict[int, ServerStatus], places: dict[int, list[ServerLocation]]
+) -> None:
     """Step 0, continued: what a pause, resume or rescheduling edit does to the schedule.
 
     A pause stops checking and awaits no push. A resume and an edit of what or how often it
     checks make the server due at once (a check in flight for it is dropped as a lost claim:
     it checked the old target), spread for the checks after (``Server.burst_spread``); a push
-    monitor's deadline counts from then, or for an edit from its last push.
+    monitor's deadline counts from then, or for an edit from its last push. Its agents'
+    locations are due at once too, their leases dropped.
     """
     for result in batch:
         outcome, server, now = result.outcome, result.server, result.checked_at
@@ -281,6 +401,10 @@ def _schedule(batch: Sequence[CheckResult], states: dict[int, ServerStatus]) -> 
         Server.objects.filter(pk=server.pk).update(**fields)
         for name, value in fields.items():
             setattr(server, name, value)
+        for row in places.get(server.pk, ()):  # every agent's location the same way (SPEC §20)
+            row.lease_owner, row.lease_until = "", None
+            if server.is_active:
+                row.next_check_at = now
 
 
 def _release_held(
@@ -320,23 +444,35 @@ def _update_states(states: list[ServerStatus]) -> None:
 
 
 def _apply(
-    result: CheckResult, state: ServerStatus, ping: PingResult | None, window: MaintenanceWindow | None
+    result: CheckResult,
+    state: ServerStatus,
+    ping: PingResult | None,
+    window: MaintenanceWindow | None,
+    places: list[ServerLocation] | None,
 ) -> StatusChange | None:
-    """Move ``state`` by one result; the unsaved StatusChange if its status changed."""
+    """Move ``state`` (and its locations' rows, ``places``) by one result; the unsaved
+    StatusChange if the server's status changed."""
     outcome, now = result.outcome, result.checked_at
+    slug = settings.PROBE_LOCATION if result.location is None else result.location.slug
     if isinstance(outcome, ProbeOutcome):
         state.last_check = now
         state.last_response_time = outcome.response_time
         if window is None:  # checks in a maintenance window do not count in uptime (SPEC §12)
             state.record_check(failed=not outcome.ok)
+        outcome = replace(outcome, location=slug)
+        for row in places or ():
+            if row.location.slug == slug:
+                row.last_check, row.last_response_time = now, outcome.response_time
     server = result.server
     step = evaluate(
-        State(state.status, state.consecutive_failures, state.message),
+        State(state.status, state.consecutive_failures, state.message, _location_states(places or [])),
         outcome,
-        Policy(server.retries, server.degraded_threshold_ms),
+        Policy(server.retries, server.degraded_threshold_ms, server.quorum),
         now,
         maintenance=None if window is None else window.name,
     )
+    for row, moved in zip(places or (), step.locations, strict=False):
+        row.status, row.consecutive_failures, row.message = moved.status, moved.consecutive_failures, moved.message
     state.consecutive_failures = step.consecutive_failures
     state.message = step.message
     if not step.changed:

@@ -1,5 +1,9 @@
 """The status state machine: one pure function, no database (SPEC §6, STYLE "one evaluate").
 
+A server checked from several probe locations (SPEC §20) has a state per location as well:
+``State.locations``. An outcome names its location; ``evaluate`` moves that location's state by
+the same rules as a one-location server's, then judges the server's by its quorum (rule 8).
+
 Every source of a result — a probe, a push, a missed push deadline, "check now" — becomes a
 ``ProbeOutcome``; a maintenance window starting for a server with no check is a
 ``WindowStart``; pausing, resuming and an edit that reschedules are ``Pause``, ``Resume`` and
@@ -10,7 +14,7 @@ for the last three, the schedule and ``is_active`` that go with them).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +36,8 @@ class ProbeOutcome:
     value: float | None = None  # a push's number (SPEC §19), kept with its PingResult
     # Kept with the PingResult: what the check saw beyond its status (a dns check's answers).
     detail: dict[str, Any] | None = None
+    #: The slug of the location it ran from ("" for a one-location server: its only one).
+    location: str = ""
 
     @property
     def ok(self) -> bool:
@@ -59,18 +65,38 @@ class Reschedule:
     """What or how often it checks was edited: due at once, its status unchanged until then."""
 
 
+@dataclass(frozen=True)
+class LocationsChanged:
+    """A location of the server went offline or came back (SPEC §20): judged again by quorum."""
+
+
 #: Outcomes that are no check: no PingResult is stored for them.
-Event = WindowStart | Pause | Resume | Reschedule
+Event = WindowStart | Pause | Resume | Reschedule | LocationsChanged
 Outcome = ProbeOutcome | Event
 
 
 @dataclass(frozen=True)
+class LocationState:
+    """A server's state at one of its locations (a ``ServerLocation``), and whether that
+    location counts: an offline location's results count toward no quorum."""
+
+    slug: str
+    name: str
+    status: str = Status.UNKNOWN
+    consecutive_failures: int = 0
+    message: str = ""
+    online: bool = True
+
+
+@dataclass(frozen=True)
 class State:
-    """The part of a server's ServerStatus the state machine reads."""
+    """The part of a server's ServerStatus the state machine reads, and its locations' states
+    when it is checked from several (or from an agent's location); empty otherwise."""
 
     status: str
     consecutive_failures: int = 0
     message: str = ""
+    locations: tuple[LocationState, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -79,6 +105,8 @@ class Policy:
 
     retries: int = 1
     degraded_threshold_ms: int | None = None
+    #: DOWN once this many locations are DOWN; None: more than half of them (SPEC §20).
+    quorum: int | None = None
 
 
 @dataclass(frozen=True)
@@ -89,6 +117,8 @@ class Transition:
     consecutive_failures: int
     message: str
     changed: bool
+    #: The locations' states after the outcome (``State.locations``, moved).
+    locations: tuple[LocationState, ...] = ()
 
 
 def evaluate(
@@ -115,8 +145,77 @@ def evaluate(
        threshold, else UP.
     6. A failure adds one; it is DOWN once the count reaches ``retries`` (0 counts as 1).
     7. Below that the previous status stays and the message says "failing (n of r)".
+    8. With ``state.locations`` (SPEC §20), rules 0–4 judge the server, and every location
+       starts again from UNKNOWN when it is paused, resumed or in a window. A check moves its own
+       location's state by rules 5–7 (a check from a location the server no longer has changes
+       nothing); then the server is judged from its online locations (``judge_locations``).
+       ``LocationsChanged`` (one went offline or came back) judges it again.
     """
     del now  # windows are judged by the caller at ``now``; no rule here reads the clock
+    if not state.locations:
+        return _judge(state, outcome, policy, maintenance)
+    if isinstance(outcome, LocationsChanged | WindowStart | Pause | Resume | Reschedule) or (
+        state.status in HELD_STATUSES or maintenance is not None
+    ):
+        alone = State(state.status, state.consecutive_failures, state.message)
+        step = _judge(alone, outcome, policy, maintenance)
+        held = step.status in HELD_STATUSES or step.status == Status.MAINTENANCE
+        if isinstance(outcome, LocationsChanged) and not held:
+            return _by_quorum(state, state.locations, policy)
+        if step.changed or held:  # paused, resumed, or in a window: every location starts again
+            locations = tuple(
+                replace(loc, status=Status.UNKNOWN, consecutive_failures=0, message="") for loc in state.locations
+            )
+            return replace(step, locations=locations)
+        return replace(step, locations=state.locations)
+    index = next((i for i, loc in enumerate(state.locations) if loc.slug == outcome.location), None)
+    if index is None:
+        return Transition(state.status, state.consecutive_failures, state.message, False, state.locations)
+    here = state.locations[index]
+    step = _judge(State(here.status, here.consecutive_failures, here.message), outcome, policy, None)
+    moved = replace(here, status=step.status, consecutive_failures=step.consecutive_failures, message=step.message)
+    locations = (*state.locations[:index], moved, *state.locations[index + 1 :])
+    if state.status == Status.MAINTENANCE:  # rule 4: the first check after a window always moves it
+        return replace(_by_quorum(State(Status.UNKNOWN), locations, policy), changed=True)
+    return _by_quorum(state, locations, policy)
+
+
+def judge_locations(locations: tuple[LocationState, ...], quorum: int | None) -> tuple[str, int, str]:
+    """The server's status, failure count and message from its locations' states (rule 8).
+
+    Only online locations count. None online: UNKNOWN. One location: its own state. Else DOWN
+    when at least ``quorum`` of them are DOWN (``quorum`` at most their number; None: more than
+    half of all its locations), DEGRADED when fewer are, both with the message "down from N of M
+    locations: <names, in the order of locations>"; with none DOWN, DEGRADED when one is slow,
+    UP when one is up, UNKNOWN while none has been checked.
+    """
+    counted = [loc for loc in locations if loc.online]
+    if not counted:
+        return Status.UNKNOWN, 0, "every location is offline: " + ", ".join(loc.name for loc in locations)
+    if len(locations) == 1:
+        only = counted[0]
+        return only.status, only.consecutive_failures, only.message
+    failures = max(loc.consecutive_failures for loc in counted)
+    down = [loc for loc in counted if loc.status == Status.DOWN]
+    if down:
+        needed = min(quorum or len(locations) // 2 + 1, len(counted))
+        message = f"down from {len(down)} of {len(counted)} locations: " + ", ".join(loc.name for loc in down)
+        return (Status.DOWN if len(down) >= needed else Status.DEGRADED), failures, message
+    slow = [loc for loc in counted if loc.status == Status.DEGRADED]
+    if slow:
+        return Status.DEGRADED, failures, f"{slow[0].name}: {slow[0].message}"
+    if any(loc.status == Status.UP for loc in counted):
+        return Status.UP, failures, ""
+    return Status.UNKNOWN, failures, ""
+
+
+def _by_quorum(state: State, locations: tuple[LocationState, ...], policy: Policy) -> Transition:
+    status, failures, message = judge_locations(locations, policy.quorum)
+    return Transition(status, failures, message, status != state.status, locations)
+
+
+def _judge(state: State, outcome: Outcome, policy: Policy, maintenance: str | None) -> Transition:
+    """Rules 0–7: one server, or one location of it."""
     if isinstance(outcome, Pause):
         if state.status == Status.PAUSED:
             return Transition(state.status, state.consecutive_failures, state.message, False)
@@ -132,10 +231,10 @@ def evaluate(
     if maintenance is not None:
         message = f"maintenance: {maintenance}" if maintenance else "maintenance"
         return Transition(Status.MAINTENANCE, 0, message, state.status != Status.MAINTENANCE)
-    if isinstance(outcome, WindowStart):
+    if isinstance(outcome, WindowStart | LocationsChanged):
         return Transition(state.status, state.consecutive_failures, state.message, False)
     if state.status == Status.MAINTENANCE:
-        step = evaluate(State(Status.UNKNOWN), outcome, policy)
+        step = _judge(State(Status.UNKNOWN), outcome, policy, None)
         return Transition(step.status, step.consecutive_failures, step.message, True)
     if outcome.ok:
         rt, threshold = outcome.response_time, policy.degraded_threshold_ms

@@ -11,7 +11,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from monitoring.choices import PingStatus, Status
-from monitoring.models import PingResult, Server
+from monitoring.models import PingResult, ProbeLocation, Server, ServerLocation
 from monitoring.tasks import engine
 from monitoring.tests.factories import make_server
 
@@ -50,6 +50,17 @@ def test_all_checks_active_servers_whether_due_or_not(targets, alice):
     Server.objects.update(next_check_at=timezone.now() + timedelta(hours=1))
     make_server(alice, name="paused", is_active=False)
     assert "Checked 2:" in run("--all", "--concurrency", "1")
+
+
+@pytest.mark.django_db
+def test_all_leaves_servers_checked_only_from_agents_locations_to_their_agents(targets, alice):
+    up, down = targets
+    elsewhere = ProbeLocation.objects.create(name="Frankfurt", slug="eu")
+    ServerLocation.objects.create(server=down, location=elsewhere)
+    ServerLocation.objects.create(server=up, location=ProbeLocation.objects.local(), position=0)
+    ServerLocation.objects.create(server=up, location=elsewhere, position=1)
+    assert "Checked 1:" in run("--all", "--concurrency", "1")
+    assert list(PingResult.objects.values_list("server_id", flat=True)) == [up.pk]
 
 
 @pytest.mark.django_db
