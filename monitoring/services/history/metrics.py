@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
 from monitoring.choices import DeliveryStatus, PingStatus, Status
-from monitoring.models import CertificateCheck, MetricCounter, NotificationDelivery, Server
+from monitoring.models import CertificateCheck, MetricCounter, NotificationDelivery, Server, ServerLocation
 
 # Upper bounds (seconds) of pulseguard_check_lateness_seconds; a check starts within 1 s (p99, SPEC §9).
 LATENESS_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -106,6 +106,17 @@ def server_rows(team_id: int | None = None) -> list[tuple[int, str, str, float |
     )
 
 
+def location_rows(team_id: int | None = None) -> list[tuple[int, str, str, str, float | None]]:
+    """``(server id, name, location slug, status, last response ms)`` of every server checked from
+    more than one place (SPEC §20; ``ServerLocation`` rows, one query over serverlocation_unique)."""
+    rows = ServerLocation.objects.all() if team_id is None else ServerLocation.objects.filter(server__team_id=team_id)
+    return list(
+        rows.order_by("server_id", "position").values_list(
+            "server_id", "server__name", "location__slug", "status", "last_response_time"
+        )
+    )
+
+
 def counter_totals(team_id: int | None = None) -> dict[str, float]:
     """Query 2: every counter summed over its shards, and deliveries counted by state.
 
@@ -127,7 +138,11 @@ def counter_totals(team_id: int | None = None) -> dict[str, float]:
 
 
 class DatabaseCollector:
-    """A prometheus-client collector whose every scrape reads the database (two queries).
+    """A prometheus-client collector whose every scrape reads the database (three queries).
+
+    Servers checked from several locations (SPEC §20) also have per-location series, with a
+    ``location`` label: ``pulseguard_server_location_up`` and
+    ``pulseguard_server_location_response_time_seconds`` (the server's own series stay as they were).
 
     With ``team_id`` (a team API key scraping, SPEC §17) it covers that team's servers and
     alert deliveries only, and leaves out the install-wide check counters.
@@ -164,6 +179,7 @@ class DatabaseCollector:
             if cert_days is not None:
                 cert.add_metric(ids, cert_days)
         yield from (up, status, response, cert)
+        yield from self.location_series(location_rows(self.team_id))
 
         servers = GaugeMetricFamily("pulseguard_servers", "Servers by current status.", labels=["status"])
         for value in Status.values:
@@ -179,6 +195,27 @@ class DatabaseCollector:
         for state in DeliveryStatus.values:
             deliveries.add_metric([state], totals.get(f"{DELIVERIES}{state}", 0.0))
         yield deliveries
+
+    @staticmethod
+    def location_series(rows: list[tuple[int, str, str, str, float | None]]) -> Iterator[Metric]:
+        labels = ["server_id", "name", "location"]
+        up = GaugeMetricFamily(
+            "pulseguard_server_location_up",
+            "1 when the server is up or degraded at this location, 0 when down there.",
+            labels=labels,
+        )
+        response = GaugeMetricFamily(
+            "pulseguard_server_location_response_time_seconds",
+            "Response time of the last check from this location.",
+            labels=labels,
+        )
+        for server_id, name, slug, current, response_ms in rows:
+            ids = [str(server_id), name, slug]
+            if current in UP_STATUSES:
+                up.add_metric(ids, UP_STATUSES[current])
+            if response_ms is not None:
+                response.add_metric(ids, response_ms / 1000)
+        yield from (up, response)
 
     @staticmethod
     def check_counters(totals: dict[str, float]) -> Iterator[Metric]:

@@ -1,4 +1,4 @@
-"""GET /metrics (SPEC §14): who may scrape, what it says, and that it costs two queries
+"""GET /metrics (SPEC §14): who may scrape, what it says, and that it costs three queries
 whatever the number of servers; the counters shared by every recording process."""
 
 from __future__ import annotations
@@ -13,7 +13,15 @@ from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitoring.choices import DeliveryStatus, PingStatus, Status
-from monitoring.models import CertificateCheck, MetricCounter, NotificationDelivery, Server, ServerStatus
+from monitoring.models import (
+    CertificateCheck,
+    MetricCounter,
+    NotificationDelivery,
+    ProbeLocation,
+    Server,
+    ServerLocation,
+    ServerStatus,
+)
 from monitoring.services.history import metrics
 from monitoring.tasks.claims import claim_due, new_owner
 from monitoring.tasks.engine import run_check, run_once
@@ -163,7 +171,7 @@ def test_a_scheduled_check_records_how_late_it_started(alice, http_target):
 # --- Cost.
 
 
-def test_a_scrape_costs_two_queries_whatever_the_number_of_servers(alice):
+def test_a_scrape_costs_three_queries_whatever_the_number_of_servers(alice):
     def queries() -> int:
         with CaptureQueriesContext(connection) as captured:
             scrape()
@@ -180,5 +188,26 @@ def test_a_scrape_costs_two_queries_whatever_the_number_of_servers(alice):
     ServerStatus.objects.bulk_create([ServerStatus(server=s, status=Status.UNKNOWN) for s in servers])
     CertificateCheck.objects.bulk_create([CertificateCheck(server=s, days_remaining=9) for s in servers])
     metrics.count_checks([PingStatus.SUCCESS], [0.1])
-    assert one == queries() == 2
+    assert one == queries() == 3
     assert len([k for k in scrape() if k[0] == "pulseguard_server_status"]) == 51
+
+
+def test_a_server_checked_from_several_locations_has_series_per_location(alice):
+    server = make_server(alice, name="shop")
+    paris = ProbeLocation.objects.create(name="Paris", slug="paris")
+    ServerLocation.objects.create(
+        server=server, location=ProbeLocation.objects.local(), position=0, status=Status.UP, last_response_time=120
+    )
+    ServerLocation.objects.create(server=server, location=paris, position=1, status=Status.DOWN)
+    make_server(alice, name="alone")  # one location: the server's own series only
+    samples = scrape()
+    local = labels(server_id=server.pk, name="shop", location="local")
+    there = labels(server_id=server.pk, name="shop", location="paris")
+    assert samples[("pulseguard_server_location_up", local)] == 1
+    assert samples[("pulseguard_server_location_up", there)] == 0
+    assert samples[("pulseguard_server_location_response_time_seconds", local)] == 0.12
+    assert ("pulseguard_server_location_response_time_seconds", there) not in samples
+    assert [key for key in samples if key[0] == "pulseguard_server_location_up"] == [
+        ("pulseguard_server_location_up", local),
+        ("pulseguard_server_location_up", there),
+    ]
