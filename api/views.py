@@ -174,7 +174,10 @@ class ServerViewSet(OwnedModelViewSet):
     @extend_schema(parameters=[UptimeQuerySerializer], responses=UptimeSerializer)
     @action(detail=True, methods=["get"])
     def uptime(self, request: Request, pk: str | None = None) -> Response:
-        """Uptime, response-time percentiles and incidents over ``window`` (24h, 7d, 30d, 90d)."""
+        """Uptime, response-time percentiles and incidents over ``window`` (24h, 7d, 30d, 90d).
+
+        ``?location=<slug>`` counts the checks run from there only, read from raw rows: hourly
+        rollups are of all locations together (SPEC §20, §23)."""
         params = UptimeQuerySerializer(data=request.query_params, context={"request": request})
         params.is_valid(raise_exception=True)
         data = params.validated_data
@@ -183,7 +186,10 @@ class ServerViewSet(OwnedModelViewSet):
     @extend_schema(parameters=[UptimeQuerySerializer], responses=HistorySerializer)
     @action(detail=True, methods=["get"])
     def history(self, request: Request, pk: str | None = None) -> Response:
-        """Checks, failures and response times in buckets for charts: 5 min (24h), 1 h (7d, 30d), 1 day (90d)."""
+        """Checks, failures and response times in buckets for charts: 5 min (24h), 1 h (7d, 30d), 1 day (90d).
+
+        ``?location=<slug>``: the checks run from there only, read from raw rows (hourly rollups
+        are of all locations together, so hours already pruned are empty buckets)."""
         params = UptimeQuerySerializer(data=request.query_params, context={"request": request})
         params.is_valid(raise_exception=True)
         data = params.validated_data
