@@ -32,6 +32,7 @@ from monitoring.models import (
     NotificationConfig,
     NotificationDelivery,
     PingResult,
+    ProbeLocation,
     Server,
     ServerStatus,
     StatusPage,
@@ -133,6 +134,16 @@ def _visible_teams(user: Any) -> Any:
     return Team.objects.values("pk") if ids is None else ids
 
 
+def known_location(user: Any, slug: str) -> str:
+    """``slug`` when it names a location ``user`` sees (shared or of its teams), else a 400 naming
+    ``location``: the ``location`` filter of results, history, uptime and the live feeds (SPEC §20)."""
+    if not ProbeLocation.objects.for_user(user).filter(slug=slug[:50]).exists():
+        raise exceptions.ValidationError(
+            {"location": [f"No location with the slug {slug[:50]!r} is shared or your team's (see /api/locations/)."]}
+        )
+    return slug
+
+
 class IdInFilter(django_filters.BaseInFilter, IdFilter):
     """``?id=3,5,8``: the servers a picker shows as chosen, by their ids, in one request."""
 
@@ -162,12 +173,18 @@ class ServerFilterSet(StrictFilterSet):
 
 class PingResultFilterSet(StrictFilterSet):
     status = django_filters.MultipleChoiceFilter(choices=PingStatus.choices)
+    location = django_filters.CharFilter(
+        method="filter_location", max_length=50, help_text="A location's slug: the checks run from there."
+    )
     since = TimeFilter(field_name="check_timestamp", lookup_expr="gte")
     until = TimeFilter(field_name="check_timestamp", lookup_expr="lte")
 
     class Meta:
         model = PingResult
-        fields = ["server", "status", "kind"]
+        fields = ["server", "status", "kind", "location"]
+
+    def filter_location(self, queryset: QuerySet[PingResult], name: str, value: str) -> QuerySet[PingResult]:
+        return queryset.at_location(known_location(self.request.user, value))  # type: ignore[attr-defined]
 
 
 class ServerStatusFilterSet(StrictFilterSet):

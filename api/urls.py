@@ -7,7 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from rest_framework.permissions import AllowAny
 from rest_framework.routers import DefaultRouter
 
-from api import agent, keys, posts, subscribers, teams, views
+from api import agent, keys, locations, posts, subscribers, teams, views
 from api.audit_views import AuditEntryViewSet
 from api.config_views import ConfigExportView, ConfigImportView
 from api.health import HealthView
@@ -27,6 +27,7 @@ router.register("status-pages", views.StatusPageViewSet, basename="statuspage")
 router.register("maintenance-windows", views.MaintenanceWindowViewSet, basename="maintenancewindow")
 router.register("audit-log", AuditEntryViewSet, basename="auditentry")
 router.register("teams", teams.TeamViewSet, basename="team")
+router.register("locations", locations.LocationViewSet, basename="location")
 
 members = teams.MemberViewSet.as_view({"get": "list"})
 member = teams.MemberViewSet.as_view({"get": "retrieve", "patch": "partial_update", "delete": "destroy"})
@@ -71,6 +72,8 @@ urlpatterns = [
     path("config/import/", ConfigImportView.as_view(), name="config-import"),
     path("teams/<slug:slug>/api-keys/", keys.TeamKeysView.as_view(), name="team-api-keys"),
     path("teams/<slug:slug>/api-keys/<int:pk>/", keys.TeamKeyView.as_view(), name="team-api-key"),
+    path("locations/<slug:slug>/tokens/", locations.LocationTokensView.as_view(), name="location-tokens"),
+    path("locations/<slug:slug>/tokens/<int:pk>/", locations.LocationTokenView.as_view(), name="location-token"),
     path("health/", HealthView.as_view(), name="health"),
     path("push/", views.PushBatchView.as_view(), name="push-batch"),
     path("push/<str:token>/", views.PushView.as_view(), name="push"),

@@ -78,6 +78,7 @@ from monitoring.models import (
     NotificationDelivery,
     PingResult,
     Server,
+    ServerLocation,
     ServerStatus,
     StatusPage,
 )
@@ -89,6 +90,9 @@ from monitoring.services.history import metrics
 from monitoring.services.history.charts import history
 from monitoring.services.history.uptime import uptime
 from monitoring.tasks import engine
+
+#: A server's ``locations`` in one query for a page of servers (``services.locations.servers.slugs``).
+LOCATION_ROWS = Prefetch("location_states", queryset=ServerLocation.objects.select_related("location"))
 
 
 @contextlib.contextmanager
@@ -125,7 +129,9 @@ class ServerViewSet(OwnedModelViewSet):
             return queryset  # answers that show no server: no need for its configs
         # A server shows its configs' ids (SPEC §18) and its depends_on: one query each for the page.
         return queryset.prefetch_related(
-            Prefetch("notification_configs", queryset=NotificationConfig.objects.only("id")), "depends_on"
+            Prefetch("notification_configs", queryset=NotificationConfig.objects.only("id")),
+            "depends_on",
+            LOCATION_ROWS,
         )
 
     @extend_schema(request=None, responses=PingResultSerializer)
@@ -168,18 +174,26 @@ class ServerViewSet(OwnedModelViewSet):
     @extend_schema(parameters=[UptimeQuerySerializer], responses=UptimeSerializer)
     @action(detail=True, methods=["get"])
     def uptime(self, request: Request, pk: str | None = None) -> Response:
-        """Uptime, response-time percentiles and incidents over ``window`` (24h, 7d, 30d, 90d)."""
-        params = UptimeQuerySerializer(data=request.query_params)
+        """Uptime, response-time percentiles and incidents over ``window`` (24h, 7d, 30d, 90d).
+
+        ``?location=<slug>`` counts the checks run from there only, read from raw rows: hourly
+        rollups are of all locations together (SPEC §20, §23)."""
+        params = UptimeQuerySerializer(data=request.query_params, context={"request": request})
         params.is_valid(raise_exception=True)
-        return Response(uptime(self.get_object(), params.validated_data["window"]))
+        data = params.validated_data
+        return Response(uptime(self.get_object(), data["window"], location=data.get("location")))
 
     @extend_schema(parameters=[UptimeQuerySerializer], responses=HistorySerializer)
     @action(detail=True, methods=["get"])
     def history(self, request: Request, pk: str | None = None) -> Response:
-        """Checks, failures and response times in buckets for charts: 5 min (24h), 1 h (7d, 30d), 1 day (90d)."""
-        params = UptimeQuerySerializer(data=request.query_params)
+        """Checks, failures and response times in buckets for charts: 5 min (24h), 1 h (7d, 30d), 1 day (90d).
+
+        ``?location=<slug>``: the checks run from there only, read from raw rows (hourly rollups
+        are of all locations together, so hours already pruned are empty buckets)."""
+        params = UptimeQuerySerializer(data=request.query_params, context={"request": request})
         params.is_valid(raise_exception=True)
-        report = history(self.get_object(), params.validated_data["window"])
+        data = params.validated_data
+        report = history(self.get_object(), data["window"], location=data.get("location"))
         # The buckets are plain dicts already: rendering them field by field through
         # HistorySerializer (the schema) was half of a 30-day chart's cost (720 × 8 fields).
         buckets = [{**bucket, "start": payloads.iso(bucket["start"])} for bucket in report["buckets"]]
@@ -245,7 +259,9 @@ class PingResultViewSet(OwnedReadOnlyViewSet):
 
 
 class ServerStatusViewSet(OwnedReadOnlyViewSet):
-    queryset = ServerStatus.objects.select_related("server")
+    queryset = ServerStatus.objects.select_related("server").prefetch_related(
+        Prefetch("server__location_states", queryset=ServerLocation.objects.select_related("location"))
+    )
     serializer_class = ServerStatusSerializer
     filterset_class = ServerStatusFilterSet
     ordering_fields = ["server", "status", "last_check", "uptime_percentage"]

@@ -58,6 +58,7 @@ urlpatterns = [
     path("status-pages/", pages.status_pages, name="status-pages"),
     path("status-pages/<int:pk>/", pages.status_page_posts, name="status-page-posts"),
     path("maintenance/", pages.maintenance, name="maintenance"),
+    path("locations/", pages.locations, name="locations"),
     path("notifications/", pages.notifications, name="notifications"),
     path("config/", pages.config, name="config"),
     path("audit/", audit.audit_log, name="audit-log"),

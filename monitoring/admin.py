@@ -21,6 +21,7 @@ from django.utils import timezone
 from authentication.audit_admin import AuditedAdminMixin
 from monitoring.choices import DeliveryStatus
 from monitoring.models import (
+    AgentToken,
     CertificateCheck,
     EscalationPolicy,
     HourlyRollup,
@@ -29,7 +30,9 @@ from monitoring.models import (
     NotificationConfig,
     NotificationDelivery,
     PingResult,
+    ProbeLocation,
     Server,
+    ServerLocation,
     ServerStatus,
     StatusChange,
     StatusPage,
@@ -186,6 +189,16 @@ class StatusChangeInline(admin.TabularInline):
     ordering = ["-changed_at"]
 
 
+class ServerLocationInline(admin.TabularInline):
+    """Where it is checked from (SPEC §20), in ``position`` order; none: the scheduler's own location."""
+
+    model = ServerLocation
+    extra = 0
+    fields = ["location", "position", "status", "last_check", "last_response_time", "next_check_at"]
+    readonly_fields = ["status", "last_check", "last_response_time", "next_check_at"]
+    ordering = ["position"]
+
+
 @admin.register(Server)
 class ServerAdmin(AuditedAdminMixin, admin.ModelAdmin):
     form = ServerAdminForm
@@ -204,7 +217,7 @@ class ServerAdmin(AuditedAdminMixin, admin.ModelAdmin):
         "updated_at",
         "latest_certificate",
     ]
-    inlines = [NotificationConfigInline, StatusChangeInline]
+    inlines = [ServerLocationInline, NotificationConfigInline, StatusChangeInline]
     filter_horizontal = ["depends_on"]
     actions = ["check_now", "pause", "resume", "check_certificate_now"]
     fieldsets = [
@@ -273,6 +286,13 @@ class ServerAdmin(AuditedAdminMixin, admin.ModelAdmin):
                 # admin-server.js shows each field only for the kinds that use it.
                 "classes": ["kind-options"],
                 "description": "Each field applies to one kind of check; leave the others at their defaults.",
+            },
+        ),
+        (
+            "Locations",
+            {
+                "fields": ["quorum"],
+                "description": "DOWN once this many of its locations (below) are DOWN; empty: more than half.",
             },
         ),
         ("Alerts", {"fields": ["notifications", "cert_expiry_alert_days", "depends_on"]}),
@@ -580,3 +600,27 @@ class MaintenanceWindowAdmin(AuditedAdminMixin, admin.ModelAdmin):
     @admin.display(description="Next start")
     def next_start(self, obj: MaintenanceWindow) -> object:
         return obj.next_start(timezone.now())
+
+
+class AgentTokenInline(admin.TabularInline):
+    """A location's agent tokens (made in the web UI or the API, where the token is shown once);
+    deleting one here revokes it."""
+
+    model = AgentToken
+    extra = 0
+    max_num = 0
+    fields = ["name", "prefix", "created_by", "created_at", "last_used_at"]
+    readonly_fields = fields
+
+
+@admin.register(ProbeLocation)
+class ProbeLocationAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    """Probe locations (SPEC §20): no team means shared by every team."""
+
+    list_display = ["name", "slug", "team", "status", "last_seen_at"]
+    list_filter = ["status", "team"]
+    search_fields = ["name", "slug"]
+    list_select_related = ["team"]
+    readonly_fields = ["status", "status_changed_at", "last_seen_at", "created_by", "created_at"]
+    fields = ["name", "slug", "description", "team", *readonly_fields]
+    inlines = [AgentTokenInline]

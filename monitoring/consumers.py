@@ -47,8 +47,9 @@ class BadRequest(Exception):
 
 
 def parse_frame(content: dict[str, Any]) -> tuple[feeds.FeedFilter, int]:
-    """The frame's ``server_ids``, ``query`` and ``limit`` through the feeds' one parser."""
-    raw = {name: content.get(name) for name in (feed_params.SERVER_IDS, feed_params.QUERY, feed_params.LIMIT)}
+    """The frame's ``server_ids``, ``query``, ``limit`` and ``location`` through the feeds' one parser."""
+    names = (feed_params.SERVER_IDS, feed_params.QUERY, feed_params.LIMIT, feed_params.LOCATION)
+    raw = {name: content.get(name) for name in names}
     try:
         return feed_params.parse(raw, DEFAULT_LIMIT)
     except feed_params.FeedParamsError as exc:
@@ -79,6 +80,8 @@ class StatusConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         self.user = AnonymousUser()
         self.subscribed: set[int] = set()
+        # The last subscribe's ``location`` (SPEC §20): only checks run from there are sent.
+        self.location: str | None = None
         self.expiry: asyncio.TimerHandle | None = None
         await self.accept()  # first: a storm of connects is never held at the handshake
         try:
@@ -154,6 +157,7 @@ class StatusConsumer(AsyncWebsocketConsumer):
 
     async def latest(self, content: dict[str, Any]) -> None:
         feed, limit = parse_frame(content)
+        await self._check_location(feed)
         statuses, pings = await database_sync_to_async(self._latest)(feed, limit)
         await self.send_json({"type": "latest", "statuses": statuses, "pings": pings})
 
@@ -163,6 +167,8 @@ class StatusConsumer(AsyncWebsocketConsumer):
     async def subscribe(self, content: dict[str, Any]) -> None:
         """Join the groups of the requested servers the user may see (all of them without ids or query)."""
         feed, _ = parse_frame(content)
+        await self._check_location(feed)
+        self.location = feed.location
         ids = await database_sync_to_async(feeds.server_ids)(self.user, feed)
         for server_id in ids:
             if server_id not in self.subscribed:
@@ -173,6 +179,12 @@ class StatusConsumer(AsyncWebsocketConsumer):
                     return
                 self.subscribed.add(server_id)
         await self.send_json({"type": "subscribed", "servers": ids})
+
+    async def _check_location(self, feed: feeds.FeedFilter) -> None:
+        if feed.location is not None and not await database_sync_to_async(feeds.location_known)(
+            self.user, feed.location
+        ):
+            raise BadRequest(f"No location with the slug {feed.location!r} is shared or your team's.")
 
     async def unsubscribe(self, content: dict[str, Any]) -> None:
         """Leave the groups of ``server_ids`` (every subscription without them)."""
@@ -198,7 +210,7 @@ class StatusConsumer(AsyncWebsocketConsumer):
     async def server_checked(self, event: LiveEvent) -> None:
         """A check of a subscribed server finished (layer type ``server.checked``)."""
         # An event already in flight when the client unsubscribed is dropped here.
-        if event["server_id"] in self.subscribed:
+        if event["server_id"] in self.subscribed and feeds.wanted(self.location, event["ping"]):
             await self.send(text_data=event["frame"])  # {"type": "update", "ping": …, "status": …}
 
     async def server_status(self, event: LiveEvent) -> None:

@@ -9,6 +9,7 @@ canonical names below; each feed names them its own way (SSE: ``server_id``, ``s
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -28,6 +29,8 @@ MAX_LIMIT = 500
 
 #: The canonical names ``parse()`` reads and reports errors under.
 SERVER_IDS, QUERY, STATUSES, SINCE, LIMIT = "server_ids", "query", "statuses", "since", "limit"
+LOCATION = "location"
+SLUG = re.compile(r"[-a-zA-Z0-9_]{1,50}")
 
 
 class FeedParamsError(Exception):
@@ -74,7 +77,8 @@ def parse_since(value: str) -> datetime | None:
 def parse(raw: Mapping[str, Any], default_limit: int) -> tuple[FeedFilter, int]:
     """The feed filter and the limit that ``raw`` asks for (absent or None: no filter, the default).
 
-    ``server_ids`` and ``statuses`` are lists; ``query`` and ``since`` text; ``limit`` a whole number.
+    ``server_ids`` and ``statuses`` are lists; ``query``, ``since`` and ``location`` (a slug:
+    whether the caller sees it is the feed's to check) text; ``limit`` a whole number.
     """
     errors: dict[str, list[str]] = {}
 
@@ -124,6 +128,12 @@ def parse(raw: Mapping[str, Any], default_limit: int) -> tuple[FeedFilter, int]:
         else:
             limit = number
 
+    location = None
+    if raw.get(LOCATION) is not None:
+        location = raw[LOCATION].strip() if isinstance(raw[LOCATION], str) else ""
+        if not SLUG.fullmatch(location):
+            errors[LOCATION] = ["location is a location's slug (letters, digits, - and _), e.g. frankfurt."]
+
     if errors:
         raise FeedParamsError(errors)
-    return FeedFilter(server_ids=ids, query=query, statuses=statuses, since=since), limit
+    return FeedFilter(server_ids=ids, query=query, statuses=statuses, since=since, location=location), limit

@@ -36,6 +36,7 @@ RETRY_MS = 5000
 DEFAULT_LIMIT = 50
 # The query's names for feed_params' canonical ones (SPEC §5).
 QUERY_NAMES = {feed_params.SERVER_IDS: "server_id", feed_params.STATUSES: "status"}
+UNKNOWN_LOCATION = "No location with the slug {!r} is shared or your team's (see /api/locations/)."
 # Live events a stream may hold unsent; a client that far behind is cut off and reconnects
 # with Last-Event-ID, which replays from the database instead of growing memory.
 QUEUE_MAX = 1000
@@ -69,6 +70,7 @@ class StreamParams:
             feed_params.STATUSES: values("status"),
             feed_params.SINCE: query.get("since"),
             feed_params.LIMIT: query.get("limit"),
+            feed_params.LOCATION: query.get("location"),
         }
         try:
             feed, limit = feed_params.parse(raw, DEFAULT_LIMIT)
@@ -148,6 +150,8 @@ class StatusStream:
         """The SSE events for one layer event: nothing when filtered out or already sent."""
         statuses = self.feed.statuses
         if statuses and event["status"]["status"] not in statuses:
+            return []
+        if not feeds.wanted(self.feed.location, event["ping"]):  # a check from another location
             return []
         if event["type"] == CHECKED and event["ping"] is not None:
             ping_id = event["ping"]["id"]
@@ -264,6 +268,9 @@ async def status_events(request: HttpRequest) -> HttpResponse:
         params = StreamParams.parse(request.GET, request.headers.get("Last-Event-ID"))
     except BadParams as exc:
         return JsonResponse(exc.errors, status=400)
+    location = params.feed.location
+    if location is not None and not await database_sync_to_async(feeds.location_known)(creds.user, location):
+        return JsonResponse({"location": [UNKNOWN_LOCATION.format(location)]}, status=400)
     stream = StatusStream(creds, params)
     try:
         await stream.join()

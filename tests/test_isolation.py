@@ -28,11 +28,13 @@ from monitoring.models import (
     NotificationConfig,
     NotificationDelivery,
     PingResult,
+    ProbeLocation,
     Server,
     StatusPage,
     Subscriber,
 )
 from monitoring.services.engine.checks import record_outcome
+from monitoring.services.locations.tokens import create_token
 from monitoring.services.statuspage_posts import create_post
 from monitoring.tests.factories import make_outcome
 
@@ -192,6 +194,17 @@ ROWS = [
     Row("team-api-keys", "post", "/api/teams/acme/api-keys/", MANAGE, {"name": "CI", "scope": "read"}),
     Row("team-api-key", "get", "/api/teams/acme/api-keys/{api_key}/", MANAGE),
     Row("team-api-key", "delete", "/api/teams/acme/api-keys/{api_key}/", MANAGE),
+    # probe locations (SPEC §20; api/tests/test_locations.py goes deeper): lists also show the
+    # shared ones to everyone; agent tokens are for the team's admins and owners, as API keys
+    Row("location-list", "get", "/api/locations/", LIST),
+    Row("location-list", "post", "/api/locations/", WRITE | {"stranger": "400"}, {"name": "Lyon", "team": "acme"}),
+    Row("location-detail", "get", "/api/locations/acme-paris/", READ),
+    Row("location-detail", "patch", "/api/locations/acme-paris/", WRITE, {"name": "Paris 2"}),
+    Row("location-detail", "delete", "/api/locations/acme-paris/", WRITE),
+    Row("location-tokens", "get", "/api/locations/acme-paris/tokens/", MANAGE),
+    Row("location-tokens", "post", "/api/locations/acme-paris/tokens/", MANAGE, {"name": "agent"}),
+    Row("location-token", "get", "/api/locations/acme-paris/tokens/{agent_token}/", MANAGE),
+    Row("location-token", "delete", "/api/locations/acme-paris/tokens/{agent_token}/", MANAGE),
     # configuration as code, per team
     Row("config-export", "get", "/api/config/export/?team=acme", WRITE | {"stranger": "400"}),
     Row(
@@ -270,6 +283,8 @@ def world(db: Any, http_target: Any) -> dict[str, Any]:
     )
     invitation = Invitation.objects.create(team=acme, email="invited@example.com", token_hash="0" * 64)
     api_key, _ = keys.create(acme, "deploys", "write", people["owner"])
+    location = ProbeLocation.objects.create(name="Paris", slug="acme-paris", team=acme)
+    agent_token, _ = create_token(location, "paris-1", people["owner"])
     return {
         "people": people,
         "ids": {
@@ -291,6 +306,7 @@ def world(db: Any, http_target: Any) -> dict[str, Any]:
             "member_user": people["member"].pk,
             "invitation": invitation.pk,
             "api_key": api_key.pk,
+            "agent_token": agent_token.pk,
         },
     }
 
@@ -320,7 +336,9 @@ def test_each_persona_gets_what_its_role_allows(world: dict[str, Any], row: Row,
     else:
         assert str(got) == expected, (persona, row.id, got, response.content[:300])
     if row.method == "get" and expected == ALLOW and persona == "stranger" and "results" in (_json(response) or {}):
-        assert _json(response)["results"] == [], (row.id, "a stranger's list shows another team's objects")
+        # Shared objects (the shared probe locations, SPEC §20) are everyone's.
+        theirs = [item for item in _json(response)["results"] if not item.get("shared")]
+        assert theirs == [], (row.id, "a stranger's list shows another team's objects")
 
 
 def _json(response: Any) -> Any:

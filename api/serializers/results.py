@@ -6,6 +6,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from api.filtersets import known_location
 from monitoring import payloads
 from monitoring.models import (
     Incident,
@@ -13,6 +14,7 @@ from monitoring.models import (
     ServerStatus,
 )
 from monitoring.services.history.charts import WINDOWS
+from monitoring.services.locations import servers as server_locations
 
 
 class PingResultSerializer(serializers.ModelSerializer):
@@ -48,8 +50,15 @@ class ServerStatusSerializer(serializers.ModelSerializer):
 
     server_name = serializers.ReadOnlyField(source="server.name")
 
+    locations = serializers.SerializerMethodField(
+        help_text="The latest state at each of its locations, in order: {slug, name, status, response_time, last_check}"
+    )
+
     def to_representation(self, instance: ServerStatus) -> dict[str, Any]:
-        return dict(payloads.status_payload(instance))
+        return {**payloads.status_payload(instance), "locations": server_locations.states(instance)}
+
+    def get_locations(self, instance: ServerStatus) -> list[server_locations.LocationState]:
+        return server_locations.states(instance)  # the schema's; to_representation renders
 
     class Meta:
         model = ServerStatus
@@ -64,6 +73,7 @@ class ServerStatusSerializer(serializers.ModelSerializer):
             "consecutive_failures",
             "message",
             "last_status_change",
+            "locations",
         ]
         read_only_fields = fields
 
@@ -95,6 +105,15 @@ class IncidentSerializer(serializers.ModelSerializer):
 
 class UptimeQuerySerializer(serializers.Serializer):
     window = serializers.ChoiceField(choices=list(WINDOWS), default="24h")
+    location = serializers.SlugField(
+        max_length=50,
+        required=False,
+        help_text="A location's slug: only the checks run from there, read from raw rows (hourly "
+        "rollups are of all locations together, so hours already pruned count nothing).",
+    )
+
+    def validate_location(self, value: str) -> str:
+        return known_location(self.context["request"].user, value)
 
 
 class HistoryBucketSerializer(serializers.Serializer):

@@ -32,6 +32,7 @@ from monitoring.models.servers import dependency_cycle
 from monitoring.services import net
 from monitoring.services.engine import checks, push
 from monitoring.services.engine.push import MAX_MESSAGE
+from monitoring.services.locations import servers as server_locations
 from monitoring.validators import (
     DSN_PROTOCOLS,
     PROTOCOL_FIELDS,
@@ -41,6 +42,34 @@ from monitoring.validators import (
     protocol_field_errors,
     server_errors,
 )
+
+MAX_LOCATIONS = 50
+
+
+class LocationsField(serializers.ListField):
+    """``locations``: slugs of the places it is checked from, in order (SPEC §20; default
+    ``[PROBE_LOCATION]``). Each must be shared or of the server's team (``ServerSerializer.validate``)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("required", False)
+        kwargs.setdefault(
+            "help_text", "Slugs of the locations it is checked from, in order (default: [PROBE_LOCATION])."
+        )
+        super().__init__(child=serializers.SlugField(max_length=50), allow_empty=False, source="*", **kwargs)
+
+    def get_attribute(self, instance: Server) -> list[str]:
+        return server_locations.slugs(instance)
+
+    def to_representation(self, data: Any) -> list[str]:
+        return list(data)
+
+    def to_internal_value(self, data: Any) -> dict[str, list[str]]:
+        slugs = super().to_internal_value(data)
+        if len(slugs) > MAX_LOCATIONS:
+            raise serializers.ValidationError(f"At most {MAX_LOCATIONS} locations.")
+        if len(set(slugs)) != len(slugs):
+            raise serializers.ValidationError("Name each location once.")
+        return {"locations": slugs}
 
 
 class ServerSerializer(FormBooleansMixin, serializers.ModelSerializer):
@@ -66,6 +95,14 @@ class ServerSerializer(FormBooleansMixin, serializers.ModelSerializer):
         required=False,
         help_text="Ids of the team's servers this one depends on: while one is DOWN, its DOWN alerts are suppressed.",
     )
+    locations = LocationsField()
+    quorum = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=MAX_LOCATIONS,
+        help_text="DOWN once this many of its locations are DOWN; null: more than half of them.",
+    )
 
     class Meta:
         model = Server
@@ -88,6 +125,8 @@ class ServerSerializer(FormBooleansMixin, serializers.ModelSerializer):
             "notification_configs",
             "escalation_policy",
             "depends_on",
+            "locations",
+            "quorum",
             "owner",
             "team",
             "method",
@@ -227,6 +266,7 @@ class ServerSerializer(FormBooleansMixin, serializers.ModelSerializer):
             )
         )
         errors.update(protocol_field_errors(protocol, {name: current(name) for name in PROTOCOL_FIELDS}))
+        errors.update(self._location_errors(attrs))
         if "depends_on" in attrs:
             cycle = dependency_cycle(self.instance, target_team_id(self), [s.pk for s in attrs["depends_on"]])
             if cycle:
@@ -234,6 +274,35 @@ class ServerSerializer(FormBooleansMixin, serializers.ModelSerializer):
         if errors:
             raise serializers.ValidationError(errors)
         return attrs
+
+    def _location_errors(self, attrs: dict[str, Any]) -> dict[str, list[str]]:
+        """Resolve ``locations`` (slugs) to the locations the server's team may use, in order, and
+        check ``quorum`` against their number; the errors by field."""
+        errors: dict[str, list[str]] = {}
+        if "locations" in attrs:
+            slugs = attrs["locations"]
+            # Read once per team for a whole import (its serializers share the context).
+            team_id = target_team_id(self)
+            known = self.context.setdefault("usable_locations", {})
+            if team_id not in known:
+                known[team_id] = {loc.slug: loc for loc in server_locations.usable_by(team_id)}
+            usable = known[team_id]
+            unknown = [slug for slug in slugs if slug not in usable]
+            if unknown:
+                errors["locations"] = [
+                    f"No location with the slug {unknown[0]!r} is shared or the server's team's (see /api/locations/)."
+                ]
+            else:
+                attrs["locations"] = [usable[slug] for slug in slugs]
+            count = len(slugs)
+        elif self.instance is not None:
+            count = len(server_locations.slugs(self.instance))
+        else:
+            count = 1
+        quorum = attrs["quorum"] if "quorum" in attrs else getattr(self.instance, "quorum", None)
+        if quorum is not None and quorum > count and ("quorum" in attrs or "locations" in attrs):
+            errors["quorum"] = [f"At most the number of locations ({count}); null for more than half of them."]
+        return errors
 
     def _dsn_address(self, protocol: str, dsn: str) -> tuple[str, int]:
         """The host and port of a ``dsn``, judged like a host (an IP literal by the private-address guard)."""
@@ -247,11 +316,14 @@ class ServerSerializer(FormBooleansMixin, serializers.ModelSerializer):
     def create(self, validated_data: dict[str, Any]) -> Server:
         configs = validated_data.pop("notification_configs", None)
         depends_on = validated_data.pop("depends_on", None)
+        locations = validated_data.pop("locations", None)
         server = Server.objects.create(**validated_data)  # attaches the team's default configs
         if configs is not None:
             server.notification_configs.set(configs)
         if depends_on:
             server.depends_on.set(depends_on)
+        if locations:
+            server_locations.set_locations(server, locations)
         return server
 
     def update(self, instance: Server, validated_data: dict[str, Any]) -> Server:
@@ -263,7 +335,10 @@ class ServerSerializer(FormBooleansMixin, serializers.ModelSerializer):
         depends_on = validated_data.pop("depends_on", None)
         if depends_on is not None:
             instance.depends_on.set(depends_on)
+        locations = validated_data.pop("locations", None)
         changed = {name for name, value in validated_data.items() if getattr(instance, name) != value}
+        if locations is not None and server_locations.set_locations(instance, locations):
+            changed.add("locations")  # rescheduled: its new locations are due at once
         for name, value in validated_data.items():
             setattr(instance, name, value)
         checks.save_edit(instance, changed)

@@ -458,10 +458,11 @@ def test_a_document_gives_all_of_an_accounts_twins_or_none(alice, alice_client):
 # --- Export at size (issue 14, C.15) ----------------------------------------------------------
 
 
-def test_export_makes_the_same_eight_queries_for_any_number_of_servers(setup, django_assert_num_queries):
+def test_export_makes_the_same_nine_queries_for_any_number_of_servers(setup, django_assert_num_queries):
     team = setup.personal_team
-    # Servers and their dependencies, configs and their servers (configs are the team's), pages, windows and theirs.
-    with django_assert_num_queries(8):
+    # Servers, their dependencies and locations, configs and their servers (configs are the
+    # team's), pages, windows and theirs.
+    with django_assert_num_queries(9):
         export_config(setup, team)
     page, window = StatusPage.objects.get(), MaintenanceWindow.objects.get()
     for i in range(20):
@@ -469,7 +470,7 @@ def test_export_makes_the_same_eight_queries_for_any_number_of_servers(setup, dj
         NotificationConfig.objects.create_for(server, notification_type="email", recipient=f"{i}@example.com")
         page.servers.add(server)
         window.servers.add(server)
-    with django_assert_num_queries(8):
+    with django_assert_num_queries(9):
         doc = export_config(setup, team)
     assert len(doc["servers"]) == 24 and len(doc["status_pages"][0]["servers"]) == 22
 

@@ -60,6 +60,7 @@ ENDPOINTS = [
     "/api/servers/{server}/certificate/",
     "/api/ping-results/",
     "/api/ping-results/?server={server}",
+    "/api/ping-results/?location=local",
     "/api/server-status/",
     "/api/notification-configs/",
     "/api/notification-deliveries/",
@@ -71,6 +72,7 @@ ENDPOINTS = [
     "/api/status-pages/{page}/announcements/",
     "/api/maintenance-windows/",
     "/api/config/export/",
+    "/api/locations/",
 ]
 
 

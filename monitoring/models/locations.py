@@ -18,7 +18,7 @@ location's state is the server's).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.db import models
@@ -35,6 +35,9 @@ class LocationStatus(models.TextChoices):
 
 
 class ProbeLocationQuerySet(models.QuerySet):  # type: ignore[type-arg]
+    #: As ``OwnedQuerySet``'s: the API's team policy (``api.viewsets``) reads it.
+    team_lookup: ClassVar[str] = "team"
+
     def for_user(self, principal: Any) -> ProbeLocationQuerySet:
         """What ``principal`` may see and use: every shared location, and its teams' own."""
         if not getattr(principal, "is_authenticated", False):

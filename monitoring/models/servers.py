@@ -79,6 +79,7 @@ RESCHEDULING_FIELDS = frozenset(
         "schedule",
         "schedule_timezone",
         "is_active",
+        "locations",  # ServerLocation rows, written by services.locations.servers
     }
 )
 

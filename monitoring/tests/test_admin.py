@@ -10,7 +10,7 @@ from django.test import Client
 from django.utils import timezone
 
 from monitoring.choices import Status
-from monitoring.models import NotificationConfig, PingResult, Server, StatusChange
+from monitoring.models import NotificationConfig, PingResult, ProbeLocation, Server, StatusChange
 from monitoring.tests.factories import make_ping, make_server
 
 pytestmark = pytest.mark.django_db
@@ -70,6 +70,7 @@ def add_form(owner: User, **fields: object) -> dict[str, object]:
         "request_headers": "{}", "assertions": "[]", "max_redirects": 10, "cert_expiry_alert_days": "[30, 14, 7, 1]",
         "NotificationConfig_servers-TOTAL_FORMS": 0, "NotificationConfig_servers-INITIAL_FORMS": 0,
         "status_changes-TOTAL_FORMS": 0, "status_changes-INITIAL_FORMS": 0,
+        "location_states-TOTAL_FORMS": 0, "location_states-INITIAL_FORMS": 0,
     }  # fmt: skip
     form.update(fields)
     return form
@@ -80,6 +81,18 @@ def test_adding_a_server_in_the_admin_creates_its_status(admin_client, alice):
     assert r.status_code == 302, r.content.decode()[:2000]
     server = Server.objects.get(name="from-admin")
     assert server.server_status.status == Status.UNKNOWN
+
+
+def test_the_admin_sets_a_servers_locations_and_quorum(admin_client, alice):
+    paris = ProbeLocation.objects.create(name="Paris", slug="paris")
+    form = add_form(alice, quorum=1, **{"location_states-TOTAL_FORMS": 1, "location_states-0-location": paris.pk,
+                                        "location_states-0-position": 0})  # fmt: skip
+    r = admin_client.post("/admin/monitoring/server/add/", form)
+    assert r.status_code == 302, r.content.decode()[:2000]
+    server = Server.objects.get(name="from-admin")
+    assert server.quorum == 1
+    assert list(server.location_states.values_list("location__slug", flat=True)) == ["paris"]
+    assert admin_client.get(f"/admin/monitoring/probelocation/{paris.pk}/change/").status_code == 200
 
 
 def test_the_admin_refuses_a_bad_host_and_a_tcp_server_without_port(admin_client, alice):

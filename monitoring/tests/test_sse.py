@@ -166,6 +166,7 @@ async def test_a_finished_check_is_pushed_as_a_ping_then_a_status_event(servers,
             "body": "",
             "value": None,
             "detail": None,
+            "location": "local",  # checked from the scheduler's own location (SPEC §20)
         }
     ]
     assert [(s["server"], s["status"], s["server_name"]) for s in state.json()] == [

@@ -3,18 +3,21 @@ through the REST API with the session, so every rule and error message is the AP
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Case, Count, F, IntegerField, QuerySet, Value, When
+from django.db.models import Case, Count, F, IntegerField, Prefetch, QuerySet, Value, When
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
 from api.filtersets import ServerFilterSet
 from authentication.models import Role
 from authentication.teams import may, two_factor_missing, without_two_factor_blocked
+from core.links import absolute_url
 from monitoring.choices import Status
-from monitoring.models import Server, StatusChange, StatusPage
+from monitoring.models import Server, ServerLocation, StatusChange, StatusPage
+from monitoring.services.locations import servers as server_locations
 from monitoring.web.teams import current_team
 
 PAGE_SIZE = 100
@@ -144,7 +147,8 @@ def two_factor_refused(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def server_new(request: HttpRequest) -> HttpResponse:
-    return render(request, "server_form.html", {"nav": "new", "server": None})
+    context = {"nav": "new", "server": None, "probe_location": settings.PROBE_LOCATION}
+    return render(request, "server_form.html", context)
 
 
 @login_required
@@ -154,16 +158,22 @@ def server_edit(request: HttpRequest, pk: int) -> HttpResponse:
         return two_factor_refused(request)
     if not may(request.user, server.team_id, Role.MEMBER):
         raise PermissionDenied("You are a viewer in this server's team: you can look, not change.")
-    return render(request, "server_form.html", {"nav": "servers", "server": server})
+    context = {"nav": "servers", "server": server, "probe_location": settings.PROBE_LOCATION}
+    return render(request, "server_form.html", context)
 
 
 @login_required
 def server_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    server = get_object_or_404(Server.objects.for_user(request.user).select_related("server_status", "team"), pk=pk)
+    rows = Prefetch("location_states", queryset=ServerLocation.objects.select_related("location"))
+    found = Server.objects.for_user(request.user).select_related("server_status", "team").prefetch_related(rows)
+    server = get_object_or_404(found, pk=pk)
     if two_factor_missing(request.user, server.team_id):
         return two_factor_refused(request)
     can_change = may(request.user, server.team_id, Role.MEMBER)
-    return render(request, "server_detail.html", {"nav": "servers", "server": server, "can_change": can_change})
+    # The latest state and response time at each of its locations (SPEC §20).
+    locations = [] if server.is_push else server_locations.states(server.server_status)
+    context = {"nav": "servers", "server": server, "can_change": can_change, "locations": locations}
+    return render(request, "server_detail.html", context)
 
 
 @login_required
@@ -201,3 +211,16 @@ def maintenance(request: HttpRequest) -> HttpResponse:
 @login_required
 def config(request: HttpRequest) -> HttpResponse:
     return render(request, "config.html", {"nav": "config"})
+
+
+@login_required
+def locations(request: HttpRequest) -> HttpResponse:
+    """``/locations/`` (SPEC §20): the probe locations, their agents' tokens and the command that
+    starts an agent (everything through ``/api/locations/``)."""
+    context = {
+        "nav": "locations",
+        # What an agent's --url is: PUBLIC_URL, else the address this page was asked at.
+        "central_url": absolute_url("/", request).rstrip("/"),
+        "probe_location": settings.PROBE_LOCATION,
+    }
+    return render(request, "locations.html", context)

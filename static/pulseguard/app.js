@@ -76,6 +76,7 @@
     if (spec.type === "servers") { return PG.serverPicker(id, value || []); }
     if (spec.type === "checks") { return PG.checkList(id, spec.choices || [], value || []); }
     if (spec.type === "configs") { return PG.configList(id, value); }
+    if (spec.type === "locations") { return PG.locationList(id, value); }
     if (spec.type === "select" || spec.type === "multiselect") {
       input = PG.el("select", { id: id, name: spec.name, multiple: spec.type === "multiselect" });
       (spec.choices || []).forEach(function (c) {
@@ -105,7 +106,7 @@
 
   function readInput(spec, input) {
     if (spec.type === "servers" || spec.type === "checks") { return input.pgSelected.slice(); }
-    if (spec.type === "configs") { return input.pgSelected ? input.pgSelected.slice() : undefined; }
+    if (spec.type === "configs" || spec.type === "locations") { return input.pgSelected ? input.pgSelected.slice() : undefined; }
     if (spec.type === "checkbox") { return input.checked; }
     if (spec.type === "multiselect") { return Array.prototype.filter.call(input.options, function (o) { return o.selected; }).map(function (o) { return Number(o.value) || o.value; }); }
     var v = input.value;
@@ -334,6 +335,52 @@
           c.is_default ? PG.el("span", { class: "help", text: " (default)" }) : null,
           c.enabled ? null : PG.el("span", { class: "help", text: " (off)" })])]));
       });
+    });
+    return box;
+  };
+
+  // PG.locationList: the probe locations a server may be checked from (SPEC §20) as checkboxes,
+  // numbered in the order they were ticked (that order is `locations`). `selected` undefined (a
+  // new server): nothing is sent until one is changed, and the API's default (the scheduler's
+  // own location, ticked here) applies.
+  PG.locationList = function (id, selected) {
+    var list = PG.el("ul", { "aria-label": "Locations" });
+    var note = PG.el("div", { class: "more", text: "Loading…" });
+    var box = PG.el("div", { class: "picker locations", id: id, role: "group" }, [list, note]);
+    var marked = document.querySelector("[data-probe-location]");
+    var ticked = (selected || [marked ? marked.dataset.probeLocation : "local"]).slice();
+    box.pgSelected = selected === undefined ? undefined : ticked.slice();
+    var boxes = {};
+    function number() {
+      Object.keys(boxes).forEach(function (slug) {
+        var at = ticked.indexOf(slug);
+        boxes[slug].order.textContent = at >= 0 ? String(at + 1) + "." : "";
+      });
+    }
+    PG.api("GET", "/api/locations/?page_size=200").then(function (r) {
+      var items = r.ok ? r.data.results : [];
+      note.textContent = items.length ? "The order you tick them in is their order; the server page lists them so." : "";
+      // The chosen ones first, in their order; then the others by name.
+      items.sort(function (a, b) {
+        var ia = ticked.indexOf(a.slug), ib = ticked.indexOf(b.slug);
+        if (ia >= 0 || ib >= 0) { return (ia < 0 ? 1e6 : ia) - (ib < 0 ? 1e6 : ib); }
+        return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+      });
+      items.forEach(function (loc) {
+        var cb = PG.el("input", { type: "checkbox", value: loc.slug, checked: ticked.indexOf(loc.slug) >= 0 });
+        var order = PG.el("span", { class: "order" });
+        boxes[loc.slug] = { cb: cb, order: order };
+        cb.addEventListener("change", function () {
+          var at = ticked.indexOf(loc.slug);
+          if (cb.checked && at < 0) { ticked.push(loc.slug); }
+          if (!cb.checked && at >= 0) { ticked.splice(at, 1); }
+          box.pgSelected = ticked.slice();
+          number();
+        });
+        list.appendChild(PG.el("li", {}, [PG.el("label", {}, [cb, order, loc.name,
+          PG.el("span", { class: "help", text: " " + loc.slug + (loc.shared ? " · shared" : "") + (loc.status === "offline" ? " · offline" : "") })])]));
+      });
+      number();
     });
     return box;
   };

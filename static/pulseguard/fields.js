@@ -96,6 +96,11 @@
       help: "The team's notification configs (set them up on the Notifications page); defaults come ticked on a new server." },
     { name: "depends_on", label: "Depends on", type: "servers", wide: true,
       help: "The team's servers this one cannot be reached without (a router, a database): while one is DOWN, this server's DOWN alerts are suppressed." },
+    // Probe locations (SPEC §20): where it is checked from, in order, and how many must agree.
+    { name: "locations", label: "Checked from", type: "locations", wide: true, show: probed,
+      help: "Tick the places it is checked from (add places on the Locations page); at least one." },
+    { name: "quorum", label: "DOWN when down from (locations)", type: "number", step: 1, show: probed,
+      help: "How many of its locations must see it down; empty: more than half of them." },
     { name: "is_active", label: "Active (checked on schedule)", type: "checkbox", default: true }
   ];
   // Per channel (SPEC §7, §18): what `recipient` and `secret` mean, and which take an api_base_url.

@@ -260,11 +260,29 @@
   }
 
   loadUptime(); loadCertificate(); loadChart("24h"); loadIncidents(); loadChecks(); loadNotifications(); notificationForm();
+  // The latest state at each location (SPEC §20), re-read when a check comes in.
+  function loadLocations() {
+    var table = $("locations");
+    if (!table) { return; }
+    PG.api("GET", "/api/server-status/?server=" + id).then(function (r) {
+      var state = r.ok && r.data.results[0];
+      if (!state) { return; }
+      state.locations.forEach(function (place) {
+        var tr = table.querySelector('tr[data-location="' + place.slug + '"]');
+        if (!tr) { return; }
+        var badge = tr.children[1].querySelector(".status");
+        badge.className = "status " + place.status; badge.textContent = place.status;
+        tr.children[2].textContent = place.response_time == null ? "–" : PG.fmtMs(place.response_time);
+        tr.children[3].textContent = place.last_check ? PG.fmtTime(place.last_check) : "never";
+      });
+    });
+  }
   PG.live({
     onOpen: function (ws) { ws.send(JSON.stringify({ action: "subscribe", server_ids: [Number(id)] })); },
     onMessage: function (data) {
       if (data.type !== "update") { return; }
       setStatus(data.status);
+      loadLocations();
       beats.push(data.ping); drawBeats();
       if (pageIndex === 0) { loadChecks(); }
       if (data.status.status !== $("status").dataset.last) {

@@ -174,8 +174,11 @@ def bucket_starts(window: str, now: datetime) -> list[datetime]:
     return [last - timedelta(seconds=step * n) for n in range(count - 1, -1, -1)]
 
 
-def history(server: Server, window: str, now: datetime | None = None) -> HistoryReport:
+def history(server: Server, window: str, now: datetime | None = None, location: str | None = None) -> HistoryReport:
     """``server``'s checks over ``window`` in buckets (BUCKET_SECONDS), empty ones included.
+
+    With ``location`` (a slug, SPEC §20) only the checks run from there, from the raw rows alone:
+    hourly rollups are of all locations together, so hours already pruned are empty buckets.
 
     1. Lay out the buckets, oldest first.
     2. Read the window's hourly rollups, oldest first. Usable are those of hours pruned already
@@ -198,10 +201,14 @@ def history(server: Server, window: str, now: datetime | None = None) -> History
         return buckets.get(first + timedelta(seconds=offset * step)) if offset >= 0 else None
 
     raw_from = RawHistoryHorizon.current()
-    rollups = list(
-        HourlyRollup.objects.filter(server=server, hour__gte=first, hour__lte=now)
-        .order_by("hour")
-        .values_list("hour", "updated_at", *ROLLUP_FIELDS)
+    rollups = (
+        []
+        if location is not None
+        else list(
+            HourlyRollup.objects.filter(server=server, hour__gte=first, hour__lte=now)
+            .order_by("hour")
+            .values_list("hour", "updated_at", *ROLLUP_FIELDS)
+        )
     )
     hourly = step >= HOUR.total_seconds()
 
@@ -222,6 +229,8 @@ def history(server: Server, window: str, now: datetime | None = None) -> History
     for hour in unfinished:
         raw |= Q(check_timestamp__gte=hour, check_timestamp__lt=hour + HOUR)
     pings = PingResult.objects.checks().filter(raw, server=server, check_timestamp__lte=now)
+    if location is not None:
+        pings = pings.at_location(location)
     for moment, status, response_time, maintenance, value in pings.values_list(
         "check_timestamp", "status", "response_time", "maintenance", "value"
     ):

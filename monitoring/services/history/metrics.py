@@ -19,7 +19,7 @@ from django.db.models.functions import Cast, Concat
 from prometheus_client.utils import floatToGoString
 
 from monitoring.choices import DeliveryStatus, PingStatus, Status
-from monitoring.models import CertificateCheck, MetricCounter, NotificationDelivery, Server
+from monitoring.models import CertificateCheck, MetricCounter, NotificationDelivery, Server, ServerLocation
 
 # Upper bounds (seconds) of pulseguard_check_lateness_seconds; a check starts within 1 s (p99, SPEC §9).
 LATENESS_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -105,6 +105,17 @@ def server_rows(team_id: int | None = None) -> list[tuple[int, str, str, float |
     )
 
 
+def location_rows(team_id: int | None = None) -> list[tuple[int, str, str, str, float | None]]:
+    """``(server id, name, location slug, status, last response ms)`` of every server checked from
+    more than one place (SPEC §20; ``ServerLocation`` rows, one query over serverlocation_unique)."""
+    rows = ServerLocation.objects.all() if team_id is None else ServerLocation.objects.filter(server__team_id=team_id)
+    return list(
+        rows.order_by("server_id", "position").values_list(
+            "server_id", "server__name", "location__slug", "status", "last_response_time"
+        )
+    )
+
+
 def counter_totals(team_id: int | None = None) -> dict[str, float]:
     """Query 2: every counter summed over its shards, and deliveries counted by state.
 
@@ -144,7 +155,11 @@ def _family(out: list[str], name: str, kind: str, documentation: str) -> None:
 
 
 def render(team_id: int | None = None) -> bytes:
-    """The Prometheus text exposition of every metric (of one team's, with ``team_id``), in two queries.
+    """The Prometheus text exposition of every metric (of one team's, with ``team_id``), in three queries.
+
+    Servers checked from several locations (SPEC §20) also have per-location series, with a
+    ``location`` label: ``pulseguard_server_location_up`` and
+    ``pulseguard_server_location_response_time_seconds`` (the server's own series stay as they were).
 
     With ``team_id`` (a team API key scraping, SPEC §17) it covers that team's servers and
     alert deliveries only, and leaves out the install-wide check counters.
@@ -173,6 +188,7 @@ def render(team_id: int | None = None) -> bytes:
     out += response
     _family(out, "pulseguard_certificate_days_remaining", "gauge", "Whole days until the TLS certificate expires.")
     out += cert
+    _location_series(out, location_rows(team_id))
     _family(out, "pulseguard_servers", "gauge", "Servers by current status.")
     out += (f'pulseguard_servers{{status="{value}"}} {floatToGoString(per_status[value])}\n' for value in Status.values)
     if team_id is None:
@@ -184,6 +200,32 @@ def render(team_id: int | None = None) -> bytes:
         for state in DeliveryStatus.values
     )
     return "".join(out).encode("utf-8")
+
+
+def _location_series(out: list[str], rows: list[tuple[int, str, str, str, float | None]]) -> None:
+    up, response = [], []
+    for server_id, name, slug, current, response_ms in rows:
+        ids = f'{{location="{_label(slug)}",name="{_label(name)}",server_id="{server_id}"'
+        if current in UP_STATUSES:
+            up.append(f"pulseguard_server_location_up{ids}}} {ONE if UP_STATUSES[current] else ZERO}\n")
+        if response_ms is not None:
+            response.append(
+                f"pulseguard_server_location_response_time_seconds{ids}}} {floatToGoString(response_ms / 1000)}\n"
+            )
+    _family(
+        out,
+        "pulseguard_server_location_up",
+        "gauge",
+        "1 when the server is up or degraded at this location, 0 when down there.",
+    )
+    out += up
+    _family(
+        out,
+        "pulseguard_server_location_response_time_seconds",
+        "gauge",
+        "Response time of the last check from this location.",
+    )
+    out += response
 
 
 def _check_counters(out: list[str], totals: dict[str, float]) -> None:

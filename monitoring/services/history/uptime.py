@@ -40,10 +40,13 @@ def _percentile(pings: object, count: int, q: float) -> float | None:
     return pings.order_by("response_time").values_list("response_time", flat=True)[rank]  # type: ignore[attr-defined]
 
 
-def uptime(server: Server, window: str, now: datetime | None = None) -> UptimeReport:
+def uptime(server: Server, window: str, now: datetime | None = None, location: str | None = None) -> UptimeReport:
     """Report on ``server`` over the last ``window`` (a key of WINDOWS).
 
     ``checks`` are the window's checks outside maintenance windows, ``failures`` the failed ones.
+    With ``location`` (a slug, SPEC §20) only the checks run from there count, read from the raw
+    rows alone: rollups are of all locations together, so hours already pruned count nothing.
+    Incidents are the server's, whatever the location.
 
     1. Count checks and failures in the raw rows from the later of the window's start and the
        raw-history horizon (one aggregate on ping_server_time_idx).
@@ -56,12 +59,14 @@ def uptime(server: Server, window: str, now: datetime | None = None) -> UptimeRe
     since = now - WINDOWS[window]
     raw_from = RawHistoryHorizon.current()
     pings = PingResult.objects.checks().filter(server=server, check_timestamp__gte=since, check_timestamp__lte=now)
+    if location is not None:
+        pings = pings.at_location(location)
     if raw_from is not None and raw_from > since:
         pings = pings.filter(check_timestamp__gte=raw_from)
     totals = pings.aggregate(checks=Count("id", filter=Q(maintenance=False)), failures=Count("id", filter=FAILED))
     checks, failures = totals["checks"], totals["failures"]
 
-    if raw_from is not None and raw_from > since:
+    if location is None and raw_from is not None and raw_from > since:
         rollups = HourlyRollup.objects.filter(server=server, hour__gte=since, hour__lte=now)
         old = rollups.filter(hour__lt=raw_from).aggregate(
             checks=Sum("checks"), maintenance=Sum("maintenance"), failures=Sum("failures")

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from monitoring.models import PingResult, Server, ServerStatus, StatusChange
+from monitoring.models import PingResult, ProbeLocation, Server, ServerStatus, StatusChange
 from monitoring.models.base import visible_team_ids
 from monitoring.payloads import PingPayload, StatusPayload, ping_payload, status_payload
 
@@ -27,13 +27,15 @@ class FeedFilter:
 
     ``server_ids`` None means every server the user may see; ``query`` matches names
     case-insensitively; ``statuses`` keeps servers whose current status is one of them;
-    ``since`` narrows snapshots to what changed from then on.
+    ``since`` narrows snapshots to what changed from then on; ``location`` (a slug, SPEC §20)
+    keeps the checks run from there (statuses are the servers', whatever the location).
     """
 
     server_ids: tuple[int, ...] | None = None
     query: str = ""
     statuses: tuple[str, ...] = ()
     since: datetime | None = None
+    location: str | None = None
 
     def servers(self, user: Any) -> QuerySet[Server]:
         """The servers in scope, ignoring ``statuses`` (a subscription outlives a status)."""
@@ -46,6 +48,8 @@ class FeedFilter:
 
     def pings(self, user: Any) -> QuerySet[PingResult]:
         qs = PingResult.objects.for_user(user).checks()
+        if self.location is not None:
+            qs = qs.at_location(self.location)
         if self.server_ids is not None:
             qs = qs.filter(server_id__in=self.server_ids)
         if self.query:
@@ -63,6 +67,16 @@ class FeedFilter:
         if self.statuses:
             qs = qs.filter(status__in=self.statuses)
         return qs
+
+
+def location_known(user: Any, slug: str) -> bool:
+    """Whether ``slug`` names a location ``user`` sees (shared, or one of its teams')."""
+    return ProbeLocation.objects.for_user(user).filter(slug=slug).exists()
+
+
+def wanted(location: str | None, ping: PingPayload | None) -> bool:
+    """Whether a live check event's ping was checked from ``location`` (None: any; a pause has no ping: kept)."""
+    return location is None or ping is None or ping.get("location") == location
 
 
 def team_ids(user: Any) -> list[int]:

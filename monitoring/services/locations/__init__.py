@@ -1,1 +1,2 @@
-"""Probe locations (SPEC §20): agent tokens, and a location going offline or coming back."""
+"""Probe locations (SPEC §20): agent tokens, the locations a server is checked from, and a
+location going offline or coming back."""

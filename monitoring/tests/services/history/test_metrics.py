@@ -1,4 +1,4 @@
-"""GET /metrics (SPEC §14): who may scrape, what it says, and that it costs two queries
+"""GET /metrics (SPEC §14): who may scrape, what it says, and that it costs three queries
 whatever the number of servers; the counters shared by every recording process."""
 
 from __future__ import annotations
@@ -13,7 +13,15 @@ from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitoring.choices import DeliveryStatus, PingStatus, Status
-from monitoring.models import CertificateCheck, MetricCounter, NotificationDelivery, Server, ServerStatus
+from monitoring.models import (
+    CertificateCheck,
+    MetricCounter,
+    NotificationDelivery,
+    ProbeLocation,
+    Server,
+    ServerLocation,
+    ServerStatus,
+)
 from monitoring.services.history import metrics
 from monitoring.tasks.claims import claim_due, new_owner
 from monitoring.tasks.engine import run_check, run_once
@@ -163,7 +171,7 @@ def test_a_scheduled_check_records_how_late_it_started(alice, http_target):
 # --- Cost.
 
 
-def test_a_scrape_costs_two_queries_whatever_the_number_of_servers(alice):
+def test_a_scrape_costs_three_queries_whatever_the_number_of_servers(alice):
     def queries() -> int:
         with CaptureQueriesContext(connection) as captured:
             scrape()
@@ -180,7 +188,7 @@ def test_a_scrape_costs_two_queries_whatever_the_number_of_servers(alice):
     ServerStatus.objects.bulk_create([ServerStatus(server=s, status=Status.UNKNOWN) for s in servers])
     CertificateCheck.objects.bulk_create([CertificateCheck(server=s, days_remaining=9) for s in servers])
     metrics.count_checks([PingStatus.SUCCESS], [0.1])
-    assert one == queries() == 2
+    assert one == queries() == 3
     assert len([k for k in scrape() if k[0] == "pulseguard_server_status"]) == 51
 
 
@@ -220,6 +228,17 @@ def test_the_body_is_what_prometheus_client_writes(alice):
             response.add_metric([str(down.pk), "down"], down.server_status.last_response_time / 1000)
             cert.add_metric([str(odd.pk), odd.name], 12)
             yield from (up, status, response, cert)
+            where = [*ids, "location"]  # no server here has several locations: the families alone
+            yield GaugeMetricFamily(
+                "pulseguard_server_location_up",
+                "1 when the server is up or degraded at this location, 0 when down there.",
+                labels=where,
+            )
+            yield GaugeMetricFamily(
+                "pulseguard_server_location_response_time_seconds",
+                "Response time of the last check from this location.",
+                labels=where,
+            )
             servers = GaugeMetricFamily("pulseguard_servers", "Servers by current status.", labels=["status"])
             for value in Status.values:
                 servers.add_metric([value], {"up": 1, "down": 1}.get(value, 0))
@@ -244,3 +263,24 @@ def test_the_body_is_what_prometheus_client_writes(alice):
     registry = CollectorRegistry(auto_describe=False)
     registry.register(Expected())
     assert Client().get("/metrics").content.decode() == generate_latest(registry).decode()
+
+
+def test_a_server_checked_from_several_locations_has_series_per_location(alice):
+    server = make_server(alice, name="shop")
+    paris = ProbeLocation.objects.create(name="Paris", slug="paris")
+    ServerLocation.objects.create(
+        server=server, location=ProbeLocation.objects.local(), position=0, status=Status.UP, last_response_time=120
+    )
+    ServerLocation.objects.create(server=server, location=paris, position=1, status=Status.DOWN)
+    make_server(alice, name="alone")  # one location: the server's own series only
+    samples = scrape()
+    local = labels(server_id=server.pk, name="shop", location="local")
+    there = labels(server_id=server.pk, name="shop", location="paris")
+    assert samples[("pulseguard_server_location_up", local)] == 1
+    assert samples[("pulseguard_server_location_up", there)] == 0
+    assert samples[("pulseguard_server_location_response_time_seconds", local)] == 0.12
+    assert ("pulseguard_server_location_response_time_seconds", there) not in samples
+    assert [key for key in samples if key[0] == "pulseguard_server_location_up"] == [
+        ("pulseguard_server_location_up", local),
+        ("pulseguard_server_location_up", there),
+    ]
