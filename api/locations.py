@@ -27,7 +27,7 @@ from authentication.models import Role
 from authentication.slugs import free_slug
 from authentication.teams import default_team
 from monitoring.models import AgentToken, ProbeLocation
-from monitoring.services.locations.tokens import create_token
+from monitoring.services.locations.agents import create_token
 
 STAFF_ONLY = "A shared location is made and changed by staff only; make one for your team instead."
 

@@ -34,7 +34,7 @@ from monitoring.models import (
     Subscriber,
 )
 from monitoring.services.engine.checks import record_outcome
-from monitoring.services.locations.tokens import create_token
+from monitoring.services.locations.agents import create_token
 from monitoring.services.statuspage_posts import create_post
 from monitoring.tests.factories import make_outcome
 

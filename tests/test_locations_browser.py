@@ -15,7 +15,7 @@ from django.db import connection
 from django.test import override_settings
 
 from monitoring.models import AgentToken, ProbeLocation, Server, ServerLocation
-from monitoring.services.locations.tokens import digest
+from monitoring.services.locations.agents import digest
 from tests.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS, daphne, require_browser
 from tests.test_web_browser import shoot
 

@@ -10,7 +10,7 @@ from django.test import override_settings
 from authentication.models import AuditEntry, Membership, Role, Team
 from conftest import client_for
 from monitoring.models import AgentToken, ProbeLocation, ServerLocation
-from monitoring.services.locations.tokens import digest
+from monitoring.services.locations.agents import digest
 from monitoring.tests.factories import make_server
 
 

@@ -334,7 +334,10 @@ CHECK_NOW_PER_USER = envint("CHECK_NOW_PER_USER", 4, minimum=1)
 # while the central server is unreachable; how long a silent location stays online.
 PROBE_LOCATION = envstr("PROBE_LOCATION", "local")
 AGENT_BUFFER = envint("AGENT_BUFFER", 10_000, minimum=1)
-AGENT_STALE_SECONDS = envint("AGENT_STALE_SECONDS", 60, minimum=5)
+# At least 15: an agent's calls are noted at most every 5 s, and the offline step runs every 5 s.
+AGENT_STALE_SECONDS = envint("AGENT_STALE_SECONDS", 60, minimum=15)
+# Hours an agent result's idempotency key is kept (a resent batch is stored once within them).
+AGENT_RECEIPT_HOURS = envint("AGENT_RECEIPT_HOURS", 24, minimum=1)
 CHECK_LEASE_SECONDS = min(envint("CHECK_LEASE_SECONDS", 30, minimum=3), 30)
 # History (SPEC §9): raw PingResults are kept this many days (0 = for ever), hourly rollups
 # this many (0 = for ever); the scheduler prunes once a day, `manage.py prune_results` on demand.

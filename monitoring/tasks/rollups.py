@@ -15,7 +15,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from monitoring.models import HourlyRollup
-from monitoring.services.history.retention import first_hour, prune, prune_audit
+from monitoring.services.history.retention import first_hour, prune, prune_audit, prune_receipts
 from monitoring.services.history.rollups import FINAL_AFTER, HOUR, floor_hour, recompute
 
 log = logging.getLogger(__name__)
@@ -75,13 +75,16 @@ def prune_due(days: int, now: datetime) -> bool:
 
 def prune_step(now: datetime | None = None) -> int:
     """Delete raw results older than RAW_RESULT_RETENTION_DAYS (0: keep them) when pruning is due;
-    how many went. Audit rows past AUDIT_RETENTION_DAYS go at every run (one indexed DELETE,
-    whatever the results' retention)."""
+    how many went. Audit rows past AUDIT_RETENTION_DAYS and agents' idempotency keys past
+    AGENT_RECEIPT_HOURS go at every run (one indexed DELETE each, whatever the results' retention)."""
     days = settings.RAW_RESULT_RETENTION_DAYS
     now = now or timezone.now()
     audit_deleted = prune_audit(settings.AUDIT_RETENTION_DAYS, now=now)
     if audit_deleted:
         log.info("prune_audit deleted=%d", audit_deleted)
+    receipts_deleted = prune_receipts(settings.AGENT_RECEIPT_HOURS, now=now)
+    if receipts_deleted:
+        log.info("prune_agent_receipts deleted=%d", receipts_deleted)
     if days == 0 or not prune_due(days, now):
         return 0
     summary = prune(days, now=now, rollup_days=settings.ROLLUP_RETENTION_DAYS)

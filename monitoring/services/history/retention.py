@@ -17,7 +17,7 @@ from django.db.models import Min
 from django.utils import timezone
 
 from authentication.models import AuditEntry
-from monitoring.models import HourlyRollup, PingResult, RawHistoryHorizon, StatusChange
+from monitoring.models import AgentReceipt, HourlyRollup, PingResult, RawHistoryHorizon, StatusChange
 from monitoring.services.history.rollups import HOUR, floor_hour, recompute
 
 DELETE_BATCH = 5000
@@ -114,6 +114,16 @@ def prune(
     if rollup_days > 0:
         summary.rollups_deleted, _ = HourlyRollup.objects.filter(hour__lt=now - timedelta(days=rollup_days)).delete()
     return summary
+
+
+def prune_receipts(hours: int, *, now: datetime | None = None) -> int:
+    """Delete agents' idempotency keys (``AgentReceipt``) older than ``hours``; how many went.
+
+    A key only has to outlive the retries of its batch: an agent resends a batch until it is
+    answered and then forgets it, so a day is far more than any retry takes (SPEC §20)."""
+    cutoff = (now or timezone.now()) - timedelta(hours=hours)
+    deleted, _ = AgentReceipt.objects.filter(received_at__lt=cutoff).delete()
+    return deleted
 
 
 def prune_audit(days: int, *, now: datetime | None = None) -> int:

@@ -16,8 +16,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
-from django.db.models.functions import Coalesce
+from django.db.models import Q
 from django.utils import timezone
 
 from monitoring.models import LocationStatus, ProbeLocation
@@ -29,21 +28,18 @@ log = logging.getLogger(__name__)
 
 def went_offline(now: datetime | None = None) -> list[ProbeLocation]:
     """Mark offline each online location (not the scheduler's own) whose agents have been silent
-    for AGENT_STALE_SECONDS (one never heard: since it was made); the locations this process moved."""
+    for AGENT_STALE_SECONDS; the locations this process moved. A location no agent has called yet
+    is left alone: it never went offline (its page says it waits for its first agent), and an
+    operator who makes one and takes a while to start its agent is not alerted for it."""
     now = now or timezone.now()
     stale = now - timedelta(seconds=settings.AGENT_STALE_SECONDS)
-    silent = Q(status=LocationStatus.ONLINE) & Q(seen__lt=stale)
-    candidates = (
-        ProbeLocation.objects.exclude(slug=settings.PROBE_LOCATION)
-        .alias(seen=Coalesce(F("last_seen_at"), F("created_at")))
-        .filter(silent)
-    )
+    silent = Q(status=LocationStatus.ONLINE) & Q(last_seen_at__lt=stale)
+    candidates = ProbeLocation.objects.exclude(slug=settings.PROBE_LOCATION).filter(silent)
     moved = []
     for location in candidates:
         with transaction.atomic():
             won = (
                 ProbeLocation.objects.filter(pk=location.pk)
-                .alias(seen=Coalesce(F("last_seen_at"), F("created_at")))
                 .filter(silent)
                 .update(status=LocationStatus.OFFLINE, status_changed_at=now)
             )

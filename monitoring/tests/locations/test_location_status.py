@@ -54,10 +54,11 @@ def test_a_silent_location_goes_offline_once_and_the_local_one_never(alice):
 
 
 @pytest.mark.django_db
-def test_a_location_never_heard_goes_offline_a_stale_time_after_it_was_made(alice):
+def test_a_location_no_agent_has_called_yet_is_never_alerted_offline(alice):
     fresh = make_location(alice)
+    ProbeLocation.objects.filter(pk=fresh.pk).update(created_at=timezone.now() - timedelta(hours=2))
     assert went_offline() == []
-    ProbeLocation.objects.filter(pk=fresh.pk).update(created_at=timezone.now() - timedelta(minutes=2))
+    silent_since(fresh, 120)  # once heard, then silent: offline
     assert [loc.slug for loc in went_offline()] == ["eu-west"]
 
 

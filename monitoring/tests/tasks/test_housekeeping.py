@@ -121,3 +121,17 @@ def test_a_failing_step_does_not_stop_the_others(alice, monkeypatch):
     done = housekeeping.run_all()
     assert done.failed == ["push-deadlines"] and done.hours_rolled_up >= 1
     assert "Steps failed: push-deadlines" in done.describe()
+
+
+@pytest.mark.django_db
+def test_agents_idempotency_keys_are_pruned_after_agent_receipt_hours(settings):
+    from monitoring.models import AgentReceipt, ProbeLocation
+    from monitoring.tasks.rollups import prune_step
+
+    location = ProbeLocation.objects.create(name="Frankfurt", slug="eu")
+    now = timezone.now()
+    AgentReceipt.objects.create(key="old", location=location, received_at=now - timedelta(hours=25))
+    AgentReceipt.objects.create(key="new", location=location, received_at=now - timedelta(hours=23))
+    settings.AGENT_RECEIPT_HOURS = 24
+    prune_step(now)
+    assert list(AgentReceipt.objects.values_list("key", flat=True)) == ["new"]
