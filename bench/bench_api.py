@@ -184,11 +184,17 @@ SERVERS = {
 
 
 def against(name: str, args: argparse.Namespace, env: dict[str, str], token: str, ids: list[int]) -> None:
-    """Start one of SERVERS on ``--port``, wait for its health check, drive it, stop it."""
-    command = [part.format(port=args.port, workers=args.workers) for part in SERVERS[name]]
+    """Start one of SERVERS on ``--port``, wait for its health check, drive it, stop it.
+
+    ``name@checkout`` runs that server from another checkout of the product (a git worktree of
+    the previous design), so both designs are measured in one run."""
+    server_name, _, checkout = name.partition("@")
+    root = Path(checkout).resolve() if checkout else ROOT
+    command = [part.format(port=args.port, workers=args.workers) for part in SERVERS[server_name]]
     env = {**env, "HOST": "127.0.0.1", "PORT": str(args.port), "WEB_WORKERS": str(args.workers), "PY": sys.executable}
-    log = open(f"/tmp/bench_api_{name}.log", "w")  # noqa: SIM115 — open while the server runs
-    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True)
+    env["PYTHONPATH"] = str(root)
+    log = open(f"/tmp/bench_api_{server_name}_{root.name}.log", "w")  # noqa: SIM115 — open while the server runs
+    server = subprocess.Popen(command, cwd=root, env=env, stdout=log, stderr=log, start_new_session=True)
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -199,7 +205,7 @@ def against(name: str, args: argparse.Namespace, env: dict[str, str], token: str
                 if time.monotonic() > deadline or server.poll() is not None:
                     sys.exit(f"{name} did not start: see {log.name}")
                 time.sleep(0.3)
-        workers = 1 if name == "daphne" else args.workers
+        workers = 1 if server_name == "daphne" else args.workers
         print(f"\n{name} ({workers} process(es)): {args.rate:g} requests/s for {args.seconds:g} s each", flush=True)
         asyncio.run(main_async(args, token, ids, server.pid))
     finally:
@@ -218,7 +224,8 @@ def main() -> None:
     parser.add_argument(
         "--against",
         default="",
-        help=f"instead of daphne: these servers one after the other, comma-separated, from {', '.join(SERVERS)}",
+        help=f"instead of daphne: these servers one after the other, comma-separated, from {', '.join(SERVERS)}; "
+        "NAME@PATH runs it from the checkout at PATH (the previous design's worktree)",
     )
     parser.add_argument("--workers", type=int, default=2, help="worker processes of the --against servers")
     parser.add_argument("--only", default="", help="only endpoints whose name contains one of these (comma-separated)")
