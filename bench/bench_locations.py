@@ -38,7 +38,7 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from engine_e2e import fleet, pct, proc_cpu, reset_database  # noqa: E402
+from engine_e2e import fleet, pct, proc_cpu, reset_database
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
