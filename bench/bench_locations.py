@@ -31,6 +31,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -145,10 +146,12 @@ def run(label: str, db_url: str, args: argparse.Namespace, ports: list[int]) -> 
     base = f"http://127.0.0.1:{args.port}"
     procs: dict[str, subprocess.Popen] = {}  # type: ignore[type-arg]
 
+    logs = Path(tempfile.mkdtemp(prefix="bench-locations-"))
+
     def start(name: str, argv: list[str], environ: dict[str, str]) -> None:
-        procs[name] = subprocess.Popen(
-            [PY, *argv], cwd=ROOT, env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-        )
+        # Output to a file: a pipe nobody reads would fill and stop the process.
+        with (logs / f"{name.replace(' ', '-')}.log").open("wb") as log:
+            procs[name] = subprocess.Popen([PY, *argv], cwd=ROOT, env=environ, stdout=log, stderr=subprocess.STDOUT)
 
     try:
         slugs: list[str] = []
@@ -189,13 +192,16 @@ def run(label: str, db_url: str, args: argparse.Namespace, ports: list[int]) -> 
         cpu = {name: proc_cpu(p.pid) - cpu0[name] for name, p in procs.items()}
         load1 = os.getloadavg()
         dead = [name for name, p in procs.items() if p.poll() is not None]
+    except BaseException:
+        print(f"logs in {logs}", flush=True)
+        raise
     finally:
-        for p in procs.values():
+        # The agents first (they send what they hold), then the scheduler, then the web server.
+        for p in reversed(procs.values()):
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
-        for p in procs.values():
             try:
-                p.wait(timeout=60)
+                p.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
