@@ -478,9 +478,12 @@ def test_a_new_user_sets_up_two_locations_in_the_browser_and_runs_the_commands_i
                 expect(row).to_contain_text(name, timeout=WAIT * 1000)
                 row.locator("text=Agent tokens").click()
                 expect(page.locator("#tokens-title")).to_have_text(f"Agent tokens of {name}")
+                command = page.locator("#agent-command-text")
+                shown_before = command.input_value()  # the last location's, hidden now
                 page.fill("#token-name", f"{slug}-1")
                 page.click("text=Make token")
-                command = page.locator("#agent-command-text")
+                expect(page.locator("#agent-command")).to_be_visible(timeout=WAIT * 1000)
+                expect(command).not_to_have_value(shown_before)
                 expect(command).to_have_value(re.compile(r"run_agent --url .* --token pga_"), timeout=WAIT * 1000)
                 commands[slug] = command.input_value()
             shoot(page, "i18e2e-locations")
