@@ -67,7 +67,7 @@ def test_an_operator_adds_a_location_makes_a_token_and_checks_a_server_from_it(a
             expect(rows).to_have_count(2)
             frankfurt = page.locator('#location-list tr[data-slug="frankfurt"]')
             expect(frankfurt).to_contain_text("Frankfurt")
-            expect(frankfurt).to_contain_text("online")
+            expect(frankfurt).to_contain_text("waiting for its agent")  # no agent has called yet
             assert db(lambda: ProbeLocation.objects.get(slug="frankfurt").team.personal_for_id) == alice.pk
             # Make an agent token: the command with it is shown once.
             frankfurt.locator("text=Agent tokens").click()

@@ -5,6 +5,7 @@
   "use strict";
   var page = document.getElementById("locations-page");
   var central = page.dataset.centralUrl || location.origin, staff = page.dataset.staff === "true";
+  var own = page.dataset.probeLocation || "local";
   var form = document.getElementById("location-form"), chosen = null;
   var $ = function (s) { return document.getElementById(s); };
 
@@ -38,12 +39,17 @@
             load();
           });
         });
-        var status = PG.el("span", { class: "status " + (loc.status === "online" ? "up" : "down"), text: loc.status });
+        // A location no agent has called yet is neither up nor down: it waits for its first agent.
+        var waiting = !loc.last_seen_at && loc.slug !== own;
+        var status = PG.el("span", {
+          class: "status " + (waiting ? "unknown" : loc.status === "online" ? "up" : "down"),
+          text: waiting ? "waiting for its agent" : loc.status,
+        });
         body.appendChild(PG.el("tr", { "data-slug": loc.slug }, [
           PG.el("td", { text: loc.name }), PG.el("td", {}, [PG.el("code", { text: loc.slug })]),
           PG.el("td", { class: "labelled", "data-label": "owner", text: loc.shared ? "shared" : loc.team }),
           PG.el("td", {}, [status]),
-          PG.el("td", { class: "labelled", "data-label": "last seen", text: loc.last_seen_at ? PG.fmtTime(loc.last_seen_at) : (loc.slug === "local" ? "this server" : "never") }),
+          PG.el("td", { class: "labelled", "data-label": "last seen", text: loc.last_seen_at ? PG.fmtTime(loc.last_seen_at) : (loc.slug === own ? "this server" : "never") }),
           // A shared location is staff's to change and give tokens for.
           PG.el("td", { class: "actions" }, loc.shared && !staff ? [] : [tokens, " ", del])]));
       });

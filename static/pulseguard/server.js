@@ -201,16 +201,19 @@
     PG.api("GET", url).then(function (r) {
       if (!r.ok) { return; }
       var body = $("checks").querySelector("tbody"); body.textContent = "";
+      // Checked from several locations (SPEC §20): each row says where from.
+      var several = Number($("checks").dataset.locations || 0) > 1;
       r.data.results.forEach(function (p) {
         // data-label names the value for assistive tech and the phone layout's wrapped rows.
         // A push's log is shown as "log": it counts nowhere (SPEC §19).
         var log = p.kind === "log";
-        body.appendChild(PG.el("tr", { class: log ? "kind-log" : null }, [PG.el("td", { "data-label": "Time", text: PG.fmtTime(p.check_timestamp) }), PG.el("td", { "data-label": "Result", text: log ? "log" : p.status }),
+        body.appendChild(PG.el("tr", { class: log ? "kind-log" : null }, [PG.el("td", { "data-label": "Time", text: PG.fmtTime(p.check_timestamp) }),
+          several ? PG.el("td", { "data-label": "Location", text: p.location }) : null, PG.el("td", { "data-label": "Result", text: log ? "log" : p.status }),
           PG.el("td", { "data-label": "Response", text: PG.fmtMs(p.response_time) }), PG.el("td", { "data-label": "Code", text: p.status_code == null ? "–" : String(p.status_code) }),
           PG.el("td", { "data-label": "Error", class: "message", text: p.error_message || "" }),
           push ? PG.el("td", { "data-label": "Value", class: "value", text: p.value == null ? "–" : String(p.value) }) : null, push ? output(p.body) : null]));
       });
-      if (!r.data.results.length) { body.appendChild(PG.el("tr", {}, [PG.el("td", { colspan: push ? 7 : 5, text: "No checks yet." })])); }
+      if (!r.data.results.length) { body.appendChild(PG.el("tr", {}, [PG.el("td", { colspan: (push ? 7 : 5) + (several ? 1 : 0), text: "No checks yet." })])); }
       $("checks-older").disabled = !r.data.next; $("checks-older").dataset.url = r.data.next || "";
       $("checks-newer").disabled = pageIndex === 0;
       if (pageIndex === 0) { beats = r.data.results.filter(function (p) { return p.kind !== "log"; }).reverse(); drawBeats(); }
