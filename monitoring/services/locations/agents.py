@@ -12,32 +12,23 @@ online (``services.locations.status``).
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import re
 import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from authentication.keys import URLSAFE, digest  # one digest for team keys and agent tokens
 from monitoring.models import AgentToken, LocationStatus, ProbeLocation
 from monitoring.services.locations import status
 
 PREFIX = "pga_"
 #: ``pga_`` + ``secrets.token_urlsafe(32)`` (43 characters).
 TOKEN_LENGTH = len(PREFIX) + 43
-URLSAFE = re.compile(r"[A-Za-z0-9_-]+")
 SHOWN_PREFIX = 12
 #: ``last_seen_at`` and ``last_used_at`` are written at most this often (each call would be a hot row).
 TOUCH_EVERY = timedelta(seconds=5)
-
-
-def digest(raw: str) -> str:
-    """HMAC-SHA-256 of the whole token under SECRET_KEY, in hex (``AgentToken.key_hash``)."""
-    return hmac.new(settings.SECRET_KEY.encode(), raw.encode(), hashlib.sha256).hexdigest()
 
 
 def looks_like_token(raw: str | None) -> bool:
