@@ -310,6 +310,10 @@ def http_request(
     finally:
         timer.cancel()
         _local.opened = None
+        # And none is kept: a body read to its end hands the connection back to the pool before
+        # the receiver has closed its side, and the next call reused it, to be cut mid-request
+        # ("Remote end closed connection without response"). Closing the pools ends it.
+        sess.get_adapter(url).close()
     if expired.is_set():
         raise requests.Timeout(f"no complete answer within {deadline:g}s")
     elapsed_ms = (time.perf_counter() - started) * 1000
