@@ -88,6 +88,7 @@ def test_the_admin_edits_tags_as_a_comma_separated_line(admin_client, alice):
         "grace_seconds": 60,
         "NotificationConfig_servers-TOTAL_FORMS": 0, "NotificationConfig_servers-INITIAL_FORMS": 0,
         "status_changes-TOTAL_FORMS": 0, "status_changes-INITIAL_FORMS": 0,
+        "location_states-TOTAL_FORMS": 0, "location_states-INITIAL_FORMS": 0,
     }  # fmt: skip
     r = admin_client.post(f"/admin/monitoring/server/{server.pk}/change/", form)
     assert r.status_code == 302, r.context["adminform"].form.errors if r.context else r
