@@ -41,7 +41,10 @@ def slugs(server: Server) -> list[str]:
 
 
 def usable_by(team_id: int | None) -> QuerySet[ProbeLocation]:
-    """The locations a server of the team may be checked from: every shared one and the team's own."""
+    """The locations a server of the team may be checked from: every shared one and the team's own.
+    The scheduler's own is made if missing (the migration makes it; a database emptied by hand,
+    or by a test, has none), so the default ``locations`` is always valid."""
+    ProbeLocation.objects.local()
     return ProbeLocation.objects.filter(Q(team__isnull=True) | Q(team_id=team_id))
 
 
