@@ -483,8 +483,8 @@ def server_form(admin_client, server, **changes):
         cert_expiry_alert_days=json.dumps(server.cert_expiry_alert_days),
         owner=server.owner_id,
         team=server.team_id,
-        **{f"{p}-TOTAL_FORMS": "0" for p in ("NotificationConfig_servers", "status_changes")},
-        **{f"{p}-INITIAL_FORMS": "0" for p in ("NotificationConfig_servers", "status_changes")},
+        **{f"{p}-TOTAL_FORMS": "0" for p in ("NotificationConfig_servers", "status_changes", "location_states")},
+        **{f"{p}-INITIAL_FORMS": "0" for p in ("NotificationConfig_servers", "status_changes", "location_states")},
     )
     form.update(changes)
     return form

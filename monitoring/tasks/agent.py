@@ -142,6 +142,13 @@ class ApiStore:
         for check in data.get("checks", []):
             server = server_from_fields(check["server"])
             server.next_check_at = _when(check["due_at"])
+            if server.pk in self.in_flight:
+                # Already running: a check started with no lease while the central server was
+                # away, whose result has not reached it yet, so it gave out the same due check
+                # again. Not run twice: the check under way now holds this lease, and its result
+                # is sent under it.
+                self.unleased.discard(server.pk)
+                continue
             self.known[server.pk] = copy.copy(server)
             self.in_flight.add(server.pk)
             self.unleased.discard(server.pk)
