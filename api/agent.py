@@ -41,7 +41,7 @@ from api.serializers.agent import (
     ResultsAnswerSerializer,
     ResultsSerializer,
 )
-from authentication.keys import ApiKeyAuthentication
+from authentication.keys import ApiKeyAuthentication, NotAPerson
 from monitoring.models import AgentReceipt, AgentToken, ProbeLocation, Server
 from monitoring.services.engine.recording import CheckResult, record
 from monitoring.services.engine.transitions import ProbeOutcome
@@ -61,23 +61,12 @@ AGENTS_ONLY = (
 RESULTS_TRIES = 3
 
 
-class AgentPrincipal:
+class AgentPrincipal(NotAPerson):
     """``request.user`` for a call made with an agent token: authenticated, not a person, no team role."""
-
-    is_authenticated = True
-    is_anonymous = False
-    is_staff = False
-    is_superuser = False
-    is_active = True
-    pk = None
-    id = None
 
     def __init__(self, token: AgentToken) -> None:
         self.agent_token = token
         self.username = f"agent:{token.prefix}"
-
-    def __str__(self) -> str:
-        return self.username
 
 
 class AgentTokenAuthentication(BaseAuthentication):

@@ -101,14 +101,9 @@ def touch(keys: list[ApiKey]) -> None:
         ).update(last_used_at=now)
 
 
-class KeyPrincipal:
-    """``request.user`` for a request made with a team API key: authenticated, not a person.
-
-    It has no ``pk``: nothing can be owned by it or looked up as a user. Code that asks what
-    the caller may see or do reads ``api_key`` (``authentication.teams.roles``,
-    ``monitoring.models.base.visible_team_ids``): a write key acts as a ``member`` of its team,
-    a read key as a ``viewer``.
-    """
+class NotAPerson:
+    """An authenticated caller that is no person (a team API key, a probe agent's token): no ``pk``,
+    so nothing can be owned by it or looked up as a user; never staff."""
 
     is_authenticated = True
     is_anonymous = False
@@ -117,16 +112,27 @@ class KeyPrincipal:
     is_active = True
     pk = None
     id = None
-
-    def __init__(self, api_key: ApiKey) -> None:
-        self.api_key = api_key
-        self.username = f"key:{api_key.prefix}"
+    username = ""
 
     def get_username(self) -> str:
         return self.username
 
     def __str__(self) -> str:
         return self.username
+
+
+class KeyPrincipal(NotAPerson):
+    """``request.user`` for a request made with a team API key: authenticated, not a person.
+
+    It has no ``pk``: nothing can be owned by it or looked up as a user. Code that asks what
+    the caller may see or do reads ``api_key`` (``authentication.teams.roles``,
+    ``monitoring.models.base.visible_team_ids``): a write key acts as a ``member`` of its team,
+    a read key as a ``viewer``.
+    """
+
+    def __init__(self, api_key: ApiKey) -> None:
+        self.api_key = api_key
+        self.username = f"key:{api_key.prefix}"
 
     def __repr__(self) -> str:
         return f"<KeyPrincipal {self.username} team={self.api_key.team_id} scope={self.api_key.scope}>"
