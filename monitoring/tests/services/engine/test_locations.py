@@ -24,6 +24,7 @@ from monitoring.services.engine.transitions import (
     Resume,
     State,
     evaluate,
+    judge_locations,
 )
 from monitoring.tasks import claims
 from monitoring.tests.factories import make_server
@@ -224,3 +225,16 @@ def test_deleting_a_user_deletes_their_teams_locations_servers_and_results(owner
     owner.delete()
     assert not ProbeLocation.objects.filter(slug="lab").exists()
     assert not Server.objects.exists() and not PingResult.objects.exists() and not ServerLocation.objects.exists()
+
+
+@pytest.mark.parametrize(("places", "quorum"), [(1, 1), (2, 2), (3, 2), (4, 3), (5, 3)])
+def test_the_default_quorum_is_more_than_half_of_the_locations(places: int, quorum: int) -> None:
+    """SPEC §20: 1 of 1, 2 of 2, 2 of 3, 3 of 4."""
+    slugs = [f"p{n}" for n in range(places)]
+    for down in range(places + 1):
+        locations = tuple(
+            LocationState(slug, slug.upper(), Status.DOWN if n < down else Status.UP) for n, slug in enumerate(slugs)
+        )
+        status = judge_locations(locations, None)[0]
+        expected = Status.DOWN if down >= quorum else Status.DEGRADED if down else Status.UP
+        assert status == expected, (places, down)
