@@ -26,7 +26,7 @@ from authentication import audit, keys
 from authentication.models import Role
 from authentication.slugs import free_slug
 from authentication.teams import default_team
-from monitoring.models import AgentToken, ProbeLocation
+from monitoring.models import AgentToken, PingResult, ProbeLocation
 from monitoring.services.locations.agents import create_token
 
 STAFF_ONLY = "A shared location is made and changed by staff only; make one for your team instead."
@@ -93,7 +93,9 @@ class LocationViewSet(OwnedModelViewSet):
                 f"{used} server{'s' if used != 1 else ''} {'are' if used != 1 else 'is'} checked from this "
                 "location: take it out of their locations first."
             )
-        instance.delete()
+        with transaction.atomic():  # the results checked from it go with it (their FK is RESTRICT)
+            PingResult.objects.filter(location=instance).delete()
+            instance.delete()
 
     def get_success_headers(self, data: Any) -> dict[str, str]:
         return {}
@@ -106,7 +108,7 @@ class LocalKept(APIException):
 
 
 class LocationInUse(APIException):
-    """409: servers are checked from it (``ServerLocation.location`` is PROTECT)."""
+    """409: servers are checked from it (``ServerLocation.location`` is RESTRICT)."""
 
     status_code = status.HTTP_409_CONFLICT
     default_code = "location_in_use"

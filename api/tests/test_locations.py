@@ -9,7 +9,7 @@ from django.test import override_settings
 
 from authentication.models import AuditEntry, Membership, Role, Team
 from conftest import client_for
-from monitoring.models import AgentToken, ProbeLocation, ServerLocation
+from monitoring.models import AgentToken, PingResult, ProbeLocation, Server, ServerLocation
 from monitoring.services.locations.agents import digest
 from monitoring.tests.factories import make_server
 
@@ -104,9 +104,12 @@ def test_a_location_used_by_servers_is_not_deleted(alice, alice_client):
     assert r.status_code == 409
     assert "2 servers" in r.json()["detail"]
     assert ProbeLocation.objects.filter(slug="paris").exists()
+    server = Server.objects.get(name="s0")
+    PingResult.objects.create(server=server, status="success", location=location)
     ServerLocation.objects.all().delete()
+    # No server is checked from it any more: it goes, and the results checked from it with it.
     assert alice_client.delete("/api/locations/paris/").status_code == 204
-    assert not ProbeLocation.objects.filter(slug="paris").exists()
+    assert not ProbeLocation.objects.filter(slug="paris").exists() and not PingResult.objects.exists()
 
 
 def test_a_slug_is_unique_and_well_formed(alice, alice_client, ops):
