@@ -74,20 +74,6 @@ def _clear_cache(_per_process_cache: None) -> Iterator[None]:
     yield
 
 
-@pytest.fixture(autouse=True)
-def _fresh_outbound_connections() -> Iterator[None]:
-    # ``net.session()`` keeps connections alive per thread. A test's local receiver is gone when
-    # the test ends, and the next test's may get the same port: a kept connection to the old one
-    # would then fail the first request ("Remote end closed connection without response").
-    yield
-    from monitoring.services import net
-
-    sess = getattr(net._local, "session", None)
-    if sess is not None:
-        sess.close()
-        net._local.session = None
-
-
 @pytest.fixture
 def alice(db: Any) -> User:
     return User.objects.create_user("alice", "alice@example.com", "alice-password-1")
