@@ -15,7 +15,10 @@ from monitoring.models import AgentToken, LocationStatus, ProbeLocation
 class ProbeLocationSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     """``shared`` is read-only but for a create: staff make a shared location with ``shared: true``."""
 
-    team = TeamField(help_text="The slug of the team it belongs to (default: your personal team); none when shared.")
+    team = TeamField(
+        allow_null=True,
+        help_text="The slug of the team it belongs to (default: your personal team); null when shared.",
+    )
     shared = serializers.BooleanField(
         required=False, default=False, help_text="Staff only, on create: a location for every team."
     )
@@ -53,6 +56,12 @@ class ProbeLocationSerializer(serializers.ModelSerializer):  # type: ignore[type
             taken = taken.exclude(pk=self.instance.pk)
         if taken.exists():
             raise serializers.ValidationError(f"A location with the slug {value!r} exists already; choose another.")
+        return value
+
+    def validate_team(self, value: Any) -> Any:
+        """Null is a shared location's team; it never takes a team's location from it."""
+        if value is None and self.instance is not None and not self.instance.shared:
+            raise serializers.ValidationError("An object cannot move to another team: export it and import it there.")
         return value
 
     def validate_shared(self, value: bool) -> bool:

@@ -158,3 +158,13 @@ def test_another_teams_location_tokens_are_hidden(ops, charlie_client):
     assert charlie_client.get("/api/locations/paris/tokens/").status_code == 404
     assert charlie_client.delete(f"/api/locations/paris/tokens/{token.pk}/").status_code == 404
     assert AgentToken.objects.filter(pk=token.pk).exists()
+
+
+def test_a_shared_location_shows_team_null_and_a_teams_location_never_becomes_shared(alice, alice_client):
+    """``team`` is null for a shared location (the schema says so); null never moves a team's."""
+    [local] = [loc for loc in alice_client.get("/api/locations/").json()["results"] if loc["slug"] == "local"]
+    assert local["team"] is None and local["shared"] is True
+    ProbeLocation.objects.create(name="Paris", slug="paris", team=alice.personal_team)
+    r = alice_client.patch("/api/locations/paris/", {"team": None}, format="json")
+    assert r.status_code == 400 and "team" in r.json()
+    assert ProbeLocation.objects.get(slug="paris").team_id == alice.personal_team.pk
