@@ -120,6 +120,8 @@ class TeamField(serializers.SlugRelatedField):
         return Team.objects.all() if teams is None else Team.objects.filter(pk__in=teams)
 
     def to_internal_value(self, data: Any) -> Team:
+        if isinstance(data, str) and "\x00" in data:  # PostgreSQL takes no NUL in a query: never a slug
+            self.fail("does_not_exist", value=data.replace("\x00", "\\0"))
         team = super().to_internal_value(data)
         instance = self.root.instance
         if isinstance(instance, models.Model) and getattr(instance, "team_id", team.pk) != team.pk:

@@ -49,6 +49,8 @@ def test_odd_ids_are_404(alice_client, url, pk):
         {"keyword": "a\x00b"},
         {"path": "/a\x00"},
         {"tags": ["ok", "n\x00l"]},
+        {"team": "a\x00b"},
+        {"locations": ["lo\x00cal"]},
         {"timeout": "NaN"},
         {"degraded_threshold_ms": 10**20},
         {"check_interval": "sixty"},

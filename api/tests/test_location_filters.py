@@ -121,3 +121,8 @@ def test_server_status_locations_cost_no_query_per_server(alice, alice_client, w
 def test_a_team_location_is_not_a_filter_for_another_team(charlie, charlie_client, world):
     Team.objects.get(personal_for=charlie)
     assert charlie_client.get("/api/ping-results/?location=local").status_code == 200
+
+
+def test_a_location_filter_with_a_nul_is_400(alice_client):
+    r = alice_client.get("/api/ping-results/", {"location": "lo\x00cal"})
+    assert r.status_code == 400 and "location" in r.json()
