@@ -30,7 +30,6 @@ before. Should the batch fail, each push is recorded alone, so one bad push neve
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import math
 import queue
@@ -50,6 +49,7 @@ from django.http.request import split_domain_port, validate_host
 from django.utils import timezone
 
 from authentication.throttle import hit_many, parse_rate
+from core.responses import send_json
 from core.shared_threads import RETRY_AFTER
 from monitoring.choices import Protocol
 from monitoring.models import Server
@@ -342,9 +342,4 @@ class LeanPushes:
         params = dict(parse_qsl(query, keep_blank_values=True, encoding="utf-8", errors="replace"))
         item = Pending(matched["token"], matched["signal"], params, time.monotonic(), timezone.now())
         status, body, retry = await asyncio.wrap_future(self.lane.submit(item))
-        content = json.dumps(body, separators=(",", ":")).encode()
-        headers = [*HEADERS, (b"content-length", str(len(content)).encode())]
-        if retry is not None:
-            headers.append((b"retry-after", str(retry).encode()))
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": content})
+        await send_json(send, status, body, retry_after=retry, headers=HEADERS)

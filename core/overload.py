@@ -14,11 +14,11 @@ is busy is still alive, and a scrape must see it busy), and WebSockets (not "htt
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.conf import settings
 
+from core.responses import send_json
 from core.shared_threads import LANES
 
 RETRY_AFTER = 1
@@ -31,14 +31,7 @@ def counted(path: str) -> bool:
 
 async def too_busy(send: Any) -> None:
     """503 with Retry-After, sent without Django."""
-    body = json.dumps({"detail": "This server is busy right now; retry in a second."}).encode()
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        (b"retry-after", str(RETRY_AFTER).encode()),
-    ]
-    await send({"type": "http.response.start", "status": 503, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    await send_json(send, 503, {"detail": "This server is busy right now; retry in a second."}, retry_after=RETRY_AFTER)
 
 
 class InFlightLimit:

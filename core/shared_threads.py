@@ -24,7 +24,6 @@ straight to the event loop), and it stays safe as long as they keep to plain syn
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable
@@ -35,6 +34,8 @@ from typing import Any
 from asgiref.sync import ThreadSensitiveContext
 from django.conf import settings
 from django.urls import reverse
+
+from core.responses import send_json
 
 Scope = dict[str, Any]
 #: The scope key holding when the request reached the wrapper (``time.monotonic()``).
@@ -87,14 +88,8 @@ def waited(scope: Scope) -> float:
 
 async def overloaded(send: Any) -> None:
     """503 with Retry-After, sent without Django: nothing of the request runs."""
-    body = json.dumps({"ok": False, "detail": "Too many pushes right now; retry shortly."}).encode()
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        (b"retry-after", str(RETRY_AFTER).encode()),
-    ]
-    await send({"type": "http.response.start", "status": 503, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    body = {"ok": False, "detail": "Too many pushes right now; retry shortly."}
+    await send_json(send, 503, body, retry_after=RETRY_AFTER)
 
 
 class SharedThreads:
