@@ -78,12 +78,15 @@ def claim_due(
         limit,
     ]
     with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            ids = [row[0] for row in cursor.fetchall()]
-        if not ids:
-            return []
-        return list(Server.objects.filter(pk__in=ids).order_by("next_check_at", "id"))
+        ids = _leased(sql, params)
+        return list(Server.objects.filter(pk__in=ids).order_by("next_check_at", "id")) if ids else []
+
+
+def _leased(sql: str, params: list[object]) -> list[int]:
+    """Run a claim's one UPDATE … RETURNING; the ids of the rows it leased."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [row[0] for row in cursor.fetchall()]
 
 
 def renew(owner: str, server_ids: list[int], now: datetime, lease: float | None = None) -> int:
@@ -146,13 +149,9 @@ def claim_due_at(
         limit,
     ]
     with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            ids = [row[0] for row in cursor.fetchall()]
-        if not ids:
-            return []
+        ids = _leased(sql, params)
         rows = ServerLocation.objects.filter(pk__in=ids).select_related("server", "location")
-        return [(row.server, row) for row in rows.order_by("next_check_at", "pk")]
+        return [(row.server, row) for row in rows.order_by("next_check_at", "pk")] if ids else []
 
 
 def renew_at(
