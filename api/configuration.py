@@ -40,6 +40,7 @@ from api import quotas
 from api.parsers import collector_paused
 from api.serializers.maintenance import MaintenanceWindowSerializer
 from api.serializers.notifications import NotificationConfigSerializer
+from api.serializers.rows import Rows
 from api.serializers.servers import ServerSerializer
 from api.serializers.statuspages import StatusPageSerializer
 from authentication.models import Team
@@ -166,40 +167,16 @@ def _represent(serializer: serializers.Serializer, names: list[str], instance: A
     return out
 
 
-#: Fields whose representation of a value of their column's type is that value (DRF calls
-#: ``str``, ``int``, ``float`` or keeps a bool), so the export copies it as the database gave it.
-AS_STORED = {serializers.CharField, serializers.IntegerField, serializers.FloatField, serializers.BooleanField}
-
-
 def _server_items(serializer: serializers.Serializer, names: list[str], team: Team) -> list[tuple[int, dict]]:
-    """Each of the team's servers (by name) as ``(id, its exported fields)``, read with one
-    ``values_list`` rather than as model instances through the serializer's ``get_attribute``:
-    a 5,000-server export spent 1.5 s there. Every exported field but ``depends_on`` and
-    ``locations`` (added by ``_export``) is a column; a field that is not (a method, a relation)
-    is named in the error, to be exported as those are."""
-    fields = serializer.fields
-    columns = {f.name for f in Server._meta.concrete_fields if not f.is_relation}
+    """Each of the team's servers (by name) as ``(id, its exported fields)``, read as rows
+    (``api.serializers.rows``) rather than as model instances through the serializer's
+    ``get_attribute``: a 5,000-server export spent 1.5 s there. Every exported field but
+    ``depends_on`` and ``locations`` (added by ``_export``) is a column; a field that is not (a
+    method, a relation) is named in the error, to be exported as those are."""
     exported = [name for name in names if name not in ("depends_on", "locations")]
-    not_columns = [name for name in exported if fields[name].source not in columns]
-    if not_columns:
-        raise TypeError(f"Exported server fields that are not columns of Server: {', '.join(not_columns)}.")
-    convert = [None if type(fields[name]) in AS_STORED else fields[name].to_representation for name in exported]
-    rows = (
-        Server.objects.filter(team=team)
-        .order_by("name", "id")
-        .values_list("id", *(fields[name].source for name in exported))
-    )
-    pairs = list(zip(exported, convert, strict=True))
-    return [
-        (
-            row[0],
-            {
-                name: value if value is None or to is None else to(value)
-                for (name, to), value in zip(pairs, row[1:], strict=True)
-            },
-        )
-        for row in rows
-    ]
+    rows = Rows(serializer, exported, columns_only=True)
+    values = rows.values(Server.objects.filter(team=team).order_by("name", "id"))
+    return [(pk, item) for pk, _, item in rows.represent(list(values), values.db)]
 
 
 def _servers_of(relation: Any, team: Team) -> dict[int, list[int]]:
@@ -218,19 +195,6 @@ def _servers_of(relation: Any, team: Team) -> dict[int, list[int]]:
 _LOCATION_ROWS = Prefetch("location_states", ServerLocation.objects.select_related("location"))
 
 
-def _locations_of(team: Team) -> dict[int, list[str]]:
-    """The slugs of each of the team's servers' locations, in order, in one query."""
-    rows = (
-        ServerLocation.objects.filter(server__team=team)
-        .order_by("server_id", "position", "pk")
-        .values_list("server_id", "location__slug")
-    )
-    places: dict[int, list[str]] = {}
-    for server_id, slug in rows:
-        places.setdefault(server_id, []).append(slug)
-    return places
-
-
 def export_config(user: Any, team: Team | None = None) -> dict[str, Any]:
     """The team's configuration (default: the user's personal team) as a plain document (JSON or
     YAML), in eight queries whatever its size."""
@@ -247,10 +211,11 @@ def _export(user: Any, team: Team) -> dict[str, Any]:
     names = {pk: item["name"] for pk, item in servers}
     dependencies = _servers_of(Server.depends_on, team)
     out_servers = []
-    places = _locations_of(team) if "locations" in s_fields else None
+    ids = [pk for pk, _ in servers]
+    places = server_locations.slugs_of(ids, Server.objects.filter(team=team)) if "locations" in s_fields else None
     for pk, item in servers:
         if places is not None:  # slugs in order; no rows: the scheduler's own (models.locations)
-            item["locations"] = places.get(pk, [settings.PROBE_LOCATION])
+            item["locations"] = places[pk]
         if pk in dependencies:  # left out when none, so documents without dependencies read as before
             item["depends_on"] = sorted({names[d] for d in dependencies[pk]})
         out_servers.append(item)

@@ -7,7 +7,8 @@ services never import the API layer and a check's event costs a few dict lookups
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any, TypedDict
 
 from django.utils import timezone
@@ -63,6 +64,14 @@ def iso(value: datetime | None) -> str | None:
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
+def isos(values: Iterable[datetime]) -> list[str]:
+    """``iso`` of many aware times: in UTC (the usual current time zone) one ``isoformat`` each
+    without the time zone machinery of ``localtime`` (a 30-day chart's 720 bucket starts)."""
+    if timezone.get_current_timezone_name() != "UTC":
+        return [iso(value) or "" for value in values]
+    return [value.astimezone(UTC).isoformat()[:-6] + "Z" for value in values]
+
+
 def _float(value: float | None) -> float | None:
     return None if value is None else float(value)
 
@@ -83,6 +92,21 @@ def ping_payload(ping: PingResult) -> PingPayload:
         "detail": ping.detail,
         "location": location_slug(ping.location_id),
     }
+
+
+#: What ``status_payload`` reads of a ServerStatus and its server, for ``.only()``: a list of
+#: statuses need not read the servers' ~60 columns (``/api/server-status/``).
+STATUS_FIELDS = (
+    "server",
+    "server__name",
+    "status",
+    "uptime_percentage",
+    "last_check",
+    "last_response_time",
+    "consecutive_failures",
+    "message",
+    "last_status_change",
+)
 
 
 def status_payload(state: ServerStatus) -> StatusPayload:

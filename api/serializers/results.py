@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import Manager
 from rest_framework import serializers
 
 from api.filtersets import known_location
@@ -45,6 +46,16 @@ class PingResultSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class ServerStatusListSerializer(serializers.ListSerializer):
+    """A page of statuses with their servers' locations read in one query (``states_of``); the
+    list reads only ``payloads.STATUS_FIELDS`` of them (``ServerStatusViewSet``)."""
+
+    def to_representation(self, data: Any) -> list[dict[str, Any]]:
+        states = list(data.all() if isinstance(data, Manager) else data)
+        located = server_locations.states_of(states)
+        return [{**payloads.status_payload(state), "locations": located[state.server_id]} for state in states]
+
+
 class ServerStatusSerializer(serializers.ModelSerializer):
     """Renders with ``payloads.status_payload``, the live feeds' shape; Meta describes it for the schema."""
 
@@ -76,6 +87,7 @@ class ServerStatusSerializer(serializers.ModelSerializer):
             "locations",
         ]
         read_only_fields = fields
+        list_serializer_class = ServerStatusListSerializer
 
 
 class IncidentSerializer(serializers.ModelSerializer):

@@ -8,7 +8,8 @@ and schedule), a new one's row is due at once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from datetime import datetime
 from typing import TypedDict
 
 from django.conf import settings
@@ -38,6 +39,16 @@ def rows(server: Server) -> list[ServerLocation]:
 def slugs(server: Server) -> list[str]:
     """The server's ``locations`` as slugs, in order; ``[PROBE_LOCATION]`` when it has no row."""
     return [row.location.slug for row in rows(server)] or [settings.PROBE_LOCATION]
+
+
+def slugs_of(server_ids: Collection[int], among: QuerySet[Server] | None = None) -> dict[int, list[str]]:
+    """Each server's ``locations`` (as ``slugs``) by id, for many servers in one query: a page of
+    servers, or a team's export (``among``: a queryset of them, to filter by instead of the ids)."""
+    found: dict[int, list[str]] = {}
+    places = ServerLocation.objects.filter(server__in=server_ids if among is None else among)
+    for server_id, slug in places.order_by("server_id", "position", "pk").values_list("server_id", "location__slug"):
+        found.setdefault(server_id, []).append(slug)
+    return {pk: found.get(pk) or [settings.PROBE_LOCATION] for pk in server_ids}
 
 
 def usable_by(team_id: int | None) -> QuerySet[ProbeLocation]:
@@ -74,26 +85,44 @@ def states(state: ServerStatus) -> list[LocationState]:
     """The latest state at each of the server's locations, in order. A server with one location
     has it on ``ServerStatus`` (the location's state is the server's); with more, each
     ``ServerLocation`` row has its own. Reads ``state.server.location_states`` (prefetch them,
-    with ``location``, for many)."""
-    found = rows(state.server)
+    with ``location``, for many; or ``states_of``)."""
+    found = [
+        (row.location.slug, row.location.name, row.status, row.last_response_time, row.last_check)
+        for row in rows(state.server)
+    ]
+    return _states(state, found)
+
+
+def states_of(states: Sequence[ServerStatus]) -> dict[int, list[LocationState]]:
+    """``states`` of many servers' statuses, by server id, with their location rows read in one
+    query: a page of ``/api/server-status/``."""
+    found: dict[int, list[tuple[str, str, str, float | None, datetime | None]]] = {}
+    places = ServerLocation.objects.filter(server_id__in=[state.server_id for state in states])
+    for server_id, *row in places.order_by("server_id", "position", "pk").values_list(
+        "server_id", "location__slug", "location__name", "status", "last_response_time", "last_check"
+    ):
+        found.setdefault(server_id, []).append(tuple(row))  # type: ignore[arg-type]
+    return {state.server_id: _states(state, found.get(state.server_id, [])) for state in states}
+
+
+def _states(
+    state: ServerStatus, found: list[tuple[str, str, str, float | None, datetime | None]]
+) -> list[LocationState]:
+    """``states`` from the server's location rows as ``(slug, name, status, response time, last check)``."""
     if len(found) <= 1:
-        location = found[0].location if found else None
+        slug, name = (
+            found[0][:2] if found else (settings.PROBE_LOCATION, settings.PROBE_LOCATION.replace("-", " ").title())
+        )
         return [
             {
-                "slug": location.slug if location else settings.PROBE_LOCATION,
-                "name": location.name if location else settings.PROBE_LOCATION.replace("-", " ").title(),
+                "slug": slug,
+                "name": name,
                 "status": state.status,
                 "response_time": state.last_response_time,
                 "last_check": iso(state.last_check),
             }
         ]
     return [
-        {
-            "slug": row.location.slug,
-            "name": row.location.name,
-            "status": row.status,
-            "response_time": row.last_response_time,
-            "last_check": iso(row.last_check),
-        }
-        for row in found
+        {"slug": slug, "name": name, "status": status, "response_time": response_time, "last_check": iso(last_check)}
+        for slug, name, status, response_time, last_check in found
     ]
