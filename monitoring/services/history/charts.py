@@ -20,11 +20,12 @@ from django.utils import timezone
 
 from monitoring.choices import PingStatus
 from monitoring.models import HourlyRollup, PingResult, RawHistoryHorizon, Server
-from monitoring.services.history.rollups import HOUR, is_final, nearest_rank
+from monitoring.services.history.rollups import FINAL_SECONDS, HOUR, EpochSeconds, nearest_rank
 
 WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30), "90d": timedelta(days=90)}
 BUCKET_SECONDS = {"24h": 300, "7d": 3600, "30d": 3600, "90d": 86400}
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+SECOND = timedelta(seconds=1)
 # Unfinished rollups among final ones (a rollup job that stopped mid-hour) read one hour of raw
 # rows each; beyond this many, one range from the first of them is the cheaper query.
 MAX_UNFINISHED = 24
@@ -59,6 +60,21 @@ class HistoryBucket(TypedDict):
     value_max: float | None
 
 
+# Every field of a bucket without checks but its start (most of a new server's, or a location's).
+EMPTY = {
+    "checks": 0,
+    "failures": 0,
+    "maintenance": 0,
+    "uptime_percentage": None,
+    "response_time_avg": None,
+    "response_time_p95": None,
+    "response_time_max": None,
+    "value_avg": None,
+    "value_min": None,
+    "value_max": None,
+}
+
+
 class HistoryReport(TypedDict):
     window: str
     bucket_seconds: int
@@ -88,7 +104,7 @@ def weighted_rank(samples: Iterable[tuple[float, int]], q: float) -> float | Non
     return ordered[-1][0]
 
 
-@dataclass
+@dataclass(slots=True)
 class Bucket:
     """Counts and response times gathered into one bucket, from raw rows or rollups."""
 
@@ -145,10 +161,12 @@ class Bucket:
             self.value_max = maximum
 
     def p95(self) -> float | None:
-        exact = sorted(self.times)
         if not self.p95s:
-            return nearest_rank(exact, 0.95)
-        return weighted_rank([*self.p95s, *((t, 1) for t in exact)], 0.95)
+            return nearest_rank(sorted(self.times), 0.95)
+        if not self.times and len(self.p95s) == 1:  # one hourly rollup (7d, 30d): its own p95
+            value, timed = self.p95s[0]
+            return value if timed > 0 else None
+        return weighted_rank([*self.p95s, *((t, 1) for t in self.times)], 0.95)
 
     def as_dict(self, start: datetime) -> HistoryBucket:
         return HistoryBucket(
@@ -180,7 +198,7 @@ def history(server: Server, window: str, now: datetime | None = None, location: 
     With ``location`` (a slug, SPEC §20) only the checks run from there, from the raw rows alone:
     hourly rollups are of all locations together, so hours already pruned are empty buckets.
 
-    1. Lay out the buckets, oldest first.
+    1. Lay out the buckets, oldest first; a bucket is made when a check lands in it.
     2. Read the window's hourly rollups, oldest first. Usable are those of hours pruned already
        (before the raw-history horizon) and, for hourly or daily buckets, final ones (made
        after their hour was over, ``rollups.is_final``). The raw rows take over after the last
@@ -189,54 +207,87 @@ def history(server: Server, window: str, now: datetime | None = None, location: 
     3. Add the usable rollups before that point, each into the bucket of its hour's start.
     4. Add those raw rows one by one (exact p95 per bucket): checks not yet rolled up count
        as soon as they are recorded, as in ``uptime``.
+
+    Times are read as whole seconds (``EpochSeconds``) and a bucket is found by its offset from
+    the first: for 30 days that spares parsing ~1,500 timestamps and as much datetime arithmetic.
     """
     now = now or timezone.now()
     step = BUCKET_SECONDS[window]
     starts = bucket_starts(window, now)
-    buckets = {start: Bucket() for start in starts}
     first = starts[0]
+    base = _seconds(first)
+    buckets: list[Bucket | None] = [None] * len(starts)
 
-    def bucket_of(moment: datetime) -> Bucket | None:
-        offset = int((moment - first).total_seconds()) // step
-        return buckets.get(first + timedelta(seconds=offset * step)) if offset >= 0 else None
+    def bucket_at(seconds: int) -> Bucket | None:
+        offset = (seconds - base) // step
+        if offset < 0 or offset >= len(buckets):
+            return None
+        target = buckets[offset]
+        if target is None:
+            target = buckets[offset] = Bucket()
+        return target
 
     raw_from = RawHistoryHorizon.current()
+    horizon = None if raw_from is None else _seconds_after(raw_from)
     rollups = (
         []
         if location is not None
         else list(
             HourlyRollup.objects.filter(server=server, hour__gte=first, hour__lte=now)
             .order_by("hour")
-            .values_list("hour", "updated_at", *ROLLUP_FIELDS)
+            .values_list(EpochSeconds("hour"), EpochSeconds("updated_at"), *ROLLUP_FIELDS)
         )
     )
     hourly = step >= HOUR.total_seconds()
 
-    def usable(hour: datetime, updated_at: datetime) -> bool:
-        return (raw_from is not None and hour < raw_from) or (hourly and is_final(hour, updated_at))
+    def usable(hour: int, updated_at: int) -> bool:
+        return (horizon is not None and hour < horizon) or (hourly and updated_at >= hour + FINAL_SECONDS)
 
-    used = [(hour, figures) for hour, updated_at, *figures in rollups if usable(hour, updated_at)]
-    raw_start = max(first, used[-1][0] + HOUR if used else first, raw_from or first)
+    used = [row for row in rollups if usable(row[0], row[1])]
+    raw_start = max(first, _moment(used[-1][0]) + HOUR if used else first, raw_from or first)
+    before = _seconds_after(raw_start)  # an hour starts before raw_start when its second is less
     # Rollups made before their hour was over, among final ones: those hours from raw rows too.
-    unfinished = [hour for hour, updated_at, *_ in rollups if hour < raw_start and not usable(hour, updated_at)]
+    unfinished = [hour for hour, updated_at, *_ in rollups if hour < before and not usable(hour, updated_at)]
     if len(unfinished) > MAX_UNFINISHED:
-        raw_start, unfinished = unfinished[0], []
-    for hour, figures in used:
-        target = bucket_of(hour) if hour < raw_start else None
+        raw_start, unfinished = _moment(unfinished[0]), []
+        before = _seconds_after(raw_start)
+    for hour, _, *figures in used:
+        target = bucket_at(hour) if hour < before else None
         if target is not None:
             target.add_rollup(*figures)
     raw = Q(check_timestamp__gte=raw_start)
     for hour in unfinished:
-        raw |= Q(check_timestamp__gte=hour, check_timestamp__lt=hour + HOUR)
+        moment = _moment(hour)
+        raw |= Q(check_timestamp__gte=moment, check_timestamp__lt=moment + HOUR)
     pings = PingResult.objects.checks().filter(raw, server=server, check_timestamp__lte=now)
     if location is not None:
         pings = pings.at_location(location)
-    for moment, status, response_time, maintenance, value in pings.values_list(
-        "check_timestamp", "status", "response_time", "maintenance", "value"
+    for seconds, status, response_time, maintenance, value in pings.values_list(
+        EpochSeconds("check_timestamp"), "status", "response_time", "maintenance", "value"
     ):
-        target = bucket_of(moment)
+        target = bucket_at(seconds)
         if target is not None:
             target.add_ping(status, response_time, maintenance, value)
     return HistoryReport(
-        window=window, bucket_seconds=step, buckets=[buckets[start].as_dict(start) for start in starts]
+        window=window,
+        bucket_seconds=step,
+        buckets=[
+            HistoryBucket(start=start, **EMPTY) if bucket is None else bucket.as_dict(start)  # type: ignore[typeddict-item]
+            for start, bucket in zip(starts, buckets, strict=True)
+        ],
     )
+
+
+def _seconds(moment: datetime) -> int:
+    """Whole seconds since the epoch, rounded down (as ``EpochSeconds`` reads them)."""
+    return (moment - EPOCH) // SECOND
+
+
+def _seconds_after(moment: datetime) -> int:
+    """The least whole second not before ``moment``: a whole second is before ``moment`` exactly
+    when it is less than this."""
+    return -((EPOCH - moment) // SECOND)
+
+
+def _moment(seconds: int) -> datetime:
+    return EPOCH + timedelta(seconds=seconds)

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import connection
-from django.db.models import Aggregate, Avg, Count, FloatField, Max, Min, Q
+from django.db.models import Aggregate, Avg, Count, FloatField, Func, IntegerField, Max, Min, Q
 
 from monitoring.choices import PingStatus
 from monitoring.models import HourlyRollup, PingResult
@@ -63,6 +63,20 @@ class PercentileDisc(Aggregate):
         super().__init__(expression, fraction=float(fraction), **extra)
 
 
+class EpochSeconds(Func):
+    """A time as whole seconds since the UTC epoch, rounded down: an int is cheaper to read than
+    a datetime (``charts.history`` reads ~2,000 of them for 30 days)."""
+
+    output_field = IntegerField()
+    # SQLite's text 'YYYY-MM-DD HH:MM:SS.ffffff' without its fraction (strftime rounds to the
+    # millisecond: .9999995 would be the next second); its "%s" is %%%%s, once for Func's template
+    # and once for the backend's.
+    template = "CAST(strftime('%%%%s', substr(%(expressions)s, 1, 19)) AS integer)"
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return self.as_sql(compiler, connection, template="FLOOR(EXTRACT(EPOCH FROM %(expressions)s))::bigint", **extra)
+
+
 def floor_hour(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
@@ -70,6 +84,10 @@ def floor_hour(moment: datetime) -> datetime:
 def is_final(hour: datetime, updated_at: datetime) -> bool:
     """Whether a rollup of ``hour`` written at ``updated_at`` counts every row its hour will have."""
     return updated_at >= hour + HOUR + FINAL_AFTER
+
+
+# is_final in EpochSeconds: an integer second reaches hour + FINAL_SECONDS exactly when the time does.
+FINAL_SECONDS = int((HOUR + FINAL_AFTER).total_seconds())
 
 
 def nearest_rank(ordered: Sequence[float], q: float) -> float | None:
