@@ -7,7 +7,8 @@ benchmark that put p99 near 650 ms (docs/PERFORMANCE.md). Here each process join
 group once, for its first local subscriber, and hands each event to its local subscribers
 directly: the channel layer still carries every event across processes, once per process.
 
-Events are routed by the ``group`` the publisher sent them to (``live._publish`` adds it).
+Each message names the groups its events are for (``routes``; ``services.live.publish`` sends a
+process one message per batch of checks, whatever the number of groups).
 If receiving from the layer fails (Redis gone), every subscriber is told it was interrupted,
 so its client reconnects and catches up (WebSocket ``latest``, SSE ``Last-Event-ID``) instead
 of silently missing events.
@@ -25,8 +26,9 @@ from channels.layers import get_channel_layer
 
 log = logging.getLogger(__name__)
 
-#: services.live.publish.BATCH (not imported: live imports the models, this module stays below it).
-BATCH = "server.batch"
+#: A layer message to this process's channel from ``services.live.publish``: ``events`` (each
+#: once, in order) and ``groups``, a list of [group, [positions of its events]].
+ROUTED = "server.routed"
 
 # channels_redis forgets a group member after group_expiry (a day); re-join well before that.
 REFRESH_SECONDS = 3600.0
@@ -126,20 +128,18 @@ class Fanout:
                     await self.refresh(channel)
                     continue
                 message, pending = pending.result(), None
-                group = message.get("group", "")
-                # A batch (services.live.publish.BATCH) carries several events of one group, in order.
-                events = message["events"] if message.get("type") == BATCH else [message]
                 n = 0
-                for event in events:
-                    event = {**event, "group": group} if event is not message else event
-                    for subscriber in self.subscribers(group):
-                        n += 1
-                        if not n % YIELD_EVERY:
-                            await asyncio.sleep(0)  # let the loop write out the frames queued so far
-                        try:
-                            await subscriber.deliver(event)
-                        except Exception:
-                            log.exception("live_deliver_failed group=%s", group)
+                for group, events in routes(message):
+                    for event in events:
+                        event = {**event, "group": group}
+                        for subscriber in self.subscribers(group):
+                            n += 1
+                            if not n % YIELD_EVERY:
+                                await asyncio.sleep(0)  # let the loop write out the frames queued so far
+                            try:
+                                await subscriber.deliver(event)
+                            except Exception:
+                                log.exception("live_deliver_failed group=%s", group)
         except Exception:  # the layer (Redis) failed; cancellation is not an Exception
             log.exception("live_fanout_failed channel=%s", channel)
             await self.reset(channel)
@@ -169,6 +169,15 @@ class Fanout:
                 await subscriber.interrupted()
             except Exception:
                 log.exception("live_interrupt_failed")
+
+
+def routes(message: dict[str, Any]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """The (group, its events in order) a layer message carries: a ``server.routed`` message
+    names its groups; any other message is one event for the group it was sent to."""
+    if message.get("type") == ROUTED:
+        events = message["events"]
+        return [(group, [events[n] for n in positions]) for group, positions in message["groups"]]
+    return [(message.get("group", ""), [message])]
 
 
 _fanouts: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Fanout] = weakref.WeakKeyDictionary()

@@ -11,11 +11,14 @@ joins exactly one kind, so it gets an event once:
 * ``team.<team id>`` — an unfiltered SSE stream of a member (also sees servers added later);
 * ``staff`` — an unfiltered SSE stream of a staff user (every server).
 
-A batch is sent as one layer message per group (type ``server.batch``, its ``events`` in
-order), so a batch of 200 checks of one team costs that team's group one message, not 200;
-the fan-out unpacks it. Payloads are per-server deltas built once here with
-``monitoring.payloads`` (the REST API's shapes), so every consumer forwards the same dicts
-without touching the database.
+A batch is sent as one layer message per process, not per group: the publisher reads which
+process channels are members of the batch's groups (one Redis pipeline) and sends each channel
+one ``server.routed`` message holding every event any of its groups wants, once, with the
+groups each goes to; the process's fan-out unpacks it. A web process whose dashboard watches
+1,000 servers gets one message per batch instead of one per server (at a thousand checks or
+pushes a second its channel fell behind and channels' capacity dropped events, issue 20).
+Payloads are per-server deltas built once here with ``monitoring.payloads`` (the REST API's
+shapes), so every consumer forwards the same dicts without touching the database.
 """
 
 from __future__ import annotations
@@ -24,27 +27,29 @@ import asyncio
 import json
 import logging
 import threading
+import time
 from collections import defaultdict
-from collections.abc import Iterable
-from typing import Any, NotRequired, TypedDict
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, NotRequired, TypedDict, TypeVar
 
 import uvloop
 from asgiref.sync import async_to_sync
-from channels.layers import InMemoryChannelLayer, get_channel_layer
+from channels.exceptions import ChannelFull
+from channels.layers import BaseChannelLayer, InMemoryChannelLayer, get_channel_layer
 from channels_redis.core import RedisChannelLayer
 from django.conf import settings
 
 from monitoring.models import PingResult, Server, ServerStatus
 from monitoring.payloads import PingPayload, StatusPayload, ping_payload, status_payload
+from monitoring.services.live.fanout import ROUTED
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 STAFF_GROUP = "staff"
 #: Layer event types; channels dispatches ``server.checked`` to a consumer's ``server_checked()``.
 CHECKED = "server.checked"
 STATUS = "server.status"
-#: A layer message holding several events for one group (unpacked by ``services.live.fanout``).
-BATCH = "server.batch"
 
 
 class LiveEvent(TypedDict):
@@ -79,18 +84,41 @@ def check_event(server: Server, ping: PingResult, state: ServerStatus) -> LiveEv
 
 
 def publish_checks(checks: Iterable[tuple[Server, PingResult, ServerStatus]]) -> None:
-    """Send a recorded batch of checks to their subscribers, one message per group; never raises."""
+    """Send a recorded batch of checks to the processes watching them; never raises.
+
+    The groups' members are asked first, and a check's event is built only when one of its
+    groups has one: most checks are of servers nobody watches, and their payloads were a few
+    per cent of the scheduler's CPU."""
+    checks = list(checks)
+    layer = get_channel_layer()
+    if layer is None or not checks:
+        return
+
+    async def lookup() -> dict[str, list[str]]:
+        groups = _groups(server for server, _, _ in checks)
+        return await asyncio.wait_for(members(layer, groups), settings.LIVE_PUBLISH_TIMEOUT)
+
+    try:
+        found = _on_layer_loop(layer, lookup)
+    except Exception as exc:  # noqa: BLE001 — Redis down: log, never fail the check
+        _failed([server.pk for server, _, _ in checks], [ping.pk for _, ping, _ in checks], exc)
+        return
     events: list[tuple[Server, LiveEvent]] = []
     for server, ping, state in checks:
+        if not any(group in found for group in groups_of(server)):
+            continue
         try:
             events.append((server, check_event(server, ping, state)))
         except Exception:  # a broken payload must not fail the committed check, nor the others
             log.exception("live_publish_failed server_id=%s ping_id=%s stage=serialize", server.pk, ping.pk)
-    _publish(events)
+    _publish(layer, events, found)
 
 
 def publish_status(server: Server, state: ServerStatus) -> None:
     """Send a status change that no check caused (pause, resume); never raises."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
     try:
         state.server = server
         status = status_payload(state)
@@ -99,48 +127,91 @@ def publish_status(server: Server, state: ServerStatus) -> None:
     except Exception:
         log.exception("live_publish_failed server_id=%s stage=serialize", server.pk)
         return
-    _publish([(server, event)])
+    _publish(layer, [(server, event)])
 
 
-def group_messages(events: list[tuple[Server, LiveEvent]]) -> dict[str, dict[str, Any]]:
-    """The layer message for each group: the event itself when it is alone, else a batch."""
-    by_group: dict[str, list[LiveEvent]] = defaultdict(list)
-    for server, event in events:
-        for group in (server_group(server.pk), team_group(server.team_id), STAFF_GROUP):
-            by_group[group].append(event)
+def groups_of(server: Server) -> tuple[str, str, str]:
+    """The groups a server's events go to: its own, its team's and staff's."""
+    return server_group(server.pk), team_group(server.team_id), STAFF_GROUP
+
+
+def _groups(servers: Iterable[Server]) -> list[str]:
+    return list(dict.fromkeys(group for server in servers for group in groups_of(server)))
+
+
+def routed_messages(events: list[tuple[Server, LiveEvent]], members: dict[str, list[str]]) -> dict[str, dict[str, Any]]:
+    """The ``server.routed`` message for each process channel that ``members`` (group → its
+    channels) makes a recipient: the events its groups want, each once and in order, and for
+    each of those groups the positions of its events."""
+    routes: dict[str, dict[str, list[int]]] = defaultdict(dict)  # channel → group → event indexes
+    for index, (server, _) in enumerate(events):
+        for group in groups_of(server):
+            for channel in members.get(group, ()):
+                routes[channel].setdefault(group, []).append(index)
     messages = {}
-    for group, items in by_group.items():
-        if len(items) == 1:
-            messages[group] = {**items[0], "group": group}
-        else:
-            messages[group] = {"type": BATCH, "group": group, "events": items}
+    for channel, groups in routes.items():
+        wanted = sorted({index for indexes in groups.values() for index in indexes})
+        position = {index: n for n, index in enumerate(wanted)}
+        messages[channel] = {
+            "type": ROUTED,
+            "events": [events[index][1] for index in wanted],
+            "groups": [[group, [position[index] for index in indexes]] for group, indexes in groups.items()],
+        }
     return messages
 
 
-#: Group sends of one publish in flight at once (see ``_publish``).
+#: Channel sends of one publish in flight at once (see ``_publish``).
 SENDS_AT_ONCE = 32
 
 
-async def watched_groups(layer: RedisChannelLayer, groups: list[str]) -> list[str]:
-    """Those of ``groups`` that have a member, asked in one pipeline per Redis host.
+async def members(layer: BaseChannelLayer, groups: list[str]) -> dict[str, list[str]]:
+    """The member channels of those of ``groups`` that have any (one per web process that
+    watches the group, services.live.fanout).
 
-    channels_redis's ``group_send`` asks Redis twice for each group before it knows the group
-    is empty; most ``server.<id>`` groups are (nobody watches that one server), and at a
-    thousand checks a second those round trips cost more of the scheduler's CPU than the
-    checks' own HTTP requests. A group with a member gets a plain ``group_send``, which drops
-    expired members itself; an empty one gets nothing, as ``group_send`` would have sent it.
+    On Redis, one pipeline per Redis host; channels_redis's ``group_send`` asks twice per group
+    before it knows one is empty, and most ``server.<id>`` groups are (nobody watches that one
+    server): at a thousand checks a second those round trips cost more of the scheduler's CPU
+    than the checks' own HTTP requests. Members older than the layer's ``group_expiry`` are left
+    out, as ``group_send`` drops them.
     """
-    by_host: dict[int, list[str]] = defaultdict(list)
-    for group in groups:
-        by_host[layer.consistent_hash(group)].append(group)
-    watched: list[str] = []
-    for index, names in by_host.items():
-        pipe = layer.connection(index).pipeline(transaction=False)
-        for group in names:
-            pipe.zcard(layer._group_key(group))
-        counts = await pipe.execute()
-        watched += [group for group, members in zip(names, counts, strict=True) if members]
-    return watched
+    alive_since = time.time() - layer.group_expiry
+    if isinstance(layer, RedisChannelLayer):
+        by_host: dict[int, list[str]] = defaultdict(list)
+        for group in groups:
+            by_host[layer.consistent_hash(group)].append(group)
+        found: dict[str, list[str]] = {}
+        for index, names in by_host.items():
+            pipe = layer.connection(index).pipeline(transaction=False)
+            for group in names:
+                pipe.zrangebyscore(layer._group_key(group), int(alive_since), "+inf")
+            for group, channels in zip(names, await pipe.execute(), strict=True):
+                if channels:
+                    found[group] = [channel.decode() for channel in channels]
+        return found
+    table = getattr(layer, "groups", {})  # InMemoryChannelLayer: group → {channel: joined at}
+    return {
+        group: channels
+        for group in groups
+        if (channels := [c for c, joined in table.get(group, {}).items() if joined >= alive_since])
+    }
+
+
+#: When a channel was last reported full (``_publish``): a web process that died stays a member
+#: of its groups until group_expiry, and its channel stays full all that time.
+_reported_full: dict[str, float] = {}
+FULL_REPORT_SECONDS = 60.0
+
+
+def _report_full(channel: str, events: int) -> None:
+    now = time.monotonic()
+    if now - _reported_full.get(channel, -FULL_REPORT_SECONDS) >= FULL_REPORT_SECONDS:
+        _reported_full[channel] = now
+        log.warning(
+            "live_channel_full channel=%s events=%d (its web process is gone or too busy to receive;"
+            " its clients catch up when they reconnect; reported once a minute)",
+            channel,
+            events,
+        )
 
 
 _home_loop: asyncio.AbstractEventLoop | None = None
@@ -180,59 +251,75 @@ def publisher_loop() -> asyncio.AbstractEventLoop:
         return _loop
 
 
-def _publish(events: list[tuple[Server, LiveEvent]]) -> None:
-    """Send ``events`` to their servers', teams' and the staff group, within LIVE_PUBLISH_TIMEOUT.
+def _on_layer_loop(layer: BaseChannelLayer, make: Callable[[], Awaitable[T]]) -> T:
+    """Run the coroutine ``make()`` gives where the layer lives, within LIVE_PUBLISH_TIMEOUT a
+    round of sends (a lookup is one).
+
+    The in-memory layer is process-local: it must run on the loop of the consumers it delivers
+    to — the web server's, from the embedded scheduler's threads; else the caller's
+    (async_to_sync in a request thread returns to the server's loop by itself). A Redis layer's
+    sends run on this process's publisher loop (``publisher_loop``).
+    """
+    wait = settings.LIVE_PUBLISH_TIMEOUT * 3 + 1  # a lookup, or up to 2 rounds of SENDS_AT_ONCE sends, and slack
+    if isinstance(layer, InMemoryChannelLayer):
+        home = _home_loop
+        if home is not None and not home.is_closed() and _running_loop() is not home:
+            return asyncio.run_coroutine_threadsafe(make(), home).result(wait)  # type: ignore[arg-type]
+        return async_to_sync(make)()
+    return asyncio.run_coroutine_threadsafe(make(), publisher_loop()).result(wait)  # type: ignore[arg-type]
+
+
+def _publish(
+    layer: BaseChannelLayer, events: list[tuple[Server, LiveEvent]], found: dict[str, list[str]] | None = None
+) -> None:
+    """Send ``events`` to the processes watching their servers', teams' or the staff group
+    (``found``: the groups' members, when the caller asked already), within
+    LIVE_PUBLISH_TIMEOUT a send.
 
     Runs in on_commit, after the checks are stored: a layer that is down or slow (Redis gone)
     is logged and the checks stand. Clients that miss them catch up from the database (SSE
     ``Last-Event-ID``, WebSocket ``latest``).
     """
-    layer = get_channel_layer()
-    if layer is None or not events:
+    if not events:
         return
-    messages = group_messages(events)
-
-    # At most SENDS_AT_ONCE group sends in flight: each holds one of the layer's Redis connections,
-    # and past the pool's size (redis-py's default: 100) a send fails (MaxConnectionsError) and its
-    # event is lost; a batch of 100+ pushes had that. Each send has LIVE_PUBLISH_TIMEOUT (one
-    # deadline for a whole batch of 500 groups lost the end of it on a busy machine); after one
-    # fails, the rest are not tried, so a hung Redis costs one timeout, not one per round.
-    rounds = -(-len(messages) // SENDS_AT_ONCE)
     failed: list[BaseException] = []
 
-    async def send(gate: asyncio.Semaphore, group: str, message: dict[str, Any]) -> None:
+    # At most SENDS_AT_ONCE sends in flight, each with LIVE_PUBLISH_TIMEOUT: each holds one of the
+    # layer's Redis connections, and past the pool's size (redis-py's default: 100) a send fails.
+    # After one fails the rest are not tried, so a hung Redis costs one timeout, not one per round.
+    async def send(gate: asyncio.Semaphore, channel: str, message: dict[str, Any]) -> None:
         async with gate:
             if failed:
                 return
             try:
-                await asyncio.wait_for(layer.group_send(group, message), settings.LIVE_PUBLISH_TIMEOUT)
+                await asyncio.wait_for(layer.send(channel, message), settings.LIVE_PUBLISH_TIMEOUT)
+            except ChannelFull:
+                _report_full(channel, len(message["events"]))
             except Exception as exc:  # noqa: BLE001 — raised again below, after the others stop
                 failed.append(exc)
 
     async def send_all() -> None:
-        groups = await watched_groups(layer, list(messages)) if isinstance(layer, RedisChannelLayer) else messages
+        nonlocal found
+        if found is None:
+            found = await asyncio.wait_for(
+                members(layer, _groups(server for server, _ in events)), settings.LIVE_PUBLISH_TIMEOUT
+            )
         gate = asyncio.Semaphore(SENDS_AT_ONCE)
-        await asyncio.gather(*(send(gate, group, messages[group]) for group in groups))
+        messages = routed_messages(events, found)
+        await asyncio.gather(*(send(gate, channel, message) for channel, message in messages.items()))
         if failed:
             raise failed[0]
 
     try:
-        if isinstance(layer, InMemoryChannelLayer):
-            # Process-local: it must run on the loop of the consumers it delivers to — the web
-            # server's, from the embedded scheduler's threads; else the caller's (async_to_sync
-            # in a request thread returns to the server's loop by itself).
-            home = _home_loop
-            if home is not None and not home.is_closed() and _running_loop() is not home:
-                asyncio.run_coroutine_threadsafe(send_all(), home).result(settings.LIVE_PUBLISH_TIMEOUT * rounds + 1)
-            else:
-                async_to_sync(send_all)()
-        else:
-            wait = settings.LIVE_PUBLISH_TIMEOUT * rounds + 1
-            asyncio.run_coroutine_threadsafe(send_all(), publisher_loop()).result(wait)
-    except Exception as exc:  # noqa: BLE001 — Redis down, timeouts, full channels: log, never fail the check
-        log.warning(
-            "live_publish_failed server_ids=%s ping_ids=%s error=%r",
-            ",".join(str(server.pk) for server, _ in events[:20]),
-            ",".join(str((event["ping"] or {}).get("id")) for _, event in events[:20]),
-            exc,
-        )
+        _on_layer_loop(layer, send_all)
+    except Exception as exc:  # noqa: BLE001 — Redis down, timeouts: log, never fail the check
+        _failed([server.pk for server, _ in events], [(event["ping"] or {}).get("id") for _, event in events], exc)
+
+
+def _failed(server_ids: list[int], ping_ids: list[object], exc: BaseException) -> None:
+    log.warning(
+        "live_publish_failed server_ids=%s ping_ids=%s error=%r",
+        ",".join(str(pk) for pk in server_ids[:20]),
+        ",".join(str(pk) for pk in ping_ids[:20]),
+        exc,
+    )

@@ -7,6 +7,7 @@ import contextlib
 import io
 import json
 import logging
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -22,6 +23,7 @@ from monitoring.choices import PingStatus, Protocol, Status
 from monitoring.models import PingResult, Server
 from monitoring.services.engine import checks
 from monitoring.services.engine.transitions import ProbeOutcome
+from monitoring.services.live.fanout import ROUTED, routes
 from monitoring.services.live.publish import CHECKED, STAFF_GROUP, STATUS, server_group, team_group
 from monitoring.tasks import claims
 from monitoring.tasks.engine import run_check, run_once
@@ -59,7 +61,7 @@ def listen() -> Iterator[Callable[..., str]]:
     async_to_sync(leave)()
 
 
-def drain(channel: str, expect: int) -> list[dict[str, Any]]:
+def receive_all(channel: str, expect: int) -> list[dict[str, Any]]:
     """Every message on ``channel``: up to PATIENCE seconds for the ``expect`` messages the test
     expects, then STRAGGLERS seconds for any more (which the test then sees as one too many).
 
@@ -77,6 +79,17 @@ def drain(channel: str, expect: int) -> list[dict[str, Any]]:
                 return found
 
     return async_to_sync(collect)()
+
+
+def drain(channel: str, expect: int) -> list[dict[str, Any]]:
+    """The events the messages on ``channel`` carry, unpacked as a process's fan-out does
+    (``fanout.routes``), each with the group it came for; ``expect``: messages."""
+    return [
+        {**event, "group": group}
+        for m in receive_all(channel, expect)
+        for group, events in routes(m)
+        for event in events
+    ]
 
 
 @pytest.fixture
@@ -183,28 +196,33 @@ def test_a_scheduler_step_publishes_what_it_checks(web, django_capture_on_commit
     assert event["ping"]["id"] == summary.records[0].ping.pk
 
 
-def test_a_recorded_batch_is_one_message_per_group(alice, django_capture_on_commit_callbacks, listen):
+def test_a_recorded_batch_is_one_message_per_process_channel(alice, django_capture_on_commit_callbacks, listen):
+    """Issue 20: a process watching many servers of a batch gets one message, not one per group."""
     from monitoring.services.engine.recording import CheckResult, record
-    from monitoring.services.live.publish import BATCH
 
     servers = [
         Server.objects.create(owner=alice, name=f"b{n}", protocol=Protocol.HTTP, host="127.0.0.1", port=80)
-        for n in range(3)
+        for n in range(40)
     ]
-    owner = listen(team_group(alice.personal_team.pk))
+    team = team_group(alice.personal_team.pk)
+    dashboard = listen(team, *(server_group(s.pk) for s in servers[:30]))  # a process with both kinds
     single = listen(server_group(servers[1].pk))
     outcome = ProbeOutcome(PingStatus.SUCCESS, response_time=3.0, status_code=200)
     with django_capture_on_commit_callbacks(execute=True):
         records = record([CheckResult(s, outcome, timezone.now()) for s in servers])
-    [batch] = drain(owner, expect=1)
-    assert batch["type"] == BATCH and batch["group"] == team_group(alice.personal_team.pk)
-    assert [e["ping"]["id"] for e in batch["events"]] == [r.ping.pk for r in records]
-    assert all(e["type"] == CHECKED and e["status"]["status"] == Status.UP for e in batch["events"])
+    [message] = receive_all(dashboard, expect=1)
+    assert message["type"] == ROUTED
+    assert [e["ping"]["id"] for e in message["events"]] == [r.ping.pk for r in records], "each event once, in order"
+    assert all(e["type"] == CHECKED and e["status"]["status"] == Status.UP for e in message["events"])
+    unpacked = dict(routes(message))
+    assert [e["server_id"] for e in unpacked[team]] == [s.pk for s in servers]
+    assert [e["server_id"] for e in unpacked[server_group(servers[7].pk)]] == [servers[7].pk]
+    assert set(unpacked) == {team, *(server_group(s.pk) for s in servers[:30])}
     [one] = drain(single, expect=1)
     assert one["type"] == CHECKED and one["server_id"] == servers[1].pk and one["group"] == server_group(servers[1].pk)
 
 
-def test_the_fanout_hands_each_event_of_a_batch_to_the_groups_subscribers_in_order():
+def test_the_fanout_hands_each_event_of_a_message_to_its_groups_subscribers_in_order():
     from monitoring.services.live.fanout import Fanout
 
     class Collect:
@@ -217,19 +235,22 @@ def test_the_fanout_hands_each_event_of_a_batch_to_the_groups_subscribers_in_ord
         async def interrupted(self) -> None:  # pragma: no cover - not reached
             raise AssertionError
 
-    async def scenario() -> list[dict[str, Any]]:
+    async def scenario() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         layer = get_channel_layer()
-        fan, sub = Fanout(layer), Collect()
-        await fan.join("owner.7", sub)
+        fan, owner, other = Fanout(layer), Collect(), Collect()
+        await fan.join("owner.7", owner)
+        await fan.join("server.2", other)
         events = [{"type": CHECKED, "server_id": n, "ping": {"id": n}} for n in (1, 2, 3)]
-        await layer.group_send("owner.7", {"type": "server.batch", "group": "owner.7", "events": events})
-        await eventually(lambda: len(sub.got) == 3)
+        groups = [["owner.7", [0, 1, 2]], ["server.2", [1]], ["server.9", [2]]]  # nobody here watches server.9
+        await layer.send(fan.channel, {"type": ROUTED, "events": events, "groups": groups})
+        await eventually(lambda: len(owner.got) == 3 and len(other.got) == 1)
         await fan.close()
-        return sub.got
+        return owner.got, other.got
 
-    got = async_to_sync(scenario)()
+    got, other = async_to_sync(scenario)()
     assert [e["server_id"] for e in got] == [1, 2, 3]
     assert all(e["group"] == "owner.7" for e in got)
+    assert [(e["server_id"], e["group"]) for e in other] == [(2, "server.2")]
 
 
 def test_an_edit_that_unticks_is_active_publishes_the_pause(web, django_capture_on_commit_callbacks, listen):
@@ -242,38 +263,75 @@ def test_an_edit_that_unticks_is_active_publishes_the_pause(web, django_capture_
 
 
 @override_settings(LIVE_PUBLISH_TIMEOUT=1)
-def test_a_batch_of_many_servers_sends_its_groups_a_few_at_a_time_and_loses_none(alice, monkeypatch):
-    # Each group send holds one of the layer's Redis connections: 120 at once overran redis-py's
-    # pool (100) and the sends past it failed, their events lost (issue 20's push benchmark). And
-    # a slow layer (0.3 s a send, four rounds) delivers them all: the timeout is each send's.
+def test_a_batch_for_many_processes_sends_a_few_at_a_time_and_loses_none(alice, monkeypatch):
+    # Each send holds one of the layer's Redis connections: 120 at once overran redis-py's pool
+    # (100) and the sends past it failed, their events lost (issue 20's push benchmark). And a
+    # slow layer (0.3 s a send, four rounds) delivers them all: the timeout is each send's.
     from monitoring.services.live import publish
 
-    class CountingLayer:
-        def __init__(self) -> None:
-            self.in_flight = self.most = 0
-            self.groups: list[str] = []
-
-        async def group_send(self, group: str, message: dict[str, Any]) -> None:
-            self.in_flight += 1
-            self.most = max(self.most, self.in_flight)
-            await asyncio.sleep(0.3)
-            self.groups.append(group)
-            self.in_flight -= 1
-
-    layer = CountingLayer()
-    monkeypatch.setattr(publish, "get_channel_layer", lambda: layer)
     servers = [
         Server.objects.create(owner=alice, name=f"push-{i}", protocol=Protocol.PUSH, check_interval=60)
         for i in range(120)
     ]
+
+    class CountingLayer:
+        """120 web processes, each watching one of the servers."""
+
+        group_expiry = 86400
+
+        def __init__(self) -> None:
+            self.in_flight = self.most = 0
+            self.sent: list[str] = []
+            self.groups = {server_group(s.pk): {f"specific.p{s.pk}!": time.time()} for s in servers}
+
+        async def send(self, channel: str, message: dict[str, Any]) -> None:
+            self.in_flight += 1
+            self.most = max(self.most, self.in_flight)
+            await asyncio.sleep(0.3)
+            self.sent.append(channel)
+            self.in_flight -= 1
+
+    layer = CountingLayer()
+    monkeypatch.setattr(publish, "get_channel_layer", lambda: layer)
     now = timezone.now()
     pings = [
         PingResult(pk=i + 1, server=s, status=PingStatus.SUCCESS, check_timestamp=now) for i, s in enumerate(servers)
     ]
     states = [s.server_status for s in Server.objects.filter(pk__in=[s.pk for s in servers]).order_by("pk")]
     publish.publish_checks(zip(servers, pings, states, strict=True))
-    assert len(layer.groups) == 120 + 2, "each server's group, the team's and staff"
+    assert sorted(layer.sent) == sorted(f"specific.p{s.pk}!" for s in servers), "one message to each process"
     assert layer.most <= publish.SENDS_AT_ONCE
+
+
+def test_a_full_channel_is_reported_once_a_minute_and_the_others_still_get_theirs(
+    alice, caplog, django_capture_on_commit_callbacks, listen, monkeypatch
+):
+    from channels.exceptions import ChannelFull
+
+    from monitoring.services.engine.recording import CheckResult, record
+    from monitoring.services.live import publish
+
+    server = Server.objects.create(owner=alice, name="full", protocol=Protocol.HTTP, host="127.0.0.1", port=80)
+    gone, alive = listen(server_group(server.pk)), listen(server_group(server.pk))
+    layer = get_channel_layer()
+    send = layer.send
+
+    async def full_for_one(channel: str, message: dict[str, Any]) -> None:
+        if channel == gone:
+            raise ChannelFull(channel)
+        await send(channel, message)
+
+    monkeypatch.setattr(layer, "send", full_for_one)
+    monkeypatch.setattr(publish, "_reported_full", {})
+    caplog.set_level(logging.WARNING, logger="monitoring.services.live.publish")
+    outcome = ProbeOutcome(PingStatus.SUCCESS, response_time=3.0, status_code=200)
+    for _ in range(2):
+        with django_capture_on_commit_callbacks(execute=True):
+            record([CheckResult(server, outcome, timezone.now())])
+    assert len(drain(alive, expect=2)) == 2
+    full = [r.getMessage() for r in caplog.records if "live_channel_full" in r.getMessage()]
+    assert len(full) == 1 and f"channel={gone}" in full[0]
+    assert not any("live_publish_failed" in r.getMessage() for r in caplog.records)
 
 
 def test_a_process_channel_that_falls_behind_keeps_more_than_the_layers_default_of_100_messages():
@@ -297,33 +355,61 @@ def test_a_process_channel_that_falls_behind_keeps_more_than_the_layers_default_
     assert async_to_sync(send_then_receive)() == list(range(300))
 
 
-def test_on_redis_a_batch_is_sent_only_to_the_groups_that_have_members(
+def test_a_batch_is_sent_only_to_the_processes_watching_its_groups(
     alice, django_capture_on_commit_callbacks, listen, monkeypatch
 ):
-    """Issue 20: empty groups cost no ``group_send`` (two Redis round trips each) on the Redis layer."""
-    from channels_redis.core import RedisChannelLayer
-
+    """Issue 20: empty groups cost no send (on Redis, ``group_send`` made two round trips each)."""
     from monitoring.services.engine.recording import CheckResult, record
 
     layer = get_channel_layer()
-    if not isinstance(layer, RedisChannelLayer):
-        pytest.skip("the Redis channel layer only (CHANNEL_LAYER_TYPE=redis)")
     servers = [
         Server.objects.create(owner=alice, name=f"w{n}", protocol=Protocol.HTTP, host="127.0.0.1", port=80)
         for n in range(3)
     ]
     watched = listen(server_group(servers[2].pk))
     sent: list[str] = []
-    group_send = layer.group_send
+    send = layer.send
 
-    async def counted(group: str, message: dict[str, Any]) -> None:
-        sent.append(group)
-        await group_send(group, message)
+    async def counted(channel: str, message: dict[str, Any]) -> None:
+        sent.append(channel)
+        await send(channel, message)
 
-    monkeypatch.setattr(layer, "group_send", counted)
+    async def no_group_send(group: str, message: dict[str, Any]) -> None:  # pragma: no cover - must not run
+        raise AssertionError("group_send")
+
+    monkeypatch.setattr(layer, "send", counted)
+    monkeypatch.setattr(layer, "group_send", no_group_send)
     outcome = ProbeOutcome(PingStatus.SUCCESS, response_time=3.0, status_code=200)
     with django_capture_on_commit_callbacks(execute=True):
         record([CheckResult(s, outcome, timezone.now()) for s in servers])
-    assert sent == [server_group(servers[2].pk)]
+    assert sent == [watched]
     [event] = drain(watched, expect=1)
     assert event["server_id"] == servers[2].pk
+
+
+def test_the_events_of_servers_nobody_watches_are_not_built(
+    alice, django_capture_on_commit_callbacks, listen, monkeypatch
+):
+    """Issue 20: a check's live payload is built only when one of its groups has a member."""
+    from monitoring.services.engine.recording import CheckResult, record
+    from monitoring.services.live import publish
+
+    servers = [
+        Server.objects.create(owner=alice, name=f"b{n}", protocol=Protocol.HTTP, host="127.0.0.1", port=80)
+        for n in range(3)
+    ]
+    watched = listen(server_group(servers[1].pk))
+    built: list[int] = []
+    check_event = publish.check_event
+
+    def counted(server: Server, ping: PingResult, state: Any) -> Any:
+        built.append(server.pk)
+        return check_event(server, ping, state)
+
+    monkeypatch.setattr(publish, "check_event", counted)
+    outcome = ProbeOutcome(PingStatus.SUCCESS, response_time=3.0, status_code=200)
+    with django_capture_on_commit_callbacks(execute=True):
+        record([CheckResult(s, outcome, timezone.now()) for s in servers])
+    assert built == [servers[1].pk]
+    [event] = drain(watched, expect=1)
+    assert event["server_id"] == servers[1].pk
