@@ -2,7 +2,7 @@
 
 A claim is one statement: it sets ``lease_owner`` and ``lease_until`` on up to ``limit``
 servers that are due (``next_check_at`` has come, or comes within ``horizon`` seconds) and not
-held by a live lease, and returns their ids. Push servers are never claimed: they are never
+held by a live lease, and returns their rows. Push servers are never claimed: they are never
 probed, and their silence is the scheduler's push step (``Server.objects.push_overdue``).
 
 The scheduler claims the checks of its own location (``PROBE_LOCATION``) on the Server rows:
@@ -24,12 +24,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from django.conf import settings
 from django.db import connection, transaction
 
 from monitoring.choices import Protocol
 from monitoring.models import ProbeLocation, Server, ServerLocation
+
+M = TypeVar("M", Server, ServerLocation)
 
 
 def new_owner() -> str:
@@ -66,7 +69,7 @@ def claim_due(
         f"WHERE {q('is_active')} AND {q('protocol')} <> %s AND {q('next_check_at')} <= %s "
         f"AND ({q('lease_until')} IS NULL OR {q('lease_until')} <= %s) AND {here} "
         f"ORDER BY {q('next_check_at')}, {q('id')} LIMIT %s{lock}) "
-        f"RETURNING {q('id')}"
+        f"RETURNING {_columns(Server)}"
     )
     params = [
         owner,
@@ -78,15 +81,21 @@ def claim_due(
         limit,
     ]
     with transaction.atomic():
-        ids = _leased(sql, params)
-        return list(Server.objects.filter(pk__in=ids).order_by("next_check_at", "id")) if ids else []
+        servers = _leased(Server, sql, params)
+    return sorted(servers, key=lambda server: (server.next_check_at, server.pk))
 
 
-def _leased(sql: str, params: list[object]) -> list[int]:
-    """Run a claim's one UPDATE … RETURNING; the ids of the rows it leased."""
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return [row[0] for row in cursor.fetchall()]
+def _columns(model: type[Server | ServerLocation]) -> str:
+    """What a claim's UPDATE returns: every column of ``model``, so the leased rows are built
+    from it (``Model.from_db``) without a second query."""
+    q = connection.ops.quote_name
+    return ", ".join(q(field.column) for field in model._meta.concrete_fields)
+
+
+def _leased(model: type[M], sql: str, params: list[object]) -> list[M]:
+    """Run a claim's one UPDATE … RETURNING (``_columns``); the rows it leased, as they are now
+    (leased), built by the ORM's raw query (its field converters, ``Model.from_db``)."""
+    return list(model.objects.raw(sql, params))
 
 
 def renew(owner: str, server_ids: list[int], now: datetime, lease: float | None = None) -> int:
@@ -137,7 +146,7 @@ def claim_due_at(
         f"AND {places}.{q('next_check_at')} <= %s "
         f"AND ({places}.{q('lease_until')} IS NULL OR {places}.{q('lease_until')} <= %s) "
         f"ORDER BY {places}.{q('next_check_at')}, {places}.{q('id')} LIMIT %s{lock}) "
-        f"RETURNING {q('id')}"
+        f"RETURNING {_columns(ServerLocation)}"
     )
     params = [
         owner,
@@ -149,7 +158,7 @@ def claim_due_at(
         limit,
     ]
     with transaction.atomic():
-        ids = _leased(sql, params)
+        ids = [row.pk for row in _leased(ServerLocation, sql, params)]
         rows = ServerLocation.objects.filter(pk__in=ids).select_related("server", "location")
         return [(row.server, row) for row in rows.order_by("next_check_at", "pk")] if ids else []
 

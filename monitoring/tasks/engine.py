@@ -7,16 +7,17 @@ recorded like any other) and the next due time (``Server.next_due``).
 
 The scheduler (``run``):
 
-1. Claim: every ``tick`` (and whenever a slot frees), claim up to the free slots' worth of
-   servers due within ``horizon`` seconds (``tasks.claims``: one statement, with a lease).
+1. Claim: every ``tick`` (and, while every slot is taken, ``regather`` seconds after one frees),
+   claim up to the free slots' worth of servers due within ``horizon`` seconds (``tasks.claims``:
+   one statement, with a lease).
 2. Start each check at its own due time, as a task of its own: nothing waits for a pass or for
    another server's check, and a hanging target holds one slot for its timeout.
 3. As checks finish, their results queue up; every ``flush`` seconds (or at ``batch_max``) they
    are recorded in one transaction (``services.engine.recording.record``), which moves each server on
    to ``due + interval`` and ends its lease.
-4. Every third of the lease, renew the leases of the checks claimed and not yet recorded, so a
-   long timeout never loses its claim, while a process that dies holds nothing longer than the
-   lease.
+4. Every third of the lease, renew the leases of the checks claimed at least that long ago and
+   not yet recorded, so a long timeout never loses its claim, while a process that dies holds
+   nothing longer than the lease.
 
 All database work runs on one thread (``db``): the loop never blocks on it. The scheduler's is
 a thread of its own that keeps one connection; a one-off pass's is the calling thread
@@ -33,6 +34,7 @@ import contextlib
 import logging
 import queue
 import threading
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -188,6 +190,7 @@ class Engine:
         horizon: float = 1.0,
         flush: float = 0.1,
         batch_max: int = 500,
+        regather: float = 0.025,
         lease: float | None = None,
         owner: str | None = None,
         on_recorded: Callable[[list[CheckResult]], None] | None = None,
@@ -200,6 +203,9 @@ class Engine:
         self.horizon = horizon
         self.flush = flush
         self.batch_max = batch_max
+        #: While every slot is taken, how long a freed slot waits for others before the claim
+        #: that fills them: one claim per finished check was the scheduler's largest CPU cost.
+        self.regather = regather
         self.lease = float(lease or settings.CHECK_LEASE_SECONDS)
         self.owner = owner or claims.new_owner()
         self.on_recorded = on_recorded
@@ -219,8 +225,9 @@ class Engine:
         self.once = False
         self.on_done: OnDone | None = None
         self.client = aionet.Client()
-        #: Claimed and not yet recorded (their leases are renewed), by server id.
-        self.held: dict[int, Server] = {}
+        #: Claimed and not yet recorded (their leases are renewed): server id → when it was
+        #: claimed (``time.monotonic()``; 0 for servers a one-off pass was handed already claimed).
+        self.held: dict[int, float] = {}
         #: Tasks of checks claimed whose probe has not finished (each holds a slot).
         self.checks: set[asyncio.Task[None]] = set()
         #: Checks claimed that wait for their due time, by server id (given back on stop).
@@ -252,6 +259,7 @@ class Engine:
             free = self.concurrency - len(self.checks)
             claimed: list[Server] = []
             if free > 0:
+                claimed_at = time.monotonic()  # before the claim: its lease runs from then at the latest
                 try:
                     claimed = await self.call_db(
                         self.store.claim,
@@ -265,7 +273,7 @@ class Engine:
                 except Exception:
                     log.exception("claim_failed owner=%s", self.owner)
                 for server in claimed:
-                    self.held[server.pk] = server
+                    self.held[server.pk] = claimed_at
                     task = asyncio.ensure_future(self.check(server))
                     self.waiting[server.pk] = task
                     self.checks.add(task)
@@ -273,8 +281,16 @@ class Engine:
                 if claimed and len(claimed) == min(free, 500):
                     continue  # more may be due: claim again at once
             self.slot_freed.clear()
+            if free > 0:
+                # Slots were free and every check due within the horizon is claimed: a slot that
+                # frees now finds nothing more before the next tick (a claim after each finished
+                # check was the scheduler's largest CPU cost). Only when the slots ran out does a
+                # freed one claim at once.
+                await asyncio.sleep(self.tick)
+                continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.slot_freed.wait(), self.tick)
+                await asyncio.sleep(self.regather)  # the slots freed meanwhile join the same claim
 
     # --- 2. one check, at its due time
     async def check(self, server: Server, *, claimed: bool = True) -> None:
@@ -392,15 +408,20 @@ class Engine:
             await self.call_db(self.on_done, result.server, rec, why)
 
     # --- 4. leases
+    def to_renew(self) -> list[int]:
+        """The held servers whose leases need renewing: those claimed at least a third of the lease
+        ago (most checks are recorded within a second of their claim and need none). Renewing
+        every third of the lease, a claim is first renewed within two thirds of it, then always."""
+        older = time.monotonic() - self.lease / 3
+        return [server_id for server_id, claimed_at in self.held.items() if claimed_at <= older]
+
     async def renew_loop(self) -> None:
         while not self.stopping.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stopping.wait(), self.lease / 3)
-            if self.held:
+            if ids := self.to_renew():
                 try:
-                    await self.call_db(
-                        self.store.renew, self.owner, list(self.held), timezone.now(), self.lease, on=self.claims_db
-                    )
+                    await self.call_db(self.store.renew, self.owner, ids, timezone.now(), self.lease, on=self.claims_db)
                 except Exception:
                     log.exception("lease_renew_failed owner=%s", self.owner)
 
@@ -450,7 +471,7 @@ class Engine:
         self.once = True
         slots = asyncio.Semaphore(self.concurrency)
         if claimed:
-            self.held.update((s.pk, s) for s in servers)
+            self.held.update((s.pk, 0.0) for s in servers)  # claimed by the caller: renewed from the first
 
         async def one(server: Server) -> None:
             async with slots:

@@ -44,6 +44,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from monitoring.choices import Status
@@ -147,8 +148,8 @@ def record(batch: Sequence[CheckResult]) -> list[CheckRecord]:
     if not batch:
         return []
     with transaction.atomic():
-        batch = _lock_servers(batch)
-        batch, places = _lock_locations(batch)
+        batch, located = _lock_servers(batch)
+        batch, places = _lock_locations(batch, located)
         ids = sorted({r.server.pk for r in batch})
         states = {
             s.server_id: s
@@ -162,21 +163,23 @@ def record(batch: Sequence[CheckResult]) -> list[CheckRecord]:
         windows = [maintenance.active_window(reaching.get(r.server.pk, ()), r.checked_at) for r in batch]
         checked = [(r, w) for r, w in zip(batch, windows, strict=True) if isinstance(r.outcome, ProbeOutcome)]
         created = iter(
-            PingResult.objects.bulk_create(
-                PingResult(
-                    server=r.server,
-                    status=r.outcome.status,
-                    response_time=r.outcome.response_time,
-                    status_code=r.outcome.status_code,
-                    error_message=r.outcome.error_message,
-                    check_timestamp=r.checked_at,
-                    maintenance=w is not None,
-                    body=r.body,
-                    value=r.outcome.value,
-                    detail=r.outcome.detail,
-                    location=r.location,
-                )
-                for r, w in checked
+            _insert_pings(
+                [
+                    PingResult(
+                        server=r.server,
+                        status=r.outcome.status,
+                        response_time=r.outcome.response_time,
+                        status_code=r.outcome.status_code,
+                        error_message=r.outcome.error_message,
+                        check_timestamp=r.checked_at,
+                        maintenance=w is not None,
+                        body=r.body,
+                        value=r.outcome.value,
+                        detail=r.outcome.detail,
+                        location=r.location,
+                    )
+                    for r, w in checked
+                ]
             )
         )
         pings = [next(created) if isinstance(r.outcome, ProbeOutcome) else None for r in batch]
@@ -227,15 +230,20 @@ def _publish(
         publish.publish_status(server, state)
 
 
-def _lock_servers(batch: Sequence[CheckResult]) -> list[CheckResult]:
+def _lock_servers(batch: Sequence[CheckResult]) -> tuple[list[CheckResult], set[int]]:
     """Step 0: lock the batch's servers (id order) and keep the results still to record: not those
     of a server deleted meanwhile, nor a claimed result whose lease is no longer its owner's. Move
-    each kept claimed check's server to its next due time and end the lease."""
+    each kept claimed check's server to its next due time and end the lease. Answer the kept
+    results and the ids of the servers that have ``ServerLocation`` rows (read with the lock, so
+    a batch of servers with none costs no statement for them, ``_lock_locations``)."""
     ids = sorted({r.server.pk for r in batch})
     rows = Server.objects.select_for_update(no_key=True).filter(pk__in=ids).order_by("pk")
+    located_rows = ServerLocation.objects.filter(server_id=OuterRef("pk"))
     leases = {
-        pk: (owner, active, held)
-        for pk, owner, active, held in rows.values_list("pk", "lease_owner", "is_active", "held_by_dependency")
+        pk: (owner, active, held, located)
+        for pk, owner, active, held, located in rows.annotate(located=Exists(located_rows)).values_list(
+            "pk", "lease_owner", "is_active", "held_by_dependency", "located"
+        )
     }
     kept = []
     for result in batch:
@@ -263,22 +271,26 @@ def _lock_servers(batch: Sequence[CheckResult]) -> list[CheckResult]:
             r.server.lease_owner, r.server.lease_until = "", None
             if r.next_due_at is not None:
                 r.server.next_check_at, r.server.spread_seconds = r.next_due_at, 0.0
-    return kept
+    return kept, {pk for pk, lease in leases.items() if lease[3]}
 
 
-def _lock_locations(batch: list[CheckResult]) -> tuple[list[CheckResult], dict[int, list[ServerLocation]]]:
-    """Step 0, for locations (SPEC §20): lock the batch's servers' ``ServerLocation`` rows (one
-    statement; none when no server has any) and keep the results still to record: not an agent's
-    result for a location the server no longer has, nor one whose lease another agent has taken
-    over. Move each kept agent result's row to its next due time: ending its lease, or, for a
-    result kept through an outage (no lease), only forward. Answer the kept results and each
-    server's rows, in the order of its locations."""
-    ids = sorted({r.server.pk for r in batch})
+def _lock_locations(
+    batch: list[CheckResult], located: set[int]
+) -> tuple[list[CheckResult], dict[int, list[ServerLocation]]]:
+    """Step 0, for locations (SPEC §20): lock the ``ServerLocation`` rows of the batch's servers
+    that have some (``located``; one statement, none when no server has any) and keep the
+    results still to record: not an agent's result for a location the server no longer has, nor
+    one whose lease another agent has taken over. Move each kept agent result's row to its next
+    due time: ending its lease, or, for a result kept through an outage (no lease), only
+    forward. Answer the kept results and each server's rows, in the order of its locations."""
+    ids = sorted({r.server.pk for r in batch} & located)
     rows = (
         ServerLocation.objects.select_for_update(no_key=True, of=("self",))
         .select_related("location")
         .filter(server_id__in=ids)
         .order_by("server_id", "position", "pk")
+        if ids
+        else []
     )
     places: dict[int, list[ServerLocation]] = defaultdict(list)
     for row in rows:
@@ -359,6 +371,28 @@ def location_status_changed(location: ProbeLocation) -> list[CheckRecord]:
     servers = Server.objects.filter(location_states__location=location).distinct()
     now = timezone.now()
     return record([CheckResult(server, LocationsChanged(), now) for server in servers.order_by("pk")])
+
+
+def _insert_pings(pings: list[PingResult]) -> list[PingResult]:
+    """Step 2: insert ``pings`` and give each its id. PostgreSQL: one ``INSERT … SELECT FROM
+    unnest(<an array per column>) RETURNING id``, the statement ``bulk_create`` sends, without
+    its compiler's work per batch and per value; SQLite: ``bulk_create``."""
+    if connection.vendor != "postgresql" or len(pings) < 2:
+        return PingResult.objects.bulk_create(pings)
+    q = connection.ops.quote_name
+    fields = [field for field in PingResult._meta.concrete_fields if not field.primary_key]
+    columns = ", ".join(q(field.column) for field in fields)
+    # No length or precision in an array's cast (varchar[], not varchar(8)[]), as bulk_create.
+    arrays = ", ".join(f"%s::{field.db_type(connection).split('(')[0]}[]" for field in fields)
+    sql = f"INSERT INTO {q(PingResult._meta.db_table)} ({columns}) SELECT * FROM unnest({arrays}) RETURNING {q('id')}"
+    values = [[field.get_db_prep_save(field.pre_save(ping, True), connection) for ping in pings] for field in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        ids = [row[0] for row in cursor.fetchall()]
+    for ping, pk in zip(pings, ids, strict=True):
+        ping.pk = pk
+        ping._state.adding, ping._state.db = False, connection.alias
+    return pings
 
 
 def _move_push_deadlines(batch: Sequence[CheckResult]) -> None:

@@ -143,6 +143,118 @@ def test_renewing_extends_only_the_owners_own_leases(alice):
 
 
 @pytest.mark.django_db
+def test_a_claim_is_one_statement_whose_rows_are_the_servers_as_stored(alice):
+    """The claimed servers are built from the claim's own UPDATE … RETURNING, not a second query."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    now = timezone.now()
+    first = make_server(
+        alice, name="first", request_headers={"X-A": "1"}, assertions=[{"type": "status", "op": "eq", "value": 200}]
+    )
+    second = make_server(alice, name="second", tags=["a", "b"])
+    Server.objects.filter(pk=first.pk).update(next_check_at=now - timedelta(seconds=1))
+    Server.objects.filter(pk=second.pk).update(next_check_at=now - timedelta(seconds=2))
+    with CaptureQueriesContext(connection) as ran:
+        claimed = claims.claim_due(now, owner="a")
+    statements = [q["sql"] for q in ran.captured_queries if "SAVEPOINT" not in q["sql"].upper()]
+    assert len(statements) == 1 and statements[0].upper().startswith("UPDATE"), statements
+    assert [s.pk for s in claimed] == [second.pk, first.pk], "earliest due first"
+    for server in claimed:
+        stored = Server.objects.get(pk=server.pk)
+        for field in Server._meta.concrete_fields:
+            assert getattr(server, field.attname) == getattr(stored, field.attname), field.name
+        assert server.lease_owner == "a" and not server._state.adding
+
+
+class CountingStore(engine.DatabaseStore):
+    """A store that claims nothing and records which leases it was asked to renew."""
+
+    def __init__(self) -> None:
+        self.claims = 0
+        self.renewed: list[list[int]] = []
+
+    def claim(self, now: datetime, **kwargs: object) -> list[Server]:
+        self.claims += 1
+        return []
+
+    def renew(self, owner: str, server_ids: list[int], now: datetime, lease: float) -> int:
+        self.renewed.append(sorted(server_ids))
+        return len(server_ids)
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_freed_slot_claims_again_only_when_the_slots_ran_out():
+    """With slots free and nothing more due within the horizon, a finished check waits for the
+    next tick instead of claiming at once (a claim per finished check cost more CPU than the check)."""
+    store = CountingStore()
+    engine_ = Engine(concurrency=10, tick=30, store=store, db=engine.ThreadPoolExecutor(1))
+
+    async def scenario() -> None:
+        claimer = asyncio.ensure_future(engine_.claim_loop())
+        await asyncio.sleep(0.1)
+        for _ in range(5):  # five checks finish
+            engine_.slot_freed.set()
+            await asyncio.sleep(0.05)
+        claimer.cancel()
+
+    asyncio.run(scenario())
+    assert store.claims == 1
+
+
+def test_while_the_slots_are_full_the_slots_that_free_together_are_filled_by_one_claim():
+    """At saturation a claim per finished check cost more CPU than the checks: slots freed within
+    ``regather`` of each other are claimed together."""
+    limits: list[int] = []
+
+    class FullStore(CountingStore):
+        def claim(self, now: datetime, *, limit: int, **kwargs: object) -> list[Server]:
+            limits.append(limit)  # as many as asked, due in a minute: every slot stays taken
+            return [Server(pk=len(limits) * 100 + n, next_check_at=now + timedelta(seconds=60)) for n in range(limit)]
+
+    engine_ = Engine(concurrency=5, tick=30, regather=0.05, store=FullStore(), db=engine.ThreadPoolExecutor(1))
+
+    async def scenario() -> None:
+        claimer = asyncio.ensure_future(engine_.claim_loop())
+        while len(engine_.checks) < 5:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
+        for task in list(engine_.checks)[:3]:  # three checks end, one after the other
+            task.cancel()
+            await asyncio.sleep(0.005)
+            engine_.slot_freed.set()
+        await asyncio.sleep(0.3)
+        claimer.cancel()
+        for task in engine_.checks:
+            task.cancel()
+
+    asyncio.run(scenario())
+    assert limits == [5, 3]
+
+
+def test_only_leases_claimed_a_third_of_a_lease_ago_are_renewed():
+    """Most checks are recorded within a second of their claim: only older ones are renewed."""
+    store = CountingStore()
+    engine_ = Engine(concurrency=10, lease=3, store=store, db=engine.ThreadPoolExecutor(1))
+    now = time.monotonic()
+    # 1 was claimed 5 s ago, 3 handed over already claimed (a pass), 2 claimed half a second
+    # before the first renewal (a third of the lease, 1 s, in).
+    engine_.held = {1: now - 5, 2: now + 0.5, 3: 0.0}
+
+    async def scenario() -> None:
+        renewer = asyncio.ensure_future(engine_.renew_loop())
+        deadline = time.monotonic() + 5
+        while not store.renewed and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        renewer.cancel()
+
+    asyncio.run(scenario())
+    assert store.renewed == [[1, 3]], "2 was claimed just now: its lease needs no renewing yet"
+
+
+@pytest.mark.django_db
 def test_an_edit_through_save_never_clobbers_a_lease(alice):
     server = make_server(alice)
     stale = Server.objects.get(pk=server.pk)

@@ -160,6 +160,25 @@ def test_a_batch_without_changes_costs_the_same_statements_for_one_or_fifty_serv
     assert statements(servers[:1]) == statements(servers)
 
 
+def test_a_batch_of_servers_checked_from_no_other_location_reads_no_location_rows(alice):
+    """Whether a server has ``ServerLocation`` rows is read with its lock: none, no statement for them."""
+    from monitoring.models import ProbeLocation, ServerLocation
+
+    servers = [
+        Server.objects.create(owner=alice, name=f"l{n}", protocol="http", host="127.0.0.1", port=80) for n in range(3)
+    ]
+    table = connection.ops.quote_name(ServerLocation._meta.db_table)
+
+    def location_reads(batch: list[Server]) -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            record([CheckResult(s, OK, timezone.now()) for s in batch])
+        return sum(1 for q in ctx.captured_queries if f"FROM {table} INNER JOIN" in q["sql"])
+
+    assert location_reads(servers) == 0
+    ServerLocation.objects.create(server=servers[1], location=ProbeLocation.objects.create(name="Oslo", slug="osl"))
+    assert location_reads(servers) == 1
+
+
 def test_an_empty_batch_writes_nothing(alice):
     assert record([]) == []
     assert PingResult.objects.count() == 0
