@@ -100,6 +100,9 @@ class ServerAdminForm(forms.ModelForm):
         for name in PROTOCOL_FIELDS:
             if name in self.fields:
                 self.fields[name].required = False
+        if "depends_on" in self.fields and self.instance.pk:  # a server cannot depend on itself
+            field = self.fields["depends_on"]
+            field.queryset = field.queryset.exclude(pk=self.instance.pk)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()

@@ -40,6 +40,15 @@ def test_the_server_page_shows_notification_configs_inline(admin_client, alice):
     assert r.status_code == 200 and "inline@example.com" in r.content.decode()
 
 
+def test_the_depends_on_picker_never_offers_the_server_itself(admin_client, alice):
+    web = Server.objects.create(owner=alice, name="web", host="127.0.0.1")
+    db = Server.objects.create(owner=alice, name="db", host="127.0.0.1")
+    page = admin_client.get(f"/admin/monitoring/server/{web.pk}/change/").content.decode()
+    picker = page[page.index('name="depends_on"') :]
+    picker = picker[: picker.index("</select>")]
+    assert f'value="{db.pk}"' in picker and f'value="{web.pk}"' not in picker
+
+
 def test_check_now_action_runs_a_check(admin_client, alice, http_target):
     http_target.set("/", 200, "ok")
     server = make_server(alice, protocol="http", host="127.0.0.1", port=http_target.port)
