@@ -4,8 +4,9 @@ Each design serves ``GET /api/push/<token>/?ping=12`` for N push monitors (Postg
 channel layer so every push is published to the live feeds, the throttle on with its rate raised
 out of the way):
 
-* ``new``: this tree under ``uvicorn --workers W`` (several web processes on one port, as
-  ``bin/serve`` runs them), pushes answered by the lean path's group commit (``api.lean_push``);
+* ``new``: this tree under ``bin/serve`` with ``WEB_WORKERS=W`` (granian, several web processes
+  on one port, as production runs), pushes answered by the lean path's group commit
+  (``api.lean_push``);
 * ``old`` (with ``--old DIR``, a checkout of the previous design): one daphne process, as it ran.
 
 The client offers ``--rate`` pushes a second for ``--seconds``, open loop: each push is sent at
@@ -65,7 +66,7 @@ def bench_env(database_url: str) -> dict[str, str]:
 
 
 def process_tree(pid: int) -> list[int]:
-    """``pid`` and its descendants (uvicorn's workers)."""
+    """``pid`` and its descendants (bin/serve: granian and its workers)."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -312,10 +313,8 @@ def start_server(kind: str, tree: Path, port: int, workers: int, env: dict[str, 
     if kind == "daphne":
         command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "core.asgi:application"]
     else:
-        command = [
-            sys.executable, "-m", "uvicorn", "core.asgi:application", "--host", "127.0.0.1", "--port", str(port),
-            "--workers", str(workers), "--no-access-log", "--log-level", "warning",
-        ]  # fmt: skip
+        command = ["bin/serve"]
+        env = {**env, "HOST": "127.0.0.1", "PORT": str(port), "WEB_WORKERS": str(workers), "PY": sys.executable}
     log = open(LOG_DIR / f"bench_push_{kind}.log", "w")  # noqa: SIM115 — the server's, closed with it
     return subprocess.Popen(command, cwd=tree, env=env, stdout=log, stderr=subprocess.STDOUT)
 
@@ -342,7 +341,7 @@ def main() -> None:
     parser.add_argument("--monitors", type=int, default=1000)
     parser.add_argument("--rate", type=float, default=1000, help="pushes a second offered")
     parser.add_argument("--seconds", type=float, default=20)
-    parser.add_argument("--workers", type=int, default=2, help="uvicorn workers of the new design")
+    parser.add_argument("--workers", type=int, default=2, help="bin/serve's WEB_WORKERS for the new design")
     parser.add_argument("--max-connections", type=int, default=512)
     parser.add_argument("--old", type=Path, help="a checkout of the previous design, run as one daphne process")
     parser.add_argument("--old-label", default="previous design")
@@ -353,7 +352,7 @@ def main() -> None:
     print(f"monitors={args.monitors} rate={args.rate:g}/s seconds={args.seconds:g} load average {os.getloadavg()}")
     if args.old:
         run(f"{args.old_label}: one daphne", "daphne", args.old, args, env, tokens, ids, jwt)
-    run(f"this tree: uvicorn --workers {args.workers}", "uvicorn", BASE_DIR, args, env, tokens, ids, jwt)
+    run(f"this tree: bin/serve, WEB_WORKERS={args.workers}", "serve", BASE_DIR, args, env, tokens, ids, jwt)
     print(f"load average after: {os.getloadavg()}")
 
 
