@@ -12,7 +12,7 @@ from django.conf import global_settings
 from django.test import override_settings
 from django.utils import timezone
 
-from monitoring.models import StatusPage, Subscriber
+from monitoring.models import Server, StatusPage, Subscriber
 from monitoring.tests.factories import make_server
 from tests.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS, daphne, require_browser
 from tests.test_web_browser import SHOTS, shoot
@@ -61,21 +61,28 @@ def test_the_operator_styles_a_page_and_a_visitor_subscribes(alice, tmp_path):
             expect(row).to_contain_text("1")  # one confirmed subscriber
             row.get_by_role("button", name="Edit").click()
             expect(page.locator("#page-extras")).to_be_visible()
-            page.fill("#f-accent_color", "#8250df")
-            page.fill("#f-footer_text", "Questions? support@acme.example")
-            with page.expect_response(lambda r: r.request.method == "PATCH") as saved:
-                page.get_by_role("button", name="Save page").click()
-            assert saved.value.status == 200, saved.value.text()
-            expect(page.locator("#f-accent_color")).to_have_value("#8250df")  # the form, redrawn from the answer
 
-            # Two groups, each with a server and a display name.
-            for group, server, shown in (("Core", db, "Database"), ("Edge", web, "Website")):
+            def add_group(group: str, server: Server, shown: str) -> None:
                 page.click("#add-group")
                 editor = page.locator(".group-editor").last
                 editor.get_by_label("Group name", exact=True).fill(group)
                 editor.get_by_role("button", name="Add server").click()
                 editor.get_by_label("Server", exact=True).last.select_option(str(server.pk))
                 editor.get_by_label("Display name", exact=True).last.fill(shown)
+
+            # A group laid out, then the page's settings saved before the layout: that save
+            # redraws the form and must keep the layout being edited.
+            add_group("Core", db, "Database")
+            page.fill("#f-accent_color", "#8250df")
+            page.fill("#f-footer_text", "Questions? support@acme.example")
+            page.eval_on_selector("#page-form [type=submit]", "b => b.dataset.before = '1'")
+            with page.expect_response(lambda r: r.request.method == "PATCH") as saved:
+                page.get_by_role("button", name="Save page").click()
+            assert saved.value.status == 200, saved.value.text()
+            expect(page.locator("#page-form [data-before]")).to_have_count(0)  # the form, redrawn from the answer
+            expect(page.locator("#f-accent_color")).to_have_value("#8250df")
+            expect(page.locator(".group-editor").get_by_label("Group name", exact=True)).to_have_value("Core")
+            add_group("Edge", web, "Website")
             page.click("#save-layout")
             expect(page.locator("#layout-result")).to_have_text("Saved.")
             page.set_input_files("#logo-file", str(logo))

@@ -9,6 +9,9 @@
   var groups = [];          // the layout being edited: [{name, servers: [{server, display_name}]}]
 
   function edit(page) {
+    // The same page again (its settings were just saved): the layout being edited, which that
+    // save does not carry, stays as it is; another page starts from its own saved layout.
+    var samePage = !!(current && page.id === current.id);
     current = page.id ? page : null;
     document.getElementById("form-title").textContent = page.id ? "Edit " + page.title : "New status page";
     // The servers field is a searchable picker over the API (any number of servers).
@@ -18,7 +21,7 @@
       return req.then(function (r) { if (r.ok) { load(); edit(page.id ? r.data : {}); } return r; });
     }, page.id ? "Save page" : "Create page");
     extras.hidden = !current;
-    if (current) { showLayout(); showLogo(); loadSubscribers(); }
+    if (current) { if (!samePage) { showLayout(); } showLogo(); loadSubscribers(); }
   }
 
   // Layout ------------------------------------------------------------------------------------
