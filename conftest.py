@@ -13,9 +13,14 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
+from django.apps import apps
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.cache import cache
+from django.core.cache.backends.db import DatabaseCache
 from django.db import connection
+from django.db.models.signals import post_migrate
+from django.dispatch import receiver
 from django.test import override_settings
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
@@ -148,6 +153,23 @@ def test_database_url() -> str:
         auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
         return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
     return f"sqlite:///{db['NAME']}"
+
+
+def shared_cache() -> DatabaseCache:
+    """The cache web and scheduler subprocesses use: the database cache, as installed."""
+    return DatabaseCache(settings.DATABASE_CACHES["default"]["LOCATION"], {})
+
+
+@receiver(post_migrate, sender=apps.get_app_config("monitoring"))
+def _empty_shared_cache(**kwargs: Any) -> None:
+    """Empty the cache web and scheduler subprocesses use, with every flush between
+    transactional tests (which sends post_migrate) and after the test database's migrations.
+
+    Those processes cache in the database, as installed (this one caches in memory), and the
+    flush empties the models' tables only: an earlier test's status-page entries (slug "acme",
+    of a team whose version nothing renewed) would be served to the next test's process until
+    they expire."""
+    shared_cache().clear()
 
 
 def subprocess_env(**extra: str) -> dict[str, str]:

@@ -7,6 +7,7 @@ import logging
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -21,7 +22,7 @@ PROBE_TIMEOUT = 2.0
 
 # A row of the database cache's table (created by a migration whatever CACHE_TYPE says), written
 # and committed by every health check: an expired entry, so the cache reads it as absent.
-HEARTBEAT_TABLE = "pulseguard_cache"
+HEARTBEAT_TABLE = settings.DATABASE_CACHES["default"]["LOCATION"]
 HEARTBEAT_KEY = "pulseguard:health:heartbeat"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.cache import caches
 from django.db import connection
@@ -16,7 +17,7 @@ from tests.concurrency import at_once
 
 pytestmark = pytest.mark.django_db
 
-DATABASE_CACHE = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "pulseguard_cache"}}
+DATABASE_CACHE = settings.DATABASE_CACHES
 
 
 def proxies(*networks: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:

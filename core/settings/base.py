@@ -256,8 +256,13 @@ for _proxy in envlist("TRUSTED_PROXIES"):
 # Redis at REDIS_URL instead; memory is per process (one process only). The throttles do not
 # count here: a full cache culls entries (authentication.models.RateCounter).
 CACHE_TYPE = envchoice("CACHE_TYPE", ("database", "redis", "memory"), "database")
+#: The database cache, as installed. Its table also holds the health check's heartbeat row
+#: (api/health.py) whatever CACHE_TYPE says; tests that need the shared table name it here.
+DATABASE_CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "pulseguard_cache"}
+}
 CACHES = {
-    "database": {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "pulseguard_cache"}},
+    "database": DATABASE_CACHES,
     "redis": {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",

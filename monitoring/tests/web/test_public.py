@@ -6,6 +6,7 @@ import json
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -346,10 +347,7 @@ def test_the_page_and_its_badges_are_cached_where_every_web_process_reads_them(a
     from django.core.cache import caches
     from django.test import override_settings
 
-    database_cache = {
-        "default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "pulseguard_cache"}
-    }
-    with override_settings(CACHES=database_cache):
+    with override_settings(CACHES=settings.DATABASE_CACHES):
         caches["default"].clear()
         server = make_server(alice, name="Shop")
         page = StatusPage.objects.create(owner=alice, slug="shared", title="T", is_public=True)
