@@ -73,9 +73,14 @@ def pg() -> Iterator[ThrowawayPostgres]:
 
 
 def app_connections(pg: ThrowawayPostgres) -> int:
-    """Connections to the application's database (the sampler's own is to ``postgres``)."""
+    """Connections of clients to the application's database (the sampler's own is to
+    ``postgres``). Not PostgreSQL's own processes: an autovacuum worker also shows that
+    database's name (the likeliest fifth "connection" a pool of four was once seen with)."""
     with psycopg.connect(pg.url("postgres"), autocommit=True) as conn:
-        return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s", [DATABASE]).fetchone()[0]
+        return conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND backend_type = 'client backend'",
+            [DATABASE],
+        ).fetchone()[0]
 
 
 async def load(port: int) -> list[int]:
