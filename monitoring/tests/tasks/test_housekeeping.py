@@ -70,7 +70,8 @@ def test_check_servers_alone_does_every_slow_step(alice):
 
 @override_settings(RAW_RESULT_RETENTION_DAYS=30)
 def test_running_it_again_soon_does_no_work_twice(alice):
-    now = timezone.now()
+    # Half past an hour: a minute later must not make another hour final (FINAL_AFTER after its end).
+    now = floor_hour(timezone.now()) - timedelta(minutes=30)
     server = make_server(alice)
     make_ping(server, check_timestamp=floor_hour(now) - timedelta(hours=2))
     make_ping(server, check_timestamp=now - timedelta(days=40))
