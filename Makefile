@@ -4,6 +4,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Processes the suite runs on (pytest-xdist); TEST_WORKERS=0 runs it in this one.
+TEST_WORKERS ?= 2
 
 .PHONY: install migrate run test lint superuser clean
 
@@ -22,7 +24,7 @@ run: migrate
 	HOST=$(HOST) PORT=$(PORT) PY=$(PY) bin/run
 
 test: install
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS)
 
 lint: install
 	$(PY) -m ruff format --check .

@@ -7,10 +7,12 @@ they skip without the service, and fail instead when PULSEGUARD_REQUIRE_SERVICES
 
 from __future__ import annotations
 
+import copy
 import os
 import socket
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
+from unittest import mock
 
 import pytest
 from django.apps import apps
@@ -69,6 +71,24 @@ def _per_process_cache() -> Iterator[None]:
     # cache in memory so a test without a database can run, and clearing it between tests
     # touches nothing shared. authentication/tests/test_throttle.py tests the database cache.
     with override_settings(CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}):
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _per_worker_channel_prefix() -> Iterator[None]:
+    # Under pytest-xdist (``make test``) each worker has a Redis channel-layer prefix of its own,
+    # in its settings and in the environment of the processes its tests start: the workers'
+    # databases are apart (pytest-django suffixes their names), and so must their groups be, or
+    # one worker's ``server-1`` receives the other's events.
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        yield
+        return
+    prefix = f"{os.environ.get('CHANNEL_LAYER_PREFIX', 'pulseguard')}_{worker}"
+    layers = copy.deepcopy(settings.CHANNEL_LAYERS)
+    if "prefix" in layers["default"].get("CONFIG", {}):
+        layers["default"]["CONFIG"]["prefix"] = prefix
+    with mock.patch.dict(os.environ, CHANNEL_LAYER_PREFIX=prefix), override_settings(CHANNEL_LAYERS=layers):
         yield
 
 
