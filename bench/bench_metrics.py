@@ -1,13 +1,13 @@
 """Benchmark: GET /metrics over N servers (SPEC §14: cheap at 10,000 servers), as production serves it.
 
 Seeds N servers with a status, a last response time and a certificate check each (half of
-them), some counters and deliveries, then starts daphne (``core.asgi``, as the Dockerfile
-does) with ``METRICS_TOKEN`` set and scrapes ``/metrics`` over HTTP with the bearer token,
-one scrape at a time, and reports the time from request to the last byte. Nothing is cached
+them), some counters and deliveries, then starts this tree's ``bin/serve`` (granian, one worker:
+production's web server) with ``METRICS_TOKEN`` set and scrapes ``/metrics`` over HTTP with the
+bearer token, one scrape at a time, and reports the time from request to the last byte. Nothing is cached
 between scrapes: each one reads the database and writes the whole body.
 
 With ``--old DIR`` (a checkout of the previous design, e.g. ``git archive COMMIT | tar -x -C
-DIR``) it also starts that tree's daphne against the same database and scrapes both in turns,
+DIR``) it also starts that tree's daphne (how it was served) against the same database and scrapes both in turns,
 so both are measured in the same minutes of a shared machine, and prints the ratio.
 
     .venv/bin/python bench/bench_metrics.py --servers 10000 --scrapes 20 --old /tmp/prev
@@ -110,7 +110,7 @@ def main() -> None:
         designs.append((args.old_label, args.old.resolve(), args.port + 1))
     times: dict[str, list[float]] = {label: [] for label, _, _ in designs}
     with contextlib.ExitStack() as stack:
-        bases = {label: stack.enter_context(daphne(tree, port)) for label, tree, port in designs}
+        bases = {label: stack.enter_context(web_server(tree, port)) for label, tree, port in designs}
         bodies = {}
         for label, base in bases.items():  # one warm-up scrape each: imports, first connection
             bodies[label] = scrape(base).content
@@ -147,13 +147,16 @@ def scrape(base: str) -> requests.Response:
 
 
 @contextlib.contextmanager
-def daphne(tree: Path, port: int):
-    """daphne serving ``tree``'s code on 127.0.0.1:``port``, against this run's database."""
+def web_server(tree: Path, port: int):
+    """``tree``'s production web server on 127.0.0.1:``port``, against this run's database:
+    ``bin/serve`` with one worker where the tree has it, else daphne (the design before it)."""
     env = dict(os.environ, METRICS_TOKEN=TOKEN, LOG_LEVEL="warning", PYTHONPATH=str(tree))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "core.asgi:application"],
-        cwd=tree, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    if (tree / "bin" / "serve").exists():
+        env.update(HOST="127.0.0.1", PORT=str(port), WEB_WORKERS="1", PY=sys.executable)
+        command = ["bin/serve"]
+    else:
+        command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "core.asgi:application"]
+    proc = subprocess.Popen(command, cwd=tree, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -162,7 +165,7 @@ def daphne(tree: Path, port: int):
                 if requests.get(f"{base}/api/health/", timeout=5).status_code == 200:
                     break
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"daphne for {tree} did not answer on port {port}; is the port free?")
+                raise SystemExit(f"the web server of {tree} did not answer on port {port}; is the port free?")
             time.sleep(0.3)
         yield base
     finally:
