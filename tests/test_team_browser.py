@@ -38,7 +38,10 @@ def test_a_viewer_follows_the_teams_dashboard_live_and_cannot_pause(alice, charl
             page.goto(f"{base}/accounts/login/")
             page.fill("input[name=username]", "charlie")
             page.fill("input[name=password]", "charlie-password-1")
-            page.click("[type=submit]")
+            # Signed in once the dashboard has loaded, its scripts too: the team switch submits
+            # from app.js, so choosing a team before that load would change nothing.
+            with page.expect_navigation():
+                page.click("[type=submit]")
             with page.expect_navigation():
                 page.select_option("#team-switch", "ops")
             row = page.locator(f'tr[data-server-id="{server.pk}"]')
